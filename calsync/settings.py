@@ -1,0 +1,164 @@
+"""Configuration: every environment variable calsync reads, with its default, in one place.
+
+Nothing else in the project reads ``os.environ`` for configuration. ``Settings.from_env()`` is called once
+by the CLI (or by a test) and the result is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use. The message is meant for people."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false), not {raw!r}")
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _setting(env: str, default, doc: str):
+    """A dataclass field that remembers its environment variable and documentation."""
+    return field(default=default, metadata={"env": env, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting(
+        "DATABASE_URL",
+        f"sqlite:///{INSTANCE_DIR / 'calsync.db'}",
+        "SQLAlchemy URL of the database (PostgreSQL in production: postgresql+psycopg://user@host/db).",
+    )
+    redis_url: str = _setting("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for the RQ queues and locks.")
+    secret_key: str = _setting(
+        "CALSYNC_SECRET_KEY",
+        "dev-insecure-secret-key-change-me",
+        "Signs sessions and encrypts stored secrets. Must be set (32+ characters) in production.",
+    )
+    environment: str = _setting(
+        "CALSYNC_ENV", "development", "`development` or `production`; production refuses insecure defaults."
+    )
+    sandbox_info: str = _setting(
+        "CALSYNC_SANDBOX_INFO",
+        "",
+        "Path of the JSON file `calsync sandbox` writes; when set, connection settings default to it.",
+    )
+    salesforce_instance_url: str = _setting(
+        "SALESFORCE_INSTANCE_URL", "", "https://<your-domain>.my.salesforce.com (from the OAuth token answer)."
+    )
+    salesforce_api_version: str = _setting("SALESFORCE_API_VERSION", "59.0", "Salesforce REST API version.")
+    salesforce_ca_file: str = _setting(
+        "SALESFORCE_CA_FILE", "", "CA bundle to trust for Salesforce (the sandbox's CA locally); empty: system CAs."
+    )
+    salesforce_client_id: str = _setting("SALESFORCE_CLIENT_ID", "", "Connected app consumer key (OAuth).")
+    salesforce_client_secret: str = _setting(
+        "SALESFORCE_CLIENT_SECRET", "", "Connected app consumer secret (OAuth)."
+    )
+    exchange_endpoint: str = _setting(
+        "EXCHANGE_ENDPOINT", "", "EWS URL, e.g. https://mail.example.com/EWS/Exchange.asmx."
+    )
+    exchange_version: str = _setting(
+        "EXCHANGE_VERSION", "Exchange2013_SP1", "EWS schema version sent to the server (no probing)."
+    )
+    exchange_auth_type: str = _setting("EXCHANGE_AUTH_TYPE", "basic", "`basic` or `oauth` (bearer token).")
+    exchange_username: str = _setting(
+        "EXCHANGE_USERNAME", "", "Service account allowed to impersonate every synced mailbox."
+    )
+    exchange_password: str = _setting("EXCHANGE_PASSWORD", "", "Password of the service account.")
+    exchange_ca_file: str = _setting("EXCHANGE_CA_FILE", "", "CA bundle to trust for EWS over https.")
+    http_timeout: float = _setting("CALSYNC_HTTP_TIMEOUT", 30.0, "Seconds before a Salesforce or EWS call fails.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None:
+                continue
+            if f.type in ("bool", bool):
+                values[f.name] = _bool(f.metadata["env"], raw)
+            elif f.type in ("int", int):
+                values[f.name] = _int(f.metadata["env"], raw)
+            elif f.type in ("float", float):
+                values[f.name] = _float(f.metadata["env"], raw)
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        settings = cls(**values)
+        if settings.sandbox_info:
+            settings = settings.with_sandbox_defaults(Path(settings.sandbox_info), explicit=values)
+        settings.validate()
+        return settings
+
+    def with_sandbox_defaults(self, info_path: Path, explicit: Mapping[str, object] = ()) -> Settings:
+        """Fill connection settings not given explicitly from the sandbox's info file."""
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"CALSYNC_SANDBOX_INFO: cannot read {info_path}: {exc}") from None
+        defaults: dict[str, object] = {}
+        sf = info.get("salesforce") or {}
+        defaults["salesforce_instance_url"] = sf.get("instance_url", "")
+        defaults["salesforce_ca_file"] = sf.get("ca_file", "")
+        defaults["salesforce_client_id"] = (sf.get("oauth") or {}).get("client_id", "")
+        defaults["salesforce_client_secret"] = (sf.get("oauth") or {}).get("client_secret", "")
+        ex = info.get("exchange") or {}
+        defaults["exchange_endpoint"] = ex.get("endpoint", "")
+        defaults["exchange_ca_file"] = ex.get("ca_file", "")
+        defaults["exchange_version"] = ex.get("version", self.exchange_version) or self.exchange_version
+        account = ex.get("service_account") or {}
+        defaults["exchange_username"] = account.get("username", "")
+        defaults["exchange_password"] = account.get("password", "")
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key, value in defaults.items():
+            if key not in explicit and value:
+                values[key] = value
+        return type(self)(**values)
+
+    def validate(self) -> None:
+        if self.environment not in {"development", "production", "test"}:
+            raise ConfigError(f"CALSYNC_ENV must be development, production or test, not {self.environment!r}")
+        if self.environment == "production":
+            if self.secret_key == Settings.secret_key or len(self.secret_key) < 32:
+                raise ConfigError("CALSYNC_SECRET_KEY must be set to a random value of 32+ characters in production")
+        if self.exchange_auth_type not in {"basic", "oauth"}:
+            raise ConfigError(f"EXCHANGE_AUTH_TYPE must be basic or oauth, not {self.exchange_auth_type!r}")
+
+    @classmethod
+    def documentation(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, meaning) for every setting; the README and `calsync config` show it."""
+        return [(f.metadata["env"], str(f.default), f.metadata["doc"]) for f in fields(cls)]
+
+    def redacted(self) -> dict[str, str]:
+        secret = {"secret_key", "exchange_password", "salesforce_client_secret"}
+        return {
+            f.metadata["env"]: ("***" if f.name in secret and getattr(self, f.name) else str(getattr(self, f.name)))
+            for f in fields(self)
+        }
