@@ -77,9 +77,7 @@ class Settings:
         "SALESFORCE_CA_FILE", "", "CA bundle to trust for Salesforce (the sandbox's CA locally); empty: system CAs."
     )
     salesforce_client_id: str = _setting("SALESFORCE_CLIENT_ID", "", "Connected app consumer key (OAuth).")
-    salesforce_client_secret: str = _setting(
-        "SALESFORCE_CLIENT_SECRET", "", "Connected app consumer secret (OAuth)."
-    )
+    salesforce_client_secret: str = _setting("SALESFORCE_CLIENT_SECRET", "", "Connected app consumer secret (OAuth).")
     exchange_endpoint: str = _setting(
         "EXCHANGE_ENDPOINT", "", "EWS URL, e.g. https://mail.example.com/EWS/Exchange.asmx."
     )

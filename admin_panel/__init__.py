@@ -1,0 +1,1 @@
+"""The admin panel (Flask blueprint mounted at /admin)."""

@@ -1,0 +1,1 @@
+"""The Flask backend: app factory, database access, the add-in API and its auth."""

@@ -1,0 +1,209 @@
+"""The one command-line interface, ``calsync``. It composes the parts; the parts never import it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from calsync.settings import INSTANCE_DIR, ConfigError, Settings
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _wait_for_interrupt() -> None:
+    """Block until Ctrl-C or SIGTERM, so the caller can shut down cleanly."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="calsync")
+def main() -> None:
+    """calsync: keep Salesforce and Exchange calendars in sync."""
+
+
+# -- configuration ------------------------------------------------------------------------------------------
+@main.command("config", context_settings=CONTEXT)
+@click.option("--docs", is_flag=True, help="List every environment variable with its default and meaning.")
+def config_command(docs: bool) -> None:
+    """Show the effective configuration (secrets masked)."""
+    if docs:
+        for env, default, doc in Settings.documentation():
+            click.echo(f"{env}\n    default: {default or '(empty)'}\n    {doc}")
+        return
+    for key, value in _settings().redacted().items():
+        click.echo(f"{key}={value}")
+
+
+# -- database -----------------------------------------------------------------------------------------------
+@main.group(context_settings=CONTEXT)
+def db() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db.command("upgrade", context_settings=CONTEXT)
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the database at DATABASE_URL."""
+    from backend.database import current_revision, upgrade
+
+    url = _settings().database_url
+    upgrade(url, revision)
+    click.echo(f"database at revision {current_revision(url)}")
+
+
+@db.command("downgrade", context_settings=CONTEXT)
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (``base`` empties it)."""
+    from backend.database import current_revision, downgrade
+
+    url = _settings().database_url
+    downgrade(url, revision)
+    click.echo(f"database at revision {current_revision(url)}")
+
+
+@db.command("current", context_settings=CONTEXT)
+def db_current() -> None:
+    """Print the database's current revision."""
+    from backend.database import current_revision
+
+    click.echo(current_revision(_settings().database_url) or "(empty database)")
+
+
+# -- sandboxes ----------------------------------------------------------------------------------------------
+def _sandbox_options(func):
+    options = [
+        click.option(
+            "--seed",
+            type=click.Choice(["demo", "empty"]),
+            default="demo",
+            show_default=True,
+            help="Data to start with: a realistic calendar per rep, or only the people.",
+        ),
+        click.option(
+            "--info",
+            "info_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=INSTANCE_DIR / "sandbox.json",
+            show_default=True,
+            help="Where to write the JSON that says how to reach the sandboxes.",
+        ),
+        click.option(
+            "--state-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=INSTANCE_DIR / "sandbox",
+            show_default=True,
+            help="Folder for the CA, certificates and persisted sandbox state.",
+        ),
+        click.option(
+            "--persist/--no-persist",
+            default=True,
+            show_default=True,
+            help="Keep sandbox data across restarts (in --state-dir).",
+        ),
+        click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback)."),
+        click.option("--salesforce-port", default=9443, show_default=True, help="Salesforce REST (https); 0: any."),
+        click.option("--exchange-port", default=9080, show_default=True, help="EWS over http; 0: any free port."),
+        click.option("--exchange-https-port", default=9444, show_default=True, help="EWS over https; 0: any."),
+        click.option("--identity-port", default=9445, show_default=True, help="Identity provider (https); 0: any."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _start_sandboxes(
+    seed, info_path, state_dir, persist, host, salesforce_port, exchange_port, exchange_https_port, identity_port
+):
+    from sandbox.runner import SandboxOptions, start_sandboxes
+
+    options = SandboxOptions(
+        state_dir=state_dir, seed=seed, host=host, persist=persist, salesforce_port=salesforce_port,
+        exchange_port=exchange_port, exchange_https_port=exchange_https_port, identity_port=identity_port,
+    )  # fmt: skip
+    try:
+        running = start_sandboxes(options)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot start the sandboxes: {exc} (is another one running? try --*-port 0)"
+        ) from None
+    running.write_info(info_path)
+    return running
+
+
+def _print_sandbox(info: dict, info_path: Path) -> None:
+    sf, ex, idp = info["salesforce"], info["exchange"], info["identity"]
+    click.echo("Sandboxes are running (Ctrl-C stops them).")
+    click.echo(f"  Salesforce REST  {sf['instance_url']}  (API v{sf.get('api_version', '59.0')})")
+    click.echo(f"  Exchange EWS     {ex['endpoint']}")
+    click.echo(f"                   {ex['http_endpoint']}  (plain http)")
+    click.echo(f"  Identity (OIDC)  {idp['openid_configuration']}")
+    click.echo(f"  CA certificate   {sf['ca_file']}")
+    click.echo(f"  Info file        {info_path}   (export CALSYNC_SANDBOX_INFO={info_path})")
+    click.echo(f"  EWS service account: {ex['service_account']['username']} / {ex['service_account']['password']}")
+    click.echo("  Reps (e-mail / password / Salesforce user id / Salesforce session id):")
+    sessions = {u["email"]: u for u in sf["users"]}
+    for mailbox in ex["mailboxes"]:
+        user = sessions.get(mailbox["email"], {})
+        click.echo(f"    {mailbox['email']} / {mailbox['password']} / {user.get('user_id', '-')} / "
+                   f"{user.get('session_id', '-')}")  # fmt: skip
+
+
+@main.command(context_settings=CONTEXT)
+@_sandbox_options
+def sandbox(info_path: Path, **kwargs) -> None:
+    """Run the Salesforce, Exchange and identity sandboxes until interrupted."""
+    running = _start_sandboxes(info_path=info_path, **kwargs)
+    _print_sandbox(running.info, info_path)
+    try:
+        _wait_for_interrupt()
+    finally:
+        running.stop()
+        click.echo("Sandboxes stopped.")
+
+
+@main.command(context_settings=CONTEXT)
+@_sandbox_options
+def demo(info_path: Path, **kwargs) -> None:
+    """Start everything local, seeded, and print where to find it."""
+    from backend.database import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo(f"Database ready: {settings.redacted()['DATABASE_URL']}")
+    running = _start_sandboxes(info_path=info_path, **kwargs)
+    _print_sandbox(running.info, info_path)
+    try:
+        _wait_for_interrupt()
+    finally:
+        running.stop()
+        click.echo("Demo stopped.")
+
+
+@main.command("sandbox-info", context_settings=CONTEXT)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=INSTANCE_DIR / "sandbox.json")  # fmt: skip
+def sandbox_info(path: Path) -> None:
+    """Pretty-print a sandbox info file."""
+    json.dump(json.loads(path.read_text()), sys.stdout, indent=2)
+    click.echo()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,167 @@
+"""Every database table of calsync, in one place (SQLAlchemy 2 declarative models).
+
+They live in ``sync`` because the engine (the lowest layer) owns links, health and sessions, and ``backend``
+and ``admin_panel`` build on them; the engine itself never imports Flask. Schema changes go through Alembic
+(``backend/migrations``); ``calsync db upgrade`` applies them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the offset; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Mailbox(Base):
+    """A rep's Exchange mailbox and the Salesforce user it syncs with."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    salesforce_user_id: Mapped[str | None] = mapped_column(String(18))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Opaque EWS SyncFolderItems state for the calendar; NULL means "list everything".
+    exchange_sync_state: Mapped[str | None] = mapped_column(Text)
+    # Per object kind: the SystemModstamp watermark of the last complete Salesforce read.
+    salesforce_watermarks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    next_sync_at: Mapped[dt.datetime | None]
+    sync_interval_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    backoff_until: Mapped[dt.datetime | None]
+    backoff_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    links: Mapped[list[Link]] = relationship(back_populates="mailbox", cascade="all, delete-orphan")
+
+
+class Link(Base):
+    """One Exchange item ⇄ Salesforce record pair (DESIGN §4)."""
+
+    __tablename__ = "links"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "exchange_item_id"),
+        Index("ix_links_salesforce", "salesforce_object", "salesforce_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    # Written before any remote create so a retry finds the item instead of making a second one.
+    sync_key: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    kind: Mapped[str] = mapped_column(String(80))  # "event", "task", "custom:Site_Visit__c"
+    origin: Mapped[str] = mapped_column(String(16))  # "exchange" | "salesforce"
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending/active/unlinked/failed
+    exchange_item_id: Mapped[str | None] = mapped_column(String(512))
+    exchange_change_key: Mapped[str | None] = mapped_column(String(512))
+    exchange_uid: Mapped[str | None] = mapped_column(String(512))  # iCalUId: one meeting, one Event
+    salesforce_object: Mapped[str | None] = mapped_column(String(80))
+    salesforce_id: Mapped[str | None] = mapped_column(String(18))
+    salesforce_modstamp: Mapped[dt.datetime | None]
+    exchange_hash: Mapped[str | None] = mapped_column(String(64))
+    salesforce_hash: Mapped[str | None] = mapped_column(String(64))
+    # The last synced projection, the base of three-way merges.
+    base: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Who/What chosen in the add-in when the item was shared; they win over attendee matching.
+    shared_who_ids: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    shared_what_id: Mapped[str | None] = mapped_column(String(18))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    mailbox: Mapped[Mailbox] = relationship(back_populates="links")
+
+
+class Policy(Base):
+    """The sync policy of one object kind (DESIGN §5), stored as validated JSON."""
+
+    __tablename__ = "policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(80), unique=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SyncSession(Base):
+    """One sync session of one mailbox: what it did, what it cost, how it ended."""
+
+    __tablename__ = "sync_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running/ok/partial/failed
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # action -> direction -> n
+    api_calls: Mapped[dict[str, Any]] = mapped_column(default=dict)  # service -> n
+    writes: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class HealthEntry(Base):
+    """An item that cannot sync, with a stable code and a message meant for people."""
+
+    __tablename__ = "health_entries"
+    __table_args__ = (UniqueConstraint("mailbox_id", "item_ref", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    item_ref: Mapped[str] = mapped_column(String(600))  # "exchange:<id>", "salesforce:<id>" or "mailbox"
+    side: Mapped[str] = mapped_column(String(16))  # exchange/salesforce/both
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open/resolved/ignored

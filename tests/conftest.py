@@ -1,0 +1,58 @@
+"""Shared fixtures: a migrated database on SQLite (always) and PostgreSQL (when configured), real Redis.
+
+``CALSYNC_TEST_POSTGRES_URL`` (set by ``make test`` and ``.ci/run``) adds a PostgreSQL run of every test that
+uses ``database_url``; each test gets its own schema there, so runs never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from backend.database import make_engine, make_session_factory, upgrade
+
+POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A URL of an empty, migrated database, on each configured backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'calsync.db'}"
+        upgrade(url)
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db_engine(database_url):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(db_engine) -> Iterator[Session]:
+    factory = make_session_factory(db_engine)
+    with factory() as session:
+        yield session
