@@ -23,8 +23,10 @@ class _LocalResolver(etree.Resolver):
     def resolve(self, url, pubid, context):
         name = (url or "").rsplit("/", 1)[-1]
         if name == "types.xsd":
-            text = (SCHEMA_DIR / "types.xsd").read_bytes().replace(
-                _XML_IMPORT, _XML_IMPORT[:-2] + b' schemaLocation="xml.xsd"/>'
+            text = (
+                (SCHEMA_DIR / "types.xsd")
+                .read_bytes()
+                .replace(_XML_IMPORT, _XML_IMPORT[:-2] + b' schemaLocation="xml.xsd"/>')
             )
             return self.resolve_string(text, context, base_url=str(SCHEMA_DIR / "types.xsd"))
         if name in ("xml.xsd", "messages.xsd"):

@@ -1,0 +1,564 @@
+"""Calendar item semantics: field normalisation, the server-computed fields, all-day rules, recurring masters,
+occurrences and exceptions, extended properties, and rendering an item for a requested shape.
+
+Reference: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/calendaritem
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import re
+import uuid
+import zoneinfo
+from collections.abc import Iterable
+
+from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
+
+from . import ids
+from .errors import EwsError
+from .schema import calendar_field_order, calendar_field_types
+from .store import Item, Mailbox
+from .xml import (
+    Element,
+    child_text,
+    copy,
+    el,
+    fmt_bool,
+    fmt_datetime,
+    local,
+    parse_bool,
+    parse_datetime,
+    sub,
+    t,
+)
+
+UTC = dt.UTC
+# Fields the server computes: a client may not set them, they are rendered from the item's state.
+COMPUTED = {
+    "ItemId", "ParentFolderId", "ItemClass", "DateTimeCreated", "LastModifiedTime", "DateTimeReceived", "Size",
+    "HasAttachments", "IsAssociated", "TextBody", "CalendarItemType", "IsRecurring", "IsMeeting",
+    "MyResponseType", "FirstOccurrence", "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences",
+    "Duration", "OriginalStart", "RecurrenceId", "LastModifiedName", "Culture", "MeetingRequestWasSent",
+    "AppointmentState", "AppointmentSequenceNumber", "IsOrganizer", "ReminderDueBy",
+}  # fmt: skip
+# Set by the server at creation but writable (Organizer is fixed to the mailbox owner for own items).
+DEFAULT_SHAPE = (
+    "ItemId", "ParentFolderId", "ItemClass", "Subject", "Sensitivity", "HasAttachments", "IsAssociated", "Start",
+    "End", "LegacyFreeBusyStatus", "Location", "CalendarItemType", "Organizer",
+)  # fmt: skip
+# Fields an occurrence of a series does not carry (they belong to the master).
+MASTER_ONLY = {"Recurrence", "FirstOccurrence", "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences"}
+
+
+# -- time zones -----------------------------------------------------------------------------------------------
+@functools.cache
+def zone(ms_id: str | None) -> zoneinfo.ZoneInfo:
+    """The IANA zone for an Exchange (Windows) time-zone id; unknown or missing ids mean UTC."""
+    if not ms_id:
+        return zoneinfo.ZoneInfo("UTC")
+    iana = MS_TIMEZONE_TO_IANA_MAP.get(ms_id)
+    try:
+        return zoneinfo.ZoneInfo(iana or ms_id)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def item_zone(fields: dict[str, Element], name: str = "StartTimeZone", default: str | None = None):
+    elem = fields.get(name)
+    return zone(elem.get("Id") if elem is not None else default)
+
+
+# -- extended properties ----------------------------------------------------------------------------------------
+def extended_key(elem: Element) -> tuple:
+    """Identity of an extended property from an ExtendedProperty or ExtendedFieldURI element: its property set
+    (distinguished or GUID) plus name or numeric id, or its tag. The type is not part of the identity."""
+    uri = elem if local(elem) == "ExtendedFieldURI" else elem.find(t("ExtendedFieldURI"))
+    if uri is None:
+        raise EwsError("ErrorInvalidExtendedProperty", "ExtendedProperty without ExtendedFieldURI")
+    tag = uri.get("PropertyTag")
+    if tag is not None:
+        return ("tag", int(tag, 16) if tag.lower().startswith("0x") else int(tag))
+    pset = uri.get("DistinguishedPropertySetId") or (uri.get("PropertySetId") or "").lower()
+    if uri.get("PropertyName") is not None:
+        return ("name", pset, uri.get("PropertyName"))
+    if uri.get("PropertyId") is not None:
+        return ("id", pset, int(uri.get("PropertyId")))
+    raise EwsError("ErrorInvalidExtendedProperty", "ExtendedFieldURI names no property")
+
+
+def extended_values(elem: Element) -> tuple[str, list[str]]:
+    """(PropertyType, values) of a stored ExtendedProperty."""
+    ptype = elem.find(t("ExtendedFieldURI")).get("PropertyType")
+    single = elem.find(t("Value"))
+    if single is not None:
+        return ptype, [single.text or ""]
+    return ptype, [v.text or "" for v in elem.iterfind(f"{t('Values')}/{t('Value')}")]
+
+
+def _normalise_ext_value(ptype: str, text: str) -> str:
+    base = ptype.removesuffix("Array")
+    try:
+        if base == "Boolean":
+            return fmt_bool(parse_bool(text))
+        if base == "SystemTime":
+            return fmt_datetime(parse_datetime(text))
+        if base in ("Integer", "Short", "Long"):
+            return str(int(text))
+        if base == "Binary":
+            base64.b64decode(text, validate=True)
+    except ValueError as e:
+        raise EwsError("ErrorInvalidValueForProperty", f"{ptype}: {e}") from None
+    return text
+
+
+def normalise_extended(elem: Element) -> Element:
+    elem = copy(elem)
+    ptype = elem.find(t("ExtendedFieldURI")).get("PropertyType")
+    for v in elem.iter(t("Value")):
+        v.text = _normalise_ext_value(ptype, v.text or "")
+    return elem
+
+
+# -- field normalisation --------------------------------------------------------------------------------------
+class Directory:
+    """Display names for addresses: mailboxes of the store and the seeded external people."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = {k.lower(): v for k, v in names.items()}
+
+    def name(self, email: str) -> str | None:
+        return self.names.get((email or "").lower())
+
+
+def _enrich_mailbox(mailbox: Element, directory: Directory, mailbox_emails: set[str]) -> None:
+    email = child_text(mailbox, t("EmailAddress"))
+    if email is None:
+        return
+    known = {local(c): c for c in mailbox}
+    rebuilt = []
+    name = known.get("Name")
+    if name is None and directory.name(email):
+        name = el(t("Name"), directory.name(email))
+    rebuilt.append(name)
+    rebuilt.append(known["EmailAddress"])
+    rebuilt.append(known.get("RoutingType") or el(t("RoutingType"), "SMTP"))
+    rebuilt.append(
+        known.get("MailboxType") or el(t("MailboxType"), "Mailbox" if email.lower() in mailbox_emails else "OneOff")
+    )
+    rebuilt += [known.get("ItemId"), known.get("OriginalDisplayName")]
+    for c in list(mailbox):
+        mailbox.remove(c)
+    for c in rebuilt:
+        if c is not None:
+            mailbox.append(c)
+
+
+def normalise_field(elem: Element, directory: Directory, mailbox_emails: set[str]) -> Element:
+    """Copy a client-sent field element, normalising values the way Exchange stores and returns them."""
+    name = local(elem)
+    elem = copy(elem)
+    xtype = calendar_field_types().get(name)
+    try:
+        if xtype == "xs:boolean":
+            elem.text = fmt_bool(parse_bool(elem.text))
+        elif xtype == "xs:dateTime":
+            elem.text = fmt_datetime(parse_datetime(elem.text or ""))
+        elif xtype == "xs:int" or name == "ReminderMinutesBeforeStart":
+            elem.text = str(int(elem.text or "0"))
+    except ValueError:
+        raise EwsError("ErrorInvalidValueForProperty", f"Bad value for {name}: {elem.text!r}") from None
+    if name in ("RequiredAttendees", "OptionalAttendees", "Resources"):
+        for att in elem.iter(t("Attendee")):
+            mb = att.find(t("Mailbox"))
+            if mb is not None:
+                _enrich_mailbox(mb, directory, mailbox_emails)
+            if att.find(t("ResponseType")) is None:
+                rt = el(t("ResponseType"), "Unknown")
+                mb.addnext(rt)
+    elif name == "Organizer":
+        mb = elem.find(t("Mailbox"))
+        if mb is not None:
+            _enrich_mailbox(mb, directory, mailbox_emails)
+    elif name == "Body" and elem.get("BodyType") is None:
+        elem.set("BodyType", "Text")
+    return elem
+
+
+def _flag(fields: dict[str, Element], name: str) -> bool:
+    e = fields.get(name)
+    return e is not None and parse_bool(e.text)
+
+
+def _dt(fields: dict[str, Element], name: str) -> dt.datetime | None:
+    e = fields.get(name)
+    return parse_datetime(e.text) if e is not None and e.text else None
+
+
+def _set_dt(fields: dict[str, Element], name: str, value: dt.datetime) -> None:
+    fields[name] = el(t(name), fmt_datetime(value))
+
+
+def _midnight(value: dt.datetime, tz, round_up: bool) -> dt.datetime:
+    local_value = value.astimezone(tz)
+    day = local_value.date()
+    if round_up and local_value.time() != dt.time(0, 0):
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz).astimezone(UTC)
+
+
+def apply_rules(mb: Mailbox, item: Item, context_tz: str | None, creating: bool) -> None:
+    """Server-side rules after a create or update: required defaults, all-day normalisation, validation."""
+    f = item.fields
+    if creating:
+        f.setdefault("UID", el(t("UID"), _new_uid()))
+        f.setdefault("IsAllDayEvent", el(t("IsAllDayEvent"), "false"))
+        f.setdefault("LegacyFreeBusyStatus", el(t("LegacyFreeBusyStatus"), "Busy"))
+        f.setdefault("Sensitivity", el(t("Sensitivity"), "Normal"))
+        f.setdefault("Importance", el(t("Importance"), "Normal"))
+        f.setdefault("ReminderIsSet", el(t("ReminderIsSet"), "true"))
+        f.setdefault("ReminderMinutesBeforeStart", el(t("ReminderMinutesBeforeStart"), "15"))
+        f.setdefault("IsCancelled", el(t("IsCancelled"), "false"))
+        if "Organizer" not in f:
+            f["Organizer"] = organizer_element(mb)
+    start, end = _dt(f, "Start"), _dt(f, "End")
+    if start is None or end is None:
+        raise EwsError("ErrorInvalidRequest", "A calendar item needs Start and End")
+    if context_tz and "StartTimeZone" not in f:
+        f["StartTimeZone"] = el(t("StartTimeZone"), attrs={"Id": context_tz})
+    if context_tz and "EndTimeZone" not in f:
+        f["EndTimeZone"] = el(t("EndTimeZone"), attrs={"Id": context_tz})
+    if _flag(f, "IsAllDayEvent"):
+        start = _midnight(start, item_zone(f), round_up=False)
+        end_tz = item_zone(f, "EndTimeZone") if "EndTimeZone" in f else item_zone(f)
+        end = _midnight(end, end_tz, round_up=True)
+        if end <= start:
+            end = start + dt.timedelta(days=1)
+        _set_dt(f, "Start", start)
+        _set_dt(f, "End", end)
+    if end < start:
+        raise EwsError("ErrorCalendarEndDateIsEarlierThanStartDate")
+    if "Recurrence" in f:
+        # Raises ErrorCalendarInvalidRecurrence for patterns that have no occurrence or are malformed.
+        starts = occurrence_starts(item, limit=2)
+        if not starts:
+            raise EwsError("ErrorRecurrenceHasNoOccurrence", "The recurrence pattern has no occurrences.")
+
+
+def _new_uid() -> str:
+    # Outlook's UIDs are hex encodings of a Global Object Id; any unique, stable string is valid iCalendar.
+    return ("040000008200E00074C5B7101A82E008" + "0" * 16 + uuid.uuid4().hex + uuid.uuid4().hex[:8]).upper()
+
+
+def organizer_element(mb: Mailbox) -> Element:
+    return el(
+        t("Organizer"),
+        children=[
+            el(
+                t("Mailbox"),
+                children=[
+                    el(t("Name"), mb.name),
+                    el(t("EmailAddress"), mb.email),
+                    el(t("RoutingType"), "SMTP"),
+                    el(t("MailboxType"), "Mailbox"),
+                ],
+            )
+        ],
+    )
+
+
+# -- recurrence --------------------------------------------------------------------------------------------------
+def _rec():
+    from . import recurrence  # written in parallel; imported late so the rest works without it
+
+    return recurrence
+
+
+def occurrence_starts(item: Item, limit: int = 1000) -> list[dt.datetime]:
+    rec = _rec()
+    try:
+        return rec.occurrence_starts(item.fields["Recurrence"], _dt(item.fields, "Start"), item_zone(item.fields),
+                                     limit=limit)  # fmt: skip
+    except rec.RecurrenceError as e:
+        raise EwsError("ErrorCalendarInvalidRecurrence", str(e) or None) from None
+
+
+def expand(item: Item, window_start: dt.datetime, window_end: dt.datetime):
+    rec = _rec()
+    modified = {}
+    for ts, overlay in item.exceptions.items():
+        o = _occurrence_times(item, ts, overlay)
+        modified[_ts_dt(ts)] = (o[0], o[1])
+    try:
+        return rec.expand(
+            item.fields["Recurrence"],
+            _dt(item.fields, "Start"),
+            _dt(item.fields, "End"),
+            item_zone(item.fields),
+            window_start,
+            window_end,
+            deleted=[_ts_dt(ts) for ts in item.deleted_occurrences],
+            modified=modified,
+        )
+    except rec.RecurrenceError as e:
+        raise EwsError("ErrorCalendarInvalidRecurrence", str(e) or None) from None
+
+
+def _ts(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+def _ts_dt(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, UTC)
+
+
+def _occurrence_times(master: Item, ts: int, overlay: dict[str, Element]) -> tuple[dt.datetime, dt.datetime]:
+    original = _ts_dt(ts)
+    duration = _dt(master.fields, "End") - _dt(master.fields, "Start")
+    start = _dt(overlay, "Start") or original
+    end = _dt(overlay, "End") or start + duration
+    return start, end
+
+
+def occurrence_by_index(item: Item, index: int) -> int:
+    """Original start (Unix seconds) of the 1-based InstanceIndex of a master's series."""
+    if "Recurrence" not in item.fields:
+        raise EwsError("ErrorCalendarCannotUseIdForOccurrenceId", "The item is not a recurring master.")
+    starts = occurrence_starts(item, limit=max(index, 1))
+    if index < 1 or index > len(starts):
+        raise EwsError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange", "Occurrence index is out of range.")
+    ts = _ts(starts[index - 1])
+    if ts in item.deleted_occurrences:
+        raise EwsError("ErrorCalendarOccurrenceIsDeletedFromRecurrence", "Occurrence was deleted.")
+    return ts
+
+
+def check_occurrence(item: Item, ts: int) -> None:
+    if "Recurrence" not in item.fields:
+        raise EwsError("ErrorItemNotFound")
+    if ts in item.deleted_occurrences:
+        raise EwsError("ErrorCalendarOccurrenceIsDeletedFromRecurrence", "Occurrence was deleted.")
+    if ts in item.exceptions:
+        return
+    starts = {_ts(s) for s in occurrence_starts(item)}
+    if ts not in starts:
+        raise EwsError("ErrorItemNotFound")
+
+
+# -- rendering ---------------------------------------------------------------------------------------------------
+def _text_of_body(body: Element) -> str:
+    text = body.text or ""
+    if body.get("BodyType") == "HTML":
+        text = re.sub(r"<(br|/p|/div)[^>]*>", "\n", text, flags=re.I)
+        text = re.sub(r"<[^>]+>", "", text)
+        import html
+
+        text = html.unescape(text).strip()
+    return text
+
+
+def _occ_info(tag: str, item_id: str, changekey: str, start, end, original) -> Element:
+    return el(
+        t(tag),
+        children=[
+            el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": changekey}),
+            el(t("Start"), fmt_datetime(start)),
+            el(t("End"), fmt_datetime(end)),
+            el(t("OriginalStart"), fmt_datetime(original)),
+        ],
+    )
+
+
+def _duration(start: dt.datetime, end: dt.datetime) -> str:
+    secs = int((end - start).total_seconds())
+    days, rest = divmod(secs, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = "P" + (f"{days}D" if days else "")
+    timepart = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{seconds}S" if seconds else "")
+    return out + ("T" + timepart if timepart else ("" if days else "T0S"))
+
+
+def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple[str, str, dict[str, Element]]:
+    """(item id, change key, every field of the item or occurrence, computed ones included)."""
+    f = dict(item.fields)
+    item_id = item.id
+    recurring = "Recurrence" in item.fields
+    if occurrence is not None:
+        overlay = item.exceptions.get(occurrence, {})
+        start, end = _occurrence_times(item, occurrence, overlay)
+        for k in MASTER_ONLY:
+            f.pop(k, None)
+        f.update(overlay)
+        _set_dt(f, "Start", start)
+        _set_dt(f, "End", end)
+        _set_dt(f, "OriginalStart", _ts_dt(occurrence))
+        _set_dt(f, "RecurrenceId", _ts_dt(occurrence))
+        f["CalendarItemType"] = el(
+            t("CalendarItemType"), "Exception" if occurrence in item.exceptions else "Occurrence"
+        )
+        item_id = ids.encode(mb.guid, ids.OCCURRENCE, item.key, occurrence)
+    else:
+        f["CalendarItemType"] = el(t("CalendarItemType"), "RecurringMaster" if recurring else "Single")
+        if recurring:
+            f.update(_master_fields(mb, item))
+    f["IsRecurring"] = el(t("IsRecurring"), fmt_bool(occurrence is not None))
+    f["ItemId"] = el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": item.changekey})
+    f["ParentFolderId"] = el(
+        t("ParentFolderId"), attrs={"Id": item.folder_id, "ChangeKey": mb.folders[item.folder_id].changekey}
+    )
+    f["ItemClass"] = el(t("ItemClass"), "IPM.Appointment")
+    f["DateTimeCreated"] = el(t("DateTimeCreated"), fmt_datetime(item.created))
+    f["DateTimeReceived"] = el(t("DateTimeReceived"), fmt_datetime(item.created))
+    f["LastModifiedTime"] = el(t("LastModifiedTime"), fmt_datetime(item.modified))
+    f["LastModifiedName"] = el(t("LastModifiedName"), mb.name)
+    f["HasAttachments"] = el(t("HasAttachments"), "false")
+    f["IsAssociated"] = el(t("IsAssociated"), "false")
+    f["Culture"] = el(t("Culture"), "en-US")
+    size = sum(len(e.text or "") for e in f.values()) + 512
+    f["Size"] = el(t("Size"), str(size))
+    if "Body" in f:
+        f["TextBody"] = el(t("TextBody"), _text_of_body(f["Body"]), {"BodyType": "Text"})
+    attendees = any(f.get(n) is not None and len(f[n]) for n in ("RequiredAttendees", "OptionalAttendees", "Resources"))
+    f["IsMeeting"] = el(t("IsMeeting"), fmt_bool(attendees))
+    organizer = child_text(f.get("Organizer"), f"{t('Mailbox')}/{t('EmailAddress')}", mb.email)
+    is_organizer = organizer.lower() == mb.email.lower()
+    f["IsOrganizer"] = el(t("IsOrganizer"), fmt_bool(is_organizer))
+    if "MyResponseType" not in f:
+        f["MyResponseType"] = el(t("MyResponseType"), "Organizer" if is_organizer or not attendees else "Unknown")
+    f["MeetingRequestWasSent"] = el(t("MeetingRequestWasSent"), fmt_bool(attendees and is_organizer))
+    state = (1 if attendees else 0) | (0 if is_organizer else 2) | (4 if _flag(f, "IsCancelled") else 0)
+    f["AppointmentState"] = el(t("AppointmentState"), str(state))
+    start, end = _dt(f, "Start"), _dt(f, "End")
+    if start and end:
+        f["Duration"] = el(t("Duration"), _duration(start, end))
+    if _flag(f, "ReminderIsSet") and start:
+        minutes = int(f["ReminderMinutesBeforeStart"].text) if "ReminderMinutesBeforeStart" in f else 15
+        _set_dt(f, "ReminderDueBy", start - dt.timedelta(minutes=minutes))
+    return item_id, item.changekey, f
+
+
+def _master_fields(mb: Mailbox, item: Item) -> dict[str, Element]:
+    out = {}
+    starts = occurrence_starts(item)
+    duration = _dt(item.fields, "End") - _dt(item.fields, "Start")
+    live = [s for s in starts if _ts(s) not in item.deleted_occurrences]
+
+    def info(tag: str, s: dt.datetime) -> Element:
+        ts = _ts(s)
+        start, end = _occurrence_times(item, ts, item.exceptions.get(ts, {}))
+        if ts not in item.exceptions:
+            end = start + duration
+        return _occ_info(tag, ids.encode(mb.guid, ids.OCCURRENCE, item.key, ts), item.changekey, start, end, s)
+
+    if live:
+        out["FirstOccurrence"] = info("FirstOccurrence", live[0])
+        rng = item.fields["Recurrence"]
+        if rng.find(t("NoEndRecurrence")) is None and len(starts) < 1000:
+            out["LastOccurrence"] = info("LastOccurrence", live[-1])
+    if item.exceptions:
+        out["ModifiedOccurrences"] = el(
+            t("ModifiedOccurrences"), children=[info("Occurrence", _ts_dt(ts)) for ts in sorted(item.exceptions)]
+        )
+    if item.deleted_occurrences:
+        out["DeletedOccurrences"] = el(
+            t("DeletedOccurrences"),
+            children=[
+                el(t("DeletedOccurrence"), children=[el(t("Start"), fmt_datetime(_ts_dt(ts)))])
+                for ts in sorted(item.deleted_occurrences)
+            ],
+        )
+    return out
+
+
+class Shape:
+    """An ItemShape: BaseShape plus AdditionalProperties (FieldURI local names and ExtendedFieldURI elements)."""
+
+    def __init__(self, base: str = "IdOnly", fields: Iterable[str] = (), extended: Iterable[Element] = (),
+                 body_type: str | None = None) -> None:  # fmt: skip
+        self.base = base
+        self.fields = list(fields)
+        self.extended = list(extended)
+        self.body_type = body_type
+
+    @classmethod
+    def parse(cls, elem: Element | None) -> Shape:
+        if elem is None:
+            return cls("AllProperties")
+        base = child_text(elem, t("BaseShape"), "IdOnly")
+        fields, extended = [], []
+        add = elem.find(t("AdditionalProperties"))
+        if add is not None:
+            for p in add:
+                name = local(p)
+                if name == "FieldURI":
+                    fields.append(field_name(p.get("FieldURI")))
+                elif name == "ExtendedFieldURI":
+                    extended.append(p)
+                elif name == "IndexedFieldURI":
+                    fields.append(field_name(p.get("FieldURI")))
+        return cls(base, fields, extended, child_text(elem, t("BodyType")))
+
+
+def field_name(uri: str) -> str:
+    """Element name for a FieldURI (``calendar:Start`` -> ``Start``)."""
+    return (uri or "").split(":", 1)[-1]
+
+
+def render(mb: Mailbox, item: Item, shape: Shape, occurrence: int | None = None, tag: str = "CalendarItem") -> Element:
+    item_id, changekey, f = full_fields(mb, item, occurrence)
+    if shape.base == "IdOnly":
+        wanted = {"ItemId"}
+    elif shape.base == "Default":
+        wanted = set(DEFAULT_SHAPE)
+    else:
+        wanted = set(f) - {"MimeContent"}
+    wanted |= set(shape.fields)
+    order = calendar_field_order()
+    out = el(t(tag))
+    ext_pos = order["ExtendedProperty"]
+    names = sorted((n for n in wanted if n in f and n in order), key=order.__getitem__)
+    placed_ext = False
+    for n in names:
+        if order[n] > ext_pos and not placed_ext:
+            _append_extended(out, item, shape, occurrence)
+            placed_ext = True
+        e = f[n]
+        if n == "Body" and shape.body_type in ("Text", "HTML") and e.get("BodyType") != shape.body_type:
+            e = _convert_body(e, shape.body_type)
+        out.append(copy(e))
+    if not placed_ext:
+        _append_extended(out, item, shape, occurrence)
+    return out
+
+
+def _convert_body(body: Element, body_type: str) -> Element:
+    if body_type == "Text":
+        return el(t("Body"), _text_of_body(body), {"BodyType": "Text"})
+    import html
+
+    return el(t("Body"), "<html><body>" + html.escape(body.text or "").replace("\n", "<br>") + "</body></html>",
+              {"BodyType": "HTML"})  # fmt: skip
+
+
+def _append_extended(out: Element, item: Item, shape: Shape, occurrence: int | None) -> None:
+    for uri in shape.extended:
+        key = extended_key(uri)
+        stored = item.extended.get(key)
+        if occurrence is not None:
+            stored = item.exceptions.get(occurrence, {}).get(repr(key), stored)
+        if stored is None:
+            continue
+        prop = el(t("ExtendedProperty"), children=[copy(uri)])
+        for c in stored:
+            if local(c) != "ExtendedFieldURI":
+                prop.append(copy(c))
+        out.append(prop)
+
+
+def value_elem_name(_: str) -> str:
+    return "Value"
+
+
+__all__ = ["Directory", "Shape", "apply_rules", "extended_key", "field_name", "render", "sub"]

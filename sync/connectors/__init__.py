@@ -1,0 +1,1 @@
+"""Connectors: the only code in ``sync`` that talks to Salesforce or Exchange."""

@@ -1,0 +1,476 @@
+"""Exchange connector on exchangelib (EWS): change feed, batched reads and writes, master categories.
+
+It never sends meeting invitations or cancellations (``SendToNone`` on every write), updates only the fields it
+is asked to, honours ``BackOffMilliseconds`` (exchangelib's FaultTolerance policy) and counts its requests.
+EWS references: https://learn.microsoft.com/exchange/client-developer/web-service-reference/ews-operations-in-exchange
+(SyncFolderItems, GetItem, CreateItem, UpdateItem, DeleteItem, FindItem, Get/UpdateUserConfiguration).
+
+EWS in Exchange Online is being switched off (NOTES.md); this class is one implementation of the connector
+interface the session uses, so a Microsoft Graph connector can sit beside it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    IMPERSONATION,
+    OAUTH2,
+    Account,
+    CalendarItem,
+    Configuration,
+    Credentials,
+    ExtendedProperty,
+    FaultTolerance,
+    OAuth2AuthorizationCodeCredentials,
+    Version,
+)
+from exchangelib.errors import (
+    ErrorAccessDenied,
+    ErrorImpersonateUserDenied,
+    ErrorInvalidSyncStateData,
+    ErrorItemNotFound,
+    ErrorServerBusy,
+    EWSError,
+    RateLimitError,
+    TransportError,
+    UnauthorizedError,
+)
+from exchangelib.folders import Calendar, Root
+from exchangelib.properties import (
+    DistinguishedFolderId,
+    Mailbox,
+    UserConfiguration,
+    UserConfigurationName,
+    UserConfigurationNameMNS,
+)
+from exchangelib.protocol import BaseProtocol
+from exchangelib.services import CreateUserConfiguration, GetUserConfiguration, UpdateUserConfiguration
+from exchangelib.services.get_user_configuration import ALL as USER_CONFIG_ALL
+from exchangelib.version import Build
+
+from sync.connectors.errors import AuthError, ConnectorError, TransientError
+
+SEND_TO_NONE = "SendToNone"
+CATEGORY_LIST = "CategoryList"
+CATEGORY_NS = "CategoryList.xsd"
+# Outlook's preset colours: preset0 (red) .. preset24; -1 means "no colour".
+DEFAULT_CATEGORY_COLOR = 7
+
+
+class CalSyncKey(ExtendedProperty):
+    """The link's sync key on the Exchange item, so a retried create finds its item (DESIGN §4)."""
+
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "CalSyncKey"
+    property_type = "String"
+
+
+_registration_lock = threading.Lock()
+
+
+def _register_extended_properties() -> None:
+    with _registration_lock:
+        if "calsync_key" not in {f.name for f in CalendarItem.FIELDS}:
+            CalendarItem.register("calsync_key", CalSyncKey)
+
+
+_register_extended_properties()
+
+# Fields the engine reads; everything else stays untouched on the server.
+ITEM_FIELDS: tuple[str, ...] = (
+    "subject",
+    "start",
+    "end",
+    "is_all_day_event",
+    "location",
+    "body",
+    "legacy_free_busy_status",
+    "sensitivity",
+    "required_attendees",
+    "optional_attendees",
+    "organizer",
+    "categories",
+    "recurrence",
+    "start_timezone",
+    "end_timezone",
+    "is_cancelled",
+    "uid",
+    "type",
+    "my_response_type",
+    "is_meeting",
+    "last_modified_time",
+    "calsync_key",
+)
+# Cheap fields asked for in the change feed, to tell tagged items from the rest without a GetItem.
+FEED_FIELDS: tuple[str, ...] = ("categories", "calsync_key", "last_modified_time")
+
+
+# -- transport: trust a private CA per host, count requests per connector -----------------------------------
+_counter = threading.local()
+
+
+class _CalsyncAdapter(requests.adapters.HTTPAdapter):
+    """exchangelib's HTTP adapter (one class per process): a CA file per host and a request counter.
+
+    exchangelib builds its own sessions, which honour REQUESTS_CA_BUNDLE; a registered host gets its CA file
+    instead, so the sandbox's CA is trusted for it and for nothing else."""
+
+    ca_files: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def _ca_for(cls, url: str) -> str | None:
+        parts = urlsplit(url)
+        return cls.ca_files.get(f"{parts.hostname}:{parts.port or 443}")
+
+    def cert_verify(self, conn, url, verify, cert):
+        super().cert_verify(conn, url, self._ca_for(url) or verify, cert)
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        return super().get_connection_with_tls_context(request, self._ca_for(request.url) or verify, proxies, cert)
+
+    def send(self, request, *args, **kwargs):
+        usage = getattr(_counter, "usage", None)
+        if usage is not None:
+            usage.calls += 1
+        return super().send(request, *args, **kwargs)
+
+
+BaseProtocol.HTTP_ADAPTER_CLS = _CalsyncAdapter
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    endpoint: str
+    username: str = ""
+    password: str = ""
+    access_token: str = ""  # bearer token instead of a password (auth_type "oauth")
+    auth_type: str = "basic"
+    version: str = "Exchange2013_SP1"
+    ca_file: str = ""
+    impersonation: bool = True  # the service account acts for each mailbox
+    max_backoff_seconds: int = 120  # longest server-requested back-off we wait out inside one session
+
+
+@dataclass
+class ExchangeUsage:
+    calls: int = 0
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    """One entry of the calendar's change feed."""
+
+    change: str  # "create" | "update" | "delete"
+    item_id: str
+    change_key: str | None = None
+    categories: tuple[str, ...] = ()
+    sync_key: str | None = None
+
+
+@dataclass
+class Feed:
+    changes: list[FeedChange] = field(default_factory=list)
+    sync_state: str | None = None
+    full: bool = False  # True when the state was missing or invalid and everything was listed again
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    item_id: str | None
+    change_key: str | None
+    error: ConnectorError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+_VERSIONS = {"Exchange2013_SP1": Build(15, 0, 847, 31), "Exchange2013": Build(15, 0, 516, 32),
+             "Exchange2016": Build(15, 1), "Exchange2019": Build(15, 2)}  # fmt: skip
+
+
+def _classify(exc: Exception) -> ConnectorError:
+    name = type(exc).__name__
+    if isinstance(exc, UnauthorizedError | ErrorImpersonateUserDenied | ErrorAccessDenied):
+        return AuthError(str(exc), code=name, service="exchange")
+    if isinstance(exc, ErrorServerBusy | RateLimitError | TransportError | requests.RequestException):
+        return TransientError(str(exc) or name, code=name, service="exchange")
+    if name in {"ErrorInternalServerTransientError", "ErrorTimeoutExpired", "ErrorMailboxStoreUnavailable"}:
+        return TransientError(str(exc), code=name, service="exchange")
+    return ConnectorError(str(exc) or name, code=name, service="exchange")
+
+
+class ExchangeConnector:
+    """One mailbox's calendar, for one sync session."""
+
+    service = "exchange"
+
+    def __init__(self, config: ExchangeConfig, mailbox_email: str) -> None:
+        self.config = config
+        self.mailbox_email = mailbox_email
+        self.usage = ExchangeUsage()
+        if config.ca_file:
+            parts = urlsplit(config.endpoint)
+            _CalsyncAdapter.ca_files[f"{parts.hostname}:{parts.port or 443}"] = config.ca_file
+        if config.auth_type == "oauth":
+            credentials = OAuth2AuthorizationCodeCredentials(access_token={"access_token": config.access_token,
+                                                                             "token_type": "Bearer"})  # fmt: skip
+            auth_type = OAUTH2
+        else:
+            credentials = Credentials(config.username, config.password)
+            auth_type = BASIC
+        build = _VERSIONS.get(config.version)
+        if build is None:
+            raise ConnectorError(f"unknown Exchange version {config.version!r}", code="config", service="exchange")
+        self._configuration = Configuration(
+            service_endpoint=config.endpoint,
+            credentials=credentials,
+            auth_type=auth_type,
+            version=Version(build=build, api_version=config.version),
+            retry_policy=FaultTolerance(max_wait=config.max_backoff_seconds),
+        )
+        self.account = Account(
+            primary_smtp_address=mailbox_email,
+            config=self._configuration,
+            autodiscover=False,
+            access_type=IMPERSONATION if config.impersonation else DELEGATE,
+        )
+        # Folders addressed by distinguished id: no GetFolder round trips (NOTES: fetching costs two).
+        mailbox = Mailbox(email_address=mailbox_email)
+        self._root = Root(account=self.account, _distinguished_id=DistinguishedFolderId(id="root", mailbox=mailbox))
+        self.calendar = Calendar(
+            root=self._root, _distinguished_id=DistinguishedFolderId(id="calendar", mailbox=mailbox)
+        )
+
+    def _run(self, func, *args, **kwargs):
+        _counter.usage = self.usage
+        try:
+            return func(*args, **kwargs)
+        except ConnectorError:
+            raise
+        except (EWSError, TransportError, requests.RequestException, RateLimitError) as exc:
+            raise _classify(exc) from exc
+        finally:
+            _counter.usage = None
+
+    # -- change feed (SyncFolderItems) ----------------------------------------------------------------------
+    def changes(self, sync_state: str | None, *, page_size: int = 512) -> Feed:
+        """Item changes in the calendar since ``sync_state`` (collapsed by the server).
+
+        A missing or invalid state lists every item again (``full=True``); callers must not read deletions
+        from absence in that case (invariant 4)."""
+        try:
+            return self._run(self._changes, sync_state, page_size)
+        except ConnectorError as exc:
+            if sync_state and exc.code == ErrorInvalidSyncStateData.__name__:
+                return self._run(self._changes, None, page_size)
+            raise
+
+    def _changes(self, sync_state: str | None, page_size: int) -> Feed:
+        feed = Feed(full=not sync_state)
+        self.calendar.item_sync_state = sync_state
+        for change_type, item in self.calendar.sync_items(
+            sync_state=sync_state, only_fields=list(FEED_FIELDS), max_changes_returned=page_size
+        ):
+            if change_type == "delete":
+                feed.changes.append(FeedChange("delete", item.id))
+            elif change_type in {"create", "update"}:
+                if isinstance(item, Exception):
+                    continue
+                feed.changes.append(
+                    FeedChange(
+                        change_type,
+                        item.id,
+                        item.changekey,
+                        tuple(getattr(item, "categories", None) or ()),
+                        getattr(item, "calsync_key", None),
+                    )
+                )
+        feed.sync_state = self.calendar.item_sync_state
+        return feed
+
+    # -- reads ---------------------------------------------------------------------------------------------
+    def fetch(self, item_ids: Sequence[str], fields: Iterable[str] = ITEM_FIELDS) -> list[CalendarItem | None]:
+        """Items by id (GetItem, batched); ``None`` where the item no longer exists."""
+        if not item_ids:
+            return []
+        results = self._run(
+            lambda: list(
+                self.account.fetch(ids=[(i, None) for i in item_ids], folder=self.calendar, only_fields=list(fields))
+            )  # fmt: skip
+        )
+        items: list[CalendarItem | None] = []
+        for result in results:
+            if isinstance(result, ErrorItemNotFound):
+                items.append(None)
+            elif isinstance(result, Exception):
+                raise _classify(result)
+            else:
+                items.append(result)
+        return items
+
+    def find_by_sync_key(self, sync_keys: Iterable[str]) -> dict[str, str]:
+        """Sync key → item id for items already carrying one of these keys (FindItem with a restriction)."""
+        keys = list(dict.fromkeys(sync_keys))
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 50):
+            chunk = keys[start : start + 50]
+            query = self.calendar.filter(calsync_key__in=chunk).only("calsync_key")
+            for item in self._run(lambda q=query: list(q)):
+                if not isinstance(item, Exception) and item.calsync_key:
+                    found[item.calsync_key] = item.id
+        return found
+
+    # -- writes --------------------------------------------------------------------------------------------
+    def create(self, items: Sequence[CalendarItem]) -> list[WriteResult]:
+        """CreateItem in the calendar, never sending invitations."""
+        if not items:
+            return []
+        for item in items:
+            item.folder = self.calendar
+            item.account = self.account
+        results = self._run(
+            self.account.bulk_create, folder=self.calendar, items=list(items), send_meeting_invitations=SEND_TO_NONE
+        )
+        return [self._write_result(r) for r in results]
+
+    def update(self, changes: Sequence[tuple[CalendarItem, Sequence[str]]]) -> list[WriteResult]:
+        """UpdateItem of only the given fields, never sending updates to attendees.
+
+        A stale change key makes the server refuse the whole call (NOTES), so a failed batch is retried item by
+        item and only the item that changed under us fails."""
+        if not changes:
+            return []
+        for item, _ in changes:
+            item.account = self.account
+            item.folder = self.calendar
+        try:
+            results = self._run(self._bulk_update, list(changes))
+        except ConnectorError as exc:
+            if len(changes) == 1 or exc.retryable:
+                raise
+            results = []
+            for one in changes:
+                try:
+                    results.extend(self._run(self._bulk_update, [one]))
+                except ConnectorError as single:
+                    if single.retryable:
+                        raise
+                    results.append(single)
+        return [self._write_result(r) for r in results]
+
+    def _bulk_update(self, changes):
+        return list(
+            self.account.bulk_update(
+                items=[(item, list(fields)) for item, fields in changes],
+                conflict_resolution="AutoResolve",
+                send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+            )
+        )
+
+    def delete(self, item_ids: Sequence[str]) -> list[WriteResult]:
+        """DeleteItem to Deleted Items (recoverable), never sending cancellations; a missing item counts as done."""
+        if not item_ids:
+            return []
+        results = self._run(
+            self.account.bulk_delete,
+            ids=[(i, None) for i in item_ids],
+            delete_type="MoveToDeletedItems",
+            send_meeting_cancellations=SEND_TO_NONE,
+        )
+        out: list[WriteResult] = []
+        for item_id, result in zip(item_ids, results, strict=True):
+            if result is True or isinstance(result, ErrorItemNotFound):
+                out.append(WriteResult(item_id, None))
+            else:
+                out.append(WriteResult(item_id, None, _classify(result)))
+        return out
+
+    @staticmethod
+    def _write_result(result) -> WriteResult:
+        if isinstance(result, ConnectorError):
+            return WriteResult(None, None, result)
+        if isinstance(result, Exception):
+            return WriteResult(None, None, _classify(result))
+        if isinstance(result, tuple):
+            return WriteResult(result[0], result[1])
+        return WriteResult(result.id, result.changekey)
+
+    # -- master category list (Get/UpdateUserConfiguration "CategoryList" on the calendar) --------------------
+    def master_categories(self) -> dict[str, int]:
+        """Category name → Outlook colour preset number, from the mailbox's master category list."""
+        xml = self._read_category_xml()
+        if not xml:
+            return {}
+        root = ET.fromstring(xml)
+        return {
+            c.get("name", ""): int(c.get("color", "-1"))
+            for c in root.iter()
+            if c.tag.rsplit("}", 1)[-1] == "category" and c.get("name")
+        }
+
+    def ensure_categories(self, wanted: dict[str, int]) -> list[str]:
+        """Make sure each category exists (putting back any a user deleted); returns the names added."""
+        xml = self._read_category_xml()
+        if xml:
+            root = ET.fromstring(xml)
+        else:
+            root = ET.Element(f"{{{CATEGORY_NS}}}categories", {"default": "", "lastSavedSession": "0"})
+        present = {c.get("name", "").lower() for c in root.iter() if c.tag.rsplit("}", 1)[-1] == "category"}
+        added = [name for name in wanted if name.lower() not in present]
+        if not added:
+            return []
+        ns = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else ""
+        for name in added:
+            ET.SubElement(
+                root,
+                f"{{{ns}}}category" if ns else "category",
+                {"name": name, "color": str(wanted[name]), "keyboardShortcut": "0", "usageCount": "0",
+                 "guid": "{" + str(uuid.uuid4()).upper() + "}", "renameOnFirstUse": "0"},
+            )  # fmt: skip
+        if ns:
+            ET.register_namespace("", ns)
+        data = b'<?xml version="1.0"?>' + ET.tostring(root)
+        service = UpdateUserConfiguration if xml is not None else CreateUserConfiguration
+        self._run(
+            service(account=self.account).get,
+            user_configuration=UserConfiguration(
+                user_configuration_name=UserConfigurationName(name=CATEGORY_LIST, folder=self.calendar),
+                xml_data=data,
+            ),
+        )
+        return added
+
+    def _read_category_xml(self) -> bytes | None:
+        try:
+            config = self._run(
+                GetUserConfiguration(account=self.account).get,
+                user_configuration_name=UserConfigurationNameMNS(name=CATEGORY_LIST, folder=self.calendar),
+                properties=USER_CONFIG_ALL,
+            )
+        except ConnectorError as exc:
+            if exc.code in {"ErrorItemNotFound", "ErrorObjectNotFound"}:
+                return None
+            raise
+        return getattr(config, "xml_data", None)
+
+    def close(self) -> None:
+        """Nothing to release per connector: exchangelib shares one protocol (and its sessions) per endpoint."""
+
+    def __repr__(self) -> str:
+        return f"ExchangeConnector({self.mailbox_email!r} at {self.config.endpoint!r})"
+
+
+def new_item(**fields: Any) -> CalendarItem:
+    """A CalendarItem to pass to ``create``."""
+    return CalendarItem(**fields)

@@ -1,0 +1,260 @@
+"""Salesforce connector on simple-salesforce: batched reads and writes, call counting, limit tracking.
+
+Every method names the REST resource it uses. References:
+- query / queryAll: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm
+- sObject Collections: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections.htm
+- Limit header: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from simple_salesforce import Salesforce, SalesforceError, format_soql
+
+from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError, TransientError
+
+COLLECTION_LIMIT = 200  # records per sObject Collections call
+# errorCodes that mean "try again later" rather than "this record is wrong".
+TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "QUERY_TIMEOUT"}
+_LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    instance_url: str
+    session_id: str
+    api_version: str = "59.0"
+    ca_file: str = ""  # empty: the system trust store
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """The outcome of one record in a collection call."""
+
+    id: str | None
+    success: bool
+    created: bool = False
+    errors: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def error_code(self) -> str:
+        return self.errors[0].get("statusCode", "") if self.errors else ""
+
+    @property
+    def message(self) -> str:
+        return "; ".join(e.get("message", "") for e in self.errors)
+
+    @property
+    def transient(self) -> bool:
+        return any(e.get("statusCode") in TRANSIENT_CODES for e in self.errors)
+
+
+@dataclass
+class ApiUsage:
+    """API calls made by this connector, and the org's daily usage as the last answer reported it."""
+
+    calls: int = 0
+    org_used: int | None = None
+    org_max: int | None = None
+    by_resource: dict[str, int] = field(default_factory=dict)
+
+
+def soql_datetime(value: dt.datetime) -> str:
+    """A SOQL datetime literal (UTC, seconds)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SalesforceConnector:
+    """One authenticated connection to an org, for one sync session."""
+
+    service = "salesforce"
+
+    def __init__(self, config: SalesforceConfig, session: requests.Session | None = None) -> None:
+        self.config = config
+        self.usage = ApiUsage()
+        http = session or requests.Session()
+        # REQUESTS_CA_BUNDLE would override `verify` if the environment were trusted.
+        http.trust_env = False
+        if config.ca_file:
+            http.verify = config.ca_file
+        http.hooks["response"].append(self._count)
+        self._timeout = config.timeout
+        self.sf = Salesforce(
+            instance_url=config.instance_url,
+            session_id=config.session_id,
+            version=config.api_version,
+            session=http,
+        )
+
+    # -- bookkeeping --------------------------------------------------------------------------------------
+    def _count(self, response: requests.Response, *args, **kwargs) -> None:
+        self.usage.calls += 1
+        path = response.request.path_url.split("?", 1)[0]
+        resource = path.split(f"/v{self.config.api_version}/", 1)[-1].split("/", 1)[0] or path
+        self.usage.by_resource[resource] = self.usage.by_resource.get(resource, 0) + 1
+        match = _LIMIT_RE.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.usage.org_used, self.usage.org_max = int(match.group(1)), int(match.group(2))
+
+    def _call(self, func, *args, **kwargs) -> Any:
+        """Run a simple-salesforce call, turning its status-based exceptions into ours by errorCode."""
+        try:
+            return func(*args, **kwargs)
+        except SalesforceError as exc:
+            raise self._classify(exc) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"Salesforce did not answer: {exc}", service=self.service) from exc
+
+    def _classify(self, exc: SalesforceError) -> ConnectorError:
+        content = exc.content
+        first = content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
+        code = first.get("errorCode", "") if first else ""
+        message = first.get("message", "") if first else str(content)
+        status = exc.status
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return BudgetExhausted(message, code=code, service=self.service, status=status)
+        if status == 401 or code == "INVALID_SESSION_ID":
+            return AuthError(message or "session expired or invalid", code=code, service=self.service, status=status)
+        if status >= 500 or code in TRANSIENT_CODES:
+            return TransientError(message or f"HTTP {status}", code=code, service=self.service, status=status)
+        return ConnectorError(message, code=code, service=self.service, status=status)
+
+    # -- reads --------------------------------------------------------------------------------------------
+    def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """All rows of a query, following ``nextRecordsUrl`` (query / queryAll resources)."""
+        rows: list[dict[str, Any]] = []
+        result = self._call(self.sf.query, soql, include_deleted=include_deleted)
+        while True:
+            rows.extend(result.get("records", []))
+            if result.get("done", True):
+                return rows
+            result = self._call(
+                self.sf.query_more, result["nextRecordsUrl"], identifier_is_url=True, include_deleted=include_deleted
+            )
+
+    def changed_records(
+        self,
+        sobject: str,
+        fields: Iterable[str],
+        *,
+        owner_id: str,
+        since: dt.datetime | None,
+        where: str = "",
+    ) -> list[dict[str, Any]]:
+        """Rows of ``owner_id`` modified at or after ``since``, deleted ones included (``IsDeleted``)."""
+        columns = ", ".join(dict.fromkeys(["Id", "IsDeleted", "SystemModstamp", *fields]))
+        soql = format_soql(f"SELECT {columns} FROM {sobject} WHERE OwnerId = {{}}", owner_id)
+        if since is not None:
+            soql += f" AND SystemModstamp >= {soql_datetime(since)}"
+        if where:
+            soql += f" AND ({where})"
+        soql += " ORDER BY SystemModstamp, Id"
+        return self.query(soql, include_deleted=True)
+
+    def get_records(self, sobject: str, ids: Sequence[str], fields: Iterable[str]) -> list[dict[str, Any] | None]:
+        """Records by id, ``None`` where one no longer exists (GET composite/sobjects/{T})."""
+        field_list = ",".join(dict.fromkeys(["Id", *fields]))
+        found: list[dict[str, Any] | None] = []
+        for chunk in _chunks(list(ids), COLLECTION_LIMIT):
+            result = self._call(
+                self.sf.restful,
+                f"composite/sobjects/{sobject}",
+                params={"ids": ",".join(chunk), "fields": field_list},
+                timeout=self._timeout,
+            )
+            found.extend(result or [None] * len(chunk))
+        return found
+
+    # -- writes (sObject Collections, at most 200 records a call, allOrNone false) -------------------------
+    def create(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
+        """POST composite/sobjects."""
+        payload = [{"attributes": {"type": sobject}, **r} for r in records]
+        return self._collection("POST", "composite/sobjects", payload)
+
+    def upsert(self, sobject: str, external_id_field: str, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
+        """PATCH composite/sobjects/{T}/{externalIdField}: a retried create finds its record instead of
+        making a second one."""
+        payload = [{"attributes": {"type": sobject}, **r} for r in records]
+        return self._collection("PATCH", f"composite/sobjects/{sobject}/{external_id_field}", payload)
+
+    def update(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
+        """PATCH composite/sobjects; each record carries its ``Id``."""
+        payload = [{"attributes": {"type": sobject}, **r} for r in records]
+        return self._collection("PATCH", "composite/sobjects", payload)
+
+    def delete(self, ids: Sequence[str]) -> list[RecordResult]:
+        """DELETE composite/sobjects?ids=... An id that is already gone counts as deleted."""
+        results: list[RecordResult] = []
+        for chunk in _chunks(list(ids), COLLECTION_LIMIT):
+            answer = self._call(
+                self.sf.restful,
+                "composite/sobjects",
+                method="DELETE",
+                params={"ids": ",".join(chunk), "allOrNone": "false"},
+                timeout=self._timeout,
+            )
+            for record_id, item in zip(chunk, answer or [], strict=False):
+                result = _result(item)
+                if not result.success and result.error_code in {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"}:
+                    result = RecordResult(id=record_id, success=True)
+                results.append(result)
+        return results
+
+    def _collection(self, method: str, path: str, payload: list[dict[str, Any]]) -> list[RecordResult]:
+        results: list[RecordResult] = []
+        for chunk in _chunks(payload, COLLECTION_LIMIT):
+            answer = self._call(
+                self.sf.restful,
+                path,
+                method=method,
+                json={"allOrNone": False, "records": list(chunk)},
+                timeout=self._timeout,
+            )
+            results.extend(_result(item) for item in answer or [])
+        return results
+
+    # -- metadata and lookups -----------------------------------------------------------------------------
+    def describe(self, sobject: str | None = None) -> dict[str, Any]:
+        """GET sobjects/ (global) or sobjects/{T}/describe."""
+        if sobject is None:
+            return self._call(self.sf.describe)
+        return self._call(getattr(self.sf, sobject).describe)
+
+    def people_by_email(self, emails: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """E-mail (lower case) → (object, id) for matching Contacts, Leads (not converted) and Users.
+
+        Contacts win over Leads, Leads over Users, as a rep would expect for WhoId."""
+        wanted = sorted({e.strip().lower() for e in emails if e and "@" in e})
+        found: dict[str, tuple[str, str]] = {}
+        for sobject, extra in (("User", " AND IsActive = true"), ("Lead", " AND IsConverted = false"), ("Contact", "")):
+            for chunk in _chunks(wanted, 100):
+                soql = format_soql(f"SELECT Id, Email FROM {sobject} WHERE Email IN {{}}", list(chunk)) + extra
+                for row in self.query(soql):
+                    if row.get("Email"):
+                        found[row["Email"].lower()] = (sobject, row["Id"])
+        return found
+
+    def limits(self) -> dict[str, Any]:
+        """GET limits/."""
+        return self._call(self.sf.restful, "limits/")
+
+
+def _result(item: dict[str, Any]) -> RecordResult:
+    return RecordResult(
+        id=item.get("id"),
+        success=bool(item.get("success")),
+        created=bool(item.get("created", False)),
+        errors=tuple(item.get("errors") or ()),
+    )
