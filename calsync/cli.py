@@ -86,6 +86,62 @@ def db_current() -> None:
     click.echo(current_revision(_settings().database_url) or "(empty database)")
 
 
+# -- mailboxes ----------------------------------------------------------------------------------------------
+def _db_session():
+    from backend.database import make_engine, make_session_factory, upgrade
+
+    url = _settings().database_url
+    upgrade(url)
+    return make_session_factory(make_engine(url))()
+
+
+@main.group(context_settings=CONTEXT)
+def mailboxes() -> None:
+    """Mailboxes that sync."""
+
+
+@mailboxes.command("add", context_settings=CONTEXT)
+@click.argument("email")
+@click.option("--salesforce-user", "salesforce_user", help="Salesforce User id (005...); found by e-mail if omitted.")
+def mailboxes_add(email: str, salesforce_user: str | None) -> None:
+    """Add EMAIL's mailbox to sync (or change its Salesforce user)."""
+    from sync.mailboxes import MailboxError, add
+
+    with _db_session() as db:
+        try:
+            mailbox = add(db, email, salesforce_user)
+        except MailboxError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.commit()
+        click.echo(f"{mailbox.email}  salesforce user: {mailbox.salesforce_user_id or '(found at first sync)'}")
+
+
+@mailboxes.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
+def mailboxes_list(as_json: bool) -> None:
+    """List mailboxes with their state."""
+    from sync.mailboxes import all_mailboxes
+
+    with _db_session() as db:
+        rows = [
+            {
+                "email": m.email,
+                "salesforce_user_id": m.salesforce_user_id,
+                "enabled": m.enabled,
+                "next_sync_at": m.next_sync_at.isoformat() if m.next_sync_at else None,
+            }
+            for m in all_mailboxes(db)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no mailboxes yet: calsync mailboxes add EMAIL")
+    for row in rows:
+        state = "enabled" if row["enabled"] else "disabled"
+        click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state}")
+
+
 # -- sandboxes ----------------------------------------------------------------------------------------------
 def _sandbox_options(func):
     options = [

@@ -1,0 +1,43 @@
+"""Mailboxes that sync: adding, listing, finding."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sync.models import Mailbox
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
+
+
+class MailboxError(ValueError):
+    """Bad input for a mailbox; the message is meant for people."""
+
+
+def add(db: Session, email: str, salesforce_user_id: str | None = None) -> Mailbox:
+    """Add a mailbox (or update its Salesforce user). The caller commits."""
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise MailboxError(f"{email!r} is not an e-mail address")
+    if salesforce_user_id is not None and not _SALESFORCE_ID.match(salesforce_user_id):
+        raise MailboxError(f"{salesforce_user_id!r} is not a Salesforce id (15 or 18 letters and digits)")
+    if salesforce_user_id is not None and not salesforce_user_id.startswith("005"):
+        raise MailboxError(f"{salesforce_user_id!r} is not a Salesforce User id (User ids start with 005)")
+    mailbox = find(db, email)
+    if mailbox is None:
+        mailbox = Mailbox(email=email, salesforce_user_id=salesforce_user_id, salesforce_watermarks={})
+        db.add(mailbox)
+    elif salesforce_user_id is not None:
+        mailbox.salesforce_user_id = salesforce_user_id
+    return mailbox
+
+
+def find(db: Session, email: str) -> Mailbox | None:
+    return db.scalars(select(Mailbox).where(func.lower(Mailbox.email) == email.strip().lower())).one_or_none()
+
+
+def all_mailboxes(db: Session) -> list[Mailbox]:
+    return list(db.scalars(select(Mailbox).order_by(Mailbox.email)))
