@@ -70,6 +70,15 @@ def is_valid_kind(kind: str) -> bool:
     return kind in (EVENT, TASK) or is_custom_kind(kind)
 
 
+class Side(StrEnum):
+    EXCHANGE = "exchange"
+    SALESFORCE = "salesforce"
+
+    @property
+    def other(self) -> Side:
+        return Side.SALESFORCE if self is Side.EXCHANGE else Side.EXCHANGE
+
+
 class ShowAs(StrEnum):
     BUSY = "busy"
     FREE = "free"

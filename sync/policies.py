@@ -148,13 +148,10 @@ class CustomObjectMapping:
         has_range = self.start_field is not None or self.end_field is not None
         if self.date_field and has_range:
             out.append(
-                f"{self.object_name}: choose either one Date field or a start and an end Date/Time field, "
-                "not both."
+                f"{self.object_name}: choose either one Date field or a start and an end Date/Time field, not both."
             )
         elif not self.date_field and not (self.start_field and self.end_field):
-            out.append(
-                f"{self.object_name}: a Date field, or both a start and an end Date/Time field, is required."
-            )
+            out.append(f"{self.object_name}: a Date field, or both a start and an end Date/Time field, is required.")
         out += _category_problems(self.category, self.color, f"{self.object_name} category")
         return out
 

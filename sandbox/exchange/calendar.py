@@ -14,6 +14,7 @@ import uuid
 import zoneinfo
 from collections.abc import Iterable
 
+from exchangelib.extended_properties import ExtendedProperty as _ClientExtendedProperty
 from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 
 from . import ids
@@ -35,19 +36,55 @@ from .xml import (
 )
 
 UTC = dt.UTC
+# The GUIDs of the distinguished property sets (the MAPI table that exchangelib also ships).
+_SET_IDS = dict(_ClientExtendedProperty.DISTINGUISHED_SET_NAME_TO_ID_MAP)
 # Fields the server computes: a client may not set them, they are rendered from the item's state.
 COMPUTED = {
-    "ItemId", "ParentFolderId", "ItemClass", "DateTimeCreated", "LastModifiedTime", "DateTimeReceived", "Size",
-    "HasAttachments", "IsAssociated", "TextBody", "CalendarItemType", "IsRecurring", "IsMeeting",
-    "MyResponseType", "FirstOccurrence", "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences",
-    "Duration", "OriginalStart", "RecurrenceId", "LastModifiedName", "Culture", "MeetingRequestWasSent",
-    "AppointmentState", "AppointmentSequenceNumber", "IsOrganizer", "ReminderDueBy",
-}  # fmt: skip
+    "ItemId",
+    "ParentFolderId",
+    "ItemClass",
+    "DateTimeCreated",
+    "LastModifiedTime",
+    "DateTimeReceived",
+    "Size",
+    "HasAttachments",
+    "IsAssociated",
+    "TextBody",
+    "CalendarItemType",
+    "IsRecurring",
+    "IsMeeting",
+    "MyResponseType",
+    "FirstOccurrence",
+    "LastOccurrence",
+    "ModifiedOccurrences",
+    "DeletedOccurrences",
+    "Duration",
+    "OriginalStart",
+    "RecurrenceId",
+    "LastModifiedName",
+    "Culture",
+    "MeetingRequestWasSent",
+    "AppointmentState",
+    "AppointmentSequenceNumber",
+    "IsOrganizer",
+    "ReminderDueBy",
+}
 # Set by the server at creation but writable (Organizer is fixed to the mailbox owner for own items).
 DEFAULT_SHAPE = (
-    "ItemId", "ParentFolderId", "ItemClass", "Subject", "Sensitivity", "HasAttachments", "IsAssociated", "Start",
-    "End", "LegacyFreeBusyStatus", "Location", "CalendarItemType", "Organizer",
-)  # fmt: skip
+    "ItemId",
+    "ParentFolderId",
+    "ItemClass",
+    "Subject",
+    "Sensitivity",
+    "HasAttachments",
+    "IsAssociated",
+    "Start",
+    "End",
+    "LegacyFreeBusyStatus",
+    "Location",
+    "CalendarItemType",
+    "Organizer",
+)
 # Fields an occurrence of a series does not carry (they belong to the master).
 MASTER_ONLY = {"Recurrence", "FirstOccurrence", "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences"}
 
@@ -80,7 +117,9 @@ def extended_key(elem: Element) -> tuple:
     tag = uri.get("PropertyTag")
     if tag is not None:
         return ("tag", int(tag, 16) if tag.lower().startswith("0x") else int(tag))
-    pset = uri.get("DistinguishedPropertySetId") or (uri.get("PropertySetId") or "").lower()
+    # A distinguished set is the same set as its GUID (PublicStrings == 00020329-...).
+    dist = uri.get("DistinguishedPropertySetId")
+    pset = _SET_IDS.get(dist, dist) if dist else (uri.get("PropertySetId") or "").lower()
     if uri.get("PropertyName") is not None:
         return ("name", pset, uri.get("PropertyName"))
     if uri.get("PropertyId") is not None:
@@ -143,9 +182,11 @@ def _enrich_mailbox(mailbox: Element, directory: Directory, mailbox_emails: set[
         name = el(t("Name"), directory.name(email))
     rebuilt.append(name)
     rebuilt.append(known["EmailAddress"])
-    rebuilt.append(known.get("RoutingType") or el(t("RoutingType"), "SMTP"))
+    rebuilt.append(known["RoutingType"] if "RoutingType" in known else el(t("RoutingType"), "SMTP"))
     rebuilt.append(
-        known.get("MailboxType") or el(t("MailboxType"), "Mailbox" if email.lower() in mailbox_emails else "OneOff")
+        known["MailboxType"]
+        if "MailboxType" in known
+        else el(t("MailboxType"), "Mailbox" if email.lower() in mailbox_emails else "OneOff")
     )
     rebuilt += [known.get("ItemId"), known.get("OriginalDisplayName")]
     for c in list(mailbox):
@@ -240,10 +281,36 @@ def apply_rules(mb: Mailbox, item: Item, context_tz: str | None, creating: bool)
     if end < start:
         raise EwsError("ErrorCalendarEndDateIsEarlierThanStartDate")
     if "Recurrence" in f:
+        f["Recurrence"] = _zoned_range_dates(f["Recurrence"], item_zone(f))
         # Raises ErrorCalendarInvalidRecurrence for patterns that have no occurrence or are malformed.
-        starts = occurrence_starts(item, limit=2)
+        starts = occurrence_starts(item, limit=1)
         if not starts:
             raise EwsError("ErrorRecurrenceHasNoOccurrence", "The recurrence pattern has no occurrences.")
+        if starts[0] != start:
+            # Exchange moves a master whose start does not match its pattern onto the first occurrence.
+            _set_dt(f, "Start", starts[0])
+            _set_dt(f, "End", starts[0] + (end - start))
+
+
+def _zoned_range_dates(recurrence: Element, tz) -> Element:
+    """Exchange returns a range's StartDate/EndDate as a date with the item zone's offset ("2026-03-02Z",
+    "2026-07-01+01:00"); clients send plain dates."""
+    recurrence = copy(recurrence)
+    for name in ("StartDate", "EndDate"):
+        for e in recurrence.iter(t(name)):
+            try:
+                day = dt.date.fromisoformat((e.text or "").strip()[:10])
+            except ValueError:
+                raise EwsError("ErrorCalendarInvalidRecurrence", f"Bad {name} {e.text!r}") from None
+            offset = dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz).utcoffset() or dt.timedelta(0)
+            if not offset:
+                suffix = "Z"
+            else:
+                sign = "-" if offset < dt.timedelta(0) else "+"
+                minutes = abs(int(offset.total_seconds())) // 60
+                suffix = f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+            e.text = day.isoformat() + suffix
+    return recurrence
 
 
 def _new_uid() -> str:
@@ -278,8 +345,9 @@ def _rec():
 def occurrence_starts(item: Item, limit: int = 1000) -> list[dt.datetime]:
     rec = _rec()
     try:
-        return rec.occurrence_starts(item.fields["Recurrence"], _dt(item.fields, "Start"), item_zone(item.fields),
-                                     limit=limit)  # fmt: skip
+        return rec.occurrence_starts(
+            item.fields["Recurrence"], _dt(item.fields, "Start"), item_zone(item.fields), limit=limit
+        )
     except rec.RecurrenceError as e:
         raise EwsError("ErrorCalendarInvalidRecurrence", str(e) or None) from None
 
@@ -475,8 +543,13 @@ def _master_fields(mb: Mailbox, item: Item) -> dict[str, Element]:
 class Shape:
     """An ItemShape: BaseShape plus AdditionalProperties (FieldURI local names and ExtendedFieldURI elements)."""
 
-    def __init__(self, base: str = "IdOnly", fields: Iterable[str] = (), extended: Iterable[Element] = (),
-                 body_type: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base: str = "IdOnly",
+        fields: Iterable[str] = (),
+        extended: Iterable[Element] = (),
+        body_type: str | None = None,
+    ) -> None:
         self.base = base
         self.fields = list(fields)
         self.extended = list(extended)
@@ -538,8 +611,11 @@ def _convert_body(body: Element, body_type: str) -> Element:
         return el(t("Body"), _text_of_body(body), {"BodyType": "Text"})
     import html
 
-    return el(t("Body"), "<html><body>" + html.escape(body.text or "").replace("\n", "<br>") + "</body></html>",
-              {"BodyType": "HTML"})  # fmt: skip
+    return el(
+        t("Body"),
+        "<html><body>" + html.escape(body.text or "").replace("\n", "<br>") + "</body></html>",
+        {"BodyType": "HTML"},
+    )
 
 
 def _append_extended(out: Element, item: Item, shape: Shape, occurrence: int | None) -> None:

@@ -187,8 +187,8 @@ def _int(owner: str, field: str, text: str, low: int, high: int | None) -> int:
         raise RecurrenceError(f"{owner}: {field} must be an integer, got {text!r}")
     value = int(text)
     if value < low or (high is not None and value > high):
-        bound = f"{low}..{high}" if high is not None else f">= {low}"
-        raise RecurrenceError(f"{owner}: {field} must be in {bound}, got {value}")
+        bound = f"in {low}..{high}" if high is not None else f"at least {low}"
+        raise RecurrenceError(f"{owner}: {field} must be {bound}, got {value}")
     return value
 
 

@@ -42,6 +42,17 @@ DISTINGUISHED: dict[str, tuple[str, str | None, str, str | None]] = {
 }
 
 
+def change_key_seq(changekey: str) -> int | None:
+    """The write counter inside a change key (None when it is not one of ours)."""
+    try:
+        raw = base64.b64decode(changekey, validate=True)
+    except (ValueError, TypeError):
+        return None
+    if len(raw) != 16 or not raw.startswith(b"\x0f\x00\x00\x00\x16"):
+        return None
+    return struct.unpack(">Q", raw[8:])[0]
+
+
 def change_key(seq: int) -> str:
     """A change key: opaque, different after every write (the store-wide write counter is part of it)."""
     return base64.b64encode(b"\x0f\x00\x00\x00\x16\x00\x00\x00" + struct.pack(">Q", seq)).decode("ascii")
@@ -80,6 +91,8 @@ class Item:
     # (Unix seconds, UTC).
     exceptions: dict[int, dict[str, Element]] = field(default_factory=dict)
     deleted_occurrences: set[int] = field(default_factory=set)
+    # Field (or repr of an extended-property key) -> seq of its last write; AutoResolve conflict checks use it.
+    field_seqs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -234,6 +247,7 @@ class Store:
                             "extended": [to_bytes(e).decode() for e in i.extended.values()],
                             "exceptions": {str(k): els(v) for k, v in i.exceptions.items()},
                             "deleted_occurrences": sorted(i.deleted_occurrences),
+                            "field_seqs": i.field_seqs,
                         }
                         for i in mb.items.values()
                     ],
@@ -280,6 +294,7 @@ class Store:
                     extended={extended_key(e): e for e in exts},
                     exceptions={int(k): els(v) for k, v in i["exceptions"].items()},
                     deleted_occurrences=set(i["deleted_occurrences"]),
+                    field_seqs=dict(i.get("field_seqs", {})),
                 )
             store.mailboxes[mb.email.lower()] = mb
         return store

@@ -1,0 +1,95 @@
+"""Writing item fields from request elements (shared by CreateItem and UpdateItem) and recording the meeting
+messages that a request would have sent."""
+
+from __future__ import annotations
+
+from .. import calendar
+from ..errors import EwsError
+from ..store import Item, Mailbox
+from ..xml import Element, child_text, copy, el, local, t, utcnow
+from . import Context
+
+NO_SEND = {"SendToNone", "SaveOnly"}
+
+
+def normalise(ctx: Context, elem: Element) -> Element:
+    return calendar.normalise_field(elem, ctx.sandbox.directory(), ctx.sandbox.mailbox_email_set())
+
+
+def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = None) -> str:
+    """Store one child of a t:CalendarItem (a field or an ExtendedProperty); return the key it was stored under."""
+    name = local(child)
+    if name == "ExtendedProperty":
+        key = calendar.extended_key(child)
+        value = calendar.normalise_extended(child)
+        if overlay is not None:
+            overlay[repr(key)] = value
+        else:
+            item.extended[key] = value
+        return repr(key)
+    if name in calendar.COMPUTED:
+        raise EwsError("ErrorInvalidPropertySet", f"Property {name} is read-only and cannot be set.")
+    value = normalise(ctx, child)
+    if overlay is not None:
+        if name in calendar.MASTER_ONLY or name == "UID":
+            raise EwsError("ErrorInvalidPropertySet", f"Property {name} cannot be set on an occurrence.")
+        overlay[name] = value
+    else:
+        item.fields[name] = value
+    return name
+
+
+def attendees(item: Item) -> list[str]:
+    out = []
+    for name in ("RequiredAttendees", "OptionalAttendees", "Resources"):
+        e = item.fields.get(name)
+        if e is not None:
+            out += [a.findtext(f"{t('Mailbox')}/{t('EmailAddress')}") for a in e.iter(t("Attendee"))]
+    return [a for a in out if a]
+
+
+def record_send(
+    ctx: Context, operation: str, mb: Mailbox, item: Item, setting: str | None, kind: str, occurrence: int | None = None
+) -> None:
+    """Log the call's send setting; log a sent invitation/cancellation when the item is a meeting we organise
+    and the setting sends."""
+    is_organizer = (
+        child_text(item.fields.get("Organizer"), f"{t('Mailbox')}/{t('EmailAddress')}", mb.email) or ""
+    ).lower() == mb.email.lower()
+    recipients = attendees(item) if is_organizer else []
+    sent = bool(setting and setting not in NO_SEND and recipients)
+    subject = item.fields.get("Subject")
+    ctx.sandbox.record_call(
+        {
+            "operation": operation,
+            "mailbox": mb.email,
+            "item_id": item.id,
+            "occurrence": occurrence,
+            "setting": setting,
+            "kind": kind,
+            "sent": sent,
+            "recipients": recipients if sent else [],
+            "subject": subject.text if subject is not None else None,
+            "time": utcnow().isoformat(),
+        }
+    )
+
+
+def item_id_only(item_id: str, changekey: str) -> Element:
+    return el(t("CalendarItem"), children=[el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": changekey})])
+
+
+def append_field(ctx: Context, item: Item, child: Element, overlay: dict | None) -> str:
+    name = local(child)
+    target = overlay if overlay is not None else item.fields
+    if name == "ExtendedProperty" or name not in target:
+        return set_field(ctx, item, child, overlay)
+    current = copy(target[name])
+    added = normalise(ctx, child)
+    if len(added):
+        for c in added:
+            current.append(c)
+    else:
+        current.text = (current.text or "") + (added.text or "")
+    target[name] = current
+    return name

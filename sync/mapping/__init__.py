@@ -1,0 +1,12 @@
+"""Pure mappings between each side's records and the neutral `Entry` (DESIGN §7).
+
+- `sync.mapping.salesforce`: Event/Task/custom-object record dicts ⇄ Entry, update diffs, Salesforce limits;
+- `sync.mapping.exchange`: exchangelib CalendarItem field dicts ⇄ Entry, update fields, thin item adapters;
+- `sync.mapping.recurrence`: RRULE text ⇄ neutral Recurrence ⇄ exchangelib Recurrence;
+- `sync.mapping.timezones`: IANA/Windows zone names and which side supports them;
+- `sync.mapping.issues`: `MappingIssue` (stable codes) and `MappingResult`.
+"""
+
+from sync.mapping.issues import MappingIssue, MappingResult
+
+__all__ = ["MappingIssue", "MappingResult"]

@@ -1,0 +1,374 @@
+"""Exchange calendar items ⇄ neutral `Entry`.
+
+The working form is a plain dict keyed by exchangelib ``CalendarItem`` field names, with exchangelib's own
+conventions for values, so that the connector can pass it straight through:
+
+- ``subject``, ``location``: str; ``body``: str, `exchangelib.Body` or `exchangelib.HTMLBody` (HTML is
+  converted to text);
+- ``is_all_day``: bool; ``start``/``end``: aware datetimes for timed items; for all-day items dates with an
+  **inclusive** end (exchangelib subtracts a day from EWS's exclusive midnight on read and adds it back on
+  write) -- aware datetimes at local midnights (end exclusive) are accepted too;
+- ``start_timezone``: IANA or Windows name, or an ``EWSTimeZone`` (the item's zone; all-day items run midnight
+  to midnight in it);
+- ``legacy_free_busy_status``: Free/Tentative/Busy/OOF/WorkingElsewhere/NoData;
+  ``sensitivity``: Normal/Personal/Private/Confidential;
+- ``required_attendees``/``optional_attendees``: exchangelib ``Attendee`` objects, e-mail strings or dicts with
+  ``email``/``response``;
+- ``categories``: list of str; ``recurrence``: exchangelib ``Recurrence``; ``deleted_occurrences`` and
+  ``modified_occurrences``: as exchangelib returns them;
+- ``calsync_key``: the sync key extended property (`SyncKeyProperty`, registered by the connector).
+
+`calendar_item_to_dict` / `dict_to_calendar_item` are the thin adapters to exchangelib objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from exchangelib import Body, HTMLBody
+from exchangelib.extended_properties import ExtendedProperty
+from exchangelib.items import CalendarItem
+from exchangelib.properties import Attendee as EwsAttendee
+from exchangelib.properties import Mailbox
+from exchangelib.recurrence import Recurrence as EwsRecurrence
+
+from sync.entry import (
+    EVENT,
+    Attendee,
+    Entry,
+    Response,
+    ShowAs,
+    Side,
+    html_to_text,
+    normalize_body,
+    normalize_email,
+    normalize_location,
+    normalize_subject,
+)
+from sync.mapping import recurrence as rec_map
+from sync.mapping.issues import (
+    INVALID_VALUE,
+    MISSING_TIME,
+    RECURRENCE_EXCEPTIONS_UNSUPPORTED,
+    UNSUPPORTED_TIME_ZONE,
+    MappingIssue,
+    MappingResult,
+)
+from sync.mapping.salesforce import timing_issues
+from sync.mapping.timezones import canonical_time_zone, exchange_supports, zone
+
+SYNC_KEY_ATTR = "calsync_key"
+
+# Fields we read and write (exchangelib names). ``start_timezone`` maps to ``_start_timezone``/``_end_timezone``.
+ITEM_FIELDS = (
+    "subject", "start", "end", "is_all_day", "location", "body", "legacy_free_busy_status", "sensitivity",
+    "required_attendees", "optional_attendees", "categories", "recurrence", "start_timezone",
+)  # fmt: skip
+# Which item fields carry each projection field (for "update only the changed fields").
+PROJECTION_TO_ITEM_FIELDS: dict[str, tuple[str, ...]] = {
+    "subject": ("subject",),
+    "when": ("start", "end", "is_all_day", "start_timezone"),
+    "location": ("location",),
+    "body": ("body",),
+    "show_as": ("legacy_free_busy_status",),
+    "is_private": ("sensitivity",),
+    "attendees": ("required_attendees", "optional_attendees"),
+    "recurrence": ("recurrence", "start_timezone"),
+}
+
+
+class SyncKeyProperty(ExtendedProperty):
+    """The sync key on an Exchange item (a named string property in our own property set)."""
+
+    property_set_id = "3f0d1c4e-6a5b-4c1e-9d7a-0c5a1ca15c01"
+    property_name = "CalSyncKey"
+    property_type = "String"
+
+
+def register_sync_key_property() -> None:
+    """Register `SyncKeyProperty` on CalendarItem as ``calsync_key`` (idempotent; the connector calls it)."""
+    if SYNC_KEY_ATTR not in {f.name for f in CalendarItem.FIELDS}:
+        CalendarItem.register(SYNC_KEY_ATTR, SyncKeyProperty)
+
+
+_FREE_BUSY_IN = {
+    "free": ShowAs.FREE,
+    "tentative": ShowAs.TENTATIVE,
+    "busy": ShowAs.BUSY,
+    "oof": ShowAs.OUT_OF_OFFICE,
+    "workingelsewhere": ShowAs.BUSY,
+    "nodata": ShowAs.BUSY,
+}
+_FREE_BUSY_OUT = {
+    ShowAs.FREE: "Free",
+    ShowAs.TENTATIVE: "Tentative",
+    ShowAs.BUSY: "Busy",
+    ShowAs.OUT_OF_OFFICE: "OOF",
+}
+_RESPONSE_IN = {
+    "unknown": Response.UNKNOWN,
+    "organizer": Response.ORGANIZER,
+    "tentative": Response.TENTATIVE,
+    "accept": Response.ACCEPTED,
+    "decline": Response.DECLINED,
+    "noresponsereceived": Response.NO_RESPONSE,
+}
+
+
+def _zone_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    key = getattr(value, "key", None) or getattr(value, "ms_id", None) or str(value)
+    return canonical_time_zone(key)
+
+
+def _attendees(values: Iterable[Any] | None, optional: bool) -> list[Attendee]:
+    out = []
+    for value in values or ():
+        if isinstance(value, str):
+            email, response, name = value, "unknown", ""
+        elif isinstance(value, Mapping):
+            email, response, name = (
+                value.get("email", ""),
+                value.get("response", "unknown"),
+                value.get("name", ""),
+            )
+        else:
+            mailbox = getattr(value, "mailbox", None)
+            email = getattr(mailbox, "email_address", "") or ""
+            name = getattr(mailbox, "name", "") or ""
+            response = getattr(value, "response_type", "Unknown") or "Unknown"
+        response_enum = _RESPONSE_IN.get(str(response).lower().replace("_", ""), None)
+        if response_enum is None:
+            response_enum = Response(response) if response in Response._value2member_map_ else Response.UNKNOWN
+        if normalize_email(email):
+            out.append(Attendee(email=email, response=response_enum, optional=optional, name=name or ""))
+    return out
+
+
+def _local_date(value: Any, tz: str, *, is_end: bool) -> date:
+    """An all-day bound as a local date: dates are exchangelib's (end inclusive), datetimes EWS's raw
+    midnights (end exclusive) converted to the item's zone, which keeps the day right across DST."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        local = value.astimezone(zone(tz))
+        if is_end:
+            # EWS ends all-day items at the next local midnight; anything past midnight rounds up a day.
+            day = local.date() if local.time() == time(0) else local.date() + timedelta(days=1)
+            return day
+        return local.date()
+    if isinstance(value, date):
+        return value + timedelta(days=1) if is_end else value
+    raise ValueError(f"not a date: {value!r}")
+
+
+def entry_from_exchange(item: Mapping[str, Any], *, kind: str = EVENT, default_time_zone: str = "UTC") -> MappingResult:
+    """Map a calendar item dict (see the module docstring) to an `Entry`."""
+    issues: list[MappingIssue] = []
+    raw_tz = item.get("start_timezone")
+    tz = _zone_name(raw_tz) if raw_tz is not None else (canonical_time_zone(default_time_zone) or "UTC")
+    if tz is None:
+        issues.append(
+            MappingIssue(
+                UNSUPPORTED_TIME_ZONE,
+                f"The item's time zone {str(raw_tz)!r} is unknown.",
+                Side.EXCHANGE,
+                "start_timezone",
+            )
+        )
+        tz = "UTC"
+
+    raw_body = item.get("body")
+    is_html = isinstance(raw_body, HTMLBody) or str(item.get("body_type", "")).upper() == "HTML"
+    body = html_to_text(str(raw_body)) if is_html else normalize_body(str(raw_body or ""))
+
+    recurrence = None
+    if item.get("recurrence") is not None:
+        rec = item["recurrence"]
+        if item.get("modified_occurrences"):
+            issues.append(
+                MappingIssue(
+                    RECURRENCE_EXCEPTIONS_UNSUPPORTED,
+                    f"The series has {len(item['modified_occurrences'])} changed occurrence(s); a series with "
+                    "changed occurrences is not synced rather than synced half.",
+                    Side.EXCHANGE,
+                    "modified_occurrences",
+                )
+            )
+        exdates = []
+        for occ in item.get("deleted_occurrences") or ():
+            start = getattr(occ, "start", occ)
+            exdates.append(start.astimezone(zone(tz)).date() if isinstance(start, datetime) else start)
+        if isinstance(rec, EwsRecurrence):
+            recurrence, rec_issues = rec_map.from_exchange(rec, tuple(exdates))
+            issues += rec_issues
+        else:
+            recurrence = rec  # already neutral (tests, memory connector)
+
+    attendees = _attendees(item.get("required_attendees"), False) + _attendees(item.get("optional_attendees"), True)
+    sensitivity = str(item.get("sensitivity") or "Normal").lower()
+    common: dict[str, Any] = {
+        "kind": kind,
+        "subject": normalize_subject(item.get("subject") or ""),
+        "location": normalize_location(item.get("location") or ""),
+        "body": body,
+        "show_as": _FREE_BUSY_IN.get(str(item.get("legacy_free_busy_status") or "Busy").lower(), ShowAs.BUSY),
+        "is_private": sensitivity in ("private", "confidential"),
+        "attendees": tuple(sorted(attendees)),
+        "categories": tuple(item.get("categories") or ()),
+        "recurrence": recurrence,
+        "time_zone": tz,
+    }
+    start, end = item.get("start"), item.get("end")
+    if start is None or end is None:
+        issues.append(MappingIssue(MISSING_TIME, "The item has no start or no end.", Side.EXCHANGE, "start"))
+    if issues:
+        return MappingResult(issues=tuple(issues))
+    try:
+        if item.get("is_all_day"):
+            entry = Entry(
+                is_all_day=True,
+                start_date=_local_date(start, tz, is_end=False),
+                end_date=_local_date(end, tz, is_end=True),
+                **common,
+            )
+        else:
+            if not isinstance(start, datetime) or not isinstance(end, datetime):
+                # A date without is_all_day: treat as local midnights (what EWS would do).
+                start = datetime.combine(start, time(0), tzinfo=zone(tz)) if not isinstance(start, datetime) else start
+                end = datetime.combine(end, time(0), tzinfo=zone(tz)) if not isinstance(end, datetime) else end
+            entry = Entry(start=start, end=end, **common)
+    except ValueError as exc:
+        return MappingResult(
+            issues=(
+                MappingIssue(INVALID_VALUE, f"The item's start or end is not usable: {exc}.", Side.EXCHANGE, "start"),
+            )
+        )
+    return MappingResult(entry=entry)
+
+
+def exchange_issues(entry: Entry) -> list[MappingIssue]:
+    """Why ``entry`` cannot be written to Exchange (empty if it can)."""
+    issues = timing_issues(entry, Side.EXCHANGE)
+    if not exchange_supports(entry.time_zone):
+        issues.append(
+            MappingIssue(
+                UNSUPPORTED_TIME_ZONE,
+                f"Exchange has no time zone for {entry.time_zone!r}.",
+                Side.EXCHANGE,
+                "start_timezone",
+            )
+        )
+    elif entry.recurrence is not None:
+        _, rec_issues = rec_map.to_exchange(entry.recurrence, _series_start(entry))
+        issues += rec_issues
+    return issues
+
+
+def _series_start(entry: Entry) -> date:
+    if entry.is_all_day and entry.start_date:
+        return entry.start_date
+    if entry.start is not None:
+        return entry.start.astimezone(zone(entry.time_zone)).date()
+    return date(1970, 1, 1)
+
+
+def entry_to_exchange(entry: Entry, *, sync_key: str | None = None) -> tuple[dict[str, Any], list[MappingIssue]]:
+    """The complete calendar item dict for ``entry``; a caller must not write it when there are issues."""
+    issues = exchange_issues(entry)
+    tz = canonical_time_zone(entry.time_zone) or "UTC"
+    item: dict[str, Any] = {
+        "subject": normalize_subject(entry.subject),
+        "location": normalize_location(entry.location) or None,
+        "body": Body(normalize_body(entry.body)) if entry.body else None,
+        "is_all_day": bool(entry.is_all_day),
+        "legacy_free_busy_status": _FREE_BUSY_OUT[entry.show_as],
+        "sensitivity": "Private" if entry.is_private else "Normal",
+        "required_attendees": [_ews_attendee(a) for a in entry.attendees if not a.optional] or None,
+        "optional_attendees": [_ews_attendee(a) for a in entry.attendees if a.optional] or None,
+        "categories": list(entry.categories) or None,
+        "start_timezone": tz,
+        "recurrence": None,
+    }
+    if entry.is_all_day and entry.start_date and entry.end_date:
+        item["start"] = entry.start_date
+        item["end"] = entry.end_date - timedelta(days=1)  # exchangelib's inclusive all-day end
+    else:
+        item["start"], item["end"] = entry.start, entry.end
+    if entry.recurrence is not None and not issues:
+        item["recurrence"], _ = rec_map.to_exchange(entry.recurrence, _series_start(entry))
+    if sync_key:
+        item[SYNC_KEY_ATTR] = sync_key
+    return item, issues
+
+
+def _ews_attendee(attendee: Attendee) -> EwsAttendee:
+    return EwsAttendee(mailbox=Mailbox(email_address=attendee.email, name=attendee.name or None))
+
+
+def exchange_update(
+    old: Entry | None, new: Entry, fields: Iterable[str] | None = None
+) -> tuple[dict[str, Any], list[MappingIssue]]:
+    """The item fields to update: those behind the given projection ``fields``, or, without ``fields``,
+    those whose projection differs between ``old`` and ``new``. Pass the keys as ``update_fields``."""
+    from sync.entry import project  # local: keep import graph flat
+
+    after, issues = entry_to_exchange(new)
+    if fields is None:
+        if old is None:
+            return after, issues
+        before, now = project(old), project(new)
+        fields = [f for f in now if before.get(f) != now.get(f)]
+    names: list[str] = []
+    for f in fields:
+        names += [n for n in PROJECTION_TO_ITEM_FIELDS[f] if n not in names]
+    return {n: after[n] for n in names}, issues
+
+
+def exchange_roundtrip(entry: Entry) -> Entry:
+    """The entry as Exchange will hold it once written (time zone canonicalised, body as plain text)."""
+    item, issues = entry_to_exchange(entry)
+    if issues:
+        return entry
+    if item["recurrence"] is not None:
+        item["recurrence"] = entry.recurrence  # neutral passes through entry_from_exchange unchanged
+    result = entry_from_exchange(item, kind=entry.kind, default_time_zone=entry.time_zone)
+    if result.entry is None:
+        return entry
+    return result.entry.replace(who_ids=entry.who_ids, what_id=entry.what_id)
+
+
+def calendar_item_to_dict(item: CalendarItem) -> dict[str, Any]:
+    """The dict form of an exchangelib CalendarItem (no I/O: reads attributes already fetched)."""
+    out = {name: getattr(item, name, None) for name in ITEM_FIELDS if name != "start_timezone"}
+    out["start_timezone"] = getattr(item, "_start_timezone", None) or getattr(item, "_meeting_timezone", None)
+    out["deleted_occurrences"] = getattr(item, "deleted_occurrences", None)
+    out["modified_occurrences"] = getattr(item, "modified_occurrences", None)
+    out[SYNC_KEY_ATTR] = getattr(item, SYNC_KEY_ATTR, None)
+    return out
+
+
+def dict_to_calendar_item(data: Mapping[str, Any], item: CalendarItem | None = None) -> tuple[CalendarItem, list[str]]:
+    """Set the dict's fields on ``item`` (a new CalendarItem if None); returns it and the ``update_fields``
+    for ``save(update_fields=...)``. Datetimes become EWSDateTime and zones EWSTimeZone."""
+    from exchangelib import EWSDate, EWSDateTime, EWSTimeZone
+
+    item = item if item is not None else CalendarItem()
+    update_fields: list[str] = []
+    for name, value in data.items():
+        if name == "start_timezone":
+            tz = EWSTimeZone(canonical_time_zone(str(getattr(value, "key", value))) or "UTC")
+            item._start_timezone = tz
+            item._end_timezone = tz
+            update_fields += ["_start_timezone", "_end_timezone"]
+            continue
+        if isinstance(value, datetime):
+            value = EWSDateTime.from_datetime(value.astimezone(EWSTimeZone("UTC")))
+        elif isinstance(value, date):
+            value = EWSDate.from_date(value)
+        setattr(item, name, value)
+        update_fields.append(name)
+    return item, update_fields
