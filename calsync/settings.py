@@ -91,6 +91,49 @@ class Settings:
     exchange_password: str = _setting("EXCHANGE_PASSWORD", "", "Password of the service account.")
     exchange_ca_file: str = _setting("EXCHANGE_CA_FILE", "", "CA bundle to trust for EWS over https.")
     http_timeout: float = _setting("CALSYNC_HTTP_TIMEOUT", 30.0, "Seconds before a Salesforce or EWS call fails.")
+    # -- add-in API authentication (Office SSO / nested app authentication access tokens, DESIGN §8) --------
+    auth_issuer: str = _setting(
+        "CALSYNC_AUTH_ISSUER",
+        "",
+        "Expected `iss` of add-in access tokens. Microsoft identity platform (v2.0 tokens): "
+        "https://login.microsoftonline.com/{tenant-id}/v2.0. Locally: the sandbox identity provider's issuer.",
+    )
+    auth_audience: str = _setting(
+        "CALSYNC_AUTH_AUDIENCE",
+        "",
+        "Expected `aud`: our API's application ID URI (api://<host>/<client-id>) or its client id, as the "
+        "tokens carry it (v2.0 access tokens carry the client id).",
+    )
+    auth_jwks_url: str = _setting(
+        "CALSYNC_AUTH_JWKS_URL",
+        "",
+        "JWKS with the token signing keys: https://login.microsoftonline.com/{tenant-id}/discovery/v2.0/keys "
+        "in production.",
+    )
+    auth_ca_file: str = _setting(
+        "CALSYNC_AUTH_CA_FILE", "", "CA bundle to trust for the JWKS URL (the sandbox's CA locally); empty: system CAs."
+    )
+    auth_scope: str = _setting(
+        "CALSYNC_AUTH_SCOPE", "access_as_user", "Delegated scope every add-in token must carry in `scp`."
+    )
+    auth_leeway: int = _setting(
+        "CALSYNC_AUTH_LEEWAY", 60, "Seconds of clock skew tolerated when checking `exp`, `nbf` and `iat`."
+    )
+    addin_client_id: str = _setting(
+        "CALSYNC_ADDIN_CLIENT_ID",
+        "",
+        "Application (client) id of the add-in's app registration; the manifest's WebApplicationInfo Id.",
+    )
+    addin_id: str = _setting(
+        "CALSYNC_ADDIN_ID",
+        "",
+        "The add-in manifest's <Id> (a GUID, stable for the life of the add-in); empty: calsync's default id.",
+    )
+    public_url: str = _setting(
+        "CALSYNC_PUBLIC_URL",
+        "",
+        "Base URL the add-in reaches the backend at (https://calsync.example.com); manifests are rendered for it.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -134,6 +177,13 @@ class Settings:
         account = ex.get("service_account") or {}
         defaults["exchange_username"] = account.get("username", "")
         defaults["exchange_password"] = account.get("password", "")
+        idp = info.get("identity") or {}
+        defaults["auth_issuer"] = idp.get("issuer", "")
+        defaults["auth_audience"] = idp.get("audience", "")
+        defaults["auth_jwks_url"] = idp.get("jwks_uri", "")
+        defaults["auth_ca_file"] = idp.get("ca_file", "")
+        defaults["auth_scope"] = idp.get("scope", "")
+        defaults["addin_client_id"] = idp.get("client_id", "")
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         for key, value in defaults.items():
             if key not in explicit and value:

@@ -159,7 +159,7 @@ class Entry:
             if value is not None:
                 if value.tzinfo is None or value.utcoffset() is None:
                     raise ValueError(f"Entry.{name} must be timezone-aware, got {value!r}")
-                object.__setattr__(self, name, value.astimezone(UTC))
+                object.__setattr__(self, name, to_utc(value))
         for name in ("start_date", "end_date"):
             value = getattr(self, name)
             if isinstance(value, datetime):  # a datetime is a date; keep only the date part
@@ -177,6 +177,16 @@ class Entry:
         return dataclasses.replace(self, **changes)
 
 
+def to_utc(value: datetime) -> datetime:
+    """A plain UTC datetime from any aware datetime (exchangelib's EWSDateTime refuses non-EWS zones)."""
+    if type(value) is not datetime:
+        offset = value.utcoffset()
+        assert offset is not None
+        naive = datetime(*value.timetuple()[:6], value.microsecond) - offset
+        return naive.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 # --- normalisation -----------------------------------------------------------------------------------
 
 _WS_RUN = re.compile(r"\s+")
@@ -184,9 +194,9 @@ _WS_RUN = re.compile(r"\s+")
 
 def normalize_subject(text: str | None) -> str:
     """Trim, NFC, and collapse whitespace runs (including newlines) to one space."""
-    if not text:
+    if text is None or text == "":
         return ""
-    return _WS_RUN.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    return _WS_RUN.sub(" ", unicodedata.normalize("NFC", str(text))).strip()
 
 
 normalize_location = normalize_subject
@@ -195,7 +205,7 @@ normalize_location = normalize_subject
 def normalize_email(address: str | None) -> str:
     if not address:
         return ""
-    address = unicodedata.normalize("NFC", address).strip()
+    address = unicodedata.normalize("NFC", str(address)).strip()
     if address.lower().startswith("mailto:"):
         address = address[len("mailto:") :]
     return address.strip().lower()
@@ -208,9 +218,9 @@ def normalize_body(text: str | None) -> str:
     lines become one blank line, and leading/trailing blank lines go: both Exchange's HTML→text rendering and
     Salesforce's textarea differ from the original in exactly these ways.
     """
-    if not text:
+    if text is None or text == "":
         return ""
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", str(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     lines: list[str] = []
     for line in text.split("\n"):
@@ -229,31 +239,49 @@ _SKIP_TAGS = {"script", "style", "head", "title", "template", "noscript"}
 
 
 class _TextExtractor(HTMLParser):
+    """Block boundaries become one line break (Outlook writes each line as its own <p>), <br> always one;
+    an empty paragraph (``<p>&nbsp;</p>``) stays a blank line."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip_depth = 0
+        self._line_start = True
+
+    def _boundary(self) -> None:
+        if not self._line_start:
+            self.parts.append("\n")
+            self._line_start = True
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
             self._skip_depth += 1
-        elif tag in _BLOCK_TAGS:
+        elif tag == "br":
             self.parts.append("\n")
+            self._line_start = True
+        elif tag in _BLOCK_TAGS:
+            self._boundary()
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n")
+        self.handle_starttag(tag, attrs)
+        if tag in _SKIP_TAGS:
+            self._skip_depth = max(0, self._skip_depth - 1)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
             self._skip_depth = max(0, self._skip_depth - 1)
         elif tag in _BLOCK_TAGS and tag != "br":
-            self.parts.append("\n")
+            self._boundary()
 
     def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
-            # HTML collapses source whitespace inside text; line breaks come from tags only.
-            self.parts.append(_WS_RUN.sub(" ", data))
+        if self._skip_depth:
+            return
+        # Source whitespace (indentation, newlines) is not content; a non-breaking space is.
+        if data.strip(" \t\r\n\f\v"):
+            self.parts.append(re.sub(r"[ \t\r\n\f\v]+", " ", data))
+            self._line_start = False
+        elif not self._line_start:
+            self.parts.append(" ")
 
 
 def html_to_text(html: str | None) -> str:

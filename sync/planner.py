@@ -1120,8 +1120,10 @@ def _merge(
     masked = _masked(policy, link.origin, ex_cur)
     # Masking protects what the Exchange item will be after this session: a Salesforce edit that makes it
     # public again lets the real values flow down with it.
-    if masked and not sf_cur["is_private"] and _privacy_goes_down(
-        policy, ex, sf, ex_cur, sf_cur, changed_ex, changed_sf, read_only
+    if (
+        masked
+        and not sf_cur["is_private"]
+        and _privacy_goes_down(policy, ex, sf, ex_cur, sf_cur, changed_ex, changed_sf, read_only)
     ):
         masked = False
     ex_has_attendees = bool(ex_cur.get("attendees"))

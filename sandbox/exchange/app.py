@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from .errors import EwsError, SoapFault
 from .services import OPERATIONS, Context
-from .xml import PARSER, SOAP, E, M, T, child_text, el, local, q, t
+from .xml import PARSER, SOAP, E, M, T, el, local, q, t
 
 if TYPE_CHECKING:
     from . import ExchangeSandbox
@@ -48,15 +48,13 @@ class EwsApp:
 
     def __call__(self, environ, start_response):
         request = Request(environ)
-        try:
-            if request.path.startswith(ADMIN_PREFIX):
-                response = self.admin(request)
-            elif request.path.lower() == EWS_PATH.lower():
-                response = self.ews(request, environ)
-            else:
-                response = Response("Not Found", status=404, mimetype="text/plain")
-        except _Dropped:
-            raise
+        # _Dropped propagates: werkzeug then ends the connection without writing a response.
+        if request.path.startswith(ADMIN_PREFIX):
+            response = self.admin(request)
+        elif request.path.lower() == EWS_PATH.lower():  # IIS paths are case-insensitive
+            response = self.ews(request, environ)
+        else:
+            response = Response("Not Found", status=404, mimetype="text/plain")
         return response(environ, start_response)
 
     # -- admin API ----------------------------------------------------------------------------------------------
@@ -255,4 +253,4 @@ class EwsApp:
         return Response(data, status=f.status, mimetype="text/xml", content_type="text/xml; charset=utf-8")
 
 
-__all__ = ["EWS_PATH", "EwsApp", "EwsError", "child_text"]
+__all__ = ["EWS_PATH", "EwsApp"]

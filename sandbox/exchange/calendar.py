@@ -580,6 +580,10 @@ def field_name(uri: str) -> str:
 
 
 def render(mb: Mailbox, item: Item, shape: Shape, occurrence: int | None = None, tag: str = "CalendarItem") -> Element:
+    if shape.base == "IdOnly" and not shape.fields and not shape.extended:
+        # The common paging shape: no need to compute every field.
+        item_id = item.id if occurrence is None else ids.encode(mb.guid, ids.OCCURRENCE, item.key, occurrence)
+        return el(t(tag), children=[el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": item.changekey})])
     item_id, changekey, f = full_fields(mb, item, occurrence)
     if shape.base == "IdOnly":
         wanted = {"ItemId"}

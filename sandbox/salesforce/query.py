@@ -28,6 +28,7 @@ from sandbox.salesforce.schema import (
     SObject,
     get_object,
     to_wire,
+    wire_converter,
 )
 
 MAX_OFFSET = 2000
@@ -280,8 +281,11 @@ class Compiler:
         get = self.getter(rp)
         if isinstance(node, soql.Like):
             if f.type not in TEXT_TYPES and f.type not in ID_TYPES:
-                raise self.error(node.pattern.pos, f"invalid operator on {_type_name(f)} field: LIKE",
-                                 "INVALID_QUERY_FILTER_OPERATOR")  # fmt: skip
+                raise self.error(
+                    node.pattern.pos,
+                    f"invalid operator on {_type_name(f)} field: LIKE",
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                )
             regex = _like_regex(node.pattern.value)
             return lambda r, s: (v := get(r, s)) is not None and regex.fullmatch(str(v)) is not None
         if isinstance(node, soql.InList):
@@ -294,8 +298,9 @@ class Compiler:
         assert isinstance(node, soql.Compare)
         self.check_value(rp, node.value, node.path)
         if f.type == "boolean" and node.op not in {"=", "!="} and node.value.kind != "null":
-            raise self.error(node.value.pos, f"invalid operator on boolean field: {node.op}",
-                             "INVALID_QUERY_FILTER_OPERATOR")  # fmt: skip
+            raise self.error(
+                node.value.pos, f"invalid operator on boolean field: {node.op}", "INVALID_QUERY_FILTER_OPERATOR"
+            )
         test = self.comparator(f, node.op, node.value)
         return lambda r, s: test(get(r, s))
 
@@ -414,11 +419,13 @@ class CompiledQuery:
         obj_name = self.obj.name
         prefix = f"/services/data/v{version}/sobjects/"
         out = []
+        converters = [(rp.target.name, wire_converter(rp.target)) for rp in self.select]
         for record in rows:
             shaped: Record = {"attributes": {"type": obj_name, "url": f"{prefix}{obj_name}/{record['Id']}"}}
-            for rp in self.select:
+            for rp, (name, convert) in zip(self.select, converters, strict=True):
                 if not rp.hops:
-                    shaped[rp.target.name] = to_wire(rp.target, record.get(rp.target.name))
+                    value = record.get(name)
+                    shaped[name] = convert(value) if convert is not None and value is not None else value
                     continue
                 container = shaped
                 current: Record | None = record

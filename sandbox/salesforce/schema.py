@@ -9,6 +9,7 @@ Custom objects and the ``CalSync_Key__c`` external-id fields are what an admin i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -401,7 +402,10 @@ def _build_objects() -> dict[str, SObject]:
                 _text("Recurrence2PatternText", "Recurrence Pattern", 1024, type="textarea"),
                 _ro("IsRecurrence2", "boolean", "Event Series"),
                 _ro("Recurrence2PatternStartDate", "datetime", "Recurrence Pattern Start Date"),
-                _ro("Recurrence2PatternTimeZone", "string", "Recurrence Pattern Time Zone", length=255),
+                _text("Recurrence2PatternTimeZone", "Recurrence Pattern Time Zone", 255),
+                _ro("IsRecurrence2Exception", "boolean", "Is Exception"),
+                _ro("IsRecurrence2Exclusion", "boolean", "Historical Event, Not Following Recurrence"),
+                _ro("IsRecurrence", "boolean", "Create Recurring Series of Events"),
                 _ro("Recurrence2PatternVersion", "picklist", "Recurrence Pattern Version", length=40),
                 _calsync_key(),
                 _text("External_Ref__c", "External Reference", 64, external_id=True, custom=True),
@@ -421,7 +425,7 @@ def _build_objects() -> dict[str, SObject]:
                     "Relation",
                     required=True,
                     updateable=False,
-                ),  # fmt: skip
+                ),
                 Field("IsInvitee", "boolean", "Is Invitee", default=True),
                 Field("IsParent", "boolean", "Is Parent", default=False),
                 _ro("IsWhat", "boolean", "Is What"),
@@ -447,7 +451,7 @@ def _build_objects() -> dict[str, SObject]:
                     picklist=TASK_STATUSES,
                     required=True,
                     default="Not Started",
-                ),  # fmt: skip
+                ),
                 _text(
                     "Priority",
                     "Priority",
@@ -456,7 +460,7 @@ def _build_objects() -> dict[str, SObject]:
                     picklist=TASK_PRIORITIES,
                     required=True,
                     default="Normal",
-                ),  # fmt: skip
+                ),
                 _ro("IsClosed", "boolean", "Closed"),
                 _ro("IsHighPriority", "boolean", "High Priority"),
                 _ro("CompletedDateTime", "datetime", "Completed Date/Time"),
@@ -578,10 +582,15 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def format_datetime(value: dt.datetime) -> str:
-    """The wire format of dateTime values: ``2026-11-23T10:00:00.000+0000``."""
-    value = value.astimezone(dt.UTC)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}+0000"
+    """The wire format of dateTime values: ``2026-11-23T10:00:00.000+0000`` (cached: stamps repeat a lot)."""
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+        f"{value.second:02d}.{value.microsecond // 1000:03d}+0000"
+    )
 
 
 def to_wire(f: Field, value: Any) -> Any:
@@ -592,6 +601,15 @@ def to_wire(f: Field, value: Any) -> Any:
     if f.type == "date":
         return value.isoformat()
     return value
+
+
+def wire_converter(f: Field) -> Any:
+    """A function from a stored value to JSON for ``f``, or None when the value is already JSON."""
+    if f.type == "datetime":
+        return format_datetime
+    if f.type == "date":
+        return dt.date.isoformat
+    return None
 
 
 def from_stored(f: Field, value: Any) -> Any:

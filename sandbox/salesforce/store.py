@@ -654,10 +654,19 @@ def _derive_event(store: Store, record: Record, given: set[str], old: Record | N
                 f"Recurrence Pattern: invalid RRULE: {pattern}",
                 ["Recurrence2PatternText"],
             ) from None
+        series_tz = record.get("Recurrence2PatternTimeZone") or getattr(tz, "key", "GMT")
+        try:
+            ZoneInfo(series_tz)
+        except (KeyError, ValueError):
+            raise RecordError(
+                "FIELD_INTEGRITY_EXCEPTION",
+                f"Recurrence Pattern Time Zone: unknown time zone: {series_tz}",
+                ["Recurrence2PatternTimeZone"],
+            ) from None
         record.update(
             IsRecurrence2=True,
             Recurrence2PatternStartDate=record["StartDateTime"],
-            Recurrence2PatternTimeZone=getattr(tz, "key", "GMT"),
+            Recurrence2PatternTimeZone=series_tz,
             Recurrence2PatternVersion="1",
         )
     else:

@@ -24,7 +24,7 @@ conventions for values, so that the connector can pass it straight through:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from exchangelib import Body, HTMLBody
@@ -46,6 +46,7 @@ from sync.entry import (
     normalize_email,
     normalize_location,
     normalize_subject,
+    to_utc,
 )
 from sync.mapping import recurrence as rec_map
 from sync.mapping.issues import (
@@ -55,6 +56,7 @@ from sync.mapping.issues import (
     UNSUPPORTED_TIME_ZONE,
     MappingIssue,
     MappingResult,
+    never_raises,
 )
 from sync.mapping.salesforce import timing_issues
 from sync.mapping.timezones import canonical_time_zone, exchange_supports, zone
@@ -154,7 +156,7 @@ def _local_date(value: Any, tz: str, *, is_end: bool) -> date:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime")
-        local = value.astimezone(zone(tz))
+        local = to_utc(value).astimezone(zone(tz))
         if is_end:
             # EWS ends all-day items at the next local midnight; anything past midnight rounds up a day.
             day = local.date() if local.time() == time(0) else local.date() + timedelta(days=1)
@@ -165,6 +167,7 @@ def _local_date(value: Any, tz: str, *, is_end: bool) -> date:
     raise ValueError(f"not a date: {value!r}")
 
 
+@never_raises(Side.EXCHANGE)
 def entry_from_exchange(item: Mapping[str, Any], *, kind: str = EVENT, default_time_zone: str = "UTC") -> MappingResult:
     """Map a calendar item dict (see the module docstring) to an `Entry`."""
     issues: list[MappingIssue] = []
@@ -201,7 +204,7 @@ def entry_from_exchange(item: Mapping[str, Any], *, kind: str = EVENT, default_t
         exdates = []
         for occ in item.get("deleted_occurrences") or ():
             start = getattr(occ, "start", occ)
-            exdates.append(start.astimezone(zone(tz)).date() if isinstance(start, datetime) else start)
+            exdates.append(to_utc(start).astimezone(zone(tz)).date() if isinstance(start, datetime) else start)
         if isinstance(rec, EwsRecurrence):
             recurrence, rec_issues = rec_map.from_exchange(rec, tuple(exdates))
             issues += rec_issues
@@ -365,8 +368,11 @@ def dict_to_calendar_item(data: Mapping[str, Any], item: CalendarItem | None = N
             item._end_timezone = tz
             update_fields += ["_start_timezone", "_end_timezone"]
             continue
-        if isinstance(value, datetime):
-            value = EWSDateTime.from_datetime(value.astimezone(EWSTimeZone("UTC")))
+        if isinstance(value, EWSDateTime | EWSDate):
+            pass
+        elif isinstance(value, datetime):
+            utc = value.astimezone(UTC)
+            value = EWSDateTime.from_datetime(datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=UTC))
         elif isinstance(value, date):
             value = EWSDate.from_date(value)
         setattr(item, name, value)

@@ -6,7 +6,10 @@ Mappings never raise on bad data and never cut data silently: whatever a side ca
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec
 
 from sync.entry import Entry, Side
 
@@ -69,3 +72,24 @@ class MappingResult:
     @property
     def ok(self) -> bool:
         return self.entry is not None and not self.issues
+
+
+P = ParamSpec("P")
+
+
+def never_raises(side: Side) -> Callable[[Callable[P, MappingResult]], Callable[P, MappingResult]]:
+    """Last line of defence for record → entry mappings: a value no check foresaw becomes an issue for that
+    item (DESIGN §6.11: one bad item never stops the others), not an exception in the session."""
+
+    def decorate(func: Callable[P, MappingResult]) -> Callable[P, MappingResult]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> MappingResult:
+            try:
+                return func(*args, **kwargs)
+            except (ValueError, TypeError, OverflowError, KeyError, AttributeError, ArithmeticError) as exc:
+                message = f"The item has a value that cannot be read ({type(exc).__name__}: {exc})."
+                return MappingResult(issues=(MappingIssue(INVALID_VALUE, message, side),))
+
+        return wrapper
+
+    return decorate

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dateutil.parser import isoparse
@@ -51,6 +51,7 @@ from sync.mapping.issues import (
     UNSUPPORTED_TIME_ZONE,
     MappingIssue,
     MappingResult,
+    never_raises,
 )
 from sync.mapping.timezones import canonical_time_zone, salesforce_supports, zone
 from sync.policies import COMPLETED_PREFIX, CompletedTasks, CustomObjectMapping, Policy, TaskOptions
@@ -60,6 +61,7 @@ LOCATION_MAX = 255
 DESCRIPTION_MAX = 32_000
 MAX_DURATION = timedelta(days=14)
 SYNC_KEY_FIELD = "CalSync_Key__c"
+MAX_MINUTES = 10 * 366 * 1440  # anything longer is not a calendar entry
 
 EVENT_FIELDS = (
     "Id", "Subject", "StartDateTime", "EndDateTime", "IsAllDayEvent", "ActivityDate", "ActivityDateTime",
@@ -150,6 +152,7 @@ def _bad(field: str, value: Any, what: str) -> MappingIssue:
 # --- Event -------------------------------------------------------------------------------------------
 
 
+@never_raises(Side.SALESFORCE)
 def event_from_salesforce(
     record: Mapping[str, Any], *, time_zone: str = "UTC", invitee_emails: Iterable[str] = ()
 ) -> MappingResult:
@@ -172,7 +175,9 @@ def event_from_salesforce(
         activity_date = None
         issues.append(_bad("ActivityDate", record.get("ActivityDate"), "date"))
     duration = record.get("DurationInMinutes")
-    if duration is not None and (not isinstance(duration, int | float) or isinstance(duration, bool)):
+    if duration is not None and (
+        not isinstance(duration, int | float) or isinstance(duration, bool) or not 0 <= duration <= MAX_MINUTES
+    ):
         issues.append(_bad("DurationInMinutes", duration, "number of minutes"))
         duration = None
 
@@ -215,9 +220,9 @@ def event_from_salesforce(
 
     common: dict[str, Any] = {
         "kind": EVENT,
-        "subject": record.get("Subject") or "",
-        "location": record.get("Location") or "",
-        "body": normalize_body(record.get("Description") or ""),
+        "subject": _text(record.get("Subject")),
+        "location": _text(record.get("Location")),
+        "body": normalize_body(_text(record.get("Description"))),
         "show_as": _SHOW_AS_IN.get(str(record.get("ShowAs") or "busy").lower(), ShowAs.BUSY),
         "is_private": bool(record.get("IsPrivate")),
         "attendees": tuple(Attendee(email=e) for e in sorted(set(invitee_emails)) if e),
@@ -247,6 +252,11 @@ def event_from_salesforce(
             return MappingResult(issues=(_missing_time("EndDateTime"),))
         end = start + timedelta(minutes=duration)
     return MappingResult(entry=Entry(start=start, end=end, **common))
+
+
+def _text(value: Any) -> str:
+    # REST JSON text fields are strings or null; anything else is shown as text rather than crash a session.
+    return "" if value is None else value if isinstance(value, str) else str(value)
 
 
 def _missing_time(field: str) -> MappingIssue:
@@ -430,6 +440,7 @@ def salesforce_roundtrip(entry: Entry) -> Entry:
 # --- Task and custom objects -------------------------------------------------------------------------
 
 
+@never_raises(Side.SALESFORCE)
 def task_from_salesforce(record: Mapping[str, Any], options: TaskOptions, *, time_zone: str = "UTC") -> MappingResult:
     """A Task as a calendar entry (see the policies module for how completed tasks look)."""
     try:
@@ -461,6 +472,7 @@ def task_from_salesforce(record: Mapping[str, Any], options: TaskOptions, *, tim
     return MappingResult(entry=Entry(start=start, end=start + timedelta(minutes=options.duration_minutes), **common))
 
 
+@never_raises(Side.SALESFORCE)
 def custom_from_salesforce(
     record: Mapping[str, Any], mapping: CustomObjectMapping, *, time_zone: str = "UTC"
 ) -> MappingResult:
@@ -524,12 +536,3 @@ def from_salesforce(
         issue = MappingIssue(MISSING_FIELD, f"No mapping is set up for {policy.kind}.", Side.SALESFORCE)
         return MappingResult(issues=(issue,))
     return custom_from_salesforce(record, policy.custom, time_zone=time_zone)
-
-
-def all_day_bounds_utc(entry: Entry) -> tuple[datetime, datetime]:
-    """00:00Z of the first day and of the day after the last, as Salesforce stores all-day events."""
-    assert entry.start_date and entry.end_date
-    return (
-        datetime.combine(entry.start_date, time(0), tzinfo=UTC),
-        datetime.combine(entry.end_date, time(0), tzinfo=UTC),
-    )

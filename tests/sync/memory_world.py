@@ -48,9 +48,7 @@ class World:
     def echo_ex(self, ex_id: str) -> None:
         entry = self.ex[ex_id]
         self.ex_feed.append(
-            ExchangeChange(
-                exchange_id=ex_id, kind=entry.kind, entry=entry, change_key=f"ck-{next(self.counter)}"
-            )
+            ExchangeChange(exchange_id=ex_id, kind=entry.kind, entry=entry, change_key=f"ck-{next(self.counter)}")
         )
 
     def echo_sf(self, sf_id: str) -> None:

@@ -64,9 +64,7 @@ def entries(draw) -> Entry:
             location=draw(st.sampled_from(LOCATIONS)),
             is_private=draw(st.booleans()),
         )
-    start = NOW.replace(hour=draw(st.integers(6, 18)), minute=draw(st.sampled_from([0, 15, 30]))) + timedelta(
-        days=day
-    )
+    start = NOW.replace(hour=draw(st.integers(6, 18)), minute=draw(st.sampled_from([0, 15, 30]))) + timedelta(days=day)
     return Entry(
         subject=draw(st.sampled_from(SUBJECTS)),
         start=start,

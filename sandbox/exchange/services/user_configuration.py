@@ -17,7 +17,7 @@ PARTS = ("Dictionary", "XmlData", "BinaryData")
 def _target(ctx: Context, name_elem: Element):
     name = name_elem.get("Name")
     if not name:
-        raise EwsError("ErrorInvalidUserConfigurationName" if False else "ErrorInvalidRequest", "Name is required.")
+        raise EwsError("ErrorInvalidRequest", "UserConfigurationName needs a Name.")
     mb, folder = ctx.folder(name_elem[0])
     return mb, folder, name
 

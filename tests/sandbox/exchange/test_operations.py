@@ -57,8 +57,12 @@ def test_master_category_list(make_env):
     # The add-in adds a category: update and read back.
     root.append(ET.Element(f"{CATEGORIES_NS}category", {"name": "SF Task", "color": "3", "guid": "{0}"}))
     alice.calendar.update_user_configuration(name="CategoryList", xml_data=ET.tostring(root))
-    names = [c.get("name") for c in ET.fromstring(alice.calendar.get_user_configuration(name="CategoryList").xml_data)
-             .iter(f"{CATEGORIES_NS}category")]  # fmt: skip
+    names = [
+        c.get("name")
+        for c in ET.fromstring(alice.calendar.get_user_configuration(name="CategoryList").xml_data).iter(
+            f"{CATEGORIES_NS}category"
+        )
+    ]
     assert names[-1] == "SF Task"
 
 

@@ -8,6 +8,7 @@ module overrides it to point at a real org when asked to.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
 
 from sandbox.salesforce import SalesforceSandbox
 from sandbox.server import ServerThread
@@ -31,9 +33,18 @@ def https_session(ca_file: Path | str | None) -> requests.Session:
 
 
 def client(instance_url: str, session_id: str, ca_file: Path | str | None, version: str = API_VERSION) -> Salesforce:
-    return Salesforce(
-        instance_url=instance_url, session_id=session_id, session=https_session(ca_file), version=version
-    )
+    return Salesforce(instance_url=instance_url, session_id=session_id, session=https_session(ca_file), version=version)
+
+
+def error_codes(exc: SalesforceError) -> list[str]:
+    """The ``errorCode`` (request errors) or ``statusCode`` (record errors) of a simple-salesforce error."""
+    content = exc.content
+    assert isinstance(content, list), content
+    return [e.get("errorCode") or e.get("statusCode") for e in content]
+
+
+def iso(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 class Admin:

@@ -26,13 +26,12 @@ from typing import Any
 import pytest
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
-    SalesforceError,
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
     SalesforceResourceNotFound,
 )
 
-from tests.sandbox.salesforce.conftest import client
+from tests.sandbox.salesforce.conftest import client, error_codes, iso
 
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
 ID18 = re.compile(r"^[0-9A-Za-z]{18}$")
@@ -52,12 +51,6 @@ def sf(request: pytest.FixtureRequest) -> Salesforce:
     return request.getfixturevalue("sandbox_sf")
 
 
-def error_codes(exc: SalesforceError) -> list[str]:
-    content = exc.content
-    assert isinstance(content, list), content
-    return [e.get("errorCode") or e.get("statusCode") for e in content]
-
-
 @pytest.fixture
 def cleanup(sf: Salesforce) -> Iterator[list[str]]:
     """Ids appended here are deleted after the test (already deleted ones are fine)."""
@@ -69,10 +62,6 @@ def cleanup(sf: Salesforce) -> Iterator[list[str]]:
 
 def future(hours: float = 24 * 7) -> dt.datetime:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
-
-
-def iso(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 def new_event(sf: Salesforce, cleanup: list[str], **fields: Any) -> str:
@@ -115,8 +104,9 @@ def test_limits_report_daily_api_requests(sf: Salesforce) -> None:
 
 
 def test_bad_session_is_401_invalid_session_id(sf: Salesforce) -> None:
-    bad = Salesforce(instance_url=f"https://{sf.sf_instance}", session_id="00Dbad!token", session=sf.session,
-                     version=sf.sf_version)  # fmt: skip
+    bad = Salesforce(
+        instance_url=f"https://{sf.sf_instance}", session_id="00Dbad!token", session=sf.session, version=sf.sf_version
+    )
     with pytest.raises(SalesforceExpiredSession) as caught:
         bad.query("SELECT Id FROM Event LIMIT 1")
     assert caught.value.status == 401
@@ -129,7 +119,10 @@ def test_query_shape_and_datetime_format(sf: Salesforce, cleanup: list[str]) -> 
     result = sf.query(f"SELECT Id, Subject, StartDateTime, Location, IsAllDayEvent FROM Event WHERE Id = '{event_id}'")
     assert result["totalSize"] == 1 and result["done"] is True and "nextRecordsUrl" not in result
     (record,) = result["records"]
-    assert record["attributes"] == {"type": "Event", "url": f"/services/data/v{sf.sf_version}/sobjects/Event/{event_id}"}
+    assert record["attributes"] == {
+        "type": "Event",
+        "url": f"/services/data/v{sf.sf_version}/sobjects/Event/{event_id}",
+    }
     assert list(record)[1:] == ["Id", "Subject", "StartDateTime", "Location", "IsAllDayEvent"]
     assert DATETIME.match(record["StartDateTime"]) and record["IsAllDayEvent"] is False
 
@@ -142,9 +135,9 @@ def test_field_names_are_case_insensitive_and_answered_canonically(sf: Salesforc
 
 def test_parent_fields_are_nested_with_attributes(sf: Salesforce, cleanup: list[str], contact: dict[str, str]) -> None:
     event_id = new_event(sf, cleanup, WhoId=contact["id"])
-    record = sf.query(
-        f"SELECT Owner.Email, Who.Name, Who.Email, What.Name FROM Event WHERE Id = '{event_id}'"
-    )["records"][0]
+    record = sf.query(f"SELECT Owner.Email, Who.Name, Who.Email, What.Name FROM Event WHERE Id = '{event_id}'")[
+        "records"
+    ][0]
     assert record["Owner"]["attributes"]["type"] == "User" and "@" in record["Owner"]["Email"]
     assert record["Who"]["attributes"]["type"] == "Name"  # Who is polymorphic
     assert record["Who"]["attributes"]["url"].endswith(f"/sobjects/Contact/{contact['id']}")
@@ -156,8 +149,12 @@ def test_paging_with_next_records_url(sf: Salesforce, cleanup: list[str]) -> Non
     marker = uuid.uuid4().hex[:10]
     start = future(24 * 20)
     records = [
-        {"attributes": {"type": "Event"}, "Subject": f"page {marker} {i:03d}",
-         "StartDateTime": iso(start + dt.timedelta(minutes=i)), "DurationInMinutes": 15}  # fmt: skip
+        {
+            "attributes": {"type": "Event"},
+            "Subject": f"page {marker} {i:03d}",
+            "StartDateTime": iso(start + dt.timedelta(minutes=i)),
+            "DurationInMinutes": 15,
+        }
         for i in range(205)
     ]
     for chunk in (records[:200], records[200:]):
@@ -219,7 +216,7 @@ def test_unknown_object_is_invalid_type(sf: Salesforce) -> None:
 def test_string_literal_escapes_round_trip(sf: Salesforce, cleanup: list[str]) -> None:
     from simple_salesforce import format_soql
 
-    subject = f"O'Brien \\ \"quoted\" {uuid.uuid4().hex[:6]}"
+    subject = f'O\'Brien \\ "quoted" {uuid.uuid4().hex[:6]}'
     event_id = new_event(sf, cleanup, Subject=subject)
     result = sf.query(format_soql("SELECT Id, Subject FROM Event WHERE Subject = {}", subject))
     assert [(r["Id"], r["Subject"]) for r in result["records"]] == [(event_id, subject)]
@@ -228,7 +225,9 @@ def test_string_literal_escapes_round_trip(sf: Salesforce, cleanup: list[str]) -
 # -- single records ------------------------------------------------------------------------------------------
 def test_create_get_update_delete(sf: Salesforce, cleanup: list[str]) -> None:
     start = future()
-    created = sf.Event.create({"Subject": "lifecycle", "StartDateTime": iso(start), "EndDateTime": iso(start + dt.timedelta(hours=1))})
+    created = sf.Event.create(
+        {"Subject": "lifecycle", "StartDateTime": iso(start), "EndDateTime": iso(start + dt.timedelta(hours=1))}
+    )
     cleanup.append(created["id"])
     assert created["success"] is True and created["errors"] == [] and ID18.match(created["id"])
     assert created["id"].startswith("00U")
@@ -264,9 +263,13 @@ def test_moving_start_keeps_duration(sf: Salesforce, cleanup: list[str]) -> None
 def test_all_day_event_dates(sf: Salesforce, cleanup: list[str]) -> None:
     day = future().date()
     event_id = new_event(
-        sf, cleanup, IsAllDayEvent=True, ActivityDate=day.isoformat(), DurationInMinutes=2 * 1440,
+        sf,
+        cleanup,
+        IsAllDayEvent=True,
+        ActivityDate=day.isoformat(),
+        DurationInMinutes=2 * 1440,
         StartDateTime=None,
-    )  # fmt: skip
+    )
     record = sf.Event.get(event_id)
     midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
     assert record["StartDateTime"] == iso(midnight)
@@ -279,9 +282,10 @@ def test_upsert_by_external_id(sf: Salesforce, cleanup: list[str]) -> None:
     key = uuid.uuid4().hex
     start = future()
     response = sf.Event.upsert(
-        f"CalSync_Key__c/{key}", {"Subject": "upserted", "StartDateTime": iso(start), "DurationInMinutes": 30},
+        f"CalSync_Key__c/{key}",
+        {"Subject": "upserted", "StartDateTime": iso(start), "DurationInMinutes": 30},
         raw_response=True,
-    )  # fmt: skip
+    )
     assert response.status_code == 201
     body = response.json()
     cleanup.append(body["id"])
@@ -390,8 +394,13 @@ def test_global_describe(sf: Salesforce) -> None:
 def _events(n: int, **fields: Any) -> list[dict[str, Any]]:
     start = future()
     return [
-        {"attributes": {"type": "Event"}, "Subject": f"collection {i}", "StartDateTime": iso(start),
-         "DurationInMinutes": 30, **fields}  # fmt: skip
+        {
+            "attributes": {"type": "Event"},
+            "Subject": f"collection {i}",
+            "StartDateTime": iso(start),
+            "DurationInMinutes": 30,
+            **fields,
+        }
         for i in range(n)
     ]
 
