@@ -102,7 +102,7 @@ class Settings:
         "CALSYNC_AUTH_AUDIENCE",
         "",
         "Expected `aud`: our API's application ID URI (api://<host>/<client-id>) or its client id, as the "
-        "tokens carry it (v2.0 access tokens carry the client id).",
+        "tokens carry it (v2.0 access tokens carry the client id); several may be given, comma-separated.",
     )
     auth_jwks_url: str = _setting(
         "CALSYNC_AUTH_JWKS_URL",
@@ -133,6 +133,12 @@ class Settings:
         "CALSYNC_PUBLIC_URL",
         "",
         "Base URL the add-in reaches the backend at (https://calsync.example.com); manifests are rendered for it.",
+    )
+    frame_ancestors: str = _setting(
+        "CALSYNC_FRAME_ANCESTORS",
+        "",
+        "Extra origins allowed to frame the task pane, space-separated (on-premises Outlook on the web, e.g. "
+        "https://mail.example.com); Microsoft 365's Outlook on the web origins are always allowed.",
     )
 
     @classmethod

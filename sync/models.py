@@ -108,13 +108,17 @@ class Link(Base):
     salesforce_object: Mapped[str | None] = mapped_column(String(80))
     salesforce_id: Mapped[str | None] = mapped_column(String(18))
     salesforce_modstamp: Mapped[dt.datetime | None]
-    exchange_hash: Mapped[str | None] = mapped_column(String(64))
-    salesforce_hash: Mapped[str | None] = mapped_column(String(64))
-    # The last synced projection, the base of three-way merges.
-    base: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Each side's projection as last synced: the bases of three-way merges (per side, because lossy fields and
+    # one-way fields legitimately differ between the sides). Their hashes recognise echoes of our own writes.
+    exchange_base: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    salesforce_base: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Who/What chosen in the add-in when the item was shared; they win over attendee matching.
-    shared_who_ids: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    shared_who_ids: Mapped[list[str] | None] = mapped_column(JSON)
     shared_what_id: Mapped[str | None] = mapped_column(String(18))
+    # The Exchange item was made by sync from Salesforce (delete_salesforce_created and `off` may remove it).
+    created_by_sync_on_exchange: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A meeting the mailbox attends but does not organise: never written on the Exchange side.
+    exchange_read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

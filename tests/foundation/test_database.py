@@ -48,7 +48,7 @@ def test_models_round_trip_with_aware_datetimes(db_session):
             origin="exchange",
             exchange_item_id="AAMk==",
             salesforce_modstamp=stamp,
-            base={"subject": "Kick-off"},
+            exchange_base={"subject": "Kick-off"},
         )  # fmt: skip
     )
     db_session.add(mailbox)
@@ -57,7 +57,7 @@ def test_models_round_trip_with_aware_datetimes(db_session):
     link = db_session.scalars(select(Link)).one()
     assert link.salesforce_modstamp == stamp
     assert link.salesforce_modstamp.tzinfo is not None
-    assert link.base == {"subject": "Kick-off"}
+    assert link.exchange_base == {"subject": "Kick-off"}
     assert len(link.sync_key) == 36 and link.state == "pending"
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:07:33.219621
+Create Date: 2026-11-23 09:33:25.890002
 """
 
 from alembic import op
@@ -72,11 +72,12 @@ def upgrade() -> None:
     sa.Column('salesforce_object', sa.String(length=80), nullable=True),
     sa.Column('salesforce_id', sa.String(length=18), nullable=True),
     sa.Column('salesforce_modstamp', sync.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('exchange_hash', sa.String(length=64), nullable=True),
-    sa.Column('salesforce_hash', sa.String(length=64), nullable=True),
-    sa.Column('base', sa.JSON(), nullable=True),
+    sa.Column('exchange_base', sa.JSON(), nullable=True),
+    sa.Column('salesforce_base', sa.JSON(), nullable=True),
     sa.Column('shared_who_ids', sa.JSON(), nullable=True),
     sa.Column('shared_what_id', sa.String(length=18), nullable=True),
+    sa.Column('created_by_sync_on_exchange', sa.Boolean(), nullable=False),
+    sa.Column('exchange_read_only', sa.Boolean(), nullable=False),
     sa.Column('created_at', sync.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sync.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['mailbox_id'], ['mailboxes.id'], name=op.f('fk_links_mailbox_id_mailboxes'), ondelete='CASCADE'),
