@@ -51,7 +51,7 @@ MAX_TOKEN_LENGTH = 16_384
 # RFC 6750 b64token: the only characters a bearer token may contain.
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 # Keep error_description inside RFC 6750's allowed characters (no quotes or backslashes).
-_UNSAFE_DESCRIPTION = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+_UNSAFE_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

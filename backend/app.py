@@ -1,0 +1,172 @@
+"""The Flask app factory. ``create_app()`` reads like a table of contents: each part has an ``init_app``.
+
+Production: ``gunicorn 'backend.app:create_app()'`` behind TLS (settings come from the environment; see
+``calsync config --docs``). Development: ``calsync serve``.
+
+This module also holds the app's database glue (one engine per app in ``app.extensions["calsync_db"]``, one
+session per request via ``db_session()``, closed at teardown), the security headers and the routes that
+serve the add-in's files under ``/addin/``. The parts (``auth``, ``api``) import ``db_session`` from here,
+which is why ``create_app`` imports them when it runs rather than at the top of the module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.database import make_engine, make_session_factory
+from calsync.settings import PROJECT_ROOT, ConfigError, Settings
+
+ADDIN_FILES_DIR = PROJECT_ROOT / "addin" / "taskpane"
+# Request bodies of the add-in API are small JSON documents.
+MAX_CONTENT_LENGTH = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
+    """Build the backend app. ``settings`` defaults to ``Settings.from_env()``; ``test_config`` updates
+    ``app.config`` last (e.g. ``{"TESTING": True}``)."""
+    from backend import api, auth, errors
+
+    settings = Settings.from_env() if settings is None else settings
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        CALSYNC_SETTINGS=settings,
+        DATABASE_URL=settings.database_url,
+    )
+    app.config.update(test_config or {})
+
+    errors.init_app(app)
+    init_database(app)
+    auth.init_app(app)
+    init_security_headers(app)
+    init_addin_files(app)
+    api.init_app(app)
+    return app
+
+
+# -- database -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Database:
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+def init_database(app: Flask) -> None:
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["calsync_db"] = Database(engine, make_session_factory(engine))
+    app.teardown_appcontext(_close_db_session)
+
+
+def db_session() -> Session:
+    """The request's database session (opened on first use, closed, and so rolled back, at teardown)."""
+    if "calsync_db_session" not in g:
+        g.calsync_db_session = current_app.extensions["calsync_db"].session_factory()
+    return g.calsync_db_session
+
+
+def _close_db_session(_exc: BaseException | None) -> None:
+    session = g.pop("calsync_db_session", None)
+    if session is not None:
+        session.close()
+
+
+# -- security headers ---------------------------------------------------------------------------------------
+# Outlook on the web frames the task pane; these are its Microsoft 365 and outlook.com origins.
+OUTLOOK_WEB_ORIGINS = (
+    "https://outlook.office.com",
+    "https://outlook.office365.com",
+    "https://outlook.cloud.microsoft",
+    "https://outlook.live.com",
+    "https://*.outlook.com",
+    "https://*.office.com",
+    "https://*.office365.com",
+)
+TASKPANE_PREFIX = "/addin/"
+STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_ORIGIN = re.compile(r"^https://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$")
+
+
+def frame_ancestors(settings: Settings) -> str:
+    """The task pane's CSP ``frame-ancestors`` sources; ConfigError on an origin that is not one."""
+    extra = settings.frame_ancestors.split()
+    bad = [origin for origin in extra if not _ORIGIN.match(origin)]
+    if bad:
+        raise ConfigError(f"CALSYNC_FRAME_ANCESTORS: {' '.join(bad)} must be https origins (https://host[:port])")
+    return " ".join(["'self'", *OUTLOOK_WEB_ORIGINS, *extra])
+
+
+def init_security_headers(app: Flask) -> None:
+    settings: Settings = app.config["CALSYNC_SETTINGS"]
+    taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}"
+    hsts = settings.environment == "production"
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.path.startswith(TASKPANE_PREFIX):
+            # Framed by Outlook on the web: no X-Frame-Options (it cannot list several origins). The task
+            # pane's own content policy is left to it; only who may frame it is decided here.
+            headers.setdefault("Content-Security-Policy", taskpane_csp)
+        else:
+            headers.setdefault("Content-Security-Policy", STRICT_CSP)
+            headers.setdefault("X-Frame-Options", "DENY")
+        if request.path.startswith("/api/"):
+            headers.setdefault("Cache-Control", "no-store")
+        if hsts:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+
+# -- the add-in's files -------------------------------------------------------------------------------------
+addin_files = Blueprint("addin", __name__)
+
+
+@addin_files.get("/addin/manifest.xml")
+def addin_manifest():
+    """The manifest rendered for this server (admins install it from this URL)."""
+    from addin.manifest import DEFAULT_APP_ID, ManifestError, application_id_uri, render_manifest
+    from backend.errors import ApiError
+
+    settings: Settings = current_app.config["CALSYNC_SETTINGS"]
+    production = settings.environment == "production"
+
+    def unavailable(message: str) -> ApiError:
+        return ApiError(message, status=404, code="manifest_unavailable")
+
+    # The Host header is the caller's to choose: production renders for the configured URL only.
+    if production and not settings.public_url:
+        raise unavailable("CALSYNC_PUBLIC_URL is not set on this server.")
+    if not settings.addin_client_id:
+        raise unavailable("CALSYNC_ADDIN_CLIENT_ID is not set on this server.")
+    base = settings.public_url or request.host_url
+    audience = settings.auth_audience.split(",")[0].strip()
+    try:
+        resource = audience if audience.startswith("api://") else application_id_uri(base, settings.addin_client_id)
+        xml = render_manifest(
+            base,
+            client_id=settings.addin_client_id,
+            app_id=settings.addin_id or DEFAULT_APP_ID,
+            resource=resource,
+            production=production,
+        )
+    except ManifestError as exc:
+        raise unavailable(f"The manifest cannot be rendered for {base}: {exc}") from None
+    return Response(xml, mimetype="application/xml")
+
+
+@addin_files.get("/addin/<path:filename>")
+def addin_file(filename: str):
+    """The task pane's HTML, JavaScript, CSS and icons (``addin/taskpane/``); 404 outside that folder."""
+    return send_from_directory(ADDIN_FILES_DIR, filename, max_age=300)
+
+
+def init_addin_files(app: Flask) -> None:
+    app.register_blueprint(addin_files)
