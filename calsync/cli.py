@@ -142,6 +142,37 @@ def mailboxes_list(as_json: bool) -> None:
         click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state}")
 
 
+# -- sync ---------------------------------------------------------------------------------------------------
+@main.command("sync", context_settings=CONTEXT)
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the session's figures.")
+def sync_command(email: str, as_json: bool) -> None:
+    """Run one sync session for EMAIL's mailbox now (inline, without the queue)."""
+    from calsync import wiring
+    from sync.session import SessionError, run_session
+
+    settings = _settings()
+    try:
+        factory = wiring.session_factory(settings)
+        salesforce = wiring.salesforce_connector(settings)
+        exchange = wiring.exchange_connector(settings, email)
+        result = run_session(factory, email, salesforce=salesforce, exchange=exchange)
+    except (ConfigError, SessionError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        created, updated, deleted = result.created, result.updated, result.deleted
+        click.echo(f"{result.mailbox}: {result.status} in {result.duration_s:.2f} s")
+        for side in ("salesforce", "exchange"):
+            click.echo(f"  {side:10}  created {created[side]}  updated {updated[side]}  deleted {deleted[side]}  "
+                       f"reverted {result.reverted[side]}  requests {result.api_calls[side]}")  # fmt: skip
+        if result.failed or result.error:
+            click.echo(f"  failed items: {result.failed}  {result.error or ''}")
+    if result.status == "failed":
+        sys.exit(1)
+
+
 # -- sandboxes ----------------------------------------------------------------------------------------------
 def _sandbox_options(func):
     options = [

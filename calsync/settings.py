@@ -76,6 +76,11 @@ class Settings:
     salesforce_ca_file: str = _setting(
         "SALESFORCE_CA_FILE", "", "CA bundle to trust for Salesforce (the sandbox's CA locally); empty: system CAs."
     )
+    salesforce_access_token: str = _setting(
+        "SALESFORCE_ACCESS_TOKEN",
+        "",
+        "Access token (session id) of the integration user; the admin panel's OAuth connection replaces it.",
+    )
     salesforce_client_id: str = _setting("SALESFORCE_CLIENT_ID", "", "Connected app consumer key (OAuth).")
     salesforce_client_secret: str = _setting("SALESFORCE_CLIENT_SECRET", "", "Connected app consumer secret (OAuth).")
     exchange_endpoint: str = _setting(
@@ -174,6 +179,7 @@ class Settings:
         sf = info.get("salesforce") or {}
         defaults["salesforce_instance_url"] = sf.get("instance_url", "")
         defaults["salesforce_ca_file"] = sf.get("ca_file", "")
+        defaults["salesforce_access_token"] = ((sf.get("users") or [{}])[0]).get("session_id", "")
         defaults["salesforce_client_id"] = (sf.get("oauth") or {}).get("client_id", "")
         defaults["salesforce_client_secret"] = (sf.get("oauth") or {}).get("client_secret", "")
         ex = info.get("exchange") or {}
@@ -211,7 +217,7 @@ class Settings:
         return [(f.metadata["env"], str(f.default), f.metadata["doc"]) for f in fields(cls)]
 
     def redacted(self) -> dict[str, str]:
-        secret = {"secret_key", "exchange_password", "salesforce_client_secret"}
+        secret = {"secret_key", "exchange_password", "salesforce_client_secret", "salesforce_access_token"}
         return {
             f.metadata["env"]: ("***" if f.name in secret and getattr(self, f.name) else str(getattr(self, f.name)))
             for f in fields(self)

@@ -73,6 +73,10 @@ class Mailbox(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     salesforce_user_id: Mapped[str | None] = mapped_column(String(18))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # IANA zone that places all-day Salesforce items on the rep's calendar.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # When the master category list was last checked, and for which category definitions.
+    category_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Opaque EWS SyncFolderItems state for the calendar; NULL means "list everything".
     exchange_sync_state: Mapped[str | None] = mapped_column(Text)
     # Per object kind: the SystemModstamp watermark of the last complete Salesforce read.

@@ -29,7 +29,6 @@ from exchangelib import (
     CalendarItem,
     Configuration,
     Credentials,
-    ExtendedProperty,
     FaultTolerance,
     OAuth2AuthorizationCodeCredentials,
     Version,
@@ -59,6 +58,8 @@ from exchangelib.services.get_user_configuration import ALL as USER_CONFIG_ALL
 from exchangelib.version import Build
 
 from sync.connectors.errors import AuthError, ConnectorError, TransientError
+from sync.mapping.exchange import ITEM_FIELDS as MAPPED_FIELDS
+from sync.mapping.exchange import register_sync_key_property
 
 SEND_TO_NONE = "SendToNone"
 CATEGORY_LIST = "CategoryList"
@@ -67,50 +68,16 @@ CATEGORY_NS = "CategoryList.xsd"
 DEFAULT_CATEGORY_COLOR = 7
 
 
-class CalSyncKey(ExtendedProperty):
-    """The link's sync key on the Exchange item, so a retried create finds its item (DESIGN §4)."""
-
-    distinguished_property_set_id = "PublicStrings"
-    property_name = "CalSyncKey"
-    property_type = "String"
-
-
-_registration_lock = threading.Lock()
-
-
-def _register_extended_properties() -> None:
-    with _registration_lock:
-        if "calsync_key" not in {f.name for f in CalendarItem.FIELDS}:
-            CalendarItem.register("calsync_key", CalSyncKey)
-
-
-_register_extended_properties()
+register_sync_key_property()
 
 # Fields the engine reads; everything else stays untouched on the server.
 ITEM_FIELDS: tuple[str, ...] = (
-    "subject",
-    "start",
-    "end",
-    "is_all_day_event",
-    "location",
-    "body",
-    "legacy_free_busy_status",
-    "sensitivity",
-    "required_attendees",
-    "optional_attendees",
-    "organizer",
-    "categories",
-    "recurrence",
-    "start_timezone",
-    "end_timezone",
-    "is_cancelled",
-    "uid",
-    "type",
-    "my_response_type",
-    "is_meeting",
-    "last_modified_time",
-    "calsync_key",
-)
+    # exchangelib's field names for the zones are private ("_start_timezone"); the mapping says "start_timezone".
+    *(f for f in MAPPED_FIELDS if f != "start_timezone"),
+    "_start_timezone", "_end_timezone",
+    "organizer", "is_cancelled", "uid", "type", "my_response_type", "is_meeting", "last_modified_time",
+    "modified_occurrences", "deleted_occurrences", "calsync_key",
+)  # fmt: skip
 # Cheap fields asked for in the change feed, to tell tagged items from the rest without a GetItem.
 FEED_FIELDS: tuple[str, ...] = ("categories", "calsync_key", "last_modified_time")
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:33:25.890002
+Create Date: 2026-11-23 09:37:36.686753
 """
 
 from alembic import op
@@ -23,6 +23,8 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=320), nullable=False),
     sa.Column('salesforce_user_id', sa.String(length=18), nullable=True),
     sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('time_zone', sa.String(length=64), nullable=False),
+    sa.Column('category_state', sa.JSON(), nullable=False),
     sa.Column('exchange_sync_state', sa.Text(), nullable=True),
     sa.Column('salesforce_watermarks', sa.JSON(), nullable=False),
     sa.Column('next_sync_at', sync.models.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,53 @@
+"""Build the engine's collaborators (database sessions, connectors) from the settings. The composition root."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from calsync.settings import ConfigError, Settings
+from sync.connectors.exchange import ExchangeConfig, ExchangeConnector
+from sync.connectors.salesforce import SalesforceConfig, SalesforceConnector
+
+
+def session_factory(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session]:
+    from backend.database import make_engine, make_session_factory, upgrade
+
+    if migrate:
+        upgrade(settings.database_url)
+    return make_session_factory(make_engine(settings.database_url))
+
+
+def salesforce_connector(settings: Settings) -> SalesforceConnector:
+    if not settings.salesforce_instance_url or not settings.salesforce_access_token:
+        raise ConfigError(
+            "Salesforce is not connected: set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN "
+            "(or CALSYNC_SANDBOX_INFO for the local sandbox)"
+        )
+    return SalesforceConnector(
+        SalesforceConfig(
+            instance_url=settings.salesforce_instance_url,
+            session_id=settings.salesforce_access_token,
+            api_version=settings.salesforce_api_version,
+            ca_file=settings.salesforce_ca_file,
+            timeout=settings.http_timeout,
+        )
+    )
+
+
+def exchange_connector(settings: Settings, mailbox_email: str) -> ExchangeConnector:
+    if not settings.exchange_endpoint or not settings.exchange_username:
+        raise ConfigError(
+            "Exchange is not configured: set EXCHANGE_ENDPOINT, EXCHANGE_USERNAME and EXCHANGE_PASSWORD "
+            "(or CALSYNC_SANDBOX_INFO for the local sandbox)"
+        )
+    return ExchangeConnector(
+        ExchangeConfig(
+            endpoint=settings.exchange_endpoint,
+            username=settings.exchange_username,
+            password=settings.exchange_password,
+            auth_type=settings.exchange_auth_type,
+            version=settings.exchange_version,
+            ca_file=settings.exchange_ca_file,
+        ),
+        mailbox_email,
+    )

@@ -1,0 +1,370 @@
+"""Apply a plan: batched, idempotent writes, then the link rows, per sync key.
+
+Order: health entries; deletions; creates (links saved as *pending* and committed first, Salesforce by upsert on
+``CalSync_Key__c``, Exchange after a look-up by the sync key for retried creates); updates; category removals;
+then the link rows of every sync key whose writes all succeeded. A key with a failed write keeps its old link,
+so the next session plans it again (invariant 11); the failure becomes a health entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from exchangelib import CalendarItem
+from sqlalchemy.orm import Session
+
+from sync import health, links
+from sync.connectors.errors import ConnectorError
+from sync.connectors.exchange import ExchangeConnector
+from sync.connectors.salesforce import RecordResult, SalesforceConnector
+from sync.entry import Side
+from sync.mapping.exchange import dict_to_calendar_item, entry_to_exchange, exchange_update
+from sync.mapping.salesforce import SYNC_KEY_FIELD, event_to_salesforce, salesforce_update
+from sync.models import Link, Mailbox
+from sync.planner import (
+    CreateInExchange,
+    CreateInSalesforce,
+    DeleteExchange,
+    DeleteSalesforce,
+    LinkState,
+    LinkStatus,
+    Plan,
+    RemoveCategory,
+    Unlink,
+    UpdateExchange,
+    UpdateLinkBase,
+    UpdateSalesforce,
+)
+
+EXCHANGE_REJECTED = "exchange_rejected"
+SALESFORCE_REJECTED = "salesforce_rejected"
+EXCHANGE_BUSY = "exchange_busy"
+SALESFORCE_BUSY = "salesforce_busy"
+
+
+@dataclass
+class ApplyReport:
+    counts: Counter = field(default_factory=Counter)  # (action, side) → n, action in created/updated/...
+    writes: int = 0
+    failed_keys: set[str] = field(default_factory=set)
+    health_recorded: int = 0
+
+    def count(self, action: str, side: Side | str, n: int = 1) -> None:
+        self.counts[(action, str(side))] += n
+
+
+@dataclass
+class Applier:
+    db: Session
+    mailbox: Mailbox
+    salesforce: SalesforceConnector
+    exchange: ExchangeConnector
+    now: dt.datetime
+    # Called after every commit of link rows: tests inject crashes here (crash atomicity, invariant 7).
+    checkpoint: Callable[[str], None] = lambda _point: None
+    report: ApplyReport = field(default_factory=ApplyReport)
+    _change_keys: dict[str, str] = field(default_factory=dict)  # sync key → Exchange change key after our write
+    _created: dict[str, dict[str, Any]] = field(default_factory=dict)  # sync key → ids from creates
+
+    # -- entry point ---------------------------------------------------------------------------------------
+    def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
+        for action in plan.health:
+            self._health(action.sync_key, action.side, action.code, action.message, action.item_id)
+        self.db.commit()
+        if plan.guard.tripped:
+            return self.report
+        by_type: dict[type, list[Any]] = defaultdict(list)
+        for action in plan.actions:
+            by_type[type(action)].append(action)
+        pending_before = {link.sync_key for link in previous if link.state is LinkStatus.PENDING}
+
+        self._delete_salesforce(by_type[DeleteSalesforce])
+        self._delete_exchange(by_type[DeleteExchange])
+        self._save_pending(by_type[CreateInSalesforce] + by_type[CreateInExchange])
+        self._create_salesforce(by_type[CreateInSalesforce])
+        self._create_exchange(by_type[CreateInExchange], pending_before)
+        self._update_salesforce(by_type[UpdateSalesforce])
+        self._update_exchange(by_type[UpdateExchange])
+        self._remove_categories(by_type[RemoveCategory])
+        self._finish_links(plan)
+        return self.report
+
+    # -- bookkeeping ---------------------------------------------------------------------------------------
+    def _item_ref(self, sync_key: str | None, item_id: str | None, side: Side | str) -> str:
+        if item_id:
+            return f"{side}:{item_id}"
+        return f"link:{sync_key}" if sync_key else "mailbox"
+
+    def _health(self, sync_key, side, code, message, item_id=None) -> None:
+        health.record(
+            self.db, mailbox_id=self.mailbox.id, item_ref=self._item_ref(sync_key, item_id, side),
+            side=str(side), code=code, message=message, now=self.now,
+        )  # fmt: skip
+        self.report.health_recorded += 1
+
+    def _fail(self, sync_key: str | None, side: Side, error: ConnectorError | str, item_id: str | None) -> None:
+        if sync_key:
+            self.report.failed_keys.add(sync_key)
+        if isinstance(error, ConnectorError):
+            transient = error.retryable
+            detail = f"{error.code}: {error}" if error.code else str(error)
+        else:
+            transient, detail = False, error
+        if side is Side.SALESFORCE:
+            code = SALESFORCE_BUSY if transient else SALESFORCE_REJECTED
+            what = "Salesforce"
+        else:
+            code = EXCHANGE_BUSY if transient else EXCHANGE_REJECTED
+            what = "Exchange"
+        message = (
+            f"{what} was busy ({detail}); the change will be retried at the next session."
+            if transient
+            else f"{what} refused the change: {detail}"
+        )
+        self._health(sync_key, side, code, message, item_id)
+
+    def _record_result(self, sync_key: str | None, side: Side, result: RecordResult, item_id: str | None) -> bool:
+        if result.success:
+            return True
+        code = result.error_code
+        error = ConnectorError(result.message or code, code=code, service="salesforce")
+        if result.transient:
+            error.retryable = True
+        self._fail(sync_key, side, error, item_id)
+        return False
+
+    def _label(self, action: Any, verb: str) -> str:
+        return "reverted" if getattr(action, "revert", False) else verb
+
+    # -- deletions -----------------------------------------------------------------------------------------
+    def _delete_salesforce(self, actions: list[DeleteSalesforce]) -> None:
+        if not actions:
+            return
+        try:
+            results = self.salesforce.delete([a.salesforce_id for a in actions])
+        except ConnectorError as exc:
+            for a in actions:
+                self._fail(a.sync_key, Side.SALESFORCE, exc, a.salesforce_id)
+            return
+        self.report.writes += (len(actions) + 199) // 200
+        for action, result in zip(actions, results, strict=False):
+            if self._record_result(action.sync_key, Side.SALESFORCE, result, action.salesforce_id):
+                self.report.count("deleted", Side.SALESFORCE)
+
+    def _delete_exchange(self, actions: list[DeleteExchange]) -> None:
+        if not actions:
+            return
+        try:
+            results = self.exchange.delete([a.exchange_id for a in actions])
+        except ConnectorError as exc:
+            for a in actions:
+                self._fail(a.sync_key, Side.EXCHANGE, exc, a.exchange_id)
+            return
+        self.report.writes += (len(actions) + 99) // 100
+        for action, result in zip(actions, results, strict=True):
+            if result.ok:
+                self.report.count("deleted", Side.EXCHANGE)
+            else:
+                self._fail(action.sync_key, Side.EXCHANGE, result.error, action.exchange_id)
+
+    # -- creates -------------------------------------------------------------------------------------------
+    def _save_pending(self, actions: list[CreateInSalesforce | CreateInExchange]) -> None:
+        if not actions:
+            return
+        rows = links.rows_by_key(self.db, self.mailbox, [a.sync_key for a in actions])
+        for action in actions:
+            pending = dataclasses.replace(action.link, state=LinkStatus.PENDING)
+            if isinstance(action, CreateInSalesforce):
+                pending = dataclasses.replace(pending, salesforce_id=None)
+            else:
+                pending = dataclasses.replace(pending, exchange_id=None, exchange_change_key=None)
+            links.save(self.db, self.mailbox, pending, rows.get(action.sync_key))
+        self.db.commit()
+        self.checkpoint("pending_saved")
+
+    def _create_salesforce(self, actions: list[CreateInSalesforce]) -> None:
+        if not actions:
+            return
+        records = []
+        for action in actions:
+            fields, _ = event_to_salesforce(action.entry, sync_key=action.sync_key)
+            fields = {k: v for k, v in fields.items() if v is not None}
+            if self.mailbox.salesforce_user_id:
+                fields["OwnerId"] = self.mailbox.salesforce_user_id
+            records.append(fields)
+        try:
+            results = self.salesforce.upsert("Event", SYNC_KEY_FIELD, records)
+        except ConnectorError as exc:
+            for a in actions:
+                self._fail(a.sync_key, Side.SALESFORCE, exc, a.exchange_id)
+            return
+        self.report.writes += (len(actions) + 199) // 200
+        self.checkpoint("salesforce_created")
+        for action, result in zip(actions, results, strict=False):
+            if self._record_result(action.sync_key, Side.SALESFORCE, result, action.exchange_id):
+                self._created[action.sync_key] = {"salesforce_id": result.id}
+                self.report.count(self._label(action, "created"), Side.SALESFORCE)
+
+    def _create_exchange(self, actions: list[CreateInExchange], pending_before: set[str]) -> None:
+        if not actions:
+            return
+        # A create that may have reached Exchange before a crash: find it by its key instead of a second one.
+        retried = [a.sync_key for a in actions if a.sync_key in pending_before]
+        existing: dict[str, str] = {}
+        if retried:
+            try:
+                existing = self.exchange.find_by_sync_key(retried)
+            except ConnectorError as exc:
+                for a in actions:
+                    self._fail(a.sync_key, Side.EXCHANGE, exc, a.salesforce_id)
+                return
+        to_create: list[CreateInExchange] = []
+        items: list[CalendarItem] = []
+        for action in actions:
+            if action.sync_key in existing:
+                self._created[action.sync_key] = {"exchange_id": existing[action.sync_key], "change_key": None}
+                self.report.count(self._label(action, "created"), Side.EXCHANGE)
+                continue
+            data, _ = entry_to_exchange(action.entry, sync_key=action.sync_key)
+            item, _ = dict_to_calendar_item({k: v for k, v in data.items() if v is not None})
+            to_create.append(action)
+            items.append(item)
+        if not items:
+            return
+        try:
+            results = self.exchange.create(items)
+        except ConnectorError as exc:
+            for a in to_create:
+                self._fail(a.sync_key, Side.EXCHANGE, exc, a.salesforce_id)
+            return
+        self.report.writes += (len(items) + 99) // 100
+        self.checkpoint("exchange_created")
+        for action, result in zip(to_create, results, strict=True):
+            if result.ok:
+                self._created[action.sync_key] = {"exchange_id": result.item_id, "change_key": result.change_key}
+                self.report.count(self._label(action, "created"), Side.EXCHANGE)
+            else:
+                self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id)
+
+    # -- updates -------------------------------------------------------------------------------------------
+    def _update_salesforce(self, actions: list[UpdateSalesforce]) -> None:
+        records, sent = [], []
+        for action in actions:
+            if action.sync_key in self.report.failed_keys:
+                continue
+            fields, _ = salesforce_update(action.current, action.entry)
+            if not fields:
+                continue
+            records.append({"Id": action.salesforce_id, **fields})
+            sent.append(action)
+        if not records:
+            return
+        try:
+            results = self.salesforce.update(sent[0].salesforce_object, records)
+        except ConnectorError as exc:
+            for a in sent:
+                self._fail(a.sync_key, Side.SALESFORCE, exc, a.salesforce_id)
+            return
+        self.report.writes += (len(records) + 199) // 200
+        for action, result in zip(sent, results, strict=False):
+            if self._record_result(action.sync_key, Side.SALESFORCE, result, action.salesforce_id):
+                self.report.count(self._label(action, "updated"), Side.SALESFORCE)
+
+    def _update_exchange(self, actions: list[UpdateExchange]) -> None:
+        changes, sent = [], []
+        for action in actions:
+            if action.sync_key in self.report.failed_keys:
+                continue
+            data, _ = exchange_update(action.current, action.entry, action.fields)
+            if not data:
+                continue
+            item, update_fields = dict_to_calendar_item(
+                data, CalendarItem(id=action.exchange_id, changekey=action.change_key)
+            )
+            changes.append((item, _with_pairs(update_fields)))
+            sent.append(action)
+        self._send_exchange_updates(changes, sent, "updated")
+
+    def _send_exchange_updates(self, changes, sent, verb: str) -> None:
+        if not changes:
+            return
+        try:
+            results = self.exchange.update(changes)
+        except ConnectorError as exc:
+            for a in sent:
+                self._fail(a.sync_key, Side.EXCHANGE, exc, a.exchange_id)
+            return
+        self.report.writes += (len(changes) + 99) // 100
+        for action, result in zip(sent, results, strict=True):
+            if result.ok:
+                self._change_keys[action.sync_key] = result.change_key
+                self.report.count(self._label(action, verb), Side.EXCHANGE)
+            else:
+                self._fail(action.sync_key, Side.EXCHANGE, result.error, action.exchange_id)
+
+    def _remove_categories(self, actions: list[RemoveCategory]) -> None:
+        actions = [a for a in actions if a.sync_key not in self.report.failed_keys]
+        if not actions:
+            return
+        try:
+            items = self.exchange.fetch([a.exchange_id for a in actions], fields=("categories",))
+        except ConnectorError as exc:
+            for a in actions:
+                self._fail(a.sync_key, Side.EXCHANGE, exc, a.exchange_id)
+            return
+        changes, sent = [], []
+        for action, item in zip(actions, items, strict=True):
+            if item is None:
+                continue  # already gone: nothing left to untag
+            remaining = [c for c in (item.categories or []) if c.lower() != action.category.lower()]
+            update = CalendarItem(id=item.id, changekey=item.changekey, categories=remaining or None)
+            changes.append((update, ["categories"]))
+            sent.append(action)
+        self._send_exchange_updates(changes, sent, "untagged")
+
+    # -- links ---------------------------------------------------------------------------------------------
+    def _finish_links(self, plan: Plan) -> None:
+        rows = links.rows_by_key(self.db, self.mailbox, {a.sync_key for a in plan.actions if a.sync_key})
+        for action in plan.actions:
+            key = action.sync_key
+            if key is None or key in self.report.failed_keys:
+                continue
+            if isinstance(action, CreateInSalesforce | CreateInExchange):
+                created = self._created.get(key)
+                if created is None:
+                    continue
+                state = dataclasses.replace(action.link, state=LinkStatus.ACTIVE)
+                if "salesforce_id" in created:
+                    state = dataclasses.replace(state, salesforce_id=created["salesforce_id"])
+                if "exchange_id" in created:
+                    state = dataclasses.replace(
+                        state, exchange_id=created["exchange_id"], exchange_change_key=created["change_key"]
+                    )
+                rows[key] = links.save(self.db, self.mailbox, state, rows.get(key))
+            elif isinstance(action, UpdateLinkBase):
+                state = action.link
+                if key in self._change_keys:
+                    state = dataclasses.replace(state, exchange_change_key=self._change_keys[key])
+                rows[key] = links.save(self.db, self.mailbox, state, rows.get(key))
+            elif isinstance(action, Unlink):
+                row: Link | None = rows.get(key)
+                if row is not None:
+                    links.unlink(row, exchange_deleted=action.exchange_deleted,
+                                 salesforce_deleted=action.salesforce_deleted)  # fmt: skip
+                    self.report.count("unlinked", "both")
+        for key in self.report.failed_keys:
+            row = rows.get(key)
+            if row is not None and row.state == LinkStatus.ACTIVE:
+                row.state = str(LinkStatus.FAILED)
+        self.db.commit()
+        self.checkpoint("links_saved")
+
+
+def _with_pairs(update_fields: list[str]) -> list[str]:
+    """exchangelib updates start and end together with their time zones; keep the list unique."""
+    return list(dict.fromkeys(update_fields))

@@ -1,0 +1,231 @@
+"""Turn what the connectors read into the planner's change records (no decisions here, only facts).
+
+Exchange: the calendar's SyncFolderItems feed; only items carrying one of our categories, or already linked,
+are fetched (GetItem in batches) and mapped. Salesforce: one ``queryAll`` per enabled object kind since its
+watermark (minus an overlap), deleted rows included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync.connectors.exchange import ExchangeConnector
+from sync.connectors.salesforce import SalesforceConnector
+from sync.entry import EVENT, TASK, is_custom_kind, to_utc
+from sync.mapping.exchange import calendar_item_to_dict, entry_from_exchange
+from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
+from sync.planner import ChangeType, ExchangeChange, LinkState, SalesforceChange, SharedRelations
+from sync.policies import Direction, Policy, PolicySet
+
+# Re-read this much before the watermark: SystemModstamp is set at commit time, so a row committed late with an
+# earlier stamp would otherwise be missed. Echoes in the overlap cost no write (projection hashes).
+WATERMARK_OVERLAP = dt.timedelta(minutes=5)
+
+
+@dataclass
+class ExchangeFeed:
+    changes: list[ExchangeChange] = field(default_factory=list)
+    sync_state: str | None = None
+    full_count: int | None = None  # tagged items in a full listing; None for an incremental feed
+
+
+@dataclass
+class SalesforceFeed:
+    changes: list[SalesforceChange] = field(default_factory=list)
+    watermarks: dict[str, str] = field(default_factory=dict)
+    full_count: int | None = None
+
+
+def _kind_by_category(policies: PolicySet, kinds: Iterable[str]) -> dict[str, str]:
+    """Category name (lower case) → object kind, for every kind that syncs."""
+    out: dict[str, str] = {}
+    for kind in kinds:
+        policy = policies.for_kind(kind)
+        if policy.direction is not Direction.OFF:
+            out.setdefault(policy.category.lower(), kind)
+    return out
+
+
+def is_organizer(item: Any, mailbox_email: str) -> bool:
+    """Meetings the mailbox attends but does not organise are read-only on the Exchange side."""
+    if not getattr(item, "is_meeting", False):
+        return True
+    response = getattr(item, "my_response_type", None)
+    if response == "Organizer":
+        return True
+    organizer = getattr(item, "organizer", None)
+    email = getattr(organizer, "email_address", None)
+    if email:
+        return email.lower() == mailbox_email.lower()
+    return response in (None, "Unknown")
+
+
+def read_exchange(
+    connector: ExchangeConnector,
+    *,
+    sync_state: str | None,
+    links: Sequence[LinkState],
+    policies: PolicySet,
+    kinds: Iterable[str],
+    mailbox_email: str,
+    time_zone: str,
+    shared: dict[str, SharedRelations] | None = None,
+) -> ExchangeFeed:
+    feed = connector.changes(sync_state)
+    by_id = {link.exchange_id: link for link in links if link.exchange_id}
+    by_key = {link.sync_key: link for link in links}
+    categories = _kind_by_category(policies, kinds)
+    shared = shared or {}
+
+    wanted: dict[str, tuple[str, str | None]] = {}  # item id → (kind, change key)
+    changes: dict[str, ExchangeChange] = {}
+    seen: set[str] = set()
+    tagged_count = 0
+    for change in feed.changes:
+        seen.add(change.item_id)
+        link = by_id.get(change.item_id) or (by_key.get(change.sync_key) if change.sync_key else None)
+        if change.change == "delete":
+            changes.pop(change.item_id, None)
+            wanted.pop(change.item_id, None)
+            if link is not None:
+                changes[change.item_id] = ExchangeChange(change.item_id, ChangeType.DELETED, kind=link.kind)
+            continue
+        tags = {c.lower() for c in change.categories}
+        tag_kind = next((categories[c] for c in sorted(tags) if c in categories), None)
+        if tag_kind is not None:
+            tagged_count += 1
+        if link is not None and link.is_live:
+            if change.change_key and change.change_key == link.exchange_change_key and not feed.full:
+                continue  # our own last write (or nothing new): no need to fetch it
+            own = policies.for_kind(link.kind).category.lower()
+            if own not in tags:
+                changes[change.item_id] = ExchangeChange(
+                    change.item_id, ChangeType.UNSHARED, kind=link.kind, change_key=change.change_key
+                )
+                continue
+            wanted[change.item_id] = (link.kind, change.change_key)
+        elif tag_kind is not None:
+            # New, or a tombstone shared again (the planner decides).
+            wanted[change.item_id] = (link.kind if link is not None else tag_kind, change.change_key)
+
+    # A full listing (first session, lost state) says nothing about absent items: confirm each directly.
+    if feed.full:
+        for link in links:
+            if link.is_live and link.exchange_id and link.exchange_id not in seen:
+                wanted.setdefault(link.exchange_id, (link.kind, None))
+
+    ids = sorted(wanted)
+    for item_id, item in zip(ids, connector.fetch(ids) if ids else [], strict=True):
+        kind = wanted[item_id][0]
+        if item is None:
+            if item_id in by_id:
+                changes[item_id] = ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind)
+            continue
+        result = entry_from_exchange(calendar_item_to_dict(item), kind=kind, default_time_zone=time_zone)
+        modified = getattr(item, "last_modified_time", None)
+        changes[item_id] = ExchangeChange(
+            item_id,
+            ChangeType.CHANGED,
+            kind=kind,
+            entry=result.entry,
+            issues=result.issues,
+            change_key=item.changekey,
+            sync_key=getattr(item, "calsync_key", None),
+            modified_at=to_utc(modified) if modified else None,
+            is_organizer=is_organizer(item, mailbox_email),
+            is_cancelled=bool(getattr(item, "is_cancelled", False)),
+            shared=shared.get(item_id),
+        )
+    return ExchangeFeed(
+        changes=[changes[k] for k in sorted(changes)],
+        sync_state=feed.sync_state,
+        full_count=tagged_count if feed.full else None,
+    )
+
+
+def salesforce_object(policy: Policy) -> str:
+    if policy.kind == EVENT:
+        return "Event"
+    if policy.kind == TASK:
+        return "Task"
+    assert policy.custom is not None
+    return policy.custom.object_name
+
+
+def salesforce_fields(policy: Policy) -> list[str]:
+    if policy.kind == EVENT:
+        return list(EVENT_FIELDS)
+    if policy.kind == TASK:
+        return list(TASK_FIELDS)
+    mapping = policy.custom
+    assert mapping is not None
+    fields = ["Id", "OwnerId", "SystemModstamp", "LastModifiedDate", "IsDeleted", mapping.subject_field]
+    for name in (mapping.date_field, mapping.start_field, mapping.end_field, mapping.description_field,
+                 mapping.location_field):  # fmt: skip
+        if name:
+            fields.append(name)
+    return list(dict.fromkeys(fields))
+
+
+def read_salesforce(
+    connector: SalesforceConnector,
+    *,
+    owner_id: str,
+    policies: PolicySet,
+    kinds: Iterable[str],
+    watermarks: dict[str, str],
+    time_zone: str,
+    now: dt.datetime,
+    linked_kinds: Iterable[str] = (),
+) -> SalesforceFeed:
+    """``linked_kinds``: kinds with live links; a full listing of one of them that comes back empty is
+    reported through ``full_count`` so the mass-deletion guard can stop the session."""
+    out = SalesforceFeed(watermarks=dict(watermarks))
+    linked = set(linked_kinds)
+    for kind in kinds:
+        policy = policies.for_kind(kind)
+        if policy.direction is Direction.OFF or (is_custom_kind(kind) and policy.custom is None):
+            continue
+        sobject = salesforce_object(policy)
+        mark = watermarks.get(kind)
+        since = dt.datetime.fromisoformat(mark) - WATERMARK_OVERLAP if mark else None
+        rows = connector.changed_records(sobject, salesforce_fields(policy), owner_id=owner_id, since=since)
+        if since is None and kind in linked:
+            out.full_count = (out.full_count or 0) + sum(1 for r in rows if not r.get("IsDeleted"))
+        # With no rows yet, start from the session's own time (the overlap absorbs clock skew).
+        newest = dt.datetime.fromisoformat(mark) if mark else now
+        for row in rows:
+            meta = record_meta(row)
+            if meta.system_modstamp and (newest is None or meta.system_modstamp > newest):
+                newest = meta.system_modstamp
+            if meta.is_deleted:
+                out.changes.append(
+                    SalesforceChange(
+                        meta.id,
+                        ChangeType.DELETED,
+                        kind=kind,
+                        salesforce_object=sobject,
+                        sync_key=meta.sync_key,
+                        modstamp=meta.system_modstamp,
+                    )  # fmt: skip
+                )
+                continue
+            result = from_salesforce(row, policy, time_zone=time_zone)
+            out.changes.append(
+                SalesforceChange(
+                    meta.id,
+                    ChangeType.WITHDRAWN if result.withdrawn else ChangeType.CHANGED,
+                    kind=kind,
+                    salesforce_object=sobject,
+                    entry=result.entry,
+                    issues=result.issues,
+                    sync_key=meta.sync_key,
+                    modstamp=meta.system_modstamp,
+                    modified_at=meta.last_modified,
+                )
+            )
+        out.watermarks[kind] = newest.isoformat()
+    return out

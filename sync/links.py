@@ -1,0 +1,92 @@
+"""The link store: link rows (``sync.models.Link``) ⇄ the planner's ``LinkState``.
+
+A create writes its link as *pending* (with the sync key) and commits before the remote call, so a retry after
+a crash finds the item by that key instead of making a second one (DESIGN §4, invariant 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.entry import Side
+from sync.models import Link, Mailbox
+from sync.planner import LinkState, LinkStatus
+
+
+def to_state(row: Link, mailbox_email: str) -> LinkState:
+    return LinkState(
+        sync_key=row.sync_key,
+        mailbox=mailbox_email,
+        kind=row.kind,
+        origin=Side(row.origin),
+        state=LinkStatus(row.state),
+        exchange_id=row.exchange_item_id,
+        exchange_change_key=row.exchange_change_key,
+        salesforce_object=row.salesforce_object or "Event",
+        salesforce_id=row.salesforce_id,
+        salesforce_modstamp=row.salesforce_modstamp,
+        exchange_base=row.exchange_base,
+        salesforce_base=row.salesforce_base,
+        shared_who_ids=tuple(row.shared_who_ids or ()),
+        shared_what_id=row.shared_what_id,
+        created_by_sync_on_exchange=row.created_by_sync_on_exchange,
+        exchange_read_only=row.exchange_read_only,
+    )
+
+
+def _fill(row: Link, state: LinkState) -> None:
+    row.kind = state.kind
+    row.origin = str(state.origin)
+    row.state = str(state.state)
+    row.exchange_item_id = state.exchange_id
+    row.exchange_change_key = state.exchange_change_key
+    row.salesforce_object = state.salesforce_object
+    row.salesforce_id = state.salesforce_id
+    row.salesforce_modstamp = state.salesforce_modstamp
+    row.exchange_base = dict(state.exchange_base) if state.exchange_base is not None else None
+    row.salesforce_base = dict(state.salesforce_base) if state.salesforce_base is not None else None
+    row.shared_who_ids = list(state.shared_who_ids) or None
+    row.shared_what_id = state.shared_what_id
+    row.created_by_sync_on_exchange = state.created_by_sync_on_exchange
+    row.exchange_read_only = state.exchange_read_only
+
+
+def load(db: Session, mailbox: Mailbox) -> list[LinkState]:
+    rows = db.scalars(select(Link).where(Link.mailbox_id == mailbox.id).order_by(Link.sync_key))
+    return [to_state(row, mailbox.email) for row in rows]
+
+
+def rows_by_key(db: Session, mailbox: Mailbox, keys: Iterable[str]) -> dict[str, Link]:
+    keys = list(keys)
+    if not keys:
+        return {}
+    found: dict[str, Link] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        for row in db.scalars(select(Link).where(Link.mailbox_id == mailbox.id, Link.sync_key.in_(chunk))):
+            found[row.sync_key] = row
+    return found
+
+
+def save(db: Session, mailbox: Mailbox, state: LinkState, row: Link | None = None) -> Link:
+    """Insert or update the row for ``state.sync_key``. The caller commits."""
+    if row is None:
+        row = db.scalars(select(Link).where(Link.sync_key == state.sync_key)).one_or_none()
+    if row is None:
+        row = Link(mailbox_id=mailbox.id, sync_key=state.sync_key)
+        db.add(row)
+    _fill(row, state)
+    return row
+
+
+def unlink(row: Link, *, exchange_deleted: bool, salesforce_deleted: bool) -> None:
+    """Keep the row as a tombstone so later changes of its items are ignored; forget deleted sides."""
+    row.state = str(LinkStatus.UNLINKED)
+    if exchange_deleted:
+        row.exchange_item_id = None
+        row.exchange_change_key = None
+    if salesforce_deleted:
+        row.salesforce_id = None

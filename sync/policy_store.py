@@ -1,0 +1,50 @@
+"""Policies as stored in the database (one JSON row per object kind), read into a validated ``PolicySet``."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.entry import EVENT, TASK
+from sync.models import Policy as PolicyRow
+from sync.policies import SALESFORCE_CATEGORY, Direction, Policy, PolicySet, policy_from_dict
+
+# The Salesforce category's colour in Outlook (preset7 = blue).
+SALESFORCE_CATEGORY_COLOR = 7
+
+
+def load(db: Session) -> PolicySet:
+    policies = {row.kind: policy_from_dict({**row.settings, "kind": row.kind}) for row in db.scalars(select(PolicyRow))}
+    return PolicySet(policies=policies).validated()
+
+
+def save(db: Session, policy: Policy) -> PolicyRow:
+    """Validate and store one kind's policy. The caller commits."""
+    policy = policy.validated()
+    row = db.scalars(select(PolicyRow).where(PolicyRow.kind == policy.kind)).one_or_none()
+    if row is None:
+        row = PolicyRow(kind=policy.kind)
+        db.add(row)
+    data = policy.to_dict()
+    data.pop("kind", None)
+    row.settings = data
+    return row
+
+
+def kinds(policies: PolicySet) -> list[str]:
+    """Every kind a session looks at: events, tasks, and each mapped custom object."""
+    return sorted({EVENT, TASK, *policies.policies})
+
+
+def categories(policies: PolicySet) -> dict[str, int]:
+    """Master categories the mailbox needs: the Salesforce category and one per synced object kind."""
+    wanted = {SALESFORCE_CATEGORY: SALESFORCE_CATEGORY_COLOR}
+    for kind in kinds(policies):
+        policy = policies.for_kind(kind)
+        if policy.direction is Direction.OFF:
+            continue
+        if policy.task is not None and kind == TASK:
+            wanted.setdefault(policy.task.category, policy.task.color)
+        elif policy.custom is not None:
+            wanted.setdefault(policy.custom.category, policy.custom.color)
+    return wanted

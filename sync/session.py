@@ -1,0 +1,193 @@
+"""One sync session of one mailbox: read both sides, plan, apply, record what happened.
+
+``run_session`` is what ``calsync sync`` and the RQ job call. It never lets one item stop the others
+(invariant 11): item problems become health entries; only a failure to read a side, an exhausted API budget
+or refused credentials end the session early, with the session row saying why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync import health, links, mailboxes, policy_store
+from sync.apply import Applier
+from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
+from sync.connectors.exchange import ExchangeConnector
+from sync.connectors.salesforce import SalesforceConnector
+from sync.feeds import read_exchange, read_salesforce
+from sync.models import Mailbox, SyncSession, utcnow
+from sync.planner import plan as make_plan
+from sync.policies import PolicySet
+
+log = logging.getLogger("calsync.session")
+
+# Check the master category list at most this often (a session with no change should cost one EWS call).
+CATEGORY_CHECK_INTERVAL = dt.timedelta(hours=24)
+SIDES = ("salesforce", "exchange")
+
+
+class SessionError(Exception):
+    """The session cannot run at all (unknown mailbox, ...); the message is meant for people."""
+
+
+@dataclass
+class SessionResult:
+    mailbox: str
+    status: str  # ok | partial | failed
+    created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    deleted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    reverted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    failed: int = 0
+    writes: int = 0
+    api_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    duration_s: float = 0.0
+    session_id: int | None = None
+    error: str | None = None
+    health: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mailbox": self.mailbox, "status": self.status, "created": self.created, "updated": self.updated,
+            "deleted": self.deleted, "reverted": self.reverted, "failed": self.failed, "writes": self.writes,
+            "api_calls": self.api_calls, "duration_s": round(self.duration_s, 3), "session_id": self.session_id,
+            "error": self.error, "health": self.health,
+        }  # fmt: skip
+
+
+def _categories_due(mailbox: Mailbox, wanted: dict[str, int], now: dt.datetime) -> tuple[bool, str]:
+    digest = hashlib.sha256(json.dumps(sorted(wanted.items())).encode()).hexdigest()[:16]
+    state = mailbox.category_state or {}
+    checked = state.get("checked_at")
+    if state.get("hash") != digest or not checked:
+        return True, digest
+    return now - dt.datetime.fromisoformat(checked) >= CATEGORY_CHECK_INTERVAL, digest
+
+
+def run_session(
+    db_factory: sessionmaker[Session],
+    mailbox_email: str,
+    *,
+    salesforce: SalesforceConnector,
+    exchange: ExchangeConnector,
+    policies: PolicySet | None = None,
+    now: dt.datetime | None = None,
+    checkpoint: Callable[[str], None] | None = None,
+    force_category_check: bool = False,
+) -> SessionResult:
+    started = time.monotonic()
+    now = now or utcnow()
+    with db_factory() as db:
+        mailbox = mailboxes.find(db, mailbox_email)
+        if mailbox is None:
+            raise SessionError(f"{mailbox_email} is not a synced mailbox (add it with `calsync mailboxes add`)")
+        record = SyncSession(mailbox_id=mailbox.id, started_at=now, status="running")
+        db.add(record)
+        db.commit()
+        result = SessionResult(mailbox=mailbox.email, status="running", session_id=record.id)
+        try:
+            _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check)
+        except BudgetExhausted as exc:
+            db.rollback()
+            result.status, result.error = "failed", f"Salesforce API budget exhausted: {exc}"
+            mailbox.backoff_reason = result.error
+            _mailbox_health(db, mailbox, "salesforce", "api_budget_exhausted", result.error, now)
+        except AuthError as exc:
+            db.rollback()
+            result.status, result.error = "failed", f"{exc.service} refused our credentials: {exc}"
+            _mailbox_health(db, mailbox, exc.service, f"{exc.service}_auth_failed", result.error, now)
+        except ConnectorError as exc:
+            db.rollback()
+            result.status, result.error = "failed", f"{exc.service or 'remote'} error: {exc}"
+            _mailbox_health(db, mailbox, exc.service or "both", "session_failed", result.error, now)
+        except SessionError as exc:
+            db.rollback()
+            result.status, result.error = "failed", str(exc)
+            _mailbox_health(db, mailbox, "both", "session_failed", result.error, now)
+        except Exception as exc:  # a bug must not crash the worker or lose the session record
+            log.exception("session of %s crashed", mailbox_email)
+            db.rollback()
+            result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            _mailbox_health(db, mailbox, "both", "internal_error", result.error, now)
+        result.api_calls = {"salesforce": salesforce.usage.calls, "exchange": exchange.usage.calls}
+        result.duration_s = time.monotonic() - started
+        record.finished_at = utcnow()
+        record.status = result.status
+        record.counts = {k: getattr(result, k) for k in ("created", "updated", "deleted", "reverted")}
+        record.api_calls = result.api_calls
+        record.writes = result.writes
+        record.failed = result.failed
+        record.error = result.error
+        db.commit()
+    log.info("session %s", json.dumps(result.to_json(), sort_keys=True))
+    return result
+
+
+def _mailbox_health(db: Session, mailbox: Mailbox, side: str, code: str, message: str, now: dt.datetime) -> None:
+    health.record(db, mailbox_id=mailbox.id, item_ref=health.MAILBOX_REF, side=side, code=code, message=message,
+                  now=now)  # fmt: skip
+    db.commit()
+
+
+def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check) -> None:
+    policies = policies or policy_store.load(db)
+    kinds = policy_store.kinds(policies)
+    if not mailbox.salesforce_user_id:
+        rows = salesforce.query(
+            "SELECT Id FROM User WHERE Email = '{}' AND IsActive = true".format(mailbox.email.replace("'", "\\'"))
+        )
+        if not rows:
+            raise SessionError(f"no active Salesforce user has the e-mail {mailbox.email}")
+        mailbox.salesforce_user_id = rows[0]["Id"]
+        db.commit()
+
+    wanted = policy_store.categories(policies)
+    due, digest = _categories_due(mailbox, wanted, now)
+    if due or force_category_check:
+        exchange.ensure_categories(wanted)
+        mailbox.category_state = {"hash": digest, "checked_at": now.isoformat()}
+        db.commit()
+
+    previous = links.load(db, mailbox)
+    ex_feed = read_exchange(
+        exchange, sync_state=mailbox.exchange_sync_state, links=previous, policies=policies, kinds=kinds,
+        mailbox_email=mailbox.email, time_zone=mailbox.time_zone,
+    )  # fmt: skip
+    sf_feed = read_salesforce(
+        salesforce, owner_id=mailbox.salesforce_user_id, policies=policies, kinds=kinds,
+        watermarks=mailbox.salesforce_watermarks or {}, time_zone=mailbox.time_zone, now=now,
+        linked_kinds={link.kind for link in previous if link.is_live},
+    )  # fmt: skip
+    plan = make_plan(
+        previous, ex_feed.changes, sf_feed.changes, policies, now, mailbox=mailbox.email,
+        exchange_full_count=ex_feed.full_count, salesforce_full_count=sf_feed.full_count,
+        default_time_zone=mailbox.time_zone,
+    )  # fmt: skip
+    applier = Applier(db, mailbox, salesforce, exchange, now, checkpoint=checkpoint or (lambda _p: None))
+    report = applier.apply(plan, previous)
+
+    # Move the cursors only when every write landed: a failed item must come back in the next feeds.
+    if not report.failed_keys and not plan.guard.tripped:
+        mailbox.exchange_sync_state = ex_feed.sync_state
+        mailbox.salesforce_watermarks = sf_feed.watermarks
+    db.commit()
+
+    for (action, side), n in report.counts.items():
+        bucket = getattr(result, action, None)
+        if isinstance(bucket, dict) and side in bucket:
+            bucket[side] += n
+    result.writes = report.writes
+    result.failed = len(report.failed_keys)
+    result.health = report.health_recorded
+    result.status = "partial" if (report.failed_keys or plan.guard.tripped) else "ok"
+    if plan.guard.tripped:
+        result.error = f"mass-deletion guard: {plan.guard.reason}"
