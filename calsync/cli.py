@@ -292,5 +292,10 @@ def sandbox_info(path: Path) -> None:
     click.echo()
 
 
+from backend.cli_commands import addin_manifest, serve  # noqa: E402
+
+main.add_command(serve)
+main.add_command(addin_manifest)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
