@@ -15,7 +15,10 @@ Tasks (`TaskOptions`), as a user would expect them on a calendar:
   look back at what they did, but marked done: the subject gets a ``"✓ "`` prefix and the item shows as
   *free*, so it does not block the day (``completed="mark"``, the default). ``completed="remove"`` treats
   closing a task like withdrawing it from the calendar instead;
-- Task items carry the "SF Task" category (configurable, with its colour) and never recur.
+- Task items carry the "SF Task" category (configurable, with its colour) and never recur;
+- a **deleted** Task (or custom record) takes its calendar item with it: for these kinds
+  ``salesforce_deletion`` defaults to ``delete_salesforce_created`` (Events keep ``keep``), because every such
+  item was made by sync and an orphan without its category would only confuse.
 """
 
 from __future__ import annotations
@@ -215,7 +218,9 @@ class Policy:
     kind: str = EVENT
     direction: Direction | None = None
     conflict_winner: ConflictWinner = ConflictWinner.EXCHANGE
-    salesforce_deletion: SalesforceDeletion = SalesforceDeletion.KEEP
+    # None: the kind's default: ``keep`` for Events; ``delete_salesforce_created`` for Tasks and custom
+    # objects, whose calendar items sync always made (a deleted Task leaves no orphan on the calendar).
+    salesforce_deletion: SalesforceDeletion | None = None
     exchange_deletion: ExchangeDeletion = ExchangeDeletion.DELETE
     on_unshare: OnUnshare = OnUnshare.KEEP_SALESFORCE
     private_items: PrivateItems = PrivateItems.SKIP
@@ -234,6 +239,11 @@ class Policy:
         if self.direction is None:
             default = Direction.TWO_WAY if self.kind == EVENT else Direction.DOWNSYNC_ONLY
             object.__setattr__(self, "direction", default)
+        if self.salesforce_deletion is None:
+            deletion = (
+                SalesforceDeletion.KEEP if self.kind == EVENT else SalesforceDeletion.DELETE_SALESFORCE_CREATED
+            )
+            object.__setattr__(self, "salesforce_deletion", deletion)
         if self.kind == TASK and self.task is None:
             object.__setattr__(self, "task", TaskOptions())
 

@@ -186,6 +186,7 @@ class ExchangeConnector:
         self.config = config
         self.mailbox_email = mailbox_email
         self.usage = ExchangeUsage()
+        BaseProtocol.HTTP_ADAPTER_CLS = _CalsyncAdapter  # again: tests and other code may have swapped it
         if config.ca_file:
             parts = urlsplit(config.endpoint)
             _CalsyncAdapter.ca_files[f"{parts.hostname}:{parts.port or 443}"] = config.ca_file

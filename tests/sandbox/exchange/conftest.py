@@ -123,5 +123,6 @@ def alice(env) -> Account:
 def _reset_protocol_cache():
     # exchangelib caches protocols per endpoint and credentials; servers get fresh ports, but clear anyway so
     # one test's session pool never leaks into the next.
+    adapter = BaseProtocol.HTTP_ADAPTER_CLS
     yield
-    BaseProtocol.HTTP_ADAPTER_CLS = requests.adapters.HTTPAdapter
+    BaseProtocol.HTTP_ADAPTER_CLS = adapter  # whatever was installed (the engine's connector installs its own)
