@@ -70,6 +70,7 @@ class Applier:
     report: ApplyReport = field(default_factory=ApplyReport)
     _change_keys: dict[str, str] = field(default_factory=dict)  # sync key → Exchange change key after our write
     _created: dict[str, dict[str, Any]] = field(default_factory=dict)  # sync key → ids from creates
+    _raised: set[tuple[str, str]] = field(default_factory=set)  # (item_ref, code) recorded this session
 
     # -- entry point ---------------------------------------------------------------------------------------
     def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
@@ -100,14 +101,24 @@ class Applier:
             return f"{side}:{item_id}"
         return f"link:{sync_key}" if sync_key else "mailbox"
 
-    def _health(self, sync_key, side, code, message, item_id=None) -> None:
+    def _health(self, sync_key, side, code, message, item_id=None, ref_side=None) -> None:
+        item_ref = self._item_ref(sync_key, item_id, ref_side or side)
         health.record(
-            self.db, mailbox_id=self.mailbox.id, item_ref=self._item_ref(sync_key, item_id, side),
+            self.db, mailbox_id=self.mailbox.id, item_ref=item_ref,
             side=str(side), code=code, message=message, now=self.now,
         )  # fmt: skip
+        self._raised.add((item_ref, code))
         self.report.health_recorded += 1
 
-    def _fail(self, sync_key: str | None, side: Side, error: ConnectorError | str, item_id: str | None) -> None:
+    def _fail(
+        self,
+        sync_key: str | None,
+        side: Side,
+        error: ConnectorError | str,
+        item_id: str | None,
+        ref_side: Side | None = None,
+    ) -> None:
+        """A write to ``side`` failed. ``item_id`` names the item on ``ref_side`` (default: ``side``)."""
         if sync_key:
             self.report.failed_keys.add(sync_key)
         if isinstance(error, ConnectorError):
@@ -126,16 +137,18 @@ class Applier:
             if transient
             else f"{what} refused the change: {detail}"
         )
-        self._health(sync_key, side, code, message, item_id)
+        self._health(sync_key, side, code, message, item_id, ref_side)
 
-    def _record_result(self, sync_key: str | None, side: Side, result: RecordResult, item_id: str | None) -> bool:
+    def _record_result(
+        self, sync_key: str | None, side: Side, result: RecordResult, item_id: str | None, ref_side: Side | None = None
+    ) -> bool:
         if result.success:
             return True
         code = result.error_code
         error = ConnectorError(result.message or code, code=code, service="salesforce")
         if result.transient:
             error.retryable = True
-        self._fail(sync_key, side, error, item_id)
+        self._fail(sync_key, side, error, item_id, ref_side)
         return False
 
     def _label(self, action: Any, verb: str) -> str:
@@ -201,12 +214,12 @@ class Applier:
             results = self.salesforce.upsert("Event", SYNC_KEY_FIELD, records)
         except ConnectorError as exc:
             for a in actions:
-                self._fail(a.sync_key, Side.SALESFORCE, exc, a.exchange_id)
+                self._fail(a.sync_key, Side.SALESFORCE, exc, a.exchange_id, Side.EXCHANGE)
             return
         self.report.writes += (len(actions) + 199) // 200
         self.checkpoint("salesforce_created")
         for action, result in zip(actions, results, strict=False):
-            if self._record_result(action.sync_key, Side.SALESFORCE, result, action.exchange_id):
+            if self._record_result(action.sync_key, Side.SALESFORCE, result, action.exchange_id, Side.EXCHANGE):
                 self._created[action.sync_key] = {"salesforce_id": result.id}
                 self.report.count(self._label(action, "created"), Side.SALESFORCE)
 
@@ -221,7 +234,7 @@ class Applier:
                 existing = self.exchange.find_by_sync_key(retried)
             except ConnectorError as exc:
                 for a in actions:
-                    self._fail(a.sync_key, Side.EXCHANGE, exc, a.salesforce_id)
+                    self._fail(a.sync_key, Side.EXCHANGE, exc, a.salesforce_id, Side.SALESFORCE)
                 return
         to_create: list[CreateInExchange] = []
         items: list[CalendarItem] = []
@@ -240,7 +253,7 @@ class Applier:
             results = self.exchange.create(items)
         except ConnectorError as exc:
             for a in to_create:
-                self._fail(a.sync_key, Side.EXCHANGE, exc, a.salesforce_id)
+                self._fail(a.sync_key, Side.EXCHANGE, exc, a.salesforce_id, Side.SALESFORCE)
             return
         self.report.writes += (len(items) + 99) // 100
         self.checkpoint("exchange_created")
@@ -249,7 +262,7 @@ class Applier:
                 self._created[action.sync_key] = {"exchange_id": result.item_id, "change_key": result.change_key}
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
             else:
-                self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id)
+                self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id, Side.SALESFORCE)
 
     # -- updates -------------------------------------------------------------------------------------------
     def _update_salesforce(self, actions: list[UpdateSalesforce]) -> None:
@@ -361,8 +374,27 @@ class Applier:
             row = rows.get(key)
             if row is not None and row.state == LinkStatus.ACTIVE:
                 row.state = str(LinkStatus.FAILED)
+        self._resolve_health(plan, rows)
         self.db.commit()
         self.checkpoint("links_saved")
+
+    def _resolve_health(self, plan: Plan, rows: dict[str, Link]) -> None:
+        """Items that went through this session without a problem close their open health entries."""
+        refs: set[str] = set()
+        for action in plan.actions:
+            key = action.sync_key
+            if key is None or key in self.report.failed_keys:
+                continue
+            refs.add(f"link:{key}")
+            for side, attr in ((Side.EXCHANGE, "exchange_id"), (Side.SALESFORCE, "salesforce_id")):
+                item_id = getattr(action, attr, None) or getattr(getattr(action, "link", None), attr, None)
+                if item_id:
+                    refs.add(f"{side}:{item_id}")
+            row = rows.get(key)
+            if row is not None:
+                refs.update(f"{s}:{i}" for s, i in (("exchange", row.exchange_item_id),
+                                                    ("salesforce", row.salesforce_id)) if i)  # fmt: skip
+        health.resolve_items(self.db, mailbox_id=self.mailbox.id, item_refs=refs, keep=self._raised)
 
 
 def _with_pairs(update_fields: list[str]) -> list[str]:

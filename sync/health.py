@@ -66,6 +66,25 @@ def resolve(db: Session, *, mailbox_id: int | None, item_ref: str, codes: set[st
     return count
 
 
+def resolve_items(db: Session, *, mailbox_id: int, item_refs: set[str], keep: set[tuple[str, str]]) -> int:
+    """Resolve open entries of items that synced, except the (item_ref, code) pairs raised again just now."""
+    if not item_refs:
+        return 0
+    count = 0
+    refs = sorted(item_refs)
+    for start in range(0, len(refs), 500):
+        query = select(HealthEntry).where(
+            HealthEntry.mailbox_id == mailbox_id,
+            HealthEntry.status == "open",
+            HealthEntry.item_ref.in_(refs[start : start + 500]),
+        )
+        for entry in db.scalars(query):
+            if (entry.item_ref, entry.code) not in keep:
+                entry.status = "resolved"
+                count += 1
+    return count
+
+
 def open_entries(db: Session, mailbox_id: int | None = None) -> list[HealthEntry]:
     query = select(HealthEntry).where(HealthEntry.status == "open")
     if mailbox_id is not None:

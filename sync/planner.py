@@ -595,11 +595,14 @@ def _guard(
         1 for a in actions if isinstance(a, DeleteSalesforce) or (isinstance(a, DeleteExchange) and not a.by_policy_off)
     )
     threshold = ctx.policies.guard.threshold(live)
+    # An empty listing is suspicious only where links point at items on that side (a pending create does not).
+    on_exchange = sum(1 for link in links if link.is_live and link.exchange_id)
+    on_salesforce = sum(1 for link in links if link.is_live and link.salesforce_id)
     reason = ""
-    if live and exchange_full_count == 0:
-        reason = f"Exchange listed no items while {live} links exist."
-    elif live and salesforce_full_count == 0:
-        reason = f"Salesforce listed no records while {live} links exist."
+    if on_exchange and exchange_full_count == 0:
+        reason = f"Exchange listed no items while {on_exchange} links exist."
+    elif on_salesforce and salesforce_full_count == 0:
+        reason = f"Salesforce listed no records while {on_salesforce} links exist."
     elif ctx.policies.guard.trips(deletions, live):
         reason = (
             f"This session would delete {deletions} items of {live} linked "

@@ -240,9 +240,7 @@ class Policy:
             default = Direction.TWO_WAY if self.kind == EVENT else Direction.DOWNSYNC_ONLY
             object.__setattr__(self, "direction", default)
         if self.salesforce_deletion is None:
-            deletion = (
-                SalesforceDeletion.KEEP if self.kind == EVENT else SalesforceDeletion.DELETE_SALESFORCE_CREATED
-            )
+            deletion = SalesforceDeletion.KEEP if self.kind == EVENT else SalesforceDeletion.DELETE_SALESFORCE_CREATED
             object.__setattr__(self, "salesforce_deletion", deletion)
         if self.kind == TASK and self.task is None:
             object.__setattr__(self, "task", TaskOptions())
