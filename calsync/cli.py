@@ -103,13 +103,14 @@ def mailboxes() -> None:
 @mailboxes.command("add", context_settings=CONTEXT)
 @click.argument("email")
 @click.option("--salesforce-user", "salesforce_user", help="Salesforce User id (005...); found by e-mail if omitted.")
-def mailboxes_add(email: str, salesforce_user: str | None) -> None:
-    """Add EMAIL's mailbox to sync (or change its Salesforce user)."""
+@click.option("--time-zone", help="IANA zone placing all-day Salesforce items (default UTC), e.g. Europe/London.")
+def mailboxes_add(email: str, salesforce_user: str | None, time_zone: str | None) -> None:
+    """Add EMAIL's mailbox to sync (or change its Salesforce user or time zone)."""
     from sync.mailboxes import MailboxError, add
 
     with _db_session() as db:
         try:
-            mailbox = add(db, email, salesforce_user)
+            mailbox = add(db, email, salesforce_user, time_zone=time_zone)
         except MailboxError as exc:
             raise click.ClickException(str(exc)) from None
         db.commit()
@@ -277,10 +278,34 @@ def demo(info_path: Path, **kwargs) -> None:
     running = _start_sandboxes(info_path=info_path, **kwargs)
     _print_sandbox(running.info, info_path)
     try:
+        _demo_first_sync(settings, info_path, running.info)
         _wait_for_interrupt()
     finally:
         running.stop()
         click.echo("Demo stopped.")
+
+
+def _demo_first_sync(settings: Settings, info_path: Path, info: dict) -> None:
+    """Register every sandbox rep's mailbox and run one session each, so the demo shows the engine at work."""
+    from dataclasses import replace
+
+    from calsync import wiring
+    from sandbox.seed import REPS
+    from sync.mailboxes import add
+    from sync.session import run_session
+
+    settings = replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
+    factory = wiring.session_factory(settings)
+    with factory() as db:
+        for rep in REPS:
+            add(db, rep.email, rep.salesforce_user_id, time_zone=rep.timezone)
+        db.commit()
+    click.echo("First sync of every rep (calsync sync EMAIL runs another; CALSYNC_SANDBOX_INFO as above):")
+    for rep in REPS:
+        result = run_session(factory, rep.email, salesforce=wiring.salesforce_connector(settings),
+                             exchange=wiring.exchange_connector(settings, rep.email))  # fmt: skip
+        click.echo(f"  {rep.email:32} {result.status:8} up {result.created['salesforce']:3}  "
+                   f"down {result.created['exchange']:3}  health entries {result.health}")  # fmt: skip
 
 
 @main.command("sandbox-info", context_settings=CONTEXT)

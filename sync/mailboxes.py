@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,8 +18,8 @@ class MailboxError(ValueError):
     """Bad input for a mailbox; the message is meant for people."""
 
 
-def add(db: Session, email: str, salesforce_user_id: str | None = None) -> Mailbox:
-    """Add a mailbox (or update its Salesforce user). The caller commits."""
+def add(db: Session, email: str, salesforce_user_id: str | None = None, *, time_zone: str | None = None) -> Mailbox:
+    """Add a mailbox (or update its Salesforce user or zone). The caller commits."""
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise MailboxError(f"{email!r} is not an e-mail address")
@@ -26,12 +27,21 @@ def add(db: Session, email: str, salesforce_user_id: str | None = None) -> Mailb
         raise MailboxError(f"{salesforce_user_id!r} is not a Salesforce id (15 or 18 letters and digits)")
     if salesforce_user_id is not None and not salesforce_user_id.startswith("005"):
         raise MailboxError(f"{salesforce_user_id!r} is not a Salesforce User id (User ids start with 005)")
+    if time_zone is not None:
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise MailboxError(f"{time_zone!r} is not a time zone name (use IANA names like Europe/London)") from None
     mailbox = find(db, email)
     if mailbox is None:
-        mailbox = Mailbox(email=email, salesforce_user_id=salesforce_user_id, salesforce_watermarks={})
+        mailbox = Mailbox(email=email, salesforce_user_id=salesforce_user_id, salesforce_watermarks={},
+                          time_zone=time_zone or "UTC")  # fmt: skip
         db.add(mailbox)
-    elif salesforce_user_id is not None:
-        mailbox.salesforce_user_id = salesforce_user_id
+    else:
+        if salesforce_user_id is not None:
+            mailbox.salesforce_user_id = salesforce_user_id
+        if time_zone is not None:
+            mailbox.time_zone = time_zone
     return mailbox
 
 
