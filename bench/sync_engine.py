@@ -11,7 +11,9 @@ Scenarios (one mailbox, default policies: Event two-way, Task down, scope 14 day
 1. initial sync of ``--items`` tagged Exchange items and ``--items`` Salesforce Events (spread over 50 days);
 2. two sessions with no change right after convergence;
 3. for each N of ``--changes``: N/2 subject edits in Exchange and N/2 in Salesforce (different items), one
-   session, then one quiet session.
+   session, then two quiet sessions;
+4. steady state: one Salesforce edit 10 minutes later (sandbox clock) moves the watermark past the bursts above,
+   then two quiet sessions.
 A memory pass repeats scenario 1 on fresh sandboxes with tracemalloc on (its overhead would distort the times).
 
 Requests are counted twice: by the connectors (``usage.calls``) and by the sandboxes (Salesforce
@@ -55,6 +57,7 @@ SF_WRITE_NAMES = {
     "sobject_create", "sobject_update", "sobject_delete", "sobject_upsert", "external_id_delete",
 }  # fmt: skip
 SPREAD_DAYS = 50
+LATER = dt.timedelta(minutes=10)  # Salesforce sandbox clock shift for the steady-state sessions
 
 
 def quiet_logs() -> None:
@@ -111,6 +114,10 @@ class Sandboxes:
         ex = self.ex_admin.get(f"{self.ex_admin_url}/log", timeout=60).json()
         return sf, {"requests": ex["requests"], "invitations": len(ex["invitations"]),
                     "cancellations": len(ex["cancellations"])}  # fmt: skip
+
+    def shift_salesforce_clock(self, seconds: float) -> None:
+        url = f"{self.sf_admin_url}/clock"
+        self.sf_admin.put(url, json={"offset_seconds": seconds}, timeout=30).raise_for_status()
 
     def stop(self) -> None:
         try:
@@ -267,6 +274,82 @@ def ceil_div(a: int, b: int) -> int:
     return math.ceil(a / b) if a > 0 else 0
 
 
+def instrument(salesforce, exchange) -> dict[str, Any]:
+    """Wrap the connectors' read methods (on these instances only) to record how much each read returned."""
+    reads: dict[str, Any] = {"salesforce_rows": {}, "exchange_feed": [], "exchange_fetched": 0}
+    changed_records, changes, fetch = salesforce.changed_records, exchange.changes, exchange.fetch
+
+    def counted_records(sobject, fields, *, owner_id, since, **kw):
+        rows = changed_records(sobject, fields, owner_id=owner_id, since=since, **kw)
+        stamps = sorted(r["SystemModstamp"] for r in rows if r.get("SystemModstamp"))
+        reads["salesforce_rows"][sobject] = {
+            "rows": len(rows), "since": since.isoformat() if since else None,
+            "modstamps": [stamps[0], stamps[-1]] if stamps else None,
+        }  # fmt: skip
+        return rows
+
+    def counted_changes(sync_state, **kw):
+        feed = changes(sync_state, **kw)
+        reads["exchange_feed"].append({"entries": len(feed.changes), "full": feed.full})
+        return feed
+
+    def counted_fetch(item_ids, *args, **kw):
+        reads["exchange_fetched"] += len(item_ids)
+        return fetch(item_ids, *args, **kw)
+
+    salesforce.changed_records, exchange.changes, exchange.fetch = counted_records, counted_changes, counted_fetch
+    return reads
+
+
+class Phases:
+    """Wall and CPU seconds per engine step, by wrapping (for this process only) the functions the session calls.
+    Steps nest (a connector call inside a feed read inside the session); each is timed on its own."""
+
+    SESSION_FUNCS = ("read_exchange", "read_salesforce", "make_plan")
+    APPLY_METHODS = ("_delete_salesforce", "_delete_exchange", "_save_pending", "_create_salesforce",
+                     "_create_exchange", "_update_salesforce", "_update_exchange", "_remove_categories",
+                     "_finish_links")  # fmt: skip
+    CONNECTOR_METHODS = {
+        "salesforce": ("changed_records", "upsert", "update", "delete", "query"),
+        "exchange": ("changes", "fetch", "create", "update", "delete", "ensure_categories"),
+    }
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+        import sync.apply
+        import sync.links
+        import sync.session
+
+        for name in self.SESSION_FUNCS:
+            setattr(sync.session, name, self.timed(f"session.{name}", getattr(sync.session, name)))
+        sync.links.load = self.timed("links.load", sync.links.load)
+        for name in self.APPLY_METHODS:
+            setattr(sync.apply.Applier, name, self.timed(f"apply.{name}", getattr(sync.apply.Applier, name)))
+
+    def timed(self, label: str, func):
+        def wrapper(*args, **kwargs):
+            cpu, wall = time.process_time(), time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                total = self.totals.setdefault(label, [0.0, 0.0, 0])
+                total[0] += time.perf_counter() - wall
+                total[1] += time.process_time() - cpu
+                total[2] += 1
+
+        return wrapper
+
+    def connectors(self, salesforce, exchange) -> None:
+        for side, connector in (("salesforce", salesforce), ("exchange", exchange)):
+            for name in self.CONNECTOR_METHODS[side]:
+                setattr(connector, name, self.timed(f"{side}.{name}", getattr(connector, name)))
+
+    def take(self) -> dict[str, dict[str, float]]:
+        out = {k: {"wall_s": round(v[0], 3), "cpu_s": round(v[1], 3), "calls": v[2]} for k, v in self.totals.items()}
+        self.totals = {}
+        return out
+
+
 class Bench:
     def __init__(self, work: Path, items: int, profile: bool) -> None:
         self.work = work
@@ -281,10 +364,19 @@ class Bench:
         from sync import mailboxes
 
         self.wiring = wiring
+        self.phases = PHASES
         self.rep = REPS[0]
         self.settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(info_path),
                                            "DATABASE_URL": f"sqlite:///{work}/calsync.db"})  # fmt: skip
         self.db = wiring.session_factory(self.settings)
+        self.sql: dict[str, int] = {}
+        from sqlalchemy import event
+
+        @event.listens_for(self.db.kw["bind"], "before_cursor_execute")
+        def count_sql(conn, cursor, statement, parameters, context, executemany) -> None:
+            verb = statement.lstrip().split(None, 1)[0].upper()
+            self.sql[verb] = self.sql.get(verb, 0) + 1
+
         with self.db() as db:
             mailboxes.add(db, self.rep.email, self.rep.salesforce_user_id)
             db.commit()
@@ -294,9 +386,13 @@ class Bench:
 
         salesforce = self.wiring.salesforce_connector(self.settings)
         exchange = self.wiring.exchange_connector(self.settings, self.rep.email)
+        reads = instrument(salesforce, exchange)
+        self.phases.connectors(salesforce, exchange)
+        self.phases.take()
+        self.sql.clear()
         self.sandboxes.reset_counters()
         sandbox_cpu = self.sandboxes.cpu()
-        profiler = cProfile.Profile() if self.profile and label.startswith("initial") else None
+        profiler = cProfile.Profile() if self.profile and label.startswith(("initial", "quiet #3")) else None
         if trace_memory:
             tracemalloc.start()
             tracemalloc.reset_peak()
@@ -332,6 +428,9 @@ class Bench:
                 "writes": sf_stats["writes"],
             },  # fmt: skip
             "sandbox_exchange": ex_log,
+            "reads": reads,
+            "phases": self.phases.take(),
+            "sql_statements": dict(self.sql),
             "profiled": profiler is not None,
         }
         row.update(self.judge(row, expect))
@@ -426,10 +525,33 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         ex = ", ".join(f"{k}={v}" for k, v in sorted(r["sandbox_exchange"]["requests"].items()))
         calls = r["connector_calls"]
         print(f"  {r['label']:<28} SF [{sf}]  EX [{ex}]")
-        print(f"  {'':<28} (connectors counted: SF {calls['salesforce']}, EX {calls['exchange']})")
+        reads = r["reads"]
+        sf_rows = ", ".join(f"{k}={v['rows']}" for k, v in reads["salesforce_rows"].items())
+        feed = "+".join(str(f["entries"]) for f in reads["exchange_feed"])
+        print(
+            f"  {'':<28} (connectors counted: SF {calls['salesforce']}, EX {calls['exchange']}; read: SF rows "
+            f"{sf_rows}, EX feed entries {feed}, EX items fetched {reads['exchange_fetched']})"
+        )
+
+
+PHASES: Phases  # set in run()
+
+
+def print_phases(rows: list[dict[str, Any]]) -> None:
+    wanted = [r for r in rows if r["label"].startswith(("initial sync", "quiet #3", "500 changes"))]
+    if not wanted:
+        return
+    print("Engine time per step (wall / CPU seconds; steps nest, e.g. exchange.fetch is inside read_exchange):")
+    for r in wanted:
+        parts = sorted(r["phases"].items(), key=lambda kv: -kv[1]["cpu_s"])
+        print(f"  {r['label']}: " + ", ".join(f"{k} {v['wall_s']:.2f}/{v['cpu_s']:.2f}" for k, v in parts
+                                             if v["wall_s"] >= 0.05))  # fmt: skip
+        print(f"    SQL statements: {r['sql_statements']}")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    global PHASES
+    PHASES = Phases()
     n = args.items
     kinds = 2  # Event (two-way) and Task (down) are enabled by default; no custom object is mapped
     ctx = mp.get_context("spawn")
@@ -462,6 +584,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rows.append(bench.session(f"quiet (after {changes})", expect={"quiet": True, "kinds": kinds}))
                 rows.append(bench.session(f"quiet 2 (after {changes})", expect={"quiet": True, "kinds": kinds}))
                 checks[f"after_{changes}_changes"] = driver.submit(census, info, email).result()
+            # Steady state: one Salesforce edit made later than the watermark overlap (5 min) after the bursts
+            # above moves the watermark past them, as any later edit does in production.
+            bench.sandboxes.shift_salesforce_clock(LATER.total_seconds())
+            driver.submit(edit_salesforce, info, email, 1, "late").result()
+            expect = {"to_salesforce": 0, "to_exchange": 1, "exchange_feed": 0, "exchange_fetch": 0,
+                      "salesforce_rows": [1, 0]}  # fmt: skip
+            rows.append(bench.session("1 SF change 10 min later", expect=expect))
+            for i in (1, 2):
+                rows.append(bench.session(f"quiet {i} (steady state)", expect={"quiet": True, "kinds": kinds}))
+            checks["after_late_change"] = driver.submit(census, info, email).result()
         finally:
             bench.stop()
         if args.memory_pass:
@@ -503,6 +635,8 @@ def main() -> None:
         "(all);\nEX cat = master category list requests (first session, then daily), left out of the EX targets"
     )
     print_table(report["rows"])
+    print()
+    print_phases(report["rows"])
     print()
     print("State checks:", json.dumps(report["checks"]))
     for row in report["rows"]:

@@ -43,6 +43,16 @@ def _float(name: str, raw: str) -> float:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
+def _numbers(name: str, raw: str, minimum: float | None = None) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated numbers, not {raw!r}") from None
+    if not values or (minimum is not None and min(values) < minimum):
+        raise ConfigError(f"{name} must be comma-separated numbers of at least {minimum}, not {raw!r}")
+    return values
+
+
 def _setting(env: str, default, doc: str):
     """A dataclass field that remembers its environment variable and documentation."""
     return field(default=default, metadata={"env": env, "doc": doc})
@@ -146,6 +156,75 @@ class Settings:
         "https://mail.example.com); Microsoft 365's Outlook on the web origins are always allowed.",
     )
 
+    # -- workers and schedule (RQ on REDIS_URL; sync/jobs.py, sync/schedule.py) ----------------------------
+    sync_queue: str = _setting("CALSYNC_SYNC_QUEUE", "sync", "Name of the RQ queue that holds sync sessions.")
+    sync_intervals: str = _setting(
+        "CALSYNC_SYNC_INTERVALS",
+        "30,60,120",
+        "Minutes between two sessions of a mailbox, comma-separated: the first after a session that found a "
+        "change, each next one after another session that found none (adaptive: 30, then 60, then 120).",
+    )
+    job_timeout: int = _setting(
+        "CALSYNC_JOB_TIMEOUT", 900, "Seconds a sync session job may run before RQ stops it (job timeout)."
+    )
+    job_retries: int = _setting(
+        "CALSYNC_JOB_RETRIES", 3, "How often RQ retries a session job that raised or whose worker died."
+    )
+    job_retry_intervals: str = _setting(
+        "CALSYNC_JOB_RETRY_INTERVALS",
+        "30,120,600",
+        "Seconds before each retry, comma-separated (back-off; the last repeats). Non-zero intervals need a "
+        "worker started with --with-scheduler (RQ's scheduler moves them back to the queue).",
+    )
+    job_failure_ttl: int = _setting(
+        "CALSYNC_JOB_FAILURE_TTL",
+        7 * 24 * 3600,
+        "Seconds a failed session job stays in RQ's failed registry (the operator view lists them). Its id "
+        "stays taken meanwhile: the scheduler requeues it when the mailbox is due again.",
+    )
+    lock_ttl: int = _setting(
+        "CALSYNC_LOCK_TTL",
+        60,
+        "Seconds of the per-mailbox Redis lock; a running session renews it every third of that, so the lock "
+        "of a dead worker expires after at most this long and the scheduler hands its session to another.",
+    )
+    scheduler_interval: float = _setting(
+        "CALSYNC_SCHEDULER_INTERVAL", 30.0, "Seconds between two passes of `calsync scheduler` over the mailboxes."
+    )
+    scheduler_leader_ttl: int = _setting(
+        "CALSYNC_SCHEDULER_LEADER_TTL",
+        120,
+        "Seconds of the scheduler leader lock in Redis (renewed every pass; at least 3 passes long): when the "
+        "leader dies, another scheduler takes over after at most this long.",
+    )
+    scheduler_batch: int = _setting(
+        "CALSYNC_SCHEDULER_BATCH", 1000, "Most sessions one scheduler pass enqueues (the rest wait for the next)."
+    )
+    api_budget_max_requests: int = _setting(
+        "CALSYNC_API_BUDGET_MAX_REQUESTS",
+        0,
+        "Stop sessions once the org has used this many Salesforce API requests in the last 24 h "
+        "(Sforce-Limit-Info api-usage); 0: no count limit.",
+    )
+    api_budget_max_percent: float = _setting(
+        "CALSYNC_API_BUDGET_MAX_PERCENT",
+        90.0,
+        "Stop sessions once the org has used this percentage of its daily Salesforce API requests; 0: off. "
+        "Sessions stop cleanly (nothing half-written) and the mailbox backs off.",
+    )
+    api_budget_backoff_hours: str = _setting(
+        "CALSYNC_API_BUDGET_BACKOFF_HOURS",
+        "2.5,2,24.5",
+        "Budget back-off as first,step,cap in hours: a mailbox stopped by the API budget waits 2.5 h, then "
+        "4.5 h, 6.5 h, ... (step 2 h) after each further stop, never more than the cap.",
+    )
+    ops_token: str = _setting(
+        "CALSYNC_OPS_TOKEN",
+        "",
+        "Bearer token for the operator view /admin/ops until it moves behind the admin login; empty: the view "
+        "answers only loopback clients outside production.",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         environ = os.environ if environ is None else environ
@@ -210,6 +289,18 @@ class Settings:
                 raise ConfigError("CALSYNC_SECRET_KEY must be set to a random value of 32+ characters in production")
         if self.exchange_auth_type not in {"basic", "oauth"}:
             raise ConfigError(f"EXCHANGE_AUTH_TYPE must be basic or oauth, not {self.exchange_auth_type!r}")
+        _numbers("CALSYNC_SYNC_INTERVALS", self.sync_intervals, minimum=1)
+        _numbers("CALSYNC_JOB_RETRY_INTERVALS", self.job_retry_intervals, minimum=0)
+        if len(_numbers("CALSYNC_API_BUDGET_BACKOFF_HOURS", self.api_budget_backoff_hours, minimum=0)) != 3:
+            raise ConfigError("CALSYNC_API_BUDGET_BACKOFF_HOURS must be three numbers: first,step,cap (hours)")
+        for env, value in (("CALSYNC_JOB_TIMEOUT", self.job_timeout), ("CALSYNC_LOCK_TTL", self.lock_ttl),
+                           ("CALSYNC_SCHEDULER_LEADER_TTL", self.scheduler_leader_ttl)):  # fmt: skip
+            if value < 1:
+                raise ConfigError(f"{env} must be at least 1 second, not {value}")
+
+    def numbers(self, name: str) -> tuple[float, ...]:
+        """A comma-separated setting (``sync_intervals``, ``job_retry_intervals``, ...) as numbers."""
+        return _numbers(name, getattr(self, name))
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:
@@ -217,7 +308,7 @@ class Settings:
         return [(f.metadata["env"], str(f.default), f.metadata["doc"]) for f in fields(cls)]
 
     def redacted(self) -> dict[str, str]:
-        secret = {"secret_key", "exchange_password", "salesforce_client_secret", "salesforce_access_token"}
+        secret = {"secret_key", "exchange_password", "salesforce_client_secret", "salesforce_access_token", "ops_token"}
         return {
             f.metadata["env"]: ("***" if f.name in secret and getattr(self, f.name) else str(getattr(self, f.name)))
             for f in fields(self)

@@ -196,7 +196,8 @@ class Applier:
                 pending = dataclasses.replace(pending, salesforce_id=None)
             else:
                 pending = dataclasses.replace(pending, exchange_id=None, exchange_change_key=None)
-            links.save(self.db, self.mailbox, pending, rows.get(action.sync_key))
+            row = rows.get(action.sync_key)
+            rows[action.sync_key] = links.save(self.db, self.mailbox, pending, row, lookup=False)
         self.db.commit()
         self.checkpoint("pending_saved")
 
@@ -358,12 +359,12 @@ class Applier:
                     state = dataclasses.replace(
                         state, exchange_id=created["exchange_id"], exchange_change_key=created["change_key"]
                     )
-                rows[key] = links.save(self.db, self.mailbox, state, rows.get(key))
+                rows[key] = links.save(self.db, self.mailbox, state, rows.get(key), lookup=False)
             elif isinstance(action, UpdateLinkBase):
                 state = action.link
                 if key in self._change_keys:
                     state = dataclasses.replace(state, exchange_change_key=self._change_keys[key])
-                rows[key] = links.save(self.db, self.mailbox, state, rows.get(key))
+                rows[key] = links.save(self.db, self.mailbox, state, rows.get(key), lookup=False)
             elif isinstance(action, Unlink):
                 row: Link | None = rows.get(key)
                 if row is not None:

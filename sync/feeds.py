@@ -193,10 +193,13 @@ def read_salesforce(
         mark = watermarks.get(kind)
         since = dt.datetime.fromisoformat(mark) - WATERMARK_OVERLAP if mark else None
         rows = connector.changed_records(sobject, salesforce_fields(policy), owner_id=owner_id, since=since)
+        # The org's clock when it answered: every row committed by then has been read (but for late commits,
+        # which the overlap catches). Moving the watermark there, not just to the newest row, keeps a burst of
+        # writes (an initial sync) from being read again at every session.
+        answered_at = connector.usage.server_time
         if since is None and kind in linked:
             out.full_count = (out.full_count or 0) + sum(1 for r in rows if not r.get("IsDeleted"))
-        # With no rows yet, start from the session's own time (the overlap absorbs clock skew).
-        newest = dt.datetime.fromisoformat(mark) if mark else now
+        newest = dt.datetime.fromisoformat(mark) if mark else None
         for row in rows:
             meta = record_meta(row)
             if meta.system_modstamp and (newest is None or meta.system_modstamp > newest):
@@ -227,5 +230,8 @@ def read_salesforce(
                     modified_at=meta.last_modified,
                 )
             )
+        for candidate in (answered_at, now if answered_at is None else None):
+            if candidate is not None and (newest is None or candidate > newest):
+                newest = candidate
         out.watermarks[kind] = newest.isoformat()
     return out

@@ -71,9 +71,12 @@ def rows_by_key(db: Session, mailbox: Mailbox, keys: Iterable[str]) -> dict[str,
     return found
 
 
-def save(db: Session, mailbox: Mailbox, state: LinkState, row: Link | None = None) -> Link:
-    """Insert or update the row for ``state.sync_key``. The caller commits."""
-    if row is None:
+def save(db: Session, mailbox: Mailbox, state: LinkState, row: Link | None = None, *, lookup: bool = True) -> Link:
+    """Insert or update the row for ``state.sync_key``. The caller commits.
+
+    ``lookup=False``: the caller already knows no row exists (it asked `rows_by_key` for a batch), which saves
+    one SELECT per new link."""
+    if row is None and lookup:
         row = db.scalars(select(Link).where(Link.sync_key == state.sync_key)).one_or_none()
     if row is None:
         row = Link(mailbox_id=mailbox.id, sync_key=state.sync_key)

@@ -83,7 +83,11 @@ def run_session(
     now: dt.datetime | None = None,
     checkpoint: Callable[[str], None] | None = None,
     force_category_check: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> SessionResult:
+    """``progress(phase, done, total)`` is called as the session moves on (phases ``reading``, ``planning``,
+    ``applying`` with writes done of planned, ``done``); it may raise `BudgetExhausted` to stop the session
+    cleanly between two committed batches (the job's API budget guard does)."""
     started = time.monotonic()
     now = now or utcnow()
     with db_factory() as db:
@@ -95,7 +99,8 @@ def run_session(
         db.commit()
         result = SessionResult(mailbox=mailbox.email, status="running", session_id=record.id)
         try:
-            _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check)
+            _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check,
+                 progress or (lambda _phase, _done, _total: None))  # fmt: skip
         except BudgetExhausted as exc:
             db.rollback()
             result.status, result.error = "failed", f"Salesforce API budget exhausted: {exc}"
@@ -138,7 +143,8 @@ def _mailbox_health(db: Session, mailbox: Mailbox, side: str, code: str, message
     db.commit()
 
 
-def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check) -> None:
+def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check, progress) -> None:
+    progress("reading", 0, 0)
     policies = policies or policy_store.load(db)
     kinds = policy_store.kinds(policies)
     if not mailbox.salesforce_user_id:
@@ -167,12 +173,20 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         watermarks=mailbox.salesforce_watermarks or {}, time_zone=mailbox.time_zone, now=now,
         linked_kinds={link.kind for link in previous if link.is_live},
     )  # fmt: skip
+    progress("planning", 0, len(ex_feed.changes) + len(sf_feed.changes))
     plan = make_plan(
         previous, ex_feed.changes, sf_feed.changes, policies, now, mailbox=mailbox.email,
         exchange_full_count=ex_feed.full_count, salesforce_full_count=sf_feed.full_count,
         default_time_zone=mailbox.time_zone,
     )  # fmt: skip
-    applier = Applier(db, mailbox, salesforce, exchange, now, checkpoint=checkpoint or (lambda _p: None))
+    total = len(plan.writes)
+
+    def _checkpoint(point: str) -> None:
+        (checkpoint or (lambda _p: None))(point)
+        progress("applying", min(total, sum(applier.report.counts.values()) + len(applier.report.failed_keys)), total)
+
+    progress("applying", 0, total)
+    applier = Applier(db, mailbox, salesforce, exchange, now, checkpoint=_checkpoint)
     report = applier.apply(plan, previous)
 
     # Move the cursors only when every write landed: a failed item must come back in the next feeds.
@@ -191,3 +205,4 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     result.status = "partial" if (report.failed_keys or plan.guard.tripped) else "ok"
     if plan.guard.tripped:
         result.error = f"mass-deletion guard: {plan.guard.reason}"
+    progress("done", total, total)

@@ -31,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
 from sandbox.salesforce import seed_data
@@ -233,6 +234,7 @@ class SalesforceSandbox:
     def _with_usage(self, error: ApiError | Response, headers: dict[str, str] | None = None) -> Response:
         response = _json_response(error.body(), error.status, headers) if isinstance(error, ApiError) else error
         response.headers["Sforce-Limit-Info"] = self.usage.header()
+        response.headers["Date"] = http_date(self.now())  # the org's clock, shifted with /__sandbox__/clock
         return response
 
     def _api(self, request: Request, version_segment: str, segments: list[str]) -> Response:
@@ -278,6 +280,7 @@ class SalesforceSandbox:
                 self.save()
         response = _json_response(result.body, result.status, result.headers)
         response.headers["Sforce-Limit-Info"] = self.usage.header()
+        response.headers["Date"] = http_date(self.now())
         return response
 
     # -- admin -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -64,6 +65,7 @@ class ApiUsage:
     org_used: int | None = None
     org_max: int | None = None
     by_resource: dict[str, int] = field(default_factory=dict)
+    server_time: dt.datetime | None = None  # the org's clock, from the last answer's Date header
 
 
 def soql_datetime(value: dt.datetime) -> str:
@@ -104,6 +106,12 @@ class SalesforceConnector:
         path = response.request.path_url.split("?", 1)[0]
         resource = path.split(f"/v{self.config.api_version}/", 1)[-1].split("/", 1)[0] or path
         self.usage.by_resource[resource] = self.usage.by_resource.get(resource, 0) + 1
+        date = response.headers.get("Date")
+        if date:
+            try:
+                self.usage.server_time = parsedate_to_datetime(date).astimezone(dt.UTC)
+            except (TypeError, ValueError):
+                pass
         match = _LIMIT_RE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.usage.org_used, self.usage.org_max = int(match.group(1)), int(match.group(2))
