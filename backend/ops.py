@@ -1,0 +1,173 @@
+"""Operator view of the job system at ``/admin/ops``: queues, workers, running sessions with their progress, and
+failed jobs with requeue, read from RQ's own registries (what rq-dashboard shows, without its ``six``).
+
+``?format=json`` (or ``Accept: application/json``) gives the same data as JSON.
+
+Access: until the admin panel's login covers it, `_guard` lets in a bearer token equal to
+``CALSYNC_OPS_TOKEN`` (header ``Authorization: Bearer ...`` or a ``token`` form/query field); without a token
+configured, only loopback clients outside production. Replace `_guard` with the admin login (and CSRF) there.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template_string, request, url_for
+from redis import Redis
+from rq import Queue, Worker
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+
+from backend.errors import ApiError
+
+ops = Blueprint("ops", __name__, url_prefix="/admin/ops")
+LOOPBACK = {"127.0.0.1", "::1"}
+FAILED_SHOWN = 100
+
+
+def init_ops(app: Flask) -> None:
+    app.register_blueprint(ops)
+
+
+def _redis() -> Redis:
+    redis = current_app.extensions.get("calsync_ops_redis")
+    if redis is None:
+        redis = Redis.from_url(current_app.config["CALSYNC_SETTINGS"].redis_url)
+        current_app.extensions["calsync_ops_redis"] = redis
+    return redis
+
+
+@ops.before_request
+def _guard() -> None:
+    settings = current_app.config["CALSYNC_SETTINGS"]
+    if settings.ops_token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        given = given or request.values.get("token", "")
+        if not hmac.compare_digest(given.encode(), settings.ops_token.encode()):
+            raise ApiError("the operator view needs CALSYNC_OPS_TOKEN", status=403, code="forbidden")
+    elif settings.environment == "production" or request.remote_addr not in LOOPBACK:
+        raise ApiError("set CALSYNC_OPS_TOKEN to reach the operator view from elsewhere", status=403, code="forbidden")
+
+
+def _text(value: Any) -> str | None:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else value
+
+
+def snapshot(redis: Redis) -> dict[str, Any]:
+    """Queues, workers, running and failed jobs, from RQ's registries."""
+    queues, running, failed = [], [], []
+    for queue in Queue.all(connection=redis):
+        started = StartedJobRegistry(queue=queue)
+        failed_registry = FailedJobRegistry(queue=queue)
+        queues.append({
+            "name": queue.name, "queued": queue.count, "started": started.count,
+            "scheduled": ScheduledJobRegistry(queue=queue).count, "deferred": DeferredJobRegistry(queue=queue).count,
+            "finished": FinishedJobRegistry(queue=queue).count, "failed": failed_registry.count,
+        })  # fmt: skip
+        for job in Job.fetch_many(started.get_job_ids(), connection=redis):
+            if job is not None:
+                running.append({"id": job.id, "queue": queue.name, "description": job.description,
+                                "started_at": _text(job.started_at), "progress": job.meta.get("progress")})  # fmt: skip
+        for job in Job.fetch_many(failed_registry.get_job_ids(0, FAILED_SHOWN - 1, desc=True), connection=redis):
+            if job is not None:
+                result = job.latest_result()
+                error = ((result.exc_string if result else "") or "").strip().splitlines()
+                failed.append({"id": job.id, "queue": queue.name, "description": job.description,
+                               "ended_at": _text(job.ended_at), "error": error[-1] if error else ""})  # fmt: skip
+    workers = [
+        {"name": w.name, "state": w.state, "queues": w.queue_names(), "current_job": w.get_current_job_id(),
+         "last_heartbeat": _text(w.last_heartbeat), "successful": w.successful_job_count,
+         "failed": w.failed_job_count, "hostname": w.hostname, "pid": w.pid}
+        for w in Worker.all(connection=redis)
+    ]  # fmt: skip
+    return {"queues": queues, "workers": workers, "running": running, "failed": failed}
+
+
+def _wants_json() -> bool:
+    return request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json"
+
+
+@ops.get("/")
+def index():
+    data = snapshot(_redis())
+    if _wants_json():
+        return jsonify(data)
+    return render_template_string(PAGE, token=request.values.get("token", ""), **data)
+
+
+@ops.post("/failed/<job_id>/requeue")
+def requeue(job_id: str):
+    redis = _redis()
+    try:
+        job = Job.fetch(job_id, connection=redis)
+        FailedJobRegistry(job.origin, connection=redis).requeue(job)
+    except (NoSuchJobError, InvalidJobOperation):
+        raise ApiError(f"no failed job {job_id}", status=404, code="not_found") from None
+    return _done({"requeued": [job_id]})
+
+
+@ops.post("/failed/requeue-all")
+def requeue_all():
+    redis = _redis()
+    done = []
+    for queue in Queue.all(connection=redis):
+        registry = FailedJobRegistry(queue=queue)
+        for job_id in registry.get_job_ids():
+            try:
+                registry.requeue(job_id)
+                done.append(job_id)
+            except (NoSuchJobError, InvalidJobOperation):
+                continue
+    return _done({"requeued": done})
+
+
+def _done(body: dict[str, Any]):
+    if _wants_json():
+        return jsonify(body)
+    token = request.values.get("token")
+    return redirect(url_for("ops.index", **({"token": token} if token else {})), 303)
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>calsync · jobs</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}form{display:inline}</style>
+</head><body>
+<h1>Jobs</h1>
+<h2>Queues</h2>
+<table><tr><th>queue</th><th>queued</th><th>running</th><th>scheduled (retries)</th><th>deferred</th>
+<th>finished</th><th>failed</th></tr>
+{% for q in queues %}<tr><td>{{ q.name }}</td><td>{{ q.queued }}</td><td>{{ q.started }}</td><td>{{ q.scheduled }}</td>
+<td>{{ q.deferred }}</td><td>{{ q.finished }}</td><td>{{ q.failed }}</td></tr>
+{% else %}<tr><td colspan="7">no queue yet</td></tr>{% endfor %}</table>
+<h2>Workers</h2>
+<table><tr><th>name</th><th>state</th><th>queues</th><th>current job</th><th>last heartbeat</th><th>ok</th>
+<th>failed</th><th>host / pid</th></tr>
+{% for w in workers %}<tr><td>{{ w.name }}</td><td>{{ w.state }}</td><td>{{ w.queues|join(", ") }}</td>
+<td>{{ w.current_job or "" }}</td><td>{{ w.last_heartbeat }}</td><td>{{ w.successful }}</td><td>{{ w.failed }}</td>
+<td>{{ w.hostname }} / {{ w.pid }}</td></tr>
+{% else %}<tr><td colspan="8">no worker running: start one with <code>calsync worker</code></td></tr>
+{% endfor %}</table>
+<h2>Running sessions</h2>
+<table><tr><th>job</th><th>started</th><th>phase</th><th>done / total</th></tr>
+{% for j in running %}<tr><td>{{ j.id }}</td><td>{{ j.started_at }}</td><td>{{ j.progress.phase if j.progress }}</td>
+<td>{% if j.progress %}{{ j.progress.done }} / {{ j.progress.total }}{% endif %}</td></tr>
+{% else %}<tr><td colspan="4">none</td></tr>{% endfor %}</table>
+<h2>Failed jobs</h2>
+{% if failed %}<form method="post" action="{{ url_for('ops.requeue_all') }}"><input type="hidden" name="token"
+value="{{ token }}"><button>Requeue all</button></form>{% endif %}
+<table><tr><th>job</th><th>queue</th><th>ended</th><th>error</th><th></th></tr>
+{% for j in failed %}<tr><td>{{ j.id }}</td><td>{{ j.queue }}</td><td>{{ j.ended_at }}</td><td>{{ j.error }}</td>
+<td><form method="post" action="{{ url_for('ops.requeue', job_id=j.id) }}"><input type="hidden" name="token"
+value="{{ token }}"><button>Requeue</button></form></td></tr>
+{% else %}<tr><td colspan="5">none</td></tr>{% endfor %}</table>
+</body></html>
+"""

@@ -1,0 +1,221 @@
+"""``calsync worker``, ``calsync scheduler`` and ``calsync enqueue``: click commands that ``calsync/cli.py`` adds
+to its group, and the composition of the job runtime (`build_context`) from the settings.
+
+``python -m calsync.worker_commands worker --burst`` runs the same commands without the main CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import sys
+import threading
+
+import click
+import rq
+from redis import Redis
+from redis.exceptions import RedisError
+
+from calsync.settings import ConfigError, Settings
+from sync.jobs import WorkerContext
+from sync.schedule import ScheduleConfig
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def schedule_config(settings: Settings) -> ScheduleConfig:
+    first, step, cap = settings.numbers("api_budget_backoff_hours")
+    return ScheduleConfig(
+        queue=settings.sync_queue,
+        intervals=tuple(int(m) for m in settings.numbers("sync_intervals")),
+        job_timeout=settings.job_timeout,
+        retries=settings.job_retries,
+        retry_intervals=tuple(int(s) for s in settings.numbers("job_retry_intervals")),
+        failure_ttl=settings.job_failure_ttl,
+        lock_ttl=settings.lock_ttl,
+        leader_ttl=settings.scheduler_leader_ttl,
+        batch=settings.scheduler_batch,
+        budget_max_requests=settings.api_budget_max_requests,
+        budget_max_percent=settings.api_budget_max_percent,
+        backoff_first=dt.timedelta(hours=first),
+        backoff_step=dt.timedelta(hours=step),
+        backoff_cap=dt.timedelta(hours=cap),
+    )
+
+
+def redis_connection(settings: Settings) -> Redis:
+    return Redis.from_url(settings.redis_url)
+
+
+def build_context(settings: Settings, redis: Redis | None = None) -> WorkerContext:
+    """The job runtime of a worker process: Redis, the database and the connectors, all from ``settings``."""
+    from calsync import wiring
+
+    return WorkerContext(
+        redis=redis if redis is not None else redis_connection(settings),
+        make_db=lambda: wiring.session_factory(settings, migrate=False),
+        salesforce=lambda: wiring.salesforce_connector(settings),
+        exchange=lambda email: wiring.exchange_connector(settings, email),
+        config=schedule_config(settings),
+    )
+
+
+class Worker(rq.Worker):
+    """An RQ worker that installs calsync's job context from the environment, for plain ``rq worker``:
+    ``rq worker -w calsync.worker_commands.Worker sync`` (``calsync worker`` is the usual way)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from sync import jobs
+
+        try:
+            jobs.current_context()
+        except RuntimeError:
+            jobs.install(build_context(Settings.from_env(), self.connection))
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stderr for calsync's loggers, so the session log line (``calsync.session``:
+    ``session {json}``) is one line; chatty libraries stay at WARNING."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger = logging.getLogger("calsync")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    for name in ("exchangelib", "sandbox"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _redis(settings: Settings) -> Redis:
+    redis = redis_connection(settings)
+    try:
+        redis.ping()
+    except RedisError as exc:
+        raise click.ClickException(
+            f"no Redis answers at REDIS_URL ({settings.redis_url}): {exc}. Start one (redis-server) or set REDIS_URL."
+        ) from None
+    return redis
+
+
+LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+
+
+@click.command("worker", context_settings=CONTEXT)
+@click.option("--burst", is_flag=True, help="Quit once the queue is empty (scripts and tests).")
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run RQ's scheduler here (moves retries that wait out their back-off to the queue; "
+    "`calsync scheduler` does it as well).",
+)
+@click.option(
+    "--fork/--no-fork",
+    default=True,
+    show_default=True,
+    help="Run each session in a forked work horse (a crash or timeout never takes the worker down), or in the "
+    "worker process itself (less overhead per job).",
+)
+@click.option("--name", help="Worker name shown in the operator view (default: RQ's random name).")
+@click.option("--log-level", type=LEVELS, default="INFO", show_default=True, help="calsync log level.")
+def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_level: str) -> None:
+    """Run an RQ worker for sync sessions (queue CALSYNC_SYNC_QUEUE on REDIS_URL).
+
+    Start as many as you like, on as many machines: they share Redis and the database. Each session logs
+    one line `session {json}` (mailbox, counts, requests, duration, outcome).
+    """
+    from backend.database import upgrade
+    from sync import jobs
+
+    settings = _settings()
+    redis = _redis(settings)
+    configure_logging(log_level.upper())
+    upgrade(settings.database_url)
+    jobs.install(build_context(settings, redis))
+    worker_class = rq.Worker if fork else rq.SimpleWorker
+    rq_worker = worker_class([settings.sync_queue], connection=redis, name=name)
+    rq_worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level.upper())
+
+
+@click.command("scheduler", context_settings=CONTEXT)
+@click.option("--once", is_flag=True, help="Make one pass and exit (cron, scripts, tests).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    help="Seconds between passes (default: CALSYNC_SCHEDULER_INTERVAL).",
+)
+@click.option("--log-level", type=LEVELS, default="INFO", show_default=True, help="calsync log level.")
+def scheduler(once: bool, interval: float | None, log_level: str) -> None:
+    """Enqueue due sync sessions (adaptive 30/60/120-minute intervals, API budget back-off).
+
+    Run one per deployment, or several for availability: a leader lock in Redis lets only one act at a time.
+    It also hands sessions of dead workers back to the queue and moves retries whose back-off is over.
+    """
+    from calsync import wiring
+    from sync.schedule import Scheduler
+
+    settings = _settings()
+    redis = _redis(settings)
+    configure_logging(log_level.upper())
+    factory = wiring.session_factory(settings)
+    runner = Scheduler(redis, factory, schedule_config(settings), interval=interval or settings.scheduler_interval)
+    if once:
+        report = runner.tick()
+        runner.close()
+        if not report.leader:
+            click.echo("another scheduler holds the leader lock: nothing done")
+            return
+        click.echo(f"enqueued {len(report.enqueued)}, requeued {len(report.requeued)}, "
+                   f"already queued or running {len(report.duplicates)}, "
+                   f"handed back from dead workers {len(report.abandoned)}")  # fmt: skip
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"scheduler: a pass every {runner.interval:g} s (Ctrl-C stops it)")
+    runner.run(stop=stop)
+
+
+@click.command("enqueue", context_settings=CONTEXT)
+@click.argument("email")
+def enqueue(email: str) -> None:
+    """Sync now: enqueue a session of EMAIL's mailbox at once (a worker runs it)."""
+    from rq import Queue
+
+    from calsync import wiring
+    from sync import mailboxes
+    from sync.schedule import sync_now
+
+    settings = _settings()
+    redis = _redis(settings)
+    with wiring.session_factory(settings)() as db:
+        mailbox = mailboxes.find(db, email)
+        if mailbox is None:
+            raise click.ClickException(f"{email} is not a synced mailbox (add it with `calsync mailboxes add`)")
+        mailbox_id = mailbox.id
+    outcome = sync_now(Queue(settings.sync_queue, connection=redis), mailbox_id, schedule_config(settings))
+    click.echo({"enqueued": f"{email}: session enqueued",
+                "requeued": f"{email}: its failed session was requeued",
+                "duplicate": f"{email}: a session is already queued or running"}[outcome])  # fmt: skip
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """calsync's worker commands (also available as `calsync worker|scheduler|enqueue`)."""
+
+
+main.add_command(worker)
+main.add_command(scheduler)
+main.add_command(enqueue)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

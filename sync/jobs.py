@@ -1,0 +1,271 @@
+"""RQ jobs: one job per mailbox session.
+
+Job functions take ids, never objects, and build what they need from the `WorkerContext` that the worker
+process installs (``calsync worker`` does; so does `install`, for tests). That context is the one module
+global here: RQ calls jobs by name, so it is the only way to hand them a configuration.
+
+What a session job guarantees:
+- **one session per mailbox at a time**: a Redis lock per mailbox (``calsync:lock:mailbox:<id>``) with a TTL,
+  renewed by a thread while the session runs; a dead worker's lock expires after ``lock_ttl`` seconds. A job
+  that finds the lock taken raises `MailboxBusy` and RQ retries it later (``Retry`` with back-off).
+- **deduped requests**: the job id is ``sync-<mailbox id>`` (see `sync.schedule.enqueue_session`).
+- **progress** in ``job.meta["progress"]``: ``{"phase", "done", "total"}`` (writes done of planned).
+- **the API budget guard**: before the session (with the org usage the last session saw) and between
+  committed batches (with the usage Salesforce just reported), usage above the configured count or
+  percentage stops the session cleanly; the mailbox backs off (2.5 h, 4.5 h, 6.5 h, ...), with a health entry
+  and ``Mailbox.backoff_reason``.
+- **the schedule**: afterwards the mailbox's next session time and adaptive interval are set
+  (`sync.schedule.after_session`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import LockError
+from rq import get_current_job
+from rq.job import Job
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync import health
+from sync.connectors.errors import BudgetExhausted
+from sync.connectors.exchange import ExchangeConnector
+from sync.connectors.salesforce import SalesforceConnector
+from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
+from sync.schedule import BUDGET_HEALTH_CODE, ScheduleConfig, after_session, lock_key, over_budget
+from sync.session import SessionResult, run_session
+
+log = logging.getLogger("calsync.jobs")
+
+USAGE_KEY = "calsync:salesforce:usage"  # the org's API usage as the last session saw it
+BUDGET_PREFIX = "Salesforce API budget exhausted"  # how run_session words a BudgetExhausted session error
+
+
+class MailboxBusy(Exception):
+    """Another session of this mailbox holds its lock; RQ retries the job later."""
+
+
+@dataclass
+class WorkerContext:
+    """Everything a session job needs, built once per worker process from the settings."""
+
+    redis: Redis
+    make_db: Callable[[], sessionmaker[Session]]
+    salesforce: Callable[[], SalesforceConnector]
+    exchange: Callable[[str], ExchangeConnector]
+    config: ScheduleConfig = field(default_factory=ScheduleConfig)
+    clock: Callable[[], dt.datetime] = utcnow
+    _db: sessionmaker[Session] | None = None
+    _db_pid: int = 0
+
+    def db(self) -> sessionmaker[Session]:
+        """The session factory of this process (RQ forks a work horse per job: pooled connections must not
+        cross a fork, so each process builds its own engine)."""
+        if self._db is None or self._db_pid != os.getpid():
+            self._db, self._db_pid = self.make_db(), os.getpid()
+        return self._db
+
+
+_context: WorkerContext | None = None
+
+
+def install(context: WorkerContext | None) -> None:
+    """Make ``context`` the one that jobs in this process use (``None`` removes it)."""
+    global _context
+    _context = context
+
+
+def current_context() -> WorkerContext:
+    if _context is None:
+        raise RuntimeError(
+            "no worker context: run jobs with `calsync worker` (or `rq worker -w calsync.worker_commands.Worker`)"
+        )
+    return _context
+
+
+# -- the per-mailbox lock ---------------------------------------------------------------------------------
+class MailboxLock:
+    """A Redis lock with a TTL on one mailbox, renewed every ``ttl / 3`` seconds while held."""
+
+    def __init__(self, redis: Redis, mailbox_id: int, ttl: int) -> None:
+        self.ttl = ttl
+        self.lock = redis.lock(lock_key(mailbox_id), timeout=ttl, blocking=False, thread_local=False)
+        self.held = False
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> MailboxLock:
+        self.held = bool(self.lock.acquire(blocking=False))
+        if self.held:
+            self._thread = threading.Thread(target=self._renew, name=f"renew {self.lock.name}", daemon=True)
+            self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.lock.reacquire()
+            except LockError:
+                self.lost = True
+                log.error("lost %s (expired while the session ran): another session may start", self.lock.name)
+                return
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.held and not self.lost:
+            try:
+                self.lock.release()
+            except LockError:
+                pass
+
+
+# -- progress and the API budget guard ------------------------------------------------------------------------
+class Progress:
+    """The ``progress`` callback of a session: writes ``job.meta["progress"]`` (at each new phase, otherwise at
+    most every ``every`` seconds) and stops the session when the org's API usage crosses the budget."""
+
+    def __init__(self, job: Job | None, salesforce: SalesforceConnector, config: ScheduleConfig, every: float = 1.0):
+        self.job = job
+        self.salesforce = salesforce
+        self.config = config
+        self.every = every
+        self.phase = ""
+        self.saved_at = 0.0
+        self.stopped: str | None = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.job is not None and (phase != self.phase or time.monotonic() - self.saved_at >= self.every):
+            self.job.meta["progress"] = {"phase": phase, "done": done, "total": total}
+            self.job.save_meta()
+            self.saved_at = time.monotonic()
+        self.phase = phase
+        usage = self.salesforce.usage
+        if phase in {"planning", "applying"} and over_budget(usage.org_used, usage.org_max, self.config):
+            self.stopped = budget_message(usage.org_used, usage.org_max, self.config)
+            raise BudgetExhausted(self.stopped, code="CALSYNC_BUDGET_GUARD", service="salesforce")
+
+
+def budget_message(used: int | None, limit: int | None, config: ScheduleConfig) -> str:
+    limits = []
+    if config.budget_max_requests:
+        limits.append(f"{config.budget_max_requests} requests")
+    if config.budget_max_percent:
+        limits.append(f"{config.budget_max_percent:g} %")
+    return f"the org has used {used} of {limit} daily API requests (guard: {' or '.join(limits)})"
+
+
+def save_usage(redis: Redis, salesforce: SalesforceConnector, now: dt.datetime) -> None:
+    usage = salesforce.usage
+    if usage.org_used is not None:
+        redis.hset(USAGE_KEY, mapping={"used": usage.org_used, "max": usage.org_max or 0, "at": now.timestamp()})
+
+
+def known_usage(redis: Redis, now: dt.datetime, max_age: dt.timedelta) -> tuple[int, int] | None:
+    """The org usage the last session saw, if recent enough to decide on."""
+    used, limit, at = redis.hmget(USAGE_KEY, ["used", "max", "at"])
+    if used is None or at is None or now.timestamp() - float(at) > max_age.total_seconds():
+        return None
+    return int(used), int(limit or 0)
+
+
+# -- the job ----------------------------------------------------------------------------------------------
+def sync_mailbox(mailbox_id: int, reason: str = "schedule") -> dict[str, Any]:
+    """RQ job: one sync session of one mailbox, under its lock; then its next session is scheduled."""
+    context = current_context()
+    with MailboxLock(context.redis, mailbox_id, context.config.lock_ttl) as lock:
+        if not lock.held:
+            raise MailboxBusy(f"mailbox {mailbox_id} is syncing in another session; retried later")
+        return _session(context, mailbox_id, reason)
+
+
+def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, Any]:
+    factory = context.db()
+    config = context.config
+    with factory() as db:
+        mailbox = db.get(Mailbox, mailbox_id)
+        if mailbox is None or not mailbox.enabled:
+            return {"mailbox_id": mailbox_id, "status": "skipped", "reason": "removed or disabled"}
+        email = mailbox.email
+        # We hold the lock: a session row still "running" belongs to a worker that died mid-session.
+        for row in db.scalars(select(SyncSession).where(SyncSession.mailbox_id == mailbox_id,
+                                                        SyncSession.status == "running")):  # fmt: skip
+            row.status, row.error = "abandoned", "the worker running this session died"
+            row.finished_at = row.finished_at or context.clock()
+        db.commit()
+    usage = known_usage(context.redis, context.clock(), config.usage_max_age)
+    if usage is not None and over_budget(usage[0], usage[1], config):
+        message = f"{BUDGET_PREFIX}: {budget_message(usage[0], usage[1], config)}"
+        _budget_stop(factory, mailbox_id, message, context.clock(), config)
+        log.info("session of %s not started: %s", email, message)
+        return {"mailbox": email, "status": "skipped", "reason": message}
+
+    job = get_current_job()
+    salesforce = context.salesforce()
+    progress = Progress(job, salesforce, config)
+    result = run_session(factory, email, salesforce=salesforce, exchange=context.exchange(email), progress=progress)
+    now = context.clock()
+    save_usage(context.redis, salesforce, now)
+    _reschedule(factory, mailbox_id, result, now, config)
+    return {**result.to_json(), "reason": reason}
+
+
+def _open_budget_entry(db: Session, mailbox_id: int) -> HealthEntry | None:
+    return db.scalars(
+        select(HealthEntry).where(
+            HealthEntry.mailbox_id == mailbox_id,
+            HealthEntry.item_ref == health.MAILBOX_REF,
+            HealthEntry.code == BUDGET_HEALTH_CODE,
+            HealthEntry.status == "open",
+        )
+    ).one_or_none()
+
+
+def _budget_stop(factory: sessionmaker[Session], mailbox_id: int, message: str, now: dt.datetime,
+                 config: ScheduleConfig) -> None:  # fmt: skip
+    """No session: record why (the health entry counts the stops in a row) and back off."""
+    with factory() as db:
+        entry = health.record(db, mailbox_id=mailbox_id, item_ref=health.MAILBOX_REF, side="salesforce",
+                              code=BUDGET_HEALTH_CODE, message=message, now=now)  # fmt: skip
+        mailbox = db.get(Mailbox, mailbox_id)
+        _apply(mailbox, after_session(mailbox.sync_interval_minutes, status="failed", changed=False, now=now,
+                                      config=config, budget_attempt=entry.attempts, budget_reason=message))  # fmt: skip
+        db.commit()
+
+
+def _reschedule(factory: sessionmaker[Session], mailbox_id: int, result: SessionResult, now: dt.datetime,
+                config: ScheduleConfig) -> None:  # fmt: skip
+    with factory() as db:
+        mailbox = db.get(Mailbox, mailbox_id)
+        if mailbox is None:
+            return
+        budget_attempt = 0
+        if result.status == "failed" and (result.error or "").startswith(BUDGET_PREFIX):
+            # run_session recorded (or bumped) the mailbox's budget health entry: its attempts count the stops.
+            entry = _open_budget_entry(db, mailbox_id)
+            budget_attempt = entry.attempts if entry is not None else 1
+        elif result.status != "failed":
+            health.resolve(db, mailbox_id=mailbox_id, item_ref=health.MAILBOX_REF, codes={BUDGET_HEALTH_CODE})
+        changed = result.writes > 0 or result.failed > 0
+        decision = after_session(mailbox.sync_interval_minutes, status=result.status, changed=changed, now=now,
+                                 config=config, budget_attempt=budget_attempt, budget_reason=result.error)  # fmt: skip
+        _apply(mailbox, decision)
+        db.commit()
+
+
+def _apply(mailbox: Mailbox, decision) -> None:
+    mailbox.sync_interval_minutes = decision.interval
+    mailbox.next_sync_at = decision.next_sync_at
+    mailbox.backoff_until = decision.backoff_until
+    mailbox.backoff_reason = decision.backoff_reason

@@ -1,0 +1,373 @@
+"""When each mailbox's sessions run, and the loop that enqueues them (``calsync scheduler``).
+
+The database is the schedule: ``Mailbox.next_sync_at`` (when the next session is due),
+``sync_interval_minutes`` (the adaptive interval) and ``backoff_until`` / ``backoff_reason`` (the API budget
+back-off). The decisions are pure functions of those values and a ``now`` (`is_due`, `next_interval`,
+`budget_backoff`, `over_budget`, `after_session`), so tests drive them with any clock.
+
+`Scheduler.tick` is one pass of ``calsync scheduler``: only the holder of the leader lock in Redis acts (two
+schedulers never enqueue twice, and job ids dedupe as a second line), it hands sessions of dead workers back
+to RQ (`recover_abandoned`), moves RQ's scheduled retries to the queue, and enqueues the due mailboxes. "Sync
+now" (`sync_now`) enqueues at once. Jobs are enqueued by name (``sync.jobs.sync_mailbox``): this module does
+not import the job code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import LockError
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.scheduler import RQScheduler
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync.models import Mailbox, utcnow
+
+log = logging.getLogger("calsync.schedule")
+
+JOB_FUNCTION = "sync.jobs.sync_mailbox"
+LEADER_KEY = "calsync:scheduler:leader"
+LOCK_PREFIX = "calsync:lock:mailbox:"
+BUDGET_HEALTH_CODE = "api_budget_exhausted"  # the code run_session records on REQUEST_LIMIT_EXCEEDED
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """What workers and the scheduler need to know; ``calsync.worker_commands`` builds it from Settings."""
+
+    queue: str = "sync"
+    intervals: tuple[int, ...] = (30, 60, 120)  # minutes: after a change, then after each quiet session
+    job_timeout: int = 900
+    retries: int = 3
+    retry_intervals: tuple[int, ...] = (30, 120, 600)
+    failure_ttl: int = 7 * 24 * 3600
+    lock_ttl: int = 60
+    leader_ttl: int = 120
+    batch: int = 1000
+    budget_max_requests: int = 0  # 0: no count limit
+    budget_max_percent: float = 90.0  # 0: no percentage limit
+    backoff_first: dt.timedelta = dt.timedelta(hours=2.5)
+    backoff_step: dt.timedelta = dt.timedelta(hours=2)
+    backoff_cap: dt.timedelta = dt.timedelta(hours=24.5)
+    # The org's usage as the last session saw it is trusted this long for the check before a session.
+    usage_max_age: dt.timedelta = dt.timedelta(minutes=15)
+
+
+def job_id(mailbox_id: int) -> str:
+    """The RQ job id of a mailbox's session: one queued or running session per mailbox (ids dedupe).
+    RQ allows only letters, digits, ``_`` and ``-`` in ids, so it is the database id, not the e-mail."""
+    return f"sync-{int(mailbox_id)}"
+
+
+def mailbox_id_of(job_id_: str) -> int | None:
+    prefix, _, rest = job_id_.partition("-")
+    return int(rest) if prefix == "sync" and rest.isdigit() else None
+
+
+def lock_key(mailbox_id: int) -> str:
+    return f"{LOCK_PREFIX}{int(mailbox_id)}"
+
+
+# -- pure decisions ---------------------------------------------------------------------------------------
+def is_due(mailbox: Any, now: dt.datetime) -> bool:
+    """An enabled mailbox whose next session time has come (never synced: at once) and that is not backing off."""
+    if not mailbox.enabled:
+        return False
+    if mailbox.backoff_until is not None and mailbox.backoff_until > now:
+        return False
+    return mailbox.next_sync_at is None or mailbox.next_sync_at <= now
+
+
+def due_mailboxes(db: Session, now: dt.datetime, limit: int = 1000) -> list[Mailbox]:
+    """The mailboxes `is_due` at ``now``, the longest-waiting first (the same rule, as one query)."""
+    query = (
+        select(Mailbox)
+        .where(
+            Mailbox.enabled.is_(True),
+            or_(Mailbox.backoff_until.is_(None), Mailbox.backoff_until <= now),
+            or_(Mailbox.next_sync_at.is_(None), Mailbox.next_sync_at <= now),
+        )
+        .order_by(Mailbox.next_sync_at.is_not(None), Mailbox.next_sync_at, Mailbox.id)
+        .limit(limit)
+    )
+    return list(db.scalars(query))
+
+
+def next_interval(current: int, changed: bool, steps: tuple[int, ...]) -> int:
+    """Adaptive interval (minutes): back to the first step after a session that found a change, else one step
+    longer (30 → 60 → 120 → 120 with the default steps)."""
+    if changed:
+        return steps[0]
+    longer = [s for s in steps if s > current]
+    return min(longer) if longer else steps[-1]
+
+
+def over_budget(used: int | None, limit: int | None, config: ScheduleConfig) -> bool:
+    """The org's daily API usage is at or above the configured count or percentage."""
+    if used is None:
+        return False
+    if config.budget_max_requests > 0 and used >= config.budget_max_requests:
+        return True
+    return bool(config.budget_max_percent > 0 and limit and used * 100 >= config.budget_max_percent * limit)
+
+
+def budget_backoff(attempt: int, config: ScheduleConfig) -> dt.timedelta:
+    """Wait after the ``attempt``-th budget stop in a row: 2.5 h, 4.5 h, 6.5 h, ... (capped)."""
+    wait = config.backoff_first + config.backoff_step * (max(attempt, 1) - 1)
+    return min(wait, config.backoff_cap)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A mailbox's schedule after a session (or a budget stop before one)."""
+
+    interval: int
+    next_sync_at: dt.datetime
+    backoff_until: dt.datetime | None
+    backoff_reason: str | None
+
+
+def after_session(
+    current_interval: int,
+    *,
+    status: str,
+    changed: bool,
+    now: dt.datetime,
+    config: ScheduleConfig,
+    budget_attempt: int = 0,
+    budget_reason: str | None = None,
+) -> Decision:
+    """The next session of a mailbox. ``budget_attempt`` > 0: it was stopped by the API budget for that many
+    sessions in a row and backs off; a failed session keeps its interval; otherwise the interval adapts."""
+    if budget_attempt > 0:
+        until = now + budget_backoff(budget_attempt, config)
+        hours = (until - now).total_seconds() / 3600
+        reason = f"{budget_reason or 'Salesforce API budget'} (stop {budget_attempt} in a row: paused {hours:g} h, " \
+                 f"until {until.isoformat(timespec='minutes')})"  # fmt: skip
+        return Decision(current_interval, until, until, reason)
+    interval = current_interval if status == "failed" else next_interval(current_interval, changed, config.intervals)
+    return Decision(interval, now + dt.timedelta(minutes=interval), None, None)
+
+
+# -- enqueueing -------------------------------------------------------------------------------------------
+def enqueue_session(queue: Queue, mailbox_id: int, config: ScheduleConfig, *, reason: str = "schedule") -> str:
+    """Enqueue the session of a mailbox unless one is already queued, scheduled or running.
+
+    Returns ``enqueued``, ``requeued`` (its previous job had failed: it runs again under the same id) or
+    ``duplicate``. Successful jobs are deleted at once (``result_ttl=0``; the session rows keep the history)
+    so that they never block the id; failed ones stay in RQ's failed registry until requeued here.
+    """
+    retry = None
+    if config.retries > 0:
+        retry = Retry(max=config.retries, interval=list(config.retry_intervals) or 0)
+    for _attempt in range(2):
+        try:
+            queue.enqueue(
+                JOB_FUNCTION, mailbox_id, reason, job_id=job_id(mailbox_id), unique=True,
+                job_timeout=config.job_timeout, result_ttl=0, failure_ttl=config.failure_ttl, retry=retry,
+                description=f"sync mailbox {mailbox_id} ({reason})",
+            )  # fmt: skip
+            return "enqueued"
+        except DuplicateJobError:
+            pass
+        try:
+            job = Job.fetch(job_id(mailbox_id), connection=queue.connection)
+        except NoSuchJobError:
+            continue  # it finished between the two calls
+        status = job.get_status(refresh=False)
+        if status == JobStatus.FAILED:
+            try:
+                FailedJobRegistry(queue=queue).requeue(job)
+            except InvalidJobOperation:  # another scheduler (or an operator) requeued it first
+                return "duplicate"
+            log.info("requeued failed session job %s", job.id)
+            return "requeued"
+        if status in (JobStatus.STOPPED, JobStatus.CANCELED):
+            job.delete()
+            continue
+        return "duplicate"
+    return "duplicate"
+
+
+def sync_now(queue: Queue, mailbox_id: int, config: ScheduleConfig) -> str:
+    """ "Sync now" from the API or the admin panel: enqueue at once (``duplicate`` if one is queued or running)."""
+    return enqueue_session(queue, mailbox_id, config, reason="now")
+
+
+def recover_abandoned(queue: Queue, config: ScheduleConfig, *, now: float | None = None) -> list[str]:
+    """Hand sessions of dead workers back to RQ without waiting for RQ's own detection.
+
+    A killed worker leaves its job in the started registry until its heartbeat score expires (about
+    90 s, and RQ looks only during maintenance, every 10 minutes by default). A running session renews its
+    mailbox lock every ``lock_ttl / 3``: a started job older than ``lock_ttl`` whose lock is gone has no
+    worker. Its entry is marked expired and RQ's own ``StartedJobRegistry.cleanup`` does the rest
+    (AbandonedJobError: a retry if the job has retries left, else the failed registry, which
+    `enqueue_session` requeues when the mailbox is due).
+    """
+    now = time.time() if now is None else now
+    redis = queue.connection
+    registry = StartedJobRegistry(queue=queue)
+    entries = registry.get_job_and_execution_ids(cleanup=False)
+    candidates = [(jid, eid) for jid, eid in entries if mailbox_id_of(jid) is not None]
+    if not candidates:
+        return []
+    with redis.pipeline(transaction=False) as pipe:
+        for jid, _eid in candidates:
+            pipe.exists(lock_key(mailbox_id_of(jid)))
+            pipe.hget(Job.key_for(jid), "started_at")
+        answers = pipe.execute()
+    stale: dict[str, int] = {}
+    for index, (jid, eid) in enumerate(candidates):
+        locked, started = answers[2 * index], answers[2 * index + 1]
+        if locked:
+            continue
+        started_at = _timestamp(started)
+        if started_at is not None and now - started_at < config.lock_ttl:
+            continue  # just started: its lock may not be taken yet
+        stale[f"{jid}:{eid}"] = 0
+    if not stale:
+        return []
+    redis.zadd(registry.key, stale, xx=True)
+    registry.cleanup()
+    abandoned = sorted({key.split(":", 1)[0] for key in stale})
+    log.warning("sessions of dead workers handed back to RQ: %s", ", ".join(abandoned))
+    return abandoned
+
+
+def _timestamp(raw: bytes | str | None) -> float | None:
+    if not raw:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+
+
+# -- leader lock and the loop ---------------------------------------------------------------------------------
+class LeaderLock:
+    """Only one scheduler acts at a time: a Redis lock with a TTL, renewed on every pass by its holder."""
+
+    def __init__(self, redis: Redis, ttl: int, key: str = LEADER_KEY) -> None:
+        self.lock = redis.lock(key, timeout=ttl, blocking=False, thread_local=False)
+        self.held = False
+
+    def hold(self) -> bool:
+        """Renew the lock if we hold it, else try to take it. True: act in this pass."""
+        if self.held:
+            try:
+                self.lock.reacquire()
+                return True
+            except LockError:
+                log.warning("scheduler lost its leader lock (paused longer than its TTL?)")
+                self.held = False
+        self.held = bool(self.lock.acquire(blocking=False, token=uuid.uuid4().hex))
+        if self.held:
+            log.info("this scheduler is the leader")
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            try:
+                self.lock.release()
+            except LockError:
+                pass
+            self.held = False
+
+
+@dataclass
+class TickReport:
+    leader: bool
+    enqueued: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)
+
+
+class Scheduler:
+    """``calsync scheduler``: enqueue due sessions every ``interval`` seconds while holding the leader lock."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        db_factory: sessionmaker[Session],
+        config: ScheduleConfig,
+        *,
+        interval: float = 30.0,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.redis = redis
+        self.db_factory = db_factory
+        self.config = config
+        self.interval = interval
+        self.clock = clock
+        self.queue = Queue(config.queue, connection=redis)
+        # The leader lock must outlive a few passes, or a slow pass would hand leadership around.
+        self.leader = LeaderLock(redis, max(config.leader_ttl, int(3 * interval) + 1))
+        self._rq_scheduler: RQScheduler | None = None
+
+    def tick(self) -> TickReport:
+        if not self.leader.hold():
+            return TickReport(leader=False)
+        report = TickReport(leader=True)
+        report.abandoned = recover_abandoned(self.queue, self.config)
+        self._move_scheduled_retries()
+        now = self.clock()
+        with self.db_factory() as db:
+            due = due_mailboxes(db, now, self.config.batch)
+            # Claim first: a due mailbox is not picked again by the next pass while its job waits; the job sets
+            # the real next time when it finishes, and a lost job makes the mailbox due again after one interval.
+            for mailbox in due:
+                mailbox.next_sync_at = now + dt.timedelta(minutes=mailbox.sync_interval_minutes or 30)
+            db.commit()
+            ids = [m.id for m in due]
+        for mailbox_id in ids:
+            outcome = enqueue_session(self.queue, mailbox_id, self.config)
+            {"enqueued": report.enqueued, "requeued": report.requeued}.get(outcome, report.duplicates).append(
+                mailbox_id
+            )
+        if ids:
+            log.info("scheduler pass: %d enqueued, %d requeued, %d already queued or running",
+                     len(report.enqueued), len(report.requeued), len(report.duplicates))  # fmt: skip
+        return report
+
+    def _move_scheduled_retries(self) -> None:
+        """RQ's scheduler duty for the sync queue (retries with back-off wait in its scheduled registry), so
+        that retries run even when no worker was started with ``--with-scheduler``. RQ's own per-queue lock
+        keeps it to one process at a time."""
+        if self._rq_scheduler is None:
+            self._rq_scheduler = RQScheduler([self.config.queue], connection=self.redis, interval=int(self.interval))
+        if self._rq_scheduler.acquire_locks():
+            self._rq_scheduler.enqueue_scheduled_jobs()
+
+    def run(self, *, once: bool = False, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    self.tick()
+                except Exception:  # a database or Redis hiccup must not end the scheduler
+                    log.exception("scheduler pass failed; trying again in %s s", self.interval)
+                if once or stop.wait(max(0.0, self.interval - (time.monotonic() - started))):
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.leader.release()
+        if self._rq_scheduler is not None and self._rq_scheduler.acquired_locks:
+            self._rq_scheduler.release_locks()

@@ -1,0 +1,62 @@
+"""The operator view /admin/ops: queues, workers, running progress and failed jobs with requeue (real Redis)."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+
+from backend.app import create_app
+from backend.ops import init_ops
+from calsync.settings import Settings
+from sync.schedule import ScheduleConfig, enqueue_session
+from tests.workers.conftest import REDIS_URL
+
+
+def _app(tmp_path, **env):
+    settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'ops.db'}", "REDIS_URL": REDIS_URL, **env})
+    app = create_app(settings, {"TESTING": True})
+    init_ops(app)
+    return app
+
+
+def _failed_job(redis) -> str:
+    queue = Queue("sync", connection=redis)
+    enqueue_session(queue, 5, ScheduleConfig(retries=0))
+    # No worker context in this process: the job fails (as an infrastructure failure would).
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    assert "sync-5" in FailedJobRegistry(queue=queue)
+    return "sync-5"
+
+
+def test_ops_lists_failed_jobs_and_requeues_them(tmp_path, redis):
+    job_id = _failed_job(redis)
+    client = _app(tmp_path).test_client()
+    data = client.get("/admin/ops/?format=json").get_json()
+    assert data["queues"] == [{"name": "sync", "queued": 0, "started": 0, "scheduled": 0, "deferred": 0,
+                               "finished": 0, "failed": 1}]  # fmt: skip
+    assert data["failed"][0]["id"] == job_id and "no worker context" in data["failed"][0]["error"]
+    page = client.get("/admin/ops/")
+    assert page.status_code == 200 and b"Requeue" in page.data and job_id.encode() in page.data
+    answer = client.post(f"/admin/ops/failed/{job_id}/requeue")
+    assert answer.status_code == 303
+    assert Queue("sync", connection=redis).job_ids == [job_id]
+    assert Job.fetch(job_id, connection=redis).get_status() == "queued"
+    assert client.post(f"/admin/ops/failed/{job_id}/requeue?format=json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("env", "headers", "remote", "status"),
+    [
+        ({}, {}, "127.0.0.1", 200),
+        ({}, {}, "10.1.2.3", 403),
+        ({"CALSYNC_OPS_TOKEN": "s3cret"}, {}, "127.0.0.1", 403),
+        ({"CALSYNC_OPS_TOKEN": "s3cret"}, {"Authorization": "Bearer s3cret"}, "10.1.2.3", 200),
+        ({"CALSYNC_OPS_TOKEN": "s3cret"}, {"Authorization": "Bearer nope"}, "10.1.2.3", 403),
+    ],
+)
+def test_ops_guard(tmp_path, redis, env, headers, remote, status):
+    client = _app(tmp_path, **env).test_client()
+    answer = client.get("/admin/ops/?format=json", headers=headers, environ_base={"REMOTE_ADDR": remote})
+    assert answer.status_code == status

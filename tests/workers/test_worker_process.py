@@ -1,0 +1,130 @@
+"""Real worker processes (``python -m calsync.worker_commands worker``) against the sandboxes and Redis db 13:
+a worker SIGKILLed mid-session, its session handed back by the scheduler and run again by a new worker, with
+no duplicate and no loss (invariants 6 and 7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from rq import Queue
+from rq.registry import StartedJobRegistry
+from sqlalchemy import select
+
+from calsync.settings import Settings
+from calsync.worker_commands import schedule_config
+from sync import mailboxes
+from sync.models import SyncSession
+from sync.schedule import Scheduler, enqueue_session, job_id, lock_key
+from tests.e2e.actors import at
+from tests.workers.conftest import REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(sandbox_info_file: Path, database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=database_url, REDIS_URL=REDIS_URL,
+        CALSYNC_LOCK_TTL="2", CALSYNC_JOB_RETRIES="2", CALSYNC_JOB_RETRY_INTERVALS="0", PYTHONPATH=str(ROOT),
+    )  # fmt: skip
+    return env
+
+
+def _start_worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "calsync.worker_commands", "worker", "--burst", "--name", name],
+        env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_sigkilled_worker_session_runs_again_and_converges(world, engine, redis, sandbox_info_file, tmp_path):
+    outlook, salesforce = world.outlook(), world.salesforce()
+    for i in range(12):
+        outlook.create(f"Outlook meeting {i}", at(1 + i % 5, 9 + i % 8), at(1 + i % 5, 10 + i % 8))
+    for i in range(8):
+        start = at(2 + i % 4, 13 + i % 3)
+        end = start + dt.timedelta(hours=1)
+        salesforce.create_event(
+            Subject=f"Salesforce call {i}", StartDateTime=start, EndDateTime=end, OwnerId=world.rep.salesforce_user_id
+        )
+    env = _env(sandbox_info_file, engine.settings.database_url)
+    config = schedule_config(Settings.from_env(env))
+    with engine.factory() as db:
+        mailbox_id = mailboxes.find(db, engine.email).id
+    queue = Queue(config.queue, connection=redis)
+    assert enqueue_session(queue, mailbox_id, config) == "enqueued"
+
+    # Slow Exchange down so that the kill lands after the Salesforce creates and before the Exchange writes.
+    world.set_exchange_faults(latency_ms=800)
+    sandbox = world.sandboxes.salesforce
+    writes_before = sandbox.writes
+    first = _start_worker(env, tmp_path / "worker1.log", "doomed")
+    try:
+        _wait(lambda: sandbox.writes > writes_before or first.poll() is not None, 60, "the Salesforce creates")
+        assert first.poll() is None, (tmp_path / "worker1.log").read_text()
+        for pid in [*_children(first.pid), first.pid]:  # the work horse and the worker: a dead machine
+            os.kill(pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    world.set_exchange_faults(latency_ms=0)
+    # Killed mid-session: the pairs the session was creating are still pending.
+    assert "pending" in {link.state for link in engine.links()}
+    assert job_id(mailbox_id) in StartedJobRegistry(queue=queue).get_job_ids(cleanup=False)
+    assert redis.exists(lock_key(mailbox_id))  # left behind; it expires because nobody renews it
+
+    scheduler = Scheduler(redis, engine.factory, config, interval=1)
+    assert scheduler.tick().abandoned == []  # the lock still stands: the session might be alive
+    _wait(lambda: not redis.exists(lock_key(mailbox_id)), config.lock_ttl + 2, "the lock to expire")
+    time.sleep(0.1)
+    report = scheduler.tick()
+    scheduler.close()
+    assert report.abandoned == [job_id(mailbox_id)]
+    assert queue.job_ids == [job_id(mailbox_id)]  # retried at once (retry interval 0), not duplicated
+
+    second = _start_worker(env, tmp_path / "worker2.log", "heir")
+    assert second.wait(60) == 0, (tmp_path / "worker2.log").read_text()
+    log = (tmp_path / "worker2.log").read_text()
+    session_lines = [line for line in log.splitlines() if "calsync.session: session {" in line]
+    assert len(session_lines) == 1, log  # one structured line per session
+
+    with engine.factory() as db:
+        rows = list(db.scalars(select(SyncSession).order_by(SyncSession.id)))
+    assert [r.status for r in rows] == ["abandoned", "ok"]
+    assert rows[1].counts["created"]["salesforce"] == 0, rows[1].counts  # nothing created twice
+    assert {link.state for link in engine.links()} == {"active"}
+    quiet = engine.converge(1)  # the next session finds nothing to do: converged
+    assert quiet.writes == 0
+    subjects = Counter(e["Subject"] for e in salesforce.events())
+    assert len(subjects) == 20 and set(subjects.values()) == {1}, subjects
+    items = Counter(i["subject"] for i in outlook.items("Salesforce"))
+    assert len(items) == 20 and set(items.values()) == {1}, items
+    assert queue.count == 0 and not StartedJobRegistry(queue=queue).get_job_ids()
