@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from exchangelib import CalendarItem
 from sqlalchemy.orm import Session
 
 from sync import health, links
+from sync.attendees import Person, relation_changes
 from sync.connectors.errors import ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import RecordResult, SalesforceConnector
@@ -31,6 +32,8 @@ from sync.planner import (
     CreateInSalesforce,
     DeleteExchange,
     DeleteSalesforce,
+    JoinSalesforceEvent,
+    LeaveSalesforceEvent,
     LinkState,
     LinkStatus,
     Plan,
@@ -68,6 +71,8 @@ class Applier:
     # Called after every commit of link rows: tests inject crashes here (crash atomicity, invariant 7).
     checkpoint: Callable[[str], None] = lambda _point: None
     report: ApplyReport = field(default_factory=ApplyReport)
+    # Attendee e-mail → matched Contact/Lead/User, for EventRelation invitees (see sync.attendees).
+    people: Mapping[str, Person] = field(default_factory=dict)
     _change_keys: dict[str, str] = field(default_factory=dict)  # sync key → Exchange change key after our write
     _created: dict[str, dict[str, Any]] = field(default_factory=dict)  # sync key → ids from creates
     _raised: set[tuple[str, str]] = field(default_factory=set)  # (item_ref, code) recorded this session
@@ -90,6 +95,9 @@ class Applier:
         self._create_salesforce(by_type[CreateInSalesforce])
         self._create_exchange(by_type[CreateInExchange], pending_before)
         self._update_salesforce(by_type[UpdateSalesforce])
+        self._sync_invitees(by_type[CreateInSalesforce], by_type[UpdateSalesforce])
+        self._join_events(by_type[JoinSalesforceEvent])
+        self._leave_events(by_type[LeaveSalesforceEvent])
         self._update_exchange(by_type[UpdateExchange])
         self._remove_categories(by_type[RemoveCategory])
         self._finish_links(plan)
@@ -221,7 +229,7 @@ class Applier:
         self.checkpoint("salesforce_created")
         for action, result in zip(actions, results, strict=False):
             if self._record_result(action.sync_key, Side.SALESFORCE, result, action.exchange_id, Side.EXCHANGE):
-                self._created[action.sync_key] = {"salesforce_id": result.id}
+                self._created[action.sync_key] = {"salesforce_id": result.id, "new": result.created}
                 self.report.count(self._label(action, "created"), Side.SALESFORCE)
 
     def _create_exchange(self, actions: list[CreateInExchange], pending_before: set[str]) -> None:
@@ -341,6 +349,95 @@ class Applier:
             sent.append(action)
         self._send_exchange_updates(changes, sent, "untagged")
 
+    # -- invitees (EventRelation) -----------------------------------------------------------------------
+    def _sync_invitees(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> None:
+        """Make each written Event's invitees the matched attendees its entry carries."""
+        todo: dict[str, tuple[str, tuple[str, ...]]] = {}  # event id → (sync key, attendee e-mails)
+        fresh: set[str] = set()  # Events this session created: no invitees yet, nothing to read
+        for c in creates:
+            created = self._created.get(c.sync_key)
+            if c.kind == "event" and created and c.sync_key not in self.report.failed_keys:
+                todo[created["salesforce_id"]] = (c.sync_key, tuple(a.email for a in c.entry.attendees))
+                if created.get("new"):
+                    fresh.add(created["salesforce_id"])
+        for u in updates:
+            if u.kind == "event" and "attendees" in u.fields and u.sync_key not in self.report.failed_keys:
+                todo[u.salesforce_id] = (u.sync_key, tuple(a.email for a in u.entry.attendees))
+        todo = {i: t for i, t in todo.items() if t[1] or i not in fresh}
+        if not todo:
+            return
+        try:
+            existing = self.salesforce.event_invitees([i for i in todo if i not in fresh])
+        except ConnectorError as exc:
+            for event_id, (key, _) in todo.items():
+                self._fail(key, Side.SALESFORCE, exc, event_id)
+            return
+        adds: list[tuple[str, dict[str, Any]]] = []
+        deletes: list[tuple[str, str, str]] = []  # (sync key, event id, relation row id)
+        for event_id, (key, emails) in sorted(todo.items()):
+            to_add, to_delete = relation_changes(
+                emails, self.people, existing.get(event_id, ()), owner_user_id=self.mailbox.salesforce_user_id
+            )
+            adds += [(key, {"EventId": event_id, "RelationId": r, "IsInvitee": True}) for r in to_add]
+            deletes += [(key, event_id, row_id) for row_id in to_delete]
+        self._write_relations(adds, deletes)
+
+    def _write_relations(self, adds: list[tuple[str, dict[str, Any]]], deletes: list[tuple[str, str, str]]) -> None:
+        """Insert and delete EventRelation rows in collections; an invitee that is already there is fine."""
+        if adds:
+            try:
+                results = self.salesforce.create("EventRelation", [row for _, row in adds])
+            except ConnectorError as exc:
+                for key, row in adds:
+                    self._fail(key, Side.SALESFORCE, exc, row["EventId"])
+            else:
+                self.report.writes += (len(adds) + 199) // 200
+                for (key, row), result in zip(adds, results, strict=False):
+                    if result.error_code != "DUPLICATE_VALUE":
+                        self._record_result(key, Side.SALESFORCE, result, row["EventId"])
+        if deletes:
+            try:
+                results = self.salesforce.delete([row_id for _, _, row_id in deletes])
+            except ConnectorError as exc:
+                for key, event_id, _ in deletes:
+                    self._fail(key, Side.SALESFORCE, exc, event_id)
+            else:
+                self.report.writes += (len(deletes) + 199) // 200
+                for (key, event_id, _), result in zip(deletes, results, strict=False):
+                    self._record_result(key, Side.SALESFORCE, result, event_id)
+
+    def _join_events(self, actions: list[JoinSalesforceEvent]) -> None:
+        """One meeting, one Event: this mailbox's user becomes an invitee of the Event that exists."""
+        user = self.mailbox.salesforce_user_id
+        adds = [
+            (a.sync_key, {"EventId": a.salesforce_id, "RelationId": user, "IsInvitee": True})
+            for a in actions
+            if user and a.owner_user_id != user
+        ]
+        self._write_relations(adds, [])
+        for a in actions:
+            if a.sync_key not in self.report.failed_keys:
+                self._created[a.sync_key] = {}
+                self.report.count("joined", Side.SALESFORCE)
+
+    def _leave_events(self, actions: list[LeaveSalesforceEvent]) -> None:
+        user = self.mailbox.salesforce_user_id
+        if not actions or not user:
+            return
+        try:
+            existing = self.salesforce.event_invitees([a.salesforce_id for a in actions])
+        except ConnectorError as exc:
+            for a in actions:
+                self._fail(a.sync_key, Side.SALESFORCE, exc, a.salesforce_id)
+            return
+        deletes = [
+            (a.sync_key, a.salesforce_id, r.id)
+            for a in actions
+            for r in existing.get(a.salesforce_id, ())
+            if r.relation_id == user
+        ]
+        self._write_relations([], deletes)
+
     # -- links ---------------------------------------------------------------------------------------------
     def _finish_links(self, plan: Plan) -> None:
         rows = links.rows_by_key(self.db, self.mailbox, {a.sync_key for a in plan.actions if a.sync_key})
@@ -348,7 +445,10 @@ class Applier:
             key = action.sync_key
             if key is None or key in self.report.failed_keys:
                 continue
-            if isinstance(action, CreateInSalesforce | CreateInExchange):
+            if isinstance(action, JoinSalesforceEvent):
+                if key in self._created:
+                    rows[key] = links.save(self.db, self.mailbox, action.link, rows.get(key), lookup=False)
+            elif isinstance(action, CreateInSalesforce | CreateInExchange):
                 created = self._created.get(key)
                 if created is None:
                     continue

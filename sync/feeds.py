@@ -8,7 +8,7 @@ watermark (minus an overlap), deleted rows included.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,13 @@ def is_organizer(item: Any, mailbox_email: str) -> bool:
     if email:
         return email.lower() == mailbox_email.lower()
     return response in (None, "Unknown")
+
+
+def meeting_uid(item: Any) -> str | None:
+    """The iCalUId of a meeting (an item with attendees), the same in every attendee's copy."""
+    uid = getattr(item, "uid", None)
+    has_attendees = bool(getattr(item, "required_attendees", None) or getattr(item, "optional_attendees", None))
+    return uid if uid and (has_attendees or getattr(item, "is_meeting", False)) else None
 
 
 def read_exchange(
@@ -138,12 +145,18 @@ def read_exchange(
             is_organizer=is_organizer(item, mailbox_email),
             is_cancelled=bool(getattr(item, "is_cancelled", False)),
             shared=shared.get(item_id),
+            uid=meeting_uid(item),
         )
     return ExchangeFeed(
         changes=[changes[k] for k in sorted(changes)],
         sync_state=feed.sync_state,
         full_count=tagged_count if feed.full else None,
     )
+
+
+def _unchanged(row: dict[str, Any], synced_at: Mapping[str, dt.datetime]) -> bool:
+    stamp = synced_at.get(row.get("Id") or "")
+    return stamp is not None and record_meta(row).system_modstamp == stamp
 
 
 def salesforce_object(policy: Policy) -> str:
@@ -180,9 +193,13 @@ def read_salesforce(
     time_zone: str,
     now: dt.datetime,
     linked_kinds: Iterable[str] = (),
+    synced_at: Mapping[str, dt.datetime] | None = None,
 ) -> SalesforceFeed:
     """``linked_kinds``: kinds with live links; a full listing of one of them that comes back empty is
-    reported through ``full_count`` so the mass-deletion guard can stop the session."""
+    reported through ``full_count`` so the mass-deletion guard can stop the session.
+    ``synced_at``: record id → the SystemModstamp its link was last synced at. A row still at that stamp is
+    unchanged (the watermark overlap reads it again) and is left out, which saves its invitee look-up."""
+    synced_at = synced_at or {}
     out = SalesforceFeed(watermarks=dict(watermarks))
     linked = set(linked_kinds)
     for kind in kinds:
@@ -200,6 +217,13 @@ def read_salesforce(
         if since is None and kind in linked:
             out.full_count = (out.full_count or 0) + sum(1 for r in rows if not r.get("IsDeleted"))
         newest = dt.datetime.fromisoformat(mark) if mark else None
+        rows = [r for r in rows if r.get("IsDeleted") or not _unchanged(r, synced_at)]
+        invitees: dict[str, list[str]] = {}
+        if policy.kind == EVENT:
+            live = [r["Id"] for r in rows if not r.get("IsDeleted")]
+            if live:
+                found = connector.event_invitees(live)
+                invitees = {i: [r.email for r in rel if r.email] for i, rel in found.items()}
         for row in rows:
             meta = record_meta(row)
             if meta.system_modstamp and (newest is None or meta.system_modstamp > newest):
@@ -216,7 +240,7 @@ def read_salesforce(
                     )  # fmt: skip
                 )
                 continue
-            result = from_salesforce(row, policy, time_zone=time_zone)
+            result = from_salesforce(row, policy, time_zone=time_zone, invitee_emails=invitees.get(meta.id, ()))
             out.changes.append(
                 SalesforceChange(
                     meta.id,

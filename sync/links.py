@@ -34,6 +34,8 @@ def to_state(row: Link, mailbox_email: str) -> LinkState:
         shared_what_id=row.shared_what_id,
         created_by_sync_on_exchange=row.created_by_sync_on_exchange,
         exchange_read_only=row.exchange_read_only,
+        exchange_uid=row.exchange_uid,
+        joined=row.joined_event,
     )
 
 
@@ -52,6 +54,8 @@ def _fill(row: Link, state: LinkState) -> None:
     row.shared_what_id = state.shared_what_id
     row.created_by_sync_on_exchange = state.created_by_sync_on_exchange
     row.exchange_read_only = state.exchange_read_only
+    row.exchange_uid = state.exchange_uid
+    row.joined_event = state.joined
 
 
 def load(db: Session, mailbox: Mailbox) -> list[LinkState]:

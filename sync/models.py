@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -108,7 +109,7 @@ class Link(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending/active/unlinked/failed
     exchange_item_id: Mapped[str | None] = mapped_column(String(512))
     exchange_change_key: Mapped[str | None] = mapped_column(String(512))
-    exchange_uid: Mapped[str | None] = mapped_column(String(512))  # iCalUId: one meeting, one Event
+    exchange_uid: Mapped[str | None] = mapped_column(String(512), index=True)  # iCalUId: one meeting, one Event
     salesforce_object: Mapped[str | None] = mapped_column(String(80))
     salesforce_id: Mapped[str | None] = mapped_column(String(18))
     salesforce_modstamp: Mapped[dt.datetime | None]
@@ -123,6 +124,8 @@ class Link(Base):
     created_by_sync_on_exchange: Mapped[bool] = mapped_column(Boolean, default=False)
     # A meeting the mailbox attends but does not organise: never written on the Exchange side.
     exchange_read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The Event is another mailbox's (same meeting): this mailbox is an invitee and never writes the Event.
+    joined_event: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -70,12 +70,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sync.attendees import Person, for_salesforce
 from sync.entry import (
     EVENT,
     PROJECTION_FIELDS,
@@ -158,6 +159,10 @@ class LinkState:
     shared_what_id: str | None = None
     created_by_sync_on_exchange: bool = False
     exchange_read_only: bool = False
+    exchange_uid: str | None = None  # the meeting's iCalUId
+    # The Event belongs to another mailbox's link (one meeting, one Event): this mailbox is an invitee and
+    # never writes the Event; leaving the meeting removes only its own EventRelation.
+    joined: bool = False
 
     @property
     def exchange_hash(self) -> str | None:
@@ -204,6 +209,7 @@ class ExchangeChange:
     is_organizer: bool = True
     is_cancelled: bool = False
     shared: SharedRelations | None = None
+    uid: str | None = None  # iCalUId of a meeting (the same in every attendee's copy)
 
 
 @dataclass(frozen=True)
@@ -331,6 +337,33 @@ class DeleteExchange(Action):
 
 
 @dataclass(frozen=True)
+class JoinSalesforceEvent(Action):
+    """The meeting already has an Event (made from another rep's copy): add this mailbox's user as an
+    invitee and save ``link`` (``joined``) instead of creating a second Event."""
+
+    exchange_id: str
+    salesforce_id: str
+    owner_user_id: str | None
+    link: LinkState
+
+    @property
+    def writes(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class LeaveSalesforceEvent(Action):
+    """A joined meeting left this mailbox (deleted, unshared, cancelled): remove its user's invitee row."""
+
+    salesforce_id: str
+    reason: str
+
+    @property
+    def writes(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
 class RemoveCategory(Action):
     kind: str
     exchange_id: str
@@ -372,6 +405,8 @@ _RANK = {
     DeleteExchange: 1,
     CreateInSalesforce: 2,
     CreateInExchange: 3,
+    JoinSalesforceEvent: 3,
+    LeaveSalesforceEvent: 3,
     UpdateSalesforce: 4,
     UpdateExchange: 5,
     RemoveCategory: 6,
@@ -483,6 +518,22 @@ class _Ctx:
     policies: PolicySet
     window_for: Callable[[Policy], tuple[datetime, datetime]]
     default_time_zone: str
+    people: Mapping[str, Person] = field(default_factory=dict)
+    meetings: Mapping[str, MeetingEvent] = field(default_factory=dict)
+
+    def for_salesforce(self, entry: Entry, shared_who_ids: Sequence[str], current_who_ids: Sequence[str] = ()) -> Entry:
+        if entry.kind != EVENT:
+            return entry
+        return for_salesforce(entry, self.people, owner_email=self.mailbox, shared_who_ids=shared_who_ids,
+                              current_who_ids=current_who_ids)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MeetingEvent:
+    """The Event another mailbox's link made for a meeting (by iCalUId), and the user who owns it."""
+
+    salesforce_id: str
+    owner_user_id: str | None = None
 
 
 # --- the planner -------------------------------------------------------------------------------------
@@ -499,12 +550,16 @@ def plan(
     exchange_full_count: int | None = None,
     salesforce_full_count: int | None = None,
     default_time_zone: str = "UTC",
+    people: Mapping[str, Person] | None = None,
+    meetings: Mapping[str, MeetingEvent] | None = None,
 ) -> Plan:
     """Plan one session of one mailbox.
 
     ``exchange_full_count``/``salesforce_full_count``: the number of items a *full* listing returned (pass
     ``None`` for incremental feeds); zero while links exist trips the mass-deletion guard.
     ``default_time_zone``: the mailbox's zone, for items re-created from a base snapshot.
+    ``people``: attendee e-mail → matched (sObject, id), for WhoId and invitees (`sync.attendees`).
+    ``meetings``: iCalUId → the Event another mailbox already made for that meeting (one meeting, one Event).
     """
     links = list(links)
     mailboxes = {link.mailbox for link in links}
@@ -522,6 +577,8 @@ def plan(
         policies=policies,
         window_for=lambda p: p.scope.window(now),
         default_time_zone=default_time_zone,
+        people=people or {},
+        meetings=meetings or {},
     )
     by_key = {link.sync_key: link for link in links}
     by_ex = {link.exchange_id: link for link in sorted(links, key=lambda x: x.sync_key) if link.exchange_id}
@@ -698,7 +755,10 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
         return [_private_skipped(key, ex.exchange_id)]
     entry = mask_entry(ex.entry) if _masked(policy, Side.EXCHANGE, p) else ex.entry
     shared = ex.shared or SharedRelations()
+    if ex.uid and ex.uid in ctx.meetings:
+        return [_join(ctx, ex, key, p, ctx.meetings[ex.uid])]
     entry = entry.replace(who_ids=shared.who_ids, what_id=shared.what_id, categories=())
+    entry = ctx.for_salesforce(entry, shared.who_ids)
     issues = salesforce_issues(entry)
     if issues:
         return _health(key, issues, ex.exchange_id)
@@ -715,6 +775,7 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
         shared_who_ids=shared.who_ids,
         shared_what_id=shared.what_id,
         exchange_read_only=not ex.is_organizer,
+        exchange_uid=ex.uid,
     )
     return [
         CreateInSalesforce(
@@ -726,6 +787,55 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
             link=link,
         )
     ]
+
+
+def _join(ctx: _Ctx, ex: ExchangeChange, key: str, p: Projection, meeting: MeetingEvent) -> JoinSalesforceEvent:
+    shared = ex.shared or SharedRelations()
+    link = LinkState(
+        sync_key=key,
+        mailbox=ctx.mailbox,
+        kind=EVENT,
+        origin=Side.EXCHANGE,
+        state=LinkStatus.ACTIVE,
+        exchange_id=ex.exchange_id,
+        exchange_change_key=ex.change_key,
+        salesforce_id=meeting.salesforce_id,
+        exchange_base=p,
+        salesforce_base=p,
+        shared_who_ids=shared.who_ids,
+        shared_what_id=shared.what_id,
+        exchange_read_only=not ex.is_organizer,
+        exchange_uid=ex.uid,
+        joined=True,
+    )
+    return JoinSalesforceEvent(
+        sync_key=key,
+        exchange_id=ex.exchange_id,
+        salesforce_id=meeting.salesforce_id,
+        owner_user_id=meeting.owner_user_id,
+        link=link,
+    )
+
+
+def _plan_joined(link: LinkState, ex: ExchangeChange | None, sf: SalesforceChange | None) -> list[Action]:
+    """A mailbox invited to an Event another mailbox owns: it follows its own copy, never writes the Event."""
+    key = link.sync_key
+    if sf is not None and sf.type in DELETION_TYPES:
+        return [Unlink(sync_key=key, reason="salesforce_deleted", salesforce_deleted=True)]
+    if ex is None:
+        return []
+    ex_gone = ex.type in DELETION_TYPES or ex.is_cancelled
+    if ex_gone or ex.type is ChangeType.UNSHARED:
+        reason = "unshared" if ex.type is ChangeType.UNSHARED and not ex_gone else "exchange_deleted"
+        assert link.salesforce_id is not None
+        return [
+            LeaveSalesforceEvent(sync_key=key, salesforce_id=link.salesforce_id, reason=reason),
+            Unlink(sync_key=key, reason=reason, exchange_deleted=ex_gone),
+        ]
+    if ex.entry is None:
+        return _failed(link, list(ex.issues), ex, None)
+    new_link = _bookkeeping(link, ex, None, state=LinkStatus.ACTIVE, exchange_base=project(ex.entry))
+    return [UpdateLinkBase(sync_key=key, link=new_link)] if new_link != link else []
 
 
 def _private_skipped(key: str | None, item_id: str | None) -> RecordHealth:
@@ -790,6 +900,8 @@ def _plan_pair(
 
     if link.state is LinkStatus.UNLINKED:
         return _reshare(ctx, link, ex, policy)
+    if link.joined:
+        return _plan_joined(link, ex, sf)
 
     # Fill ids a pending create left open, from the item found by its sync key.
     if ex is not None and link.exchange_id is None and ex.type is ChangeType.CHANGED:
@@ -998,6 +1110,7 @@ def _recreate_salesforce(
     if _masked(policy, link.origin, ex_cur):
         entry = mask_entry(entry)
     entry = entry.replace(who_ids=link.shared_who_ids, what_id=link.shared_what_id, categories=())
+    entry = ctx.for_salesforce(entry, link.shared_who_ids)
     issues = salesforce_issues(entry)
     if issues:
         return _failed(link, issues, ex, None)
@@ -1201,6 +1314,10 @@ def _merge(
     if relations_changed:
         assert shared is not None
         sf_target = sf_target.replace(who_ids=shared.who_ids, what_id=shared.what_id)
+    if "attendees" in up:
+        # Only matched attendees can be invitees; a Who comes from them when none was chosen or set.
+        chosen = shared.who_ids if relations_changed and shared is not None else link.shared_who_ids
+        sf_target = ctx.for_salesforce(sf_target, chosen, sf_entry.who_ids)
     ex_target = apply_fields(ex_entry, sf_entry, down)
     if "attendees" in down:
         # Salesforce invitees are added to the meeting, never removed from it.
@@ -1272,8 +1389,11 @@ __all__ = [
     "DeleteSalesforce",
     "ExchangeChange",
     "GuardOutcome",
+    "JoinSalesforceEvent",
+    "LeaveSalesforceEvent",
     "LinkState",
     "LinkStatus",
+    "MeetingEvent",
     "Plan",
     "RecordHealth",
     "RemoveCategory",

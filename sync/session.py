@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync import health, links, mailboxes, policy_store
@@ -23,10 +24,12 @@ from sync.apply import Applier
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
+from sync.entry import EVENT
 from sync.feeds import read_exchange, read_salesforce
-from sync.models import Mailbox, SyncSession, utcnow
+from sync.models import Link, Mailbox, SyncSession, utcnow
+from sync.planner import ChangeType, ExchangeChange, LinkStatus, MeetingEvent
 from sync.planner import plan as make_plan
-from sync.policies import PolicySet
+from sync.policies import Direction, PolicySet
 
 log = logging.getLogger("calsync.session")
 
@@ -172,12 +175,19 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         salesforce, owner_id=mailbox.salesforce_user_id, policies=policies, kinds=kinds,
         watermarks=mailbox.salesforce_watermarks or {}, time_zone=mailbox.time_zone, now=now,
         linked_kinds={link.kind for link in previous if link.is_live},
+        synced_at={link.salesforce_id: link.salesforce_modstamp for link in previous
+                   if link.salesforce_id and link.salesforce_modstamp and link.state is LinkStatus.ACTIVE},
     )  # fmt: skip
     progress("planning", 0, len(ex_feed.changes) + len(sf_feed.changes))
+    meeting_changes = _meetings_going_up(ex_feed.changes, policies)
+    emails = sorted({a.email for c in meeting_changes for a in c.entry.attendees if a.email})
+    people = salesforce.people_by_email(emails) if emails else {}
+    known = {link.exchange_id for link in previous if link.exchange_id}
+    meetings = meeting_events(db, mailbox, {c.uid for c in meeting_changes if c.uid and c.exchange_id not in known})
     plan = make_plan(
         previous, ex_feed.changes, sf_feed.changes, policies, now, mailbox=mailbox.email,
         exchange_full_count=ex_feed.full_count, salesforce_full_count=sf_feed.full_count,
-        default_time_zone=mailbox.time_zone,
+        default_time_zone=mailbox.time_zone, people=people, meetings=meetings,
     )  # fmt: skip
     total = len(plan.writes)
 
@@ -186,7 +196,7 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         progress("applying", min(total, sum(applier.report.counts.values()) + len(applier.report.failed_keys)), total)
 
     progress("applying", 0, total)
-    applier = Applier(db, mailbox, salesforce, exchange, now, checkpoint=_checkpoint)
+    applier = Applier(db, mailbox, salesforce, exchange, now, checkpoint=_checkpoint, people=people)
     report = applier.apply(plan, previous)
 
     # Move the cursors only when every write landed: a failed item must come back in the next feeds.
@@ -206,3 +216,37 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     if plan.guard.tripped:
         result.error = f"mass-deletion guard: {plan.guard.reason}"
     progress("done", total, total)
+
+
+def _meetings_going_up(changes: list[ExchangeChange], policies: PolicySet) -> list[ExchangeChange]:
+    """Changed Exchange Events whose attendees may reach Salesforce this session."""
+    if policies.for_kind(EVENT).direction in (Direction.OFF, Direction.DOWNSYNC_ONLY):
+        return []
+    return [
+        c
+        for c in changes
+        if c.kind == EVENT and c.type is ChangeType.CHANGED and c.entry is not None and c.entry.attendees
+    ]
+
+
+def meeting_events(db: Session, mailbox: Mailbox, uids: set[str]) -> dict[str, MeetingEvent]:
+    """iCalUId → the Event another mailbox's link made for that meeting (one meeting, one Event)."""
+    if not uids:
+        return {}
+    rows = db.execute(
+        select(Link.exchange_uid, Link.salesforce_id, Mailbox.salesforce_user_id)
+        .join(Mailbox, Link.mailbox_id == Mailbox.id)
+        .where(
+            Link.exchange_uid.in_(sorted(uids)),
+            Link.mailbox_id != mailbox.id,
+            Link.kind == EVENT,
+            Link.joined_event.is_(False),
+            Link.state.in_([str(LinkStatus.ACTIVE), str(LinkStatus.FAILED)]),
+            Link.salesforce_id.is_not(None),
+        )
+        .order_by(Link.created_at, Link.id)
+    )
+    found: dict[str, MeetingEvent] = {}
+    for uid, salesforce_id, owner in rows:
+        found.setdefault(uid, MeetingEvent(salesforce_id=salesforce_id, owner_user_id=owner))
+    return found

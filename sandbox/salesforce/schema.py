@@ -353,6 +353,7 @@ def _build_objects() -> dict[str, SObject]:
                 _text("Phone", "Phone", 40, type="phone"),
                 _text("Title", "Title", 128),
                 _text("Status", "Status", 255, type="picklist", picklist=LEAD_STATUSES, default=LEAD_STATUSES[0]),
+                Field("IsConverted", "boolean", "Converted", default=False),
                 _owner(),
             ],
         ),

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from simple_salesforce import Salesforce, SalesforceError, format_soql
 
+from sync.attendees import Relation
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError, TransientError
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call
@@ -252,6 +253,22 @@ class SalesforceConnector:
                 for row in self.query(soql):
                     if row.get("Email"):
                         found[row["Email"].lower()] = (sobject, row["Id"])
+        return found
+
+    def event_invitees(self, event_ids: Iterable[str]) -> dict[str, list[Relation]]:
+        """Event id → its EventRelation invitees (one query per 200 Events)."""
+        ids = sorted(set(event_ids))
+        found: dict[str, list[Relation]] = {i: [] for i in ids}
+        for chunk in _chunks(ids, 200):
+            soql = format_soql(
+                "SELECT Id, EventId, RelationId, Relation.Email FROM EventRelation "
+                "WHERE IsInvitee = true AND EventId IN {}",
+                list(chunk),
+            )
+            for row in self.query(soql):
+                email = (row.get("Relation") or {}).get("Email")
+                relation = Relation(row["Id"], row["EventId"], row["RelationId"], email.lower() if email else None)
+                found.setdefault(row["EventId"], []).append(relation)
         return found
 
     def limits(self) -> dict[str, Any]:

@@ -53,9 +53,12 @@ from tests.sync.factories import (
 BASE = event("Review", location="Room 1", body="Agenda")
 
 
-def run(links, ex=(), sf=(), **policy_settings):
+def run(links, ex=(), sf=(), people=None, meetings=None, **policy_settings):
     extra = policy_settings.pop("extra", ())
-    return plan(list(links), list(ex), list(sf), policies(*extra, **policy_settings), NOW, mailbox=MAILBOX)
+    return plan(
+        list(links), list(ex), list(sf), policies(*extra, **policy_settings), NOW, mailbox=MAILBOX,
+        people=people, meetings=meetings,
+    )  # fmt: skip
 
 
 def names(result):
@@ -130,7 +133,7 @@ def test_description_once():
 
 def test_attendees_flow_up_and_only_down_when_enabled():
     ann, bob = Attendee("ann@example.com"), Attendee("bob@example.com")
-    up = run([link_for(BASE)], [ex_changed(BASE.replace(attendees=(ann,)))])
+    up = run([link_for(BASE)], [ex_changed(BASE.replace(attendees=(ann,)))], people={ann.email: ("Contact", "003A")})
     assert only(up, UpdateSalesforce).fields == ("attendees",)
     meeting = BASE.replace(attendees=(ann,))
     sf_added = sf_changed(meeting.replace(attendees=(bob,)))
