@@ -53,12 +53,17 @@ def for_salesforce(
     *,
     owner_email: str = "",
     shared_who_ids: Sequence[str] = (),
-    current_who_ids: Sequence[str] = (),
+    current_who_ids: Sequence[str] | None = (),
 ) -> Entry:
-    """What an Exchange entry becomes in Salesforce: matched invitees and the Who (see module doc)."""
+    """What an Exchange entry becomes in Salesforce: matched invitees and the Who (see module doc).
+
+    ``current_who_ids``: the Event's Who now; ``None`` when this session did not read the Event (the Who is
+    not part of the base snapshot), and then the Who is left as it is."""
     entry = matched(entry, people, owner_email=owner_email)
     if shared_who_ids:
         who = tuple(shared_who_ids)
+    elif current_who_ids is None:
+        who = entry.who_ids
     elif current_who_ids:
         who = tuple(current_who_ids)
     else:

@@ -521,7 +521,9 @@ class _Ctx:
     people: Mapping[str, Person] = field(default_factory=dict)
     meetings: Mapping[str, MeetingEvent] = field(default_factory=dict)
 
-    def for_salesforce(self, entry: Entry, shared_who_ids: Sequence[str], current_who_ids: Sequence[str] = ()) -> Entry:
+    def for_salesforce(
+        self, entry: Entry, shared_who_ids: Sequence[str], current_who_ids: Sequence[str] | None = ()
+    ) -> Entry:
         if entry.kind != EVENT:
             return entry
         return for_salesforce(entry, self.people, owner_email=self.mailbox, shared_who_ids=shared_who_ids,
@@ -1317,7 +1319,8 @@ def _merge(
     if "attendees" in up:
         # Only matched attendees can be invitees; a Who comes from them when none was chosen or set.
         chosen = shared.who_ids if relations_changed and shared is not None else link.shared_who_ids
-        sf_target = ctx.for_salesforce(sf_target, chosen, sf_entry.who_ids)
+        current_who = sf_entry.who_ids if sf is not None and sf.entry is not None else None
+        sf_target = ctx.for_salesforce(sf_target, chosen, current_who)
     ex_target = apply_fields(ex_entry, sf_entry, down)
     if "attendees" in down:
         # Salesforce invitees are added to the meeting, never removed from it.

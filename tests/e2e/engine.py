@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from calsync import wiring
 from calsync.settings import Settings
+from sandbox.seed import rep_by_email
 from sync import mailboxes, policy_store
 from sync.models import HealthEntry, Link
 from sync.policies import Policy, PolicySet
@@ -26,8 +27,9 @@ class Engine:
     def __post_init__(self) -> None:
         self.factory = wiring.session_factory(self.settings)
         with self.factory() as db:
-            mailbox = mailboxes.add(db, self.email, self.world.rep.salesforce_user_id)
-            mailbox.time_zone = self.world.rep.timezone
+            rep = rep_by_email(self.email) or self.world.rep
+            mailbox = mailboxes.add(db, self.email, rep.salesforce_user_id)
+            mailbox.time_zone = rep.timezone
             db.commit()
 
     def sync(self, *, now: dt.datetime | None = None, force_category_check: bool = False) -> SessionResult:
