@@ -117,6 +117,35 @@ def mailboxes_add(email: str, salesforce_user: str | None, time_zone: str | None
         click.echo(f"{mailbox.email}  salesforce user: {mailbox.salesforce_user_id or '(found at first sync)'}")
 
 
+@mailboxes.command("login", context_settings=CONTEXT)
+@click.argument("email")
+@click.option("--username", help="Exchange login (default: EMAIL).")
+@click.option("--password", help="Exchange password (prompted when omitted).")
+@click.option("--clear", is_flag=True, help="Forget the mailbox's login: use the impersonating service account.")
+def mailboxes_login(email: str, username: str | None, password: str | None, clear: bool) -> None:
+    """Sync EMAIL with its own Exchange login instead of the service account (stored encrypted)."""
+    if not clear and password is None:
+        password = click.prompt("Exchange password", hide_input=True)
+    from sync.mailboxes import MailboxError, clear_exchange_credentials, find, set_exchange_credentials
+
+    settings = _settings()
+    with _db_session() as db:
+        mailbox = find(db, email)
+        if mailbox is None:
+            raise click.ClickException(f"no mailbox {email}: calsync mailboxes add {email}")
+        try:
+            if clear:
+                clear_exchange_credentials(mailbox)
+            else:
+                set_exchange_credentials(
+                    mailbox, username or mailbox.email, password or "", secret_key=settings.secret_key
+                )
+        except MailboxError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.commit()
+    click.echo(f"{email}: " + ("service account (impersonation)" if clear else "own Exchange login stored"))
+
+
 @mailboxes.command("list", context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
 def mailboxes_list(as_json: bool) -> None:

@@ -34,20 +34,44 @@ def salesforce_connector(settings: Settings) -> SalesforceConnector:
     )
 
 
-def exchange_connector(settings: Settings, mailbox_email: str) -> ExchangeConnector:
-    if not settings.exchange_endpoint or not settings.exchange_username:
+def exchange_connector(
+    settings: Settings, mailbox_email: str, credentials: tuple[str, str] | None = None
+) -> ExchangeConnector:
+    """The connector for one mailbox: its own login when it has one (``calsync mailboxes login``), else the
+    service account impersonating it."""
+    if credentials is None:
+        credentials = mailbox_login(settings, mailbox_email)
+    if not settings.exchange_endpoint or not (settings.exchange_username or credentials):
         raise ConfigError(
             "Exchange is not configured: set EXCHANGE_ENDPOINT, EXCHANGE_USERNAME and EXCHANGE_PASSWORD "
             "(or CALSYNC_SANDBOX_INFO for the local sandbox)"
         )
+    username, password = credentials or (settings.exchange_username, settings.exchange_password)
     return ExchangeConnector(
         ExchangeConfig(
             endpoint=settings.exchange_endpoint,
-            username=settings.exchange_username,
-            password=settings.exchange_password,
-            auth_type=settings.exchange_auth_type,
+            username=username,
+            password=password,
+            auth_type="basic" if credentials else settings.exchange_auth_type,
             version=settings.exchange_version,
             ca_file=settings.exchange_ca_file,
+            impersonation=credentials is None,
         ),
         mailbox_email,
     )
+
+
+def mailbox_login(settings: Settings, mailbox_email: str) -> tuple[str, str] | None:
+    """The mailbox's own Exchange login, if one was stored (sealed) for it."""
+    from backend.database import make_engine
+    from sync import mailboxes
+
+    engine = make_engine(settings.database_url)  # short-lived: connectors are built once per session
+    try:
+        with Session(engine) as db:
+            mailbox = mailboxes.find(db, mailbox_email)
+            if mailbox is None:
+                return None
+            return mailboxes.exchange_credentials(mailbox, secret_key=settings.secret_key)
+    finally:
+        engine.dispose()

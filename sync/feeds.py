@@ -17,7 +17,7 @@ from sync.connectors.salesforce import SalesforceConnector
 from sync.entry import EVENT, TASK, is_custom_kind, to_utc
 from sync.mapping.exchange import calendar_item_to_dict, entry_from_exchange
 from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
-from sync.planner import ChangeType, ExchangeChange, LinkState, SalesforceChange, SharedRelations
+from sync.planner import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
 from sync.policies import Direction, Policy, PolicySet
 
 # Re-read this much before the watermark: SystemModstamp is set at commit time, so a row committed late with an
@@ -154,9 +154,15 @@ def read_exchange(
     )
 
 
-def _unchanged(row: dict[str, Any], synced_at: Mapping[str, dt.datetime]) -> bool:
-    stamp = synced_at.get(row.get("Id") or "")
-    return stamp is not None and record_meta(row).system_modstamp == stamp
+def _unchanged(row: dict[str, Any], by_id: Mapping[str, LinkState]) -> bool:
+    link = by_id.get(row.get("Id") or "")
+    if link is None or link.state is not LinkStatus.ACTIVE or link.salesforce_modstamp is None:
+        return False
+    return record_meta(row).system_modstamp == link.salesforce_modstamp
+
+
+def _base_attendees(link: LinkState | None) -> list[str]:
+    return list((link.salesforce_base or {}).get("attendees") or []) if link is not None else []
 
 
 def salesforce_object(policy: Policy) -> str:
@@ -193,13 +199,15 @@ def read_salesforce(
     time_zone: str,
     now: dt.datetime,
     linked_kinds: Iterable[str] = (),
-    synced_at: Mapping[str, dt.datetime] | None = None,
+    links: Sequence[LinkState] = (),
 ) -> SalesforceFeed:
     """``linked_kinds``: kinds with live links; a full listing of one of them that comes back empty is
     reported through ``full_count`` so the mass-deletion guard can stop the session.
-    ``synced_at``: record id → the SystemModstamp its link was last synced at. A row still at that stamp is
-    unchanged (the watermark overlap reads it again) and is left out, which saves its invitee look-up."""
-    synced_at = synced_at or {}
+    ``links``: the mailbox's links. A row still at the SystemModstamp its active link was synced at is unchanged
+    (the watermark overlap reads it again) and is left out. Invitees (EventRelation) are read only where they
+    can matter: with ``attendees_to_exchange``, or for Events whose last synced state had attendees; elsewhere
+    the Event's attendees are taken as last synced, which saves a query per 200 Events."""
+    by_id = {link.salesforce_id: link for link in links if link.salesforce_id}
     out = SalesforceFeed(watermarks=dict(watermarks))
     linked = set(linked_kinds)
     for kind in kinds:
@@ -217,13 +225,15 @@ def read_salesforce(
         if since is None and kind in linked:
             out.full_count = (out.full_count or 0) + sum(1 for r in rows if not r.get("IsDeleted"))
         newest = dt.datetime.fromisoformat(mark) if mark else None
-        rows = [r for r in rows if r.get("IsDeleted") or not _unchanged(r, synced_at)]
+        rows = [r for r in rows if r.get("IsDeleted") or not _unchanged(r, by_id)]
         invitees: dict[str, list[str]] = {}
         if policy.kind == EVENT:
             live = [r["Id"] for r in rows if not r.get("IsDeleted")]
-            if live:
-                found = connector.event_invitees(live)
-                invitees = {i: [r.email for r in rel if r.email] for i, rel in found.items()}
+            invitees = {i: _base_attendees(by_id.get(i)) for i in live}
+            wanted = [i for i in live if policy.attendees_to_exchange or invitees[i]]
+            if wanted:
+                found = connector.event_invitees(wanted)
+                invitees.update({i: [r.email for r in rel if r.email] for i, rel in found.items()})
         for row in rows:
             meta = record_meta(row)
             if meta.system_modstamp and (newest is None or meta.system_modstamp > newest):

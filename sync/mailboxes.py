@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sync.models import Mailbox
+from sync.secrets import seal, unseal
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
@@ -51,3 +53,22 @@ def find(db: Session, email: str) -> Mailbox | None:
 
 def all_mailboxes(db: Session) -> list[Mailbox]:
     return list(db.scalars(select(Mailbox).order_by(Mailbox.email)))
+
+
+def set_exchange_credentials(mailbox: Mailbox, username: str, password: str, *, secret_key: str) -> None:
+    """Give the mailbox its own Exchange login (delegate access instead of impersonation). The caller commits."""
+    if not username or not password:
+        raise MailboxError("an Exchange login needs a user name and a password")
+    mailbox.exchange_credentials = seal(json.dumps({"username": username, "password": password}), secret_key)
+
+
+def clear_exchange_credentials(mailbox: Mailbox) -> None:
+    mailbox.exchange_credentials = None
+
+
+def exchange_credentials(mailbox: Mailbox, *, secret_key: str) -> tuple[str, str] | None:
+    """(username, password) of the mailbox's own login, or None for the service account."""
+    if not mailbox.exchange_credentials:
+        return None
+    data = json.loads(unseal(mailbox.exchange_credentials, secret_key))
+    return data["username"], data["password"]

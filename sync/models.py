@@ -86,6 +86,9 @@ class Mailbox(Base):
     sync_interval_minutes: Mapped[int] = mapped_column(Integer, default=30)
     backoff_until: Mapped[dt.datetime | None]
     backoff_reason: Mapped[str | None] = mapped_column(Text)
+    # Per-mailbox Exchange login instead of the impersonating service account: JSON sealed with
+    # CALSYNC_SECRET_KEY (sync.secrets), never shown back.
+    exchange_credentials: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     links: Mapped[list[Link]] = relationship(back_populates="mailbox", cascade="all, delete-orphan")

@@ -175,8 +175,7 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         salesforce, owner_id=mailbox.salesforce_user_id, policies=policies, kinds=kinds,
         watermarks=mailbox.salesforce_watermarks or {}, time_zone=mailbox.time_zone, now=now,
         linked_kinds={link.kind for link in previous if link.is_live},
-        synced_at={link.salesforce_id: link.salesforce_modstamp for link in previous
-                   if link.salesforce_id and link.salesforce_modstamp and link.state is LinkStatus.ACTIVE},
+        links=previous,
     )  # fmt: skip
     progress("planning", 0, len(ex_feed.changes) + len(sf_feed.changes))
     meeting_changes = _meetings_going_up(ex_feed.changes, policies)

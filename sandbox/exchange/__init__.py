@@ -162,11 +162,14 @@ class ExchangeSandbox:
     def reset_log(self) -> None:
         with self._log_lock:
             self.requests: Counter[str] = Counter()
+            self.requests_by_login: Counter[str] = Counter()  # who authenticated (service account or a rep)
             self.calls: list[dict] = []
 
-    def count_request(self, operation: str | None) -> None:
+    def count_request(self, operation: str | None, login: str | None = None) -> None:
         with self._log_lock:
             self.requests[operation or "(none)"] += 1
+            if login:
+                self.requests_by_login[login.lower()] += 1
 
     def record_call(self, entry: dict) -> None:
         with self._log_lock:
@@ -176,6 +179,7 @@ class ExchangeSandbox:
         with self._log_lock:
             return {
                 "requests": dict(self.requests),
+                "requests_by_login": dict(self.requests_by_login),
                 "calls": list(self.calls),
                 "invitations": [c for c in self.calls if c["sent"] and c["kind"] in ("invitation", "update")],
                 "cancellations": [c for c in self.calls if c["sent"] and c["kind"] == "cancellation"],

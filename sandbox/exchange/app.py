@@ -92,6 +92,7 @@ class EwsApp:
             return Response("EWS expects SOAP over POST", status=405, headers={"Allow": "POST"})
         principal = self.authenticate(request)
         if principal is None:
+            request.get_data()  # read the body, or the server takes its rest for the next request
             return self.unauthorized(environ)
         try:
             envelope = etree.fromstring(request.get_data(), parser=PARSER)
@@ -105,7 +106,7 @@ class EwsApp:
         header = envelope.find(q(SOAP, "Header"))
         payload = body[0] if body is not None and len(body) else None
         operation = local(payload) if payload is not None else None
-        sb.count_request(operation)
+        sb.count_request(operation, principal)
 
         fault, latency = sb.faults.draw(operation)
         if latency:

@@ -128,6 +128,17 @@ class ExchangeConfig:
     max_backoff_seconds: int = 120  # longest server-requested back-off we wait out inside one session
 
 
+class _RetryPolicy(FaultTolerance):
+    """exchangelib's FaultTolerance (waits out ErrorServerBusy with BackOffMilliseconds, 503s, dropped
+    connections) except that a 401 is a login failure: FaultTolerance reads it as throttling and retries it
+    for minutes, which hides a wrong password behind a long wait."""
+
+    def raise_response_errors(self, response):
+        if response.status_code == 401:
+            raise UnauthorizedError(f"Invalid credentials for {response.url}")
+        return super().raise_response_errors(response)
+
+
 @dataclass
 class ExchangeUsage:
     calls: int = 0
@@ -205,7 +216,7 @@ class ExchangeConnector:
             credentials=credentials,
             auth_type=auth_type,
             version=Version(build=build, api_version=config.version),
-            retry_policy=FaultTolerance(max_wait=config.max_backoff_seconds),
+            retry_policy=_RetryPolicy(max_wait=config.max_backoff_seconds),
         )
         self.account = Account(
             primary_smtp_address=mailbox_email,

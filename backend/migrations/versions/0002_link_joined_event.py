@@ -1,4 +1,4 @@
-"""links.joined_event: one meeting, one Event across mailboxes
+"""links.joined_event (one meeting, one Event); mailboxes.exchange_credentials (per-mailbox login)
 
 Revision ID: 0002
 Revises: 0001
@@ -17,9 +17,13 @@ def upgrade() -> None:
     with op.batch_alter_table("links") as batch:
         batch.add_column(sa.Column("joined_event", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch.create_index("ix_links_exchange_uid", ["exchange_uid"])
+    with op.batch_alter_table("mailboxes") as batch:
+        batch.add_column(sa.Column("exchange_credentials", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("mailboxes") as batch:
+        batch.drop_column("exchange_credentials")
     with op.batch_alter_table("links") as batch:
         batch.drop_index("ix_links_exchange_uid")
         batch.drop_column("joined_event")
