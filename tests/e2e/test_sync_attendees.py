@@ -98,3 +98,22 @@ def test_an_attendee_copy_shared_first_makes_the_event_and_the_organizer_joins_i
     engine.sync()
     assert [e["Id"] for e in _org_events(world, "Kick-off")] == [event["Id"]]
     assert ALICE.salesforce_user_id in _invitees(world.salesforce(), event["Id"])
+
+
+def test_salesforce_invitees_are_added_to_the_meeting_only_when_the_policy_says_so(engine, world):
+    outlook, sf = world.outlook(), world.salesforce()
+    meeting = outlook.create("Demo day", at(7, 10), at(7, 11), attendees=[WILE.email])
+    engine.sync()
+    event_id = sf.find_event("Demo day")["Id"]
+    sf.add_relation(event_id, JOANNA.salesforce_id)
+    engine.sync()
+    assert sorted(a["email"] for a in outlook.get(meeting)["attendees"]) == [WILE.email]  # off by default
+
+    engine.set_policy(attendees_to_exchange=True)
+    sf.add_relation(event_id, ROAD.salesforce_id)
+    engine.sync()
+    # The Event's invitees come down with its next change: added, never removed, no invitation sent.
+    expected = sorted([WILE.email, JOANNA.email, ROAD.email])
+    assert sorted(a["email"] for a in outlook.get(meeting)["attendees"]) == expected
+    assert engine.converge().writes == 0
+    world.assert_no_meeting_messages()
