@@ -241,7 +241,16 @@ class Action:
 
 
 @dataclass(frozen=True)
-class CreateInSalesforce(Action):
+class WriteAction(Action):
+    """An action that writes to Salesforce or Exchange."""
+
+    @property
+    def writes(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class CreateInSalesforce(WriteAction):
     """Upsert by ``CalSync_Key__c = sync_key``. Save ``link`` as *pending* first, then, after success, with
     ``salesforce_id`` (and modstamp) from the result."""
 
@@ -252,13 +261,9 @@ class CreateInSalesforce(Action):
     link: LinkState
     revert: bool = False
 
-    @property
-    def writes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
-class CreateInExchange(Action):
+class CreateInExchange(WriteAction):
     """Create with the sync key extended property (find it first by that key on retry). Save ``link`` as
     *pending* first, then with ``exchange_id``/change key from the result."""
 
@@ -268,13 +273,9 @@ class CreateInExchange(Action):
     link: LinkState
     revert: bool = False
 
-    @property
-    def writes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
-class UpdateSalesforce(Action):
+class UpdateSalesforce(WriteAction):
     """Send ``salesforce_update(current, entry)``; ``fields`` are the projection fields that change (plus
     ``who_what`` for add-in relations)."""
 
@@ -286,13 +287,9 @@ class UpdateSalesforce(Action):
     current: Entry
     revert: bool = False
 
-    @property
-    def writes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
-class UpdateExchange(Action):
+class UpdateExchange(WriteAction):
     """Send ``exchange_update(current, entry, fields)`` with ``update_fields`` and ``SendToNone``."""
 
     kind: str
@@ -303,25 +300,17 @@ class UpdateExchange(Action):
     current: Entry
     revert: bool = False
 
-    @property
-    def writes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
-class DeleteSalesforce(Action):
+class DeleteSalesforce(WriteAction):
     kind: str
     salesforce_object: str
     salesforce_id: str
     reason: str
 
-    @property
-    def writes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
-class DeleteExchange(Action):
+class DeleteExchange(WriteAction):
     """Delete without sending cancellations. ``by_policy_off``: removal because the kind was switched off
     (not counted by the mass-deletion guard)."""
 
@@ -331,13 +320,9 @@ class DeleteExchange(Action):
     reason: str
     by_policy_off: bool = False
 
-    @property
-    def writes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
-class JoinSalesforceEvent(Action):
+class JoinSalesforceEvent(WriteAction):
     """The meeting already has an Event (made from another rep's copy): add this mailbox's user as an
     invitee and save ``link`` (``joined``) instead of creating a second Event."""
 
@@ -346,33 +331,21 @@ class JoinSalesforceEvent(Action):
     owner_user_id: str | None
     link: LinkState
 
-    @property
-    def writes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
-class LeaveSalesforceEvent(Action):
+class LeaveSalesforceEvent(WriteAction):
     """A joined meeting left this mailbox (deleted, unshared, cancelled): remove its user's invitee row."""
 
     salesforce_id: str
     reason: str
 
-    @property
-    def writes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
-class RemoveCategory(Action):
+class RemoveCategory(WriteAction):
     kind: str
     exchange_id: str
     change_key: str | None
     category: str
-
-    @property
-    def writes(self) -> bool:
-        return True
 
 
 @dataclass(frozen=True)
