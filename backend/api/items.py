@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from exchangelib import CalendarItem
-from flask import jsonify, request
+from flask import jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -138,7 +138,9 @@ def _health(db: Session, caller: Caller, item_ews_id: str, link: Link | None) ->
             refs.add(f"salesforce:{link.salesforce_id}")
     entries = db.scalars(
         select(HealthEntry)
-        .where(HealthEntry.mailbox_id == caller.mailbox.id, HealthEntry.status == "open", HealthEntry.item_ref.in_(refs))
+        .where(
+            HealthEntry.mailbox_id == caller.mailbox.id, HealthEntry.status == "open", HealthEntry.item_ref.in_(refs)
+        )
         .order_by(HealthEntry.last_seen.desc(), HealthEntry.id)
     )
     return [

@@ -85,7 +85,8 @@ def job_status(job_ref: str):
         raise ApiError("This job belongs to another mailbox.", status=403, code="not_your_job")
     try:
         job = Job.fetch(job_id(caller.mailbox.id), connection=remote.redis())
-        status = str(job.get_status(refresh=False) or "queued")
+        found = job.get_status(refresh=False)
+        status = getattr(found, "value", None) or str(found or "queued")
         progress = job.meta.get("progress")
         error = None
         if status == "failed":
@@ -94,7 +95,9 @@ def job_status(job_ref: str):
         # Finished sessions leave no job behind (result_ttl=0): the session row has the outcome.
         status, progress, error = "finished", None, None
     except RedisError:
-        raise remote.unavailable("The sync queue cannot be reached; try again in a moment.", "queue_unavailable") from None
+        raise remote.unavailable(
+            "The sync queue cannot be reached; try again in a moment.", "queue_unavailable"
+        ) from None
     last = last_session(db_session(), caller.mailbox)
     if status == "finished" and last is not None and last["status"] == "failed":
         error = last["error"]

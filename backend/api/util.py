@@ -53,5 +53,7 @@ def queue_session(mailbox_id: int, *, reason: str) -> dict[str, str]:
     try:
         outcome = sync_now(remote.queue(), mailbox_id, remote.schedule_config())
     except RedisError:
-        raise remote.unavailable("The sync queue cannot be reached; try again in a moment.", "queue_unavailable") from None
+        raise remote.unavailable(
+            "The sync queue cannot be reached; try again in a moment.", "queue_unavailable"
+        ) from None
     return {"id": job_id(mailbox_id), "status": outcome, "reason": reason}
