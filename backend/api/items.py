@@ -65,9 +65,8 @@ class OutlookItem:
         except ConnectorError as exc:
             if exc.code == "ErrorAccessDenied":
                 raise ApiError("This item is not in your mailbox.", status=403, code="not_your_item") from None
-            if exc.code in {"ErrorInvalidIdMalformed", "ErrorInvalidIdNotAnItemAttachmentId", "ErrorInvalidId"}:
-                raise ApiError("This is not an Outlook item id.", status=400, code="invalid_item_id") from None
-            if exc.code == "ErrorItemNotFound":
+            # An id of the right shape that names nothing (EWS: malformed) is as unknown as a deleted item.
+            if exc.code in {"ErrorItemNotFound", "ErrorInvalidIdMalformed", "ErrorInvalidId"}:
                 raise self.not_found() from None
             raise remote.remote_error(exc) from None
         item = found[0] if found else None

@@ -125,7 +125,7 @@ def test_another_mailbox_item_is_forbidden(api_client, auth, world, addin_settin
 
 @pytest.mark.parametrize(
     ("item_id", "status"),
-    [("not-an-id", 400), ("A" * 30 + "%27%3B", 400), ("AAMkADAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMAB=", 400)],
+    [("not-an-id", 400), ("A" * 30 + "%27%3B", 400), ("AAMkADAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMAB=", 404)],
 )
 def test_bad_item_ids_are_4xx(api_client, auth, item_id, status):
     response = api_client.get(f"/api/v1/items/{item_id}", headers=auth)
