@@ -554,6 +554,16 @@ _DOCUMENT: dict[str, Any] = {
 }
 
 
+# Parameters shared by every operation of a path are written once at the path above, then copied into each
+# operation: operations then stand alone (and the path items hold only operations).
+for _item in _DOCUMENT["paths"].values():
+    _shared = _item.pop("parameters", [])
+    for _operation in _item.values():
+        _operation["parameters"] = [*_shared, *_operation.get("parameters", [])] or _operation.get("parameters", [])
+        if not _operation["parameters"]:
+            del _operation["parameters"]
+
+
 def document() -> dict[str, Any]:
     """A fresh copy of the OpenAPI document (callers may change it)."""
     return copy.deepcopy(_DOCUMENT)
