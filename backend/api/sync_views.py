@@ -11,7 +11,7 @@ from rq.job import Job
 
 from backend.api import bp, remote
 from backend.api import records as sf_records
-from backend.api.util import last_session, queue_session
+from backend.api.util import last_session, plain_session_error, queue_session
 from backend.app import db_session
 from backend.auth import current_caller
 from backend.errors import ApiError
@@ -102,7 +102,7 @@ def job_status(job_ref: str):
         ) from None
     last = last_session(db_session(), caller.mailbox)
     if status == "finished" and last is not None and last["status"] == "failed":
-        error = last["error"]
+        error = plain_session_error(last["error"])
     return jsonify({
         "id": job_ref,
         "status": status,

@@ -57,3 +57,24 @@ def queue_session(mailbox_id: int, *, reason: str) -> dict[str, str]:
             "The sync queue cannot be reached; try again in a moment.", "queue_unavailable"
         ) from None
     return {"id": job_id(mailbox_id), "status": outcome, "reason": reason}
+
+
+_PLAIN = (
+    ("salesforce refused our credentials",
+     "Salesforce did not accept calsync's connection ({detail}). Ask your admin to reconnect Salesforce."),
+    ("exchange refused our credentials",
+     "Exchange did not accept calsync's service account ({detail}). Ask your admin to check it."),
+    ("Salesforce API budget exhausted",
+     "Salesforce's daily API allowance is nearly used up, so sync is paused for a while ({detail})."),
+)  # fmt: skip
+
+
+def plain_session_error(error: str | None) -> str | None:
+    """A failed session's error (``SessionResult.error``) as a sentence for the rep."""
+    if not error:
+        return None
+    for prefix, sentence in _PLAIN:
+        if error.startswith(prefix):
+            detail = error[len(prefix) :].lstrip(": ").strip() or "no details"
+            return sentence.format(detail=detail)
+    return error[:1].upper() + error[1:]

@@ -132,7 +132,7 @@ def test_a_sync_error_is_shown_in_plain_words(open_pane, world, run_worker, addi
     assert world.expire_salesforce_session(addin_settings.salesforce_access_token)
     page.locator("#share").click()
     wait_for_sync_to_finish(page, run_worker)
-    expect(page.get_by_role("alert")).to_contain_text("Sync failed: salesforce refused our credentials")
+    expect(page.get_by_role("alert")).to_contain_text("Sync failed: Salesforce did not accept calsync's connection")
     expect(page.locator("#health-list li")).to_have_count(1)
     expect(page.locator("#health-list")).to_contain_text("refused our credentials")
     expect(page.locator("#state-badge")).to_have_text("Waiting for sync")

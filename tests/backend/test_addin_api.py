@@ -202,7 +202,7 @@ def test_a_failed_session_is_reported_in_plain_words(api_client, auth, world, ru
     run_worker()
     response = api_client.get(f"/api/v1/jobs/{job['id']}", headers=auth)
     check("/jobs/{job_ref}", "get", response)
-    assert "refused our credentials" in response.get_json()["error"]
+    assert "Ask your admin to reconnect Salesforce" in response.get_json()["error"]
     response = api_client.get(f"/api/v1/items/{item_id}", headers=auth)
     check("/items/{item_id}", "get", response)
     body = response.get_json()
