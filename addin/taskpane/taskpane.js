@@ -326,9 +326,20 @@ async function syncNow() {
   }
 }
 
-function showProgress(progress) {
+const PHASES = { reading: "Reading changes", planning: "Comparing", applying: "Writing changes", done: "Finishing" };
+
+function showProgress(progress, status) {
   const bar = $("progress");
   bar.hidden = false;
+  const text = $("progress-text");
+  text.hidden = false;
+  if (!progress) {
+    text.textContent = status === "started" ? "Syncing…" : "Waiting for a sync worker…";
+  } else if (progress.phase === "applying" && progress.total) {
+    text.textContent = `${PHASES.applying}: ${progress.done} of ${progress.total}`;
+  } else {
+    text.textContent = `${PHASES[progress.phase] || "Syncing"}…`;
+  }
   const percent = progress && progress.total ? Math.round((100 * progress.done) / progress.total) : null;
   if (percent === null) {
     bar.removeAttribute("aria-valuenow");
@@ -352,10 +363,11 @@ async function follow(job) {
     if (!status.running) {
       break;
     }
-    showProgress(status.progress);
+    showProgress(status.progress, status.status);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   $("progress").hidden = true;
+  $("progress-text").hidden = true;
   if (status.error) {
     say(`Sync failed: ${status.error}`, "error");
   } else if (status.last_session && status.last_session.status === "partial") {

@@ -69,8 +69,11 @@ def pick(page, input_id: str, text: str, name: str) -> None:
     field.press("Enter")
 
 
-def wait_for_sync_to_finish(page, run_worker) -> None:
+def wait_for_sync_to_finish(page, run_worker, shot: str | None = None) -> None:
     expect(page.locator("#progress")).to_be_visible()
+    expect(page.locator("#progress-text")).to_have_text("Waiting for a sync worker…")
+    if shot:
+        screenshot(page, shot)
     assert run_worker() == 1
     expect(page.locator("#progress")).to_be_hidden(timeout=15_000)
 
@@ -95,8 +98,9 @@ def test_share_with_who_and_what_then_unshare(open_pane, world, run_worker):
     assert ["item.categories.addAsync", ["Salesforce"]] in office_calls(page)
     assert "Salesforce" in world.outlook().get(item_id)["categories"]  # set server-side through EWS
 
-    wait_for_sync_to_finish(page, run_worker)
+    wait_for_sync_to_finish(page, run_worker, "taskpane-sync-waiting")
     expect(page.locator("#messages")).to_contain_text("Sync finished.")
+    expect(page.locator("#progress-text")).to_be_hidden()
     expect(page.locator("#state-badge")).to_have_text("Shared")
     event = world.salesforce().find_event("Pipeline review with Acme")
     assert event["WhoId"] == CONTACT.salesforce_id and event["WhatId"] == "001000000000000001"

@@ -216,3 +216,18 @@ def test_categories_follow_the_policies(api_client, auth, engine):
     names = {c["name"]: c for c in response.get_json()["categories"]}
     assert names["Salesforce"]["color"] == 7 and not names["Salesforce"]["read_only"]
     assert names["SF Task"]["read_only"]
+
+
+def test_a_share_request_waits_for_a_session_whose_writes_land(api_client, auth, world, run_worker, engine):
+    """The Who/What of a share must survive a session that could not create the Event (a locked row): the
+    request is consumed only when the session's Exchange cursor moves past the item."""
+    item_id = new_item(world, "Site walk")
+    api_client.put(f"/api/v1/items/{item_id}/share", json={"whoIds": [LEAD.salesforce_id]}, headers=auth)
+    world.set_salesforce_faults(fail_next_writes=1)
+    run_worker()
+    assert world.salesforce().find_event("Site walk") is None
+    assert api_client.get(f"/api/v1/items/{item_id}", headers=auth).get_json()["who"][0]["id"] == LEAD.salesforce_id
+    engine.sync()
+    assert world.salesforce().find_event("Site walk")["WhoId"] == LEAD.salesforce_id
+    body = api_client.get(f"/api/v1/items/{item_id}", headers=auth).get_json()
+    assert body["state"] == "synced" and [w["name"] for w in body["who"]] == ["Peter Gibbons"]
