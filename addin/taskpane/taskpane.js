@@ -48,6 +48,7 @@ function say(text, kind = "info", action = null) {
 
 function explain(error) {
   if (error instanceof outlook.SignInError) {
+    $("sync").hidden = true; // nothing works until sign-in does
     say(error.message, "error", { label: "Try again", run: start });
   } else if (error instanceof ApiError) {
     say(error.message, error.status >= 500 || error.status === 0 ? "warning" : "error");
@@ -389,6 +390,7 @@ async function start() {
   try {
     await outlook.ready();
     await outlook.getAccessToken();
+    $("sync").hidden = false;
     ui.item = await outlook.currentItem();
     const answer = await api.categories();
     ui.categories = answer.categories;

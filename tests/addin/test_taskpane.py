@@ -126,6 +126,7 @@ def test_sign_in_failure_says_what_to_do(open_pane, world):
     expect(alert).to_contain_text("You are not signed in to Outlook")
     expect(alert.get_by_role("button", name="Try again")).to_be_visible()
     expect(page.locator("#item-section")).to_be_hidden()
+    expect(page.locator("#sync")).to_be_hidden()
     screenshot(page, "taskpane-sign-in-failed")
 
 
