@@ -306,10 +306,14 @@ def demo(info_path: Path, **kwargs) -> None:
     click.echo(f"Database ready: {settings.redacted()['DATABASE_URL']}")
     running = _start_sandboxes(info_path=info_path, **kwargs)
     _print_sandbox(running.info, info_path)
+    backend = None
     try:
         _demo_first_sync(settings, info_path, running.info)
+        backend = _demo_backend(settings, info_path, running)
         _wait_for_interrupt()
     finally:
+        if backend is not None:
+            backend.stop()
         running.stop()
         click.echo("Demo stopped.")
 
@@ -335,6 +339,40 @@ def _demo_first_sync(settings: Settings, info_path: Path, info: dict) -> None:
                              exchange=wiring.exchange_connector(settings, rep.email))  # fmt: skip
         click.echo(f"  {rep.email:32} {result.status:8} up {result.created['salesforce']:3}  "
                    f"down {result.created['exchange']:3}  health entries {result.health}")  # fmt: skip
+
+
+def _demo_backend(settings: Settings, info_path: Path, running):
+    """Serve the backend (add-in API and task pane) on a free local port and print the task pane's preview URL:
+    the pane outside Outlook, for the first rep's first synced item, signed in with a sandbox token (in the URL
+    fragment, which browsers never send to the server)."""
+    from dataclasses import replace
+    from urllib.parse import urlencode
+
+    from sqlalchemy import select
+
+    from backend.app import create_app
+    from calsync import wiring
+    from sandbox.seed import REPS
+    from sandbox.server import ServerThread
+    from sync.models import Link, Mailbox
+
+    settings = replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
+    server = ServerThread(create_app(settings), public_host="127.0.0.1")
+    rep = REPS[0]
+    with wiring.session_factory(settings, migrate=False)() as db:
+        item_id = db.scalars(
+            select(Link.exchange_item_id)
+            .join(Mailbox)
+            .where(Mailbox.email == rep.email, Link.kind == "event", Link.exchange_item_id.is_not(None))
+            .order_by(Link.id)
+            .limit(1)
+        ).first()
+    click.echo(f"Backend (add-in API and task pane): {server.url}/api/v1/health")
+    if item_id:
+        fragment = urlencode({"token": running.identity.issue_token(rep.email, lifetime=8 * 3600), "item": item_id})
+        click.echo(f"Task pane preview as {rep.email} (token valid 8 h; Share and Sync now need `calsync worker`):")
+        click.echo(f"  {server.url}/addin/taskpane.html#preview&{fragment}")
+    return server
 
 
 @main.command("sandbox-info", context_settings=CONTEXT)

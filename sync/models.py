@@ -179,3 +179,22 @@ class HealthEntry(Base):
     first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open/resolved/ignored
+
+
+class ShareRequest(Base):
+    """*Share* pressed in the add-in, waiting for the next session: the Who/What chosen for one Exchange item.
+
+    Kept apart from the link row on purpose: the planner compares the Who/What an item is shared with now
+    (``ExchangeChange.shared``) against what the link last sent to Salesforce (``Link.shared_*``), so the
+    request must not overwrite the link before the session has sent it. The session consumes a request when
+    its Exchange cursor moves past the item (``sync.shares``)."""
+
+    __tablename__ = "share_requests"
+    __table_args__ = (UniqueConstraint("mailbox_id", "exchange_item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    exchange_item_id: Mapped[str] = mapped_column(String(512))
+    who_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    what_id: Mapped[str | None] = mapped_column(String(18))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

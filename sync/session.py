@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync import health, links, mailboxes, policy_store
+from sync import health, links, mailboxes, policy_store, shares
 from sync.apply import Applier
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
@@ -167,9 +167,10 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         db.commit()
 
     previous = links.load(db, mailbox)
+    share_requests = shares.pending(db, mailbox)  # Who/What chosen in the add-in since the last session
     ex_feed = read_exchange(
         exchange, sync_state=mailbox.exchange_sync_state, links=previous, policies=policies, kinds=kinds,
-        mailbox_email=mailbox.email, time_zone=mailbox.time_zone,
+        mailbox_email=mailbox.email, time_zone=mailbox.time_zone, shared=share_requests,
     )  # fmt: skip
     sf_feed = read_salesforce(
         salesforce, owner_id=mailbox.salesforce_user_id, policies=policies, kinds=kinds,
@@ -202,6 +203,9 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     if not report.failed_keys and not plan.guard.tripped:
         mailbox.exchange_sync_state = ex_feed.sync_state
         mailbox.salesforce_watermarks = sf_feed.watermarks
+        # The feed moved past these items: their share requests have been sent (or refused with a health note).
+        seen = {change.exchange_id for change in ex_feed.changes}
+        shares.settle(db, mailbox, seen & set(share_requests), before=now)
     db.commit()
 
     for (action, side), n in report.counts.items():

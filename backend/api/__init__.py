@@ -95,4 +95,7 @@ def me():
 
 
 def init_app(app: Flask) -> None:
+    # The other areas add their views to ``bp`` when imported.
+    from backend.api import items, sync_views  # noqa: F401
+
     app.register_blueprint(bp)

@@ -1,0 +1,333 @@
+"""``/items/{itemId}``: one Outlook item as the task pane shows it, and *Share* / *Unshare*.
+
+Item ids arrive in EWS form (``AAMkA...``, with ``/`` ``+``) or REST form (what Office.js ``item.itemId``
+gives in Outlook on the web and ``convertToRestId`` makes: ``-`` and ``_`` instead). EWS's ConvertId has no
+REST format (its IdFormatType lists EwsId, EwsLegacyId, EntryId, HexEntryId, StoreId and OwaId), so the REST
+form is turned back into the EWS form by that documented character mapping (Office.js ``convertToEwsId`` does
+the same). Whose item it is, EWS decides: every read goes through the service account *impersonating the
+caller*, so an item of another mailbox answers ErrorAccessDenied (403 here) and a gone one ErrorItemNotFound
+(404).
+
+*Share* records the Who/What (`sync.shares`), puts the Salesforce category on the item through EWS (which also
+brings the item into the next session's change feed) and queues a session. *Unshare* removes the category and
+the pending request and queues a session, which applies the kind's ``on_unshare`` policy (keep or delete the
+Salesforce record).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from exchangelib import CalendarItem
+from flask import jsonify
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.api import bp, remote
+from backend.api import records as sf_records
+from backend.api.util import iso, json_body, last_session, queue_session
+from backend.app import db_session
+from backend.auth import Caller, current_caller
+from backend.errors import ApiError
+from sync import policy_store, shares
+from sync.connectors.errors import ConnectorError
+from sync.connectors.exchange import ExchangeConnector
+from sync.entry import EVENT, TASK
+from sync.models import HealthEntry, Link
+from sync.planner import LIVE_STATES, LinkStatus
+from sync.policies import Direction, OnUnshare, Policy, PolicySet
+
+# EWS ids are base64 (a few hundred characters); REST ids the same with - and _.
+ITEM_ID = re.compile(r"^[A-Za-z0-9+/_=-]{20,1024}$")
+ITEM_FIELDS = ("subject", "categories", "is_meeting", "my_response_type", "organizer", "start", "end")
+MAX_WHO = 50  # Salesforce's limit of people on one Event (Shared Activities)
+
+
+def to_ews_id(raw: str) -> str:
+    """The EWS form of an item id given in EWS or REST form; ApiError 400 if it cannot be one."""
+    if not ITEM_ID.match(raw):
+        raise ApiError("This is not an Outlook item id.", status=400, code="invalid_item_id")
+    return raw.replace("-", "/").replace("_", "+")
+
+
+class OutlookItem:
+    """The caller's calendar item, read through EWS as the caller."""
+
+    def __init__(self, caller: Caller, raw_id: str) -> None:
+        self.ews_id = to_ews_id(raw_id)
+        self.exchange: ExchangeConnector = remote.exchange(caller.mailbox.email)
+        self.item: CalendarItem = self._read()
+
+    def _read(self) -> CalendarItem:
+        try:
+            found = self.exchange.fetch([self.ews_id], ITEM_FIELDS)
+        except ConnectorError as exc:
+            if exc.code == "ErrorAccessDenied":
+                raise ApiError("This item is not in your mailbox.", status=403, code="not_your_item") from None
+            # An id of the right shape that names nothing (EWS: malformed) is as unknown as a deleted item.
+            if exc.code in {"ErrorItemNotFound", "ErrorInvalidIdMalformed", "ErrorInvalidId"}:
+                raise self.not_found() from None
+            raise remote.remote_error(exc) from None
+        item = found[0] if found else None
+        if item is None:
+            raise self.not_found()
+        if not isinstance(item, CalendarItem):
+            raise ApiError("Only calendar items can be shared with Salesforce.", status=422, code="not_calendar_item")
+        return item
+
+    @staticmethod
+    def not_found() -> ApiError:
+        return ApiError("The item was not found: it may have been deleted or not saved yet.", status=404,
+                        code="item_not_found")  # fmt: skip
+
+    @property
+    def categories(self) -> list[str]:
+        return list(self.item.categories or [])
+
+    def set_categories(self, categories: list[str]) -> None:
+        """UpdateItem of the categories only (no meeting updates are sent). Written even when unchanged: the new
+        change key brings the item into the next session's feed."""
+        self.item.categories = categories or None
+        try:
+            results = self.exchange.update([(self.item, ["categories"])])
+        except ConnectorError as exc:
+            raise remote.remote_error(exc) from None
+        if results and results[0].error is not None:
+            raise remote.remote_error(results[0].error)
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+def _link(db: Session, caller: Caller, ews_id: str) -> Link | None:
+    return db.scalars(
+        select(Link).where(Link.mailbox_id == caller.mailbox.id, Link.exchange_item_id == ews_id)
+    ).one_or_none()
+
+
+def _kind_of(item: OutlookItem, link: Link | None, policies: PolicySet) -> str:
+    if link is not None and link.state in LIVE_STATES:
+        return link.kind
+    tags = {c.lower() for c in item.categories}
+    for kind in policy_store.kinds(policies):
+        policy = policies.for_kind(kind)
+        if kind != EVENT and policy.direction is not Direction.OFF and policy.category.lower() in tags:
+            return kind
+    return EVENT
+
+
+def read_only_reason(policy: Policy) -> str | None:
+    """Why the task pane cannot share or unshare items of this kind, or None."""
+    if policy.kind == TASK:
+        return "This is a Salesforce Task. It comes from Salesforce and is updated from there only."
+    if policy.kind != EVENT:
+        name = policy.custom.object_name if policy.custom else policy.kind
+        return f"This item comes from Salesforce ({name}) and is updated from there only."
+    if policy.direction is Direction.DOWNSYNC_ONLY:
+        return "Your admin syncs events from Salesforce to Outlook only: Outlook changes are not sent to Salesforce."
+    if policy.direction is Direction.OFF:
+        return "Your admin has switched event sync off."
+    return None
+
+
+def _health(db: Session, caller: Caller, item_ews_id: str, link: Link | None) -> list[dict[str, Any]]:
+    refs = {f"exchange:{item_ews_id}", "mailbox"}
+    if link is not None:
+        refs.add(f"link:{link.sync_key}")
+        if link.salesforce_id:
+            refs.add(f"salesforce:{link.salesforce_id}")
+    entries = db.scalars(
+        select(HealthEntry)
+        .where(
+            HealthEntry.mailbox_id == caller.mailbox.id, HealthEntry.status == "open", HealthEntry.item_ref.in_(refs)
+        )
+        .order_by(HealthEntry.last_seen.desc(), HealthEntry.id)
+    )
+    return [
+        {
+            "code": e.code,
+            "message": e.message,
+            "side": e.side,
+            "scope": "mailbox" if e.item_ref == "mailbox" else "item",
+            "first_seen": iso(e.first_seen),
+            "last_seen": iso(e.last_seen),
+            "attempts": e.attempts,
+        }
+        for e in entries
+    ]
+
+
+def _relations(link: Link | None, pending: shares.SharedRelations | None) -> tuple[list[str], str | None]:
+    if pending is not None:
+        return list(pending.who_ids), pending.what_id
+    if link is not None and link.state in LIVE_STATES:
+        return list(link.shared_who_ids or []), link.shared_what_id
+    return [], None
+
+
+def item_view(db: Session, caller: Caller, item: OutlookItem) -> dict[str, Any]:
+    """What ``GET /items/{itemId}`` answers (also the body of the share and unshare answers)."""
+    policies = policy_store.load(db)
+    link = _link(db, caller, item.ews_id)
+    kind = _kind_of(item, link, policies)
+    policy = policies.for_kind(kind)
+    request_row = shares.find(db, caller.mailbox, item.ews_id)
+    pending = shares.SharedRelations(tuple(request_row.who_ids or ()), request_row.what_id) if request_row else None
+    tagged = policy.category.lower() in {c.lower() for c in item.categories}
+    live = link is not None and link.state in LIVE_STATES
+
+    if live and link.state == LinkStatus.FAILED:
+        state = "failed"
+    elif live and link.salesforce_id and request_row is None and tagged:
+        state = "synced"
+    elif tagged or request_row is not None:
+        state = "pending"  # waiting for the next session
+    else:
+        state = "not_shared"
+
+    who_ids, what_id = _relations(link, pending)
+    salesforce = None
+    if live and link.salesforce_id:
+        obj = link.salesforce_object or "Event"
+        salesforce = {"object": obj, "id": link.salesforce_id, "url": remote.salesforce_url(obj, link.salesforce_id)}
+    names: dict[str, dict[str, Any]] = {}
+    lookup_error = None
+    if who_ids or what_id or (salesforce and salesforce["object"] == "Event"):
+        try:
+            sf = remote.salesforce()
+            if salesforce and salesforce["object"] == "Event" and not (who_ids or what_id):
+                who_ids, what_id = sf_records.event_relations(sf, salesforce["id"])
+            names = sf_records.describe(sf, [*who_ids, *([what_id] if what_id else [])])
+        except (ConnectorError, ApiError):
+            lookup_error = "Salesforce cannot be reached right now: names of linked records are not shown."
+
+    def record(record_id: str) -> dict[str, Any]:
+        known = names.get(record_id) or names.get(record_id[:15])
+        if known is not None:
+            return {**known, "id": record_id}
+        record_type = sf_records.type_of(record_id)
+        return {"id": record_id, "type": record_type.name if record_type else None, "name": None, "detail": None}
+
+    reason = read_only_reason(policy)
+    last = last_session(db, caller.mailbox)
+    return {
+        "item_id": item.ews_id,
+        "subject": item.item.subject,
+        "state": state,
+        "shared": state != "not_shared",
+        "kind": kind,
+        "category": policy.category,
+        "read_only": reason is not None,
+        "read_only_reason": reason,
+        "on_unshare": str(policy.on_unshare),
+        "salesforce": salesforce,
+        "who": [record(i) for i in who_ids],
+        "what": record(what_id) if what_id else None,
+        "last_sync": last,
+        "health": _health(db, caller, item.ews_id, link),
+        "notice": lookup_error,
+    }
+
+
+@bp.get("/items/<path:item_id>")
+def get_item(item_id: str):
+    """The item's sync state, linked Salesforce record, Who/What, last session and health entries."""
+    if item_id.endswith("/share"):
+        raise ApiError("Use PUT or DELETE on /items/{itemId}/share.", status=405, code="method_not_allowed",
+                       headers={"Allow": "PUT, DELETE"})  # fmt: skip
+    caller = current_caller()
+    item = OutlookItem(caller, item_id)
+    return jsonify(item_view(db_session(), caller, item))
+
+
+# -- share / unshare ----------------------------------------------------------------------------------------
+def _share_body() -> tuple[list[str], str | None]:
+    body = json_body({"whoIds", "whatId"})
+    who = body.get("whoIds", [])
+    what = body.get("whatId")
+    if not isinstance(who, list) or not all(isinstance(i, str) for i in who):
+        raise ApiError("whoIds must be a list of Salesforce Contact or Lead ids.", status=400, code="invalid_body")
+    if len(who) > MAX_WHO:
+        raise ApiError(f"At most {MAX_WHO} people can be linked to one event.", status=400, code="invalid_body")
+    if what is not None and not isinstance(what, str):
+        raise ApiError("whatId must be a Salesforce Account or Opportunity id, or null.", status=400,
+                       code="invalid_body")  # fmt: skip
+    for record_id in who:
+        record_type = sf_records.type_of(record_id)
+        if record_type is None or record_type.role != "who":
+            raise ApiError(f"{record_id!r} is not a Salesforce Contact or Lead id.", status=400, code="invalid_who")
+    if what is not None:
+        record_type = sf_records.type_of(what)
+        if record_type is None or record_type.role != "what":
+            raise ApiError(f"{what!r} is not a Salesforce Account or Opportunity id.", status=400, code="invalid_what")
+    return list(dict.fromkeys(who)), what
+
+
+def _check_exist(who: list[str], what: str | None) -> None:
+    """Refuse records that do not exist now, rather than leave the next session a health entry."""
+    wanted = [*who, *([what] if what else [])]
+    if not wanted:
+        return
+    try:
+        found = sf_records.describe(remote.salesforce(), wanted)
+    except ConnectorError as exc:
+        raise remote.remote_error(exc) from None
+    missing = [i for i in wanted if i not in found and i[:15] not in found]
+    if missing:
+        raise ApiError(f"No Salesforce record has the id {', '.join(missing)}.", status=422, code="unknown_record")
+
+
+@bp.put("/items/<path:item_id>/share")
+def share_item(item_id: str):
+    """Share the item with Salesforce, linked to the chosen Who (Contacts, Leads) and What (Account, Opportunity)."""
+    caller = current_caller()
+    who, what = _share_body()
+    db = db_session()
+    item = OutlookItem(caller, item_id)
+    policies = policy_store.load(db)
+    link = _link(db, caller, item.ews_id)
+    policy = policies.for_kind(_kind_of(item, link, policies))
+    reason = read_only_reason(policy)
+    if reason is not None:
+        raise ApiError(reason, status=409, code="read_only")
+    _check_exist(who, what)
+    categories = item.categories
+    if policy.category.lower() not in {c.lower() for c in categories}:
+        categories.append(policy.category)
+    item.set_categories(categories)
+    shares.request(db, caller.mailbox, item.ews_id, who, what)
+    db.commit()
+    job = queue_session(caller.mailbox.id, reason="share")
+    return jsonify({"item": item_view(db, caller, item), "job": job}), 202
+
+
+@bp.delete("/items/<path:item_id>/share")
+def unshare_item(item_id: str):
+    """Stop syncing the item; the kind's ``on_unshare`` policy says whether its Salesforce record is kept."""
+    caller = current_caller()
+    db = db_session()
+    item = OutlookItem(caller, item_id)
+    policies = policy_store.load(db)
+    link = _link(db, caller, item.ews_id)
+    policy = policies.for_kind(_kind_of(item, link, policies))
+    reason = read_only_reason(policy)
+    if reason is not None and policy.kind != EVENT:
+        raise ApiError(reason, status=409, code="read_only")
+    own = policy.category.lower()
+    remaining = [c for c in item.categories if c.lower() != own]
+    tagged = len(remaining) != len(item.categories)
+    job = None
+    if tagged:
+        item.set_categories(remaining)
+    withdrawn = shares.withdraw(db, caller.mailbox, item.ews_id)
+    db.commit()
+    if tagged or withdrawn or (link is not None and link.state in LIVE_STATES):
+        job = queue_session(caller.mailbox.id, reason="unshare")
+    keep = policy.on_unshare is OnUnshare.KEEP_SALESFORCE
+    message = (
+        "The item is no longer synced. Its Salesforce event stays in Salesforce."
+        if keep
+        else "The item is no longer synced. Its Salesforce event will be deleted at the next sync."
+    )
+    if link is None or not link.salesforce_id:
+        message = "The item is no longer shared with Salesforce."
+    return jsonify({"item": item_view(db, caller, item), "job": job, "message": message})

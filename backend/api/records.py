@@ -1,0 +1,94 @@
+"""Salesforce records the task pane picks as Who and What: search by name, describe by id.
+
+User input reaches SOQL only through simple-salesforce's ``format_soql`` (values quoted and escaped; ``:like``
+also escapes ``%`` and ``_`` so a search for "100%" finds that text, not everything). Object names and fields
+come from the fixed table below, never from the request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from simple_salesforce import format_soql
+
+from sync.connectors.salesforce import SalesforceConnector
+
+
+@dataclass(frozen=True)
+class RecordType:
+    name: str  # API name
+    prefix: str  # key prefix of its ids
+    role: str  # "who" (Event.WhoId) or "what" (Event.WhatId)
+    detail: str | None  # a second field shown under the name
+
+
+TYPES: dict[str, RecordType] = {
+    t.name: t
+    for t in (
+        RecordType("Contact", "003", "who", "Email"),
+        RecordType("Lead", "00Q", "who", "Company"),
+        RecordType("Account", "001", "what", "BillingCity"),
+        RecordType("Opportunity", "006", "what", "StageName"),
+    )
+}
+BY_PREFIX = {t.prefix: t for t in TYPES.values()}
+SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
+MAX_RESULTS = 10
+
+
+def type_of(record_id: str) -> RecordType | None:
+    return BY_PREFIX.get(record_id[:3]) if SALESFORCE_ID.match(record_id) else None
+
+
+def _row(record_type: RecordType, raw: dict[str, Any]) -> dict[str, Any]:
+    detail = raw.get(record_type.detail) if record_type.detail else None
+    return {"id": raw["Id"], "type": record_type.name, "name": raw.get("Name") or raw["Id"], "detail": detail}
+
+
+def search(sf: SalesforceConnector, text: str, types: Iterable[str], limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
+    """Records of ``types`` whose name contains ``text`` (one SOQL query per type), best matches first."""
+    out: list[dict[str, Any]] = []
+    for name in types:
+        record_type = TYPES[name]
+        fields = "Id, Name" + (f", {record_type.detail}" if record_type.detail else "")
+        soql = format_soql(
+            f"SELECT {fields} FROM {record_type.name} WHERE Name LIKE '%{{:like}}%' ORDER BY Name LIMIT {{}}",
+            text,
+            limit,
+        )
+        out += [_row(record_type, raw) for raw in sf.query(soql)]
+    needle = text.lower()
+    # Names that start with the text first, then the others; each group by name.
+    out.sort(key=lambda r: (not str(r["name"]).lower().startswith(needle), str(r["name"]).lower()))
+    return out[: limit * 2]
+
+
+def describe(sf: SalesforceConnector, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Id → {id, type, name, detail} for the ids that exist (one query per type)."""
+    by_type: dict[str, list[str]] = {}
+    for record_id in dict.fromkeys(ids):
+        record_type = type_of(record_id)
+        if record_type is not None:
+            by_type.setdefault(record_type.name, []).append(record_id)
+    found: dict[str, dict[str, Any]] = {}
+    for name, wanted in by_type.items():
+        record_type = TYPES[name]
+        fields = "Id, Name" + (f", {record_type.detail}" if record_type.detail else "")
+        soql = format_soql(f"SELECT {fields} FROM {record_type.name} WHERE Id IN {{}}", wanted)
+        for raw in sf.query(soql):
+            row = _row(record_type, raw)
+            found[row["id"]] = row
+            found[row["id"][:15]] = row  # 15- and 18-character forms name the same record
+    return found
+
+
+def event_relations(sf: SalesforceConnector, event_id: str) -> tuple[list[str], str | None]:
+    """The WhoId (as a list) and WhatId of an Event; empty when it is gone."""
+    rows = sf.query(format_soql("SELECT Id, WhoId, WhatId FROM Event WHERE Id = {}", event_id))
+    if not rows:
+        return [], None
+    who = [rows[0]["WhoId"]] if rows[0].get("WhoId") else []
+    return who, rows[0].get("WhatId")

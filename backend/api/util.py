@@ -1,0 +1,80 @@
+"""Small helpers the ``/api/v1`` views share: timestamps, JSON bodies, the last session, queueing a session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import request
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.api import remote
+from backend.errors import ApiError
+from sync.models import Mailbox, SyncSession
+from sync.schedule import job_id, sync_now
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def json_body(allowed: set[str]) -> dict[str, Any]:
+    """The request's JSON object; 400 for anything else or for unknown members (typos must not pass silently)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("The body must be a JSON object.", status=400, code="invalid_body")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(f"Unknown field(s): {', '.join(unknown)}.", status=400, code="invalid_body")
+    return body
+
+
+def session_summary(row: SyncSession | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"status": row.status, "started_at": iso(row.started_at), "finished_at": iso(row.finished_at),
+            "error": row.error}  # fmt: skip
+
+
+def last_session(db: Session, mailbox: Mailbox) -> dict[str, Any] | None:
+    row = db.scalars(
+        select(SyncSession)
+        .where(SyncSession.mailbox_id == mailbox.id)
+        .order_by(SyncSession.started_at.desc(), SyncSession.id.desc())
+        .limit(1)
+    ).first()
+    return session_summary(row)
+
+
+def queue_session(mailbox_id: int, *, reason: str) -> dict[str, str]:
+    """Put a session of the mailbox on the RQ queue now (deduplicated: one queued or running per mailbox)."""
+    try:
+        outcome = sync_now(remote.queue(), mailbox_id, remote.schedule_config())
+    except RedisError:
+        raise remote.unavailable(
+            "The sync queue cannot be reached; try again in a moment.", "queue_unavailable"
+        ) from None
+    return {"id": job_id(mailbox_id), "status": outcome, "reason": reason}
+
+
+_PLAIN = (
+    ("salesforce refused our credentials",
+     "Salesforce did not accept calsync's connection ({detail}). Ask your admin to reconnect Salesforce."),
+    ("exchange refused our credentials",
+     "Exchange did not accept calsync's service account ({detail}). Ask your admin to check it."),
+    ("Salesforce API budget exhausted",
+     "Salesforce's daily API allowance is nearly used up, so sync is paused for a while ({detail})."),
+)  # fmt: skip
+
+
+def plain_session_error(error: str | None) -> str | None:
+    """A failed session's error (``SessionResult.error``) as a sentence for the rep."""
+    if not error:
+        return None
+    for prefix, sentence in _PLAIN:
+        if error.startswith(prefix):
+            detail = error[len(prefix) :].lstrip(": ").strip() or "no details"
+            return sentence.format(detail=detail)
+    return error[:1].upper() + error[1:]
