@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.settings import ConfigError, Settings
@@ -51,3 +53,23 @@ def exchange_connector(settings: Settings, mailbox_email: str) -> ExchangeConnec
         ),
         mailbox_email,
     )
+
+
+def with_stored_connections(settings: Settings, db: Session) -> Settings:
+    """``settings`` with the connections an admin saved in the panel laid over the environment's."""
+    from sync import connections
+
+    values: dict[str, str] = {}
+    try:
+        salesforce = connections.load(db, "salesforce", settings.secret_key)
+        exchange = connections.load(db, "exchange", settings.secret_key)
+    except connections.SecretError as exc:
+        raise ConfigError(str(exc)) from None
+    if salesforce is not None:
+        values["salesforce_instance_url"] = salesforce.config.get("instance_url", "")
+        values["salesforce_access_token"] = salesforce.secrets.get("access_token", "")
+    if exchange is not None:
+        for key in ("endpoint", "username", "auth_type", "version"):
+            values[f"exchange_{key}"] = exchange.config.get(key, "")
+        values["exchange_password"] = exchange.secrets.get("password", "")
+    return replace(settings, **{k: v for k, v in values.items() if v})
