@@ -101,6 +101,8 @@ def policy_edit(kind: str):
 
 
 def _int(form, name: str, label: str, errors: list[str], default: int) -> int:
+    if name not in form:  # a field the form did not send keeps its value
+        return default
     raw = form.get(name, "").strip()
     try:
         return int(raw)
