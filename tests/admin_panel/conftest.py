@@ -34,12 +34,12 @@ def redis_db() -> Iterator[Redis]:
 
 
 def add_accounts(database_url: str) -> None:
-    engine = make_engine(database_url)
-    with make_session_factory(engine)() as db:
+    db_engine = make_engine(database_url)
+    with make_session_factory(db_engine)() as db:
         create(db, *ADMIN, role="admin")
         create(db, *VIEWER, role="viewer")
         db.commit()
-    engine.dispose()
+    db_engine.dispose()
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ class ServedPanel:
 
 
 @pytest.fixture
-def served_panel(sandbox_settings, redis_db) -> Iterator[ServedPanel]:
+def served_panel(sandbox_settings, redis_db) -> Iterator[ServedPanel]:  # noqa: F811 - the e2e fixture
     panel = ServedPanel(replace(sandbox_settings, redis_url=REDIS_URL))
     yield panel
     panel.close()

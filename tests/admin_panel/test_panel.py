@@ -83,7 +83,8 @@ def test_policy_change_is_audited_with_before_and_after_and_read_by_the_engine(a
     token = csrf_of(admin_client.get("/admin/policies/event"))
     form = {"csrf_token": token, "direction": "downsync_only", "conflict_winner": "salesforce",
             "salesforce_deletion": "keep", "exchange_deletion": "delete", "on_unshare": "keep_salesforce",
-            "private_items": "masked", "description": "once", "scope_past_days": "7", "scope_future_days": "30"}  # fmt: skip
+            "private_items": "masked", "description": "once", "scope_past_days": "7",
+            "scope_future_days": "30"}  # fmt: skip
     response = admin_client.post("/admin/policies/event", data=form)
     assert response.status_code == 303
     with app.extensions["calsync_db"].session_factory() as db:
