@@ -302,12 +302,46 @@ def demo(info_path: Path, **kwargs) -> None:
     click.echo(f"Database ready: {settings.redacted()['DATABASE_URL']}")
     running = _start_sandboxes(info_path=info_path, **kwargs)
     _print_sandbox(running.info, info_path)
+    panel = None
     try:
         _demo_first_sync(settings, info_path, running.info)
+        panel = _demo_admin_panel(settings, info_path)
         _wait_for_interrupt()
     finally:
+        if panel is not None:
+            panel.shutdown()
         running.stop()
         click.echo("Demo stopped.")
+
+
+DEMO_ADMIN = "admin@calsync.example"
+DEMO_PANEL_PORT = 8000
+
+
+def _demo_admin_panel(settings: Settings, info_path: Path):
+    """Create the demo admin (a new password each run), serve the backend with the admin panel, print both."""
+    import secrets
+    from dataclasses import replace
+
+    from werkzeug.serving import make_server
+
+    from admin_panel.accounts import create
+    from backend.app import create_app
+    from calsync import wiring
+
+    settings = replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
+    password = secrets.token_urlsafe(12)
+    with wiring.session_factory(settings)() as db:
+        create(db, DEMO_ADMIN, password, role="admin")
+        db.commit()
+    app = create_app(settings)
+    try:
+        server = make_server("127.0.0.1", DEMO_PANEL_PORT, app, threaded=True)
+    except OSError:  # port taken: any free one (the Salesforce sandbox accepts any loopback OAuth redirect)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="admin panel", daemon=True).start()
+    click.echo(f"Admin panel: http://127.0.0.1:{server.server_port}/admin/  (login {DEMO_ADMIN} / {password})")
+    return server
 
 
 def _demo_first_sync(settings: Settings, info_path: Path, info: dict) -> None:
