@@ -138,7 +138,7 @@ def _budget(db) -> dict[str, Any]:
     if row is not None and (row.salesforce_usage or {}).get("used") is not None:
         used, limit = int(row.salesforce_usage["used"]), int(row.salesforce_usage.get("max") or 0)
         out.update(used=used, limit=limit, at=row.finished_at or row.started_at,
-                   percent=round(100 * used / limit, 1) if limit else None)  # fmt: skip
+                   percent=round(100 * used / limit, 2) if limit else None)  # fmt: skip
     return out
 
 

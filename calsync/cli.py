@@ -180,6 +180,7 @@ def sync_command(email: str, as_json: bool) -> None:
     settings = _settings()
     try:
         factory = wiring.session_factory(settings)
+        settings = wiring.with_stored_connections_of(settings)  # what an admin connected in the panel
         salesforce = wiring.salesforce_connector(settings)
         exchange = wiring.exchange_connector(settings, email)
         result = run_session(factory, email, salesforce=salesforce, exchange=exchange)

@@ -73,3 +73,21 @@ def with_stored_connections(settings: Settings, db: Session) -> Settings:
             values[f"exchange_{key}"] = exchange.config.get(key, "")
         values["exchange_password"] = exchange.secrets.get("password", "")
     return replace(settings, **{k: v for k, v in values.items() if v})
+
+
+def with_stored_connections_of(settings: Settings) -> Settings:
+    """`with_stored_connections` read from ``settings.database_url`` (one short-lived connection), for a worker's
+    or ``calsync sync``'s connectors; a database without the connections table leaves ``settings`` as they are."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.pool import NullPool
+
+    from backend.database import make_engine
+
+    engine = make_engine(settings.database_url, poolclass=NullPool)
+    try:
+        with Session(engine) as db:
+            return with_stored_connections(settings, db)
+    except (OperationalError, ProgrammingError):
+        return settings
+    finally:
+        engine.dispose()

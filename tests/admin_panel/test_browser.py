@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from calsync import wiring
 from tests.admin_panel.conftest import ADMIN, VIEWER
 from tests.browser import screenshot
 from tests.e2e.actors import at
@@ -120,6 +121,12 @@ def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chrom
         assert page.locator("#sf-instance").inner_text().startswith("https://")
         assert "access_token" not in page.content()
         screenshot(page, "admin-connections-salesforce")
+
+        # Sessions (workers, `calsync sync`) now use the token the panel stored, encrypted.
+        stored = wiring.with_stored_connections_of(served_panel.app.config["CALSYNC_SETTINGS"])
+        assert stored.salesforce_access_token != served_panel.app.config["CALSYNC_SETTINGS"].salesforce_access_token
+        rows = wiring.salesforce_connector(stored).query(f"SELECT Id FROM User WHERE Email = '{rep.email}'")
+        assert [r["Id"] for r in rows] == [rep.salesforce_user_id]
 
         page.goto(f"{served_panel.url}/admin/policies/custom/new")
         page.get_by_label("Custom object").select_option("Site_Visit__c")

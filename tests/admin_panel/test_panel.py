@@ -3,6 +3,7 @@ log, secrets at rest, and the engine reading what the panel saved."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -209,3 +210,12 @@ def test_cli_admin_create(database_url):
     result = runner.invoke(main, ["admin", "create", "boss@calsync.example", "--password", "long-enough-1"], env=env)
     assert result.exit_code == 0, result.output
     assert "admin account ready" in result.output
+
+
+def test_secrets_need_the_key_they_were_stored_with(db_session):
+    connections.save(db_session, connections.StoredConnection("exchange", {"username": "svc"}, {"password": "pw"}),
+                     "key-one-" * 4)  # fmt: skip
+    db_session.commit()
+    assert connections.load(db_session, "exchange", "key-one-" * 4).secrets == {"password": "pw"}
+    with pytest.raises(connections.SecretError, match="CALSYNC_SECRET_KEY changed"):
+        connections.load(db_session, "exchange", "key-two-" * 4)

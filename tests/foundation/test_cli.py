@@ -27,8 +27,13 @@ def test_db_upgrade_current_downgrade(tmp_path):
     assert "(empty database)" in runner.invoke(main, ["db", "current"], env=env).output
     result = runner.invoke(main, ["db", "upgrade"], env=env)
     assert result.exit_code == 0, result.output
-    assert "database at revision 0001" in result.output
-    assert runner.invoke(main, ["db", "current"], env=env).output.strip() == "0001"
+    from alembic.script import ScriptDirectory
+
+    from backend.database import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(env["DATABASE_URL"])).get_current_head()
+    assert f"database at revision {head}" in result.output
+    assert runner.invoke(main, ["db", "current"], env=env).output.strip() == head
     assert "revision None" in runner.invoke(main, ["db", "downgrade", "base"], env=env).output
 
 
