@@ -105,7 +105,7 @@ def test_a_viewer_and_a_request_without_csrf_token_are_refused(served_panel, bro
     assert page.get_by_label("Session intervals (minutes)").input_value() == ""
 
 
-def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chromium, world):
+def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chromium, world, engine):
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, ignore_https_errors=True)
     page = context.new_page()
     try:
@@ -143,5 +143,11 @@ def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chrom
         page.wait_for_selector("text=now syncs to calendars")
         assert "Policy: custom:Site_Visit__c" in page.locator("h1").inner_text()
         screenshot(page, "admin-custom-object-mapped")
+
+        # The next session brings the object's records down with the chosen category.
+        world.salesforce().create_record("Site_Visit__c", Name="Visit Acme plant", Visit_Start__c=at(2, 9),
+                                         Visit_End__c=at(2, 12), OwnerId=rep.salesforce_user_id)  # fmt: skip
+        assert engine.sync().created["exchange"] == 1
+        assert world.outlook().find("Visit Acme plant")["categories"] == ["SF Site Visit"]
     finally:
         context.close()
