@@ -183,6 +183,12 @@ def mailbox_add():
     return redirect(url_for("admin.mailbox_list"), 303)
 
 
+def _back() -> str:
+    """Where a mailbox action returns to: a panel page the form named, never another site."""
+    back = request.form.get("back", "")
+    return back if back.startswith("/admin/") and not back.startswith("//") else url_for("admin.mailbox_list")
+
+
 def _mailbox_or_404(mailbox_id: int) -> Mailbox:
     from flask import abort
 
@@ -213,7 +219,7 @@ def mailbox_enable(mailbox_id: int):
                  before={"enabled": before}, after={"enabled": value})  # fmt: skip
     db.commit()
     flash(f"{mailbox.email}: sync {'enabled' if value else 'disabled'}.")
-    return redirect(request.form.get("back") or url_for("admin.mailbox_list"), 303)
+    return redirect(_back(), 303)
 
 
 @bp.post("/mailboxes/<int:mailbox_id>/sync-now")
@@ -224,7 +230,7 @@ def mailbox_sync_now(mailbox_id: int):
     audit.record(db, actor=actor(), action="mailbox.sync_now", target=f"mailbox:{mailbox.email}",
                  after={"outcome": outcome})  # fmt: skip
     db.commit()
-    return redirect(request.form.get("back") or url_for("admin.mailbox_list"), 303)
+    return redirect(_back(), 303)
 
 
 def _sync_now(mailbox: Mailbox) -> str:
@@ -265,7 +271,7 @@ def mailbox_reset(mailbox_id: int):
                  before=before, after={"exchange_sync_state": False, "salesforce_watermarks": {}})  # fmt: skip
     db.commit()
     flash(f"{mailbox.email}: sync state reset; the next session reads both calendars in full.")
-    return redirect(request.form.get("back") or url_for("admin.mailbox_list"), 303)
+    return redirect(_back(), 303)
 
 
 # -- health ---------------------------------------------------------------------------------------------------

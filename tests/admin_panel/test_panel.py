@@ -155,7 +155,9 @@ def test_mailbox_forms_refuse_bad_input_and_audit_changes(admin_client, app):
         db.commit()
         mailbox_id = mailbox.id
     admin_client.post(f"/admin/mailboxes/{mailbox_id}/enabled", data={"csrf_token": token, "enabled": "0"})
-    admin_client.post(f"/admin/mailboxes/{mailbox_id}/reset", data={"csrf_token": token})
+    response = admin_client.post(f"/admin/mailboxes/{mailbox_id}/reset",
+                                 data={"csrf_token": token, "back": "https://evil.example/"})  # fmt: skip
+    assert response.headers["Location"] == "/admin/mailboxes"
     with app.extensions["calsync_db"].session_factory() as db:
         mailbox = db.get(Mailbox, mailbox_id)
         assert not mailbox.enabled and mailbox.exchange_sync_state is None
