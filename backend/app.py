@@ -47,7 +47,15 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     init_security_headers(app)
     init_addin_files(app)
     api.init_app(app)
+    init_admin_panel(app)
     return app
+
+
+def init_admin_panel(app: Flask) -> None:
+    """The admin panel blueprint at /admin (admin_panel sits on top of backend: imported when the app is built)."""
+    import admin_panel
+
+    admin_panel.init_app(app)
 
 
 # -- database -----------------------------------------------------------------------------------------------

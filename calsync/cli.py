@@ -172,6 +172,31 @@ def mailboxes_list(as_json: bool) -> None:
         click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state}")
 
 
+# -- admin panel accounts -----------------------------------------------------------------------------------
+@main.group(context_settings=CONTEXT)
+def admin() -> None:
+    """Accounts of the admin panel (/admin)."""
+
+
+@admin.command("create", context_settings=CONTEXT)
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 10 characters (prompted for when not given).")  # fmt: skip
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="admin", show_default=True,
+              help="admin: may change settings; viewer: may only look.")  # fmt: skip
+def admin_create(email: str, password: str, role: str) -> None:
+    """Create an admin-panel account for EMAIL (or set its password and role)."""
+    from admin_panel.accounts import AccountError, create
+
+    with _db_session() as db:
+        try:
+            user = create(db, email, password, role=role)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.commit()
+        click.echo(f"{user.email}: {user.role} account ready; log in at /admin/login")
+
+
 # -- sync ---------------------------------------------------------------------------------------------------
 @main.command("sync", context_settings=CONTEXT)
 @click.argument("email")
@@ -184,6 +209,7 @@ def sync_command(email: str, as_json: bool) -> None:
     settings = _settings()
     try:
         factory = wiring.session_factory(settings)
+        settings = wiring.with_stored_connections_of(settings)  # what an admin connected in the panel
         salesforce = wiring.salesforce_connector(settings)
         exchange = wiring.exchange_connector(settings, email)
         result = run_session(factory, email, salesforce=salesforce, exchange=exchange)
@@ -310,12 +336,32 @@ def demo(info_path: Path, **kwargs) -> None:
     try:
         _demo_first_sync(settings, info_path, running.info)
         backend = _demo_backend(settings, info_path, running)
+        _demo_admin(settings, info_path, backend.url)
         _wait_for_interrupt()
     finally:
         if backend is not None:
             backend.stop()
         running.stop()
         click.echo("Demo stopped.")
+
+
+DEMO_ADMIN = "admin@calsync.example"
+
+
+def _demo_admin(settings: Settings, info_path: Path, backend_url: str) -> None:
+    """Create the demo admin (a new password each run) and print the panel's URL and login."""
+    import secrets
+    from dataclasses import replace
+
+    from admin_panel.accounts import create
+    from calsync import wiring
+
+    settings = replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
+    password = secrets.token_urlsafe(12)
+    with wiring.session_factory(settings)() as db:
+        create(db, DEMO_ADMIN, password, role="admin")
+        db.commit()
+    click.echo(f"Admin panel: {backend_url}/admin/  (login {DEMO_ADMIN} / {password})")
 
 
 def _demo_first_sync(settings: Settings, info_path: Path, info: dict) -> None:

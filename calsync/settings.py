@@ -91,6 +91,13 @@ class Settings:
         "",
         "Access token (session id) of the integration user; the admin panel's OAuth connection replaces it.",
     )
+    salesforce_login_url: str = _setting(
+        "SALESFORCE_LOGIN_URL",
+        "https://login.salesforce.com",
+        'Where the admin panel\'s "Connect Salesforce" sends admins to authorize (OAuth web-server flow); '
+        "https://test.salesforce.com for a Salesforce sandbox org; the local sandbox's URL when CALSYNC_SANDBOX_INFO "
+        "is set.",
+    )
     salesforce_client_id: str = _setting("SALESFORCE_CLIENT_ID", "", "Connected app consumer key (OAuth).")
     salesforce_client_secret: str = _setting("SALESFORCE_CLIENT_SECRET", "", "Connected app consumer secret (OAuth).")
     exchange_endpoint: str = _setting(
@@ -259,6 +266,7 @@ class Settings:
         defaults["salesforce_instance_url"] = sf.get("instance_url", "")
         defaults["salesforce_ca_file"] = sf.get("ca_file", "")
         defaults["salesforce_access_token"] = ((sf.get("users") or [{}])[0]).get("session_id", "")
+        defaults["salesforce_login_url"] = sf.get("instance_url", "")
         defaults["salesforce_client_id"] = (sf.get("oauth") or {}).get("client_id", "")
         defaults["salesforce_client_secret"] = (sf.get("oauth") or {}).get("client_secret", "")
         ex = info.get("exchange") or {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.settings import ConfigError, Settings
@@ -73,5 +75,43 @@ def mailbox_login(settings: Settings, mailbox_email: str) -> tuple[str, str] | N
             if mailbox is None:
                 return None
             return mailboxes.exchange_credentials(mailbox, secret_key=settings.secret_key)
+    finally:
+        engine.dispose()
+
+
+def with_stored_connections(settings: Settings, db: Session) -> Settings:
+    """``settings`` with the connections an admin saved in the panel laid over the environment's."""
+    from sync import connections
+
+    values: dict[str, str] = {}
+    try:
+        salesforce = connections.load(db, "salesforce", settings.secret_key)
+        exchange = connections.load(db, "exchange", settings.secret_key)
+    except connections.SecretError as exc:
+        raise ConfigError(str(exc)) from None
+    if salesforce is not None:
+        values["salesforce_instance_url"] = salesforce.config.get("instance_url", "")
+        values["salesforce_access_token"] = salesforce.secrets.get("access_token", "")
+    if exchange is not None:
+        for key in ("endpoint", "username", "auth_type", "version"):
+            values[f"exchange_{key}"] = exchange.config.get(key, "")
+        values["exchange_password"] = exchange.secrets.get("password", "")
+    return replace(settings, **{k: v for k, v in values.items() if v})
+
+
+def with_stored_connections_of(settings: Settings) -> Settings:
+    """`with_stored_connections` read from ``settings.database_url`` (one short-lived connection), for a worker's
+    or ``calsync sync``'s connectors; a database without the connections table leaves ``settings`` as they are."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.pool import NullPool
+
+    from backend.database import make_engine
+
+    engine = make_engine(settings.database_url, poolclass=NullPool)
+    try:
+        with Session(engine) as db:
+            return with_stored_connections(settings, db)
+    except (OperationalError, ProgrammingError):
+        return settings
     finally:
         engine.dispose()

@@ -56,8 +56,9 @@ def build_context(settings: Settings, redis: Redis | None = None) -> WorkerConte
     return WorkerContext(
         redis=redis if redis is not None else redis_connection(settings),
         make_db=lambda: wiring.session_factory(settings, migrate=False),
-        salesforce=lambda: wiring.salesforce_connector(settings),
-        exchange=lambda email: wiring.exchange_connector(settings, email),
+        # Connections saved in the admin panel (encrypted) win over the environment's, from the next session on.
+        salesforce=lambda: wiring.salesforce_connector(wiring.with_stored_connections_of(settings)),
+        exchange=lambda email: wiring.exchange_connector(wiring.with_stored_connections_of(settings), email),
         config=schedule_config(settings),
     )
 

@@ -36,7 +36,7 @@ from rq.job import Job
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync import health
+from sync import health, settings_store
 from sync.connectors.errors import BudgetExhausted
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
@@ -194,6 +194,8 @@ def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, 
     factory = context.db()
     config = context.config
     with factory() as db:
+        # Intervals and API budget as an admin set them in the panel override the environment's.
+        config = settings_store.apply_to_schedule(settings_store.load(db), config)
         mailbox = db.get(Mailbox, mailbox_id)
         if mailbox is None or not mailbox.enabled:
             return {"mailbox_id": mailbox_id, "status": "skipped", "reason": "removed or disabled"}

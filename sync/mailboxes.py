@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,7 +58,7 @@ def set_exchange_credentials(mailbox: Mailbox, username: str, password: str, *, 
     """Give the mailbox its own Exchange login (delegate access instead of impersonation). The caller commits."""
     if not username or not password:
         raise MailboxError("an Exchange login needs a user name and a password")
-    mailbox.exchange_credentials = seal(json.dumps({"username": username, "password": password}), secret_key)
+    mailbox.exchange_credentials = seal({"username": username, "password": password}, secret_key)
 
 
 def clear_exchange_credentials(mailbox: Mailbox) -> None:
@@ -70,5 +69,5 @@ def exchange_credentials(mailbox: Mailbox, *, secret_key: str) -> tuple[str, str
     """(username, password) of the mailbox's own login, or None for the service account."""
     if not mailbox.exchange_credentials:
         return None
-    data = json.loads(unseal(mailbox.exchange_credentials, secret_key))
+    data = unseal(mailbox.exchange_credentials, secret_key, what=f"the Exchange login of {mailbox.email}")
     return data["username"], data["password"]

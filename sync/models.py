@@ -161,6 +161,8 @@ class SyncSession(Base):
     writes: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The org's daily Salesforce API usage as this session last saw it: {"used": n, "max": n}.
+    salesforce_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class HealthEntry(Base):
@@ -198,3 +200,56 @@ class ShareRequest(Base):
     who_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     what_id: Mapped[str | None] = mapped_column(String(18))
     requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# -- admin panel (issue 7): accounts, audit log, org settings, connections ------------------------------------
+class AdminUser(Base):
+    """A local account of the admin panel. ``role``: ``admin`` (may change things) or ``viewer`` (read only)."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="admin")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[dt.datetime | None]
+
+
+class AuditEntry(Base):
+    """One change made in the admin panel: who, when, what, and the values before and after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(80))
+    target: Mapped[str] = mapped_column(String(600))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OrgSetting(Base):
+    """An org-wide engine setting an admin changed (``sync.settings_store``); absent keys use the defaults."""
+
+    __tablename__ = "org_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Connection(Base):
+    """How to reach Salesforce or Exchange, as an admin set it up. ``secret`` is Fernet-encrypted JSON
+    (tokens, passwords) under a key derived from CALSYNC_SECRET_KEY; ``config`` holds what is not secret."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service: Mapped[str] = mapped_column(String(32), unique=True)  # salesforce | exchange
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync import settings_store
 from sync.entry import EVENT, TASK
 from sync.models import Policy as PolicyRow
-from sync.policies import SALESFORCE_CATEGORY, Direction, Policy, PolicySet, policy_from_dict
+from sync.policies import (
+    SALESFORCE_CATEGORY,
+    Direction,
+    MassDeletionGuard,
+    Policy,
+    PolicySet,
+    Scope,
+    policy_from_dict,
+)
 
 # The Salesforce category's colour in Outlook (preset7 = blue).
 SALESFORCE_CATEGORY_COLOR = 7
@@ -15,7 +24,22 @@ SALESFORCE_CATEGORY_COLOR = 7
 
 def load(db: Session) -> PolicySet:
     policies = {row.kind: policy_from_dict({**row.settings, "kind": row.kind}) for row in db.scalars(select(PolicyRow))}
-    return PolicySet(policies=policies).validated()
+    # The admin panel's org settings: the default scope of kinds without a stored policy, and the guard.
+    org = settings_store.load(db)
+    if org.scope_past_days is not None or org.scope_future_days is not None:
+        scope = Scope(
+            past_days=org.scope_past_days if org.scope_past_days is not None else Scope.past_days,
+            future_days=org.scope_future_days if org.scope_future_days is not None else Scope.future_days,
+        )
+        for kind in (EVENT, TASK):
+            policies.setdefault(kind, Policy(kind=kind, scope=scope))
+    guard = MassDeletionGuard()
+    if org.guard_min_count is not None or org.guard_fraction is not None:
+        guard = MassDeletionGuard(
+            min_count=org.guard_min_count if org.guard_min_count is not None else guard.min_count,
+            fraction=org.guard_fraction if org.guard_fraction is not None else guard.fraction,
+        )
+    return PolicySet(policies=policies, guard=guard).validated()
 
 
 def save(db: Session, policy: Policy) -> PolicyRow:

@@ -135,6 +135,9 @@ def run_session(
         record.writes = result.writes
         record.failed = result.failed
         record.error = result.error
+        used = getattr(salesforce.usage, "org_used", None)
+        if used is not None:  # the admin panel's API budget view reads it
+            record.salesforce_usage = {"used": used, "max": getattr(salesforce.usage, "org_max", None)}
         db.commit()
     log.info("session %s", json.dumps(result.to_json(), sort_keys=True))
     return result

@@ -44,8 +44,8 @@ def test_a_wrong_own_password_fails_the_session_with_a_clear_health_entry(engine
 
 
 def test_sealed_values_need_the_same_secret_key():
-    token = seal("s3cret", "k" * 40)
-    assert unseal(token, "k" * 40) == "s3cret"
+    token = seal({"password": "s3cret"}, "k" * 40)
+    assert unseal(token, "k" * 40) == {"password": "s3cret"}
     try:
         unseal(token, "x" * 40)
     except SecretError as exc:

@@ -1,0 +1,153 @@
+"""The admin panel in Debian's Chromium (Playwright) against the served app, the sandboxes and the real engine:
+log in with the keyboard, change a policy and see the next session follow it, forms that refuse bad input,
+a viewer and a request without CSRF token refused, Salesforce connected through the sandbox's OAuth flow and
+a custom object mapped from describe. Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import pytest
+
+from calsync import wiring
+from tests.admin_panel.conftest import ADMIN, VIEWER
+from tests.browser import screenshot
+from tests.e2e.actors import at
+
+pytestmark = pytest.mark.slow
+
+
+def nav(page, section: str) -> None:
+    page.get_by_role("navigation").get_by_role("link", name=section, exact=True).click()
+
+
+def log_in(page, url: str, email: str, password: str) -> None:
+    """With the keyboard only: the e-mail field has focus (autofocus), Tab moves on, Enter submits."""
+    page.goto(f"{url}/admin/")
+    assert "/admin/login" in page.url
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'email'")
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("h1:has-text('Overview')")
+
+
+def test_a_policy_changed_in_the_panel_rules_the_next_session(served_panel, engine, world, browser_page):
+    page = browser_page
+    outlook, sf = world.outlook(), world.salesforce()
+    sf.create_event(Subject="Board meeting", StartDateTime=at(3, 10), EndDateTime=at(3, 11))
+    engine.sync()
+    item = outlook.find("Board meeting")
+    assert item is not None
+
+    log_in(page, served_panel.url, *ADMIN)
+    assert page.locator("svg.chart").count() == 5
+    screenshot(page, "admin-overview")
+
+    nav(page, "Policies")
+    page.get_by_role("link", name="Edit event").click()
+    page.locator("#direction-downsync_only").check()
+    page.get_by_role("button", name="Save policy").click()
+    page.wait_for_selector("text=Policy for event saved")
+    assert page.locator("#direction-downsync_only").is_checked()
+    screenshot(page, "admin-policy-event-downsync")
+
+    # Outlook edits a linked item; under downsync_only the next session puts Salesforce's version back.
+    outlook.edit(item["id"], subject="Board meeting (edited in Outlook)")
+    result = engine.sync()
+    assert result.reverted["exchange"] == 1
+    assert outlook.get(item["id"])["subject"] == "Board meeting"
+
+    nav(page, "Sessions")
+    assert page.locator("table.sessions tr.status-ok").count() == 2
+    nav(page, "Audit log")
+    assert page.locator("td:has-text('policy.update')").count() == 1
+    assert page.locator("td:has-text('admin@calsync.example')").count() >= 1
+    screenshot(page, "admin-audit-log")
+
+
+def test_forms_refuse_bad_input_with_a_message(served_panel, browser_page):
+    page = browser_page
+    log_in(page, served_panel.url, *ADMIN)
+    nav(page, "Settings")
+    page.get_by_label("Session intervals (minutes)").fill("every now and then")
+    page.get_by_label("Mass-deletion guard: share of links (%)").fill("250")
+    page.get_by_role("button", name="Save settings").click()
+    alert = page.get_by_role("alert")
+    assert "whole minutes separated by commas" in alert.inner_text()
+    assert "from 0 to 100 %" in alert.inner_text()
+    screenshot(page, "admin-settings-bad-input")
+
+    nav(page, "Mailboxes")
+    page.get_by_label("E-mail").fill("no address")
+    page.get_by_role("button", name="Add mailbox").click()
+    assert "is not an e-mail address" in page.get_by_role("alert").inner_text()
+    screenshot(page, "admin-mailbox-bad-input")
+
+
+def test_a_viewer_and_a_request_without_csrf_token_are_refused(served_panel, browser_page):
+    page = browser_page
+    log_in(page, served_panel.url, *VIEWER)
+    nav(page, "Settings")
+    page.get_by_label("Session intervals (minutes)").fill("15")
+    page.get_by_role("button", name="Save settings").click()
+    assert page.locator("h1").inner_text().startswith("403")
+    assert "may look but not change" in page.locator(".error-message").inner_text()
+    screenshot(page, "admin-viewer-refused")
+
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/admin/login")
+    log_in(page, served_panel.url, *ADMIN)
+    # The browser's own session cookie, but no token: refused before the view runs.
+    response = page.request.post(f"{served_panel.url}/admin/settings", form={"intervals": "15"})
+    assert response.status == 400
+    assert "CSRF" in response.text()
+    page.goto(f"{served_panel.url}/admin/settings")
+    assert page.get_by_label("Session intervals (minutes)").input_value() == ""
+
+
+def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chromium, world, engine):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, ignore_https_errors=True)
+    page = context.new_page()
+    try:
+        log_in(page, served_panel.url, *ADMIN)
+        nav(page, "Connections")
+        page.get_by_role("link", name="Connect Salesforce").click()
+        # The Salesforce sandbox's own authorize page: log in as the integration user.
+        rep = world.rep
+        page.get_by_label("Username").fill(rep.email)
+        page.get_by_label("Password").fill(rep.password)
+        page.get_by_role("button", name="Log In").click()
+        page.wait_for_selector("text=Salesforce connected")
+        assert page.locator("#sf-instance").inner_text().startswith("https://")
+        assert "access_token" not in page.content()
+        screenshot(page, "admin-connections-salesforce")
+
+        # Sessions (workers, `calsync sync`) now use the token the panel stored, encrypted.
+        stored = wiring.with_stored_connections_of(served_panel.app.config["CALSYNC_SETTINGS"])
+        assert stored.salesforce_access_token != served_panel.app.config["CALSYNC_SETTINGS"].salesforce_access_token
+        rows = wiring.salesforce_connector(stored).query(f"SELECT Id FROM User WHERE Email = '{rep.email}'")
+        assert [r["Id"] for r in rows] == [rep.salesforce_user_id]
+
+        page.goto(f"{served_panel.url}/admin/policies/custom/new")
+        page.get_by_label("Custom object").select_option("Site_Visit__c")
+        page.get_by_role("button", name="Choose fields…").click()
+        page.locator("#mode-range").check()
+        page.get_by_label("Start field").select_option("Visit_Start__c")
+        page.get_by_label("End field").select_option("Visit_Start__c")
+        page.get_by_role("button", name="Save mapping").click()
+        assert "two different Date/Time fields" in page.get_by_role("alert").inner_text()
+        screenshot(page, "admin-custom-object-bad-input")
+        page.get_by_label("End field").select_option("Visit_End__c")
+        page.get_by_label("Category name").fill("SF Site Visit")
+        page.get_by_role("button", name="Save mapping").click()
+        page.wait_for_selector("text=now syncs to calendars")
+        assert "Policy: custom:Site_Visit__c" in page.locator("h1").inner_text()
+        screenshot(page, "admin-custom-object-mapped")
+
+        # The next session brings the object's records down with the chosen category.
+        world.salesforce().create_record("Site_Visit__c", Name="Visit Acme plant", Visit_Start__c=at(2, 9),
+                                         Visit_End__c=at(2, 12), OwnerId=rep.salesforce_user_id)  # fmt: skip
+        assert engine.sync().created["exchange"] == 1
+        assert world.outlook().find("Visit Acme plant")["categories"] == ["SF Site Visit"]
+    finally:
+        context.close()
