@@ -29,7 +29,7 @@ MAX_CONTENT_LENGTH = 1024 * 1024
 def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
     """Build the backend app. ``settings`` defaults to ``Settings.from_env()``; ``test_config`` updates
     ``app.config`` last (e.g. ``{"TESTING": True}``)."""
-    from backend import api, auth, errors
+    from backend import api, auth, errors, ops
 
     settings = Settings.from_env() if settings is None else settings
     app = Flask(__name__, static_folder=None)
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     init_security_headers(app)
     init_addin_files(app)
     api.init_app(app)
+    ops.init_app(app)
     return app
 
 

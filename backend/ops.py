@@ -3,14 +3,16 @@ failed jobs with requeue, read from RQ's own registries (what rq-dashboard shows
 
 ``?format=json`` (or ``Accept: application/json``) gives the same data as JSON.
 
-Access: until the admin panel's login covers it, `_guard` lets in a bearer token equal to
-``CALSYNC_OPS_TOKEN`` (header ``Authorization: Bearer ...`` or a ``token`` form/query field); without a token
-configured, only loopback clients outside production. Replace `_guard` with the admin login (and CSRF) there.
+Access: `init_app` puts a guard in front of every route. Until the admin panel's login covers the view, the
+default guard `token_guard` lets in a bearer token equal to ``CALSYNC_OPS_TOKEN`` (header ``Authorization:
+Bearer ...`` or a ``token`` form/query field); without a token configured, only loopback clients outside
+production. The admin panel passes its own guard (admin login, CSRF) to `init_app` instead.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template_string, request, url_for
@@ -33,8 +35,16 @@ LOOPBACK = {"127.0.0.1", "::1"}
 FAILED_SHOWN = 100
 
 
-def init_ops(app: Flask) -> None:
+def init_app(app: Flask, guard: Callable[[], Any] | None = None) -> None:
+    """Mount the view at /admin/ops behind ``guard`` (a before-request function: it raises, or returns a
+    response such as a redirect to a login page, to refuse; default `token_guard`)."""
+    app.config["CALSYNC_OPS_GUARD"] = guard or token_guard
     app.register_blueprint(ops)
+
+
+@ops.before_request
+def _guard() -> Any:
+    return current_app.config["CALSYNC_OPS_GUARD"]()
 
 
 def _redis() -> Redis:
@@ -45,8 +55,8 @@ def _redis() -> Redis:
     return redis
 
 
-@ops.before_request
-def _guard() -> None:
+def token_guard() -> None:
+    """The stand-in for the admin login: CALSYNC_OPS_TOKEN, else loopback clients outside production."""
     settings = current_app.config["CALSYNC_SETTINGS"]
     if settings.ops_token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

@@ -318,9 +318,13 @@ def sandbox_info(path: Path) -> None:
 
 
 from backend.cli_commands import addin_manifest, serve  # noqa: E402
+from calsync.worker_commands import enqueue, scheduler, worker  # noqa: E402
 
 main.add_command(serve)
 main.add_command(addin_manifest)
+main.add_command(worker)
+main.add_command(scheduler)
+main.add_command(enqueue)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -87,7 +87,7 @@ def install(context: WorkerContext | None) -> None:
 def current_context() -> WorkerContext:
     if _context is None:
         raise RuntimeError(
-            "no worker context: run jobs with `calsync worker` (or `rq worker -w calsync.worker_commands.Worker`)"
+            "no worker context: run jobs with `calsync worker` (or `rq worker -w calsync.rq_worker.Worker`)"
         )
     return _context
 

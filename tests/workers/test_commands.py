@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from rq import Queue
 
-from calsync.worker_commands import main
+from calsync.cli import main
 from sync import mailboxes
 from tests.workers.conftest import REDIS_URL
 

@@ -8,7 +8,6 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from backend.app import create_app
-from backend.ops import init_ops
 from calsync.settings import Settings
 from sync.schedule import ScheduleConfig, enqueue_session
 from tests.workers.conftest import REDIS_URL
@@ -16,9 +15,7 @@ from tests.workers.conftest import REDIS_URL
 
 def _app(tmp_path, **env):
     settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'ops.db'}", "REDIS_URL": REDIS_URL, **env})
-    app = create_app(settings, {"TESTING": True})
-    init_ops(app)
-    return app
+    return create_app(settings, {"TESTING": True})
 
 
 def _failed_job(redis) -> str:

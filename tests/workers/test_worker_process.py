@@ -1,4 +1,4 @@
-"""Real worker processes (``python -m calsync.worker_commands worker``) against the sandboxes and Redis db 13:
+"""Real worker processes (``calsync worker``) against the sandboxes and Redis db 13:
 a worker SIGKILLed mid-session, its session handed back by the scheduler and run again by a new worker, with
 no duplicate and no loss (invariants 6 and 7)."""
 
@@ -26,6 +26,7 @@ from tests.e2e.actors import at
 from tests.workers.conftest import REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
+CALSYNC = str(Path(sys.executable).with_name("calsync"))  # the console script of this virtualenv
 
 
 def _env(sandbox_info_file: Path, database_url: str) -> dict[str, str]:
@@ -39,7 +40,7 @@ def _env(sandbox_info_file: Path, database_url: str) -> dict[str, str]:
 
 def _start_worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "calsync.worker_commands", "worker", "--burst", "--name", name],
+        [CALSYNC, "worker", "--burst", "--name", name],
         env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 
