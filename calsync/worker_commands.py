@@ -7,11 +7,13 @@ most of them never touch a queue.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
@@ -101,6 +103,34 @@ def _redis(settings: Settings) -> Redis:
             f"no Redis answers at REDIS_URL ({settings.redis_url}): {exc}. Start one (redis-server) or set REDIS_URL."
         ) from None
     return redis
+
+
+@contextlib.contextmanager
+def inline_session_lock(settings: Settings, factory, email: str) -> Iterator[None]:
+    """Hold the mailbox's lock around a session run outside the queue (``calsync sync``), so that it never
+    overlaps a worker's session of the same mailbox. Without Redis (a laptop without the queue) it runs
+    unlocked, with a warning."""
+    from redis.exceptions import RedisError
+
+    from sync import mailboxes
+    from sync.jobs import MailboxLock
+
+    with factory() as db:
+        mailbox = mailboxes.find(db, email)
+    if mailbox is None:  # run_session says so, in its own words
+        yield
+        return
+    redis = redis_connection(settings)
+    try:
+        redis.ping()
+    except RedisError:
+        click.echo(f"warning: no Redis at REDIS_URL: running without the mailbox lock ({settings.redis_url})", err=True)
+        yield
+        return
+    with MailboxLock(redis, mailbox.id, settings.lock_ttl) as lock:
+        if not lock.held:
+            raise click.ClickException(f"a session of {mailbox.email} is running on a worker; try again later")
+        yield
 
 
 LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
