@@ -147,8 +147,9 @@ def test_two_scheduler_processes_enqueue_each_session_once_and_fail_over(redis, 
     engine = make_engine(database_url)
     factory = make_session_factory(engine)
     with factory() as db:
-        ids = [mailboxes.add(db, f"rep{i}@calsync.example", f"005{i:015d}").id for i in range(20)]
+        added = [mailboxes.add(db, f"rep{i}@calsync.example", f"005{i:015d}") for i in range(20)]
         db.commit()
+        ids = [m.id for m in added]
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, CALSYNC_SCHEDULER_LEADER_TTL="2",
                PYTHONPATH=str(ROOT))  # fmt: skip
     queue = Queue("sync", connection=redis)
@@ -167,8 +168,9 @@ def test_two_scheduler_processes_enqueue_each_session_once_and_fail_over(redis, 
         leader.kill()
         leader.wait(10)
         with factory() as db:
-            new_id = mailboxes.add(db, "newcomer@calsync.example", "005000000000000099").id
+            newcomer = mailboxes.add(db, "newcomer@calsync.example", "005000000000000099")
             db.commit()
+            new_id = newcomer.id
         _wait(lambda: job_id(new_id) in queue.job_ids, 30, "the follower to take over")
         assert "this scheduler is the leader" in logs[1 - leaders[0]].read_text()
         assert _enqueued(logs[1 - leaders[0]]) == 1 and queue.count == 21
