@@ -337,7 +337,7 @@ def _demo_workers(settings: Settings, info_path: Path) -> list:
     env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(info_path))
     started = []
     for name in ("worker", "scheduler"):
-        log = INSTANCE_DIR / f"demo-{name}.log"
+        log = info_path.parent / f"demo-{name}.log"  # beside the sandbox info file (instance/ by default)
         started.append(subprocess.Popen([sys.executable, "-m", "calsync.cli", name], env=env, stdout=log.open("w"),
                                         stderr=subprocess.STDOUT))  # fmt: skip
         click.echo(f"calsync {name} running (log: {log})")
