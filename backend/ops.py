@@ -1,5 +1,6 @@
 """Operator view of the job system at ``/admin/ops``: queues, workers, running sessions with their progress, and
-failed jobs with requeue, read from RQ's own registries (what rq-dashboard shows, without its ``six``).
+failed jobs with requeue, read from RQ's own registries (what rq-dashboard shows, without its ``six``); and the
+mailboxes the API budget guard paused, with the reason.
 
 ``?format=json`` (or ``Accept: application/json``) gives the same data as JSON.
 
@@ -11,6 +12,7 @@ production. The admin panel passes its own guard (admin login, CSRF) to `init_ap
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +29,11 @@ from rq.registry import (
     ScheduledJobRegistry,
     StartedJobRegistry,
 )
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backend.errors import ApiError
+from sync.models import Mailbox, utcnow
 
 ops = Blueprint("ops", __name__, url_prefix="/admin/ops")
 LOOPBACK = {"127.0.0.1", "::1"}
@@ -101,13 +106,21 @@ def snapshot(redis: Redis) -> dict[str, Any]:
     return {"queues": queues, "workers": workers, "running": running, "failed": failed}
 
 
+def paused_mailboxes(db: Session, now: dt.datetime) -> list[dict[str, Any]]:
+    """Mailboxes the Salesforce API budget guard paused, with the reason (the scheduler skips them until then)."""
+    rows = db.scalars(select(Mailbox).where(Mailbox.backoff_until > now).order_by(Mailbox.backoff_until))
+    return [{"email": m.email, "until": _text(m.backoff_until), "reason": m.backoff_reason} for m in rows]
+
+
 def _wants_json() -> bool:
     return request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json"
 
 
 @ops.get("/")
 def index():
-    data = snapshot(_redis())
+    from backend.app import db_session
+
+    data = {**snapshot(_redis()), "paused": paused_mailboxes(db_session(), utcnow())}
     if _wants_json():
         return jsonify(data)
     return render_template_string(PAGE, token=request.values.get("token", ""), **data)
@@ -171,6 +184,10 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f
 {% for j in running %}<tr><td>{{ j.id }}</td><td>{{ j.started_at }}</td><td>{{ j.progress.phase if j.progress }}</td>
 <td>{% if j.progress %}{{ j.progress.done }} / {{ j.progress.total }}{% endif %}</td></tr>
 {% else %}<tr><td colspan="4">none</td></tr>{% endfor %}</table>
+<h2>Paused by the API budget</h2>
+<table><tr><th>mailbox</th><th>until</th><th>reason</th></tr>
+{% for m in paused %}<tr><td>{{ m.email }}</td><td>{{ m.until }}</td><td>{{ m.reason }}</td></tr>
+{% else %}<tr><td colspan="3">none</td></tr>{% endfor %}</table>
 <h2>Failed jobs</h2>
 {% if failed %}<form method="post" action="{{ url_for('ops.requeue_all') }}"><input type="hidden" name="token"
 value="{{ token }}"><button>Requeue all</button></form>{% endif %}

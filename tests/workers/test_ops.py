@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from backend.app import create_app
+from backend.database import make_engine, make_session_factory, upgrade
 from calsync.settings import Settings
+from sync import mailboxes
+from sync.models import utcnow
 from sync.schedule import ScheduleConfig, enqueue_session
 from tests.workers.conftest import REDIS_URL
 
 
 def _app(tmp_path, **env):
     settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'ops.db'}", "REDIS_URL": REDIS_URL, **env})
+    upgrade(settings.database_url)
     return create_app(settings, {"TESTING": True})
 
 
@@ -57,3 +63,21 @@ def test_ops_guard(tmp_path, redis, env, headers, remote, status):
     client = _app(tmp_path, **env).test_client()
     answer = client.get("/admin/ops/?format=json", headers=headers, environ_base={"REMOTE_ADDR": remote})
     assert answer.status_code == status
+
+
+def test_ops_shows_mailboxes_paused_by_the_api_budget(tmp_path, redis):
+    app = _app(tmp_path)
+    engine = make_engine(app.config["DATABASE_URL"])
+    now = utcnow()
+    with make_session_factory(engine)() as db:
+        paused, running = (mailboxes.add(db, f"{name}@calsync.example", "005000000000000001") for name in ("p", "r"))
+        paused.backoff_until = now + dt.timedelta(hours=2.5)
+        paused.backoff_reason = "Salesforce API budget exhausted: the org has used 950 of 1000 daily API requests"
+        running.backoff_until = now - dt.timedelta(minutes=1)  # its pause is over
+        db.commit()
+    engine.dispose()
+    client = app.test_client()
+    data = client.get("/admin/ops/?format=json").get_json()
+    assert [m["email"] for m in data["paused"]] == ["p@calsync.example"]
+    assert data["paused"][0]["reason"].startswith("Salesforce API budget exhausted")
+    assert b"950 of 1000 daily API requests" in client.get("/admin/ops/").data
