@@ -29,7 +29,8 @@ def init_app(app: Flask) -> None:
 
 
 @bp.before_request
-def _guard():
+def login_guard():
+    """Login, role and CSRF checks of the panel; also guards the operator view (backend.ops)."""
     from admin_panel import security
     from backend.app import db_session
     from sync.models import AdminUser

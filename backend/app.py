@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     init_addin_files(app)
     api.init_app(app)
     init_admin_panel(app)
+    init_operator_view(app)
     return app
 
 
@@ -56,6 +57,19 @@ def init_admin_panel(app: Flask) -> None:
     import admin_panel
 
     admin_panel.init_app(app)
+
+
+def init_operator_view(app: Flask) -> None:
+    """The operator view (queues, workers, failed jobs) at /admin/ops: for admins logged in to the panel, or
+    for scripts carrying CALSYNC_OPS_TOKEN."""
+    import admin_panel
+    from admin_panel.security import csrf_token
+    from backend import ops
+
+    def guard():
+        return None if ops.token_given() else admin_panel.login_guard()
+
+    ops.init_app(app, guard=guard, csrf=csrf_token)
 
 
 # -- database -----------------------------------------------------------------------------------------------

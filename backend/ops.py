@@ -1,16 +1,20 @@
 """Operator view of the job system at ``/admin/ops``: queues, workers, running sessions with their progress, and
-failed jobs with requeue, read from RQ's own registries (what rq-dashboard shows, without its ``six``).
+failed jobs with requeue, read from RQ's own registries (what rq-dashboard shows, without its ``six``); and the
+mailboxes the API budget guard paused, with the reason.
 
 ``?format=json`` (or ``Accept: application/json``) gives the same data as JSON.
 
-Access: until the admin panel's login covers it, `_guard` lets in a bearer token equal to
-``CALSYNC_OPS_TOKEN`` (header ``Authorization: Bearer ...`` or a ``token`` form/query field); without a token
-configured, only loopback clients outside production. Replace `_guard` with the admin login (and CSRF) there.
+Access: `init_app` puts a guard in front of every route; the app (``backend.app.init_operator_view``) lets in
+admins logged in to the panel (login, role and CSRF checks), or a script carrying ``CALSYNC_OPS_TOKEN``
+(header ``Authorization: Bearer ...`` or a ``token`` form/query field). `token_guard` is the guard for an app
+without the panel: the token, else loopback clients outside production.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template_string, request, url_for
@@ -25,16 +29,29 @@ from rq.registry import (
     ScheduledJobRegistry,
     StartedJobRegistry,
 )
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backend.errors import ApiError
+from sync.models import Mailbox, utcnow
 
 ops = Blueprint("ops", __name__, url_prefix="/admin/ops")
 LOOPBACK = {"127.0.0.1", "::1"}
 FAILED_SHOWN = 100
 
 
-def init_ops(app: Flask) -> None:
+def init_app(app: Flask, guard: Callable[[], Any] | None = None, csrf: Callable[[], str] | None = None) -> None:
+    """Mount the view at /admin/ops behind ``guard`` (a before-request function: it raises, or returns a
+    response such as a redirect to a login page, to refuse; default `token_guard`); ``csrf`` gives the token
+    its forms carry when the guard checks one."""
+    app.config["CALSYNC_OPS_GUARD"] = guard or token_guard
+    app.config["CALSYNC_OPS_CSRF"] = csrf
     app.register_blueprint(ops)
+
+
+@ops.before_request
+def _guard() -> Any:
+    return current_app.config["CALSYNC_OPS_GUARD"]()
 
 
 def _redis() -> Redis:
@@ -45,8 +62,16 @@ def _redis() -> Redis:
     return redis
 
 
-@ops.before_request
-def _guard() -> None:
+def token_given() -> bool:
+    """Whether the request carries CALSYNC_OPS_TOKEN (for scripts and monitoring; no cookies, so no CSRF)."""
+    settings = current_app.config["CALSYNC_SETTINGS"]
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    given = given or request.values.get("token", "")
+    return bool(settings.ops_token and given) and hmac.compare_digest(given.encode(), settings.ops_token.encode())
+
+
+def token_guard() -> None:
+    """The stand-in for the admin login: CALSYNC_OPS_TOKEN, else loopback clients outside production."""
     settings = current_app.config["CALSYNC_SETTINGS"]
     if settings.ops_token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
@@ -91,16 +116,25 @@ def snapshot(redis: Redis) -> dict[str, Any]:
     return {"queues": queues, "workers": workers, "running": running, "failed": failed}
 
 
+def paused_mailboxes(db: Session, now: dt.datetime) -> list[dict[str, Any]]:
+    """Mailboxes the Salesforce API budget guard paused, with the reason (the scheduler skips them until then)."""
+    rows = db.scalars(select(Mailbox).where(Mailbox.backoff_until > now).order_by(Mailbox.backoff_until))
+    return [{"email": m.email, "until": _text(m.backoff_until), "reason": m.backoff_reason} for m in rows]
+
+
 def _wants_json() -> bool:
     return request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json"
 
 
 @ops.get("/")
 def index():
-    data = snapshot(_redis())
+    from backend.app import db_session
+
+    data = {**snapshot(_redis()), "paused": paused_mailboxes(db_session(), utcnow())}
     if _wants_json():
         return jsonify(data)
-    return render_template_string(PAGE, token=request.values.get("token", ""), **data)
+    csrf = current_app.config.get("CALSYNC_OPS_CSRF")
+    return render_template_string(PAGE, token=request.values.get("token", ""), csrf=csrf() if csrf else "", **data)
 
 
 @ops.post("/failed/<job_id>/requeue")
@@ -161,13 +195,18 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f
 {% for j in running %}<tr><td>{{ j.id }}</td><td>{{ j.started_at }}</td><td>{{ j.progress.phase if j.progress }}</td>
 <td>{% if j.progress %}{{ j.progress.done }} / {{ j.progress.total }}{% endif %}</td></tr>
 {% else %}<tr><td colspan="4">none</td></tr>{% endfor %}</table>
+<h2>Paused by the API budget</h2>
+<table><tr><th>mailbox</th><th>until</th><th>reason</th></tr>
+{% for m in paused %}<tr><td>{{ m.email }}</td><td>{{ m.until }}</td><td>{{ m.reason }}</td></tr>
+{% else %}<tr><td colspan="3">none</td></tr>{% endfor %}</table>
 <h2>Failed jobs</h2>
 {% if failed %}<form method="post" action="{{ url_for('ops.requeue_all') }}"><input type="hidden" name="token"
-value="{{ token }}"><button>Requeue all</button></form>{% endif %}
+value="{{ token }}"><input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue all</button>
+</form>{% endif %}
 <table><tr><th>job</th><th>queue</th><th>ended</th><th>error</th><th></th></tr>
 {% for j in failed %}<tr><td>{{ j.id }}</td><td>{{ j.queue }}</td><td>{{ j.ended_at }}</td><td>{{ j.error }}</td>
 <td><form method="post" action="{{ url_for('ops.requeue', job_id=j.id) }}"><input type="hidden" name="token"
-value="{{ token }}"><button>Requeue</button></form></td></tr>
+value="{{ token }}"><input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue</button></form></td></tr>
 {% else %}<tr><td colspan="5">none</td></tr>{% endfor %}</table>
 </body></html>
 """

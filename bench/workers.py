@@ -13,9 +13,12 @@ For each worker count, on fresh sandboxes, a fresh database and a fresh Redis:
    Events in Salesforce and writes the sync keys back to Exchange);
 4. the same again with no change: the *quiet* pass (what most scheduled sessions are).
 Sessions per second are sessions / (last session end - first session start) from the session rows; the wall
-time including worker start-up is given too. Redis commands per session come from ``INFO commandstats`` deltas
-of a private ``redis-server`` this script starts (so nobody else's commands count); pipelined commands share a
-round trip, so round trips are at most that number.
+time including worker start-up is given too. Redis figures come from a private ``redis-server`` this script
+starts (so nobody else's commands count): commands per session from ``INFO commandstats`` deltas, and round
+trips per session from the ``total_reads_processed`` delta of ``INFO stats`` (the server handles one read event
+per request a client sends, a single command or a whole pipeline). Both include the workers' own
+bookkeeping (registries, heartbeats, the final empty-queue check), divided over the sessions of the pass. CPU
+seconds of the sandbox process and of the workers show where the time goes (all share one machine).
 
 The database defaults to a fresh schema in the PostgreSQL of ``make test`` (production's database; SQLite
 would serialise the two workers' writes). Results go to ``bench/results/workers.json``.
@@ -29,6 +32,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -131,6 +135,11 @@ class PrivateRedis:
         stats = self.client.info("commandstats")
         return {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items() if k != "cmdstat_info"}
 
+    def reads(self) -> int:
+        """Read events the server processed: one per request a client sends (a command, or a whole pipeline),
+        so the delta counts round trips (plus one for this INFO call itself)."""
+        return int(self.client.info("stats")["total_reads_processed"])
+
     def stop(self) -> None:
         self.client.close()
         self.process.terminate()
@@ -157,8 +166,19 @@ def fresh_database(url: str | None) -> tuple[str, Any]:
 
 
 # -- one run --------------------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (from /proc), to show where the time of a pass goes."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for workers and their work horses
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: PrivateRedis, ids: list[int],
-             work: Path) -> dict[str, Any]:  # fmt: skip
+             work: Path, sandbox_pid: int) -> dict[str, Any]:  # fmt: skip
     from rq import Queue
     from sqlalchemy import func, select
 
@@ -171,13 +191,14 @@ def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: Priv
     queue = Queue(config.queue, connection=redis.client)
     with factory() as db:
         before_id = db.scalar(select(func.max(SyncSession.id))) or 0
-    c0 = redis.commands()
+    c0, r0 = redis.commands(), redis.reads()
     for mailbox_id in ids:
         assert enqueue_session(queue, mailbox_id, config) == "enqueued"
-    c1 = redis.commands()
+    c1, r1 = redis.commands(), redis.reads()
+    sandbox_cpu, workers_cpu, load = cpu_seconds(sandbox_pid), children_cpu_seconds(), os.getloadavg()[0]
     started = time.monotonic()
     procs = [
-        subprocess.Popen([sys.executable, "-m", "calsync.worker_commands", "worker", "--burst", "--log-level",
+        subprocess.Popen([sys.executable, "-m", "calsync.cli", "worker", "--burst", "--log-level",
                           "warning", "--name", f"{label}-{workers}-{n}"], env=env, cwd=ROOT,
                          stdout=(work / f"{label}-{workers}-{n}.log").open("w"), stderr=subprocess.STDOUT)
         for n in range(workers)
@@ -185,7 +206,8 @@ def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: Priv
     for proc in procs:
         assert proc.wait(3600) == 0, f"worker failed: see {work}"
     wall = time.monotonic() - started
-    c2 = redis.commands()
+    c2, r2 = redis.commands(), redis.reads()
+    sandbox_cpu, workers_cpu = cpu_seconds(sandbox_pid) - sandbox_cpu, children_cpu_seconds() - workers_cpu
     with factory() as db:
         rows = list(db.scalars(select(SyncSession).where(SyncSession.id > before_id)))
     span = (max(r.finished_at for r in rows) - min(r.started_at for r in rows)).total_seconds()
@@ -197,11 +219,17 @@ def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: Priv
     n = len(rows)
     return {
         "pass": label, "workers": workers, "sessions": n, "statuses": statuses,
-        "writes_per_session": round(sum(r.writes for r in rows) / n, 2),
+        "created_per_session": round(sum(sum(r.counts["created"].values()) for r in rows) / n, 2),
+        "write_calls_per_session": round(sum(r.writes for r in rows) / n, 2),
         "span_s": round(span, 2), "sessions_per_s": round(n / span, 2),
         "wall_s_with_startup": round(wall, 2), "sessions_per_s_wall": round(n / wall, 2),
         "redis_commands_per_session_worker": round(sum(worker_cmds.values()) / n, 1),
         "redis_commands_per_session_enqueue": round(enqueue_cmds / n, 1),
+        # Each INFO call between the marks adds one read (two per delta: commandstats and stats).
+        "redis_round_trips_per_session_worker": round((r2 - r1 - 2) / n, 1),
+        "redis_round_trips_per_session_enqueue": round((r1 - r0 - 2) / n, 1),
+        "cpu_s_sandboxes": round(sandbox_cpu, 1), "cpu_s_workers": round(workers_cpu, 1),
+        "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
         "redis_commands_by_name": dict(sorted(worker_cmds.items(), key=lambda kv: -kv[1])),
     }  # fmt: skip
 
@@ -229,7 +257,7 @@ def run_workers(args: argparse.Namespace, workers: int) -> list[dict[str, Any]]:
                    PYTHONPATH=str(ROOT))  # fmt: skip
         rows = []
         for label in ("initial", "quiet"):
-            row = run_pass(label, workers, env, factory, redis, ids, work)
+            row = run_pass(label, workers, env, factory, redis, ids, work, sandboxes.process.pid)
             print(json.dumps({k: v for k, v in row.items() if k != "redis_commands_by_name"}), flush=True)
             rows.append(row)
         return rows

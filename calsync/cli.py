@@ -159,6 +159,9 @@ def mailboxes_list(as_json: bool) -> None:
                 "salesforce_user_id": m.salesforce_user_id,
                 "enabled": m.enabled,
                 "next_sync_at": m.next_sync_at.isoformat() if m.next_sync_at else None,
+                "sync_interval_minutes": m.sync_interval_minutes,
+                "backoff_until": m.backoff_until.isoformat() if m.backoff_until else None,
+                "backoff_reason": m.backoff_reason,
             }
             for m in all_mailboxes(db)
         ]
@@ -170,6 +173,8 @@ def mailboxes_list(as_json: bool) -> None:
     for row in rows:
         state = "enabled" if row["enabled"] else "disabled"
         click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state}")
+        if row["backoff_reason"]:  # the API budget guard paused it: say why and until when
+            click.echo(f"    paused: {row['backoff_reason']}")
 
 
 # -- admin panel accounts -----------------------------------------------------------------------------------
@@ -202,8 +207,9 @@ def admin_create(email: str, password: str, role: str) -> None:
 @click.argument("email")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the session's figures.")
 def sync_command(email: str, as_json: bool) -> None:
-    """Run one sync session for EMAIL's mailbox now (inline, without the queue)."""
+    """Run one sync session for EMAIL's mailbox now (inline, without the queue; `calsync enqueue` queues one)."""
     from calsync import wiring
+    from calsync.worker_commands import inline_session_lock
     from sync.session import SessionError, run_session
 
     settings = _settings()
@@ -212,7 +218,8 @@ def sync_command(email: str, as_json: bool) -> None:
         settings = wiring.with_stored_connections_of(settings)  # what an admin connected in the panel
         salesforce = wiring.salesforce_connector(settings)
         exchange = wiring.exchange_connector(settings, email)
-        result = run_session(factory, email, salesforce=salesforce, exchange=exchange)
+        with inline_session_lock(settings, factory, email):  # never beside a worker's session of this mailbox
+            result = run_session(factory, email, salesforce=salesforce, exchange=exchange)
     except (ConfigError, SessionError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -333,12 +340,17 @@ def demo(info_path: Path, **kwargs) -> None:
     running = _start_sandboxes(info_path=info_path, **kwargs)
     _print_sandbox(running.info, info_path)
     backend = None
+    background: list = []
     try:
         _demo_first_sync(settings, info_path, running.info)
         backend = _demo_backend(settings, info_path, running)
         _demo_admin(settings, info_path, backend.url)
+        background = _demo_workers(settings, info_path)
         _wait_for_interrupt()
     finally:
+        for process in background:
+            process.terminate()
+            process.wait(30)
         if backend is not None:
             backend.stop()
         running.stop()
@@ -421,6 +433,31 @@ def _demo_backend(settings: Settings, info_path: Path, running):
     return server
 
 
+def _demo_workers(settings: Settings, info_path: Path) -> list:
+    """Start one `calsync worker` and one `calsync scheduler` on the sandboxes, when Redis answers."""
+    import os
+    import subprocess
+
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        Redis.from_url(settings.redis_url, socket_connect_timeout=2).ping()
+    except RedisError as exc:
+        click.echo(f"No Redis at REDIS_URL ({settings.redis_url}: {exc}): no worker or scheduler; install and start "
+                   "redis-server for periodic sessions (calsync sync EMAIL still runs one).")  # fmt: skip
+        return []
+    env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(info_path))
+    started = []
+    for name in ("worker", "scheduler"):
+        log = info_path.parent / f"demo-{name}.log"  # beside the sandbox info file (instance/ by default)
+        started.append(subprocess.Popen([sys.executable, "-m", "calsync.cli", name], env=env, stdout=log.open("w"),
+                                        stderr=subprocess.STDOUT))  # fmt: skip
+        click.echo(f"calsync {name} running (log: {log})")
+    click.echo("  Every rep's mailbox now syncs every 30 to 120 minutes; `calsync enqueue EMAIL` syncs one now.")
+    return started
+
+
 @main.command("sandbox-info", context_settings=CONTEXT)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 default=INSTANCE_DIR / "sandbox.json")  # fmt: skip
@@ -431,9 +468,13 @@ def sandbox_info(path: Path) -> None:
 
 
 from backend.cli_commands import addin_manifest, serve  # noqa: E402
+from calsync.worker_commands import enqueue, scheduler, worker  # noqa: E402
 
 main.add_command(serve)
 main.add_command(addin_manifest)
+main.add_command(worker)
+main.add_command(scheduler)
+main.add_command(enqueue)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,31 +1,38 @@
 """``calsync worker``, ``calsync scheduler`` and ``calsync enqueue``: click commands that ``calsync/cli.py`` adds
 to its group, and the composition of the job runtime (`build_context`) from the settings.
 
-``python -m calsync.worker_commands worker --burst`` runs the same commands without the main CLI.
+RQ, Redis and the engine are imported inside the functions: every ``calsync`` command loads this module, and
+most of them never touch a queue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
-import rq
-from redis import Redis
-from redis.exceptions import RedisError
 
 from calsync.settings import ConfigError, Settings
-from sync.jobs import WorkerContext
-from sync.schedule import ScheduleConfig
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from sync.jobs import WorkerContext
+    from sync.schedule import ScheduleConfig
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def schedule_config(settings: Settings) -> ScheduleConfig:
+    from sync.schedule import ScheduleConfig
+
     first, step, cap = settings.numbers("api_budget_backoff_hours")
     return ScheduleConfig(
         queue=settings.sync_queue,
@@ -46,12 +53,15 @@ def schedule_config(settings: Settings) -> ScheduleConfig:
 
 
 def redis_connection(settings: Settings) -> Redis:
+    from redis import Redis
+
     return Redis.from_url(settings.redis_url)
 
 
 def build_context(settings: Settings, redis: Redis | None = None) -> WorkerContext:
     """The job runtime of a worker process: Redis, the database and the connectors, all from ``settings``."""
     from calsync import wiring
+    from sync.jobs import WorkerContext
 
     return WorkerContext(
         redis=redis if redis is not None else redis_connection(settings),
@@ -61,20 +71,6 @@ def build_context(settings: Settings, redis: Redis | None = None) -> WorkerConte
         exchange=lambda email: wiring.exchange_connector(wiring.with_stored_connections_of(settings), email),
         config=schedule_config(settings),
     )
-
-
-class Worker(rq.Worker):
-    """An RQ worker that installs calsync's job context from the environment, for plain ``rq worker``:
-    ``rq worker -w calsync.worker_commands.Worker sync`` (``calsync worker`` is the usual way)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        from sync import jobs
-
-        try:
-            jobs.current_context()
-        except RuntimeError:
-            jobs.install(build_context(Settings.from_env(), self.connection))
 
 
 def configure_logging(level: str) -> None:
@@ -98,6 +94,8 @@ def _settings() -> Settings:
 
 
 def _redis(settings: Settings) -> Redis:
+    from redis.exceptions import RedisError
+
     redis = redis_connection(settings)
     try:
         redis.ping()
@@ -106,6 +104,34 @@ def _redis(settings: Settings) -> Redis:
             f"no Redis answers at REDIS_URL ({settings.redis_url}): {exc}. Start one (redis-server) or set REDIS_URL."
         ) from None
     return redis
+
+
+@contextlib.contextmanager
+def inline_session_lock(settings: Settings, factory, email: str) -> Iterator[None]:
+    """Hold the mailbox's lock around a session run outside the queue (``calsync sync``), so that it never
+    overlaps a worker's session of the same mailbox. Without Redis (a laptop without the queue) it runs
+    unlocked, with a warning."""
+    from redis.exceptions import RedisError
+
+    from sync import mailboxes
+    from sync.jobs import MailboxLock
+
+    with factory() as db:
+        mailbox = mailboxes.find(db, email)
+    if mailbox is None:  # run_session says so, in its own words
+        yield
+        return
+    redis = redis_connection(settings)
+    try:
+        redis.ping()
+    except RedisError:
+        click.echo(f"warning: no Redis at REDIS_URL: running without the mailbox lock ({settings.redis_url})", err=True)
+        yield
+        return
+    with MailboxLock(redis, mailbox.id, settings.lock_ttl) as lock:
+        if not lock.held:
+            raise click.ClickException(f"a session of {mailbox.email} is running on a worker; try again later")
+        yield
 
 
 LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
@@ -134,6 +160,8 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
     Start as many as you like, on as many machines: they share Redis and the database. Each session logs
     one line `session {json}` (mailbox, counts, requests, duration, outcome).
     """
+    import rq
+
     from backend.database import upgrade
     from sync import jobs
 
@@ -207,16 +235,3 @@ def enqueue(email: str) -> None:
     click.echo({"enqueued": f"{email}: session enqueued",
                 "requeued": f"{email}: its failed session was requeued",
                 "duplicate": f"{email}: a session is already queued or running"}[outcome])  # fmt: skip
-
-
-@click.group(context_settings=CONTEXT)
-def main() -> None:
-    """calsync's worker commands (also available as `calsync worker|scheduler|enqueue`)."""
-
-
-main.add_command(worker)
-main.add_command(scheduler)
-main.add_command(enqueue)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

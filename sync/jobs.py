@@ -21,6 +21,7 @@ What a session job guarantees:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import threading
@@ -87,7 +88,7 @@ def install(context: WorkerContext | None) -> None:
 def current_context() -> WorkerContext:
     if _context is None:
         raise RuntimeError(
-            "no worker context: run jobs with `calsync worker` (or `rq worker -w calsync.worker_commands.Worker`)"
+            "no worker context: run jobs with `calsync worker` (or `rq worker -w calsync.rq_worker.Worker`)"
         )
     return _context
 
@@ -210,8 +211,9 @@ def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, 
     if usage is not None and over_budget(usage[0], usage[1], config):
         message = f"{BUDGET_PREFIX}: {budget_message(usage[0], usage[1], config)}"
         _budget_stop(factory, mailbox_id, message, context.clock(), config)
-        log.info("session of %s not started: %s", email, message)
-        return {"mailbox": email, "status": "skipped", "reason": message}
+        skipped = {"mailbox": email, "status": "skipped", "reason": message}
+        log.info("session %s", json.dumps(skipped, sort_keys=True))  # the same one line a session logs
+        return skipped
 
     job = get_current_job()
     salesforce = context.salesforce()

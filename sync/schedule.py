@@ -10,6 +10,14 @@ schedulers never enqueue twice, and job ids dedupe as a second line), it hands s
 to RQ (`recover_abandoned`), moves RQ's scheduled retries to the queue, and enqueues the due mailboxes. "Sync
 now" (`sync_now`) enqueues at once. Jobs are enqueued by name (``sync.jobs.sync_mailbox``): this module does
 not import the job code.
+
+What RQ does here and what it does not: unique job ids dedupe, ``Retry`` backs off failed jobs, RQ's
+`RQScheduler` moves retries whose wait is over, its registries find dead workers' jobs, ``job_timeout`` and
+``meta`` bound and report a session. The periodic schedule itself is not an RQ feature we could reuse:
+``rq cron`` (beta in 2.x) repeats fixed intervals and has no lock across processes, and scheduling each
+mailbox's next session with ``enqueue_in`` would park a job under the mailbox's unique id for up to two hours,
+so "sync now" would find it taken (and a lost scheduled job would stop the mailbox for good). Keeping the
+schedule in the database and one leader-locked pass that enqueues what is due avoids both.
 """
 
 from __future__ import annotations

@@ -1,13 +1,18 @@
-"""``calsync worker|scheduler|enqueue``: help texts and a scheduler pass through the command line."""
+"""``calsync worker|scheduler|enqueue``: help texts, a scheduler pass through the command line, and the mailbox
+lock around an inline ``calsync sync``."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from click.testing import CliRunner
 from rq import Queue
 
-from calsync.worker_commands import main
+from calsync.cli import main
 from sync import mailboxes
+from sync.schedule import lock_key
+from tests.e2e.actors import at
 from tests.workers.conftest import REDIS_URL
 
 
@@ -32,3 +37,20 @@ def test_scheduler_once_and_enqueue(redis, database_url, db_session, monkeypatch
     assert again.exit_code == 0 and "already queued or running" in again.output
     unknown = runner.invoke(main, ["enqueue", "nobody@calsync.example"])
     assert unknown.exit_code == 1 and "not a synced mailbox" in unknown.output
+
+
+def test_inline_sync_takes_the_mailbox_lock(world, engine, redis, sandbox_info_file, database_url):
+    env = {"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL}
+    with engine.factory() as db:
+        mailbox_id = mailboxes.find(db, engine.email).id
+    world.outlook().create("Renewal call", at(1, 10), at(1, 11))
+    redis.set(lock_key(mailbox_id), "a worker's session", px=30_000)
+    runner = CliRunner()
+    busy = runner.invoke(main, ["sync", engine.email], env=env)
+    assert busy.exit_code == 1 and "running on a worker" in busy.output
+    assert world.salesforce().events() == []  # refused before any session started
+    redis.delete(lock_key(mailbox_id))
+    done = runner.invoke(main, ["sync", engine.email, "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["created"]["salesforce"] == 1
+    assert not redis.exists(lock_key(mailbox_id))  # released

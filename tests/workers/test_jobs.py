@@ -1,19 +1,22 @@
 """Session jobs against the sandboxes and a real Redis: progress, adaptive interval, the mailbox lock and its
-expiry, the API budget guard and its back-off."""
+expiry, the API budget guard and its back-off, "sync now", and RQ's retry of a busy mailbox's job."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
 import time
+from dataclasses import replace
 
 import pytest
+from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from sync import jobs, mailboxes
 from sync.models import HealthEntry, Mailbox, SyncSession
-from sync.schedule import BUDGET_HEALTH_CODE, lock_key
+from sync.schedule import BUDGET_HEALTH_CODE, Scheduler, enqueue_session, job_id, lock_key, sync_now
 from tests.e2e.actors import at
 
 H = dt.timedelta(hours=1)
@@ -150,3 +153,48 @@ def test_request_limit_exceeded_backs_off_too(world, engine, context, clock, mai
     mailbox = _mailbox(engine, mailbox_id)
     assert mailbox.backoff_until == clock.now + 2.5 * H and "REQUEST_LIMIT" not in (mailbox.backoff_reason or "x")
     assert _budget_entry(engine, mailbox_id).attempts == 1
+
+
+def test_sync_now_runs_a_session_at_once_though_none_is_due(world, engine, context, clock, redis, mailbox_id):
+    world.outlook().create("Demo for the buyer", at(1, 10), at(1, 11))
+    with engine.factory() as db:
+        db.get(Mailbox, mailbox_id).next_sync_at = clock.now + 2 * H
+        db.commit()
+    scheduler = Scheduler(redis, engine.factory, context.config, clock=clock)
+    try:
+        assert scheduler.tick().enqueued == []  # not due for two hours
+    finally:
+        scheduler.close()
+    queue = Queue(context.config.queue, connection=redis)
+    assert sync_now(queue, mailbox_id, context.config) == "enqueued"
+    assert queue.job_ids == [job_id(mailbox_id)]
+    SimpleWorker([queue], connection=redis).work(burst=True)  # runs the job here, with the installed context
+    assert [e["Subject"] for e in world.salesforce().events()] == ["Demo for the buyer"]
+    mailbox = _mailbox(engine, mailbox_id)
+    assert mailbox.next_sync_at == clock.now + dt.timedelta(minutes=30)  # the schedule starts again from now
+    assert queue.count == 0 and not redis.exists(Job.key_for(job_id(mailbox_id)))  # done: the id is free again
+
+
+def test_busy_mailbox_job_is_retried_after_its_back_off_by_rqs_scheduler(world, engine, context, redis, mailbox_id):
+    world.outlook().create("Quarterly review", at(2, 10), at(2, 11))
+    config = replace(context.config, retries=2, retry_intervals=(1,))
+    queue = Queue(config.queue, connection=redis)
+    redis.set(lock_key(mailbox_id), "a session on another worker", px=60_000)
+    assert enqueue_session(queue, mailbox_id, config) == "enqueued"
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    # MailboxBusy: RQ's Retry put the job in the scheduled registry for its back-off, not back in the queue.
+    scheduled = ScheduledJobRegistry(queue=queue)
+    assert scheduled.get_job_ids() == [job_id(mailbox_id)] and queue.count == 0
+    assert Job.fetch(job_id(mailbox_id), connection=redis).retries_left == 1
+    assert enqueue_session(queue, mailbox_id, config) == "duplicate"  # its id stays taken while it waits
+    redis.delete(lock_key(mailbox_id))  # the other session ends
+    time.sleep(1.1)
+    scheduler = Scheduler(redis, engine.factory, config)
+    try:
+        report = scheduler.tick()  # RQ's scheduler moves the retry; the due mailbox is not enqueued twice
+    finally:
+        scheduler.close()
+    assert report.enqueued == [] and report.duplicates == [mailbox_id]
+    assert queue.job_ids == [job_id(mailbox_id)] and scheduled.count == 0
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    assert [e["Subject"] for e in world.salesforce().events()] == ["Quarterly review"]

@@ -1,11 +1,13 @@
-"""Real worker processes (``python -m calsync.worker_commands worker``) against the sandboxes and Redis db 13:
+"""Real worker processes (``calsync worker``) against the sandboxes and Redis db 13:
 a worker SIGKILLed mid-session, its session handed back by the scheduler and run again by a new worker, with
-no duplicate and no loss (invariants 6 and 7)."""
+no duplicate and no loss (invariants 6 and 7); two ``calsync scheduler`` processes enqueue each session once,
+and the second takes over when the leader dies."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
+from backend.database import make_engine, make_session_factory
 from calsync.settings import Settings
 from calsync.worker_commands import schedule_config
 from sync import mailboxes
@@ -26,6 +29,7 @@ from tests.e2e.actors import at
 from tests.workers.conftest import REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
+CALSYNC = str(Path(sys.executable).with_name("calsync"))  # the console script of this virtualenv
 
 
 def _env(sandbox_info_file: Path, database_url: str) -> dict[str, str]:
@@ -39,7 +43,7 @@ def _env(sandbox_info_file: Path, database_url: str) -> dict[str, str]:
 
 def _start_worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "calsync.worker_commands", "worker", "--burst", "--name", name],
+        [CALSYNC, "worker", "--burst", "--name", name],
         env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -128,3 +132,52 @@ def test_sigkilled_worker_session_runs_again_and_converges(world, engine, redis,
     items = Counter(i["subject"] for i in outlook.items("Salesforce"))
     assert len(items) == 20 and set(items.values()) == {1}, items
     assert queue.count == 0 and not StartedJobRegistry(queue=queue).get_job_ids()
+
+
+def _scheduler(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([CALSYNC, "scheduler", "--interval", "0.2"], env=env, cwd=ROOT, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def _enqueued(log: Path) -> int:
+    return sum(int(n) for n in re.findall(r"scheduler pass: (\d+) enqueued", log.read_text()))
+
+
+def test_two_scheduler_processes_enqueue_each_session_once_and_fail_over(redis, database_url, tmp_path):
+    engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    with factory() as db:
+        added = [mailboxes.add(db, f"rep{i}@calsync.example", f"005{i:015d}") for i in range(20)]
+        db.commit()
+        ids = [m.id for m in added]
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, CALSYNC_SCHEDULER_LEADER_TTL="2",
+               PYTHONPATH=str(ROOT))  # fmt: skip
+    queue = Queue("sync", connection=redis)
+    logs = [tmp_path / "scheduler-a.log", tmp_path / "scheduler-b.log"]
+    procs = [_scheduler(env, log) for log in logs]
+    try:
+        _wait(lambda: queue.count >= 20, 60, "the first pass")
+        time.sleep(2)  # ten more passes of each: nothing more is due, and the follower never acts
+        assert sorted(queue.job_ids) == sorted(job_id(i) for i in ids)
+        leaders = [i for i, log in enumerate(logs) if "this scheduler is the leader" in log.read_text()]
+        assert len(leaders) == 1, [log.read_text() for log in logs]
+        assert [_enqueued(log) for log in logs] == [20 if i in leaders else 0 for i in range(2)]
+
+        # The leader dies: the other takes over once the leader lock expires, and picks up a new mailbox.
+        leader, follower = procs[leaders[0]], procs[1 - leaders[0]]
+        leader.kill()
+        leader.wait(10)
+        with factory() as db:
+            newcomer = mailboxes.add(db, "newcomer@calsync.example", "005000000000000099")
+            db.commit()
+            new_id = newcomer.id
+        _wait(lambda: job_id(new_id) in queue.job_ids, 30, "the follower to take over")
+        assert "this scheduler is the leader" in logs[1 - leaders[0]].read_text()
+        assert _enqueued(logs[1 - leaders[0]]) == 1 and queue.count == 21
+        assert follower.poll() is None
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        engine.dispose()

@@ -1,0 +1,23 @@
+"""An RQ worker class for plain ``rq worker``: ``rq worker -w calsync.rq_worker.Worker sync``.
+
+``calsync worker`` is the usual way; this class lets RQ's own command line (and its options) run calsync's
+session jobs, installing the job context from the environment the way ``calsync worker`` does.
+"""
+
+from __future__ import annotations
+
+import rq
+
+from calsync.settings import Settings
+from calsync.worker_commands import build_context
+
+
+class Worker(rq.Worker):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from sync import jobs
+
+        try:
+            jobs.current_context()
+        except RuntimeError:
+            jobs.install(build_context(Settings.from_env(), self.connection))
