@@ -348,9 +348,7 @@ def demo(info_path: Path, **kwargs) -> None:
         background = _demo_workers(settings, info_path)
         _wait_for_interrupt()
     finally:
-        for process in background:
-            process.terminate()
-            process.wait(30)
+        _stop_processes(background)
         if backend is not None:
             backend.stop()
         running.stop()
@@ -433,6 +431,20 @@ def _demo_backend(settings: Settings, info_path: Path, running):
     return server
 
 
+def _stop_processes(processes: list) -> None:
+    """SIGTERM (a worker finishes its current session: warm shutdown), then SIGKILL after 20 s."""
+    import subprocess
+
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _demo_workers(settings: Settings, info_path: Path) -> list:
     """Start one `calsync worker` and one `calsync scheduler` on the sandboxes, when Redis answers."""
     import os
@@ -451,8 +463,9 @@ def _demo_workers(settings: Settings, info_path: Path) -> list:
     started = []
     for name in ("worker", "scheduler"):
         log = info_path.parent / f"demo-{name}.log"  # beside the sandbox info file (instance/ by default)
+        # Own session: Ctrl-C in the terminal reaches the demo only, which then stops these in order.
         started.append(subprocess.Popen([sys.executable, "-m", "calsync.cli", name], env=env, stdout=log.open("w"),
-                                        stderr=subprocess.STDOUT))  # fmt: skip
+                                        stderr=subprocess.STDOUT, start_new_session=True))  # fmt: skip
         click.echo(f"calsync {name} running (log: {log})")
     click.echo("  Every rep's mailbox now syncs every 30 to 120 minutes; `calsync enqueue EMAIL` syncs one now.")
     return started

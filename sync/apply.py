@@ -229,7 +229,7 @@ class Applier:
         self.checkpoint("salesforce_created")
         for action, result in zip(actions, results, strict=False):
             if self._record_result(action.sync_key, Side.SALESFORCE, result, action.exchange_id, Side.EXCHANGE):
-                self._created[action.sync_key] = {"salesforce_id": result.id, "new": result.created}
+                self._created.setdefault(action.sync_key, {}).update(salesforce_id=result.id, new=result.created)
                 self.report.count(self._label(action, "created"), Side.SALESFORCE)
 
     def _create_exchange(self, actions: list[CreateInExchange], pending_before: set[str]) -> None:
@@ -249,7 +249,9 @@ class Applier:
         items: list[CalendarItem] = []
         for action in actions:
             if action.sync_key in existing:
-                self._created[action.sync_key] = {"exchange_id": existing[action.sync_key], "change_key": None}
+                self._created.setdefault(action.sync_key, {}).update(
+                    exchange_id=existing[action.sync_key], change_key=None
+                )
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
                 continue
             data, _ = entry_to_exchange(action.entry, sync_key=action.sync_key)
@@ -268,7 +270,9 @@ class Applier:
         self.checkpoint("exchange_created")
         for action, result in zip(to_create, results, strict=True):
             if result.ok:
-                self._created[action.sync_key] = {"exchange_id": result.item_id, "change_key": result.change_key}
+                self._created.setdefault(action.sync_key, {}).update(
+                    exchange_id=result.item_id, change_key=result.change_key
+                )
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id, Side.SALESFORCE)
@@ -355,11 +359,11 @@ class Applier:
         todo: dict[str, tuple[str, tuple[str, ...]]] = {}  # event id → (sync key, attendee e-mails)
         fresh: set[str] = set()  # Events this session created: no invitees yet, nothing to read
         for c in creates:
-            created = self._created.get(c.sync_key)
-            if c.kind == "event" and created and c.sync_key not in self.report.failed_keys:
-                todo[created["salesforce_id"]] = (c.sync_key, tuple(a.email for a in c.entry.attendees))
-                if created.get("new"):
-                    fresh.add(created["salesforce_id"])
+            event_id = self._created.get(c.sync_key, {}).get("salesforce_id")
+            if c.kind == "event" and event_id and c.sync_key not in self.report.failed_keys:
+                todo[event_id] = (c.sync_key, tuple(a.email for a in c.entry.attendees))
+                if self._created[c.sync_key].get("new"):
+                    fresh.add(event_id)
         for u in updates:
             if u.kind == "event" and "attendees" in u.fields and u.sync_key not in self.report.failed_keys:
                 todo[u.salesforce_id] = (u.sync_key, tuple(a.email for a in u.entry.attendees))
@@ -417,7 +421,7 @@ class Applier:
         self._write_relations(adds, [])
         for a in actions:
             if a.sync_key not in self.report.failed_keys:
-                self._created[a.sync_key] = {}
+                self._created.setdefault(a.sync_key, {})
                 self.report.count("joined", Side.SALESFORCE)
 
     def _leave_events(self, actions: list[LeaveSalesforceEvent]) -> None:

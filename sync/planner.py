@@ -584,15 +584,25 @@ def plan(
         if slot[2] is None or sf.salesforce_id == link.salesforce_id:
             slot[2] = sf
 
-    # New items on both sides carrying the same (unlinked) sync key: a lost link, adopt the pair.
-    sf_by_key = {sf.sync_key: sf for sf in new_sf if sf.sync_key and sf.sync_key not in by_key}
-    adopted: set[str] = set()
+    # New items on both sides under the same (unlinked) sync key: a lost link, adopt the pair. An item that
+    # carries no key was the origin of its pair, whose key is derived from its id (`new_sync_key`), so a lost
+    # database still pairs every item with its counterpart instead of copying both again (invariant 12).
+    def ex_key(ex: ExchangeChange) -> str:
+        return ex.sync_key or new_sync_key(mailbox, Side.EXCHANGE, ex.exchange_id)
+
+    def sf_key(sf: SalesforceChange) -> str:
+        return sf.sync_key or new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)
+
+    sf_by_key = {sf_key(sf): sf for sf in new_sf if sf.type is ChangeType.CHANGED and sf_key(sf) not in by_key}
+    adopted: dict[str, tuple[ExchangeChange, SalesforceChange]] = {}
     for ex in new_ex:
-        if ex.sync_key and ex.sync_key in sf_by_key and ex.sync_key not in by_key and ex.sync_key not in adopted:
-            adopted.add(ex.sync_key)
-            pairs[ex.sync_key] = [None, ex, sf_by_key[ex.sync_key]]
-    new_ex = [ex for ex in new_ex if not (ex.sync_key in adopted and pairs[ex.sync_key][1] is ex)]
-    new_sf = [sf for sf in new_sf if not (sf.sync_key in adopted and pairs[sf.sync_key][2] is sf)]
+        key = ex_key(ex)
+        if ex.type is ChangeType.CHANGED and key in sf_by_key and key not in by_key and key not in adopted:
+            adopted[key] = (ex, sf_by_key[key])
+            pairs[key] = [None, ex, sf_by_key[key]]
+    paired = {id(c) for pair in adopted.values() for c in pair}
+    new_ex = [ex for ex in new_ex if id(ex) not in paired]
+    new_sf = [sf for sf in new_sf if id(sf) not in paired]
 
     actions: list[Action] = []
     handled: set[str] = set()
@@ -859,11 +869,13 @@ def _plan_pair(
     if link is None:
         # Adoption: both items carry our key but the link row is gone. Merge with no base.
         assert ex is not None and sf is not None
+        from_salesforce = key == new_sync_key(ctx.mailbox, Side.SALESFORCE, sf.salesforce_id)
         link = LinkState(
             sync_key=key,
             mailbox=ctx.mailbox,
             kind=sf.kind,
-            origin=Side.EXCHANGE,
+            origin=Side.SALESFORCE if from_salesforce else Side.EXCHANGE,
+            created_by_sync_on_exchange=from_salesforce,
             exchange_id=ex.exchange_id,
             salesforce_object=sf.salesforce_object,
             salesforce_id=sf.salesforce_id,

@@ -109,6 +109,33 @@ def test_lost_sync_state_converges_without_duplicates(engine, world):
     assert len(sf.events()) == 2 and len(outlook.items()) == 2
 
 
+def test_a_lost_database_pairs_every_item_with_its_counterpart_again(engine, world):
+    """Link rows gone too (a restored backup, a new database): items are paired by their sync keys, or by the
+    key derived from the origin item's id, never copied a second time (invariant 12)."""
+    outlook, sf = world.outlook(), world.salesforce()
+    outlook.create("Made in Outlook", at(1, 10), at(1, 11))
+    sf.create_event(Subject="Made in Salesforce", StartDateTime=at(1, 12), EndDateTime=at(1, 13))
+    engine.sync()
+    outlook.edit(outlook.find("Made in Salesforce")["id"], location="Room 7", send="SendToNone")
+    with engine.factory() as db:
+        from sqlalchemy import delete
+
+        from sync.mailboxes import find
+        from sync.models import Link
+
+        db.execute(delete(Link))
+        mailbox = find(db, engine.email)
+        mailbox.exchange_sync_state = None
+        mailbox.salesforce_watermarks = {}
+        db.commit()
+    engine.converge()
+    assert sorted(e["Subject"] for e in sf.events()) == ["Made in Outlook", "Made in Salesforce"]
+    assert sorted(i["subject"] for i in outlook.items()) == ["Made in Outlook", "Made in Salesforce"]
+    assert sf.find_event("Made in Salesforce")["Location"] == "Room 7"  # the edit made meanwhile is not lost
+    assert len(engine.links()) == 2
+    world.assert_no_meeting_messages()
+
+
 def test_one_bad_item_does_not_stop_the_others(engine, world):
     outlook, sf = world.outlook(), world.salesforce()
     outlook.create("Three-week roadshow", at(1, 9), at(21, 17))  # Salesforce Events last at most 14 days
