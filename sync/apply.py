@@ -367,8 +367,10 @@ class Applier:
         for u in updates:
             if u.kind == "event" and "attendees" in u.fields and u.sync_key not in self.report.failed_keys:
                 todo[u.salesforce_id] = (u.sync_key, tuple(a.email for a in u.entry.attendees))
+        whos = self._further_whos(creates, updates)
         todo = {i: t for i, t in todo.items() if t[1] or i not in fresh}
         if not todo:
+            self._write_relations(whos, [])
             return
         try:
             existing = self.salesforce.event_invitees([i for i in todo if i not in fresh])
@@ -384,7 +386,19 @@ class Applier:
             )
             adds += [(key, {"EventId": event_id, "RelationId": r, "IsInvitee": True}) for r in to_add]
             deletes += [(key, event_id, row_id) for row_id in to_delete]
-        self._write_relations(adds, deletes)
+        self._write_relations(whos + adds, deletes)
+
+    def _further_whos(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> list:
+        """Whos chosen in the add-in beyond the first (WhoId holds one): EventRelation rows that are not
+        invitees, as Shared Activities keeps them. Added, never removed here."""
+        rows: list[tuple[str, dict[str, Any]]] = []
+        written = [(c.sync_key, self._created.get(c.sync_key, {}).get("salesforce_id"), c.entry) for c in creates]
+        written += [(u.sync_key, u.salesforce_id, u.entry) for u in updates if "who_what" in u.fields]
+        for key, event_id, entry in written:
+            if event_id and entry.kind == "event" and key not in self.report.failed_keys:
+                rows += [(key, {"EventId": event_id, "RelationId": who, "IsInvitee": False, "IsParent": True})
+                         for who in entry.who_ids[1:]]  # fmt: skip
+        return rows
 
     def _write_relations(self, adds: list[tuple[str, dict[str, Any]]], deletes: list[tuple[str, str, str]]) -> None:
         """Insert and delete EventRelation rows in collections; an invitee that is already there is fine."""

@@ -64,7 +64,9 @@ def test_share_runs_a_session_that_creates_the_event_with_who_and_what(api_clien
     event = world.salesforce().find_event("Pipeline review")
     assert event is not None
     assert event["WhoId"] == CONTACT.salesforce_id and event["WhatId"] == ACCOUNT_ID
-    # The engine writes the first Who as WhoId; further Whos as EventRelation rows are not written yet (report).
+    # WhoId holds the first Who; the further ones are EventRelation rows that are not invitees.
+    relations = world.salesforce().relations(event["Id"])
+    assert [(r["RelationId"], r["IsInvitee"]) for r in relations] == [(LEAD.salesforce_id, False)]
 
     response = api_client.get(f"/api/v1/items/{item_id}", headers=auth)
     check("/items/{item_id}", "get", response)
