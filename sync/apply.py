@@ -386,7 +386,7 @@ class Applier:
             )
             adds += [(key, {"EventId": event_id, "RelationId": r, "IsInvitee": True}) for r in to_add]
             deletes += [(key, event_id, row_id) for row_id in to_delete]
-        self._write_relations(whos + adds, deletes)
+        self._write_relations(adds + whos, deletes)  # an attendee who is also a Who stays an invitee
 
     def _further_whos(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> list:
         """Whos chosen in the add-in beyond the first (WhoId holds one): EventRelation rows that are not

@@ -40,11 +40,11 @@ def matched(entry: Entry, people: Mapping[str, Person], *, owner_email: str = ""
 
 
 def auto_who(attendee_emails: Iterable[str], people: Mapping[str, Person]) -> tuple[str, ...]:
-    """Who ids from matching: Contacts first, then Leads, each in attendee order."""
+    """The Who from matching: the first Contact, else the first Lead, in attendee order (the other matched
+    people are invitees already; only Whos chosen in the add-in add further Who relations)."""
     emails = [e for e in attendee_emails if e in people]
-    return tuple(
-        people[e][1] for obj in WHO_OBJECTS for e in emails if people[e][0] == obj
-    )  # fmt: skip
+    found = [people[e][1] for obj in WHO_OBJECTS for e in emails if people[e][0] == obj]
+    return tuple(found[:1])
 
 
 def for_salesforce(

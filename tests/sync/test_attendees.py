@@ -38,7 +38,7 @@ def test_only_matched_attendees_other_than_the_owner_reach_salesforce():
 @pytest.mark.parametrize(
     ("emails", "who"),
     [
-        (["lead@x.test", "con@x.test"], ("003C", "00QL")),  # Contacts before Leads
+        (["lead@x.test", "con@x.test"], ("003C",)),  # a Contact before a Lead
         (["lead@x.test"], ("00QL",)),
         (["user@x.test"], ()),  # Users are invitees, never the Who
         (["nobody@x.test"], ()),
@@ -53,7 +53,7 @@ def test_auto_who(emails, who):
     [
         (("003S",), ("00QX",), ("003S",)),  # chosen in the add-in: wins
         ((), ("00QX",), ("00QX",)),  # set in Salesforce: stays
-        ((), (), ("003C", "00QL")),  # nothing yet: matching
+        ((), (), ("003C",)),  # nothing yet: matching
         ((), None, ()),  # the Event was not read this session: the Who is left alone
     ],
 )
@@ -75,7 +75,7 @@ def test_relation_changes_add_missing_and_remove_dropped_invitees_only():
 def test_a_new_meeting_creates_an_event_with_matched_invitees_and_who():
     result = plan([], [ex_changed(MEETING, uid="uid-1")], [], policies(), NOW, mailbox=MAILBOX, people=PEOPLE)
     (create,) = result.of_type(CreateInSalesforce)
-    assert create.entry.who_ids == ("003C", "00QL")
+    assert create.entry.who_ids == ("003C",)
     assert sorted(a.email for a in create.entry.attendees) == ["con@x.test", "lead@x.test", "user@x.test"]
     assert create.link.exchange_uid == "uid-1"
     assert create.link.salesforce_base["attendees"] == ["con@x.test", "lead@x.test", "user@x.test"]
