@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 
 from backend.database import make_engine, make_session_factory, upgrade
 
+# One Chromium per run for every browser test: a second sync Playwright beside the first one fails.
+from tests.browser import browser_page, chromium  # noqa: E402, F401
+
 POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 

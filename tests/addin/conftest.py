@@ -9,7 +9,6 @@ import pytest
 
 from sandbox.server import ServerThread
 from tests.backend.addin_fixtures import *  # noqa: F403
-from tests.browser import browser_page, chromium  # noqa: F401
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from admin_panel.accounts import create
 from backend.app import create_app
 from backend.database import make_engine, make_session_factory
 from calsync.settings import Settings
-from tests.browser import browser_page, chromium  # noqa: F401 - fixtures
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 ADMIN = ("admin@calsync.example", "admin-password-1")
