@@ -747,21 +747,7 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
     issues = salesforce_issues(entry)
     if issues:
         return _health(key, issues, ex.exchange_id)
-    link = LinkState(
-        sync_key=key,
-        mailbox=ctx.mailbox,
-        kind=EVENT,
-        origin=Side.EXCHANGE,
-        state=LinkStatus.ACTIVE,
-        exchange_id=ex.exchange_id,
-        exchange_change_key=ex.change_key,
-        salesforce_base=project(salesforce_roundtrip(entry)),
-        exchange_base=p,
-        shared_who_ids=shared.who_ids,
-        shared_what_id=shared.what_id,
-        exchange_read_only=not ex.is_organizer,
-        exchange_uid=ex.uid,
-    )
+    link = _exchange_born_link(ctx, ex, key, p, salesforce_base=project(salesforce_roundtrip(entry)))
     return [
         CreateInSalesforce(
             sync_key=key,
@@ -774,9 +760,10 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
     ]
 
 
-def _join(ctx: _Ctx, ex: ExchangeChange, key: str, p: Projection, meeting: MeetingEvent) -> JoinSalesforceEvent:
+def _exchange_born_link(ctx: _Ctx, ex: ExchangeChange, key: str, p: Projection, **fields: Any) -> LinkState:
+    """The link of a pair that starts from a new Exchange item."""
     shared = ex.shared or SharedRelations()
-    link = LinkState(
+    return LinkState(
         sync_key=key,
         mailbox=ctx.mailbox,
         kind=EVENT,
@@ -784,15 +771,17 @@ def _join(ctx: _Ctx, ex: ExchangeChange, key: str, p: Projection, meeting: Meeti
         state=LinkStatus.ACTIVE,
         exchange_id=ex.exchange_id,
         exchange_change_key=ex.change_key,
-        salesforce_id=meeting.salesforce_id,
         exchange_base=p,
-        salesforce_base=p,
         shared_who_ids=shared.who_ids,
         shared_what_id=shared.what_id,
         exchange_read_only=not ex.is_organizer,
         exchange_uid=ex.uid,
-        joined=True,
+        **fields,
     )
+
+
+def _join(ctx: _Ctx, ex: ExchangeChange, key: str, p: Projection, meeting: MeetingEvent) -> JoinSalesforceEvent:
+    link = _exchange_born_link(ctx, ex, key, p, salesforce_id=meeting.salesforce_id, salesforce_base=p, joined=True)
     return JoinSalesforceEvent(
         sync_key=key,
         exchange_id=ex.exchange_id,

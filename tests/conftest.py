@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from redis import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -59,3 +60,17 @@ def db_session(db_engine) -> Iterator[Session]:
     factory = make_session_factory(db_engine)
     with factory() as session:
         yield session
+
+
+def clean_redis(url: str, purpose: str) -> Iterator[Redis]:
+    """The real Redis database at ``url``, flushed before and after (never db 0): each test folder owns one."""
+    connection = Redis.from_url(url)
+    try:
+        connection.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"{purpose} need the real Redis at {url}: {exc}")
+    assert connection.connection_pool.connection_kwargs["db"] != 0  # never flush the default database
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()

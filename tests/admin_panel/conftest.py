@@ -16,6 +16,7 @@ from admin_panel.accounts import create
 from backend.app import create_app
 from backend.database import make_engine, make_session_factory
 from calsync.settings import Settings
+from tests.conftest import clean_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 ADMIN = ("admin@calsync.example", "admin-password-1")
@@ -25,11 +26,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @pytest.fixture
 def redis_db() -> Iterator[Redis]:
-    redis = Redis.from_url(REDIS_URL)
-    redis.flushdb()
-    yield redis
-    redis.flushdb()
-    redis.close()
+    yield from clean_redis(REDIS_URL, "admin panel tests")
 
 
 def add_accounts(database_url: str) -> None:

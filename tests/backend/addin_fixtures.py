@@ -19,6 +19,7 @@ from backend.app import create_app
 from calsync.settings import Settings
 from calsync.worker_commands import build_context
 from sync import jobs, mailboxes
+from tests.conftest import clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
 
@@ -33,16 +34,7 @@ __all__ = [
 
 @pytest.fixture
 def redis11() -> Iterator[Redis]:
-    connection = Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"add-in tests need the real Redis at {REDIS_URL}: {exc}")
-    assert connection.connection_pool.connection_kwargs["db"] == REDIS_DB  # never flush anything else
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
+    yield from clean_redis(REDIS_URL, "add-in tests")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from redis import Redis
 from calsync.worker_commands import build_context
 from sync import jobs
 from sync.schedule import ScheduleConfig
+from tests.conftest import clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
 
@@ -25,16 +26,7 @@ REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 @pytest.fixture
 def redis() -> Iterator[Redis]:
-    connection = Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"worker tests need the real Redis at {REDIS_URL}: {exc}")
-    assert connection.connection_pool.connection_kwargs["db"] == REDIS_DB  # never flush anything else
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
+    yield from clean_redis(REDIS_URL, "worker tests")
 
 
 @pytest.fixture
