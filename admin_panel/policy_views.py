@@ -228,23 +228,15 @@ def _fields(sobject: str) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+MAPPING_FIELDS = ("subject_field", "date_field", "start_field", "end_field", "description_field",
+                  "location_field", "category", "color")  # fmt: skip
+
+
 def _mapping_form(sobject: str, current: CustomObjectMapping | None) -> dict[str, Any]:
     if current is None:
         return {"subject_field": "Name", "mode": "date", "category": f"SF {sobject.removesuffix('__c')}"
                 .replace("_", " "), "color": 7}  # fmt: skip
-    values = {
-        k: getattr(current, k) or ""
-        for k in (
-            "subject_field",
-            "date_field",
-            "start_field",
-            "end_field",
-            "description_field",
-            "location_field",
-            "category",
-            "color",
-        )
-    }
+    values = {k: getattr(current, k) or "" for k in MAPPING_FIELDS}
     values["mode"] = "date" if current.date_field else "range"
     return values
 
@@ -333,19 +325,6 @@ def custom_save():
             _save(db, policy, action="policy.custom_mapping")
             flash(f"{sobject} now syncs to calendars as “{mapping.category}”.")
             return redirect(url_for("admin.policy_edit", kind=policy.kind), 303)
-    values = {
-        k: request.form.get(k, "")
-        for k in (
-            "subject_field",
-            "date_field",
-            "start_field",
-            "end_field",
-            "description_field",
-            "location_field",
-            "category",
-            "color",
-            "mode",
-        )
-    }
+    values = {k: request.form.get(k, "") for k in (*MAPPING_FIELDS, "mode")}
     return form_error("admin/custom_map.html", errors, sobject=sobject, fields=field_sets, values=values,
                       colors=help.COLORS, help=help.CUSTOM_FIELDS)  # fmt: skip
