@@ -75,7 +75,7 @@ class Applier:
     # -- entry point ---------------------------------------------------------------------------------------
     def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
         for action in plan.health:
-            self._health(action.sync_key, action.side, action.code, action.message, action.item_id)
+            self._health(action.sync_key, action.side, action.code, action.message, action.item_id, action.item_side)
         self.db.commit()
         if plan.guard.tripped:
             return self.report

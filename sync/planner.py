@@ -365,6 +365,7 @@ class RecordHealth(Action):
     side: Side
     item_id: str | None = None
     severity: str = "error"  # error | warning | info
+    item_side: Side | None = None  # the side ``item_id`` lives on, when not ``side`` (the side that refuses)
 
 
 _RANK = {
@@ -627,8 +628,11 @@ def _guard(
     )
 
 
-def _health(key: str | None, issues: Iterable[MappingIssue], item_id: str | None) -> list[Action]:
-    return [RecordHealth(sync_key=key, code=i.code, message=i.message, side=i.side, item_id=item_id) for i in issues]
+def _health(key: str | None, issues: Iterable[MappingIssue], item_id: str | None, item_side: Side) -> list[Action]:
+    return [
+        RecordHealth(sync_key=key, code=i.code, message=i.message, side=i.side, item_id=item_id, item_side=item_side)
+        for i in issues
+    ]
 
 
 def _off(link: LinkState) -> list[Action]:
@@ -678,7 +682,7 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
     if policy.kind != EVENT or policy.direction is Direction.OFF:
         return []
     if ex.entry is None:
-        return _health(key, ex.issues, ex.exchange_id)
+        return _health(key, ex.issues, ex.exchange_id, Side.EXCHANGE)
     p = project(ex.entry)
     if not in_scope(p, ctx.window_for(policy)):
         return []
@@ -701,7 +705,7 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
     entry = entry.replace(who_ids=shared.who_ids, what_id=shared.what_id, categories=())
     issues = salesforce_issues(entry)
     if issues:
-        return _health(key, issues, ex.exchange_id)
+        return _health(key, issues, ex.exchange_id, Side.EXCHANGE)
     link = LinkState(
         sync_key=key,
         mailbox=ctx.mailbox,
@@ -744,14 +748,14 @@ def _new_salesforce(ctx: _Ctx, sf: SalesforceChange, key: str) -> list[Action]:
     if sf.type is not ChangeType.CHANGED or policy.direction is Direction.OFF:
         return []
     if sf.entry is None:
-        return _health(key, sf.issues, sf.salesforce_id)
+        return _health(key, sf.issues, sf.salesforce_id, Side.SALESFORCE)
     p = project(sf.entry)
     if not in_scope(p, ctx.window_for(policy)):
         return []
     entry = sf.entry.replace(categories=(policy.category,))
     issues = exchange_issues(entry)
     if issues:
-        return _health(key, issues, sf.salesforce_id)
+        return _health(key, issues, sf.salesforce_id, Side.SALESFORCE)
     link = LinkState(
         sync_key=key,
         mailbox=ctx.mailbox,
