@@ -32,6 +32,11 @@ log = logging.getLogger("calsync.session")
 
 # Check the master category list at most this often (a session with no change should cost one EWS call).
 CATEGORY_CHECK_INTERVAL = dt.timedelta(hours=24)
+# Mailbox-level entries of a session that could not finish: a later session that reads, plans and applies
+# closes them (the item-level entries resolve item by item in the Applier).
+SESSION_FAILURE_CODES = frozenset(
+    {"session_failed", "internal_error", "api_budget_exhausted", "salesforce_auth_failed", "exchange_auth_failed"}
+)
 SIDES = ("salesforce", "exchange")
 
 
@@ -101,6 +106,7 @@ def run_session(
         try:
             _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check,
                  progress or (lambda _phase, _done, _total: None))  # fmt: skip
+            health.resolve(db, mailbox_id=mailbox.id, item_ref=health.MAILBOX_REF, codes=set(SESSION_FAILURE_CODES))
         except BudgetExhausted as exc:
             db.rollback()
             result.status, result.error = "failed", f"Salesforce API budget exhausted: {exc}"
