@@ -26,9 +26,13 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from sandbox.seed import PEOPLE
 from sync.mailboxes import find as find_mailbox
 from sync.session import run_session
 from tests.e2e.actors import SALESFORCE_CATEGORY, UTC
+
+CONTACT = next(p.email for p in PEOPLE if p.kind == "Contact")
+LEAD = next(p.email for p in PEOPLE if p.kind == "Lead")
 
 # Sessions run as if "now" were ten days before the spring DST changes (US 14 March, EU 28 March 2027): the
 # scope (past 14, future 60 days) then holds both, and meetings move across them.
@@ -51,7 +55,7 @@ class Meeting:
     origin: str  # exchange | salesforce
     fields: dict[str, Any]  # the agreed values (both sides equal on them after a clean sync)
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # field → side → value edited since
-    state: str = "live"  # live | deleted_exchange | deleted_salesforce | unshared
+    state: str = "live"  # live | deleted_exchange | deleted_salesforce | unshared | reshared
     ex_id: str | None = None
     sf_id: str | None = None
     seen_both: bool = False  # has existed on both sides: from then on neither may vanish unless deleted
@@ -198,6 +202,24 @@ class SyncMachine(RuleBasedStateMachine):
         self.meetings[token].state = "unshared"
         self.log.append(f"unshare {token}")
 
+    @precondition(lambda self: any(m.state == "unshared" for m in self.meetings.values()))
+    @rule(data=st.data())
+    def share_again(self, data) -> None:
+        """The category goes back on an unshared item: it must pair with its old Event again, not a new one."""
+        token = data.draw(st.sampled_from(sorted(t for t, m in self.meetings.items() if m.state == "unshared")))
+        self.outlook.add_category(self.meetings[token].ex_id, SALESFORCE_CATEGORY)
+        self.meetings[token].state = "reshared"
+        self.log.append(f"share again {token}")
+
+    @precondition(lambda self: self._linked())
+    @rule(data=st.data(), people=st.sampled_from([(), (CONTACT,), (CONTACT, LEAD), ("someone@else.test",)]))
+    def invite(self, data, people) -> None:
+        """Attendees change in Outlook (Contacts, Leads, unknown people, or none): the content checks stay
+        on the other fields; nothing may be duplicated or lost on the way."""
+        token = data.draw(st.sampled_from(self._linked()))
+        self.outlook.edit(self.meetings[token].ex_id, attendees=list(people))
+        self.log.append(f"invite {token} {people}")
+
     @precondition(lambda self: not any(m.pending for m in self.meetings.values()))
     @rule(winner=st.sampled_from(["exchange", "salesforce"]))
     def change_conflict_winner(self, winner) -> None:
@@ -290,6 +312,10 @@ class SyncMachine(RuleBasedStateMachine):
             elif m.state == "deleted_salesforce":
                 assert sf is None and ex is not None, f"{m.token}: Salesforce deletion under `keep`"
                 assert SALESFORCE_CATEGORY not in ex["categories"], f"{m.token} still shared"
+            elif m.state == "reshared":
+                assert ex is not None and sf is not None, f"{m.token}: shared again, both must be there"
+                assert self._ex_fields(ex) == self._sf_fields(sf), f"{m.token}: shared again but not equal"
+                m.state, m.fields, m.pending = "live", self._ex_fields(ex), {}
             else:
                 assert ex is not None and sf is not None, f"{m.token}: unshared, both must stay"
         health = [(h.code, h.message) for h in self.engine.health()]
