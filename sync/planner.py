@@ -800,6 +800,10 @@ def _plan_pair(
         link = dataclasses.replace(link, exchange_id=ex.exchange_id)
     if sf is not None and link.salesforce_id is None and sf.type is ChangeType.CHANGED:
         link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
+    # A pending create that did reach Salesforce, whose record the user deleted before the link was confirmed
+    # (found by the simulation): a deletion like any other, never a second create (invariant 3).
+    if sf is not None and link.salesforce_id is None and sf.type in DELETION_TYPES and sf.sync_key == key:
+        link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
 
     issues: list[MappingIssue] = []
     if ex is not None and ex.type is ChangeType.CHANGED and ex.entry is None:

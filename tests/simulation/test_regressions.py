@@ -44,3 +44,53 @@ def test_a_failed_session_leaves_no_open_health_entry_once_a_session_succeeds(ma
     machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
     machine.sync_with_fault(fault=fault, n=3)
     machine.converge()
+
+
+class Draws:
+    """Stands in for Hypothesis's ``data()`` in a replay: the values the failing example drew, in order."""
+
+    def __init__(self, *values) -> None:
+        self.values = list(values)
+
+    def draw(self, _strategy):
+        return self.values.pop(0)
+
+
+def test_an_event_deleted_before_its_link_was_confirmed_is_not_created_again(machine):
+    """Found by the deep simulation: a session crashed after creating Events in Salesforce, before their links
+    were saved; the user deleted one of the Events; the next session's retried upsert created it again
+    (resurrection, invariant 3). Fixed in the planner: a deleted record carrying a pending link's sync key is
+    that link's Salesforce side, deleted like any other."""
+    machine.policies(winner="exchange")
+    machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.create_in_outlook(words="Lunch", span=_span(5, 12), location="Room 1", private=False)
+    machine.sync_and_crash(point="salesforce_created")
+    machine.delete(data=Draws("T2"), side="salesforce")
+    machine.nothing_duplicated_or_lost()
+    machine.converge()  # T2: no Event; the Outlook item stays, without the category (salesforce_deletion keep)
+
+
+def test_a_create_cut_short_after_its_pending_link_was_saved_happens_at_the_next_session(machine):
+    """Found by the deep simulation: with a sync state in place, a session crashed right after saving the
+    pending links; the next session skipped the new item as "our own last write" (same change key as the
+    pending link) and moved the cursor past it: the item never reached Salesforce. Fixed in the Exchange feed:
+    pending links are always fetched."""
+    machine.policies(winner="exchange")
+    machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.create_in_outlook(words="Lunch", span=_span(5, 12), location=None, private=False)
+    machine.sync_and_crash(point="pending_saved")
+    machine.converge()  # T2 on both sides
+
+
+def test_lost_cursors_after_the_last_event_was_deleted_do_not_trip_the_guard(machine):
+    """Found by the deep simulation: the user deleted their only synced Event and the cursors were lost; the
+    full Salesforce listing held just the deleted row, counted as an empty side, and the mass-deletion guard
+    stopped every later session. Fixed in the Salesforce feed: deleted rows count as an answer."""
+    machine.policies(winner="salesforce")
+    machine.create_in_salesforce(words="Demo", span=_span(3, 9), location=None, private=False)
+    machine.converge()
+    machine.delete(data=Draws("T1"), side="salesforce")
+    machine.lose_sync_state()
+    machine.converge()
