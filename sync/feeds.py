@@ -95,7 +95,9 @@ def read_exchange(
             continue
         tags = {c.lower() for c in change.categories}
         tag_kind = next((categories[c] for c in sorted(tags) if c in categories), None)
-        if tag_kind is not None:
+        # For the guard's "empty side" check: tagged items, and linked items still there without the tag (an
+        # unshared item proves the listing reads the right mailbox as well as a tagged one does).
+        if tag_kind is not None or (link is not None and link.is_live):
             tagged_count += 1
         if link is not None and link.is_live:
             # Our own last write (or nothing new): no need to fetch it. A pending link's create may never have
@@ -119,15 +121,22 @@ def read_exchange(
             wanted[change.item_id] = (link.kind if link is not None else tag_kind, change.change_key)
 
     # A full listing (first session, lost state) says nothing about absent items: confirm each directly.
+    confirm: list[str] = []
     if feed.full:
         for link in links:
             if link.is_live and link.exchange_id and link.exchange_id not in seen:
                 wanted.setdefault(link.exchange_id, (link.kind, None))
+                confirm.append(link.exchange_id)
 
     ids = sorted(wanted)
-    for item_id, item in zip(ids, connector.fetch(ids) if ids else [], strict=True):
+    fetched = connector.fetch(ids) if ids else []
+    # An absent item that still exists was moved out of the calendar (to Deleted Items, as Outlook deletes): the
+    # incremental feed reports that as a Delete; a full listing must too (found by the simulation: lost state
+    # after a deletion in Outlook kept the Salesforce Event for ever).
+    moved = connector.outside_calendar([i for i, item in zip(ids, fetched, strict=True) if item and i in confirm])
+    for item_id, item in zip(ids, fetched, strict=True):
         kind = wanted[item_id][0]
-        if item is None:
+        if item is None or item_id in moved:
             if item_id in by_id:
                 changes[item_id] = ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind)
             continue
@@ -149,7 +158,7 @@ def read_exchange(
     return ExchangeFeed(
         changes=[changes[k] for k in sorted(changes)],
         sync_state=feed.sync_state,
-        full_count=tagged_count if feed.full else None,
+        full_count=tagged_count + len(moved) if feed.full else None,
     )
 
 

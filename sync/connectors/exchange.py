@@ -219,6 +219,7 @@ class ExchangeConnector:
         self.calendar = Calendar(
             root=self._root, _distinguished_id=DistinguishedFolderId(id="calendar", mailbox=mailbox)
         )
+        self._calendar_id: str | None = None  # the calendar's real folder id, looked up only when needed
 
     def _run(self, func, *args, **kwargs):
         _counter.usage = self.usage
@@ -286,6 +287,27 @@ class ExchangeConnector:
             else:
                 items.append(result)
         return items
+
+    def outside_calendar(self, item_ids: Sequence[str]) -> set[str]:
+        """Of these items, those that exist but no longer sit in the calendar (moved to Deleted Items or another
+        folder: gone from the calendar, as far as sync goes). Costs a GetFolder (once) and a GetItem."""
+        if not item_ids:
+            return set()
+        if self._calendar_id is None:
+            self._calendar_id = self._run(lambda: Calendar.resolve(account=self.account, folder=self.calendar).id)
+        results = self._run(
+            lambda: list(
+                self.account.fetch(
+                    ids=[(i, None) for i in item_ids], folder=self.calendar, only_fields=["parent_folder_id"]
+                )
+            )  # fmt: skip
+        )
+        out: set[str] = set()
+        for item_id, result in zip(item_ids, results, strict=True):
+            parent = getattr(result, "parent_folder_id", None) if not isinstance(result, Exception) else None
+            if parent is not None and parent.id != self._calendar_id:
+                out.add(item_id)
+        return out
 
     def find_by_sync_key(self, sync_keys: Iterable[str]) -> dict[str, str]:
         """Sync key → item id for items already carrying one of these keys (FindItem with a restriction)."""

@@ -288,20 +288,10 @@ class SyncMachine(RuleBasedStateMachine):
             db.commit()
         self.log.append("lost sync state")
 
-    def _guard_by_design(self, result) -> bool:
-        """DESIGN §6.5: a full listing (lost state) with no tagged item left in Outlook while links exist stops
-        the sync for an admin to look at; expected when the user removed every shared item."""
-        return (result.error or "").startswith("mass-deletion guard: Exchange listed no items") and not any(
-            m.state in ("live", "reshared") for m in self.meetings.values()
-        )
-
     @rule()
     def converge(self) -> None:
         for _ in range(4):
             result = self._session()
-            if self._guard_by_design(result):
-                self.log.append("guard stopped the sync (by design)")
-                return
             assert result.status == "ok", result.to_json()
             self._settle()
             if result.writes == 0:

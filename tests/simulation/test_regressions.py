@@ -94,3 +94,41 @@ def test_lost_cursors_after_the_last_event_was_deleted_do_not_trip_the_guard(mac
     machine.delete(data=Draws("T1"), side="salesforce")
     machine.lose_sync_state()
     machine.converge()
+
+
+def test_lost_state_after_a_deletion_in_outlook_still_deletes_the_event(machine):
+    """Found by the deep simulation: an item deleted in Outlook (moved to Deleted Items), then the sync state
+    lost: the full listing no longer held the item, the direct fetch still found it (in Deleted Items), so the
+    Event stayed for ever (invariant 12: lost state must end like a normal run). Fixed in the Exchange feed: an
+    absent item found outside the calendar is a deletion."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(-5, 21), location=None, private=False)
+    machine.create_in_salesforce(words="Kick-off", span=_span(28, 15), location=None, private=True)
+    machine.converge()
+    machine.delete(data=Draws("T1"), side="exchange")
+    machine.lose_sync_state()
+    machine.converge()  # T1 gone on both sides
+
+
+def test_lost_state_after_unsharing_the_only_item_does_not_trip_the_guard(machine):
+    """Found by the deep simulation: the only shared item unshared in Outlook, then the sync state lost: the
+    full listing held no tagged item and the guard took the mailbox for an empty one, stopping every session.
+    Fixed in the Exchange feed: linked items present without the tag count as an answer."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(-5, 21), location=None, private=False)
+    machine.converge()
+    machine.create_in_salesforce(words="会议", span=_span(28, 14), location="Zoom 🎥", private=False)
+    machine.lose_sync_state()
+    machine.unshare(data=Draws("T1"))
+    machine.converge()
+
+
+def test_lost_state_after_deleting_every_item_in_outlook_does_not_trip_the_guard(machine):
+    """The same with the last item deleted in Outlook: found in Deleted Items, it is a confirmed deletion, not
+    an empty mailbox (a mass deletion still trips the guard on its own rule)."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(3, 9), location=None, private=False)
+    machine.converge()
+    machine.delete(data=Draws("T1"), side="exchange")
+    machine.lose_sync_state()
+    machine.converge()
