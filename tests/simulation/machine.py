@@ -181,17 +181,18 @@ class SyncMachine(RuleBasedStateMachine):
         return m.pending.get(name, {}).get(side, m.fields[name])
 
     @precondition(lambda self: self._linked())
-    @rule(data=st.data(), side=st.sampled_from(["exchange", "salesforce"]))
-    def delete(self, data, side) -> None:
+    @rule(data=st.data(), side=st.sampled_from(["exchange", "salesforce"]), cancel=st.booleans())
+    def delete(self, data, side, cancel=False) -> None:
+        """Delete on one side; in Outlook either a plain delete or the organiser cancelling the meeting."""
         token = data.draw(st.sampled_from(self._linked()))
         m = self.meetings[token]
         if side == "exchange":
-            self.outlook.delete(m.ex_id)
+            (self.outlook.cancel if cancel else self.outlook.delete)(m.ex_id)
             m.state = "deleted_exchange"
         else:
             self.sf.delete("Event", m.sf_id)
             m.state = "deleted_salesforce"
-        self.log.append(f"{side} delete {token}")
+        self.log.append(f"{side} {'cancel' if cancel and side == 'exchange' else 'delete'} {token}")
 
     @precondition(lambda self: self._linked())
     @rule(data=st.data())

@@ -14,7 +14,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from tests.simulation.machine import SyncMachine
 
 DEEP = os.environ.get("CALSYNC_DEEP") == "1"
-FAST = settings(max_examples=12, stateful_step_count=20, deadline=None, derandomize=True, database=None,
+FAST = settings(max_examples=16, stateful_step_count=20, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck), phases=[Phase.generate])  # fmt: skip
 DEEP_SETTINGS = settings(
     max_examples=int(os.environ.get("CALSYNC_DEEP_EXAMPLES", "2000")), stateful_step_count=40, deadline=None,
