@@ -128,6 +128,17 @@ def read_exchange(
                 wanted.setdefault(link.exchange_id, (link.kind, None))
                 confirm.append(link.exchange_id)
 
+    # Creates cut short by a crash (pending, no item id yet) whose item the user already deleted: the feed's
+    # Delete change carried only an id we never saved, so look for the key in Deleted Items (found by the
+    # simulation: the retried create made the item again).
+    pending = sorted(link.sync_key for link in links if link.state is LinkStatus.PENDING and not link.exchange_id)
+    if pending:
+        trashed = connector.find_by_sync_key(pending, deleted_items=True)
+        in_calendar = connector.find_by_sync_key(list(trashed)) if trashed else {}
+        for key, item_id in sorted(trashed.items()):
+            if key not in in_calendar:
+                changes[item_id] = ExchangeChange(item_id, ChangeType.DELETED, kind=by_key[key].kind, sync_key=key)
+
     ids = sorted(wanted)
     fetched = connector.fetch(ids) if ids else []
     # An absent item that still exists was moved out of the calendar (to Deleted Items, as Outlook deletes): the

@@ -804,6 +804,8 @@ def _plan_pair(
     # (found by the simulation): a deletion like any other, never a second create (invariant 3).
     if sf is not None and link.salesforce_id is None and sf.type in DELETION_TYPES and sf.sync_key == key:
         link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
+    if ex is not None and link.exchange_id is None and ex.type in DELETION_TYPES and ex.sync_key == key:
+        link = dataclasses.replace(link, exchange_id=ex.exchange_id)
 
     issues: list[MappingIssue] = []
     if ex is not None and ex.type is ChangeType.CHANGED and ex.entry is None:

@@ -44,7 +44,7 @@ from exchangelib.errors import (
     TransportError,
     UnauthorizedError,
 )
-from exchangelib.folders import Calendar, Root
+from exchangelib.folders import Calendar, DeletedItems, Root
 from exchangelib.properties import (
     DistinguishedFolderId,
     Mailbox,
@@ -309,13 +309,20 @@ class ExchangeConnector:
                 out.add(item_id)
         return out
 
-    def find_by_sync_key(self, sync_keys: Iterable[str]) -> dict[str, str]:
-        """Sync key → item id for items already carrying one of these keys (FindItem with a restriction)."""
+    def find_by_sync_key(self, sync_keys: Iterable[str], *, deleted_items: bool = False) -> dict[str, str]:
+        """Sync key → item id for items already carrying one of these keys (FindItem with a restriction), in the
+        calendar or, with ``deleted_items``, in Deleted Items (where Outlook puts what the user deletes)."""
         keys = list(dict.fromkeys(sync_keys))
         found: dict[str, str] = {}
+        folder = self.calendar
+        if deleted_items:
+            mailbox = Mailbox(email_address=self.account.primary_smtp_address)
+            folder = DeletedItems(
+                root=self._root, _distinguished_id=DistinguishedFolderId(id="deleteditems", mailbox=mailbox)
+            )
         for start in range(0, len(keys), 50):
             chunk = keys[start : start + 50]
-            query = self.calendar.filter(calsync_key__in=chunk).only("calsync_key")
+            query = folder.filter(calsync_key__in=chunk).only("calsync_key")
             for item in self._run(lambda q=query: list(q)):
                 if not isinstance(item, Exception) and item.calsync_key:
                     found[item.calsync_key] = item.id

@@ -132,3 +132,17 @@ def test_lost_state_after_deleting_every_item_in_outlook_does_not_trip_the_guard
     machine.delete(data=Draws("T1"), side="exchange")
     machine.lose_sync_state()
     machine.converge()
+
+
+def test_an_item_deleted_in_outlook_before_its_link_was_confirmed_is_not_created_again(machine):
+    """The Exchange side of the first regression above, found while checking it: a session crashed after
+    creating the item in Exchange, before its link was saved; the user deleted the item; the retried create
+    found no item with its key in the calendar and made it again. Fixed in the Exchange feed: pending creates'
+    keys are looked up in Deleted Items, and a hit is that link's deletion."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.create_in_salesforce(words="Lunch", span=_span(5, 12), location=None, private=False)
+    machine.sync_and_crash(point="exchange_created")
+    machine.delete(data=Draws("T2"), side="exchange")
+    machine.converge()  # T2 gone on both sides (exchange_deletion = delete)
