@@ -71,6 +71,9 @@ class Applier:
     _change_keys: dict[str, str] = field(default_factory=dict)  # sync key → Exchange change key after our write
     _created: dict[str, dict[str, Any]] = field(default_factory=dict)  # sync key → ids from creates
     _raised: set[tuple[str, str]] = field(default_factory=set)  # (item_ref, code) recorded this session
+    # Exchange item id → change key after our write (None: deleted): lets the session move its cursor past
+    # its own writes (see session._past_own_writes).
+    exchange_writes: dict[str, str | None] = field(default_factory=dict)
 
     # -- entry point ---------------------------------------------------------------------------------------
     def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
@@ -181,6 +184,7 @@ class Applier:
         self.report.writes += (len(actions) + 99) // 100
         for action, result in zip(actions, results, strict=True):
             if result.ok:
+                self.exchange_writes[action.exchange_id] = None
                 self.report.count("deleted", Side.EXCHANGE)
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.exchange_id)
@@ -261,6 +265,8 @@ class Applier:
         for action, result in zip(to_create, results, strict=True):
             if result.ok:
                 self._created[action.sync_key] = {"exchange_id": result.item_id, "change_key": result.change_key}
+                if result.item_id:
+                    self.exchange_writes[result.item_id] = result.change_key
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id, Side.SALESFORCE)
@@ -317,6 +323,7 @@ class Applier:
         for action, result in zip(sent, results, strict=True):
             if result.ok:
                 self._change_keys[action.sync_key] = result.change_key
+                self.exchange_writes[action.exchange_id] = result.change_key
                 self.report.count(self._label(action, verb), Side.EXCHANGE)
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.exchange_id)

@@ -197,7 +197,7 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
 
     # Move the cursors only when every write landed: a failed item must come back in the next feeds.
     if not report.failed_keys and not plan.guard.tripped:
-        mailbox.exchange_sync_state = ex_feed.sync_state
+        mailbox.exchange_sync_state = _past_own_writes(exchange, ex_feed.sync_state, applier.exchange_writes)
         mailbox.salesforce_watermarks = sf_feed.watermarks
     db.commit()
 
@@ -212,3 +212,27 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     if plan.guard.tripped:
         result.error = f"mass-deletion guard: {plan.guard.reason}"
     progress("done", total, total)
+
+
+def _past_own_writes(exchange: ExchangeConnector, state: str | None, writes: dict[str, str | None]) -> str | None:
+    """The Exchange cursor after this session's own writes, when nothing else changed since the feed was read.
+
+    Left before our creates, the cursor lets an item we created and the user deleted before the next session
+    vanish from the feed altogether (the server folds a create and a delete the client never saw into nothing),
+    and the Salesforce side would live on (found by the simulation). One more SyncFolderItems call; any change
+    that is not exactly one of our writes keeps the old cursor, so no user change is ever skipped."""
+    if not writes or not state:
+        return state
+    try:
+        follow = exchange.changes(state)
+    except ConnectorError:
+        return state
+    if follow.full or not follow.sync_state:
+        return state
+    for change in follow.changes:
+        if change.item_id not in writes:
+            return state
+        wrote = writes[change.item_id]
+        if (change.change == "delete") != (wrote is None) or (wrote is not None and change.change_key != wrote):
+            return state
+    return follow.sync_state

@@ -146,3 +146,17 @@ def test_an_item_deleted_in_outlook_before_its_link_was_confirmed_is_not_created
     machine.sync_and_crash(point="exchange_created")
     machine.delete(data=Draws("T2"), side="exchange")
     machine.converge()  # T2 gone on both sides (exchange_deletion = delete)
+
+
+def test_an_item_sync_created_and_the_user_deleted_before_the_next_session_deletes_the_event(machine):
+    """Found by the deep simulation: the session that created an item in Exchange kept its cursor from before
+    the create; the user deleted the item before the next session, and the server folded the create and the
+    delete the client never saw into nothing: the Event lived on. Fixed in the session: after its own writes,
+    the cursor moves past them when nothing else changed meanwhile."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.create_in_salesforce(words="Démo", span=_span(-10, 7), location="Zoom 🎥", private=True)
+    machine.sync()
+    machine.delete(data=Draws("T2"), side="exchange")
+    machine.converge()  # T2 gone on both sides
