@@ -76,11 +76,14 @@ class Applier:
     _change_keys: dict[str, str] = field(default_factory=dict)  # sync key → Exchange change key after our write
     _created: dict[str, dict[str, Any]] = field(default_factory=dict)  # sync key → ids from creates
     _raised: set[tuple[str, str]] = field(default_factory=set)  # (item_ref, code) recorded this session
+    # Exchange item id → change key after our write (None: deleted): lets the session move its cursor past
+    # its own writes (see session._past_own_writes).
+    exchange_writes: dict[str, str | None] = field(default_factory=dict)
 
     # -- entry point ---------------------------------------------------------------------------------------
     def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
         for action in plan.health:
-            self._health(action.sync_key, action.side, action.code, action.message, action.item_id)
+            self._health(action.sync_key, action.side, action.code, action.message, action.item_id, action.item_side)
         self.db.commit()
         if plan.guard.tripped:
             return self.report
@@ -189,6 +192,7 @@ class Applier:
         self.report.writes += (len(actions) + 99) // 100
         for action, result in zip(actions, results, strict=True):
             if result.ok:
+                self.exchange_writes[action.exchange_id] = None
                 self.report.count("deleted", Side.EXCHANGE)
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.exchange_id)
@@ -273,6 +277,8 @@ class Applier:
                 self._created.setdefault(action.sync_key, {}).update(
                     exchange_id=result.item_id, change_key=result.change_key
                 )
+                if result.item_id:
+                    self.exchange_writes[result.item_id] = result.change_key
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id, Side.SALESFORCE)
@@ -329,6 +335,7 @@ class Applier:
         for action, result in zip(sent, results, strict=True):
             if result.ok:
                 self._change_keys[action.sync_key] = result.change_key
+                self.exchange_writes[action.exchange_id] = result.change_key
                 self.report.count(self._label(action, verb), Side.EXCHANGE)
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.exchange_id)

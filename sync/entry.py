@@ -190,13 +190,16 @@ def to_utc(value: datetime) -> datetime:
 # --- normalisation -----------------------------------------------------------------------------------
 
 _WS_RUN = re.compile(r"\s+")
+# Characters XML 1.0 cannot carry (exchangelib replaces them with "?" on the way to Exchange): dropped in every
+# projection, so a Salesforce value holding one maps to what Exchange can store and compares equal to it.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufdd0-\ufddf\ufffe\uffff]")
 
 
 def normalize_subject(text: str | None) -> str:
     """Trim, NFC, and collapse whitespace runs (including newlines) to one space."""
     if text is None or text == "":
         return ""
-    return _WS_RUN.sub(" ", unicodedata.normalize("NFC", str(text))).strip()
+    return _WS_RUN.sub(" ", _NOT_XML.sub("", unicodedata.normalize("NFC", str(text)))).strip()
 
 
 normalize_location = normalize_subject
@@ -220,7 +223,7 @@ def normalize_body(text: str | None) -> str:
     """
     if text is None or text == "":
         return ""
-    text = unicodedata.normalize("NFC", str(text))
+    text = _NOT_XML.sub("", unicodedata.normalize("NFC", str(text)))
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     lines: list[str] = []
     for line in text.split("\n"):

@@ -102,11 +102,20 @@ def read_exchange(
             continue
         tags = {c.lower() for c in change.categories}
         tag_kind = next((categories[c] for c in sorted(tags) if c in categories), None)
-        if tag_kind is not None:
+        # For the guard's "empty side" check: tagged items, and linked items still there without the tag (an
+        # unshared item proves the listing reads the right mailbox as well as a tagged one does).
+        if tag_kind is not None or (link is not None and link.is_live):
             tagged_count += 1
         if link is not None and link.is_live:
-            if change.change_key and change.change_key == link.exchange_change_key and not feed.full:
-                continue  # our own last write (or nothing new): no need to fetch it
+            # Our own last write (or nothing new): no need to fetch it. A pending link's create may never have
+            # happened (a crash before it): fetch, so the planner makes it (found by the simulation).
+            if (
+                change.change_key
+                and change.change_key == link.exchange_change_key
+                and not feed.full
+                and link.state is not LinkStatus.PENDING
+            ):
+                continue
             own = policies.for_kind(link.kind).category.lower()
             if own not in tags:
                 changes[change.item_id] = ExchangeChange(
@@ -119,15 +128,33 @@ def read_exchange(
             wanted[change.item_id] = (link.kind if link is not None else tag_kind, change.change_key)
 
     # A full listing (first session, lost state) says nothing about absent items: confirm each directly.
+    confirm: list[str] = []
     if feed.full:
         for link in links:
             if link.is_live and link.exchange_id and link.exchange_id not in seen:
                 wanted.setdefault(link.exchange_id, (link.kind, None))
+                confirm.append(link.exchange_id)
+
+    # Creates cut short by a crash (pending, no item id yet) whose item the user already deleted: the feed's
+    # Delete change carried only an id we never saved, so look for the key in Deleted Items (found by the
+    # simulation: the retried create made the item again).
+    pending = sorted(link.sync_key for link in links if link.state is LinkStatus.PENDING and not link.exchange_id)
+    if pending:
+        trashed = connector.find_by_sync_key(pending, deleted_items=True)
+        in_calendar = connector.find_by_sync_key(list(trashed)) if trashed else {}
+        for key, item_id in sorted(trashed.items()):
+            if key not in in_calendar:
+                changes[item_id] = ExchangeChange(item_id, ChangeType.DELETED, kind=by_key[key].kind, sync_key=key)
 
     ids = sorted(wanted)
-    for item_id, item in zip(ids, connector.fetch(ids) if ids else [], strict=True):
+    fetched = connector.fetch(ids) if ids else []
+    # An absent item that still exists was moved out of the calendar (to Deleted Items, as Outlook deletes): the
+    # incremental feed reports that as a Delete; a full listing must too (found by the simulation: lost state
+    # after a deletion in Outlook kept the Salesforce Event for ever).
+    moved = connector.outside_calendar([i for i, item in zip(ids, fetched, strict=True) if item and i in confirm])
+    for item_id, item in zip(ids, fetched, strict=True):
         kind = wanted[item_id][0]
-        if item is None:
+        if item is None or item_id in moved:
             if item_id in by_id:
                 changes[item_id] = ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind)
             continue
@@ -150,7 +177,7 @@ def read_exchange(
     return ExchangeFeed(
         changes=[changes[k] for k in sorted(changes)],
         sync_state=feed.sync_state,
-        full_count=tagged_count if feed.full else None,
+        full_count=tagged_count + len(moved) if feed.full else None,
     )
 
 
@@ -223,7 +250,10 @@ def read_salesforce(
         # writes (an initial sync) from being read again at every session.
         answered_at = connector.usage.server_time
         if since is None and kind in linked:
-            out.full_count = (out.full_count or 0) + sum(1 for r in rows if not r.get("IsDeleted"))
+            # Deleted rows count too: a listing that returns the user's deletions is not the empty answer of a
+            # wrong owner or lost access the guard is for (found by the simulation: lost cursors after the
+            # user deleted their last Event stopped every later session).
+            out.full_count = (out.full_count or 0) + len(rows)
         newest = dt.datetime.fromisoformat(mark) if mark else None
         rows = [r for r in rows if r.get("IsDeleted") or not _unchanged(r, by_id)]
         invitees: dict[str, list[str]] = {}

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from rq import get_current_job
 from rq.job import Job
 from sqlalchemy import select
@@ -120,6 +120,8 @@ class MailboxLock:
                 self.lost = True
                 log.error("lost %s (expired while the session ran): another session may start", self.lock.name)
                 return
+            except RedisError as exc:  # Redis down or restarting: keep trying; a lost key shows as LockError
+                log.warning("could not renew %s: %s", self.lock.name, exc)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -149,7 +151,10 @@ class Progress:
     def __call__(self, phase: str, done: int, total: int) -> None:
         if self.job is not None and (phase != self.phase or time.monotonic() - self.saved_at >= self.every):
             self.job.meta["progress"] = {"phase": phase, "done": done, "total": total}
-            self.job.save_meta()
+            try:
+                self.job.save_meta()
+            except RedisError as exc:  # progress is for people watching: Redis down must not stop the session
+                log.warning("could not save the progress of %s: %s", self.job.id, exc)
             self.saved_at = time.monotonic()
         self.phase = phase
         usage = self.salesforce.usage

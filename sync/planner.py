@@ -371,6 +371,7 @@ class RecordHealth(Action):
     side: Side
     item_id: str | None = None
     severity: str = "error"  # error | warning | info
+    item_side: Side | None = None  # the side ``item_id`` lives on, when not ``side`` (the side that refuses)
 
 
 _RANK = {
@@ -669,8 +670,11 @@ def _guard(
     )
 
 
-def _health(key: str | None, issues: Iterable[MappingIssue], item_id: str | None) -> list[Action]:
-    return [RecordHealth(sync_key=key, code=i.code, message=i.message, side=i.side, item_id=item_id) for i in issues]
+def _health(key: str | None, issues: Iterable[MappingIssue], item_id: str | None, item_side: Side) -> list[Action]:
+    return [
+        RecordHealth(sync_key=key, code=i.code, message=i.message, side=i.side, item_id=item_id, item_side=item_side)
+        for i in issues
+    ]
 
 
 def _off(link: LinkState) -> list[Action]:
@@ -720,7 +724,7 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
     if policy.kind != EVENT or policy.direction is Direction.OFF:
         return []
     if ex.entry is None:
-        return _health(key, ex.issues, ex.exchange_id)
+        return _health(key, ex.issues, ex.exchange_id, Side.EXCHANGE)
     p = project(ex.entry)
     if not in_scope(p, ctx.window_for(policy)):
         return []
@@ -746,7 +750,7 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
     entry = ctx.for_salesforce(entry, shared.who_ids)
     issues = salesforce_issues(entry)
     if issues:
-        return _health(key, issues, ex.exchange_id)
+        return _health(key, issues, ex.exchange_id, Side.EXCHANGE)
     link = _exchange_born_link(ctx, ex, key, p, salesforce_base=project(salesforce_roundtrip(entry)))
     return [
         CreateInSalesforce(
@@ -828,14 +832,14 @@ def _new_salesforce(ctx: _Ctx, sf: SalesforceChange, key: str) -> list[Action]:
     if sf.type is not ChangeType.CHANGED or policy.direction is Direction.OFF:
         return []
     if sf.entry is None:
-        return _health(key, sf.issues, sf.salesforce_id)
+        return _health(key, sf.issues, sf.salesforce_id, Side.SALESFORCE)
     p = project(sf.entry)
     if not in_scope(p, ctx.window_for(policy)):
         return []
     entry = sf.entry.replace(categories=(policy.category,))
     issues = exchange_issues(entry)
     if issues:
-        return _health(key, issues, sf.salesforce_id)
+        return _health(key, issues, sf.salesforce_id, Side.SALESFORCE)
     link = LinkState(
         sync_key=key,
         mailbox=ctx.mailbox,
@@ -884,6 +888,12 @@ def _plan_pair(
         link = dataclasses.replace(link, exchange_id=ex.exchange_id)
     if sf is not None and link.salesforce_id is None and sf.type is ChangeType.CHANGED:
         link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
+    # A pending create that did reach Salesforce, whose record the user deleted before the link was confirmed
+    # (found by the simulation): a deletion like any other, never a second create (invariant 3).
+    if sf is not None and link.salesforce_id is None and sf.type in DELETION_TYPES and sf.sync_key == key:
+        link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
+    if ex is not None and link.exchange_id is None and ex.type in DELETION_TYPES and ex.sync_key == key:
+        link = dataclasses.replace(link, exchange_id=ex.exchange_id)
 
     issues: list[MappingIssue] = []
     if ex is not None and ex.type is ChangeType.CHANGED and ex.entry is None:

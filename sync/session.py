@@ -35,6 +35,11 @@ log = logging.getLogger("calsync.session")
 
 # Check the master category list at most this often (a session with no change should cost one EWS call).
 CATEGORY_CHECK_INTERVAL = dt.timedelta(hours=24)
+# Mailbox-level entries of a session that could not finish: a later session that reads, plans and applies
+# closes them (the item-level entries resolve item by item in the Applier).
+SESSION_FAILURE_CODES = frozenset(
+    {"session_failed", "internal_error", "api_budget_exhausted", "salesforce_auth_failed", "exchange_auth_failed"}
+)
 SIDES = ("salesforce", "exchange")
 
 
@@ -104,6 +109,7 @@ def run_session(
         try:
             _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check,
                  progress or (lambda _phase, _done, _total: None))  # fmt: skip
+            health.resolve(db, mailbox_id=mailbox.id, item_ref=health.MAILBOX_REF, codes=set(SESSION_FAILURE_CODES))
         except BudgetExhausted as exc:
             db.rollback()
             result.status, result.error = "failed", f"Salesforce API budget exhausted: {exc}"
@@ -204,7 +210,7 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
 
     # Move the cursors only when every write landed: a failed item must come back in the next feeds.
     if not report.failed_keys and not plan.guard.tripped:
-        mailbox.exchange_sync_state = ex_feed.sync_state
+        mailbox.exchange_sync_state = _past_own_writes(exchange, ex_feed.sync_state, applier.exchange_writes)
         mailbox.salesforce_watermarks = sf_feed.watermarks
         # The feed moved past these items: their share requests have been sent (or refused with a health note).
         seen = {change.exchange_id for change in ex_feed.changes}
@@ -256,3 +262,27 @@ def meeting_events(db: Session, mailbox: Mailbox, uids: set[str]) -> dict[str, M
     for uid, salesforce_id, owner in rows:
         found.setdefault(uid, MeetingEvent(salesforce_id=salesforce_id, owner_user_id=owner))
     return found
+
+
+def _past_own_writes(exchange: ExchangeConnector, state: str | None, writes: dict[str, str | None]) -> str | None:
+    """The Exchange cursor after this session's own writes, when nothing else changed since the feed was read.
+
+    Left before our creates, the cursor lets an item we created and the user deleted before the next session
+    vanish from the feed altogether (the server folds a create and a delete the client never saw into nothing),
+    and the Salesforce side would live on (found by the simulation). One more SyncFolderItems call; any change
+    that is not exactly one of our writes keeps the old cursor, so no user change is ever skipped."""
+    if not writes or not state:
+        return state
+    try:
+        follow = exchange.changes(state)
+    except ConnectorError:
+        return state
+    if follow.full or not follow.sync_state:
+        return state
+    for change in follow.changes:
+        if change.item_id not in writes:
+            return state
+        wrote = writes[change.item_id]
+        if (change.change == "delete") != (wrote is None) or (wrote is not None and change.change_key != wrote):
+            return state
+    return follow.sync_state

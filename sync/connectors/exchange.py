@@ -44,7 +44,7 @@ from exchangelib.errors import (
     TransportError,
     UnauthorizedError,
 )
-from exchangelib.folders import Calendar, Root
+from exchangelib.folders import Calendar, DeletedItems, Root
 from exchangelib.properties import (
     DistinguishedFolderId,
     Mailbox,
@@ -230,6 +230,7 @@ class ExchangeConnector:
         self.calendar = Calendar(
             root=self._root, _distinguished_id=DistinguishedFolderId(id="calendar", mailbox=mailbox)
         )
+        self._calendar_id: str | None = None  # the calendar's real folder id, looked up only when needed
 
     def _run(self, func, *args, **kwargs):
         _counter.usage = self.usage
@@ -298,13 +299,41 @@ class ExchangeConnector:
                 items.append(result)
         return items
 
-    def find_by_sync_key(self, sync_keys: Iterable[str]) -> dict[str, str]:
-        """Sync key → item id for items already carrying one of these keys (FindItem with a restriction)."""
+    def outside_calendar(self, item_ids: Sequence[str]) -> set[str]:
+        """Of these items, those that exist but no longer sit in the calendar (moved to Deleted Items or another
+        folder: gone from the calendar, as far as sync goes). Costs a GetFolder (once) and a GetItem."""
+        if not item_ids:
+            return set()
+        if self._calendar_id is None:
+            self._calendar_id = self._run(lambda: Calendar.resolve(account=self.account, folder=self.calendar).id)
+        results = self._run(
+            lambda: list(
+                self.account.fetch(
+                    ids=[(i, None) for i in item_ids], folder=self.calendar, only_fields=["parent_folder_id"]
+                )
+            )  # fmt: skip
+        )
+        out: set[str] = set()
+        for item_id, result in zip(item_ids, results, strict=True):
+            parent = getattr(result, "parent_folder_id", None) if not isinstance(result, Exception) else None
+            if parent is not None and parent.id != self._calendar_id:
+                out.add(item_id)
+        return out
+
+    def find_by_sync_key(self, sync_keys: Iterable[str], *, deleted_items: bool = False) -> dict[str, str]:
+        """Sync key → item id for items already carrying one of these keys (FindItem with a restriction), in the
+        calendar or, with ``deleted_items``, in Deleted Items (where Outlook puts what the user deletes)."""
         keys = list(dict.fromkeys(sync_keys))
         found: dict[str, str] = {}
+        folder = self.calendar
+        if deleted_items:
+            mailbox = Mailbox(email_address=self.account.primary_smtp_address)
+            folder = DeletedItems(
+                root=self._root, _distinguished_id=DistinguishedFolderId(id="deleteditems", mailbox=mailbox)
+            )
         for start in range(0, len(keys), 50):
             chunk = keys[start : start + 50]
-            query = self.calendar.filter(calsync_key__in=chunk).only("calsync_key")
+            query = folder.filter(calsync_key__in=chunk).only("calsync_key")
             for item in self._run(lambda q=query: list(q)):
                 if not isinstance(item, Exception) and item.calsync_key:
                     found[item.calsync_key] = item.id

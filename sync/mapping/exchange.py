@@ -51,8 +51,10 @@ from sync.entry import (
 from sync.mapping import recurrence as rec_map
 from sync.mapping.issues import (
     INVALID_VALUE,
+    LOCATION_TOO_LONG,
     MISSING_TIME,
     RECURRENCE_EXCEPTIONS_UNSUPPORTED,
+    SUBJECT_TOO_LONG,
     UNSUPPORTED_TIME_ZONE,
     MappingIssue,
     MappingResult,
@@ -62,6 +64,7 @@ from sync.mapping.salesforce import timing_issues
 from sync.mapping.timezones import canonical_time_zone, exchange_supports, zone
 
 SYNC_KEY_ATTR = "calsync_key"
+EXCHANGE_TEXT_MAX = 255  # Subject and Location
 
 # Fields we read and write (exchangelib names). ``start_timezone`` maps to ``_start_timezone``/``_end_timezone``.
 ITEM_FIELDS = (
@@ -256,6 +259,14 @@ def entry_from_exchange(item: Mapping[str, Any], *, kind: str = EVENT, default_t
 def exchange_issues(entry: Entry) -> list[MappingIssue]:
     """Why ``entry`` cannot be written to Exchange (empty if it can)."""
     issues = timing_issues(entry, Side.EXCHANGE)
+    # Exchange (and exchangelib, which raises before sending) holds at most 255 characters in these fields.
+    for name, label, code, value in (
+        ("subject", "subject", SUBJECT_TOO_LONG, normalize_subject(entry.subject)),
+        ("location", "location", LOCATION_TOO_LONG, normalize_location(entry.location)),
+    ):
+        if len(value) > EXCHANGE_TEXT_MAX:
+            message = f"The {label} has {len(value)} characters; Exchange allows {EXCHANGE_TEXT_MAX}."
+            issues.append(MappingIssue(code, message, Side.EXCHANGE, name))
     if not exchange_supports(entry.time_zone):
         issues.append(
             MappingIssue(

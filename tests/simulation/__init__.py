@@ -1,0 +1,1 @@
+"""Randomised simulation of the whole engine against the sandboxes (Hypothesis state machine)."""

@@ -1,0 +1,397 @@
+"""The simulation: a Hypothesis state machine over the real engine, clients and sandboxes.
+
+A user edits both sides (create, subject, location, body, time — moved across days and the spring DST change —,
+private, delete, remove and re-add the Salesforce category), an admin flips the conflict winner, and sync
+sessions run: clean ones, ones with injected faults (Salesforce UNABLE_TO_LOCK_ROW, 503, REQUEST_LIMIT_EXCEEDED;
+Exchange ErrorServerBusy with back-off, HTTP 500, dropped connections), ones that crash at an Applier checkpoint,
+and ones that run after the sync state and cursors were lost.
+
+The model keeps, per meeting, the fields a user changed on each side since they last agreed. Every meeting's
+subject starts with its token ("T3 ..."), so it can be found on both sides whatever else changed.
+
+Checked after every step (DESIGN §6): no duplicate on either side (6, 7, 12); no unexpected deletion — an item
+disappears only when its counterpart was deleted by the user (3, 4); a field both sides agree on has the value
+the model expects: the edited side's, or the conflict winner's (1, 2). After ``converge``: a clean session
+leaves every live meeting equal on both sides (10), the next session writes nothing (9), and no health entry is
+left open (11).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from sandbox.seed import PEOPLE
+from sync.mailboxes import find as find_mailbox
+from sync.session import run_session
+from tests.e2e.actors import SALESFORCE_CATEGORY, UTC
+
+CONTACT = next(p.email for p in PEOPLE if p.kind == "Contact")
+LEAD = next(p.email for p in PEOPLE if p.kind == "Lead")
+
+# Sessions run as if "now" were ten days before the spring DST changes (US 14 March, EU 28 March 2027): the
+# scope (past 14, future 60 days) then holds both, and meetings move across them.
+SIM_NOW = dt.datetime(2027, 3, 18, 12, 0, tzinfo=UTC)
+ZONES = ("Europe/London", "America/New_York", "Europe/Berlin")
+FIELDS = ("subject", "location", "body", "start", "end", "private")
+CHECKPOINTS = ("pending_saved", "salesforce_created", "exchange_created", "links_saved")
+SF_FAULTS = ("lock_row", "unavailable", "request_limit")
+EX_FAULTS = ("server_busy", "http_500", "drop")
+WORDS = st.sampled_from(["Review", "Kick-off", "Lunch", "Démo", "会议", "🚀 launch", "Q&A <b>", "O'Neil"])
+
+
+class Crash(Exception):
+    """A worker killed at an Applier checkpoint."""
+
+
+@dataclass
+class Meeting:
+    token: str
+    origin: str  # exchange | salesforce
+    fields: dict[str, Any]  # the agreed values (both sides equal on them after a clean sync)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # field → side → value edited since
+    state: str = "live"  # live | deleted_exchange | deleted_salesforce | unshared | reshared
+    ex_id: str | None = None
+    sf_id: str | None = None
+    seen_both: bool = False  # has existed on both sides: from then on neither may vanish unless deleted
+
+
+def when(day: int, quarter: int, tz: str) -> dt.datetime:
+    local = dt.datetime.combine(SIM_NOW.date() + dt.timedelta(days=day), dt.time(quarter // 4, 15 * (quarter % 4)))
+    return local.replace(tzinfo=zoneinfo.ZoneInfo(tz)).astimezone(UTC)
+
+
+times = st.builds(
+    lambda day, quarter, length, tz: (when(day, quarter, tz), when(day, quarter, tz) + dt.timedelta(minutes=length)),
+    st.integers(-12, 40),
+    st.integers(0, 95),
+    st.sampled_from([15, 30, 60, 90, 240]),
+    st.sampled_from(ZONES),
+)
+
+
+class SyncMachine(RuleBasedStateMachine):
+    """Built by `make_machine` with a factory of fresh engines (one per example)."""
+
+    fresh_engine: Any = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = type(self).fresh_engine()
+        self.world = self.engine.world
+        self.meetings: dict[str, Meeting] = {}
+        self.counter = 0
+        self.winner = "exchange"
+        self.log: list[str] = []
+
+    # -- set-up ------------------------------------------------------------------------------------------
+    @initialize(winner=st.sampled_from(["exchange", "salesforce"]))
+    def policies(self, winner: str) -> None:
+        self.winner = winner
+        self.engine.set_policy(conflict_winner=winner, private_items="full", description="two_way")
+
+    # -- the user -----------------------------------------------------------------------------------------
+    @property
+    def outlook(self):
+        return self.world.outlook()
+
+    @property
+    def sf(self):
+        return self.world.salesforce()
+
+    def _new_token(self) -> str:
+        self.counter += 1
+        return f"T{self.counter}"
+
+    @rule(words=WORDS, span=times, location=st.sampled_from([None, "Room 1", "Café ☕"]), private=st.booleans())
+    def create_in_outlook(self, words, span, location, private) -> None:
+        token = self._new_token()
+        subject = f"{token} {words}"
+        ex_id = self.outlook.create(subject, span[0], span[1], location=location, body=f"{token} notes",
+                                    private=private)  # fmt: skip
+        fields = {"subject": subject, "location": location, "body": f"{token} notes", "start": span[0],
+                  "end": span[1], "private": private}  # fmt: skip
+        self.meetings[token] = Meeting(token, "exchange", fields, ex_id=ex_id)
+
+    @rule(words=WORDS, span=times, location=st.sampled_from([None, "Room 2", "Zoom 🎥"]), private=st.booleans())
+    def create_in_salesforce(self, words, span, location, private) -> None:
+        token = self._new_token()
+        subject = f"{token} {words}"
+        sf_id = self.sf.create_event(Subject=subject, StartDateTime=span[0], EndDateTime=span[1], Location=location,
+                                     Description=f"{token} agenda", IsPrivate=private)  # fmt: skip
+        fields = {"subject": subject, "location": location, "body": f"{token} agenda", "start": span[0],
+                  "end": span[1], "private": private}  # fmt: skip
+        self.meetings[token] = Meeting(token, "salesforce", fields, sf_id=sf_id)
+
+    def _linked(self) -> list[str]:
+        return sorted(t for t, m in self.meetings.items() if m.state == "live" and m.ex_id and m.sf_id)
+
+    def _edit(self, side: str, token: str, changes: dict[str, Any]) -> None:
+        m = self.meetings[token]
+        if side == "exchange":
+            kw = {"subject": changes.get("subject"), "location": changes.get("location"),
+                  "body": changes.get("body"), "start": changes.get("start"), "end": changes.get("end"),
+                  "private": changes.get("private")}  # fmt: skip
+            self.outlook.edit(m.ex_id, **{k: v for k, v in kw.items() if k in changes})
+        else:
+            names = {"subject": "Subject", "location": "Location", "body": "Description", "start": "StartDateTime",
+                     "end": "EndDateTime", "private": "IsPrivate"}  # fmt: skip
+            self.sf.update("Event", m.sf_id, **{names[k]: v for k, v in changes.items()})
+        for name, value in changes.items():
+            m.pending.setdefault(name, {})[side] = value
+        self.log.append(f"{side} edit {token} {changes}")
+
+    @precondition(lambda self: self._linked())
+    @rule(data=st.data(), side=st.sampled_from(["exchange", "salesforce"]), what=st.sampled_from(
+        ["subject", "location", "body", "time", "private"]))  # fmt: skip
+    def edit(self, data, side, what) -> None:
+        token = data.draw(st.sampled_from(self._linked()))
+        m = self.meetings[token]
+        if what == "subject":
+            changes = {"subject": f"{token} {data.draw(WORDS)} {side[:2]}"}
+        elif what == "location":
+            changes = {"location": data.draw(st.sampled_from([f"Room {side}", "Hall ✨", None]))}
+        elif what == "body":
+            changes = {"body": data.draw(st.sampled_from([f"{token} {side} body", "line 1\nline 2", None]))}
+        elif what == "private":
+            changes = {"private": not self._current(m, side, "private")}
+        else:
+            start, end = data.draw(times)
+            changes = {"start": start, "end": end}
+        self._edit(side, token, changes)
+
+    @precondition(lambda self: self._linked())
+    @rule(data=st.data(), side=st.sampled_from(["exchange", "salesforce"]), days=st.sampled_from([-1, 1, 7, 14]))
+    def move_days(self, data, side, days) -> None:
+        """Move by whole days in the meeting's wall clock (across the DST change for some)."""
+        token = data.draw(st.sampled_from(self._linked()))
+        m = self.meetings[token]
+        start, end = self._current(m, side, "start"), self._current(m, side, "end")
+        zone = zoneinfo.ZoneInfo("Europe/London")
+        move = dt.timedelta(days=days)
+        new_start = (start.astimezone(zone).replace(tzinfo=None) + move).replace(tzinfo=zone).astimezone(UTC)
+        self._edit(side, token, {"start": new_start, "end": new_start + (end - start)})
+
+    def _current(self, m: Meeting, side: str, name: str) -> Any:
+        return m.pending.get(name, {}).get(side, m.fields[name])
+
+    @precondition(lambda self: self._linked())
+    @rule(data=st.data(), side=st.sampled_from(["exchange", "salesforce"]), cancel=st.booleans())
+    def delete(self, data, side, cancel=False) -> None:
+        """Delete on one side; in Outlook either a plain delete or the organiser cancelling the meeting."""
+        token = data.draw(st.sampled_from(self._linked()))
+        m = self.meetings[token]
+        if side == "exchange":
+            (self.outlook.cancel if cancel else self.outlook.delete)(m.ex_id)
+            m.state = "deleted_exchange"
+        else:
+            self.sf.delete("Event", m.sf_id)
+            m.state = "deleted_salesforce"
+        self.log.append(f"{side} {'cancel' if cancel and side == 'exchange' else 'delete'} {token}")
+
+    @precondition(lambda self: self._linked())
+    @rule(data=st.data())
+    def unshare(self, data) -> None:
+        """The user removes the Salesforce category in Outlook (policy on_unshare = keep_salesforce)."""
+        token = data.draw(st.sampled_from(self._linked()))
+        self.outlook.remove_category(self.meetings[token].ex_id)
+        self.meetings[token].state = "unshared"
+        self.log.append(f"unshare {token}")
+
+    @precondition(lambda self: any(m.state == "unshared" for m in self.meetings.values()))
+    @rule(data=st.data())
+    def share_again(self, data) -> None:
+        """The category goes back on an unshared item: it must pair with its old Event again, not a new one."""
+        token = data.draw(st.sampled_from(sorted(t for t, m in self.meetings.items() if m.state == "unshared")))
+        self.outlook.add_category(self.meetings[token].ex_id, SALESFORCE_CATEGORY)
+        self.meetings[token].state = "reshared"
+        self.log.append(f"share again {token}")
+
+    @precondition(lambda self: self._linked())
+    @rule(data=st.data(), people=st.sampled_from([(), (CONTACT,), (CONTACT, LEAD), ("someone@else.test",)]))
+    def invite(self, data, people) -> None:
+        """Attendees change in Outlook (Contacts, Leads, unknown people, or none): the content checks stay
+        on the other fields; nothing may be duplicated or lost on the way."""
+        token = data.draw(st.sampled_from(self._linked()))
+        self.outlook.edit(self.meetings[token].ex_id, attendees=list(people))
+        self.log.append(f"invite {token} {people}")
+
+    @precondition(lambda self: not any(m.pending for m in self.meetings.values()))
+    @rule(winner=st.sampled_from(["exchange", "salesforce"]))
+    def change_conflict_winner(self, winner) -> None:
+        self.winner = winner
+        self.engine.set_policy(conflict_winner=winner, private_items="full", description="two_way")
+
+    # -- sessions -----------------------------------------------------------------------------------------
+    def _session(self, checkpoint=None):
+        from calsync import wiring
+
+        settings = self.engine.settings
+        return run_session(
+            self.engine.factory, self.engine.email, salesforce=wiring.salesforce_connector(settings),
+            exchange=wiring.exchange_connector(settings, self.engine.email), now=SIM_NOW, checkpoint=checkpoint,
+        )  # fmt: skip
+
+    @rule()
+    def sync(self) -> None:
+        result = self._session()
+        assert result.status != "failed", result.error
+        self._settle()
+
+    @rule(fault=st.sampled_from(SF_FAULTS + EX_FAULTS), n=st.integers(1, 3))
+    def sync_with_fault(self, fault, n) -> None:
+        w = self.world
+        if fault == "lock_row":
+            w.set_salesforce_faults(fail_next_writes=n)
+        elif fault == "unavailable":
+            w.set_salesforce_faults(fail_next_requests=n)
+        elif fault == "request_limit":
+            w.set_salesforce_faults(api_used=w.salesforce_daily_budget)
+        elif fault == "server_busy":
+            w.set_exchange_faults(server_busy_next=n, back_off_ms=20)
+        elif fault == "http_500":
+            w.set_exchange_faults(http_500_next=n)
+        else:
+            w.set_exchange_faults(drop_next=n)
+        try:
+            result = self._session()
+        finally:
+            w._sf("DELETE", "faults")  # noqa: SLF001
+            w.set_salesforce_faults(daily_budget=w.salesforce_daily_budget, api_used=0)
+            w.set_exchange_faults(server_busy_next=0, http_500_next=0, drop_next=0)
+        if fault == "request_limit":
+            assert result.status == "failed" and "budget" in (result.error or ""), result.to_json()
+        self.log.append(f"fault {fault} x{n}: {result.status} {result.error}")
+        self._settle()
+
+    @rule(point=st.sampled_from(CHECKPOINTS))
+    def sync_and_crash(self, point) -> None:
+        def checkpoint(reached: str) -> None:
+            if reached == point:
+                raise Crash(point)
+
+        result = self._session(checkpoint)
+        self.log.append(f"crash at {point}: {result.status}")
+        assert result.status != "failed" or point in (result.error or ""), result.error
+        self._settle()
+
+    @rule()
+    def lose_sync_state(self) -> None:
+        with self.engine.factory() as db:
+            mailbox = find_mailbox(db, self.engine.email)
+            mailbox.exchange_sync_state = None
+            mailbox.salesforce_watermarks = {}
+            db.commit()
+        self.log.append("lost sync state")
+
+    @rule()
+    def converge(self) -> None:
+        for _ in range(4):
+            result = self._session()
+            assert result.status == "ok", result.to_json()
+            self._settle()
+            if result.writes == 0:
+                break
+        else:
+            raise AssertionError(f"no quiet session after 4: {result.to_json()}")
+        again = self._session()
+        assert again.writes == 0, f"echo after a converged session: {again.to_json()}"  # invariant 9
+        ex_items, sf_events = self._read()
+        for m in self.meetings.values():
+            ex, sf = ex_items.get(m.token), sf_events.get(m.token)
+            if m.state == "live":
+                assert ex is not None and sf is not None, f"{m.token} not on both sides after converging"
+                assert not m.pending, f"{m.token}: edits not synced: {m.pending}"
+                assert self._ex_fields(ex) == self._sf_fields(sf) == self._expected(m), m.token
+            elif m.state == "deleted_exchange":
+                assert ex is None and sf is None, f"{m.token}: deleted in Outlook but kept in Salesforce"
+            elif m.state == "deleted_salesforce":
+                assert sf is None and ex is not None, f"{m.token}: Salesforce deletion under `keep`"
+                assert SALESFORCE_CATEGORY not in ex["categories"], f"{m.token} still shared"
+            elif m.state == "reshared":
+                assert ex is not None and sf is not None, f"{m.token}: shared again, both must be there"
+                assert self._ex_fields(ex) == self._sf_fields(sf), f"{m.token}: shared again but not equal"
+                m.state, m.fields, m.pending = "live", self._ex_fields(ex), {}
+            else:
+                assert ex is not None and sf is not None, f"{m.token}: unshared, both must stay"
+        health = [(h.code, h.message) for h in self.engine.health()]
+        assert health == [], health  # invariant 11: everything synced, nothing left open
+
+    # -- the model after a session ---------------------------------------------------------------------------
+    def _read(self) -> tuple[dict[str, dict], dict[str, dict]]:
+        """Items and Events by token; a duplicate fails here (invariant 6)."""
+        ex_items: dict[str, dict] = {}
+        for item in self.outlook.items():
+            token = (item["subject"] or "").split(" ")[0]
+            assert token not in ex_items, f"two Outlook items for {token}"
+            ex_items[token] = item
+        sf_events: dict[str, dict] = {}
+        for event in self.sf.events():
+            token = (event["Subject"] or "").split(" ")[0]
+            assert token not in sf_events, f"two Salesforce Events for {token}"
+            sf_events[token] = event
+        return ex_items, sf_events
+
+    @staticmethod
+    def _ex_fields(item: dict) -> dict[str, Any]:
+        return {"subject": item["subject"], "location": item["location"] or None, "body": item["body"] or None,
+                "start": item["start"], "end": item["end"], "private": item["sensitivity"] == "Private"}  # fmt: skip
+
+    @staticmethod
+    def _sf_fields(event: dict) -> dict[str, Any]:
+        return {"subject": event["Subject"], "location": event["Location"] or None,
+                "body": event["Description"] or None, "start": event["StartDateTime"], "end": event["EndDateTime"],
+                "private": bool(event["IsPrivate"])}  # fmt: skip
+
+    def _resolution(self, m: Meeting, name: str) -> Any:
+        edits = m.pending.get(name)
+        if not edits:
+            return m.fields[name]
+        if len(edits) == 1:
+            return next(iter(edits.values()))
+        return edits[self.winner]
+
+    def _expected(self, m: Meeting) -> dict[str, Any]:
+        return {name: self._resolution(m, name) for name in FIELDS}
+
+    def _settle(self) -> None:
+        """After any session: note ids, and fold edits both sides now agree on into the model (checking the
+        agreed value is the right one: the edited side's or the conflict winner's)."""
+        ex_items, sf_events = self._read()
+        for m in self.meetings.values():
+            ex, sf = ex_items.get(m.token), sf_events.get(m.token)
+            if ex is not None:
+                m.ex_id = m.ex_id or ex["id"]
+            if sf is not None:
+                m.sf_id = m.sf_id or sf["Id"]
+            if ex is not None and sf is not None:
+                m.seen_both = True
+            if m.state != "live" or ex is None or sf is None:
+                continue
+            ex_f, sf_f = self._ex_fields(ex), self._sf_fields(sf)
+            for name in list(m.pending):
+                if ex_f[name] == sf_f[name]:
+                    wanted = self._resolution(m, name)
+                    assert ex_f[name] == wanted, f"{m.token}.{name}: {ex_f[name]!r} != {wanted!r} ({m.pending})"
+                    m.fields[name] = wanted
+                    del m.pending[name]
+
+    # -- invariants after every step ----------------------------------------------------------------------
+    @invariant()
+    def nothing_duplicated_or_lost(self) -> None:
+        ex_items, sf_events = self._read()
+        for m in self.meetings.values():
+            ex, sf = ex_items.get(m.token), sf_events.get(m.token)
+            if m.state != "deleted_exchange" and (m.origin == "exchange" or m.seen_both):
+                assert ex is not None, f"{m.token} vanished from Outlook ({m.state})"
+            if m.state != "deleted_salesforce" and (m.origin == "salesforce" or m.seen_both):
+                if m.state != "deleted_exchange":
+                    assert sf is not None, f"{m.token} vanished from Salesforce ({m.state})"
+
+    def teardown(self) -> None:
+        self.engine.factory.kw["bind"].dispose()

@@ -1,0 +1,162 @@
+"""Failing examples the simulation found, replayed step by step as named tests (each failed before its fix).
+
+They drive the same `SyncMachine` as the simulation, so the invariants checked are the same ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.simulation.machine import SIM_NOW, SyncMachine
+
+
+@pytest.fixture
+def machine(fresh_engine) -> SyncMachine:
+    cls = type("Machine", (SyncMachine,), {"fresh_engine": staticmethod(fresh_engine)})
+    m = cls()
+    yield m
+    m.teardown()
+
+
+def _span(days: int, hour: int) -> tuple[dt.datetime, dt.datetime]:
+    start = SIM_NOW.replace(hour=hour) + dt.timedelta(days=days)
+    return start, start + dt.timedelta(hours=1)
+
+
+def test_a_crashed_session_leaves_no_open_health_entry_once_a_session_succeeds(machine):
+    """Found by the simulation: the mailbox-level ``internal_error`` entry of a session that crashed at a
+    checkpoint stayed open for ever after the next sessions converged. Fixed: a session that runs to the end
+    resolves the mailbox's session-failure entries."""
+    machine.policies(winner="salesforce")
+    machine.create_in_salesforce(words="Q&A <b>", span=_span(15, 21), location="Zoom 🎥", private=True)
+    machine.create_in_outlook(words="Lunch", span=_span(34, 17), location="Café ☕", private=True)
+    machine.nothing_duplicated_or_lost()
+    machine.sync_and_crash(point="pending_saved")
+    machine.nothing_duplicated_or_lost()
+    machine.converge()  # asserts no open health entry
+
+
+@pytest.mark.parametrize("fault", ["request_limit", "unavailable", "drop"])
+def test_a_failed_session_leaves_no_open_health_entry_once_a_session_succeeds(machine, fault):
+    """The same for sessions ended by REQUEST_LIMIT_EXCEEDED, a 503 or a dropped connection."""
+    machine.policies(winner="exchange")
+    machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.sync_with_fault(fault=fault, n=3)
+    machine.converge()
+
+
+class Draws:
+    """Stands in for Hypothesis's ``data()`` in a replay: the values the failing example drew, in order."""
+
+    def __init__(self, *values) -> None:
+        self.values = list(values)
+
+    def draw(self, _strategy):
+        return self.values.pop(0)
+
+
+def test_an_event_deleted_before_its_link_was_confirmed_is_not_created_again(machine):
+    """Found by the deep simulation: a session crashed after creating Events in Salesforce, before their links
+    were saved; the user deleted one of the Events; the next session's retried upsert created it again
+    (resurrection, invariant 3). Fixed in the planner: a deleted record carrying a pending link's sync key is
+    that link's Salesforce side, deleted like any other."""
+    machine.policies(winner="exchange")
+    machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.create_in_outlook(words="Lunch", span=_span(5, 12), location="Room 1", private=False)
+    machine.sync_and_crash(point="salesforce_created")
+    machine.delete(data=Draws("T2"), side="salesforce")
+    machine.nothing_duplicated_or_lost()
+    machine.converge()  # T2: no Event; the Outlook item stays, without the category (salesforce_deletion keep)
+
+
+def test_a_create_cut_short_after_its_pending_link_was_saved_happens_at_the_next_session(machine):
+    """Found by the deep simulation: with a sync state in place, a session crashed right after saving the
+    pending links; the next session skipped the new item as "our own last write" (same change key as the
+    pending link) and moved the cursor past it: the item never reached Salesforce. Fixed in the Exchange feed:
+    pending links are always fetched."""
+    machine.policies(winner="exchange")
+    machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.create_in_outlook(words="Lunch", span=_span(5, 12), location=None, private=False)
+    machine.sync_and_crash(point="pending_saved")
+    machine.converge()  # T2 on both sides
+
+
+def test_lost_cursors_after_the_last_event_was_deleted_do_not_trip_the_guard(machine):
+    """Found by the deep simulation: the user deleted their only synced Event and the cursors were lost; the
+    full Salesforce listing held just the deleted row, counted as an empty side, and the mass-deletion guard
+    stopped every later session. Fixed in the Salesforce feed: deleted rows count as an answer."""
+    machine.policies(winner="salesforce")
+    machine.create_in_salesforce(words="Demo", span=_span(3, 9), location=None, private=False)
+    machine.converge()
+    machine.delete(data=Draws("T1"), side="salesforce")
+    machine.lose_sync_state()
+    machine.converge()
+
+
+def test_lost_state_after_a_deletion_in_outlook_still_deletes_the_event(machine):
+    """Found by the deep simulation: an item deleted in Outlook (moved to Deleted Items), then the sync state
+    lost: the full listing no longer held the item, the direct fetch still found it (in Deleted Items), so the
+    Event stayed for ever (invariant 12: lost state must end like a normal run). Fixed in the Exchange feed: an
+    absent item found outside the calendar is a deletion."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(-5, 21), location=None, private=False)
+    machine.create_in_salesforce(words="Kick-off", span=_span(28, 15), location=None, private=True)
+    machine.converge()
+    machine.delete(data=Draws("T1"), side="exchange")
+    machine.lose_sync_state()
+    machine.converge()  # T1 gone on both sides
+
+
+def test_lost_state_after_unsharing_the_only_item_does_not_trip_the_guard(machine):
+    """Found by the deep simulation: the only shared item unshared in Outlook, then the sync state lost: the
+    full listing held no tagged item and the guard took the mailbox for an empty one, stopping every session.
+    Fixed in the Exchange feed: linked items present without the tag count as an answer."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(-5, 21), location=None, private=False)
+    machine.converge()
+    machine.create_in_salesforce(words="会议", span=_span(28, 14), location="Zoom 🎥", private=False)
+    machine.lose_sync_state()
+    machine.unshare(data=Draws("T1"))
+    machine.converge()
+
+
+def test_lost_state_after_deleting_every_item_in_outlook_does_not_trip_the_guard(machine):
+    """The same with the last item deleted in Outlook: found in Deleted Items, it is a confirmed deletion, not
+    an empty mailbox (a mass deletion still trips the guard on its own rule)."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(3, 9), location=None, private=False)
+    machine.converge()
+    machine.delete(data=Draws("T1"), side="exchange")
+    machine.lose_sync_state()
+    machine.converge()
+
+
+def test_an_item_deleted_in_outlook_before_its_link_was_confirmed_is_not_created_again(machine):
+    """The Exchange side of the first regression above, found while checking it: a session crashed after
+    creating the item in Exchange, before its link was saved; the user deleted the item; the retried create
+    found no item with its key in the calendar and made it again. Fixed in the Exchange feed: pending creates'
+    keys are looked up in Deleted Items, and a hit is that link's deletion."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.create_in_salesforce(words="Lunch", span=_span(5, 12), location=None, private=False)
+    machine.sync_and_crash(point="exchange_created")
+    machine.delete(data=Draws("T2"), side="exchange")
+    machine.converge()  # T2 gone on both sides (exchange_deletion = delete)
+
+
+def test_an_item_sync_created_and_the_user_deleted_before_the_next_session_deletes_the_event(machine):
+    """Found by the deep simulation: the session that created an item in Exchange kept its cursor from before
+    the create; the user deleted the item before the next session, and the server folded the create and the
+    delete the client never saw into nothing: the Event lived on. Fixed in the session: after its own writes,
+    the cursor moves past them when nothing else changed meanwhile."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.create_in_salesforce(words="Démo", span=_span(-10, 7), location="Zoom 🎥", private=True)
+    machine.sync()
+    machine.delete(data=Draws("T2"), side="exchange")
+    machine.converge()  # T2 gone on both sides
