@@ -54,7 +54,7 @@ def _assert_converged(world, engine: Engine) -> None:
 
 def _worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "calsync.worker_commands", "worker", "--burst", "--name", name],
+        [sys.executable, "-m", "calsync.cli", "worker", "--burst", "--name", name],
         env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 
