@@ -44,6 +44,7 @@ from sync.planner import (
     UpdateSalesforce,
 )
 
+BATCH_SIZE = {Side.SALESFORCE: 200, Side.EXCHANGE: 100}  # items per write request (collections, EWS bulk)
 EXCHANGE_REJECTED = "exchange_rejected"
 SALESFORCE_REJECTED = "salesforce_rejected"
 EXCHANGE_BUSY = "exchange_busy"
@@ -162,6 +163,18 @@ class Applier:
         self._fail(sync_key, side, error, item_id, ref_side)
         return False
 
+    def _send(self, side: Side, call: Callable[[], Any], n: int, refs: Sequence[tuple]) -> Any:
+        """One batched write of ``n`` items: its results, or None when the call failed as a whole, which fails
+        every item (``refs``: (sync key, item id[, side the id lives on]) per item)."""
+        try:
+            results = call()
+        except ConnectorError as exc:
+            for key, item_id, *ref_side in refs:
+                self._fail(key, side, exc, item_id, *ref_side)
+            return None
+        self.report.writes += -(-n // BATCH_SIZE[side])
+        return results
+
     def _label(self, action: Any, verb: str) -> str:
         return "reverted" if getattr(action, "revert", False) else verb
 
@@ -169,13 +182,10 @@ class Applier:
     def _delete_salesforce(self, actions: list[DeleteSalesforce]) -> None:
         if not actions:
             return
-        try:
-            results = self.salesforce.delete([a.salesforce_id for a in actions])
-        except ConnectorError as exc:
-            for a in actions:
-                self._fail(a.sync_key, Side.SALESFORCE, exc, a.salesforce_id)
+        refs = [(a.sync_key, a.salesforce_id) for a in actions]
+        results = self._send(Side.SALESFORCE, lambda: self.salesforce.delete([r[1] for r in refs]), len(refs), refs)
+        if results is None:
             return
-        self.report.writes += (len(actions) + 199) // 200
         for action, result in zip(actions, results, strict=False):
             if self._record_result(action.sync_key, Side.SALESFORCE, result, action.salesforce_id):
                 self.report.count("deleted", Side.SALESFORCE)
@@ -183,13 +193,10 @@ class Applier:
     def _delete_exchange(self, actions: list[DeleteExchange]) -> None:
         if not actions:
             return
-        try:
-            results = self.exchange.delete([a.exchange_id for a in actions])
-        except ConnectorError as exc:
-            for a in actions:
-                self._fail(a.sync_key, Side.EXCHANGE, exc, a.exchange_id)
+        refs = [(a.sync_key, a.exchange_id) for a in actions]
+        results = self._send(Side.EXCHANGE, lambda: self.exchange.delete([r[1] for r in refs]), len(refs), refs)
+        if results is None:
             return
-        self.report.writes += (len(actions) + 99) // 100
         for action, result in zip(actions, results, strict=True):
             if result.ok:
                 self.exchange_writes[action.exchange_id] = None
@@ -223,13 +230,12 @@ class Applier:
             if self.mailbox.salesforce_user_id:
                 fields["OwnerId"] = self.mailbox.salesforce_user_id
             records.append(fields)
-        try:
-            results = self.salesforce.upsert("Event", SYNC_KEY_FIELD, records)
-        except ConnectorError as exc:
-            for a in actions:
-                self._fail(a.sync_key, Side.SALESFORCE, exc, a.exchange_id, Side.EXCHANGE)
+        refs = [(a.sync_key, a.exchange_id, Side.EXCHANGE) for a in actions]
+        results = self._send(
+            Side.SALESFORCE, lambda: self.salesforce.upsert("Event", SYNC_KEY_FIELD, records), len(records), refs
+        )
+        if results is None:
             return
-        self.report.writes += (len(actions) + 199) // 200
         self.checkpoint("salesforce_created")
         for action, result in zip(actions, results, strict=False):
             if self._record_result(action.sync_key, Side.SALESFORCE, result, action.exchange_id, Side.EXCHANGE):
@@ -264,13 +270,10 @@ class Applier:
             items.append(item)
         if not items:
             return
-        try:
-            results = self.exchange.create(items)
-        except ConnectorError as exc:
-            for a in to_create:
-                self._fail(a.sync_key, Side.EXCHANGE, exc, a.salesforce_id, Side.SALESFORCE)
+        refs = [(a.sync_key, a.salesforce_id, Side.SALESFORCE) for a in to_create]
+        results = self._send(Side.EXCHANGE, lambda: self.exchange.create(items), len(items), refs)
+        if results is None:
             return
-        self.report.writes += (len(items) + 99) // 100
         self.checkpoint("exchange_created")
         for action, result in zip(to_create, results, strict=True):
             if result.ok:
@@ -296,13 +299,12 @@ class Applier:
             sent.append(action)
         if not records:
             return
-        try:
-            results = self.salesforce.update(sent[0].salesforce_object, records)
-        except ConnectorError as exc:
-            for a in sent:
-                self._fail(a.sync_key, Side.SALESFORCE, exc, a.salesforce_id)
+        refs = [(a.sync_key, a.salesforce_id) for a in sent]
+        results = self._send(
+            Side.SALESFORCE, lambda: self.salesforce.update(sent[0].salesforce_object, records), len(records), refs
+        )
+        if results is None:
             return
-        self.report.writes += (len(records) + 199) // 200
         for action, result in zip(sent, results, strict=False):
             if self._record_result(action.sync_key, Side.SALESFORCE, result, action.salesforce_id):
                 self.report.count(self._label(action, "updated"), Side.SALESFORCE)
@@ -325,13 +327,10 @@ class Applier:
     def _send_exchange_updates(self, changes, sent, verb: str) -> None:
         if not changes:
             return
-        try:
-            results = self.exchange.update(changes)
-        except ConnectorError as exc:
-            for a in sent:
-                self._fail(a.sync_key, Side.EXCHANGE, exc, a.exchange_id)
+        refs = [(a.sync_key, a.exchange_id) for a in sent]
+        results = self._send(Side.EXCHANGE, lambda: self.exchange.update(changes), len(changes), refs)
+        if results is None:
             return
-        self.report.writes += (len(changes) + 99) // 100
         for action, result in zip(sent, results, strict=True):
             if result.ok:
                 self._change_keys[action.sync_key] = result.change_key
@@ -410,26 +409,20 @@ class Applier:
     def _write_relations(self, adds: list[tuple[str, dict[str, Any]]], deletes: list[tuple[str, str, str]]) -> None:
         """Insert and delete EventRelation rows in collections; an invitee that is already there is fine."""
         if adds:
-            try:
-                results = self.salesforce.create("EventRelation", [row for _, row in adds])
-            except ConnectorError as exc:
-                for key, row in adds:
-                    self._fail(key, Side.SALESFORCE, exc, row["EventId"])
-            else:
-                self.report.writes += (len(adds) + 199) // 200
-                for (key, row), result in zip(adds, results, strict=False):
-                    if result.error_code != "DUPLICATE_VALUE":
-                        self._record_result(key, Side.SALESFORCE, result, row["EventId"])
-        if deletes:
-            try:
-                results = self.salesforce.delete([row_id for _, _, row_id in deletes])
-            except ConnectorError as exc:
-                for key, event_id, _ in deletes:
-                    self._fail(key, Side.SALESFORCE, exc, event_id)
-            else:
-                self.report.writes += (len(deletes) + 199) // 200
-                for (key, event_id, _), result in zip(deletes, results, strict=False):
+            rows = [row for _, row in adds]
+            refs = [(key, row["EventId"]) for key, row in adds]
+            results = self._send(
+                Side.SALESFORCE, lambda: self.salesforce.create("EventRelation", rows), len(rows), refs
+            )
+            for (key, event_id), result in zip(refs, results or (), strict=False):
+                if result.error_code != "DUPLICATE_VALUE":
                     self._record_result(key, Side.SALESFORCE, result, event_id)
+        if deletes:
+            refs = [(key, event_id) for key, event_id, _ in deletes]
+            ids = [row_id for _, _, row_id in deletes]
+            results = self._send(Side.SALESFORCE, lambda: self.salesforce.delete(ids), len(ids), refs)
+            for (key, event_id), result in zip(refs, results or (), strict=False):
+                self._record_result(key, Side.SALESFORCE, result, event_id)
 
     def _join_events(self, actions: list[JoinSalesforceEvent]) -> None:
         """One meeting, one Event: this mailbox's user becomes an invitee of the Event that exists."""
