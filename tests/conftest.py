@@ -22,6 +22,8 @@ from backend.database import make_engine, make_session_factory, upgrade
 from tests.browser import browser_page, chromium  # noqa: E402, F401
 
 POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
+# The Redis server the test folders take their own databases on; another one lets parallel runs stay apart.
+REDIS_SERVER = os.environ.get("CALSYNC_TEST_REDIS_SERVER", "redis://127.0.0.1:6379").rstrip("/")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 

@@ -16,9 +16,9 @@ from admin_panel.accounts import create
 from backend.app import create_app
 from backend.database import make_engine, make_session_factory
 from calsync.settings import Settings
-from tests.conftest import clean_redis
+from tests.conftest import REDIS_SERVER, clean_redis
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = f"{REDIS_SERVER}/12"
 ADMIN = ("admin@calsync.example", "admin-password-1")
 VIEWER = ("viewer@calsync.example", "viewer-password-1")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

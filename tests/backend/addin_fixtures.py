@@ -19,12 +19,12 @@ from backend.app import create_app
 from calsync.settings import Settings
 from calsync.worker_commands import build_context
 from sync import jobs, mailboxes
-from tests.conftest import clean_redis
+from tests.conftest import REDIS_SERVER, clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
 
 REDIS_DB = 11
-REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+REDIS_URL = f"{REDIS_SERVER}/{REDIS_DB}"
 
 __all__ = [
     "REDIS_URL", "addin_settings", "api_app", "api_client", "engine", "redis11", "run_worker", "sandbox_info_file",

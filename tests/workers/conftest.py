@@ -16,12 +16,12 @@ from redis import Redis
 from calsync.worker_commands import build_context
 from sync import jobs
 from sync.schedule import ScheduleConfig
-from tests.conftest import clean_redis
+from tests.conftest import REDIS_SERVER, clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
 
 REDIS_DB = 13
-REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+REDIS_URL = f"{REDIS_SERVER}/{REDIS_DB}"
 
 
 @pytest.fixture
