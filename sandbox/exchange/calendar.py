@@ -242,11 +242,14 @@ def _set_dt(fields: dict[str, Element], name: str, value: dt.datetime) -> None:
 
 
 def _midnight(value: dt.datetime, tz, round_up: bool) -> dt.datetime:
-    local_value = value.astimezone(tz)
-    day = local_value.date()
-    if round_up and local_value.time() != dt.time(0, 0):
-        day += dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz).astimezone(UTC)
+    """The start of the local day ``value`` falls in (``round_up``: of the next day, unless ``value`` is a
+    day's start). A day starts at local midnight, or where a zone skips midnight (DST at 00:00, e.g.
+    America/Santiago) at the first instant after the gap, which is what 00:00 with fold 0 resolves to."""
+    day = value.astimezone(tz).date()
+    start = dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz).astimezone(UTC)
+    if round_up and value.astimezone(UTC) > start:
+        start = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 0), tzinfo=tz).astimezone(UTC)
+    return start
 
 
 def apply_rules(mb: Mailbox, item: Item, context_tz: str | None, creating: bool) -> None:

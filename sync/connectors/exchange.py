@@ -29,6 +29,7 @@ from exchangelib import (
     CalendarItem,
     Configuration,
     Credentials,
+    EWSDateTime,
     FaultTolerance,
     OAuth2AuthorizationCodeCredentials,
     Version,
@@ -45,6 +46,7 @@ from exchangelib.errors import (
     UnauthorizedError,
 )
 from exchangelib.folders import Calendar, DeletedItems, Root
+from exchangelib.items.base import ID_ONLY
 from exchangelib.properties import (
     DistinguishedFolderId,
     Mailbox,
@@ -53,8 +55,9 @@ from exchangelib.properties import (
     UserConfigurationNameMNS,
 )
 from exchangelib.protocol import BaseProtocol
-from exchangelib.services import CreateUserConfiguration, GetUserConfiguration, UpdateUserConfiguration
+from exchangelib.services import CreateUserConfiguration, GetItem, GetUserConfiguration, UpdateUserConfiguration
 from exchangelib.services.get_user_configuration import ALL as USER_CONFIG_ALL
+from exchangelib.util import TNS
 from exchangelib.version import Build
 
 from sync.connectors.errors import AuthError, ConnectorError, TransientError
@@ -113,6 +116,24 @@ class _CalsyncAdapter(requests.adapters.HTTPAdapter):
 
 
 BaseProtocol.HTTP_ADAPTER_CLS = _CalsyncAdapter
+
+
+class _GetItemKeepingAllDayBounds(GetItem):
+    """GetItem, except that all-day items keep EWS's own Start and End (UTC instants of local midnights).
+
+    exchangelib turns all-day bounds into dates by subtracting 24 hours from End and converting to the item's
+    zone: on a 23-hour day (spring forward) that lands on the day before, and the item ends before it starts.
+    The exact instants let the mapping derive the dates from local midnights in the item's own zone."""
+
+    def _elem_to_obj(self, elem):
+        # Read before parsing: exchangelib clears the element once it has built the item.
+        raw = {name: elem.findtext(f"{{{TNS}}}{tag}") for name, tag in (("start", "Start"), ("end", "End"))}
+        item = super()._elem_to_obj(elem)
+        if isinstance(item, CalendarItem) and item.is_all_day:
+            for name, text in raw.items():
+                if text:
+                    setattr(item, name, EWSDateTime.from_string(text))
+        return item
 
 
 @dataclass(frozen=True)
@@ -284,11 +305,7 @@ class ExchangeConnector:
         """Items by id (GetItem, batched); ``None`` where the item no longer exists."""
         if not item_ids:
             return []
-        results = self._run(
-            lambda: list(
-                self.account.fetch(ids=[(i, None) for i in item_ids], folder=self.calendar, only_fields=list(fields))
-            )  # fmt: skip
-        )
+        results = self._run(lambda: self._get_items(item_ids, fields))
         items: list[CalendarItem | None] = []
         for result in results:
             if isinstance(result, ErrorItemNotFound):
@@ -298,6 +315,15 @@ class ExchangeConnector:
             else:
                 items.append(result)
         return items
+
+    def _get_items(self, item_ids: Sequence[str], fields: Iterable[str]) -> list[Any]:
+        """``Account.fetch`` through `_GetItemKeepingAllDayBounds` (same validation, same single GetItem)."""
+        only = list(fields)
+        for name in only:
+            self.calendar.validate_item_field(field=name, version=self.account.version)
+        additional = {f for f in self.calendar.normalize_fields(fields=only) if not f.field.is_attribute}
+        service = _GetItemKeepingAllDayBounds(account=self.account)
+        return list(service.call(items=[(i, None) for i in item_ids], additional_fields=additional, shape=ID_ONLY))
 
     def outside_calendar(self, item_ids: Sequence[str]) -> set[str]:
         """Of these items, those that exist but no longer sit in the calendar (moved to Deleted Items or another

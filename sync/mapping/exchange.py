@@ -61,7 +61,7 @@ from sync.mapping.issues import (
     never_raises,
 )
 from sync.mapping.salesforce import timing_issues
-from sync.mapping.timezones import canonical_time_zone, exchange_supports, zone
+from sync.mapping.timezones import canonical_time_zone, exchange_supports, local_day, zone
 
 SYNC_KEY_ATTR = "calsync_key"
 EXCHANGE_TEXT_MAX = 255  # Subject and Location
@@ -155,16 +155,10 @@ def _attendees(values: Iterable[Any] | None, optional: bool) -> list[Attendee]:
 
 def _local_date(value: Any, tz: str, *, is_end: bool) -> date:
     """An all-day bound as a local date: dates are exchangelib's (end inclusive), datetimes EWS's raw
-    midnights (end exclusive) converted to the item's zone, which keeps the day right across DST."""
+    midnights (end exclusive), read as days of the item's own zone from its local midnights (see
+    `timezones.local_day`), which keeps the day right across DST, also where a zone skips midnight."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        local = to_utc(value).astimezone(zone(tz))
-        if is_end:
-            # EWS ends all-day items at the next local midnight; anything past midnight rounds up a day.
-            day = local.date() if local.time() == time(0) else local.date() + timedelta(days=1)
-            return day
-        return local.date()
+        return local_day(to_utc(value) if value.tzinfo else value, tz, is_end=is_end)
     if isinstance(value, date):
         return value + timedelta(days=1) if is_end else value
     raise ValueError(f"not a date: {value!r}")

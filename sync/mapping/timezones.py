@@ -7,6 +7,7 @@ Exchange identifies zones by Windows id (exchangelib converts via CLDR's windows
 from __future__ import annotations
 
 import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP, MS_TIMEZONE_TO_IANA_MAP
@@ -53,3 +54,24 @@ def exchange_supports(name: str) -> bool:
 def salesforce_supports(name: str) -> bool:
     canonical = canonical_time_zone(name)
     return canonical is not None and (canonical == "UTC" or canonical.startswith(_SALESFORCE_REGIONS))
+
+
+def day_start(day: date, name: str) -> datetime:
+    """The first instant (UTC) of ``day`` in zone ``name``: its local midnight, or, where the zone skips
+    midnight (a DST change at 00:00, as in America/Santiago or Asia/Beirut), the instant the day begins."""
+    tz = zone(name)
+    # zoneinfo reads a skipped wall time with the offset before the gap: 00:00 then is the gap's first
+    # instant, which is when the day starts. A repeated midnight (fold 0) is its first occurrence.
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def local_day(instant: datetime, name: str, *, is_end: bool) -> date:
+    """The calendar day an all-day bound stands for in zone ``name``: a start is the day it falls in; an end
+    (exclusive) is the day that starts at it, or the next day when it falls inside a day. Days are taken
+    from local midnights, never from fixed lengths: local days last 23, 24 or 25 hours."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime")
+    day = instant.astimezone(zone(name)).date()
+    if is_end and instant.astimezone(UTC) > day_start(day, name):
+        day += timedelta(days=1)
+    return day

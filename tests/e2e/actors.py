@@ -259,6 +259,32 @@ class OutlookUser:
             return None
         return item_dict(item)
 
+    def all_day_bounds(self, item_id: str) -> tuple[dt.datetime, dt.datetime]:
+        """The item's Start and End as the server holds them (UTC instants; for an all-day item its local
+        midnights, end exclusive). exchangelib's own all-day dates take End minus 24 hours, which is the day
+        before on a 23-hour day, so a test of such days reads the instants instead (a GetItem, as Outlook)."""
+        from exchangelib.items.base import ID_ONLY
+        from exchangelib.properties import FieldPath
+        from exchangelib.services import GetItem
+        from exchangelib.util import TNS
+
+        bounds: dict[str, dt.datetime] = {}
+
+        class _RawGetItem(GetItem):
+            def _elem_to_obj(self, elem):
+                for tag in ("Start", "End"):  # before parsing: exchangelib clears the element afterwards
+                    text = elem.findtext(f"{{{TNS}}}{tag}")
+                    if text:
+                        bounds[tag] = _plain_datetime(EWSDateTime.from_string(text))
+                return super()._elem_to_obj(elem)
+
+        fields = {FieldPath(field=CalendarItem.get_field_by_fieldname(n)) for n in ("start", "end", "is_all_day")}
+        results = list(_RawGetItem(account=self.account).call(items=[(item_id, None)], additional_fields=fields,
+                                                              shape=ID_ONLY))  # fmt: skip
+        if not results or isinstance(results[0], Exception):
+            raise LookupError(f"no calendar item {item_id}")
+        return bounds["Start"], bounds["End"]
+
     def items(self, category: str | None = None) -> list[dict[str, Any]]:
         """Every item in the calendar (recurring masters, not expanded), optionally only those with a category."""
         fields = self._read_fields()

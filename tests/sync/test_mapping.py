@@ -528,3 +528,19 @@ def test_exchange_series_with_changed_occurrences_is_an_issue():
     item, _ = entry_to_exchange(e.replace(recurrence=Recurrence("FREQ=DAILY")))
     item["modified_occurrences"] = [object()]
     assert codes_of(entry_from_exchange(item)) == [codes.RECURRENCE_EXCEPTIONS_UNSUPPORTED]
+
+
+# -- all-day days from local midnights (issue 23) ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "tz, day",
+    [("America/New_York", date(2027, 3, 14)), ("America/New_York", date(2027, 11, 7)),
+     ("America/Santiago", date(2027, 9, 5)), ("America/Santiago", date(2027, 9, 4)),
+     ("Asia/Beirut", date(2027, 3, 28)), ("Asia/Beirut", date(2027, 10, 30))],
+)  # fmt: skip
+def test_all_day_bounds_from_ews_instants_give_the_local_day(tz, day):
+    from sync.mapping.timezones import day_start
+
+    item = {"subject": "Day", "is_all_day": True, "start_timezone": tz,
+            "start": day_start(day, tz), "end": day_start(day + timedelta(days=1), tz)}  # fmt: skip
+    entry = entry_from_exchange(item).entry
+    assert (entry.start_date, entry.end_date) == (day, day + timedelta(days=1))
