@@ -498,11 +498,16 @@ class Applier:
         self.checkpoint("links_saved")
 
     def _resolve_health(self, plan: Plan, rows: dict[str, Link]) -> None:
-        """Items that went through this session without a problem close their open health entries."""
+        """Items that synced in this session close their open health entries (`sync.health`: an entry closes
+        only when the item it is about has actually synced). A pair synced when every write of it landed and its
+        link was saved active or ended (unlinked); a link saved *failed* (its change refused again, or planned
+        without both sides' current content) closes nothing."""
         refs: set[str] = set()
         for action in plan.actions:
             key = action.sync_key
             if key is None or key in self.report.failed_keys:
+                continue
+            if (row := rows.get(key)) is not None and row.state == LinkStatus.FAILED:
                 continue
             refs.add(f"link:{key}")
             for side, attr in ((Side.EXCHANGE, "exchange_id"), (Side.SALESFORCE, "salesforce_id")):

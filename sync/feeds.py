@@ -70,6 +70,28 @@ def meeting_uid(item: Any) -> str | None:
     return uid if uid and (has_attendees or getattr(item, "is_meeting", False)) else None
 
 
+def _exchange_change(
+    item: Any, kind: str, time_zone: str, mailbox_email: str, shared: SharedRelations | None
+) -> ExchangeChange:
+    """A fetched calendar item as a ``changed`` record."""
+    result = entry_from_exchange(calendar_item_to_dict(item), kind=kind, default_time_zone=time_zone)
+    modified = getattr(item, "last_modified_time", None)
+    return ExchangeChange(
+        item.id,
+        ChangeType.CHANGED,
+        kind=kind,
+        entry=result.entry,
+        issues=result.issues,
+        change_key=item.changekey,
+        sync_key=getattr(item, "calsync_key", None),
+        modified_at=to_utc(modified) if modified else None,
+        is_organizer=is_organizer(item, mailbox_email),
+        is_cancelled=bool(getattr(item, "is_cancelled", False)),
+        shared=shared,
+        uid=meeting_uid(item),
+    )
+
+
 def read_exchange(
     connector: ExchangeConnector,
     *,
@@ -158,22 +180,7 @@ def read_exchange(
             if item_id in by_id:
                 changes[item_id] = ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind)
             continue
-        result = entry_from_exchange(calendar_item_to_dict(item), kind=kind, default_time_zone=time_zone)
-        modified = getattr(item, "last_modified_time", None)
-        changes[item_id] = ExchangeChange(
-            item_id,
-            ChangeType.CHANGED,
-            kind=kind,
-            entry=result.entry,
-            issues=result.issues,
-            change_key=item.changekey,
-            sync_key=getattr(item, "calsync_key", None),
-            modified_at=to_utc(modified) if modified else None,
-            is_organizer=is_organizer(item, mailbox_email),
-            is_cancelled=bool(getattr(item, "is_cancelled", False)),
-            shared=shared.get(item_id),
-            uid=meeting_uid(item),
-        )
+        changes[item_id] = _exchange_change(item, kind, time_zone, mailbox_email, shared.get(item_id))
     return ExchangeFeed(
         changes=[changes[k] for k in sorted(changes)],
         sync_state=feed.sync_state,
@@ -216,6 +223,56 @@ def salesforce_fields(policy: Policy) -> list[str]:
     return list(dict.fromkeys(fields))
 
 
+def _salesforce_changes(
+    connector: SalesforceConnector,
+    policy: Policy,
+    sobject: str,
+    rows: Sequence[dict[str, Any]],
+    by_id: Mapping[str, LinkState],
+    time_zone: str,
+) -> list[SalesforceChange]:
+    """Rows of one object kind as change records (invitees read only where they can matter)."""
+    kind = policy.kind
+    invitees: dict[str, list[str]] = {}
+    if kind == EVENT:
+        live = [r["Id"] for r in rows if not r.get("IsDeleted")]
+        invitees = {i: _base_attendees(by_id.get(i)) for i in live}
+        wanted = [i for i in live if policy.attendees_to_exchange or invitees[i]]
+        if wanted:
+            found = connector.event_invitees(wanted)
+            invitees.update({i: [r.email for r in rel if r.email] for i, rel in found.items()})
+    changes: list[SalesforceChange] = []
+    for row in rows:
+        meta = record_meta(row)
+        if meta.is_deleted:
+            changes.append(
+                SalesforceChange(
+                    meta.id,
+                    ChangeType.DELETED,
+                    kind=kind,
+                    salesforce_object=sobject,
+                    sync_key=meta.sync_key,
+                    modstamp=meta.system_modstamp,
+                )  # fmt: skip
+            )
+            continue
+        result = from_salesforce(row, policy, time_zone=time_zone, invitee_emails=invitees.get(meta.id, ()))
+        changes.append(
+            SalesforceChange(
+                meta.id,
+                ChangeType.WITHDRAWN if result.withdrawn else ChangeType.CHANGED,
+                kind=kind,
+                salesforce_object=sobject,
+                entry=result.entry,
+                issues=result.issues,
+                sync_key=meta.sync_key,
+                modstamp=meta.system_modstamp,
+                modified_at=meta.last_modified,
+            )
+        )
+    return changes
+
+
 def read_salesforce(
     connector: SalesforceConnector,
     *,
@@ -256,46 +313,77 @@ def read_salesforce(
             out.full_count = (out.full_count or 0) + len(rows)
         newest = dt.datetime.fromisoformat(mark) if mark else None
         rows = [r for r in rows if r.get("IsDeleted") or not _unchanged(r, by_id)]
-        invitees: dict[str, list[str]] = {}
-        if policy.kind == EVENT:
-            live = [r["Id"] for r in rows if not r.get("IsDeleted")]
-            invitees = {i: _base_attendees(by_id.get(i)) for i in live}
-            wanted = [i for i in live if policy.attendees_to_exchange or invitees[i]]
-            if wanted:
-                found = connector.event_invitees(wanted)
-                invitees.update({i: [r.email for r in rel if r.email] for i, rel in found.items()})
         for row in rows:
             meta = record_meta(row)
             if meta.system_modstamp and (newest is None or meta.system_modstamp > newest):
                 newest = meta.system_modstamp
-            if meta.is_deleted:
-                out.changes.append(
-                    SalesforceChange(
-                        meta.id,
-                        ChangeType.DELETED,
-                        kind=kind,
-                        salesforce_object=sobject,
-                        sync_key=meta.sync_key,
-                        modstamp=meta.system_modstamp,
-                    )  # fmt: skip
-                )
-                continue
-            result = from_salesforce(row, policy, time_zone=time_zone, invitee_emails=invitees.get(meta.id, ()))
-            out.changes.append(
-                SalesforceChange(
-                    meta.id,
-                    ChangeType.WITHDRAWN if result.withdrawn else ChangeType.CHANGED,
-                    kind=kind,
-                    salesforce_object=sobject,
-                    entry=result.entry,
-                    issues=result.issues,
-                    sync_key=meta.sync_key,
-                    modstamp=meta.system_modstamp,
-                    modified_at=meta.last_modified,
-                )
-            )
+        out.changes += _salesforce_changes(connector, policy, sobject, rows, by_id, time_zone)
         for candidate in (answered_at, now if answered_at is None else None):
             if candidate is not None and (newest is None or candidate > newest):
                 newest = candidate
         out.watermarks[kind] = newest.isoformat()
     return out
+
+
+def refresh_failed(
+    exchange: ExchangeConnector,
+    salesforce: SalesforceConnector,
+    *,
+    links: Sequence[LinkState],
+    exchange_feed: ExchangeFeed,
+    salesforce_feed: SalesforceFeed,
+    policies: PolicySet,
+    time_zone: str,
+    mailbox_email: str,
+    shared: dict[str, SharedRelations] | None = None,
+) -> None:
+    """Read directly the other side of every *failed* link that one feed reports: a failed pair is planned
+    from both sides' current content, never from a base that misses a refused change (issue 23: an Outlook
+    edit Salesforce refused was dropped, and its health entry closed, when only the Salesforce side moved).
+
+    Costs one GetItem and/or one Salesforce read per object kind, and only in sessions where a failed pair
+    moved on one side; a quiet session costs nothing more. Appends to the feeds in place."""
+    failed = [link for link in links if link.state is LinkStatus.FAILED and not link.joined]
+    if not failed:
+        return
+    shared = shared or {}
+    ex_ids = {c.exchange_id for c in exchange_feed.changes}
+    ex_keys = {c.sync_key for c in exchange_feed.changes if c.sync_key}
+    sf_ids = {c.salesforce_id for c in salesforce_feed.changes}
+    sf_keys = {c.sync_key for c in salesforce_feed.changes if c.sync_key}
+    on_ex = {link.sync_key for link in failed if link.exchange_id in ex_ids or link.sync_key in ex_keys}
+    on_sf = {link.sync_key for link in failed if link.salesforce_id in sf_ids or link.sync_key in sf_keys}
+
+    need_ex = [link for link in failed if link.exchange_id and link.sync_key in on_sf - on_ex]
+    if need_ex:
+        fetched = exchange.fetch([link.exchange_id for link in need_ex if link.exchange_id])
+        for link, item in zip(need_ex, fetched, strict=True):
+            assert link.exchange_id is not None
+            if item is None:
+                exchange_feed.changes.append(ExchangeChange(link.exchange_id, ChangeType.NOT_FOUND, kind=link.kind))
+            elif policies.for_kind(link.kind).category.lower() not in {c.lower() for c in item.categories or ()}:
+                exchange_feed.changes.append(
+                    ExchangeChange(link.exchange_id, ChangeType.UNSHARED, kind=link.kind, change_key=item.changekey)
+                )
+            else:
+                exchange_feed.changes.append(
+                    _exchange_change(item, link.kind, time_zone, mailbox_email, shared.get(link.exchange_id))
+                )
+
+    need_sf = [link for link in failed if link.salesforce_id and link.sync_key in on_ex - on_sf]
+    by_id = {link.salesforce_id: link for link in links if link.salesforce_id}
+    for kind in sorted({link.kind for link in need_sf}):
+        policy = policies.for_kind(kind)
+        if policy.direction is Direction.OFF or (is_custom_kind(kind) and policy.custom is None):
+            continue
+        sobject = salesforce_object(policy)
+        ids = [link.salesforce_id for link in need_sf if link.kind == kind and link.salesforce_id]
+        rows = salesforce.get_records(sobject, ids, salesforce_fields(policy))
+        present = [row for row in rows if row]
+        salesforce_feed.changes += _salesforce_changes(salesforce, policy, sobject, present, by_id, time_zone)
+        found = {row["Id"] for row in present}
+        for record_id in ids:
+            if record_id not in found:
+                salesforce_feed.changes.append(
+                    SalesforceChange(record_id, ChangeType.NOT_FOUND, kind=kind, salesforce_object=sobject)
+                )

@@ -2,6 +2,12 @@
 
 One open entry per (mailbox, item, code): seeing the same problem again bumps ``attempts`` and ``last_seen``
 instead of adding rows, so the admin panel shows how long something has been failing.
+
+Rule (issue 23): an entry closes only when the item it is about has actually synced -- its pair was planned
+from both sides' current content, every write of it landed, and its link was saved active or ended. A session
+that merely sees the pair (an automated Salesforce update, the other side's feed) without syncing the refused
+change leaves the entry open: the panel keeps saying the change has not reached the other side.
+(`sync.apply.Applier._resolve_health` applies it; `sync.feeds.refresh_failed` reads the missing side.)
 """
 
 from __future__ import annotations

@@ -895,6 +895,12 @@ def _plan_pair(
     if ex is not None and link.exchange_id is None and ex.type in DELETION_TYPES and ex.sync_key == key:
         link = dataclasses.replace(link, exchange_id=ex.exchange_id)
 
+    # A failed pair is planned only from both sides' current content (the session reads the side its feed
+    # left out, `feeds.refresh_failed`): planned from a base that misses the refused change, it would drop
+    # that change and close its health entry although the item never synced (issue 23).
+    if link.state is LinkStatus.FAILED and ((link.exchange_id and ex is None) or (link.salesforce_id and sf is None)):
+        return []
+
     issues: list[MappingIssue] = []
     if ex is not None and ex.type is ChangeType.CHANGED and ex.entry is None:
         issues += ex.issues

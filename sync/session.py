@@ -25,7 +25,7 @@ from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
 from sync.entry import EVENT
-from sync.feeds import read_exchange, read_salesforce
+from sync.feeds import read_exchange, read_salesforce, refresh_failed
 from sync.models import Link, Mailbox, SyncSession, utcnow
 from sync.planner import ChangeType, ExchangeChange, LinkStatus, MeetingEvent
 from sync.planner import plan as make_plan
@@ -186,6 +186,10 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         watermarks=mailbox.salesforce_watermarks or {}, time_zone=mailbox.time_zone, now=now,
         linked_kinds={link.kind for link in previous if link.is_live},
         links=previous,
+    )  # fmt: skip
+    refresh_failed(
+        exchange, salesforce, links=previous, exchange_feed=ex_feed, salesforce_feed=sf_feed, policies=policies,
+        time_zone=mailbox.time_zone, mailbox_email=mailbox.email, shared=share_requests,
     )  # fmt: skip
     progress("planning", 0, len(ex_feed.changes) + len(sf_feed.changes))
     meeting_changes = _meetings_going_up(ex_feed.changes, policies)

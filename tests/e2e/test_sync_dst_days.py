@@ -134,3 +134,36 @@ def test_salesforce_all_day_event_on_a_dst_day_comes_down_and_an_outlook_edit_go
     assert (event["ActivityDate"], event["DurationInMinutes"], event["IsAllDayEvent"]) == (day, 1440, True)
     assert not engine.health()
     _quiet(engine, world)
+
+
+# -- point 2: a health entry closes only when its item has synced -----------------------------------------
+def test_a_health_entry_stays_open_until_the_item_it_is_about_has_synced(engine, world):
+    """An Outlook edit Salesforce refuses (over 14 days) opens an entry. A later session that sees only the
+    Salesforce side move (an automated update) has not synced that edit: the entry stays open and the edit is
+    not dropped. Once the user fixes the item, it syncs and the entry closes."""
+    outlook, sf = world.outlook(), world.salesforce()
+    start = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(9), UTC)
+    item_id = outlook.create("Roadshow", start, start + dt.timedelta(hours=1))
+    engine.sync()
+    event = sf.find_event("Roadshow")
+
+    outlook.edit(item_id, end=start + dt.timedelta(days=15))
+    engine.sync()
+    assert [h.code for h in engine.health()] == ["duration_over_14_days"]
+
+    world.touch_salesforce(event["Id"])  # SystemModstamp moves, content does not
+    outlook.edit(item_id, location="Booth 7")  # a second edit while the first one is refused
+    engine.sync()
+    assert [h.code for h in engine.health()] == ["duration_over_14_days"]
+    assert sf.get("Event", event["Id"])["Location"] is None  # nothing half-synced either
+
+    world.touch_salesforce(event["Id"])
+    engine.sync()
+    assert [h.code for h in engine.health()] == ["duration_over_14_days"], "closed without the item syncing"
+
+    outlook.edit(item_id, end=start + dt.timedelta(days=2))
+    engine.sync()
+    assert engine.health() == []
+    event = sf.get("Event", event["Id"])
+    assert event["EndDateTime"] == start + dt.timedelta(days=2) and event["Location"] == "Booth 7"
+    _quiet(engine, world)

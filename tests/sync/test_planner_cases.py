@@ -210,9 +210,14 @@ def test_mapping_and_limit_issues_fail_the_pair_without_writes():
     assert only(result, UpdateLinkBase).link.state is LinkStatus.FAILED
     too_long = run([link_for(BASE)], [ex_changed(BASE.replace(subject="x" * 300))])
     assert too_long.writes == () and [h.code for h in too_long.health] == [codes.SUBJECT_TOO_LONG]
-    fixed = run([only(too_long, UpdateLinkBase).link], [ex_changed(BASE.replace(subject="x" * 200))])
+    failed = only(too_long, UpdateLinkBase).link
+    # A failed pair is planned from both sides' current content (the session reads the side a feed left out).
+    fixed = run([failed], [ex_changed(BASE.replace(subject="x" * 200))], [sf_changed(BASE)])
     assert only(fixed, UpdateSalesforce).entry.subject == "x" * 200
     assert only(fixed, UpdateLinkBase).link.state is LinkStatus.ACTIVE
+    # Without one side's current content it waits: no write, and it stays failed (its entries stay open).
+    assert run([failed], [], [sf_changed(BASE)]).actions == ()
+    assert run([failed], [ex_changed(BASE.replace(subject="x" * 200))]).actions == ()
 
 
 def test_cancelled_meeting_counts_as_deleted():
