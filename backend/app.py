@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request, send_from
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.database import make_engine, make_session_factory
+from calsync.database import make_engine, make_session_factory
 from calsync.settings import PROJECT_ROOT, ConfigError, Settings
 
 ADDIN_FILES_DIR = PROJECT_ROOT / "addin" / "taskpane"

@@ -38,7 +38,7 @@ def serve(host: str, port: int, debug: bool, cert_file: Path | None, key_file: P
     from werkzeug.serving import run_simple
 
     from backend.app import create_app
-    from backend.database import upgrade
+    from calsync.database import upgrade
 
     settings = _settings()
     if debug and settings.environment == "production":

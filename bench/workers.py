@@ -235,7 +235,7 @@ def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: Priv
 
 
 def run_workers(args: argparse.Namespace, workers: int) -> list[dict[str, Any]]:
-    from backend.database import make_engine, make_session_factory, upgrade
+    from calsync.database import make_engine, make_session_factory, upgrade
     from sync.mailboxes import add
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-workers-{workers}-"))

@@ -162,7 +162,7 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
     """
     import rq
 
-    from backend.database import upgrade
+    from calsync.database import upgrade
     from sync import jobs
 
     settings = _settings()

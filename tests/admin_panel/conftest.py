@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 
 from admin_panel.accounts import create
 from backend.app import create_app
-from backend.database import make_engine, make_session_factory
+from calsync.database import make_engine, make_session_factory
 from calsync.settings import Settings
 from tests.conftest import REDIS_SERVER, clean_redis
 

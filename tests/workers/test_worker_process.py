@@ -19,7 +19,7 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from backend.database import make_engine, make_session_factory
+from calsync.database import make_engine, make_session_factory
 from calsync.settings import Settings
 from calsync.worker_commands import schedule_config
 from sync import mailboxes
