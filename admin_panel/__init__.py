@@ -32,7 +32,7 @@ def init_app(app: Flask) -> None:
 def login_guard():
     """Login, role and CSRF checks of the panel; also guards the operator view (backend.ops)."""
     from admin_panel import security
-    from backend.app import db_session
+    from backend.globals import db_session
     from sync.models import AdminUser
 
     return security.guard(lambda uid: db_session().get(AdminUser, uid) if isinstance(uid, int) else None)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from admin_panel import audit, bp, help
 from admin_panel.views import actor, form_error, settings
-from backend.app import db_session
+from backend.globals import db_session
 from calsync.settings import ConfigError
 from sync import policy_store
 from sync.connectors.errors import ConnectorError

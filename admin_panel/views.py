@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from admin_panel import accounts, audit, bp, help, security
 from admin_panel.charts import bar_chart
-from backend.app import db_session
+from backend.globals import db_session
 from calsync.settings import Settings
 from sync import health, mailboxes, settings_store
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow

@@ -3,21 +3,18 @@
 Production: ``gunicorn 'backend.app:create_app()'`` behind TLS (settings come from the environment; see
 ``calsync config --docs``). Development: ``calsync serve``.
 
-This module also holds the app's database glue (one engine per app in ``app.extensions["calsync_db"]``, one
-session per request via ``db_session()``, closed at teardown), the security headers and the routes that
-serve the add-in's files under ``/addin/``. The parts (``auth``, ``api``) import ``db_session`` from here,
-which is why ``create_app`` imports them when it runs rather than at the top of the module.
+This module also holds the security headers and the routes that serve the add-in's files under ``/addin/``.
+The parts reach the request's database session through `backend.globals`, never through this module.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
 
+from backend import api, auth, errors
+from backend.globals import Database, install_database
 from calsync.database import make_engine, make_session_factory
 from calsync.settings import PROJECT_ROOT, ConfigError, Settings
 
@@ -29,8 +26,6 @@ MAX_CONTENT_LENGTH = 1024 * 1024
 def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
     """Build the backend app. ``settings`` defaults to ``Settings.from_env()``; ``test_config`` updates
     ``app.config`` last (e.g. ``{"TESTING": True}``)."""
-    from backend import api, auth, errors
-
     settings = Settings.from_env() if settings is None else settings
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(
@@ -72,30 +67,9 @@ def init_operator_view(app: Flask) -> None:
     ops.init_app(app, guard=guard, csrf=csrf_token)
 
 
-# -- database -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Database:
-    engine: Engine
-    session_factory: sessionmaker[Session]
-
-
 def init_database(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
-    app.extensions["calsync_db"] = Database(engine, make_session_factory(engine))
-    app.teardown_appcontext(_close_db_session)
-
-
-def db_session() -> Session:
-    """The request's database session (opened on first use, closed, and so rolled back, at teardown)."""
-    if "calsync_db_session" not in g:
-        g.calsync_db_session = current_app.extensions["calsync_db"].session_factory()
-    return g.calsync_db_session
-
-
-def _close_db_session(_exc: BaseException | None) -> None:
-    session = g.pop("calsync_db_session", None)
-    if session is not None:
-        session.close()
+    install_database(app, Database(engine, make_session_factory(engine)))
 
 
 # -- security headers ---------------------------------------------------------------------------------------

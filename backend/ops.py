@@ -128,7 +128,7 @@ def _wants_json() -> bool:
 
 @ops.get("/")
 def index():
-    from backend.app import db_session
+    from backend.globals import db_session
 
     data = {**snapshot(_redis()), "paused": paused_mailboxes(db_session(), utcnow())}
     if _wants_json():
