@@ -8,7 +8,8 @@ import requests
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from admin_panel import audit, bp, help
+from admin_panel import audit, help
+from admin_panel.blueprint import bp
 from admin_panel.views import actor, form_error, settings
 from backend.globals import db_session
 from calsync.settings import ConfigError

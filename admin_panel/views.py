@@ -16,8 +16,10 @@ from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import func, select
 
-from admin_panel import accounts, audit, bp, help, security
+from admin_panel import accounts, audit, help, security
+from admin_panel.blueprint import bp
 from admin_panel.charts import bar_chart
+from admin_panel.ops import snapshot
 from backend.globals import db_session
 from calsync.settings import Settings
 from sync import health, mailboxes, settings_store
@@ -119,8 +121,6 @@ def overview():
 
 
 def _queue_state() -> dict[str, Any]:
-    from backend.ops import snapshot
-
     try:
         return snapshot(redis())
     except RedisError as exc:
@@ -411,6 +411,3 @@ def org_settings():
 @bp.get("/audit")
 def audit_log():
     return render_template("admin/audit.html", entries=audit.latest(db_session()))
-
-
-from admin_panel import connection_views, policy_views  # noqa: E402,F401 - their routes join the blueprint

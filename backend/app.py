@@ -1,7 +1,7 @@
-"""The Flask app factory. ``create_app()`` reads like a table of contents: each part has an ``init_app``.
+"""The backend's app factory. `create_backend` reads like a table of contents: each part has an ``init_app``.
 
-Production: ``gunicorn 'backend.app:create_app()'`` behind TLS (settings come from the environment; see
-``calsync config --docs``). Development: ``calsync serve``.
+The web entry point (`calsync.web.create_app`, which gunicorn and ``calsync serve`` run) mounts the admin
+panel on top of what this builds; the backend never imports the panel.
 
 This module also holds the security headers and the routes that serve the add-in's files under ``/addin/``.
 The parts reach the request's database session through `backend.globals`, never through this module.
@@ -23,10 +23,9 @@ ADDIN_FILES_DIR = PROJECT_ROOT / "addin" / "taskpane"
 MAX_CONTENT_LENGTH = 1024 * 1024
 
 
-def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
-    """Build the backend app. ``settings`` defaults to ``Settings.from_env()``; ``test_config`` updates
-    ``app.config`` last (e.g. ``{"TESTING": True}``)."""
-    settings = Settings.from_env() if settings is None else settings
+def create_backend(settings: Settings, test_config: dict | None = None) -> Flask:
+    """The backend app (add-in API, task pane, security headers) without the admin panel. ``test_config``
+    updates ``app.config`` last (e.g. ``{"TESTING": True}``)."""
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
@@ -42,29 +41,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     init_security_headers(app)
     init_addin_files(app)
     api.init_app(app)
-    init_admin_panel(app)
-    init_operator_view(app)
     return app
-
-
-def init_admin_panel(app: Flask) -> None:
-    """The admin panel blueprint at /admin (admin_panel sits on top of backend: imported when the app is built)."""
-    import admin_panel
-
-    admin_panel.init_app(app)
-
-
-def init_operator_view(app: Flask) -> None:
-    """The operator view (queues, workers, failed jobs) at /admin/ops: for admins logged in to the panel, or
-    for scripts carrying CALSYNC_OPS_TOKEN."""
-    import admin_panel
-    from admin_panel.security import csrf_token
-    from backend import ops
-
-    def guard():
-        return None if ops.token_given() else admin_panel.login_guard()
-
-    ops.init_app(app, guard=guard, csrf=csrf_token)
 
 
 def init_database(app: Flask) -> None:

@@ -406,8 +406,8 @@ def _demo_backend(settings: Settings, info_path: Path, running):
 
     from sqlalchemy import select
 
-    from backend.app import create_app
     from calsync import wiring
+    from calsync.web import create_app
     from sandbox.seed import REPS
     from sandbox.server import ServerThread
     from sync.models import Link, Mailbox
