@@ -1,63 +1,32 @@
 """The admin panel: a Flask blueprint mounted at ``/admin`` (server-rendered Jinja pages, no JavaScript needed).
 
 Pages: overview (charts, queue, budget), mailboxes, policies (with custom-object mappings from Salesforce
-describe), health, sessions, connections (Salesforce OAuth, Exchange service account), settings, audit log.
-Access and CSRF: `admin_panel.security`. Every change is written to the audit log (`admin_panel.audit`) in the
-same transaction as the change itself.
+describe), health, sessions, connections (Salesforce OAuth, Exchange service account), settings, audit log,
+and the operator view of the job system at ``/admin/ops`` (`admin_panel.ops`). Access and CSRF:
+`admin_panel.security`. Every change is written to the audit log (`admin_panel.audit`) in the same
+transaction as the change itself.
+
+The panel sits on top of the backend: the web entry point (`calsync.web`) mounts it on the backend's app.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, g, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static",
-               static_url_path="/static")  # fmt: skip
+from admin_panel import connection_views, ops, policy_views, security, views
+from admin_panel.blueprint import bp, login_guard
 
-# The panel's own content policy: its CSS and images only, forms posting back to itself.
-ADMIN_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
+# The page modules are imported for their routes, which they add to ``bp``.
+PAGES = (views, policy_views, connection_views)
 
 
 def init_app(app: Flask) -> None:
-    from admin_panel import security, views  # noqa: F401 - views register their routes on bp
-
+    """Mount the panel at /admin and the operator view at /admin/ops (admins logged in to the panel, or
+    scripts carrying CALSYNC_OPS_TOKEN)."""
     security.configure_cookies(app)
     app.register_blueprint(bp)
+    ops.init_app(app, guard=_ops_guard, csrf=security.csrf_token)
 
 
-@bp.before_request
-def login_guard():
-    """Login, role and CSRF checks of the panel; also guards the operator view (backend.ops)."""
-    from admin_panel import security
-    from backend.app import db_session
-    from sync.models import AdminUser
-
-    return security.guard(lambda uid: db_session().get(AdminUser, uid) if isinstance(uid, int) else None)
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = ADMIN_CSP
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.app_context_processor
-def _template_globals() -> dict:
-    from admin_panel.security import csrf_token
-
-    return {"csrf_token": csrf_token, "admin_user": g.get("admin_user")}
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    """Errors on panel pages are pages too (the API's JSON errors stay for /api)."""
-    if exc.code is None or exc.code < 400:
-        return exc
-    body = render_template("admin/error.html", code=exc.code, title=exc.name, message=exc.description,
-                           path=request.path)  # fmt: skip
-    return body, exc.code
+def _ops_guard():
+    return None if ops.token_given() else login_guard()

@@ -17,9 +17,10 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from flask import flash, redirect, render_template, request, session, url_for
 
-from admin_panel import audit, bp
+from admin_panel import audit
+from admin_panel.blueprint import bp
 from admin_panel.views import actor, settings
-from backend.app import db_session
+from backend.globals import db_session
 from sync import connections
 from sync.models import utcnow
 

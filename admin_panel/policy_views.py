@@ -8,9 +8,10 @@ import requests
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from admin_panel import audit, bp, help
+from admin_panel import audit, help
+from admin_panel.blueprint import bp
 from admin_panel.views import actor, form_error, settings
-from backend.app import db_session
+from backend.globals import db_session
 from calsync.settings import ConfigError
 from sync import policy_store
 from sync.connectors.errors import ConnectorError

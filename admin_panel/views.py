@@ -10,17 +10,21 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from redis import Redis
 from redis.exceptions import RedisError
+from rq import Queue
 from sqlalchemy import func, select
 
-from admin_panel import accounts, audit, bp, help, security
+from admin_panel import accounts, audit, help, security
+from admin_panel.blueprint import bp
 from admin_panel.charts import bar_chart
-from backend.app import db_session
+from admin_panel.ops import snapshot
+from backend.globals import db_session
 from calsync.settings import Settings
 from sync import health, mailboxes, settings_store
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
+from sync.schedule import schedule_config, sync_now
 
 CHART_DAYS = 30
 SESSIONS_SHOWN = 200
@@ -117,8 +121,6 @@ def overview():
 
 
 def _queue_state() -> dict[str, Any]:
-    from backend.ops import snapshot
-
     try:
         return snapshot(redis())
     except RedisError as exc:
@@ -127,8 +129,6 @@ def _queue_state() -> dict[str, Any]:
 
 def _budget(db) -> dict[str, Any]:
     """The org's daily API usage from the last session that recorded it, against the configured guard."""
-    from calsync.worker_commands import schedule_config
-
     config = settings_store.apply_to_schedule(settings_store.load(db), schedule_config(settings()))
     row = db.scalars(
         select(SyncSession).where(SyncSession.salesforce_usage.is_not(None))
@@ -190,8 +190,6 @@ def _back() -> str:
 
 
 def _mailbox_or_404(mailbox_id: int) -> Mailbox:
-    from flask import abort
-
     mailbox = db_session().get(Mailbox, mailbox_id)
     if mailbox is None:
         abort(404, description=f"No mailbox {mailbox_id}.")
@@ -235,11 +233,6 @@ def mailbox_sync_now(mailbox_id: int):
 
 def _sync_now(mailbox: Mailbox) -> str:
     """Enqueue a session at once (a worker runs it); without Redis, make the mailbox due for the scheduler."""
-    from rq import Queue
-
-    from calsync.worker_commands import schedule_config
-    from sync.schedule import sync_now
-
     if not mailbox.enabled:
         flash(f"{mailbox.email} is disabled: enable it first.", "error")
         return "disabled"
@@ -292,8 +285,6 @@ def health_list():
 
 
 def _entry_or_404(entry_id: int) -> HealthEntry:
-    from flask import abort
-
     entry = db_session().get(HealthEntry, entry_id)
     if entry is None:
         abort(404, description=f"No health entry {entry_id}.")
@@ -347,8 +338,6 @@ def session_list():
 
 # -- settings -------------------------------------------------------------------------------------------------
 def _settings_context(db, current: settings_store.OrgSettings) -> dict[str, Any]:
-    from calsync.worker_commands import schedule_config
-
     env = schedule_config(settings())
     defaults = {
         "intervals": ", ".join(str(m) for m in env.intervals), "budget_max_requests": env.budget_max_requests,
@@ -422,6 +411,3 @@ def org_settings():
 @bp.get("/audit")
 def audit_log():
     return render_template("admin/audit.html", entries=audit.latest(db_session()))
-
-
-from admin_panel import connection_views, policy_views  # noqa: E402,F401 - their routes join the blueprint

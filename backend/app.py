@@ -1,24 +1,21 @@
-"""The Flask app factory. ``create_app()`` reads like a table of contents: each part has an ``init_app``.
+"""The backend's app factory. `create_backend` reads like a table of contents: each part has an ``init_app``.
 
-Production: ``gunicorn 'backend.app:create_app()'`` behind TLS (settings come from the environment; see
-``calsync config --docs``). Development: ``calsync serve``.
+The web entry point (`calsync.web.create_app`, which gunicorn and ``calsync serve`` run) mounts the admin
+panel on top of what this builds; the backend never imports the panel.
 
-This module also holds the app's database glue (one engine per app in ``app.extensions["calsync_db"]``, one
-session per request via ``db_session()``, closed at teardown), the security headers and the routes that
-serve the add-in's files under ``/addin/``. The parts (``auth``, ``api``) import ``db_session`` from here,
-which is why ``create_app`` imports them when it runs rather than at the top of the module.
+This module also holds the security headers and the routes that serve the add-in's files under ``/addin/``.
+The parts reach the request's database session through `backend.globals`, never through this module.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
 
-from backend.database import make_engine, make_session_factory
+from backend import api, auth, errors
+from backend.globals import Database, install_database
+from calsync.database import make_engine, make_session_factory
 from calsync.settings import PROJECT_ROOT, ConfigError, Settings
 
 ADDIN_FILES_DIR = PROJECT_ROOT / "addin" / "taskpane"
@@ -26,12 +23,9 @@ ADDIN_FILES_DIR = PROJECT_ROOT / "addin" / "taskpane"
 MAX_CONTENT_LENGTH = 1024 * 1024
 
 
-def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
-    """Build the backend app. ``settings`` defaults to ``Settings.from_env()``; ``test_config`` updates
-    ``app.config`` last (e.g. ``{"TESTING": True}``)."""
-    from backend import api, auth, errors
-
-    settings = Settings.from_env() if settings is None else settings
+def create_backend(settings: Settings, test_config: dict | None = None) -> Flask:
+    """The backend app (add-in API, task pane, security headers) without the admin panel. ``test_config``
+    updates ``app.config`` last (e.g. ``{"TESTING": True}``)."""
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
@@ -47,55 +41,12 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     init_security_headers(app)
     init_addin_files(app)
     api.init_app(app)
-    init_admin_panel(app)
-    init_operator_view(app)
     return app
-
-
-def init_admin_panel(app: Flask) -> None:
-    """The admin panel blueprint at /admin (admin_panel sits on top of backend: imported when the app is built)."""
-    import admin_panel
-
-    admin_panel.init_app(app)
-
-
-def init_operator_view(app: Flask) -> None:
-    """The operator view (queues, workers, failed jobs) at /admin/ops: for admins logged in to the panel, or
-    for scripts carrying CALSYNC_OPS_TOKEN."""
-    import admin_panel
-    from admin_panel.security import csrf_token
-    from backend import ops
-
-    def guard():
-        return None if ops.token_given() else admin_panel.login_guard()
-
-    ops.init_app(app, guard=guard, csrf=csrf_token)
-
-
-# -- database -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Database:
-    engine: Engine
-    session_factory: sessionmaker[Session]
 
 
 def init_database(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
-    app.extensions["calsync_db"] = Database(engine, make_session_factory(engine))
-    app.teardown_appcontext(_close_db_session)
-
-
-def db_session() -> Session:
-    """The request's database session (opened on first use, closed, and so rolled back, at teardown)."""
-    if "calsync_db_session" not in g:
-        g.calsync_db_session = current_app.extensions["calsync_db"].session_factory()
-    return g.calsync_db_session
-
-
-def _close_db_session(_exc: BaseException | None) -> None:
-    session = g.pop("calsync_db_session", None)
-    if session is not None:
-        session.close()
+    install_database(app, Database(engine, make_session_factory(engine)))
 
 
 # -- security headers ---------------------------------------------------------------------------------------

@@ -33,8 +33,8 @@ import jwt
 from flask import Blueprint, Flask, current_app, g, request
 from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError, PyJWKSetError
 
-from backend.app import db_session
 from backend.errors import ApiError
+from backend.globals import db_session
 from calsync.settings import ConfigError, Settings
 from sync.mailboxes import find as find_mailbox
 from sync.models import Mailbox

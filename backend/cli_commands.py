@@ -32,13 +32,13 @@ def serve(host: str, port: int, debug: bool, cert_file: Path | None, key_file: P
     """Run the web backend (add-in API under /api/v1, task pane under /addin/) with werkzeug.
 
     It migrates the database at DATABASE_URL first. Production runs the same app with gunicorn behind TLS:
-    gunicorn --workers 4 --bind 127.0.0.1:8000 'backend.app:create_app()'
+    gunicorn --workers 4 --bind 127.0.0.1:8000 'calsync.web:create_app()'
     (after `calsync db upgrade`).
     """
     from werkzeug.serving import run_simple
 
-    from backend.app import create_app
-    from backend.database import upgrade
+    from calsync.database import upgrade
+    from calsync.web import create_app
 
     settings = _settings()
     if debug and settings.environment == "production":

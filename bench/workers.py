@@ -183,9 +183,8 @@ def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: Priv
     from sqlalchemy import func, select
 
     from calsync.settings import Settings
-    from calsync.worker_commands import schedule_config
     from sync.models import SyncSession
-    from sync.schedule import enqueue_session
+    from sync.schedule import enqueue_session, schedule_config
 
     config = schedule_config(Settings.from_env(env))
     queue = Queue(config.queue, connection=redis.client)
@@ -235,7 +234,7 @@ def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: Priv
 
 
 def run_workers(args: argparse.Namespace, workers: int) -> list[dict[str, Any]]:
-    from backend.database import make_engine, make_session_factory, upgrade
+    from calsync.database import make_engine, make_session_factory, upgrade
     from sync.mailboxes import add
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-workers-{workers}-"))

@@ -60,7 +60,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def db_upgrade(revision: str) -> None:
     """Create or migrate the database at DATABASE_URL."""
-    from backend.database import current_revision, upgrade
+    from calsync.database import current_revision, upgrade
 
     url = _settings().database_url
     upgrade(url, revision)
@@ -71,7 +71,7 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate the database down to REVISION (``base`` empties it)."""
-    from backend.database import current_revision, downgrade
+    from calsync.database import current_revision, downgrade
 
     url = _settings().database_url
     downgrade(url, revision)
@@ -81,14 +81,14 @@ def db_downgrade(revision: str) -> None:
 @db.command("current", context_settings=CONTEXT)
 def db_current() -> None:
     """Print the database's current revision."""
-    from backend.database import current_revision
+    from calsync.database import current_revision
 
     click.echo(current_revision(_settings().database_url) or "(empty database)")
 
 
 # -- mailboxes ----------------------------------------------------------------------------------------------
 def _db_session():
-    from backend.database import make_engine, make_session_factory, upgrade
+    from calsync.database import make_engine, make_session_factory, upgrade
 
     url = _settings().database_url
     upgrade(url)
@@ -332,7 +332,7 @@ def sandbox(info_path: Path, **kwargs) -> None:
 @_sandbox_options
 def demo(info_path: Path, **kwargs) -> None:
     """Start everything local, seeded, and print where to find it."""
-    from backend.database import upgrade
+    from calsync.database import upgrade
 
     settings = _settings()
     upgrade(settings.database_url)
@@ -406,8 +406,8 @@ def _demo_backend(settings: Settings, info_path: Path, running):
 
     from sqlalchemy import select
 
-    from backend.app import create_app
     from calsync import wiring
+    from calsync.web import create_app
     from sandbox.seed import REPS
     from sandbox.server import ServerThread
     from sync.models import Link, Mailbox

@@ -12,7 +12,7 @@ from sync.connectors.salesforce import SalesforceConfig, SalesforceConnector
 
 
 def session_factory(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session]:
-    from backend.database import make_engine, make_session_factory, upgrade
+    from calsync.database import make_engine, make_session_factory, upgrade
 
     if migrate:
         upgrade(settings.database_url)
@@ -65,7 +65,7 @@ def exchange_connector(
 
 def mailbox_login(settings: Settings, mailbox_email: str) -> tuple[str, str] | None:
     """The mailbox's own Exchange login, if one was stored (sealed) for it."""
-    from backend.database import make_engine
+    from calsync.database import make_engine
     from sync import mailboxes
 
     engine = make_engine(settings.database_url)  # short-lived: connectors are built once per session
@@ -105,7 +105,7 @@ def with_stored_connections_of(settings: Settings) -> Settings:
     from sqlalchemy.exc import OperationalError, ProgrammingError
     from sqlalchemy.pool import NullPool
 
-    from backend.database import make_engine
+    from calsync.database import make_engine
 
     engine = make_engine(settings.database_url, poolclass=NullPool)
     try:

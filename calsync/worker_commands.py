@@ -8,7 +8,6 @@ most of them never touch a queue.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import signal
 import sys
@@ -19,37 +18,15 @@ from typing import TYPE_CHECKING
 import click
 
 from calsync.settings import ConfigError, Settings
+from sync.schedule import schedule_config
 
 if TYPE_CHECKING:
     from redis import Redis
 
     from sync.jobs import WorkerContext
-    from sync.schedule import ScheduleConfig
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def schedule_config(settings: Settings) -> ScheduleConfig:
-    from sync.schedule import ScheduleConfig
-
-    first, step, cap = settings.numbers("api_budget_backoff_hours")
-    return ScheduleConfig(
-        queue=settings.sync_queue,
-        intervals=tuple(int(m) for m in settings.numbers("sync_intervals")),
-        job_timeout=settings.job_timeout,
-        retries=settings.job_retries,
-        retry_intervals=tuple(int(s) for s in settings.numbers("job_retry_intervals")),
-        failure_ttl=settings.job_failure_ttl,
-        lock_ttl=settings.lock_ttl,
-        leader_ttl=settings.scheduler_leader_ttl,
-        batch=settings.scheduler_batch,
-        budget_max_requests=settings.api_budget_max_requests,
-        budget_max_percent=settings.api_budget_max_percent,
-        backoff_first=dt.timedelta(hours=first),
-        backoff_step=dt.timedelta(hours=step),
-        backoff_cap=dt.timedelta(hours=cap),
-    )
 
 
 def redis_connection(settings: Settings) -> Redis:
@@ -162,7 +139,7 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
     """
     import rq
 
-    from backend.database import upgrade
+    from calsync.database import upgrade
     from sync import jobs
 
     settings = _settings()

@@ -41,6 +41,7 @@ from rq.scheduler import RQScheduler
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from calsync.settings import Settings
 from sync.models import Mailbox, utcnow
 
 log = logging.getLogger("calsync.schedule")
@@ -53,7 +54,7 @@ BUDGET_HEALTH_CODE = "api_budget_exhausted"  # the code run_session records on R
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """What workers and the scheduler need to know; ``calsync.worker_commands`` builds it from Settings."""
+    """What workers and the scheduler need to know; `schedule_config` builds it from the settings."""
 
     queue: str = "sync"
     intervals: tuple[int, ...] = (30, 60, 120)  # minutes: after a change, then after each quiet session
@@ -71,6 +72,27 @@ class ScheduleConfig:
     backoff_cap: dt.timedelta = dt.timedelta(hours=24.5)
     # The org's usage as the last session saw it is trusted this long for the check before a session.
     usage_max_age: dt.timedelta = dt.timedelta(minutes=15)
+
+
+def schedule_config(settings: Settings) -> ScheduleConfig:
+    """The schedule and job settings (CALSYNC_SYNC_INTERVALS, CALSYNC_JOB_*, CALSYNC_API_BUDGET_*, ...)."""
+    first, step, cap = settings.numbers("api_budget_backoff_hours")
+    return ScheduleConfig(
+        queue=settings.sync_queue,
+        intervals=tuple(int(m) for m in settings.numbers("sync_intervals")),
+        job_timeout=settings.job_timeout,
+        retries=settings.job_retries,
+        retry_intervals=tuple(int(s) for s in settings.numbers("job_retry_intervals")),
+        failure_ttl=settings.job_failure_ttl,
+        lock_ttl=settings.lock_ttl,
+        leader_ttl=settings.scheduler_leader_ttl,
+        batch=settings.scheduler_batch,
+        budget_max_requests=settings.api_budget_max_requests,
+        budget_max_percent=settings.api_budget_max_percent,
+        backoff_first=dt.timedelta(hours=first),
+        backoff_step=dt.timedelta(hours=step),
+        backoff_cap=dt.timedelta(hours=cap),
+    )
 
 
 def job_id(mailbox_id: int) -> str:

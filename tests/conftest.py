@@ -16,7 +16,7 @@ from redis import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from backend.database import make_engine, make_session_factory, upgrade
+from calsync.database import make_engine, make_session_factory, upgrade
 
 # One Chromium per run for every browser test: a second sync Playwright beside the first one fails.
 from tests.browser import browser_page, chromium  # noqa: E402, F401

@@ -13,8 +13,8 @@ from flask import Blueprint, Flask, jsonify
 from sqlalchemy import select
 
 from backend.api import openapi
-from backend.app import db_session
 from backend.auth import current_caller, protect, public
+from backend.globals import db_session
 from sync.models import Mailbox, SyncSession, utcnow
 
 PREFIX = "/api/v1"

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from backend.api import bp, remote
 from backend.api import records as sf_records
 from backend.api.util import iso, json_body, last_session, queue_session
-from backend.app import db_session
 from backend.auth import Caller, current_caller
 from backend.errors import ApiError
+from backend.globals import db_session
 from sync import policy_store, shares
 from sync.connectors.errors import ConnectorError
 from sync.connectors.exchange import ExchangeConnector

@@ -20,6 +20,7 @@ from sync.connectors.errors import AuthError, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
 from sync.schedule import ScheduleConfig
+from sync.schedule import schedule_config as build_schedule_config
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,7 @@ def redis() -> Redis:
 
 
 def schedule_config() -> ScheduleConfig:
-    from calsync.worker_commands import schedule_config as build
-
-    return build(settings())
+    return build_schedule_config(settings())
 
 
 def queue() -> Queue:

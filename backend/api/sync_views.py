@@ -12,9 +12,9 @@ from rq.job import Job
 from backend.api import bp, remote
 from backend.api import records as sf_records
 from backend.api.util import last_session, plain_session_error, queue_session
-from backend.app import db_session
 from backend.auth import current_caller
 from backend.errors import ApiError
+from backend.globals import db_session
 from sync import policy_store
 from sync.connectors.errors import ConnectorError
 from sync.policies import Direction

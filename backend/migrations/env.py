@@ -1,9 +1,9 @@
-"""Alembic environment: migrations run against the URL given by backend.database.alembic_config."""
+"""Alembic environment: migrations run against the URL given by calsync.database.alembic_config."""
 
 from alembic import context
 from sqlalchemy import pool
 
-from backend.database import make_engine
+from calsync.database import make_engine
 from sync.models import Base
 
 config = context.config

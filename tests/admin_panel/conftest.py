@@ -13,9 +13,9 @@ from redis import Redis
 from werkzeug.serving import make_server
 
 from admin_panel.accounts import create
-from backend.app import create_app
-from backend.database import make_engine, make_session_factory
+from calsync.database import make_engine, make_session_factory
 from calsync.settings import Settings
+from calsync.web import create_app
 from tests.conftest import REDIS_SERVER, clean_redis
 
 REDIS_URL = f"{REDIS_SERVER}/12"

@@ -14,7 +14,7 @@ from tests.e2e.actors import at
 
 def test_exchange_account_saved_in_the_panel_is_used_by_the_next_session(sandbox_settings, sandboxes, world,
                                                                          redis_db):  # fmt: skip
-    from backend.app import create_app
+    from calsync.web import create_app
 
     account = sandboxes.info["exchange"]["service_account"]
     # The environment knows where EWS is but not the service account's password: only the panel does.

@@ -15,8 +15,8 @@ from flask import Flask
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from backend.app import create_app
 from calsync.settings import Settings
+from calsync.web import create_app
 from calsync.worker_commands import build_context
 from sync import jobs, mailboxes
 from tests.conftest import REDIS_SERVER, clean_redis

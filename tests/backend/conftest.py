@@ -17,8 +17,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from backend.app import create_app
 from calsync.settings import Settings
+from calsync.web import create_app
 from sandbox.identity import IdentityProvider
 from sandbox.seed import REPS
 from sandbox.server import ServerThread

@@ -9,7 +9,8 @@ from flask import g
 from lxml import etree
 
 from addin.manifest import validate_manifest
-from backend.app import OUTLOOK_WEB_ORIGINS, db_session
+from backend.app import OUTLOOK_WEB_ORIGINS
+from backend.globals import db_session
 from calsync.settings import ConfigError
 from sync.models import SyncSession
 from tests.backend.conftest import REP_EMAIL, bearer, make_settings

@@ -4,8 +4,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from backend.database import head_revision
 from calsync.cli import main
+from calsync.database import head_revision
 
 
 def _all_commands(group: click.Group, prefix=()):

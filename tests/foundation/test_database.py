@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from backend.database import current_revision, downgrade, make_engine, upgrade
+from calsync.database import current_revision, downgrade, make_engine, upgrade
 from sync.models import Base, HealthEntry, Link, Mailbox, SyncSession
 
 

@@ -18,7 +18,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import create_engine, text
 
-from backend.database import upgrade
+from calsync.database import upgrade
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
 

@@ -18,9 +18,9 @@ from sqlalchemy import event, select
 
 from calsync import wiring
 from calsync.settings import Settings
-from calsync.worker_commands import schedule_config
 from sync import mailboxes
 from sync.models import SyncSession
+from sync.schedule import schedule_config
 from sync.session import run_session
 from tests.e2e.actors import at
 from tests.e2e.engine import Engine

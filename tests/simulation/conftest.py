@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from exchangelib.protocol import BaseProtocol
 
-from backend.database import upgrade
+from calsync.database import upgrade
 from calsync.settings import Settings
 from tests.e2e.conftest import sandbox_info_file, sandboxes, world  # noqa: F401 - fixtures reused as they are
 from tests.e2e.engine import Engine

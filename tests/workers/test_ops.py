@@ -9,9 +9,9 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from backend.app import create_app
-from backend.database import make_engine, make_session_factory, upgrade
+from calsync.database import make_engine, make_session_factory, upgrade
 from calsync.settings import Settings
+from calsync.web import create_app
 from sync import mailboxes
 from sync.models import utcnow
 from sync.schedule import ScheduleConfig, enqueue_session

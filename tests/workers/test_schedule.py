@@ -11,7 +11,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
-from backend.database import make_engine, make_session_factory
+from calsync.database import make_engine, make_session_factory
 from sync import mailboxes
 from sync.models import Mailbox
 from sync.schedule import (

@@ -19,12 +19,11 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from backend.database import make_engine, make_session_factory
+from calsync.database import make_engine, make_session_factory
 from calsync.settings import Settings
-from calsync.worker_commands import schedule_config
 from sync import mailboxes
 from sync.models import SyncSession
-from sync.schedule import Scheduler, enqueue_session, job_id, lock_key
+from sync.schedule import Scheduler, enqueue_session, job_id, lock_key, schedule_config
 from tests.e2e.actors import at
 from tests.workers.conftest import REDIS_URL
 

@@ -4,7 +4,7 @@ mailboxes the API budget guard paused, with the reason.
 
 ``?format=json`` (or ``Accept: application/json``) gives the same data as JSON.
 
-Access: `init_app` puts a guard in front of every route; the app (``backend.app.init_operator_view``) lets in
+Access: `init_app` puts a guard in front of every route; the panel (``admin_panel.init_app``) lets in
 admins logged in to the panel (login, role and CSRF checks), or a script carrying ``CALSYNC_OPS_TOKEN``
 (header ``Authorization: Bearer ...`` or a ``token`` form/query field). `token_guard` is the guard for an app
 without the panel: the token, else loopback clients outside production.
@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.errors import ApiError
+from backend.globals import db_session
 from sync.models import Mailbox, utcnow
 
 ops = Blueprint("ops", __name__, url_prefix="/admin/ops")
@@ -128,8 +129,6 @@ def _wants_json() -> bool:
 
 @ops.get("/")
 def index():
-    from backend.app import db_session
-
     data = {**snapshot(_redis()), "paused": paused_mailboxes(db_session(), utcnow())}
     if _wants_json():
         return jsonify(data)

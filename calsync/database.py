@@ -1,4 +1,5 @@
-"""Engines, sessions and migrations. The sync engine receives what this module builds; it never builds it."""
+"""Engines, sessions and migrations: the database half of the ground floor (every package may import it; it
+imports only the settings). One process builds its engine once, in its runtime (`sync.runtime`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+from calsync.settings import PROJECT_ROOT
+
+# Alembic's scripts (a folder of files, not a package) are read from here; nothing imports them.
+MIGRATIONS_DIR = PROJECT_ROOT / "backend" / "migrations"
 
 
 def make_engine(url: str, **kwargs) -> Engine:
