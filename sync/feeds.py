@@ -149,13 +149,15 @@ def read_exchange(
             # New, or a tombstone shared again (the planner decides).
             wanted[change.item_id] = (link.kind if link is not None else tag_kind, change.change_key)
 
-    # A full listing (first session, lost state) says nothing about absent items: confirm each directly.
+    # A full listing (first session, lost state) says nothing about absent items: confirm each directly. Nor
+    # does an incremental feed about a pending link's item: the saved cursor may predate it, and the server
+    # folds an item that entered and left the calendar since into nothing (see `sync.links`).
     confirm: list[str] = []
-    if feed.full:
-        for link in links:
-            if link.is_live and link.exchange_id and link.exchange_id not in seen:
-                wanted.setdefault(link.exchange_id, (link.kind, None))
-                confirm.append(link.exchange_id)
+    for link in links:
+        unconfirmed = feed.full or link.state is LinkStatus.PENDING
+        if unconfirmed and link.is_live and link.exchange_id and link.exchange_id not in seen:
+            wanted.setdefault(link.exchange_id, (link.kind, None))
+            confirm.append(link.exchange_id)
 
     # Creates cut short by a crash (pending, no item id yet) whose item the user already deleted: the feed's
     # Delete change carried only an id we never saved, so look for the key in Deleted Items (found by the

@@ -214,8 +214,14 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
 
     # Move the cursors only when every write landed: a failed item must come back in the next feeds.
     if not report.failed_keys and not plan.guard.tripped:
-        mailbox.exchange_sync_state = _past_own_writes(exchange, ex_feed.sync_state, applier.exchange_writes)
+        cursor = _past_own_writes(exchange, ex_feed.sync_state, applier.exchange_writes)
+        mailbox.exchange_sync_state = cursor
         mailbox.salesforce_watermarks = sf_feed.watermarks
+        # In the same commit, the links whose Exchange items this cursor covers stop being pending: every item
+        # the feed could see, and this session's creates if the cursor moved past them (or no cursor is kept:
+        # then the next session lists everything).
+        past_own = cursor is None or cursor != ex_feed.sync_state
+        links.confirm(db, mailbox, except_keys=() if past_own else applier.exchange_created)
         # The feed moved past these items: their share requests have been sent (or refused with a health note).
         seen = {change.exchange_id for change in ex_feed.changes}
         shares.settle(db, mailbox, seen & set(share_requests), before=now)
@@ -257,7 +263,7 @@ def meeting_events(db: Session, mailbox: Mailbox, uids: set[str]) -> dict[str, M
             Link.mailbox_id != mailbox.id,
             Link.kind == EVENT,
             Link.joined_event.is_(False),
-            Link.state.in_([str(LinkStatus.ACTIVE), str(LinkStatus.FAILED)]),
+            Link.state.in_([str(LinkStatus.PENDING), str(LinkStatus.ACTIVE), str(LinkStatus.FAILED)]),
             Link.salesforce_id.is_not(None),
         )
         .order_by(Link.created_at, Link.id)
