@@ -72,7 +72,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -103,6 +103,7 @@ from sync.policies import (
     PrivateItems,
     SalesforceDeletion,
 )
+from sync.scope import overlaps, projection_span
 
 # Namespace of deterministic sync keys (uuid5 of mailbox + side + item id).
 SYNC_KEY_NAMESPACE = uuid.UUID("6f1d7d8e-3c0b-5b7e-9a51-ca15c0de0001")
@@ -448,26 +449,7 @@ def mask_entry(entry: Entry) -> Entry:
 
 def in_scope(p: Projection, window: tuple[datetime, datetime]) -> bool:
     """Whether a projection overlaps the scope window (a series: its first start to its UNTIL)."""
-    lo, hi = window
-    when = p.get("when") or {}
-    try:
-        if when.get("all_day"):
-            # A day is a day somewhere on Earth: allow ±1 day so zones never flip an item out of scope.
-            start = datetime.combine(date.fromisoformat(when["start"]), time(0), tzinfo=UTC) - timedelta(days=1)
-            end = datetime.combine(date.fromisoformat(when["end"]), time(0), tzinfo=UTC) + timedelta(days=1)
-        else:
-            start = datetime.strptime(when["start"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-            end = datetime.strptime(when["end"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-    except (KeyError, TypeError, ValueError):
-        return False
-    rec = p.get("recurrence")
-    if rec:
-        end = datetime.max.replace(tzinfo=UTC)
-        for part in rec["rrule"].split(";"):
-            if part.startswith("UNTIL="):
-                until = part[len("UNTIL=") :][:8]
-                end = datetime.strptime(until, "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=2)
-    return start <= hi and end >= lo
+    return overlaps(projection_span(p), window)
 
 
 def _pick(changes: Sequence[Any]) -> Any:
