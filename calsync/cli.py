@@ -88,11 +88,9 @@ def db_current() -> None:
 
 # -- mailboxes ----------------------------------------------------------------------------------------------
 def _db_session():
-    from calsync.database import make_engine, make_session_factory, upgrade
+    from sync.runtime import Runtime
 
-    url = _settings().database_url
-    upgrade(url)
-    return make_session_factory(make_engine(url))()
+    return Runtime.build(_settings(), migrate=True).session_factory()
 
 
 @main.group(context_settings=CONTEXT)
@@ -208,18 +206,16 @@ def admin_create(email: str, password: str, role: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the session's figures.")
 def sync_command(email: str, as_json: bool) -> None:
     """Run one sync session for EMAIL's mailbox now (inline, without the queue; `calsync enqueue` queues one)."""
-    from calsync import wiring
     from calsync.worker_commands import inline_session_lock
+    from sync.runtime import Runtime
     from sync.session import SessionError, run_session
 
-    settings = _settings()
+    runtime = Runtime.build(_settings(), migrate=True)
     try:
-        factory = wiring.session_factory(settings)
-        settings = wiring.with_stored_connections_of(settings)  # what an admin connected in the panel
-        salesforce = wiring.salesforce_connector(settings)
-        exchange = wiring.exchange_connector(settings, email)
-        with inline_session_lock(settings, factory, email):  # never beside a worker's session of this mailbox
-            result = run_session(factory, email, salesforce=salesforce, exchange=exchange)
+        # Connectors with what an admin connected in the panel laid over the environment's.
+        salesforce, exchange = runtime.salesforce(), runtime.exchange(email)
+        with inline_session_lock(runtime, email):  # never beside a worker's session of this mailbox
+            result = run_session(runtime.session_factory, email, salesforce=salesforce, exchange=exchange)
     except (ConfigError, SessionError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -358,17 +354,27 @@ def demo(info_path: Path, **kwargs) -> None:
 DEMO_ADMIN = "admin@calsync.example"
 
 
+def _demo_settings(settings: Settings, info_path: Path) -> Settings:
+    """``settings`` pointed at the sandboxes just started (their info file)."""
+    from dataclasses import replace
+
+    return replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
+
+
+def _demo_runtime(settings: Settings, info_path: Path):
+    from sync.runtime import Runtime
+
+    return Runtime.build(_demo_settings(settings, info_path), migrate=True)
+
+
 def _demo_admin(settings: Settings, info_path: Path, backend_url: str) -> None:
     """Create the demo admin (a new password each run) and print the panel's URL and login."""
     import secrets
-    from dataclasses import replace
 
     from admin_panel.accounts import create
-    from calsync import wiring
 
-    settings = replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
     password = secrets.token_urlsafe(12)
-    with wiring.session_factory(settings)() as db:
+    with _demo_runtime(settings, info_path).session_factory() as db:
         create(db, DEMO_ADMIN, password, role="admin")
         db.commit()
     click.echo(f"Admin panel: {backend_url}/admin/  (login {DEMO_ADMIN} / {password})")
@@ -376,23 +382,19 @@ def _demo_admin(settings: Settings, info_path: Path, backend_url: str) -> None:
 
 def _demo_first_sync(settings: Settings, info_path: Path, info: dict) -> None:
     """Register every sandbox rep's mailbox and run one session each, so the demo shows the engine at work."""
-    from dataclasses import replace
-
-    from calsync import wiring
     from sandbox.seed import REPS
     from sync.mailboxes import add
     from sync.session import run_session
 
-    settings = replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
-    factory = wiring.session_factory(settings)
+    runtime = _demo_runtime(settings, info_path)
+    factory = runtime.session_factory
     with factory() as db:
         for rep in REPS:
             add(db, rep.email, rep.salesforce_user_id, time_zone=rep.timezone)
         db.commit()
     click.echo("First sync of every rep (calsync sync EMAIL runs another; CALSYNC_SANDBOX_INFO as above):")
     for rep in REPS:
-        result = run_session(factory, rep.email, salesforce=wiring.salesforce_connector(settings),
-                             exchange=wiring.exchange_connector(settings, rep.email))  # fmt: skip
+        result = run_session(factory, rep.email, salesforce=runtime.salesforce(), exchange=runtime.exchange(rep.email))
         click.echo(f"  {rep.email:32} {result.status:8} up {result.created['salesforce']:3}  "
                    f"down {result.created['exchange']:3}  health entries {result.health}")  # fmt: skip
 
@@ -401,21 +403,20 @@ def _demo_backend(settings: Settings, info_path: Path, running):
     """Serve the backend (add-in API and task pane) on a free local port and print the task pane's preview URL:
     the pane outside Outlook, for the first rep's first synced item, signed in with a sandbox token (in the URL
     fragment, which browsers never send to the server)."""
-    from dataclasses import replace
     from urllib.parse import urlencode
 
     from sqlalchemy import select
 
-    from calsync import wiring
+    from backend.globals import runtime_of
     from calsync.web import create_app
     from sandbox.seed import REPS
     from sandbox.server import ServerThread
     from sync.models import Link, Mailbox
 
-    settings = replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
-    server = ServerThread(create_app(settings), public_host="127.0.0.1")
+    app = create_app(_demo_settings(settings, info_path))
+    server = ServerThread(app, public_host="127.0.0.1")
     rep = REPS[0]
-    with wiring.session_factory(settings, migrate=False)() as db:
+    with runtime_of(app).session_factory() as db:
         item_id = db.scalars(
             select(Link.exchange_item_id)
             .join(Mailbox)

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from addin.manifest import validate_manifest
 from backend import cli_commands
+from backend.globals import runtime_of
 
 CLIENT_ID = "7c1d7a52-0000-4000-8000-00000000c0de"
 # The commands read Settings.from_env(): keep this machine's environment out of it.
@@ -83,7 +84,7 @@ def test_serve_migrates_and_runs_the_app(runner, tmp_path, monkeypatch):
     assert calls["use_debugger"] is False and calls["ssl_context"] is None
     assert "/api/v1/health" in result.output
     assert (tmp_path / "serve.db").exists()  # migrated before serving
-    calls["app"].extensions["calsync_db"].engine.dispose()
+    runtime_of(calls["app"]).close()
 
 
 @pytest.mark.parametrize(
