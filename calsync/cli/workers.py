@@ -1,5 +1,5 @@
-"""``calsync worker``, ``calsync scheduler`` and ``calsync enqueue``: click commands that ``calsync/cli.py`` adds
-to its group. Each builds the process's runtime (`sync.runtime.Runtime`) once from the settings.
+"""``calsync worker``, ``calsync scheduler`` and ``calsync enqueue``: the job system. Each builds the process's
+runtime (`sync.runtime.Runtime`) once from the settings.
 
 RQ and the engine are imported inside the commands (a heavy import, about 2 s of CPU): every ``calsync``
 command loads this module, and most of them never touch a queue.
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from calsync.settings import ConfigError, Settings
+from calsync.cli.common import CONTEXT, load_settings
+from calsync.settings import Settings
 
 if TYPE_CHECKING:
     from sync.runtime import Runtime
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -37,13 +37,6 @@ def configure_logging(level: str) -> None:
     logger.propagate = False
     for name in ("exchangelib", "sandbox"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def queue_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -125,7 +118,7 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
     from sync import jobs
 
     configure_logging(log_level.upper())
-    runtime = queue_runtime(_settings())
+    runtime = queue_runtime(load_settings())
     jobs.install(runtime.worker_context())
     worker_class = rq.Worker if fork else rq.SimpleWorker
     rq_worker = worker_class([runtime.schedule.queue], connection=runtime.redis, name=name)
@@ -148,7 +141,7 @@ def scheduler(once: bool, interval: float | None, log_level: str) -> None:
     """
     from sync.schedule import Scheduler
 
-    settings = _settings()
+    settings = load_settings()
     runtime = queue_runtime(settings)
     configure_logging(log_level.upper())
     runner = Scheduler(
@@ -180,7 +173,7 @@ def enqueue(email: str) -> None:
     from sync import mailboxes
     from sync.schedule import sync_now
 
-    runtime = queue_runtime(_settings())
+    runtime = queue_runtime(load_settings())
     with runtime.session_factory() as db:
         mailbox = mailboxes.find(db, email)
         if mailbox is None:
