@@ -15,6 +15,7 @@ and the glue that keeps the API's own behaviour around it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -213,36 +214,58 @@ def _error() -> dict[str, Any]:
 
 
 def register(app: Flask, blueprint: Blueprint, prefix: str) -> None:
-    """Register ``blueprint`` on ``app`` and generate its OpenAPI document (served by ``document()``)."""
-    api = _Api(
-        app,
-        spec_kwargs={
-            "title": "calsync add-in API",
-            "version": API_VERSION,
-            "openapi_version": OPENAPI_VERSION,
-            "info": {"description": DESCRIPTION},
-            "servers": [{"url": prefix}],
-            "security": [{"bearerAuth": []}],
-            "flask_plugin": _PrefixFreePaths(prefix),
-            "extra_plugins": [_FromTheViews(app)],
-        },
-    )
-    api.spec.components.security_scheme(
-        "bearerAuth",
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": (
-                "An RS256 access token from the configured identity provider (Microsoft identity platform in "
-                "production) with this API's audience and the `access_as_user` scope."
-            ),
-        },
-    )
-    api.register_blueprint(blueprint)
-    app.extensions[EXTENSION] = api
+    """Register ``blueprint`` on ``app``; its OpenAPI document is generated when first asked for (``document``):
+    building it costs about as much as the rest of ``create_app``, and most apps (tests, workers) never serve it."""
+    app.register_blueprint(blueprint)
+    app.extensions[EXTENSION] = _Document(app, blueprint, prefix)
 
 
 def document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of ``app``'s ``/api/v1`` (a fresh copy: callers may change it)."""
-    return app.extensions[EXTENSION].spec.to_dict()
+    return app.extensions[EXTENSION].to_dict()
+
+
+class _Document:
+    def __init__(self, app: Flask, blueprint: Blueprint, prefix: str) -> None:
+        self.app, self.blueprint, self.prefix = app, blueprint, prefix
+        self._api: _Api | None = None
+        self._lock = threading.Lock()
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            if self._api is None:
+                self._api = self._build()
+        return self._api.spec.to_dict()
+
+    def _build(self) -> _Api:
+        api = _Api(
+            self.app,
+            spec_kwargs={
+                "title": "calsync add-in API",
+                "version": API_VERSION,
+                "openapi_version": OPENAPI_VERSION,
+                "info": {"description": DESCRIPTION},
+                "servers": [{"url": self.prefix}],
+                "security": [{"bearerAuth": []}],
+                "flask_plugin": _PrefixFreePaths(self.prefix),
+                "extra_plugins": [_FromTheViews(self.app)],
+            },
+        )
+        api.spec.components.security_scheme(
+            "bearerAuth",
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "An RS256 access token from the configured identity provider (Microsoft identity platform in "
+                    "production) with this API's audience and the `access_as_user` scope."
+                ),
+            },
+        )
+        # What ``Api.register_blueprint`` does besides registering the blueprint (done in ``register``).
+        name = self.blueprint.name
+        self.app.extensions["flask-smorest"]["blp_name_to_api"][name] = api
+        self.blueprint.register_views_in_doc(api, self.app, api.spec, name=name, parameters=None)
+        api.spec.tag({"name": name, "description": self.blueprint.description})
+        return api
