@@ -230,8 +230,12 @@ def _not_the_share_path(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def checked(item_id: str, **kwargs: Any) -> Any:
         if item_id.endswith("/share"):
-            raise ApiError("Use PUT or DELETE on /items/{itemId}/share.", status=405, code="method_not_allowed",
-                           headers={"Allow": "PUT, DELETE"})  # fmt: skip
+            raise ApiError(
+                "Use PUT or DELETE on /items/{itemId}/share.",
+                status=405,
+                code="method_not_allowed",
+                headers={"Allow": "PUT, DELETE"},
+            )
         return view(item_id=item_id, **kwargs)
 
     return checked

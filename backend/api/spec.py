@@ -65,7 +65,7 @@ DEFAULT_STATUS = 400
 def _first_message(messages: Any) -> tuple[str, int | None]:
     """The first message of a field's errors and, for a list's item, its index."""
     if isinstance(messages, Mapping):  # a list field's errors by item index
-        index = min(messages, key=lambda i: (not isinstance(i, int), i if isinstance(i, int) else 0))
+        index = min(messages, key=lambda key: (isinstance(key, str), key))
         message, _ = _first_message(messages[index])
         return message, index
     if isinstance(messages, list | tuple) and messages:

@@ -245,9 +245,11 @@ def test_requests_that_break_the_schemas_get_the_api_errors(
 def test_a_body_that_is_not_json_is_refused_whatever_its_content_type(client, identity, mailbox):
     for data, content_type in (("whoIds=x", "application/x-www-form-urlencoded"), ("{}", "text/plain")):
         response = client.put(
-            PREFIX + "/items/" + "A" * 30 + "/share", data=data, content_type=content_type,
+            PREFIX + "/items/" + "A" * 30 + "/share",
+            data=data,
+            content_type=content_type,
             headers=bearer(identity.token()),
-        )  # fmt: skip
+        )
         assert response.status_code == 400
         assert response.get_json()["error"]["code"] == "invalid_body"
 
@@ -257,11 +259,15 @@ def test_error_messages_come_from_the_schemas(client, identity, mailbox):
     item = PREFIX + "/items/" + "A" * 30 + "/share"
     cases = [
         (client.get(PREFIX + "/salesforce/lookup?q=a", headers=auth), "Type 2 to 80 characters to search."),
-        (client.put(item, json={"whoIds": ["001000000000001"]}, headers=auth),
-         "'001000000000001' is not a Salesforce Contact or Lead id."),
+        (
+            client.put(item, json={"whoIds": ["001000000000001"]}, headers=auth),
+            "'001000000000001' is not a Salesforce Contact or Lead id.",
+        ),
         (client.put(item, json={"who": [], "what": 1}, headers=auth), "Unknown field(s): what, who."),
-        (client.put(item, json={"whoIds": ["003000000000001"] * 51}, headers=auth),
-         "At most 50 people can be linked to one event."),
-    ]  # fmt: skip
+        (
+            client.put(item, json={"whoIds": ["003000000000001"] * 51}, headers=auth),
+            "At most 50 people can be linked to one event.",
+        ),
+    ]
     for response, message in cases:
         assert response.get_json()["error"]["message"] == message
