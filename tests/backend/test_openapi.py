@@ -19,9 +19,9 @@ from flask import Flask, Response
 from schemathesis.core.failures import Failure, FailureGroup
 
 from backend.api import PREFIX, spec
-from backend.app import create_app
 from backend.auth import is_public
 from calsync.settings import Settings
+from calsync.web import create_app
 from sync.models import SyncSession
 from tests.backend.conftest import bearer
 
