@@ -257,8 +257,13 @@ class GraphSandbox:
                     self.on_premises = {str(m).lower() for m in mailboxes}
                 return js({"mailboxes": sorted(self.on_premises)})
             if path == "/log" and method == "GET":
-                return js({**self.wsgi_app.log_snapshot(), "limits": self.limits.snapshot(),
-                           "internal_errors": list(self.internal_errors)})  # fmt: skip
+                return js(
+                    {
+                        **self.wsgi_app.log_snapshot(),
+                        "limits": self.limits.snapshot(),
+                        "internal_errors": list(self.internal_errors),
+                    }
+                )
             if path == "/messages" and method == "GET":
                 snapshot = self.exchange.log_snapshot()
                 return js({k: snapshot[k] for k in ("calls", "invitations", "cancellations")})

@@ -71,28 +71,28 @@ ROUTES = [
         "create_category",
         "masterCategories.create",
         _SETTINGS_WRITE,
-    ),  # fmt: skip
+    ),
     (
         "/users/<user>/outlook/masterCategories/<category_id>",
         ["GET"],
         "get_category",
         "masterCategories.get",
         _SETTINGS_READ,
-    ),  # fmt: skip
+    ),
     (
         "/users/<user>/outlook/masterCategories/<category_id>",
         ["PATCH"],
         "update_category",
         "masterCategories.update",
         _SETTINGS_WRITE,
-    ),  # fmt: skip
+    ),
     (
         "/users/<user>/outlook/masterCategories/<category_id>",
         ["DELETE"],
         "delete_category",
         "masterCategories.delete",
         _SETTINGS_WRITE,
-    ),  # fmt: skip
+    ),
     ("/users/<user>/translateExchangeIds", ["POST"], "translate_ids", "users.translateExchangeIds", _USERS),
 ]
 URL_MAP = Map(

@@ -483,7 +483,7 @@ def apply(
         raise GraphError(400, "ErrorInvalidRequest", "An event needs start and end.")
     stored_all_day = "IsAllDayEvent" in item.fields and parse_bool(item.fields["IsAllDayEvent"].text)
     is_all_day = all_day if all_day is not None else stored_all_day
-    if is_all_day and times:
+    if is_all_day and occurrence is None and (times or all_day):
         _check_all_day(item, times)
     if "recurrence" in body:
         rec = body["recurrence"]
@@ -532,18 +532,26 @@ def apply(
 
 
 def _check_all_day(item: Item, times: dict) -> None:
-    zones = {z for _, z, _ in times.values()}
-    start_zone = item.fields.get("StartTimeZone").get("Id") if "StartTimeZone" in item.fields else "UTC"
-    for instant, zone, _ in times.values():
-        local_value = instant.astimezone(calendar.zone(zone))
-        if local_value.time() != dt.time(0, 0):
+    """Graph's rule: an all-day event starts and ends at midnight, both in the same zone."""
+    effective = {}
+    for name, elem_name in (("start", "Start"), ("end", "End")):
+        if name in times:
+            effective[name] = times[name][:2]
+        elif elem_name in item.fields:
+            zone_elem = item.fields.get(f"{elem_name}TimeZone")
+            if zone_elem is None:
+                zone_elem = item.fields.get("StartTimeZone")
+            zone = zone_elem.get("Id") if zone_elem is not None else "UTC"
+            effective[name] = (parse_datetime(item.fields[elem_name].text), zone or "UTC")
+    for instant, zone in effective.values():
+        if instant.astimezone(calendar.zone(zone)).time() != dt.time(0, 0):
             raise GraphError(
                 400,
                 "ErrorInvalidRequest",
                 "Your request can't be completed. The start and end times of an all-day event need to be midnight "
                 "in the event's time zone.",
             )
-    if len(zones) > 1 or (len(times) == 1 and start_zone not in zones):
+    if len({zone for _, zone in effective.values()}) > 1:
         raise GraphError(
             400,
             "ErrorInvalidRequest",

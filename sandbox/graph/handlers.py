@@ -456,15 +456,23 @@ def create_event(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
         for existing in views.calendar_items(mb):
             if events.transaction_of(existing) == transaction:
                 # A retried POST: the event it made, not a second one.
-                return _reply(201, {"@odata.context": _context(call, user, "events/$entity"),
-                                    **events.render(mb, existing, view)}, _applied(view))  # fmt: skip
+                return _reply(
+                    201,
+                    {"@odata.context": _context(call, user, "events/$entity"), **events.render(mb, existing, view)},
+                    _applied(view),
+                )
     store = sb.exchange.store
     item = store.new_item(mb, mb.folder("calendar"))
     try:
         written = events.apply(
-            mb, item, body, creating=True, occurrence=None, directory=sb.exchange.directory(),
+            mb,
+            item,
+            body,
+            creating=True,
+            occurrence=None,
+            directory=sb.exchange.directory(),
             emails=sb.exchange.mailbox_email_set(),
-        )  # fmt: skip
+        )
         calendar.apply_rules(mb, item, None, creating=True)
     except EwsError as e:
         del mb.items[item.id]
@@ -478,9 +486,11 @@ def create_event(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
     return _reply(
         201,
         {"@odata.context": _context(call, user, "events/$entity"), **events.render(mb, item, view)},
-        {"Location": f"{call.base_url}/v1.0/users/{quote(user)}/events/{view.id_of(ews_ids.decode(item.id))}",
-         **_applied(view)},
-    )  # fmt: skip
+        {
+            "Location": f"{call.base_url}/v1.0/users/{quote(user)}/events/{view.id_of(ews_ids.decode(item.id))}",
+            **_applied(view),
+        },
+    )
 
 
 def _check_boundaries(item: Item, occurrence: int) -> None:
@@ -522,9 +532,14 @@ def update_event(sb: GraphSandbox, call: Call, mb: Mailbox, event_id: str) -> Re
     was_recurring = "Recurrence" in item.fields
     try:
         written = events.apply(
-            mb, item, call.body, creating=False, occurrence=occurrence, directory=sb.exchange.directory(),
+            mb,
+            item,
+            call.body,
+            creating=False,
+            occurrence=occurrence,
+            directory=sb.exchange.directory(),
             emails=sb.exchange.mailbox_email_set(),
-        )  # fmt: skip
+        )
         if occurrence is not None:
             _check_boundaries(item, occurrence)
         else:

@@ -41,8 +41,10 @@ def test_msal_gets_a_token_by_certificate_rs256_x5t(info):
 
 
 def test_msal_gets_a_token_by_certificate_ps256_x5t_s256(info):
-    credential = {"private_key": read_file(info["private_key_file"]),
-                  "public_certificate": read_file(info["certificate_file"])}  # fmt: skip
+    credential = {
+        "private_key": read_file(info["private_key_file"]),
+        "public_certificate": read_file(info["certificate_file"]),
+    }
     result = msal_app(info, credential).acquire_token_for_client(scopes=SCOPE)
     assert "access_token" in result, result
 
@@ -58,8 +60,9 @@ def test_wrong_secret_unknown_app_and_unregistered_certificate_are_entra_errors(
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()  # fmt: skip
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     other_cert = msal_app(info, {"private_key": pem, "thumbprint": "AB" * 20}).acquire_token_for_client(scopes=SCOPE)
     assert other_cert["error"] == "invalid_client" and "AADSTS700027" in other_cert["error_description"]
 
@@ -68,9 +71,13 @@ def test_scope_must_be_the_graph_default_scope(info):
     session = http_session(info["ca_file"])
     answer = session.post(
         info["authority"] + "/oauth2/v2.0/token",
-        data={"grant_type": "client_credentials", "client_id": info["client_id"],
-              "client_secret": info["client_secret"], "scope": "Calendars.ReadWrite"},
-    )  # fmt: skip
+        data={
+            "grant_type": "client_credentials",
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "scope": "Calendars.ReadWrite",
+        },
+    )
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_scope" and "AADSTS1002012" in answer.json()["error_description"]
 
@@ -91,8 +98,9 @@ def test_tokens_expire_and_graph_refuses_them(info, token, mailboxes):
 @pytest.mark.parametrize("header", [None, "Bearer ", "Bearer not.a.jwt", "Basic abc"])
 def test_missing_or_bad_bearer_is_401(info, mailboxes, header):
     headers = {"Authorization": header} if header else {}
-    answer = requests.get(f"{info['base_url']}/users/{mailboxes[0]}/events", headers=headers,
-                          verify=info["ca_file"], timeout=10)  # fmt: skip
+    answer = requests.get(
+        f"{info['base_url']}/users/{mailboxes[0]}/events", headers=headers, verify=info["ca_file"], timeout=10
+    )
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "InvalidAuthenticationToken"
 
@@ -108,9 +116,12 @@ def test_an_app_without_a_role_is_denied(running, info, mailboxes):
     idp = running.info["identity"]
     registered = session.post(
         idp["issuer"].rsplit("/", 2)[0] + "/__sandbox__/apps",
-        json={"client_id": "22222222-0000-4000-8000-000000000022", "secret": "s3cret",
-              "roles": ["Calendars.ReadWrite"]},
-    )  # fmt: skip
+        json={
+            "client_id": "22222222-0000-4000-8000-000000000022",
+            "secret": "s3cret",
+            "roles": ["Calendars.ReadWrite"],
+        },
+    )
     assert registered.status_code == 201
     result = msal_app(info, "s3cret", client_id="22222222-0000-4000-8000-000000000022").acquire_token_for_client(
         scopes=SCOPE
