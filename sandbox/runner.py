@@ -61,6 +61,8 @@ class RunningSandboxes:
         for server in reversed(self.servers):
             server.stop()
         self.servers.clear()
+        if self.graph is not None:
+            self.graph.stop()
 
     def __enter__(self) -> RunningSandboxes:
         return self
@@ -113,7 +115,9 @@ def start_sandboxes(options: SandboxOptions) -> RunningSandboxes:
         validate_schema=options.validate_schema,
         bearer_tokens=bearer_user,
     )
-    graph = GraphSandbox(exchange=exchange, identity=identity, state_dir=state_dir / "graph")
+    graph = GraphSandbox(
+        exchange=exchange, identity=identity, state_dir=state_dir / "graph", notification_ca_file=str(tls.ca_file)
+    )
     servers: list[ServerThread] = []
     try:
 

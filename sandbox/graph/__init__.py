@@ -31,6 +31,7 @@ Served (``{base}`` = ``https://localhost:<port>/v1.0``; ``{user}`` = a user's id
     POST   {base}/users/{user}/translateExchangeIds   ewsId, restId, restImmutableEntryId, entryId,
                                                        immutableEntryId; ≤ 1,000 ids of one mailbox
     POST   {base}/$batch                               ≤ 20 requests, dependsOn, per-item status
+    POST|GET {base}/subscriptions; GET|PATCH|DELETE {base}/subscriptions/{id}; POST …/{id}/reauthorize
 
 Shapes (Graph v1.0, https://learn.microsoft.com/en-us/graph/api/resources/event):
 
@@ -81,9 +82,10 @@ its recipients; writes to items without attendees or to an attendee's copy are l
 Control endpoints under ``/__sandbox__`` (no token): ``GET /`` (info), ``GET|PUT /faults`` (``faults.py``),
 ``GET|PUT /limits`` (``concurrency``, ``budget``, ``window_seconds``, ``retry_after``), ``GET|PUT /scopes``
 (``{client_id: [emails] | null}``, null = every mailbox), ``GET|PUT /on_premises`` (``{"mailboxes": [...]}``),
-``GET /log`` (request counters per operation and per app+mailbox, statuses, calls), ``GET /messages`` (the
-meeting-message log of both protocols), ``POST /reset`` (log, faults, limits), ``POST /delta/expire`` (forget
-every delta token), ``GET|PUT /clock`` (``{"offset_seconds"}``: moves the clock tokens are checked against,
+``GET /log`` (request counters per operation and per app+mailbox, statuses, calls), ``GET /messages`` (the meeting-
+message log of both protocols), ``GET /notifications`` (webhook deliveries), ``POST /subscriptions/{id}/lifecycle``
+(``{"event"}``: send a lifecycle notification), ``POST /reset`` (log, faults, limits), ``POST /delta/expire``
+(forget every delta token), ``GET|PUT /clock`` (``{"offset_seconds"}``: moves the clock tokens are checked against,
 the identity provider's included).
 
 Differences from real Graph (what the sandbox refuses or does differently):
@@ -105,7 +107,9 @@ Differences from real Graph (what the sandbox refuses or does differently):
 - Attendees-only PATCHes are logged as notifying every attendee (Graph notifies changed attendees only).
 - ``organizer`` is always the mailbox owner on creation (Graph ignores a different organizer as well).
 - Items are never moved by Graph other than on DELETE, so restId and restImmutableEntryId both stay valid.
-- Subscriptions (change notifications) are not served yet.
+- Subscriptions (``subscriptions.py``): ``/users/{id}/events`` only, no resource data (no
+  ``includeResourceData``/encryption), no retries of failed deliveries, no throttling of slow endpoints;
+  notifications are found by polling the store (a fraction of a second late, like Graph's own delay).
 """
 
 from __future__ import annotations
@@ -127,6 +131,7 @@ from .delta import DeltaStates
 from .errors import GraphError, access_denied
 from .faults import Faults
 from .limits import Limits
+from .subscriptions import Subscriptions
 
 log = logging.getLogger("sandbox.graph")
 # The calsync app registration of the sandbox tenant (fixed, so that the demo's configuration stays valid).
@@ -144,6 +149,7 @@ class GraphSandbox:
         on_premises: set[str] | None = None,
         faults: dict | None = None,
         state_dir: Path | None = None,
+        notification_ca_file: str | None = None,
     ) -> None:
         self.exchange = exchange
         self.identity = identity
@@ -155,7 +161,13 @@ class GraphSandbox:
         self.clock_offset = 0.0
         self.internal_errors: list[str] = []
         self.app = self._register_calsync_app(state_dir)
+        # Outbound HTTPS to notification URLs trusts this CA (the sandboxes' own, in the runner).
+        self.subscriptions = Subscriptions(self, notification_ca_file)
         self.wsgi_app = GraphApp(self)
+
+    def stop(self) -> None:
+        """Stop the subscription watcher thread (servers are stopped by their owner)."""
+        self.subscriptions.stop()
 
     # -- the calsync app registration ----------------------------------------------------------------------------
     def _register_calsync_app(self, state_dir: Path | None) -> dict[str, Any]:
@@ -272,6 +284,11 @@ class GraphSandbox:
                 self.faults.reset()
                 self.limits.reset()
                 return js({"ok": True})
+            if path == "/notifications" and method == "GET":
+                return js({"deliveries": list(self.subscriptions.deliveries)})
+            if path.startswith("/subscriptions/") and path.endswith("/lifecycle") and method == "POST":
+                sub_id = path[len("/subscriptions/") : -len("/lifecycle")]
+                return js(self.subscriptions.lifecycle(sub_id, str(body.get("event"))))
             if path == "/delta/expire" and method == "POST":
                 self.delta_states.clear()
                 return js({"ok": True})

@@ -94,6 +94,13 @@ ROUTES = [
         _SETTINGS_WRITE,
     ),
     ("/users/<user>/translateExchangeIds", ["POST"], "translate_ids", "users.translateExchangeIds", _USERS),
+    # Subscriptions check their resource's mailbox and roles themselves (the mailbox is in the body).
+    ("/subscriptions", ["GET"], "list_subscriptions", "subscriptions.list", ()),
+    ("/subscriptions", ["POST"], "create_subscription", "subscriptions.create", ()),
+    ("/subscriptions/<sub_id>", ["GET"], "get_subscription", "subscriptions.get", ()),
+    ("/subscriptions/<sub_id>", ["PATCH"], "update_subscription", "subscriptions.update", ()),
+    ("/subscriptions/<sub_id>", ["DELETE"], "delete_subscription", "subscriptions.delete", ()),
+    ("/subscriptions/<sub_id>/reauthorize", ["POST"], "reauthorize_subscription", "subscriptions.reauthorize", ()),
 ]
 URL_MAP = Map(
     [Rule(path, methods=methods, endpoint=(name, op, roles)) for path, methods, name, op, roles in ROUTES],
@@ -290,8 +297,12 @@ class GraphApp:
                 raise GraphError(
                     400, "BadRequest", f"Resource not found for the segment '{call.path.strip('/').split('/')[-1]}'."
                 ) from None
-            if not roles_allow(call.caller.roles, roles):
+            if roles and not roles_allow(call.caller.roles, roles):
                 raise access_denied()
+            if "user" not in args:
+                reply = getattr(handlers, name)(self.sandbox, call, **args)
+                self._record(call, operation, None, reply.status)
+                return reply
             mb = self.sandbox.resolve_mailbox(args.pop("user"), call.caller)
             mailbox = mb.email
             self.sandbox.limits.acquire(call.caller.client_id, mb.email)

@@ -640,3 +640,34 @@ def translate_ids(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
             "value": value,
         },
     )
+
+
+# -- subscriptions -----------------------------------------------------------------------------------------------------
+def _subscription_context(call: Call, entity: bool = True) -> dict:
+    return {"@odata.context": f"{call.base_url}/v1.0/$metadata#subscriptions" + ("/$entity" if entity else "")}
+
+
+def list_subscriptions(sb: GraphSandbox, call: Call) -> Reply:
+    return _reply(200, {**_subscription_context(call, False), "value": sb.subscriptions.list(call.caller)})
+
+
+def create_subscription(sb: GraphSandbox, call: Call) -> Reply:
+    return _reply(201, {**_subscription_context(call), **sb.subscriptions.create(call.caller, call.body)})
+
+
+def get_subscription(sb: GraphSandbox, call: Call, sub_id: str) -> Reply:
+    return _reply(200, {**_subscription_context(call), **sb.subscriptions.get(call.caller, sub_id)})
+
+
+def update_subscription(sb: GraphSandbox, call: Call, sub_id: str) -> Reply:
+    return _reply(200, {**_subscription_context(call), **sb.subscriptions.update(call.caller, sub_id, call.body)})
+
+
+def delete_subscription(sb: GraphSandbox, call: Call, sub_id: str) -> Reply:
+    sb.subscriptions.delete(call.caller, sub_id)
+    return _reply(204)
+
+
+def reauthorize_subscription(sb: GraphSandbox, call: Call, sub_id: str) -> Reply:
+    sb.subscriptions.reauthorize(call.caller, sub_id)
+    return _reply(204)
