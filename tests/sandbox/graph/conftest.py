@@ -19,8 +19,12 @@ _windows = itertools.count()
 
 @pytest.fixture(scope="session")
 def running(tmp_path_factory):
-    with start_sandboxes(SandboxOptions(state_dir=tmp_path_factory.mktemp("graph-sandbox"), seed="empty")) as sbx:
+    options = SandboxOptions(state_dir=tmp_path_factory.mktemp("graph-sandbox"), seed="empty", validate_schema=True)
+    with start_sandboxes(options) as sbx:
         yield sbx
+    # What Graph wrote must stay valid EWS for exchangelib, and no request may have hit a sandbox bug.
+    assert not sbx.exchange.schema_errors, sbx.exchange.schema_errors[:5]
+    assert not sbx.graph.internal_errors, sbx.graph.internal_errors[:5]
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +124,71 @@ def iso(value: dt.datetime) -> str:
 
 def read_file(path: str) -> str:
     return Path(path).read_text()
+
+
+# The event shape the sandbox documents (Graph v1.0 event resource): property -> allowed JSON types.
+EVENT_SHAPE = {
+    "@odata.etag": str,
+    "id": str,
+    "createdDateTime": str,
+    "lastModifiedDateTime": str,
+    "changeKey": str,
+    "categories": list,
+    "transactionId": (str, type(None)),
+    "originalStartTimeZone": str,
+    "originalEndTimeZone": str,
+    "iCalUId": str,
+    "reminderMinutesBeforeStart": int,
+    "isReminderOn": bool,
+    "hasAttachments": bool,
+    "subject": str,
+    "bodyPreview": str,
+    "importance": str,
+    "sensitivity": str,
+    "isAllDay": bool,
+    "isCancelled": bool,
+    "isOrganizer": bool,
+    "responseRequested": bool,
+    "seriesMasterId": (str, type(None)),
+    "showAs": str,
+    "type": str,
+    "webLink": str,
+    "responseStatus": dict,
+    "body": dict,
+    "start": dict,
+    "end": dict,
+    "location": dict,
+    "locations": list,
+    "recurrence": (dict, type(None)),
+    "attendees": list,
+    "organizer": dict,
+}
+ENUMS = {
+    "importance": {"low", "normal", "high"},
+    "sensitivity": {"normal", "personal", "private", "confidential"},
+    "showAs": {"free", "tentative", "busy", "oof", "workingElsewhere", "unknown"},
+    "type": {"singleInstance", "occurrence", "exception", "seriesMaster"},
+}
+
+
+def check_event(event: dict) -> dict:
+    """Assert that an event has the documented Graph v1.0 shape; return it."""
+    if "@removed" in event:
+        assert event["@removed"] == {"reason": "deleted"} and isinstance(event["id"], str)
+        return event
+    for name, kind in EVENT_SHAPE.items():
+        assert name in event, f"event lacks {name}"
+        assert isinstance(event[name], kind), f"{name}: {event[name]!r}"
+    for name, allowed in ENUMS.items():
+        assert event[name] in allowed, f"{name}: {event[name]!r}"
+    for edge in ("start", "end"):
+        assert set(event[edge]) == {"dateTime", "timeZone"}
+        dt.datetime.fromisoformat(event[edge]["dateTime"][:26])
+    assert event["body"]["contentType"] in ("text", "html") and isinstance(event["body"]["content"], str)
+    assert event["@odata.etag"] == f'W/"{event["changeKey"]}"'
+    for attendee in event["attendees"]:
+        assert attendee["type"] in ("required", "optional", "resource")
+        assert set(attendee["emailAddress"]) == {"name", "address"} and "response" in attendee["status"]
+    assert (event["type"] in ("occurrence", "exception")) == (event["seriesMasterId"] is not None)
+    assert (event["recurrence"] is not None) == (event["type"] == "seriesMaster")
+    return event

@@ -3,7 +3,7 @@ changes outside the window, series as instances, and the feed's faults."""
 
 import datetime as dt
 
-from .conftest import event_body, iso
+from .conftest import check_event, event_body, iso
 
 MAX = {"Prefer": "odata.maxpagesize=2"}
 
@@ -16,7 +16,7 @@ def _round(graph, url, params=None, headers=MAX):
         assert answer.status_code == 200, answer.text
         body = answer.json()
         pages += 1
-        entries += body["value"]
+        entries += [check_event(e) for e in body["value"]]
         if "@odata.deltaLink" in body:
             return entries, body["@odata.deltaLink"], pages
         assert "@odata.nextLink" in body and body["@odata.nextLink"].startswith("https://")

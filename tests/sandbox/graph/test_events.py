@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from .conftest import event_body, iso
+from .conftest import check_event, event_body, iso
 
 KEY_ID = "String {3f0d1c4e-6a5b-4c1e-9d7a-0c5a1ca15c01} Name CalSyncKey"
 EXPAND = {"$expand": f"singleValueExtendedProperties($filter=id eq '{KEY_ID}')"}
@@ -22,7 +22,7 @@ def test_extended_property_written_in_post_is_read_with_expand_and_found_by_filt
     )
     made = graph.post(f"/users/{user}/events", json=body).json()
     assert "singleValueExtendedProperties" not in made
-    got = graph.get(f"/users/{user}/events/{made['id']}", params=EXPAND).json()
+    got = check_event(graph.get(f"/users/{user}/events/{made['id']}", params=EXPAND).json())
     assert got["singleValueExtendedProperties"] == [{"id": KEY_ID, "value": "SF-00U-AbC"}]
     # Without the property, the expansion is left out.
     plain = graph.post(f"/users/{user}/events", json=event_body(window[0], "plain")).json()
@@ -188,6 +188,7 @@ def test_writes_that_notify_attendees_are_in_the_meeting_message_log(graph, mail
     meeting = graph.post(
         f"/users/{user}/events", json=event_body(window[0] + dt.timedelta(days=5), "meeting", attendees=attendees)
     ).json()
+    check_event(meeting)
     assert [a["type"] for a in meeting["attendees"]] == ["required", "optional"]
     assert meeting["isOrganizer"] and meeting["organizer"]["emailAddress"]["address"] == user
     alone = graph.post(f"/users/{user}/events", json=event_body(window[0], "alone")).json()

@@ -146,3 +146,47 @@ def test_an_ews_item_is_seen_through_graph_and_back(graph, ews, mailboxes, windo
     ).items()
     assert graph.delete(f"/users/{user}/events/{made['id']}").status_code == 204
     assert [i.subject for i in ews.trash.filter(subject="Made in Graph")] == ["Made in Graph"]
+
+
+def test_graph_written_series_meetings_and_all_day_events_read_through_ews(graph, ews, mailboxes, window):
+    user = mailboxes[0]
+    start = window[0] + dt.timedelta(days=1, hours=9)
+    series = graph.post(
+        f"/users/{user}/events",
+        json={
+            "subject": "Graph series",
+            "start": {"dateTime": iso(start), "timeZone": "UTC"},
+            "end": {"dateTime": iso(start + dt.timedelta(hours=1)), "timeZone": "UTC"},
+            "attendees": [{"type": "required", "emailAddress": {"address": "wile.coyote@acme.test"}}],
+            "recurrence": {
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [start.strftime("%A").lower()]},
+                "range": {"type": "numbered", "startDate": start.date().isoformat(), "numberOfOccurrences": 3},
+            },
+            "singleValueExtendedProperties": [{"id": KEY_ID, "value": "K-SERIES"}],
+        },
+    )
+    assert series.status_code == 201, series.text
+    day = (window[0] + dt.timedelta(days=9)).date()
+    all_day = graph.post(
+        f"/users/{user}/events",
+        json={
+            "subject": "Graph all day",
+            "isAllDay": True,
+            "showAs": "oof",
+            "sensitivity": "private",
+            "start": {"dateTime": f"{day}T00:00:00", "timeZone": "Europe/Berlin"},
+            "end": {"dateTime": f"{day + dt.timedelta(days=1)}T00:00:00", "timeZone": "Europe/Berlin"},
+        },
+    )
+    assert all_day.status_code == 201, all_day.text
+    [master] = list(ews.calendar.filter(contract_key="K-SERIES"))
+    assert master.type == "RecurringMaster" and master.recurrence.boundary.number == 3
+    assert [a.mailbox.email_address for a in master.required_attendees] == ["wile.coyote@acme.test"]
+    occurrences = list(
+        ews.calendar.view(start=EWSDateTime.from_datetime(window[0]), end=EWSDateTime.from_datetime(window[1])).filter(
+            subject="Graph series"
+        )
+    )
+    assert len(occurrences) == 3
+    [day_item] = list(ews.calendar.filter(subject="Graph all day"))
+    assert (day_item.is_all_day, day_item.legacy_free_busy_status, day_item.sensitivity) == (True, "OOF", "Private")
