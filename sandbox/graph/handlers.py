@@ -86,6 +86,19 @@ def _q(call: Call, name: str) -> str | None:
     return None
 
 
+def _int_param(call: Call, name: str, default: int) -> int:
+    value = _q(call, name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise GraphError(400, "BadRequest", f"Invalid value '{value}' for the query option {name}.") from None
+    if number < 0:
+        raise GraphError(400, "BadRequest", f"Invalid value '{value}' for the query option {name}.")
+    return number
+
+
 def _window(call: Call) -> tuple[dt.datetime, dt.datetime]:
     start, end = _q(call, "startDateTime"), _q(call, "endDateTime")
     if not start or not end:
@@ -298,8 +311,8 @@ def calendar_view(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
     window = _window(call)
     view = view_of(sb, call, mb.email)
     view.select = parse_select(call)
-    top = int(_q(call, "$top") or DEFAULT_PAGE)
-    skip = int(_q(call, "$skip") or 0)
+    top = _int_param(call, "$top", DEFAULT_PAGE)
+    skip = _int_param(call, "$skip", 0)
     found = views.instances(mb, *window)
     page = found[skip : skip + min(max(top, 1), MAX_PAGE)]
     body = {
@@ -410,8 +423,8 @@ def list_events(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
     view.expand_ext = parse_expand(call)
     view.select = parse_select(call)
     predicate = parse_filter(call)
-    top = int(_q(call, "$top") or DEFAULT_PAGE)
-    skip = int(_q(call, "$skip") or 0)
+    top = _int_param(call, "$top", DEFAULT_PAGE)
+    skip = _int_param(call, "$skip", 0)
     found = [i for i in views.calendar_items(mb) if predicate is None or predicate(i)]
     found.sort(key=lambda i: (i.created, i.id))
     page = found[skip : skip + min(max(top, 1), MAX_PAGE)]

@@ -247,3 +247,47 @@ def test_calendar_view_lists_instances_in_the_window(graph, mailboxes, window):
     ).json()
     assert [e["subject"] for e in answer["value"]] == ["cv0", "cv1"]
     assert [e["subject"] for e in graph.get(answer["@odata.nextLink"]).json()["value"]] == ["cv2"]
+
+
+@pytest.mark.parametrize(
+    "method, path, kwargs",
+    [
+        ("GET", "/users/{u}/events?$top=lots", {}),
+        ("GET", "/users/{u}/events?$skip=-1", {}),
+        ("GET", "/users/{u}/events?$filter=subject eq 'x'", {}),
+        ("GET", "/users/{u}/events?$expand=attachments", {}),
+        ("GET", "/users/{u}/events/AAMk%C3%A9", {}),
+        ("GET", "/users/{u}/calendarView?startDateTime=yesterday&endDateTime=today", {}),
+        ("GET", "/users/{u}/calendarView/delta?$skiptoken=forged", {}),
+        ("GET", "/users/{u}/calendarView/delta?$deltatoken=forged", {}),
+        ("POST", "/users/{u}/events", {"data": b"{not json", "headers": {"Content-Type": "application/json"}}),
+        ("POST", "/users/{u}/events", {"json": ["a", "list"]}),
+        ("POST", "/users/{u}/events", {"json": {"subject": "no times"}}),
+        ("POST", "/users/{u}/events", {"json": {"start": "soon", "end": 5}}),
+        ("POST", "/users/{u}/events", {"json": {"subject": 1, "attendees": [{"emailAddress": {"address": 7}}]}}),
+        ("POST", "/users/{u}/events", {"json": {"recurrence": {"pattern": [], "range": 3}}}),
+        ("POST", "/users/{u}/events", {"json": {"singleValueExtendedProperties": [{"id": "Nope", "value": 1}]}}),
+        ("POST", "/users/{u}/outlook/masterCategories", {"json": {"displayName": "x", "color": "purple"}}),
+        ("POST", "/users/{u}/translateExchangeIds", {"json": {"inputIds": "x", "sourceIdType": "ewsId"}}),
+        (
+            "POST",
+            "/users/{u}/translateExchangeIds",
+            {"json": {"inputIds": [], "sourceIdType": "nope", "targetIdType": "restId"}},
+        ),
+        ("POST", "/$batch", {"json": {"requests": "all"}}),
+        ("PUT", "/users/{u}/events", {}),
+        ("GET", "/users/{u}/contacts", {}),
+    ],
+)
+def test_bad_requests_are_4xx_json_never_500(graph, mailboxes, method, path, kwargs):
+    answer = graph.session.request(method, graph.base + path.format(u=mailboxes[0]), timeout=30, **kwargs)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.status_code == 200 or "code" in answer.json()["error"]
+
+
+def test_batch_items_that_are_bad_are_4xx_inside_a_200(graph, mailboxes):
+    answer = graph.post(
+        "/$batch", json={"requests": [{"id": "1", "method": "PUT", "url": f"/users/{mailboxes[0]}/events"}]}
+    )
+    assert answer.status_code == 200
+    assert answer.json()["responses"][0]["status"] == 405
