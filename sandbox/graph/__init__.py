@@ -58,18 +58,19 @@ Shapes (Graph v1.0, https://learn.microsoft.com/en-us/graph/api/resources/event)
   zone>"``, ``IdType="ImmutableId"`` (ids in restImmutableEntryId form); applied ones are echoed in
   ``Preference-Applied``.
 
-Errors served: 401 ``InvalidAuthenticationToken`` (missing, malformed, foreign, wrong-audience or expired
-token); 403 ``ErrorAccessDenied`` (a role the call needs is missing — Calendars.Read[Write] for events,
-MailboxSettings.Read[Write] for masterCategories, User.Read.All for users and translateExchangeIds — or the
-mailbox is outside the app's RBAC scope); 404 ``MailboxNotEnabledForRESTAPI`` (an on-premises mailbox),
+Errors served: 401 ``InvalidAuthenticationToken`` (missing, malformed, foreign, wrong-audience or expired token);
+403 ``ErrorAccessDenied`` (a role the call needs is missing — Calendars.Read[Write] for events,
+MailboxSettings.Read[Write] for masterCategories, User.Read.All for users and translateExchangeIds — or the mailbox
+is outside the app's RBAC scope); 404 ``MailboxNotEnabledForRESTAPI`` (an on-premises mailbox),
 ``ErrorInvalidUser`` (unknown user), ``ErrorItemNotFound``, ``ErrorInvalidMailboxItemId``; 400
 ``ErrorInvalidIdMalformed``, ``ErrorInvalidParameter`` (calendar views without a window), ``ErrorInvalidUrlQuery``
 (``$select``/``$expand``/``$filter``/``$orderby``/``$search``/``$top`` on delta), ``RequestBodyRead`` (unknown
 property, bad enum value), ``TimeZoneNotSupportedException``, ``ErrorOccurrenceCrossingBoundary``,
-``ErrorInvalidRecurrence`` and the Exchange codes of the EWS rules (``ErrorCalendarEndDateIsEarlierThanStartDate``,
-``ErrorRecurrenceHasNoOccurrence``, ...); 410 ``syncStateNotFound`` / ``resyncRequired`` (+ ``Location``); 412
-``ErrorIrresolvableConflict``; 409 ``ErrorDuplicateMasterCategory``; 424 in ``$batch``; 429
-``ApplicationThrottled`` with ``Retry-After``; injected 503/504 with ``Retry-After``.
+``ErrorInvalidRecurrence``, ``ErrorDuplicateTransactionId`` and the Exchange codes of the EWS rules
+(``ErrorCalendarEndDateIsEarlierThanStartDate``, ``ErrorRecurrenceHasNoOccurrence``, ...); 410
+``syncStateNotFound`` / ``resyncRequired`` (+ ``Location``); 412 ``ErrorIrresolvableConflict``; 409
+``ErrorDuplicateMasterCategory``; 424 in ``$batch``; 429 ``ApplicationThrottled`` with ``Retry-After``; injected
+503/504 with ``Retry-After``.
 
 Throttling (``limits.py``): ≤ 4 requests in flight per app and mailbox, a request budget per 10 minutes
 (10,000 by default), both per app and mailbox; ``$batch`` items run one after another, each counted and
@@ -99,8 +100,8 @@ Differences from real Graph (what the sandbox refuses or does differently):
   Graph may answer at any time too). A round's entries are fixed at its first request; Graph computes pages
   lazily (both are allowed by its contract). Default delta page size 100 and maximum 1,000 (Graph's are
   undocumented). Events moved to Deleted Items are ``@removed``; Graph ids do not change on that move.
-- ``transactionId``: a retried POST returns the event the first one made (201); whether Graph answers that way
-  or with an error is not documented.
+- ``transactionId``: a POST repeating one answers ``400 ErrorDuplicateTransactionId`` (what Graph clients in
+  the wild handle; the status and message are not in the v1.0 reference) and makes no second event.
 - All-day validation (midnight to midnight in one zone) answers ``ErrorInvalidRequest``; Graph's exact code
   for it is unverified. Duplicate category names answer 409 ``ErrorDuplicateMasterCategory`` (unverified).
   The budget refusal message is the sandbox's own; Graph's wording differs by workload.

@@ -420,7 +420,7 @@ def apply(
             )
         if name not in allowed:
             raise GraphError(400, "ErrorInvalidPropertySet", f"The property '{name}' cannot be set on an occurrence.")
-    if not creating and "transactionId" in body:
+    if not creating and "transactionId" in body and body["transactionId"] != transaction_of(item):
         raise GraphError(400, "ErrorInvalidPropertySet", "transactionId cannot be changed after the event is created.")
     target = item.exceptions.setdefault(occurrence, {}) if occurrence is not None else item.fields
     written: list[str] = []

@@ -465,15 +465,11 @@ def create_event(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
     transaction = body.get("transactionId")
     if transaction is not None and not isinstance(transaction, str):
         raise GraphError(400, "RequestBodyRead", "transactionId must be a string.")
-    if transaction:
-        for existing in views.calendar_items(mb):
-            if events.transaction_of(existing) == transaction:
-                # A retried POST: the event it made, not a second one.
-                return _reply(
-                    201,
-                    {"@odata.context": _context(call, user, "events/$entity"), **events.render(mb, existing, view)},
-                    _applied(view),
-                )
+    if transaction and any(events.transaction_of(e) == transaction for e in views.calendar_items(mb)):
+        # A retried POST whose first attempt went through: Graph refuses to make a second event.
+        raise GraphError(
+            400, "ErrorDuplicateTransactionId", "Another item with the same transaction id already exists."
+        )
     store = sb.exchange.store
     item = store.new_item(mb, mb.folder("calendar"))
     try:
@@ -532,7 +528,7 @@ def _check_boundaries(item: Item, occurrence: int) -> None:
         raise GraphError(
             400,
             "ErrorOccurrenceCrossingBoundary",
-            "An occurrence cannot be moved to or beyond the day of an adjacent occurrence of its series.",
+            "Modified occurrence is crossing or overlapping adjacent occurrence.",
         )
 
 
