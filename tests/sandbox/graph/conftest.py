@@ -10,6 +10,9 @@ from pathlib import Path
 import msal
 import pytest
 import requests
+from exchangelib import BASIC, DELEGATE, Account, CalendarItem, Configuration, Credentials, Version
+from exchangelib.extended_properties import ExtendedProperty
+from exchangelib.version import EXCHANGE_2013_SP1
 
 from sandbox.runner import SandboxOptions, start_sandboxes
 
@@ -98,6 +101,41 @@ def graph(info, token) -> Graph:
 @pytest.fixture(scope="session")
 def mailboxes(info) -> list[str]:
     return [m["email"] for m in info["mailboxes"]]
+
+
+class ContractKey(ExtendedProperty):
+    """The sync key as exchangelib clients write it (named property CalSyncKey in its own property set)."""
+
+    property_set_id = "3f0d1c4e-6a5b-4c1e-9d7a-0c5a1ca15c01"
+    property_name = "CalSyncKey"
+    property_type = "String"
+
+
+@pytest.fixture
+def ews_account(running):
+    """exchangelib accounts (Basic auth over the EWS endpoint of the info file), with ``contract_key``."""
+    CalendarItem.register("contract_key", ContractKey)
+    made: list[Account] = []
+
+    def factory(email: str) -> Account:
+        ex = running.info["exchange"]
+        mailbox = next(m for m in ex["mailboxes"] if m["email"] == email)
+        config = Configuration(
+            service_endpoint=ex["http_endpoint"],
+            credentials=Credentials(mailbox["username"], mailbox["password"]),
+            auth_type=BASIC,
+            version=Version(build=EXCHANGE_2013_SP1),
+        )
+        account = Account(email, config=config, autodiscover=False, access_type=DELEGATE)
+        made.append(account)
+        return account
+
+    try:
+        yield factory
+    finally:
+        for account in made:
+            account.protocol.close()
+        CalendarItem.deregister("contract_key")
 
 
 @pytest.fixture

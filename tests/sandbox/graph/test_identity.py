@@ -106,7 +106,16 @@ def test_missing_or_bad_bearer_is_401(info, mailboxes, header):
 
 
 def test_a_user_token_of_the_identity_provider_is_not_a_graph_token(running, info, mailboxes):
-    user_token = running.identity.issue_token(mailboxes[0])
+    idp = running.info["identity"]
+    user = next(u for u in idp["users"] if u["email"] == mailboxes[0])
+    user_token = (
+        http_session(idp["ca_file"])
+        .post(
+            idp["token_endpoint"],
+            data={"grant_type": "password", "username": user["email"], "password": user["password"]},
+        )
+        .json()["access_token"]
+    )
     answer = Graph(info, user_token).get(f"/users/{mailboxes[0]}/events")
     assert answer.status_code == 401
 

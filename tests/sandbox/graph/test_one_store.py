@@ -4,9 +4,7 @@ categories, its sync key (the same MAPI named property) and its change history i
 import datetime as dt
 
 import pytest
-from exchangelib import BASIC, DELEGATE, Account, CalendarItem, Configuration, Credentials, EWSDateTime, Version
-from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.version import EXCHANGE_2013_SP1
+from exchangelib import CalendarItem, EWSDateTime
 
 from .conftest import iso
 
@@ -14,31 +12,9 @@ KEY_ID = "String {3f0d1c4e-6a5b-4c1e-9d7a-0c5a1ca15c01} Name CalSyncKey"
 EXPAND = {"$expand": f"singleValueExtendedProperties($filter=id eq '{KEY_ID}')"}
 
 
-class ContractKey(ExtendedProperty):
-    """The sync key as exchangelib clients write it (named property CalSyncKey in its own property set)."""
-
-    property_set_id = "3f0d1c4e-6a5b-4c1e-9d7a-0c5a1ca15c01"
-    property_name = "CalSyncKey"
-    property_type = "String"
-
-
 @pytest.fixture
-def ews(running, mailboxes):
-    CalendarItem.register("contract_key", ContractKey)
-    ex = running.info["exchange"]
-    mailbox = next(m for m in ex["mailboxes"] if m["email"] == mailboxes[0])
-    config = Configuration(
-        service_endpoint=ex["http_endpoint"],
-        credentials=Credentials(mailbox["username"], mailbox["password"]),
-        auth_type=BASIC,
-        version=Version(build=EXCHANGE_2013_SP1),
-    )
-    account = Account(mailbox["email"], config=config, autodiscover=False, access_type=DELEGATE)
-    try:
-        yield account
-    finally:
-        account.protocol.close()
-        CalendarItem.deregister("contract_key")
+def ews(ews_account, mailboxes):
+    return ews_account(mailboxes[0])
 
 
 def _delta(graph, url, params=None):

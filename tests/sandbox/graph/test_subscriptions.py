@@ -78,7 +78,7 @@ def _expiry(minutes: int = 60) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_subscription_validates_and_notifies_graph_and_ews_writes(graph, running, receiver, mailboxes, window):
+def test_subscription_validates_and_notifies_graph_and_ews_writes(graph, ews_account, receiver, mailboxes, window):
     user = mailboxes[2]
     created = graph.post(
         "/subscriptions",
@@ -101,10 +101,9 @@ def test_subscription_validates_and_notifies_graph_and_ews_writes(graph, running
     assert note["resource"].endswith(f"/Events/{event['id']}")
 
     # A write through EWS (the same store) notifies as well.
-    with running.exchange.store.lock:
-        mb = running.exchange.store.mailbox(user)
-        item = next(i for i in mb.items.values() if i.fields["Subject"].text == "notify me")
-        running.exchange.store.touch(item)
+    [item] = list(ews_account(user).calendar.filter(subject="notify me"))
+    item.subject = "notified"
+    item.save(update_fields=["subject"], send_meeting_invitations="SendToNone")
     receiver.wait_for(lambda n: n["changeType"] == "updated" and n["resourceData"]["id"] == event["id"])
     graph.delete(f"/users/{user}/events/{event['id']}")
     receiver.wait_for(lambda n: n["changeType"] == "deleted" and n["resourceData"]["id"] == event["id"])
