@@ -36,6 +36,7 @@ class SandboxOptions:
     validate_schema: bool = False
     salesforce_faults: dict[str, Any] = field(default_factory=dict)
     exchange_faults: dict[str, Any] = field(default_factory=dict)
+    graph_faults: dict[str, Any] = field(default_factory=dict)
     salesforce_daily_budget: int = 100_000
     salesforce_page_size: int = 2000
 
@@ -116,7 +117,11 @@ def start_sandboxes(options: SandboxOptions) -> RunningSandboxes:
         bearer_tokens=bearer_user,
     )
     graph = GraphSandbox(
-        exchange=exchange, identity=identity, state_dir=state_dir / "graph", notification_ca_file=str(tls.ca_file)
+        exchange=exchange,
+        identity=identity,
+        state_dir=state_dir / "graph",
+        notification_ca_file=str(tls.ca_file),
+        faults=options.graph_faults or None,
     )
     servers: list[ServerThread] = []
     try:
