@@ -92,7 +92,7 @@ the identity provider's included).
 Differences from real Graph (what the sandbox refuses or does differently):
 
 - Only the calendar surface above; no ``/me`` (app-only: 400 as Graph answers), no other calendars, no
-  attachments, no online meetings, no ``multiValueExtendedProperties``, no ``$orderby``/``$search``/``$count``.
+  attachments, no online meetings, no ``multiValueExtendedProperties``.
 - ``$filter`` on ``/events`` supports only the single-value extended-property ``Any`` forms (``eq``, ``ne``,
   ``startswith``, ``contains``), and ``$expand`` only ``singleValueExtendedProperties($filter=id eq '…' [or …])``;
   Graph accepts many more filters (``subject eq …``, dates) — those answer 400 here.
@@ -106,7 +106,12 @@ Differences from real Graph (what the sandbox refuses or does differently):
   for it is unverified. Duplicate category names answer 409 ``ErrorDuplicateMasterCategory`` (unverified).
   The budget refusal message is the sandbox's own; Graph's wording differs by workload.
 - Attendees-only PATCHes are logged as notifying every attendee (Graph notifies changed attendees only).
-- ``organizer`` is always the mailbox owner on creation (Graph ignores a different organizer as well).
+- ``organizer`` in a body is ignored: the organizer of a new event is the mailbox owner. ``locations``,
+  ``responseRequested``, ``allowNewTimeProposals``, ``isOnlineMeeting``, ``onlineMeetingProvider`` and
+  ``hideAttendees`` are accepted and not stored; ``Prefer: outlook.body-content-type`` is not honoured (bodies
+  come back as stored).
+- Unimplemented OData options (``$orderby``, ``$search``, ``$count``, ...) answer 400 instead of being applied.
+- Events live in the default calendar only (no ``/calendars/{id}/...``, no ``/calendarGroups``).
 - Items are never moved by Graph other than on DELETE, so restId and restImmutableEntryId both stay valid.
 - Subscriptions (``subscriptions.py``): ``/users/{id}/events`` only, no resource data (no
   ``includeResourceData``/encryption), no retries of failed deliveries, no throttling of slow endpoints;

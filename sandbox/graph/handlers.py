@@ -99,6 +99,21 @@ def _int_param(call: Call, name: str, default: int) -> int:
     return number
 
 
+_QUERY_OPTIONS = {
+    "list_events": {"$filter", "$expand", "$select", "$top", "$skip"},
+    "get_event": {"$expand", "$select"},
+    "calendar_view": {"$select", "$top", "$skip"},
+}
+
+
+def _check_options(call: Call, handler: str) -> None:
+    """Refuse OData options the sandbox does not implement, rather than ignore them (Graph would apply them)."""
+    allowed = _QUERY_OPTIONS[handler]
+    for key in call.query:
+        if key.startswith("$") and key.lower() not in {a.lower() for a in allowed}:
+            raise GraphError(400, "BadRequest", f"The query option '{key}' is not supported by the sandbox.")
+
+
 def _window(call: Call) -> tuple[dt.datetime, dt.datetime]:
     start, end = _q(call, "startDateTime"), _q(call, "endDateTime")
     if not start or not end:
@@ -308,6 +323,7 @@ def get_calendar(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
 
 # -- calendarView and delta ------------------------------------------------------------------------------------------
 def calendar_view(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
+    _check_options(call, "calendar_view")
     window = _window(call)
     view = view_of(sb, call, mb.email)
     view.select = parse_select(call)
@@ -418,6 +434,7 @@ def render_entry(mb: Mailbox, view: events.View, kind: str, canonical: str, wind
 
 # -- events ---------------------------------------------------------------------------------------------------------
 def list_events(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
+    _check_options(call, "list_events")
     user = call.path.split("/")[2]
     view = view_of(sb, call, user)
     view.expand_ext = parse_expand(call)
@@ -437,6 +454,7 @@ def list_events(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
 
 
 def get_event(sb: GraphSandbox, call: Call, mb: Mailbox, event_id: str) -> Reply:
+    _check_options(call, "get_event")
     user = call.path.split("/")[2]
     item, occurrence = find_event(mb, event_id)
     view = view_of(sb, call, user)

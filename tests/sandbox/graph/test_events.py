@@ -257,6 +257,7 @@ def test_calendar_view_lists_instances_in_the_window(graph, mailboxes, window):
         ("GET", "/users/{u}/events?$skip=-1", {}),
         ("GET", "/users/{u}/events?$filter=subject eq 'x'", {}),
         ("GET", "/users/{u}/events?$expand=attachments", {}),
+        ("GET", "/users/{u}/events?$orderby=subject", {}),
         ("GET", "/users/{u}/events/AAMk%C3%A9", {}),
         ("GET", "/users/{u}/calendarView?startDateTime=yesterday&endDateTime=today", {}),
         ("GET", "/users/{u}/calendarView/delta?$skiptoken=forged", {}),
