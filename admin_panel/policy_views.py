@@ -1,4 +1,4 @@
-"""Policies (DESIGN §5) per object kind, and custom-object mappings chosen from Salesforce describe."""
+"""Policies (docs/policies.md) per object kind, and custom-object mappings chosen from Salesforce describe."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The link store: link rows (``sync.models.Link``) ⇄ the planner's ``LinkState``.
 
 A create writes its link as *pending* (with the sync key) and commits before the remote call, so a retry after
-a crash finds the item by that key instead of making a second one (DESIGN §4, invariant 6).
+a crash finds the item by that key instead of making a second one (docs/sync-model.md, docs/invariants.md #6).
 """
 
 from __future__ import annotations

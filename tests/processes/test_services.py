@@ -1,6 +1,6 @@
 """Services failing under a running session: Redis restarted (every key lost) while a real worker process runs
 the session; the database connection terminated by PostgreSQL in the middle of a session. Each time the
-session is retried, converges, and nothing is duplicated or lost (DESIGN §6.6, 6.7, 6.10)."""
+session is retried, converges, and nothing is duplicated or lost (docs/invariants.md #6, #7, #10)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _assert_converged(world, engine: Engine) -> None:
     quiet = engine.converge(3)
     assert quiet.writes == 0
     again = engine.sync()
-    assert again.writes == 0, again.to_json()  # invariant 9
+    assert again.writes == 0, again.to_json()  # docs/invariants.md #9
     subjects = Counter(e["Subject"] for e in world.salesforce().events())
     assert len(subjects) == UP + DOWN and set(subjects.values()) == {1}, subjects
     items = Counter(i["subject"] for i in world.outlook().items("Salesforce"))
