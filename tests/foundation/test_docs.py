@@ -20,8 +20,10 @@ def tracked(*patterns: str) -> list[Path]:
 
 
 def headings(page: Path) -> set[str]:
-    return {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$",
-            page.read_text(), re.MULTILINE)}  # fmt: skip
+    return {
+        re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", page.read_text(), re.MULTILINE)
+    }
 
 
 def test_every_citation_names_a_page_an_anchor_and_an_invariant_that_exist():

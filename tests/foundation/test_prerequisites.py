@@ -57,8 +57,13 @@ def test_a_missing_program_stops_at_once_with_one_line_naming_it(tmp_path):
 
 
 def test_a_missing_chromium_is_named_with_the_variable_that_points_elsewhere(tmp_path, redis_url):
-    result = run("test", tmp_path, CALSYNC_CHROMIUM=str(tmp_path / "no-chromium"), CALSYNC_NO_INSTALL="1",
-                 CALSYNC_TEST_REDIS_SERVER=redis_url)  # fmt: skip
+    result = run(
+        "test",
+        tmp_path,
+        CALSYNC_CHROMIUM=str(tmp_path / "no-chromium"),
+        CALSYNC_NO_INSTALL="1",
+        CALSYNC_TEST_REDIS_SERVER=redis_url,
+    )
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert "apt-get install chromium" in line and "CALSYNC_CHROMIUM" in line and "apt-get install redis-server" in line
@@ -79,8 +84,12 @@ def test_test_services_that_do_not_answer_stop_the_run_with_one_line(tmp_path):
     (tmp_path / "redis-server").write_text("#!/bin/sh\n")
     (tmp_path / "redis-server").chmod(0o755)
     redis_port, postgres_port = free_port(), free_port()
-    result = run("test", tmp_path, CALSYNC_TEST_REDIS_SERVER=f"redis://127.0.0.1:{redis_port}",
-                 CALSYNC_TEST_POSTGRES_URL=f"postgresql+psycopg://postgres@127.0.0.1:{postgres_port}/test")  # fmt: skip
+    result = run(
+        "test",
+        tmp_path,
+        CALSYNC_TEST_REDIS_SERVER=f"redis://127.0.0.1:{redis_port}",
+        CALSYNC_TEST_POSTGRES_URL=f"postgresql+psycopg://postgres@127.0.0.1:{postgres_port}/test",
+    )
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert f"no Redis answers at 127.0.0.1:{redis_port}" in line and "redis-server --daemonize yes" in line

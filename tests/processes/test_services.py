@@ -35,8 +35,9 @@ def _make_items(world) -> None:
         outlook.create(f"Outlook meeting {i}", at(1 + i % 5, 9 + i % 8), at(1 + i % 5, 10 + i % 8))
     for i in range(DOWN):
         start = at(2 + i % 4, 13 + i % 3)
-        salesforce.create_event(Subject=f"Salesforce call {i}", StartDateTime=start,
-                                EndDateTime=start + dt.timedelta(hours=1))  # fmt: skip
+        salesforce.create_event(
+            Subject=f"Salesforce call {i}", StartDateTime=start, EndDateTime=start + dt.timedelta(hours=1)
+        )
 
 
 def _assert_converged(world, engine: Engine) -> None:
@@ -58,8 +59,9 @@ def _worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def test_redis_restarted_mid_session_the_session_runs_again_and_converges(world, engine, own_redis, sandbox_info_file,
-                                                                          tmp_path):  # fmt: skip
+def test_redis_restarted_mid_session_the_session_runs_again_and_converges(
+    world, engine, own_redis, sandbox_info_file, tmp_path
+):
     _make_items(world)
     env = dict(os.environ)
     env.update(

@@ -112,8 +112,9 @@ class SyncMachine(RuleBasedStateMachine):
     def create_in_outlook(self, words, span, location, private) -> None:
         token = self._new_token()
         subject = f"{token} {words}"
-        ex_id = self.outlook.create(subject, span[0], span[1], location=location, body=f"{token} notes",
-                                    private=private)  # fmt: skip
+        ex_id = self.outlook.create(
+            subject, span[0], span[1], location=location, body=f"{token} notes", private=private
+        )
         fields = {"subject": subject, "location": location, "body": f"{token} notes", "start": span[0],
                   "end": span[1], "private": private}  # fmt: skip
         self.meetings[token] = Meeting(token, "exchange", fields, ex_id=ex_id)
