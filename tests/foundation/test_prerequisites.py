@@ -5,7 +5,6 @@ answer stops the run with one line. apt-get here is a stand-in on PATH, so the m
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -13,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import REDIS_SERVER, free_port
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prerequisites.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(target: str, path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -45,7 +40,7 @@ def fake_apt_get(bin_dir: Path, provides: str) -> Path:
 
 @pytest.fixture
 def redis_url() -> str:
-    return os.environ.get("CALSYNC_TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
+    return REDIS_SERVER
 
 
 def test_a_missing_program_stops_at_once_with_one_line_naming_it(tmp_path):
