@@ -1,6 +1,6 @@
 """The planner: a pure function from (links, change feeds, policies, now) to a `Plan` of typed actions.
 
-``plan(links, exchange_changes, salesforce_changes, policies, now, ...)`` holds all policy logic of DESIGN §5.
+``plan(links, exchange_changes, salesforce_changes, policies, now, ...)`` holds all policy logic of docs/policies.md.
 It does no I/O; the session runner applies the actions and persists the `LinkState` rows the plan returns.
 
 Inputs per item pair: the link (if any), at most one Exchange change and one Salesforce change. A change is
@@ -8,7 +8,7 @@ Inputs per item pair: the link (if any), at most one Exchange change and one Sal
 deletion: EWS Delete change, ``IsDeleted``, or not-found on a direct fetch), ``unshared`` (Exchange: our category
 removed or *Unshare* pressed) or ``withdrawn`` (Salesforce: the record exists but no longer belongs on a
 calendar, e.g. a Task whose due date was cleared). A side without a change is taken to be at its base.
-Absence from a feed never means anything (invariant 4).
+Absence from a feed never means anything (docs/invariants.md #4).
 
 Decision table, first matching row wins (EX = Exchange, SF = Salesforce; "unlink" keeps a tombstone link so
 that later changes of either item are ignored):
@@ -23,7 +23,7 @@ no link, EX new item (shared)         events, two_way/upsync_only: create in SF 
                                       ``not_sent_up``; tasks/custom: nothing (they only flow down)
 no link, SF new record                create in EX with the kind's category (upsync_only too: "created in SF are
                                       still synced down once")
-no link, both new with one sync key   adopt: link them and merge with no base (lost link state, invariant 12)
+no link, both new with one sync key   adopt: link them and merge with no base (lost link state, docs/invariants.md #12)
 unlinked link                         ignored; an EX item shared again re-links (or re-creates in SF if the SF
                                       record was deleted)
 mapping issues on a side              health entries for the issues, link marked ``failed``; nothing written
@@ -43,7 +43,7 @@ edits                                 field-by-field merge against each side's b
 ====================================  =========================================================================
 
 Merge of edits (projection fields, see `sync.entry`): a field changed on one side only is taken from that side;
-changed on both to equal values costs nothing (invariant 2); changed on both to different values goes to
+changed on both to equal values costs nothing (docs/invariants.md #2); changed on both to different values goes to
 ``conflict_winner`` (``latest``: the later modification time, Exchange on a tie). ``downsync_only`` makes SF win
 every changed field (an Outlook edit is reverted), ``upsync_only`` makes EX win (a SF edit is reverted).
 Fields that do not flow in a direction:
@@ -58,11 +58,11 @@ Before writing, the target is checked against the side's limits (`salesforce_iss
 issue means no write for the pair (never half of it) and health entries. Writes compare the target as the side
 will hold it (its "round trip", e.g. SF has no *tentative*) with what it holds, so lossy fields never ping-pong.
 
-Mass-deletion guard (invariant 5): if the plan deletes more than max(5, 20 %) of the mailbox's live links, or a
-full listing of a side came back empty while links exist, the plan keeps only its health entries plus a
-``mass_deletion_guard`` entry, and writes nothing.
+Mass-deletion guard (docs/invariants.md #5): if the plan deletes more than max(5, 20 %) of the mailbox's live
+links, or a full listing of a side came back empty while links exist, the plan keeps only its health entries
+plus a ``mass_deletion_guard`` entry, and writes nothing.
 
-The plan is deterministic and independent of input order (invariant 13): duplicate changes for one item are
+The plan is deterministic and independent of input order (docs/invariants.md #13): duplicate changes for one item are
 reduced by a total order, new sync keys are UUID5s of mailbox and item id, and actions are sorted canonically.
 """
 
@@ -571,7 +571,7 @@ def plan(
 
     # New items on both sides under the same (unlinked) sync key: a lost link, adopt the pair. An item that
     # carries no key was the origin of its pair, whose key is derived from its id (`new_sync_key`), so a lost
-    # database still pairs every item with its counterpart instead of copying both again (invariant 12).
+    # database still pairs every item with its counterpart instead of copying both again (docs/invariants.md #12).
     def ex_key(ex: ExchangeChange) -> str:
         return ex.sync_key or new_sync_key(mailbox, Side.EXCHANGE, ex.exchange_id)
 
@@ -873,7 +873,7 @@ def _plan_pair(
     if sf is not None and link.salesforce_id is None and sf.type is ChangeType.CHANGED:
         link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
     # A pending create that did reach Salesforce, whose record the user deleted before the link was confirmed
-    # (found by the simulation): a deletion like any other, never a second create (invariant 3).
+    # (found by the simulation): a deletion like any other, never a second create (docs/invariants.md #3).
     if sf is not None and link.salesforce_id is None and sf.type in DELETION_TYPES and sf.sync_key == key:
         link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
     if ex is not None and link.exchange_id is None and ex.type in DELETION_TYPES and ex.sync_key == key:
@@ -1242,7 +1242,7 @@ def _merge(
         if not ce and not cs:
             continue
         if ce and cs and ex_eff[f] == sf_cur[f]:
-            continue  # the same change on both sides: nothing to write (invariant 2)
+            continue  # the same change on both sides: nothing to write (docs/invariants.md #2)
         if direction is Direction.DOWNSYNC_ONLY:
             winner = Side.SALESFORCE
         elif direction is Direction.UPSYNC_ONLY:

@@ -269,7 +269,7 @@ class ExchangeConnector:
         """Item changes in the calendar since ``sync_state`` (collapsed by the server).
 
         A missing or invalid state lists every item again (``full=True``); callers must not read deletions
-        from absence in that case (invariant 4)."""
+        from absence in that case (docs/invariants.md #4)."""
         try:
             return self._run(self._changes, sync_state, page_size)
         except ConnectorError as exc:

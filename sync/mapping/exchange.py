@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from exchangelib import Body, HTMLBody
+from exchangelib import Body, EWSDate, EWSDateTime, EWSTimeZone, HTMLBody
 from exchangelib.extended_properties import ExtendedProperty
 from exchangelib.items import CalendarItem
 from exchangelib.properties import Attendee as EwsAttendee
@@ -46,6 +46,7 @@ from sync.entry import (
     normalize_email,
     normalize_location,
     normalize_subject,
+    project,
     to_utc,
 )
 from sync.mapping import recurrence as rec_map
@@ -322,8 +323,6 @@ def exchange_update(
 ) -> tuple[dict[str, Any], list[MappingIssue]]:
     """The item fields to update: those behind the given projection ``fields``, or, without ``fields``,
     those whose projection differs between ``old`` and ``new``. Pass the keys as ``update_fields``."""
-    from sync.entry import project  # local: keep import graph flat
-
     after, issues = entry_to_exchange(new)
     if fields is None:
         if old is None:
@@ -362,8 +361,6 @@ def calendar_item_to_dict(item: CalendarItem) -> dict[str, Any]:
 def dict_to_calendar_item(data: Mapping[str, Any], item: CalendarItem | None = None) -> tuple[CalendarItem, list[str]]:
     """Set the dict's fields on ``item`` (a new CalendarItem if None); returns it and the ``update_fields``
     for ``save(update_fields=...)``. Datetimes become EWSDateTime and zones EWSTimeZone."""
-    from exchangelib import EWSDate, EWSDateTime, EWSTimeZone
-
     item = item if item is not None else CalendarItem()
     update_fields: list[str] = []
     for name, value in data.items():
