@@ -6,8 +6,8 @@ mailboxes the API budget guard paused, with the reason.
 
 Access: `init_app` puts a guard in front of every route; the panel (``admin_panel.init_app``) lets in
 admins logged in to the panel (login, role and CSRF checks), or a script carrying ``CALSYNC_OPS_TOKEN``
-(header ``Authorization: Bearer ...`` or a ``token`` form/query field). `token_guard` is the guard for an app
-without the panel: the token, else loopback clients outside production.
+(header ``Authorization: Bearer ...`` or a ``token`` form/query field). `token_guard`, the default when
+`init_app` is given no guard, lets in the token alone, else loopback clients outside production.
 """
 
 from __future__ import annotations
