@@ -370,15 +370,17 @@ class Applier:
                 continue
             assert entry.recurrence is not None
             try:
-                writes, issues = series.sync_salesforce_occurrences(
+                done = series.sync_salesforce_occurrences(
                     self.salesforce, series_id, key, entry.recurrence, entry.time_zone, subject=entry.subject
                 )
             except ConnectorError as exc:
                 self._fail(key, Side.SALESFORCE, exc, series_id)
                 continue
-            self.report.writes += writes
-            for issue in issues:
+            self.report.writes += done.writes
+            for issue in done.issues:
                 self._health(key, Side.SALESFORCE, issue.code, issue.message, series_id)
+            if done.failed:
+                self._record_result(key, Side.SALESFORCE, done.failed[0], series_id)
 
     # -- invitees (EventRelation) -----------------------------------------------------------------------
     def _sync_invitees(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sync.entry import OccurrenceOverride, Recurrence, Side, normalize_location, normalize_subject, to_utc
@@ -107,14 +108,25 @@ def has_exceptions(recurrence: Recurrence | None) -> bool:
     return recurrence is not None and bool(recurrence.exdates or recurrence.overrides)
 
 
+@dataclass
+class OccurrenceWrites:
+    """What `sync_salesforce_occurrences` did: write requests, occurrences without an Event (issues), and the
+    results of records Salesforce refused (the caller fails the pair, so the next session tries again)."""
+
+    writes: int = 0
+    issues: list[MappingIssue] = field(default_factory=list)
+    failed: list[Any] = field(default_factory=list)
+
+
 def sync_salesforce_occurrences(
     salesforce: Any, series_id: str, sync_key: str, recurrence: Recurrence, time_zone: str, *, subject: str
-) -> tuple[int, list[MappingIssue]]:
+) -> OccurrenceWrites:
     """Make the series' occurrence Events match ``recurrence``'s exceptions: delete those of deleted
-    occurrences, update those of changed ones. Returns the number of write requests and the issues of
-    occurrences that have no Event. Costs one query, then at most one delete and one update collection."""
+    occurrences, update those of changed ones. Costs one query, then at most one delete and one update
+    collection (occurrences already as wanted cost nothing: a retry after a partial failure redoes only
+    the rest)."""
     if not has_exceptions(recurrence):
-        return 0, []
+        return OccurrenceWrites()
     rows = salesforce.query(
         "SELECT Id, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, CalSync_Key__c "
         f"FROM Event WHERE RecurrenceActivityId = '{_soql_id(series_id)}' ORDER BY StartDateTime"
@@ -159,14 +171,14 @@ def sync_salesforce_occurrences(
             and (_parse(row["StartDateTime"]) != override.start or _parse(row["EndDateTime"]) != override.end)
         ):
             updates.append({"Id": row["Id"], **fields})
-    writes = 0
+    writes, failed = 0, []
     if deletes:
-        salesforce.delete(deletes)
+        failed += [r for r in salesforce.delete(deletes) if not r.success]
         writes += 1
     if updates:
-        salesforce.update("Event", updates)
+        failed += [r for r in salesforce.update("Event", updates) if not r.success]
         writes += 1
-    return writes, issues
+    return OccurrenceWrites(writes, issues, failed)
 
 
 def _occurrence_fields(override: OccurrenceOverride, row: Mapping[str, Any], subject: str) -> dict[str, Any]:
