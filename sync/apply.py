@@ -20,7 +20,7 @@ from typing import Any
 from exchangelib import CalendarItem
 from sqlalchemy.orm import Session
 
-from sync import health, links
+from sync import health, links, series
 from sync.attendees import Person, relation_changes
 from sync.connectors.errors import ConnectorError
 from sync.connectors.exchange import ExchangeConnector
@@ -104,6 +104,7 @@ class Applier:
         self._create_salesforce(by_type[CreateInSalesforce])
         self._create_exchange(by_type[CreateInExchange], pending_before)
         self._update_salesforce(by_type[UpdateSalesforce])
+        self._sync_occurrences(by_type[CreateInSalesforce], by_type[UpdateSalesforce])
         self._sync_invitees(by_type[CreateInSalesforce], by_type[UpdateSalesforce])
         self._join_events(by_type[JoinSalesforceEvent])
         self._leave_events(by_type[LeaveSalesforceEvent])
@@ -364,6 +365,28 @@ class Applier:
             changes.append((update, ["categories"]))
             sent.append(action)
         self._send_exchange_updates(changes, sent, "untagged")
+
+    # -- series occurrences (sync.series) -------------------------------------------------------------
+    def _sync_occurrences(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> None:
+        """Deleted and changed occurrences of written series reach their Salesforce occurrence Events."""
+        todo = [(c.sync_key, self._created.get(c.sync_key, {}).get("salesforce_id"), c.entry) for c in creates]
+        todo += [(u.sync_key, u.salesforce_id, u.entry) for u in updates if "recurrence" in u.fields]
+        for key, series_id, entry in todo:
+            if not series_id or key in self.report.failed_keys or not series.has_exceptions(entry.recurrence):
+                continue
+            assert entry.recurrence is not None
+            try:
+                done = series.sync_salesforce_occurrences(
+                    self.salesforce, series_id, key, entry.recurrence, entry.time_zone, subject=entry.subject
+                )
+            except ConnectorError as exc:
+                self._fail(key, Side.SALESFORCE, exc, series_id)
+                continue
+            self.report.writes += done.writes
+            for issue in done.issues:
+                self._health(key, Side.SALESFORCE, issue.code, issue.message, series_id)
+            if done.failed:
+                self._record_result(key, Side.SALESFORCE, done.failed[0], series_id)
 
     # -- invitees (EventRelation) -----------------------------------------------------------------------
     def _sync_invitees(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> None:

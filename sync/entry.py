@@ -110,18 +110,56 @@ class Attendee:
 @dataclass(frozen=True)
 class Recurrence:
     """A recurring series: an RFC 5545 RRULE (without the ``RRULE:`` prefix) anchored at the entry's start,
-    in the entry's time zone, with deleted occurrences as local dates (``exdates``).
-
-    Modified occurrences (exceptions with other content) are not representable here on purpose: mappings
-    report them as a `MappingIssue` rather than sync half a series.
+    in the entry's time zone, with deleted occurrences as local dates (``exdates``) and changed occurrences
+    (``overrides``: moved or edited, keyed by the local date the pattern gives them; see `sync.series`).
     """
 
     rrule: str
     exdates: tuple[date, ...] = ()
+    overrides: tuple[OccurrenceOverride, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rrule", normalize_rrule(self.rrule))
         object.__setattr__(self, "exdates", tuple(sorted(set(self.exdates))))
+        by_day = {o.original: o for o in self.overrides if o.original not in self.exdates}
+        object.__setattr__(self, "overrides", tuple(by_day[d] for d in sorted(by_day)))
+
+    def with_exceptions(self, other: Recurrence | None) -> Recurrence:
+        """This pattern with ``other``'s deleted and changed occurrences."""
+        if other is None:
+            return dataclasses.replace(self, exdates=(), overrides=())
+        return dataclasses.replace(self, exdates=other.exdates, overrides=other.overrides)
+
+
+@dataclass(frozen=True, order=True)
+class OccurrenceOverride:
+    """One changed occurrence of a series: ``original`` is its local date in the pattern; ``start``/``end``
+    (UTC) where it is now, ``subject``/``location`` what it says (``None``: as the series)."""
+
+    original: date
+    start: datetime | None = None
+    end: datetime | None = None
+    subject: str | None = None
+    location: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "original": self.original.isoformat(),
+            "start": _minute(self.start) if self.start else None,
+            "end": _minute(self.end) if self.end else None,
+            "subject": normalize_subject(self.subject) if self.subject is not None else None,
+            "location": normalize_location(self.location) if self.location is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OccurrenceOverride:
+        return cls(
+            original=date.fromisoformat(data["original"]),
+            start=_parse_minute(data["start"]) if data.get("start") else None,
+            end=_parse_minute(data["end"]) if data.get("end") else None,
+            subject=data.get("subject"),
+            location=data.get("location"),
+        )
 
 
 @dataclass(frozen=True)
@@ -371,6 +409,8 @@ def project(entry: Entry) -> Projection:
             "exdates": [d.isoformat() for d in entry.recurrence.exdates],
             "time_zone": entry.time_zone,
         }
+        if entry.recurrence.overrides:  # only then: series without changed occurrences keep their hashes
+            recurrence["overrides"] = [o.to_json() for o in entry.recurrence.overrides]
     return {
         "subject": normalize_subject(entry.subject),
         "when": project_when(entry),
@@ -421,7 +461,11 @@ def entry_from_projection(
     recurrence = None
     rec = projection.get("recurrence")
     if rec:
-        recurrence = Recurrence(rrule=rec["rrule"], exdates=tuple(date.fromisoformat(d) for d in rec["exdates"]))
+        recurrence = Recurrence(
+            rrule=rec["rrule"],
+            exdates=tuple(date.fromisoformat(d) for d in rec["exdates"]),
+            overrides=tuple(OccurrenceOverride.from_json(o) for o in rec.get("overrides") or ()),
+        )
         time_zone = rec.get("time_zone") or time_zone
     common: dict[str, Any] = {
         "kind": kind,

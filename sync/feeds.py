@@ -14,11 +14,12 @@ from typing import Any
 
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
-from sync.entry import EVENT, TASK, is_custom_kind, to_utc
+from sync.entry import EVENT, TASK, entry_from_projection, is_custom_kind, to_utc
 from sync.mapping.exchange import calendar_item_to_dict, entry_from_exchange
 from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
 from sync.planner import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
 from sync.policies import Direction, Policy, PolicySet
+from sync.series import read_modified_occurrences
 
 # Re-read this much before the watermark: SystemModstamp is set at commit time, so a row committed late with an
 # earlier stamp would otherwise be missed. Echoes in the overlap cost no write (projection hashes).
@@ -71,10 +72,19 @@ def meeting_uid(item: Any) -> str | None:
 
 
 def _exchange_change(
-    item: Any, kind: str, time_zone: str, mailbox_email: str, shared: SharedRelations | None
+    item: Any,
+    kind: str,
+    time_zone: str,
+    mailbox_email: str,
+    shared: SharedRelations | None,
+    modified: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> ExchangeChange:
-    """A fetched calendar item as a ``changed`` record."""
-    result = entry_from_exchange(calendar_item_to_dict(item), kind=kind, default_time_zone=time_zone)
+    """A fetched calendar item as a ``changed`` record (``modified``: a series' modified occurrences with
+    their content, `sync.series.read_modified_occurrences`)."""
+    data = calendar_item_to_dict(item)
+    if modified and item.id in modified:
+        data["modified_occurrences"] = modified[item.id]
+    result = entry_from_exchange(data, kind=kind, default_time_zone=time_zone)
     modified = getattr(item, "last_modified_time", None)
     return ExchangeChange(
         item.id,
@@ -176,13 +186,14 @@ def read_exchange(
     # incremental feed reports that as a Delete; a full listing must too (found by the simulation: lost state
     # after a deletion in Outlook kept the Salesforce Event for ever).
     moved = connector.outside_calendar([i for i, item in zip(ids, fetched, strict=True) if item and i in confirm])
+    modified = read_modified_occurrences(connector, fetched)
     for item_id, item in zip(ids, fetched, strict=True):
         kind = wanted[item_id][0]
         if item is None or item_id in moved:
             if item_id in by_id:
                 changes[item_id] = ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind)
             continue
-        changes[item_id] = _exchange_change(item, kind, time_zone, mailbox_email, shared.get(item_id))
+        changes[item_id] = _exchange_change(item, kind, time_zone, mailbox_email, shared.get(item_id), modified)
     return ExchangeFeed(
         changes=[changes[k] for k in sorted(changes)],
         sync_state=feed.sync_state,
@@ -235,6 +246,9 @@ def _salesforce_changes(
 ) -> list[SalesforceChange]:
     """Rows of one object kind as change records (invitees read only where they can matter)."""
     kind = policy.kind
+    if kind == EVENT:
+        # Occurrence Events belong to their series, which is the item that syncs (sync.series).
+        rows = [r for r in rows if not r.get("RecurrenceActivityId")]
     invitees: dict[str, list[str]] = {}
     if kind == EVENT:
         live = [r["Id"] for r in rows if not r.get("IsDeleted")]
@@ -259,13 +273,19 @@ def _salesforce_changes(
             )
             continue
         result = from_salesforce(row, policy, time_zone=time_zone, invitee_emails=invitees.get(meta.id, ()))
+        entry = result.entry
+        if entry is not None and entry.recurrence is not None:
+            # The series' changed and deleted occurrences on this side: as last synced (not read).
+            base = (by_id[meta.id].salesforce_base or {}) if meta.id in by_id else {}
+            held = entry_from_projection(base).recurrence if base.get("recurrence") else None
+            entry = entry.replace(recurrence=entry.recurrence.with_exceptions(held))
         changes.append(
             SalesforceChange(
                 meta.id,
                 ChangeType.WITHDRAWN if result.withdrawn else ChangeType.CHANGED,
                 kind=kind,
                 salesforce_object=sobject,
-                entry=result.entry,
+                entry=entry,
                 issues=result.issues,
                 sync_key=meta.sync_key,
                 modstamp=meta.system_modstamp,
@@ -383,13 +403,15 @@ def exchange_changes_for(
         return []
     shared = shared or {}
     out: list[ExchangeChange] = []
-    for (item_id, kind), item in zip(items, connector.fetch([i for i, _ in items]), strict=True):
+    fetched = connector.fetch([i for i, _ in items])
+    modified = read_modified_occurrences(connector, fetched)
+    for (item_id, kind), item in zip(items, fetched, strict=True):
         if item is None:
             out.append(ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind))
         elif policies.for_kind(kind).category.lower() not in {c.lower() for c in item.categories or ()}:
             out.append(ExchangeChange(item_id, ChangeType.UNSHARED, kind=kind, change_key=item.changekey))
         else:
-            out.append(_exchange_change(item, kind, time_zone, mailbox_email, shared.get(item_id)))
+            out.append(_exchange_change(item, kind, time_zone, mailbox_email, shared.get(item_id), modified))
     return out
 
 

@@ -405,6 +405,7 @@ def _build_objects() -> dict[str, SObject]:
                 _ro("Recurrence2PatternStartDate", "datetime", "Recurrence Pattern Start Date"),
                 _text("Recurrence2PatternTimeZone", "Recurrence Pattern Time Zone", 255),
                 _ro("IsRecurrence2Exception", "boolean", "Is Exception"),
+                _ro("RecurrenceActivityId", "reference", "Recurrence Activity ID", reference_to=("Event",)),
                 _ro("IsRecurrence2Exclusion", "boolean", "Historical Event, Not Following Recurrence"),
                 _ro("IsRecurrence", "boolean", "Create Recurring Series of Events"),
                 _ro("Recurrence2PatternVersion", "picklist", "Recurrence Pattern Version", length=40),

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-from sandbox.salesforce import ids
+from sandbox.salesforce import ids, series
 from sandbox.salesforce.errors import ApiError, RecordError, entity_is_deleted, not_found
 from sandbox.salesforce.schema import (
     BY_PREFIX,
@@ -255,6 +255,8 @@ class Store:
         self.tables[obj.name][record_id] = record
         self._reindex(obj, record)
         self._after_write(obj, record)
+        if obj.name == "Event":
+            series.after_create(self, record, user_id)
         return record
 
     def update(self, obj: SObject, record_id: str, values: dict[str, Any], user_id: str) -> Record:
@@ -267,6 +269,8 @@ class Store:
         self._validate(obj, record, set(given), old)
         now = self.stamp()
         record.update(LastModifiedDate=now, LastModifiedById=user_id, SystemModstamp=now)
+        if obj.name == "Event":
+            series.after_update(self, old, record, user_id)
         self._remember(obj, old["Id"])
         self._unindex(obj, old)
         self.tables[obj.name][old["Id"]] = record
@@ -287,6 +291,7 @@ class Store:
             raise entity_is_deleted()
         self._soft_delete(obj, record, user_id)
         if obj.name == "Event":
+            series.after_delete(self, record, user_id)
             for relation in list(self.tables["EventRelation"].values()):
                 if relation["EventId"] == record["Id"] and not relation["IsDeleted"]:
                     self._soft_delete(OBJECTS["EventRelation"], relation, user_id)
@@ -322,6 +327,35 @@ class Store:
         payload = dict(values)
         payload[f.name] = value
         return self.create(obj, payload, user_id), True
+
+    # -- series occurrences (sandbox.salesforce.series) ------------------------------------------------------
+    def add_occurrence(self, values: dict[str, Any], user_id: str) -> Record:
+        """An occurrence Event the org generates under a series (no validation: the series was validated)."""
+        obj = OBJECTS["Event"]
+        record: Record = {name: None for name in obj.fields}
+        for f in obj.fields.values():
+            if f.default is not None:
+                record[f.name] = f.default
+            elif f.type == "boolean":
+                record[f.name] = False
+        record.update(values)
+        record_id = self.new_id(obj)
+        now = self.stamp()
+        record.update(Id=record_id, IsDeleted=False, CreatedDate=now, CreatedById=user_id, LastModifiedDate=now,
+                      LastModifiedById=user_id, SystemModstamp=now)  # fmt: skip
+        self._remember(obj, record_id)
+        self.tables[obj.name][record_id] = record
+        self._reindex(obj, record)
+        return record
+
+    def change_occurrence(self, record: Record, values: dict[str, Any], user_id: str) -> None:
+        obj = OBJECTS["Event"]
+        self._remember(obj, record["Id"])
+        now = self.stamp()
+        record.update(values, LastModifiedDate=now, LastModifiedById=user_id, SystemModstamp=now)
+
+    def remove_occurrence(self, record: Record, user_id: str) -> None:
+        self._soft_delete(OBJECTS["Event"], record, user_id)
 
     def touch(self, record_id: str) -> Record:
         """An automated update: SystemModstamp moves, LastModifiedDate and content do not."""

@@ -15,7 +15,8 @@ conventions for values, so that the connector can pass it straight through:
 - ``required_attendees``/``optional_attendees``: exchangelib ``Attendee`` objects, e-mail strings or dicts with
   ``email``/``response``;
 - ``categories``: list of str; ``recurrence``: exchangelib ``Recurrence``; ``deleted_occurrences`` and
-  ``modified_occurrences``: as exchangelib returns them;
+  ``modified_occurrences``: as exchangelib returns them, or the modified ones as dicts with the occurrence's
+  ``original_start``, ``start``, ``end``, ``subject`` and ``location`` (the feed reads them, `sync.series`);
 - ``calsync_key``: the sync key extended property (`SyncKeyProperty`, registered by the connector).
 
 `calendar_item_to_dict` / `dict_to_calendar_item` are the thin adapters to exchangelib objects.
@@ -23,6 +24,7 @@ conventions for values, so that the connector can pass it straight through:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -54,7 +56,6 @@ from sync.mapping.issues import (
     INVALID_VALUE,
     LOCATION_TOO_LONG,
     MISSING_TIME,
-    RECURRENCE_EXCEPTIONS_UNSUPPORTED,
     SUBJECT_TOO_LONG,
     UNSUPPORTED_TIME_ZONE,
     MappingIssue,
@@ -63,6 +64,7 @@ from sync.mapping.issues import (
 )
 from sync.mapping.salesforce import timing_issues
 from sync.mapping.timezones import canonical_time_zone, exchange_supports, local_day, zone
+from sync.series import occurrence_overrides
 
 SYNC_KEY_ATTR = "calsync_key"
 EXCHANGE_TEXT_MAX = 255  # Subject and Location
@@ -189,16 +191,6 @@ def entry_from_exchange(item: Mapping[str, Any], *, kind: str = EVENT, default_t
     recurrence = None
     if item.get("recurrence") is not None:
         rec = item["recurrence"]
-        if item.get("modified_occurrences"):
-            issues.append(
-                MappingIssue(
-                    RECURRENCE_EXCEPTIONS_UNSUPPORTED,
-                    f"The series has {len(item['modified_occurrences'])} changed occurrence(s); a series with "
-                    "changed occurrences is not synced rather than synced half.",
-                    Side.EXCHANGE,
-                    "modified_occurrences",
-                )
-            )
         exdates = []
         for occ in item.get("deleted_occurrences") or ():
             start = getattr(occ, "start", occ)
@@ -206,6 +198,9 @@ def entry_from_exchange(item: Mapping[str, Any], *, kind: str = EVENT, default_t
         if isinstance(rec, EwsRecurrence):
             recurrence, rec_issues = rec_map.from_exchange(rec, tuple(exdates))
             issues += rec_issues
+            if recurrence is not None:
+                overrides = occurrence_overrides(item.get("modified_occurrences") or (), tz)
+                recurrence = dataclasses.replace(recurrence, overrides=overrides)
         else:
             recurrence = rec  # already neutral (tests, memory connector)
 

@@ -66,7 +66,8 @@ MAX_MINUTES = 10 * 366 * 1440  # anything longer is not a calendar entry
 EVENT_FIELDS = (
     "Id", "Subject", "StartDateTime", "EndDateTime", "IsAllDayEvent", "ActivityDate", "ActivityDateTime",
     "DurationInMinutes", "Location", "Description", "ShowAs", "IsPrivate", "WhoId", "WhatId", "OwnerId",
-    "Recurrence2PatternText", "Recurrence2PatternTimeZone", "IsRecurrence2Exception", SYNC_KEY_FIELD,
+    "Recurrence2PatternText", "Recurrence2PatternTimeZone", "IsRecurrence2Exception", "RecurrenceActivityId",
+    SYNC_KEY_FIELD,
     "SystemModstamp", "LastModifiedDate", "IsDeleted",
 )  # fmt: skip
 TASK_FIELDS = (
@@ -308,17 +309,8 @@ def salesforce_issues(entry: Entry) -> list[MappingIssue]:
                     "Recurrence2PatternTimeZone",
                 )
             )
+        # Deleted and changed occurrences are Salesforce occurrence Events of their own (sync.series).
         issues += rec_map.recurrence_issues(entry.recurrence, side)
-        if entry.recurrence.exdates:
-            issues.append(
-                MappingIssue(
-                    RECURRENCE_EXCEPTIONS_UNSUPPORTED,
-                    f"The series has {len(entry.recurrence.exdates)} cancelled occurrence(s); a Salesforce "
-                    "series cannot hold them, so it is not synced rather than synced wrong.",
-                    side,
-                    "Recurrence2PatternText",
-                )
-            )
     return issues
 
 
@@ -429,11 +421,15 @@ def salesforce_roundtrip(entry: Entry) -> Entry:
     result = event_from_salesforce(fields, time_zone=entry.time_zone, invitee_emails=[a.email for a in entry.attendees])
     if result.entry is None:
         return entry
+    recurrence = result.entry.recurrence
+    if recurrence is not None and entry.recurrence is not None:
+        recurrence = recurrence.with_exceptions(entry.recurrence)  # held as occurrence Events (sync.series)
     return result.entry.replace(
         kind=entry.kind,
         attendees=entry.attendees,
         categories=entry.categories,
         time_zone=entry.time_zone if entry.recurrence is None else result.entry.time_zone,
+        recurrence=recurrence,
     )
 
 

@@ -604,14 +604,23 @@ class SalesforceUser:
     def tasks(self, **kw: Any) -> list[dict[str, Any]]:
         return self.records("Task", **kw)
 
+    def occurrences(self, series_id: str) -> list[dict[str, Any]]:
+        """The live occurrence Events of a series, by start."""
+        rows = self.records("Event", where=f"RecurrenceActivityId = '{_soql_id(series_id)}'")
+        return sorted(rows, key=lambda r: r["StartDateTime"])
+
     def relations(self, event_id: str) -> list[dict[str, Any]]:
         """The Event's EventRelation rows."""
         names = ", ".join(self._types("EventRelation"))
         soql = f"SELECT {names} FROM EventRelation WHERE EventId = '{_soql_id(event_id)}'"
         return [self._parse("EventRelation", r) for r in self.sf.query_all(soql)["records"]]
 
-    def find_event(self, subject: str) -> dict[str, Any] | None:
-        found = [e for e in self.events() if e["Subject"] == subject]
+    def find_event(self, subject: str, *, series: bool = False) -> dict[str, Any] | None:
+        """The one Event with this subject; the occurrence Events of a series (``RecurrenceActivityId``) do
+        not count, and with ``series`` only a series record does."""
+        found = [e for e in self.events() if e["Subject"] == subject and not e.get("RecurrenceActivityId")]
+        if series:
+            found = [e for e in found if e.get("IsRecurrence2")]
         if len(found) > 1:
             raise AssertionError(f"{len(found)} Events with subject {subject!r} owned by {self.email}")
         return found[0] if found else None

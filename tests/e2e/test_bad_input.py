@@ -231,6 +231,14 @@ def _recurring_with_deleted_occurrence(ctx: Ctx) -> None:
     ctx.ids["item"] = item_id
 
 
+def _series_with_gap_expect(ctx: Ctx) -> None:
+    # Issue 23: a deleted occurrence is expressible (its Salesforce occurrence Event is deleted).
+    series = ctx.sf.find_event("Daily with a gap", series=True)
+    assert series is not None and ctx.codes() == [], ctx.codes()
+    starts = [o["StartDateTime"] for o in ctx.sf.occurrences(series["Id"])]
+    assert starts == [(at(1, 9) + dt.timedelta(days=n)).astimezone(UTC) for n in (0, 2, 3, 4)]
+
+
 EXCHANGE_CASES: list[Case] = [
     Case("ex-subject-300-legacy", ex_store("Long subject", Subject=LONG), health("subject_too_long", absent_sf="xxx")),
     Case("ex-subject-255", ex("s" * 255), in_salesforce("s" * 255)),
@@ -288,8 +296,7 @@ EXCHANGE_CASES: list[Case] = [
     Case("ex-odd-seconds", ex("Odd seconds", at(2, 10).replace(second=17), at(2, 11).replace(second=43)),
          in_salesforce("Odd seconds", StartDateTime=at(2, 10).replace(second=17).astimezone(UTC))),
     Case("ex-show-as-oof", ex("Away", show_as="OOF"), in_salesforce("Away", ShowAs="OutOfOffice")),
-    Case("ex-recurring-deleted-occurrence", _recurring_with_deleted_occurrence,
-         health("recurrence_exceptions_unsupported", absent_sf="Daily with a gap")),
+    Case("ex-recurring-deleted-occurrence", _recurring_with_deleted_occurrence, _series_with_gap_expect),
     Case("ex-duplicate-sync-key", _dup_key_copy, _dup_key_expect, sessions_before=1, make_first=_dup_key_first),
     Case("ex-bad-then-fixed", _fix_it, in_salesforce("Subject fixed"), sessions_before=1, make_first=_fixed_later),
 ]  # fmt: skip

@@ -45,30 +45,11 @@ def test_weekly_series_goes_up_as_a_recurrence_rule(engine, world):
     )
     outlook.create("Weekly pipeline review", start, at(1, 9, 30), recurrence=recurrence)
     engine.sync()
-    event = sf.find_event("Weekly pipeline review")
+    event = sf.find_event("Weekly pipeline review", series=True)
     assert event is not None, [h.message for h in engine.health()]
     assert "FREQ=WEEKLY" in event["Recurrence2PatternText"]
     assert "COUNT=6" in event["Recurrence2PatternText"]
     assert engine.sync().writes == 0
-
-
-def test_series_with_a_changed_occurrence_becomes_a_health_entry_not_half_a_series(engine, world):
-    """Modified occurrences cannot be represented in Salesforce: nothing half-synced, a clear entry instead."""
-    outlook, sf = world.outlook(), world.salesforce()
-    start = at(1, 9)
-    recurrence = Recurrence(
-        pattern=WeeklyPattern(interval=1, weekdays=[start.isoweekday()], first_day_of_week=1),
-        start=start.date(),
-        number=4,
-    )
-    master = outlook.create("Series with exception", start, at(1, 10), recurrence=recurrence)
-    occurrence = outlook.calendar.get(id=master).occurrence(index=2)
-    occurrence.refresh()
-    occurrence.start, occurrence.end = occurrence.start + dt.timedelta(hours=2), occurrence.end + dt.timedelta(hours=2)
-    occurrence.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
-    engine.sync()
-    assert sf.find_event("Series with exception") is None
-    assert "recurrence_exceptions_unsupported" in [h.code for h in engine.health()]
 
 
 def test_meeting_the_rep_only_attends_is_read_only_on_exchange(engine, world):

@@ -61,6 +61,42 @@ class Meeting:
     seen_both: bool = False  # has existed on both sides: from then on neither may vanish unless deleted
 
 
+@dataclass
+class AllDay:
+    """An all-day item on a DST day (issue 23): made on ``origin``, one day ``day`` in ``zone``."""
+
+    token: str
+    origin: str
+    day: dt.date
+    zone: str
+    location: str | None = None
+    ex_id: str | None = None
+    sf_id: str | None = None
+
+
+@dataclass
+class Series:
+    """An Outlook daily series with a moved and a deleted occurrence (issue 23): ``starts`` are the expected
+    occurrence starts (UTC) once synced."""
+
+    token: str
+    ex_id: str
+    starts: list[dt.datetime]
+
+
+# Spring-forward days inside the sessions' scope (SIM_NOW - 14 days .. + 60 days), with the zone whose day it
+# is: 23-hour days, Beirut's without a local midnight, and the day before it, which ends at that missing midnight.
+DST_DAYS = (
+    ("America/New_York", dt.date(2027, 3, 14)), ("Europe/London", dt.date(2027, 3, 28)),
+    ("Europe/Berlin", dt.date(2027, 3, 28)), ("Asia/Beirut", dt.date(2027, 3, 28)),
+    ("Asia/Beirut", dt.date(2027, 3, 27)),
+)  # fmt: skip
+
+
+def day_start(day: dt.date, tz: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), zoneinfo.ZoneInfo(tz)).astimezone(UTC)
+
+
 def when(day: int, quarter: int, tz: str) -> dt.datetime:
     local = dt.datetime.combine(SIM_NOW.date() + dt.timedelta(days=day), dt.time(quarter // 4, 15 * (quarter % 4)))
     return local.replace(tzinfo=zoneinfo.ZoneInfo(tz)).astimezone(UTC)
@@ -85,6 +121,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.engine = type(self).fresh_engine()
         self.world = self.engine.world
         self.meetings: dict[str, Meeting] = {}
+        self.all_days: dict[str, AllDay] = {}  # all-day items on DST days (issue 23)
+        self.series: dict[str, Series] = {}  # Outlook series with exceptions (issue 23)
         self.counter = 0
         self.winner = "exchange"
         self.log: list[str] = []
@@ -228,6 +266,80 @@ class SyncMachine(RuleBasedStateMachine):
         self.winner = winner
         self.engine.set_policy(conflict_winner=winner, private_items="full", description="two_way")
 
+    # -- all-day items on DST days and series with exceptions (issue 23) -------------------------------------
+    @rule(side=st.sampled_from(["exchange", "salesforce"]), on=st.sampled_from(DST_DAYS))
+    def create_all_day_on_a_dst_day(self, side, on) -> None:
+        zone, day = on
+        token = self._new_token()
+        if side == "exchange":
+            ex_id = self.outlook.create(f"{token} all day", day, day, all_day=True, tz=zone)
+            self.all_days[token] = AllDay(token, side, day, zone, ex_id=ex_id)
+        else:
+            sf_id = self.sf.create_event(Subject=f"{token} all day", IsAllDayEvent=True, ActivityDate=day,
+                                         StartDateTime=dt.datetime.combine(day, dt.time(0), UTC),
+                                         DurationInMinutes=1440)  # fmt: skip
+            # Salesforce all-day Events come down in the mailbox's zone.
+            self.all_days[token] = AllDay(token, side, day, self.world.rep.timezone, sf_id=sf_id)
+        self.log.append(f"{side} all-day {token} {day} {zone}")
+
+    @precondition(lambda self: self.all_days)
+    @rule(data=st.data(), location=st.sampled_from(["Hall A", "Booth 7", None]))
+    def edit_all_day_in_outlook(self, data, location) -> None:
+        """An Outlook edit to an all-day item on a DST day must reach Salesforce (issue 23, point 2)."""
+        token = data.draw(st.sampled_from(sorted(self.all_days)))
+        item = self.all_days[token]
+        found = next((i for i in self.outlook.items() if (i["subject"] or "").split(" ")[0] == token), None)
+        if found is None:
+            return  # made in Salesforce and not synced down yet
+        self.outlook.edit(found["id"], location=location)
+        item.location = location
+        self.log.append(f"exchange all-day edit {token} {location}")
+
+    @rule(span=times, moved=st.integers(1, 3), deleted=st.integers(1, 4))
+    def create_series_with_exceptions(self, span, moved, deleted) -> None:
+        """An Outlook daily series of 4 with one occurrence moved an hour later and one deleted."""
+        from exchangelib.recurrence import DailyPattern, Recurrence
+
+        token = self._new_token()
+        start, end = span
+        zone = zoneinfo.ZoneInfo("Europe/London")
+        local = start.astimezone(zone)
+        recurrence = Recurrence(pattern=DailyPattern(interval=1), start=local.date(), number=4)
+        ex_id = self.outlook.create(f"{token} series", start, end, recurrence=recurrence)
+        expected = [
+            (local.replace(tzinfo=None) + dt.timedelta(days=n)).replace(tzinfo=zone).astimezone(UTC) for n in range(4)
+        ]
+        master = self.outlook.calendar.get(id=ex_id)
+        if moved != deleted:
+            occurrence = master.occurrence(index=moved)
+            occurrence.refresh()
+            occurrence.start, occurrence.end = (
+                occurrence.start + dt.timedelta(hours=1),
+                occurrence.end + dt.timedelta(hours=1),
+            )
+            occurrence.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
+            expected[moved - 1] += dt.timedelta(hours=1)
+        master.occurrence(index=deleted).delete(send_meeting_cancellations="SendToNone")
+        del expected[deleted - 1]
+        self.series[token] = Series(token, ex_id, sorted(expected))
+        self.log.append(f"exchange series {token} moved {moved} deleted {deleted}")
+
+    def _check_all_day_and_series(self) -> None:
+        """After converging: all-day items keep their day on both sides; series hold their exceptions."""
+        ex_items, sf_events = self._read()
+        for token, a in self.all_days.items():
+            ex, sf = ex_items.get(token), sf_events.get(token)
+            assert ex is not None and sf is not None, f"{token} all-day ({a.day} {a.zone}) not on both sides"
+            bounds = self.outlook.all_day_bounds(ex["id"])
+            assert bounds == (day_start(a.day, a.zone), day_start(a.day + dt.timedelta(days=1), a.zone)), token
+            assert (sf["IsAllDayEvent"], sf["ActivityDate"], sf["DurationInMinutes"]) == (True, a.day, 1440), token
+            assert (sf["Location"] or None) == a.location == (ex["location"] or None), token
+        for token, series in self.series.items():
+            sf = sf_events.get(token)
+            assert sf is not None and sf["IsRecurrence2"], f"{token} series not in Salesforce"
+            starts = [o["StartDateTime"] for o in self.sf.occurrences(sf["Id"])]
+            assert starts == series.starts, f"{token}: occurrences {starts} != {series.starts}"
+
     # -- sessions -----------------------------------------------------------------------------------------
     def _session(self, checkpoint=None):
         return run_session(
@@ -316,6 +428,7 @@ class SyncMachine(RuleBasedStateMachine):
                 m.state, m.fields, m.pending = "live", self._ex_fields(ex), {}
             else:
                 assert ex is not None and sf is not None, f"{m.token}: unshared, both must stay"
+        self._check_all_day_and_series()
         health = [(h.code, h.message) for h in self.engine.health()]
         assert health == [], health  # docs/invariants.md #11: everything synced, nothing left open
 
@@ -329,6 +442,8 @@ class SyncMachine(RuleBasedStateMachine):
             ex_items[token] = item
         sf_events: dict[str, dict] = {}
         for event in self.sf.events():
+            if event.get("RecurrenceActivityId"):
+                continue  # an occurrence Event of a series: part of its series (issue 23)
             token = (event["Subject"] or "").split(" ")[0]
             assert token not in sf_events, f"two Salesforce Events for {token}"
             sf_events[token] = event

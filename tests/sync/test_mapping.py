@@ -33,6 +33,7 @@ from sync.mapping.salesforce import (
     from_salesforce,
     record_meta,
     salesforce_issues,
+    salesforce_roundtrip,
     salesforce_update,
     task_from_salesforce,
 )
@@ -192,14 +193,6 @@ def test_salesforce_update_sends_only_changed_fields_and_time_as_a_group():
                 recurrence=Recurrence("FREQ=HOURLY"),
             ),
             codes.RECURRENCE_UNSUPPORTED,
-        ),
-        (
-            Entry(
-                start=datetime(2024, 1, 1, tzinfo=UTC),
-                end=datetime(2024, 1, 1, 1, tzinfo=UTC),
-                recurrence=Recurrence("FREQ=DAILY", exdates=(date(2024, 1, 3),)),
-            ),
-            codes.RECURRENCE_EXCEPTIONS_UNSUPPORTED,
         ),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
@@ -523,11 +516,30 @@ def test_recurring_event_round_trip_between_sides():
     assert project(entry_from_exchange(item).entry) == project(e)
 
 
-def test_exchange_series_with_changed_occurrences_is_an_issue():
-    e = Entry(start=datetime(2024, 1, 1, tzinfo=UTC), end=datetime(2024, 1, 1, 1, tzinfo=UTC))
-    item, _ = entry_to_exchange(e.replace(recurrence=Recurrence("FREQ=DAILY")))
-    item["modified_occurrences"] = [object()]
-    assert codes_of(entry_from_exchange(item)) == [codes.RECURRENCE_EXCEPTIONS_UNSUPPORTED]
+def test_exchange_series_keeps_its_changed_and_deleted_occurrences():
+    """Issue 23: a changed occurrence is an override keyed by its local date in the pattern; a deleted one an
+    exdate; a Salesforce series holds both as occurrence Events (no issue)."""
+    from exchangelib.recurrence import DeletedOccurrence
+
+    from sync.entry import OccurrenceOverride
+
+    tz = "America/New_York"
+    first = datetime(2024, 1, 1, 14, tzinfo=UTC)  # 09:00 in New York
+    e = Entry(start=first, end=first + timedelta(hours=1), time_zone=tz, recurrence=Recurrence("FREQ=DAILY;COUNT=5"))
+    item, _ = entry_to_exchange(e)
+    item["modified_occurrences"] = [
+        {"original_start": first + timedelta(days=1), "start": first + timedelta(days=1, hours=2),
+         "end": first + timedelta(days=1, hours=3), "subject": "Moved", "location": "Room 2"},
+    ]  # fmt: skip
+    item["deleted_occurrences"] = [DeletedOccurrence(start=first + timedelta(days=3))]
+    got = entry_from_exchange(item).entry
+    assert got.recurrence.exdates == (date(2024, 1, 4),)
+    assert got.recurrence.overrides == (
+        OccurrenceOverride(date(2024, 1, 2), first + timedelta(days=1, hours=2), first + timedelta(days=1, hours=3),
+                           "Moved", "Room 2"),
+    )  # fmt: skip
+    assert salesforce_issues(got) == []
+    assert project(salesforce_roundtrip(got))["recurrence"] == project(got)["recurrence"]
 
 
 # -- all-day days from local midnights (issue 23) ---------------------------------------------------------

@@ -463,3 +463,54 @@ def test_collection_upsert_reports_created(sf: Salesforce, cleanup: list[str]) -
     second = sf.restful("composite/sobjects/Event/CalSync_Key__c", method="PATCH", json={"records": records})
     assert [(r["id"], r["created"]) for r in second] == [(r["id"], False) for r in first]
     assert sf.Event.get(first[0]["id"])["Subject"] == "changed"
+
+
+# -- event series (Recurrence2PatternText): each occurrence its own Event under the series (issue 23) -----
+def _occurrences(sf: Salesforce, series_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+    soql = (
+        "SELECT Id, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, IsRecurrence2, IsDeleted "
+        f"FROM Event WHERE RecurrenceActivityId = '{series_id}' ORDER BY StartDateTime"
+    )
+    return sf.query_all(soql, include_deleted=include_deleted)["records"]
+
+
+def test_a_series_has_one_event_per_occurrence_under_it(sf: Salesforce, cleanup: list[str]) -> None:
+    start = future()
+    series_id = new_event(
+        sf, cleanup, StartDateTime=iso(start), DurationInMinutes=60, Location="Room 1",
+        Recurrence2PatternText="RRULE:FREQ=DAILY;INTERVAL=1;COUNT=4", Recurrence2PatternTimeZone="Europe/London",
+    )  # fmt: skip
+    series = sf.Event.get(series_id)
+    assert series["IsRecurrence2"] is True and series["Recurrence2PatternText"].endswith("COUNT=4")
+    rows = _occurrences(sf, series_id)
+    assert [r["StartDateTime"] for r in rows] == [iso(start + dt.timedelta(days=n)) for n in range(4)]
+    assert all(r["Location"] == "Room 1" and not r["IsRecurrence2"] and not r["IsRecurrence2Exception"] for r in rows)
+    cleanup.extend(r["Id"] for r in rows)
+
+
+def test_an_occurrence_is_edited_and_deleted_on_its_own(sf: Salesforce, cleanup: list[str]) -> None:
+    start = future()
+    series_id = new_event(
+        sf, cleanup, StartDateTime=iso(start), DurationInMinutes=30,
+        Recurrence2PatternText="RRULE:FREQ=WEEKLY;INTERVAL=1;COUNT=3", Recurrence2PatternTimeZone="UTC",
+    )  # fmt: skip
+    first, second, third = _occurrences(sf, series_id)
+    cleanup.extend(r["Id"] for r in (first, second, third))
+    moved = start + dt.timedelta(days=7, hours=2)
+    assert sf.Event.update(second["Id"], {"StartDateTime": iso(moved), "Subject": "moved"}) == 204
+    assert sf.Event.delete(third["Id"]) == 204
+    live = _occurrences(sf, series_id)
+    assert [(r["Id"], r["IsRecurrence2Exception"]) for r in live] == [(first["Id"], False), (second["Id"], True)]
+    assert live[1]["StartDateTime"] == iso(moved) and live[1]["EndDateTime"] == iso(moved + dt.timedelta(minutes=30))
+    assert [r["Id"] for r in _occurrences(sf, series_id, include_deleted=True) if r["IsDeleted"]] == [third["Id"]]
+    # The series keeps its pattern; a series edit reaches the occurrences that follow it, not the exception.
+    sf.Event.update(series_id, {"Location": "Online"})
+    assert [r["Location"] for r in _occurrences(sf, series_id)] == ["Online", None]
+
+
+def test_deleting_a_series_deletes_its_occurrences(sf: Salesforce, cleanup: list[str]) -> None:
+    series_id = new_event(sf, cleanup, Recurrence2PatternText="RRULE:FREQ=DAILY;COUNT=2",
+                          Recurrence2PatternTimeZone="UTC")  # fmt: skip
+    assert len(_occurrences(sf, series_id)) == 2
+    sf.Event.delete(series_id)
+    assert _occurrences(sf, series_id) == []

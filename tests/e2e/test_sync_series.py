@@ -1,0 +1,99 @@
+"""Recurring series with exceptions through the real clients (issue 23, point 4).
+
+Patterns tested: a daily series of 5 and a weekly series of 4 (Europe/London, America/New_York), with a moved
+occurrence, an occurrence edited (subject, location) and a deleted occurrence, made in Outlook: the Salesforce
+series (``Recurrence2PatternText``) holds the pattern, and its occurrence Events (``RecurrenceActivityId``) the
+exceptions. Salesforce occurrence Events never come down as items of their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from exchangelib.recurrence import DailyPattern, Recurrence, WeeklyPattern
+
+from tests.e2e.actors import at
+
+UTC = dt.UTC
+
+
+def _quiet(engine, world) -> None:
+    result = engine.sync()
+    assert result.writes == 0, result.to_json()
+    world.assert_no_meeting_messages()
+
+
+def _occurrence(outlook, master_id: str, index: int):
+    occurrence = outlook.calendar.get(id=master_id).occurrence(index=index)
+    occurrence.refresh()
+    return occurrence
+
+
+def test_moved_and_deleted_occurrences_in_outlook_reach_salesforce(engine, world):
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(2, 9)
+    recurrence = Recurrence(pattern=DailyPattern(interval=1), start=start.date(), number=5)
+    master = outlook.create("Daily stand-up", start, at(2, 9, 30), recurrence=recurrence)
+    moved = _occurrence(outlook, master, 2)
+    moved.start, moved.end = moved.start + dt.timedelta(hours=2), moved.end + dt.timedelta(hours=2)
+    moved.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
+    _occurrence(outlook, master, 4).delete(send_meeting_cancellations="SendToNone")
+
+    engine.sync()
+    series = sf.find_event("Daily stand-up", series=True)
+    assert series is not None, [h.message for h in engine.health()]
+    assert "COUNT=5" in series["Recurrence2PatternText"]
+    starts = [o["StartDateTime"] for o in sf.occurrences(series["Id"])]
+    day = dt.timedelta(days=1)
+    assert starts == [start.astimezone(UTC), (start + day + dt.timedelta(hours=2)).astimezone(UTC),
+                      (start + 2 * day).astimezone(UTC), (start + 4 * day).astimezone(UTC)]  # fmt: skip
+    assert engine.health() == []
+    # Salesforce's occurrence Events are parts of the series, never items of their own in Outlook.
+    assert [i["subject"] for i in outlook.items("Salesforce")] == ["Daily stand-up"]
+    _quiet(engine, world)
+
+
+def test_an_occurrence_edited_later_in_outlook_updates_its_salesforce_occurrence(engine, world):
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(3, 15, tz="America/New_York")
+    recurrence = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[start.isoweekday()], first_day_of_week=1),
+        start=start.date(), number=4,
+    )  # fmt: skip
+    master = outlook.create("Pipeline call", start, start + dt.timedelta(hours=1), recurrence=recurrence,
+                            tz="America/New_York")  # fmt: skip
+    engine.sync()
+    series = sf.find_event("Pipeline call", series=True)
+    assert len(sf.occurrences(series["Id"])) == 4
+    _quiet(engine, world)
+
+    third = _occurrence(outlook, master, 3)
+    third.subject, third.location = "Pipeline call (with legal)", "Room 9"
+    third.save(update_fields=["subject", "location"], send_meeting_invitations="SendToNone")
+    result = engine.sync()
+    assert result.writes >= 1, result.to_json()
+    rows = sf.occurrences(series["Id"])
+    assert [(r["Subject"], r["Location"]) for r in rows] == [
+        ("Pipeline call", None), ("Pipeline call", None), ("Pipeline call (with legal)", "Room 9"),
+        ("Pipeline call", None),
+    ]  # fmt: skip
+    assert rows[2]["StartDateTime"] == (start + dt.timedelta(weeks=2)).astimezone(UTC)
+    assert sf.get("Event", series["Id"])["Subject"] == "Pipeline call"
+    _quiet(engine, world)
+
+    # Deleting it afterwards removes that occurrence Event too (found by its original date).
+    _occurrence(outlook, master, 3).delete(send_meeting_cancellations="SendToNone")
+    engine.sync()
+    assert [r["Subject"] for r in sf.occurrences(series["Id"])] == ["Pipeline call"] * 3
+    _quiet(engine, world)
+
+
+def test_a_salesforce_series_comes_down_as_one_series(engine, world):
+    outlook, sf = world.outlook(), world.salesforce()
+    sf.create_event(
+        Subject="Team sync", StartDateTime=at(1, 11), DurationInMinutes=30,
+        Recurrence2PatternText="RRULE:FREQ=DAILY;INTERVAL=1;COUNT=3", Recurrence2PatternTimeZone="Europe/London",
+    )  # fmt: skip
+    engine.sync()
+    [item] = outlook.items("Salesforce")
+    assert item["subject"] == "Team sync" and item["recurrence"] is not None
+    _quiet(engine, world)
