@@ -17,12 +17,12 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/calsync demo
+	CALSYNC_ENV=$${CALSYNC_ENV:-development} $(BIN)/calsync demo
 
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	CALSYNC_TEST_POSTGRES_URL=$(CALSYNC_TEST_POSTGRES_URL) $(BIN)/pytest
+	CALSYNC_ENV=test CALSYNC_TEST_POSTGRES_URL=$(CALSYNC_TEST_POSTGRES_URL) $(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .

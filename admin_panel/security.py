@@ -25,7 +25,7 @@ SESSION_LIFETIME = timedelta(hours=8)
 
 def configure_cookies(app: Flask) -> None:
     settings = app.config["CALSYNC_SETTINGS"]
-    secure = settings.environment == "production" or settings.public_url.startswith("https://")
+    secure = settings.production or settings.public_url.startswith("https://")
     app.config.update(
         SESSION_COOKIE_NAME="calsync_admin",
         SESSION_COOKIE_HTTPONLY=True,

@@ -27,11 +27,17 @@ MAX_CONTENT_LENGTH = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
-    """Build the backend app. ``settings`` defaults to ``Settings.from_env()``; ``test_config`` updates
-    ``app.config`` last (e.g. ``{"TESTING": True}``)."""
+    """Build the backend app. ``settings`` defaults to ``Settings.from_env()`` (unusable settings from the
+    environment end the process with one line); ``test_config`` updates ``app.config`` last (e.g.
+    ``{"TESTING": True}``)."""
     from backend import api, auth, errors
 
-    settings = Settings.from_env() if settings is None else settings
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except ConfigError as exc:
+            raise SystemExit(f"calsync: {exc}") from None  # gunicorn and flask print one line, no traceback
+    settings.validate()  # also for settings built in code: never serve with the public built-in key
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
@@ -126,7 +132,7 @@ def frame_ancestors(settings: Settings) -> str:
 def init_security_headers(app: Flask) -> None:
     settings: Settings = app.config["CALSYNC_SETTINGS"]
     taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}"
-    hsts = settings.environment == "production"
+    hsts = settings.production
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -158,7 +164,7 @@ def addin_manifest():
     from backend.errors import ApiError
 
     settings: Settings = current_app.config["CALSYNC_SETTINGS"]
-    production = settings.environment == "production"
+    production = settings.production
 
     def unavailable(message: str) -> ApiError:
         return ApiError(message, status=404, code="manifest_unavailable")

@@ -305,7 +305,7 @@ def protect(blueprint: Blueprint) -> None:
 def init_app(app: Flask) -> None:
     settings: Settings = app.config["CALSYNC_SETTINGS"]
     config = AuthConfig.from_settings(settings)
-    config.check(production=settings.environment == "production")
+    config.check(production=settings.production)
     if config.configured:
         app.extensions[EXTENSION] = TokenVerifier(config)
     else:

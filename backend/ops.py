@@ -78,7 +78,7 @@ def token_guard() -> None:
         given = given or request.values.get("token", "")
         if not hmac.compare_digest(given.encode(), settings.ops_token.encode()):
             raise ApiError("the operator view needs CALSYNC_OPS_TOKEN", status=403, code="forbidden")
-    elif settings.environment == "production" or request.remote_addr not in LOOPBACK:
+    elif settings.production or request.remote_addr not in LOOPBACK:
         raise ApiError("set CALSYNC_OPS_TOKEN to reach the operator view from elsewhere", status=403, code="forbidden")
 
 

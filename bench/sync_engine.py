@@ -366,7 +366,7 @@ class Bench:
         self.wiring = wiring
         self.phases = PHASES
         self.rep = REPS[0]
-        self.settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(info_path),
+        self.settings = Settings.from_env({"CALSYNC_ENV": "development", "CALSYNC_SANDBOX_INFO": str(info_path),
                                            "DATABASE_URL": f"sqlite:///{work}/calsync.db"})  # fmt: skip
         self.db = wiring.session_factory(self.settings)
         self.sql: dict[str, int] = {}

@@ -255,6 +255,7 @@ def run_workers(args: argparse.Namespace, workers: int) -> list[dict[str, Any]]:
         print(f"[{workers} worker(s)] set-up {time.monotonic() - t0:.1f} s", flush=True)
         env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(sandboxes.info_file), DATABASE_URL=url, REDIS_URL=redis.url,
                    PYTHONPATH=str(ROOT))  # fmt: skip
+        env.setdefault("CALSYNC_ENV", "development")
         rows = []
         for label in ("initial", "quiet"):
             row = run_pass(label, workers, env, factory, redis, ids, work, sandboxes.process.pid)

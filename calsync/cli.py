@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from calsync.redact import mask_url
 from calsync.settings import INSTANCE_DIR, ConfigError, Settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -331,8 +332,12 @@ def sandbox(info_path: Path, **kwargs) -> None:
 @main.command(context_settings=CONTEXT)
 @_sandbox_options
 def demo(info_path: Path, **kwargs) -> None:
-    """Start everything local, seeded, and print where to find it."""
+    """Start everything local, seeded, and print where to find it (CALSYNC_ENV defaults to development here)."""
+    import os
+
     from backend.database import upgrade
+
+    os.environ.setdefault("CALSYNC_ENV", "development")  # local only; the worker and scheduler inherit it
 
     settings = _settings()
     upgrade(settings.database_url)
@@ -456,8 +461,12 @@ def _demo_workers(settings: Settings, info_path: Path) -> list:
     try:
         Redis.from_url(settings.redis_url, socket_connect_timeout=2).ping()
     except RedisError as exc:
-        click.echo(f"No Redis at REDIS_URL ({settings.redis_url}: {exc}): no worker or scheduler; install and start "
-                   "redis-server for periodic sessions (calsync sync EMAIL still runs one).")  # fmt: skip
+        click.echo(
+            mask_url(
+                f"No Redis at REDIS_URL ({settings.redis_url}: {exc}): no worker or scheduler; install "
+                "and start redis-server for periodic sessions (calsync sync EMAIL still runs one)."
+            )
+        )
         return []
     env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(info_path))
     started = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import rq
 
-from calsync.settings import Settings
+from calsync.settings import ConfigError, Settings
 from calsync.worker_commands import build_context
 
 
@@ -20,4 +20,8 @@ class Worker(rq.Worker):
         try:
             jobs.current_context()
         except RuntimeError:
-            jobs.install(build_context(Settings.from_env(), self.connection))
+            try:
+                settings = Settings.from_env()
+            except ConfigError as exc:
+                raise SystemExit(f"calsync: {exc}") from None  # one line, no traceback
+            jobs.install(build_context(settings, self.connection))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from calsync.redact import mask_url
 from calsync.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -101,7 +102,10 @@ def _redis(settings: Settings) -> Redis:
         redis.ping()
     except RedisError as exc:
         raise click.ClickException(
-            f"no Redis answers at REDIS_URL ({settings.redis_url}): {exc}. Start one (redis-server) or set REDIS_URL."
+            mask_url(
+                f"no Redis answers at REDIS_URL ({settings.redis_url}): {exc}. Start one (redis-server) or set "
+                "REDIS_URL."
+            )
         ) from None
     return redis
 
@@ -125,7 +129,8 @@ def inline_session_lock(settings: Settings, factory, email: str) -> Iterator[Non
     try:
         redis.ping()
     except RedisError:
-        click.echo(f"warning: no Redis at REDIS_URL: running without the mailbox lock ({settings.redis_url})", err=True)
+        click.echo(f"warning: no Redis at REDIS_URL: running without the mailbox lock ({mask_url(settings.redis_url)})",
+                   err=True)  # fmt: skip
         yield
         return
     with MailboxLock(redis, mailbox.id, settings.lock_ttl) as lock:

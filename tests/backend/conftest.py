@@ -82,7 +82,7 @@ def make_settings(database_url: str, identity: Identity, **overrides: Any) -> Se
         "addin_client_id": identity.info["client_id"],
     }
     values.update(overrides)
-    return Settings.from_env({}, **values)
+    return Settings.from_env({"CALSYNC_ENV": "test"}, **values)
 
 
 @pytest.fixture

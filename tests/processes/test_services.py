@@ -112,7 +112,9 @@ def test_redis_restarted_mid_session_the_session_runs_again_and_converges(world,
 def test_database_connection_terminated_while_link_rows_are_written_then_retried_converges(
     world, sandbox_info_file, postgres_url
 ):
-    settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": postgres_url})
+    settings = Settings.from_env(
+        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": postgres_url}
+    )
     engine = Engine(settings, world, world.rep.email)
     _make_items(world)
     terminated: list[int] = []
@@ -145,7 +147,9 @@ def test_database_connection_terminated_while_link_rows_are_written_then_retried
 
 
 def test_database_connection_terminated_between_sessions_is_invisible(world, sandbox_info_file, postgres_url):
-    settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": postgres_url})
+    settings = Settings.from_env(
+        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": postgres_url}
+    )
     engine = Engine(settings, world, world.rep.email)
     _make_items(world)
     engine.sync()

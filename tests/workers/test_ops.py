@@ -20,7 +20,9 @@ from tests.workers.conftest import REDIS_URL
 
 
 def _app(tmp_path, **env):
-    settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'ops.db'}", "REDIS_URL": REDIS_URL, **env})
+    settings = Settings.from_env(
+        {"CALSYNC_ENV": "test", "DATABASE_URL": f"sqlite:///{tmp_path / 'ops.db'}", "REDIS_URL": REDIS_URL, **env}
+    )
     upgrade(settings.database_url)
     add_accounts(settings.database_url)
     return create_app(settings, {"TESTING": True})
