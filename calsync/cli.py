@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from calsync.passwords import password_stdin_option, read_password
 from calsync.redact import mask_url
 from calsync.settings import INSTANCE_DIR, ConfigError, Settings
 
@@ -121,12 +122,12 @@ def mailboxes_add(email: str, salesforce_user: str | None, time_zone: str | None
 @mailboxes.command("login", context_settings=CONTEXT)
 @click.argument("email")
 @click.option("--username", help="Exchange login (default: EMAIL).")
-@click.option("--password", help="Exchange password (prompted when omitted).")
+@password_stdin_option
 @click.option("--clear", is_flag=True, help="Forget the mailbox's login: use the impersonating service account.")
-def mailboxes_login(email: str, username: str | None, password: str | None, clear: bool) -> None:
-    """Sync EMAIL with its own Exchange login instead of the service account (stored encrypted)."""
-    if not clear and password is None:
-        password = click.prompt("Exchange password", hide_input=True)
+def mailboxes_login(email: str, username: str | None, password_stdin: bool, clear: bool) -> None:
+    """Sync EMAIL with its own Exchange login instead of the service account (stored encrypted). The password
+    is prompted for, or read from standard input with --password-stdin."""
+    password = None if clear else read_password("Exchange password", from_stdin=password_stdin)
     from sync.mailboxes import MailboxError, clear_exchange_credentials, find, set_exchange_credentials
 
     settings = _settings()
@@ -186,13 +187,15 @@ def admin() -> None:
 
 @admin.command("create", context_settings=CONTEXT)
 @click.argument("email")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 10 characters (prompted for when not given).")  # fmt: skip
+@password_stdin_option
 @click.option("--role", type=click.Choice(["admin", "viewer"]), default="admin", show_default=True,
               help="admin: may change settings; viewer: may only look.")  # fmt: skip
-def admin_create(email: str, password: str, role: str) -> None:
-    """Create an admin-panel account for EMAIL (or set its password and role)."""
+def admin_create(email: str, password_stdin: bool, role: str) -> None:
+    """Create an admin-panel account for EMAIL (or set its password and role). The password (at least 10
+    characters) is prompted for twice, or read from standard input with --password-stdin."""
     from admin_panel.accounts import AccountError, create
+
+    password = read_password("Password", from_stdin=password_stdin, confirm=True)
 
     with _db_session() as db:
         try:

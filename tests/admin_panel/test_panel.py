@@ -207,9 +207,10 @@ def test_custom_object_page_without_salesforce_says_why(admin_client):
 def test_cli_admin_create(database_url):
     runner = CliRunner()
     env = {"DATABASE_URL": database_url}
-    result = runner.invoke(main, ["admin", "create", "boss@calsync.example", "--password", "short"], env=env)
+    args = ["admin", "create", "boss@calsync.example", "--password-stdin"]
+    result = runner.invoke(main, args, env=env, input="short\n")
     assert result.exit_code == 1 and "at least 10 characters" in result.output
-    result = runner.invoke(main, ["admin", "create", "boss@calsync.example", "--password", "long-enough-1"], env=env)
+    result = runner.invoke(main, args, env=env, input="long-enough-1\n")
     assert result.exit_code == 0, result.output
     assert "admin account ready" in result.output
 
