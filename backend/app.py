@@ -117,6 +117,12 @@ OUTLOOK_WEB_ORIGINS = (
 )
 TASKPANE_PREFIX = "/addin/"
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Office.js comes from Microsoft's CDN inside Outlook (office-loader.js); everything else is ours.
+OFFICE_JS_ORIGIN = "https://appsforoffice.microsoft.com"
+TASKPANE_CSP = (
+    "default-src 'self'; script-src 'self' " + OFFICE_JS_ORIGIN + "; connect-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
 _ORIGIN = re.compile(r"^https://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -131,7 +137,7 @@ def frame_ancestors(settings: Settings) -> str:
 
 def init_security_headers(app: Flask) -> None:
     settings: Settings = app.config["CALSYNC_SETTINGS"]
-    taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}"
+    taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}; {TASKPANE_CSP}"
     hsts = settings.production
 
     @app.after_request
@@ -140,8 +146,8 @@ def init_security_headers(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")
         if request.path.startswith(TASKPANE_PREFIX):
-            # Framed by Outlook on the web: no X-Frame-Options (it cannot list several origins). The task
-            # pane's own content policy is left to it; only who may frame it is decided here.
+            # Framed by Outlook on the web: no X-Frame-Options (it cannot list several origins); frame-ancestors
+            # names who may frame it, the rest allows our own files and Office.js only.
             headers.setdefault("Content-Security-Policy", taskpane_csp)
         else:
             headers.setdefault("Content-Security-Policy", STRICT_CSP)

@@ -5,9 +5,10 @@ mailboxes the API budget guard paused, with the reason.
 ``?format=json`` (or ``Accept: application/json``) gives the same data as JSON.
 
 Access: `init_app` puts a guard in front of every route; the app (``backend.app.init_operator_view``) lets in
-admins logged in to the panel (login, role and CSRF checks), or a script carrying ``CALSYNC_OPS_TOKEN``
-(header ``Authorization: Bearer ...`` or a ``token`` form/query field). `token_guard` is the guard for an app
-without the panel: the token, else loopback clients outside production.
+admins logged in to the panel (login, role and CSRF checks), or a script carrying ``CALSYNC_OPS_TOKEN`` in the
+``Authorization: Bearer ...`` header only (never in a URL or a form, where logs, history and referrers keep
+it). `token_guard` is the guard for an app without the panel: the token, else loopback clients outside
+production. Every answer is ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -62,11 +63,21 @@ def _redis() -> Redis:
     return redis
 
 
+@ops.after_request
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    return header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
+
+
 def token_given() -> bool:
     """Whether the request carries CALSYNC_OPS_TOKEN (for scripts and monitoring; no cookies, so no CSRF)."""
     settings = current_app.config["CALSYNC_SETTINGS"]
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    given = given or request.values.get("token", "")
+    given = _bearer()
     return bool(settings.ops_token and given) and hmac.compare_digest(given.encode(), settings.ops_token.encode())
 
 
@@ -74,8 +85,7 @@ def token_guard() -> None:
     """The stand-in for the admin login: CALSYNC_OPS_TOKEN, else loopback clients outside production."""
     settings = current_app.config["CALSYNC_SETTINGS"]
     if settings.ops_token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        given = given or request.values.get("token", "")
+        given = _bearer()
         if not hmac.compare_digest(given.encode(), settings.ops_token.encode()):
             raise ApiError("the operator view needs CALSYNC_OPS_TOKEN", status=403, code="forbidden")
     elif settings.production or request.remote_addr not in LOOPBACK:
@@ -134,7 +144,7 @@ def index():
     if _wants_json():
         return jsonify(data)
     csrf = current_app.config.get("CALSYNC_OPS_CSRF")
-    return render_template_string(PAGE, token=request.values.get("token", ""), csrf=csrf() if csrf else "", **data)
+    return render_template_string(PAGE, csrf=csrf() if csrf else "", **data)
 
 
 @ops.post("/failed/<job_id>/requeue")
@@ -166,8 +176,7 @@ def requeue_all():
 def _done(body: dict[str, Any]):
     if _wants_json():
         return jsonify(body)
-    token = request.values.get("token")
-    return redirect(url_for("ops.index", **({"token": token} if token else {})), 303)
+    return redirect(url_for("ops.index"), 303)
 
 
 PAGE = """<!doctype html>
@@ -200,13 +209,13 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f
 {% for m in paused %}<tr><td>{{ m.email }}</td><td>{{ m.until }}</td><td>{{ m.reason }}</td></tr>
 {% else %}<tr><td colspan="3">none</td></tr>{% endfor %}</table>
 <h2>Failed jobs</h2>
-{% if failed %}<form method="post" action="{{ url_for('ops.requeue_all') }}"><input type="hidden" name="token"
-value="{{ token }}"><input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue all</button>
+{% if failed %}<form method="post" action="{{ url_for('ops.requeue_all') }}">
+<input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue all</button>
 </form>{% endif %}
 <table><tr><th>job</th><th>queue</th><th>ended</th><th>error</th><th></th></tr>
 {% for j in failed %}<tr><td>{{ j.id }}</td><td>{{ j.queue }}</td><td>{{ j.ended_at }}</td><td>{{ j.error }}</td>
-<td><form method="post" action="{{ url_for('ops.requeue', job_id=j.id) }}"><input type="hidden" name="token"
-value="{{ token }}"><input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue</button></form></td></tr>
+<td><form method="post" action="{{ url_for('ops.requeue', job_id=j.id) }}">
+<input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue</button></form></td></tr>
 {% else %}<tr><td colspan="5">none</td></tr>{% endfor %}</table>
 </body></html>
 """

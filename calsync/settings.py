@@ -237,8 +237,8 @@ class Settings:
     ops_token: str = _setting(
         "CALSYNC_OPS_TOKEN",
         "",
-        "Bearer token for the operator view /admin/ops until it moves behind the admin login; empty: the view "
-        "answers only loopback clients outside production.",
+        "Bearer token (Authorization header only) for scripts reading the operator view /admin/ops; 32+ "
+        "characters in production. Empty: admins logged in to the panel only.",
     )
 
     @classmethod
@@ -308,6 +308,8 @@ class Settings:
             )
         if self.production and len(self.secret_key) < 32:
             raise ConfigError("CALSYNC_SECRET_KEY must be a random value of 32+ characters in production")
+        if self.production and self.ops_token and len(self.ops_token) < 32:
+            raise ConfigError("CALSYNC_OPS_TOKEN must be a random value of 32+ characters in production")
         if self.exchange_auth_type not in {"basic", "oauth"}:
             raise ConfigError(f"EXCHANGE_AUTH_TYPE must be basic or oauth, not {self.exchange_auth_type!r}")
         _numbers("CALSYNC_SYNC_INTERVALS", self.sync_intervals, minimum=1)

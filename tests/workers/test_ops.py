@@ -11,7 +11,7 @@ from rq.registry import FailedJobRegistry
 
 from backend.app import create_app
 from backend.database import make_engine, make_session_factory, upgrade
-from calsync.settings import Settings
+from calsync.settings import ConfigError, Settings
 from sync import mailboxes
 from sync.models import utcnow
 from sync.schedule import ScheduleConfig, enqueue_session
@@ -100,3 +100,31 @@ def test_ops_shows_mailboxes_paused_by_the_api_budget(tmp_path, redis):
     assert [m["email"] for m in data["paused"]] == ["p@calsync.example"]
     assert data["paused"][0]["reason"].startswith("Salesforce API budget exhausted")
     assert b"950 of 1000 daily API requests" in client.get("/admin/ops/").data
+
+
+# -- finding 13: the ops token by header only, never cached, long enough in production -------------------------
+OPS_TOKEN = "t" * 40
+
+
+def test_the_ops_token_in_a_url_or_form_is_not_accepted(tmp_path, redis):
+    job_id = _failed_job(redis)
+    client = _app(tmp_path, CALSYNC_OPS_TOKEN=OPS_TOKEN).test_client()
+    remote = {"REMOTE_ADDR": "10.1.2.3"}
+    answer = client.get(f"/admin/ops/?format=json&token={OPS_TOKEN}", environ_base=remote)
+    assert answer.status_code == 302 and "/admin/login" in answer.headers["Location"]
+    posted = client.post(f"/admin/ops/failed/{job_id}/requeue", data={"token": OPS_TOKEN}, environ_base=remote)
+    assert posted.status_code in (302, 400)  # the login redirect or the panel's CSRF refusal: never a requeue
+    assert FailedJobRegistry("sync", connection=redis).get_job_ids() == [job_id]
+    by_header = client.get("/admin/ops/", headers={"Authorization": f"Bearer {OPS_TOKEN}"}, environ_base=remote)
+    assert by_header.status_code == 200
+    assert OPS_TOKEN not in by_header.get_data(as_text=True)  # never echoed into the page's forms
+    assert by_header.headers["Cache-Control"] == "no-store"
+    json_answer = client.get("/admin/ops/?format=json", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+    assert json_answer.headers["Cache-Control"] == "no-store"
+
+
+def test_production_refuses_a_short_ops_token():
+    base = {"CALSYNC_ENV": "production", "CALSYNC_SECRET_KEY": "k" * 40}
+    with pytest.raises(ConfigError, match="CALSYNC_OPS_TOKEN must be a random value of 32"):
+        Settings.from_env({**base, "CALSYNC_OPS_TOKEN": "short-token"})
+    assert Settings.from_env({**base, "CALSYNC_OPS_TOKEN": OPS_TOKEN}).ops_token == OPS_TOKEN
