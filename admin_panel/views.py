@@ -235,9 +235,8 @@ def mailbox_sync_now(mailbox_id: int):
 
 def _sync_now(mailbox: Mailbox) -> str:
     """Enqueue a session at once (a worker runs it); without Redis, make the mailbox due for the scheduler."""
-    from rq import Queue
-
     from calsync.worker_commands import schedule_config
+    from sync.job_queue import session_queue
     from sync.schedule import sync_now
 
     if not mailbox.enabled:
@@ -245,7 +244,7 @@ def _sync_now(mailbox: Mailbox) -> str:
         return "disabled"
     mailbox.next_sync_at = utcnow()
     try:
-        outcome = sync_now(Queue(settings().sync_queue, connection=redis()), mailbox.id, schedule_config(settings()))
+        outcome = sync_now(session_queue(settings().sync_queue, redis()), mailbox.id, schedule_config(settings()))
     except RedisError as exc:
         flash(f"{mailbox.email}: Redis does not answer ({exc}); the scheduler will pick it up once it does.", "error")
         return "redis_unavailable"

@@ -20,9 +20,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template_string, request, url_for
 from redis import Redis
-from rq import Queue, Worker
+from rq import Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
 from rq.registry import (
     DeferredJobRegistry,
     FailedJobRegistry,
@@ -34,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.errors import ApiError
+from sync.job_queue import SERIALIZER, all_queues, fetch_job, fetch_jobs
 from sync.models import Mailbox, utcnow
 
 ops = Blueprint("ops", __name__, url_prefix="/admin/ops")
@@ -99,7 +99,7 @@ def _text(value: Any) -> str | None:
 def snapshot(redis: Redis) -> dict[str, Any]:
     """Queues, workers, running and failed jobs, from RQ's registries."""
     queues, running, failed = [], [], []
-    for queue in Queue.all(connection=redis):
+    for queue in all_queues(redis):
         started = StartedJobRegistry(queue=queue)
         failed_registry = FailedJobRegistry(queue=queue)
         queues.append({
@@ -107,11 +107,11 @@ def snapshot(redis: Redis) -> dict[str, Any]:
             "scheduled": ScheduledJobRegistry(queue=queue).count, "deferred": DeferredJobRegistry(queue=queue).count,
             "finished": FinishedJobRegistry(queue=queue).count, "failed": failed_registry.count,
         })  # fmt: skip
-        for job in Job.fetch_many(started.get_job_ids(), connection=redis):
+        for job in fetch_jobs(started.get_job_ids(), redis):
             if job is not None:
                 running.append({"id": job.id, "queue": queue.name, "description": job.description,
                                 "started_at": _text(job.started_at), "progress": job.meta.get("progress")})  # fmt: skip
-        for job in Job.fetch_many(failed_registry.get_job_ids(0, FAILED_SHOWN - 1, desc=True), connection=redis):
+        for job in fetch_jobs(failed_registry.get_job_ids(0, FAILED_SHOWN - 1, desc=True), redis):
             if job is not None:
                 result = job.latest_result()
                 error = ((result.exc_string if result else "") or "").strip().splitlines()
@@ -121,7 +121,7 @@ def snapshot(redis: Redis) -> dict[str, Any]:
         {"name": w.name, "state": w.state, "queues": w.queue_names(), "current_job": w.get_current_job_id(),
          "last_heartbeat": _text(w.last_heartbeat), "successful": w.successful_job_count,
          "failed": w.failed_job_count, "hostname": w.hostname, "pid": w.pid}
-        for w in Worker.all(connection=redis)
+        for w in Worker.all(connection=redis, serializer=SERIALIZER)
     ]  # fmt: skip
     return {"queues": queues, "workers": workers, "running": running, "failed": failed}
 
@@ -151,8 +151,8 @@ def index():
 def requeue(job_id: str):
     redis = _redis()
     try:
-        job = Job.fetch(job_id, connection=redis)
-        FailedJobRegistry(job.origin, connection=redis).requeue(job)
+        job = fetch_job(job_id, redis)
+        FailedJobRegistry(job.origin, connection=redis, serializer=SERIALIZER).requeue(job)
     except (NoSuchJobError, InvalidJobOperation):
         raise ApiError(f"no failed job {job_id}", status=404, code="not_found") from None
     return _done({"requeued": [job_id]})
@@ -162,7 +162,7 @@ def requeue(job_id: str):
 def requeue_all():
     redis = _redis()
     done = []
-    for queue in Queue.all(connection=redis):
+    for queue in all_queues(redis):
         registry = FailedJobRegistry(queue=queue)
         for job_id in registry.get_job_ids():
             try:

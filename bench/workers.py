@@ -179,16 +179,16 @@ def children_cpu_seconds() -> float:
 
 def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: PrivateRedis, ids: list[int],
              work: Path, sandbox_pid: int) -> dict[str, Any]:  # fmt: skip
-    from rq import Queue
     from sqlalchemy import func, select
 
     from calsync.settings import Settings
     from calsync.worker_commands import schedule_config
+    from sync.job_queue import session_queue
     from sync.models import SyncSession
     from sync.schedule import enqueue_session
 
     config = schedule_config(Settings.from_env(env))
-    queue = Queue(config.queue, connection=redis.client)
+    queue = session_queue(config.queue, redis.client)
     with factory() as db:
         before_id = db.scalar(select(func.max(SyncSession.id))) or 0
     c0, r0 = redis.commands(), redis.reads()

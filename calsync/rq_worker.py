@@ -14,6 +14,9 @@ from calsync.worker_commands import build_context
 
 class Worker(rq.Worker):
     def __init__(self, *args, **kwargs) -> None:
+        from sync.job_queue import worker_options
+
+        kwargs.update(worker_options())  # JSON and calsync's job functions only, whatever `rq worker` says
         super().__init__(*args, **kwargs)
         from sync import jobs
 

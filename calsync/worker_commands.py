@@ -175,8 +175,11 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
     configure_logging(log_level.upper())
     upgrade(settings.database_url)
     jobs.install(build_context(settings, redis))
+    from sync.job_queue import session_queue, worker_options
+
     worker_class = rq.Worker if fork else rq.SimpleWorker
-    rq_worker = worker_class([settings.sync_queue], connection=redis, name=name)
+    queue = session_queue(settings.sync_queue, redis)
+    rq_worker = worker_class([queue], connection=redis, name=name, **worker_options())
     rq_worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level.upper())
 
 
@@ -223,10 +226,9 @@ def scheduler(once: bool, interval: float | None, log_level: str) -> None:
 @click.argument("email")
 def enqueue(email: str) -> None:
     """Sync now: enqueue a session of EMAIL's mailbox at once (a worker runs it)."""
-    from rq import Queue
-
     from calsync import wiring
     from sync import mailboxes
+    from sync.job_queue import session_queue
     from sync.schedule import sync_now
 
     settings = _settings()
@@ -236,7 +238,7 @@ def enqueue(email: str) -> None:
         if mailbox is None:
             raise click.ClickException(f"{email} is not a synced mailbox (add it with `calsync mailboxes add`)")
         mailbox_id = mailbox.id
-    outcome = sync_now(Queue(settings.sync_queue, connection=redis), mailbox_id, schedule_config(settings))
+    outcome = sync_now(session_queue(settings.sync_queue, redis), mailbox_id, schedule_config(settings))
     click.echo({"enqueued": f"{email}: session enqueued",
                 "requeued": f"{email}: its failed session was requeued",
                 "duplicate": f"{email}: a session is already queued or running"}[outcome])  # fmt: skip

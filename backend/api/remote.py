@@ -11,7 +11,6 @@ import logging
 
 from flask import current_app
 from redis import Redis
-from rq import Queue
 
 from backend.errors import ApiError
 from calsync import wiring
@@ -19,6 +18,7 @@ from calsync.settings import ConfigError, Settings
 from sync.connectors.errors import AuthError, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
+from sync.job_queue import session_queue
 from sync.schedule import ScheduleConfig
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,9 @@ def schedule_config() -> ScheduleConfig:
     return build(settings())
 
 
-def queue() -> Queue:
+def queue():
     config = schedule_config()
-    return Queue(config.queue, connection=redis())
+    return session_queue(config.queue, redis())
 
 
 def salesforce_url(object_name: str, record_id: str) -> str | None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from calsync.cli import main
 from sync import connections, policy_store, settings_store
+from sync.job_queue import session_queue
 from sync.models import AuditEntry, Connection, Mailbox
 from sync.schedule import ScheduleConfig
 from tests.admin_panel.conftest import ADMIN, VIEWER, csrf_of, log_in
@@ -172,9 +173,8 @@ def test_sync_now_enqueues_a_session_on_redis(admin_client, app, redis_db):
     with app.extensions["calsync_db"].session_factory() as db:
         mailbox_id = db.scalars(select(Mailbox.id)).one()
     admin_client.post(f"/admin/mailboxes/{mailbox_id}/sync-now", data={"csrf_token": token})
-    from rq import Queue
 
-    queue = Queue("sync", connection=redis_db)
+    queue = session_queue("sync", redis_db)
     assert queue.job_ids == [f"sync-{mailbox_id}"]
     overview = admin_client.get("/admin/").get_data(as_text=True)
     assert "no worker running" in overview

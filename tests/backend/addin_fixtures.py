@@ -13,12 +13,13 @@ from dataclasses import replace
 import pytest
 from flask import Flask
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
 from backend.app import create_app
 from calsync.settings import Settings
 from calsync.worker_commands import build_context
 from sync import jobs, mailboxes
+from sync.job_queue import session_queue, worker_options
 from tests.conftest import REDIS_SERVER, clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
@@ -74,9 +75,9 @@ def run_worker(addin_settings, redis11) -> Iterator[Callable[[], int]]:
     jobs.install(build_context(addin_settings, redis11))
 
     def run() -> int:
-        queue = Queue(addin_settings.sync_queue, connection=redis11)
+        queue = session_queue(addin_settings.sync_queue, redis11)
         before = queue.count
-        SimpleWorker([queue], connection=redis11).work(burst=True, with_scheduler=False)
+        SimpleWorker([queue], connection=redis11, **worker_options()).work(burst=True, with_scheduler=False)
         return before
 
     yield run

@@ -13,13 +13,13 @@ from collections import Counter
 from pathlib import Path
 
 from redis import Redis
-from rq import Queue
 from sqlalchemy import event, select
 
 from calsync import wiring
 from calsync.settings import Settings
 from calsync.worker_commands import schedule_config
 from sync import mailboxes
+from sync.job_queue import session_queue
 from sync.models import SyncSession
 from sync.session import run_session
 from tests.e2e.actors import at
@@ -74,7 +74,7 @@ def test_redis_restarted_mid_session_the_session_runs_again_and_converges(world,
     redis = Redis.from_url(own_redis.url)
     from sync.schedule import enqueue_session
 
-    assert enqueue_session(Queue(config.queue, connection=redis), mailbox_id, config) == "enqueued"
+    assert enqueue_session(session_queue(config.queue, redis), mailbox_id, config) == "enqueued"
     # Slow Exchange so that the restart lands after the Salesforce creates and before the Exchange writes.
     world.set_exchange_faults(latency_ms=400)
     sandbox = world.sandboxes.salesforce
@@ -97,7 +97,7 @@ def test_redis_restarted_mid_session_the_session_runs_again_and_converges(world,
     # The scheduler (or a person) asks again: the session runs on a fresh Redis and finishes the job.
     redis = Redis.from_url(own_redis.url)
     assert redis.dbsize() == 0
-    assert enqueue_session(Queue(config.queue, connection=redis), mailbox_id, config) == "enqueued"
+    assert enqueue_session(session_queue(config.queue, redis), mailbox_id, config) == "enqueued"
     second = _worker(env, tmp_path / "worker2.log", "after-restart")
     assert second.wait(90) == 0, (tmp_path / "worker2.log").read_text()
     redis.close()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from rq import Queue, SimpleWorker
-from rq.job import Job
+from rq import SimpleWorker
 from rq.registry import FailedJobRegistry
 
 from backend.app import create_app
 from backend.database import make_engine, make_session_factory, upgrade
 from calsync.settings import ConfigError, Settings
 from sync import mailboxes
+from sync.job_queue import fetch_job, session_queue, worker_options
 from sync.models import utcnow
 from sync.schedule import ScheduleConfig, enqueue_session
 from tests.admin_panel.conftest import ADMIN, VIEWER, add_accounts, csrf_of, log_in
@@ -34,10 +34,10 @@ def _admin(client, account=ADMIN):
 
 
 def _failed_job(redis) -> str:
-    queue = Queue("sync", connection=redis)
+    queue = session_queue("sync", redis)
     enqueue_session(queue, 5, ScheduleConfig(retries=0))
     # No worker context in this process: the job fails (as an infrastructure failure would).
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    SimpleWorker([queue], connection=redis, **worker_options()).work(burst=True)
     assert "sync-5" in FailedJobRegistry(queue=queue)
     return "sync-5"
 
@@ -54,8 +54,8 @@ def test_ops_lists_failed_jobs_and_requeues_them(tmp_path, redis):
     assert client.post(f"/admin/ops/failed/{job_id}/requeue").status_code == 400  # no CSRF token
     answer = client.post(f"/admin/ops/failed/{job_id}/requeue", data={"csrf_token": csrf_of(page)})
     assert answer.status_code == 303
-    assert Queue("sync", connection=redis).job_ids == [job_id]
-    assert Job.fetch(job_id, connection=redis).get_status() == "queued"
+    assert session_queue("sync", redis).job_ids == [job_id]
+    assert fetch_job(job_id, redis).get_status() == "queued"
     assert client.post(f"/admin/ops/failed/{job_id}/requeue?format=json",
                        data={"csrf_token": csrf_of(page)}).status_code == 404  # fmt: skip
 
