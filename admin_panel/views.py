@@ -72,7 +72,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    security.log_out()
+    security.log_out(g.get("admin_user"))
+    db_session().commit()
     return redirect(url_for("admin.login"), 303)
 
 
