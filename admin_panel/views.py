@@ -424,4 +424,4 @@ def audit_log():
     return render_template("admin/audit.html", entries=audit.latest(db_session()))
 
 
-from admin_panel import connection_views, policy_views  # noqa: E402,F401 - their routes join the blueprint
+from admin_panel import connection_views, identity_views, policy_views  # noqa: E402,F401 - their routes join the blueprint
