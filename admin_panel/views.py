@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from admin_panel import accounts, audit, bp, help, security
 from admin_panel.charts import bar_chart
+from admin_panel.throttle import LoginThrottle, log_failed_login
 from backend.app import db_session
 from calsync.settings import Settings
 from sync import health, mailboxes, settings_store
@@ -52,13 +53,22 @@ def form_error(template: str, errors: list[str], **context: Any):
 def login():
     errors: list[str] = []
     email = ""
+    headers: dict[str, str] = {}
     if request.method == "POST":
         email = request.form.get("email", "").strip()
         db = db_session()
-        user = accounts.authenticate(db, email, request.form.get("password", ""))
-        if user is None:
+        throttle = LoginThrottle(redis())
+        wait = throttle.retry_after(email, request.remote_addr or "")
+        user = None if wait else accounts.authenticate(db, email, request.form.get("password", ""))
+        if wait:
+            errors.append(f"Too many failed sign-ins: try again in {wait} seconds.")
+            headers["Retry-After"] = str(wait)
+            log_failed_login(db, throttle, email, "locked")
+        elif user is None:
             errors.append("Wrong e-mail or password (or the account is disabled).")
+            log_failed_login(db, throttle, email, "wrong")
         else:
+            throttle.succeeded(email)
             db.commit()
             security.log_in(user)
             target = request.args.get("next", "")
@@ -66,8 +76,8 @@ def login():
             if not target.startswith("/admin/") or target.startswith("//"):
                 target = url_for("admin.overview")
             return redirect(target, 303)
-    status = 400 if errors else 200
-    return render_template("admin/login.html", errors=errors, email=email), status
+    status = (429 if headers else 400) if errors else 200
+    return render_template("admin/login.html", errors=errors, email=email), status, headers
 
 
 @bp.post("/logout")
