@@ -2,8 +2,8 @@
 
 Each failed sign-in counts against the e-mail typed and against the client address (for an hour after the
 last failure). Past a few free attempts every further failure locks that account, or that address, for
-twice as long as the previous one (1 s, 2 s, 4 s, ... at most 15 minutes): 30 guesses then cost hours, and
-a right password typed during a lock is refused like a wrong one (no oracle). A success clears the account's
+twice as long as the previous one (2 s, 4 s, 8 s, ... at most 15 minutes); tries during a lock count as
+failures too, and a right password typed during a lock is refused like a wrong one (no oracle). A success clears the account's
 count. Several workers or web processes share the counts because they live in Redis; without Redis the panel
 still signs people in (logged), since locking every admin out would be worse.
 """
@@ -25,7 +25,7 @@ PREFIX = "calsync:login"
 @dataclass(frozen=True)
 class Rule:
     free: int  # failures allowed before back-off starts
-    base_seconds: int = 1
+    base_seconds: int = 2
     cap_seconds: int = 15 * 60
     window_seconds: int = 3600  # failures are forgotten this long after the last one
 
@@ -94,7 +94,7 @@ def log_failed_login(db, throttle: LoginThrottle, email: str, reason: str) -> No
     from admin_panel import audit
 
     address = request.remote_addr or ""
-    counts = throttle.failed(email, address) if reason == "wrong" else {}
+    counts = throttle.failed(email, address)  # tries during a lock count too: guessing on only extends it
     log.warning("admin sign-in failed (%s) for %r from %s; failures: %s", reason, email[:320], address, counts)
     audit.record(db, actor=email[:320] or "(empty)", action="login.failed", target=f"account:{email[:300]}",
                  after={"address": address, "reason": reason,
