@@ -3,9 +3,9 @@
 Each failed sign-in counts against the e-mail typed and against the client address (for an hour after the
 last failure). Past a few free attempts every further failure locks that account, or that address, for
 twice as long as the previous one (2 s, 4 s, 8 s, ... at most 15 minutes); tries during a lock count as
-failures too, and a right password typed during a lock is refused like a wrong one (no oracle). A success clears the account's
-count. Several workers or web processes share the counts because they live in Redis; without Redis the panel
-still signs people in (logged), since locking every admin out would be worse.
+failures too, and a right password typed during a lock is refused like a wrong one (no oracle). A success
+clears the account's count. Several workers or web processes share the counts because they live in Redis;
+without Redis the panel still signs people in (logged), since locking every admin out would be worse.
 """
 
 from __future__ import annotations
