@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     """Build the backend app. ``settings`` defaults to ``Settings.from_env()`` (unusable settings from the
     environment end the process with one line); ``test_config`` updates ``app.config`` last (e.g.
     ``{"TESTING": True}``)."""
-    from backend import api, auth, errors
+    from backend import api, auth, errors, limits
 
     if settings is None:
         try:
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     init_security_headers(app)
     init_addin_files(app)
     api.init_app(app)
+    limits.init_app(app)  # per-caller rate limits on /api/v1, checked after authentication
     init_admin_panel(app)
     init_operator_view(app)
     return app

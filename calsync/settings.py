@@ -234,6 +234,23 @@ class Settings:
         "Budget back-off as first,step,cap in hours: a mailbox stopped by the API budget waits 2.5 h, then "
         "4.5 h, 6.5 h, ... (step 2 h) after each further stop, never more than the cap.",
     )
+    api_rate_limit: str = _setting(
+        "CALSYNC_API_RATE_LIMIT",
+        "120/minute;2000/hour",
+        "Calls each mailbox may make to the add-in API (`limits` notation: n/second|minute|hour|day, several "
+        "separated by `;`); more get 429 with Retry-After. Counted in Redis (REDIS_URL); empty: no limit.",
+    )
+    api_lookup_rate_limit: str = _setting(
+        "CALSYNC_API_LOOKUP_RATE_LIMIT",
+        "20/minute;300/hour",
+        "Salesforce searches (/salesforce/lookup) per mailbox, on top of CALSYNC_API_RATE_LIMIT; each costs "
+        "Salesforce API requests. Lookups also stop while the org is over the API budget guard.",
+    )
+    api_sync_rate_limit: str = _setting(
+        "CALSYNC_API_SYNC_RATE_LIMIT",
+        "6/minute;60/hour",
+        "Sync now, Share and Unshare per mailbox (each queues a session), on top of CALSYNC_API_RATE_LIMIT.",
+    )
     ops_token: str = _setting(
         "CALSYNC_OPS_TOKEN",
         "",

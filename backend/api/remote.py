@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
+from flask import current_app, g
 from redis import Redis
 
 from backend.errors import ApiError
@@ -42,7 +42,8 @@ def exchange(mailbox_email: str) -> ExchangeConnector:
 
 def salesforce() -> SalesforceConnector:
     try:
-        return wiring.salesforce_connector(settings())
+        connector = g.calsync_salesforce = wiring.salesforce_connector(settings())  # backend.limits reads its usage
+        return connector
     except ConfigError as exc:
         raise unavailable(str(exc), "salesforce_unavailable") from None
 

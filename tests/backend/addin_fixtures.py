@@ -24,6 +24,8 @@ from tests.conftest import REDIS_SERVER, clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
 
+# Rate limits (backend.limits) have their own tests; the other tests of the API are not throttled.
+NO_RATE_LIMITS = {"api_rate_limit": "", "api_lookup_rate_limit": "", "api_sync_rate_limit": ""}
 REDIS_DB = 11
 REDIS_URL = f"{REDIS_SERVER}/{REDIS_DB}"
 
@@ -41,7 +43,7 @@ def redis11() -> Iterator[Redis]:
 @pytest.fixture
 def addin_settings(sandbox_settings, redis11) -> Settings:  # noqa: F811
     """The sandboxes' settings (EWS, Salesforce, identity provider), the test database and Redis db 11."""
-    return replace(sandbox_settings, redis_url=REDIS_URL, environment="test", job_retries=0)
+    return replace(sandbox_settings, redis_url=REDIS_URL, environment="test", job_retries=0, **NO_RATE_LIMITS)
 
 
 @pytest.fixture
