@@ -31,11 +31,11 @@ demo-prerequisites:
 
 demo: demo-prerequisites
 	@$(MAKE) --no-print-directory install
-	$(BIN)/calsync demo
+	CALSYNC_ENV=$${CALSYNC_ENV:-development} $(BIN)/calsync demo
 
 test: test-prerequisites
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest
+	CALSYNC_ENV=test $(BIN)/pytest
 
 # ruff, then the layer contract of pyproject.toml (import-linter).
 lint: install

@@ -37,8 +37,10 @@ def create(db: Session, email: str, password: str, *, role: str = "admin") -> Ad
         raise AccountError(f"the password must be at least {MIN_PASSWORD} characters long")
     user = find(db, email)
     if user is None:
-        user = AdminUser(email=email, password_hash="", role=role, active=True)
+        user = AdminUser(email=email, password_hash="", role=role, active=True, session_generation=0)
         db.add(user)
+    else:
+        user.session_generation = (user.session_generation or 0) + 1  # a new password ends every session
     user.password_hash = generate_password_hash(password)
     user.role = role
     user.active = True

@@ -5,9 +5,10 @@ mailboxes the API budget guard paused, with the reason.
 ``?format=json`` (or ``Accept: application/json``) gives the same data as JSON.
 
 Access: `init_app` puts a guard in front of every route; the panel (``admin_panel.init_app``) lets in
-admins logged in to the panel (login, role and CSRF checks), or a script carrying ``CALSYNC_OPS_TOKEN``
-(header ``Authorization: Bearer ...`` or a ``token`` form/query field). `token_guard`, the default when
-`init_app` is given no guard, lets in the token alone, else loopback clients outside production.
+admins logged in to the panel (login, role and CSRF checks), or a script carrying ``CALSYNC_OPS_TOKEN`` in the
+``Authorization: Bearer ...`` header only (never in a URL or a form, where logs, history and referrers keep
+it). `token_guard` is the guard for an app without the panel: the token, else loopback clients outside
+production. Every answer is ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template_string, request, url_for
 from redis import Redis
-from rq import Queue, Worker
+from rq import Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
 from rq.registry import (
     DeferredJobRegistry,
     FailedJobRegistry,
@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from backend.errors import ApiError
 from backend.globals import db_session, runtime
 from backend.globals import settings as current_settings
+from sync.job_queue import SERIALIZER, all_queues, fetch_job, fetch_jobs
 from sync.models import Mailbox, utcnow
 
 ops = Blueprint("ops", __name__, url_prefix="/admin/ops")
@@ -60,11 +61,21 @@ def _redis() -> Redis:
     return runtime().redis
 
 
+@ops.after_request
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    return header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
+
+
 def token_given() -> bool:
     """Whether the request carries CALSYNC_OPS_TOKEN (for scripts and monitoring; no cookies, so no CSRF)."""
     settings = current_settings()
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    given = given or request.values.get("token", "")
+    given = _bearer()
     return bool(settings.ops_token and given) and hmac.compare_digest(given.encode(), settings.ops_token.encode())
 
 
@@ -72,11 +83,10 @@ def token_guard() -> None:
     """The stand-in for the admin login: CALSYNC_OPS_TOKEN, else loopback clients outside production."""
     settings = current_settings()
     if settings.ops_token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        given = given or request.values.get("token", "")
+        given = _bearer()
         if not hmac.compare_digest(given.encode(), settings.ops_token.encode()):
             raise ApiError("the operator view needs CALSYNC_OPS_TOKEN", status=403, code="forbidden")
-    elif settings.environment == "production" or request.remote_addr not in LOOPBACK:
+    elif settings.production or request.remote_addr not in LOOPBACK:
         raise ApiError("set CALSYNC_OPS_TOKEN to reach the operator view from elsewhere", status=403, code="forbidden")
 
 
@@ -87,7 +97,7 @@ def _text(value: Any) -> str | None:
 def snapshot(redis: Redis) -> dict[str, Any]:
     """Queues, workers, running and failed jobs, from RQ's registries."""
     queues, running, failed = [], [], []
-    for queue in Queue.all(connection=redis):
+    for queue in all_queues(redis):
         started = StartedJobRegistry(queue=queue)
         failed_registry = FailedJobRegistry(queue=queue)
         queues.append({
@@ -95,11 +105,11 @@ def snapshot(redis: Redis) -> dict[str, Any]:
             "scheduled": ScheduledJobRegistry(queue=queue).count, "deferred": DeferredJobRegistry(queue=queue).count,
             "finished": FinishedJobRegistry(queue=queue).count, "failed": failed_registry.count,
         })  # fmt: skip
-        for job in Job.fetch_many(started.get_job_ids(), connection=redis):
+        for job in fetch_jobs(started.get_job_ids(), redis):
             if job is not None:
                 running.append({"id": job.id, "queue": queue.name, "description": job.description,
                                 "started_at": _text(job.started_at), "progress": job.meta.get("progress")})  # fmt: skip
-        for job in Job.fetch_many(failed_registry.get_job_ids(0, FAILED_SHOWN - 1, desc=True), connection=redis):
+        for job in fetch_jobs(failed_registry.get_job_ids(0, FAILED_SHOWN - 1, desc=True), redis):
             if job is not None:
                 result = job.latest_result()
                 error = ((result.exc_string if result else "") or "").strip().splitlines()
@@ -109,7 +119,7 @@ def snapshot(redis: Redis) -> dict[str, Any]:
         {"name": w.name, "state": w.state, "queues": w.queue_names(), "current_job": w.get_current_job_id(),
          "last_heartbeat": _text(w.last_heartbeat), "successful": w.successful_job_count,
          "failed": w.failed_job_count, "hostname": w.hostname, "pid": w.pid}
-        for w in Worker.all(connection=redis)
+        for w in Worker.all(connection=redis, serializer=SERIALIZER)
     ]  # fmt: skip
     return {"queues": queues, "workers": workers, "running": running, "failed": failed}
 
@@ -130,15 +140,15 @@ def index():
     if _wants_json():
         return jsonify(data)
     csrf = current_app.config.get("CALSYNC_OPS_CSRF")
-    return render_template_string(PAGE, token=request.values.get("token", ""), csrf=csrf() if csrf else "", **data)
+    return render_template_string(PAGE, csrf=csrf() if csrf else "", **data)
 
 
 @ops.post("/failed/<job_id>/requeue")
 def requeue(job_id: str):
     redis = _redis()
     try:
-        job = Job.fetch(job_id, connection=redis)
-        FailedJobRegistry(job.origin, connection=redis).requeue(job)
+        job = fetch_job(job_id, redis)
+        FailedJobRegistry(job.origin, connection=redis, serializer=SERIALIZER).requeue(job)
     except (NoSuchJobError, InvalidJobOperation):
         raise ApiError(f"no failed job {job_id}", status=404, code="not_found") from None
     return _done({"requeued": [job_id]})
@@ -148,7 +158,7 @@ def requeue(job_id: str):
 def requeue_all():
     redis = _redis()
     done = []
-    for queue in Queue.all(connection=redis):
+    for queue in all_queues(redis):
         registry = FailedJobRegistry(queue=queue)
         for job_id in registry.get_job_ids():
             try:
@@ -162,8 +172,7 @@ def requeue_all():
 def _done(body: dict[str, Any]):
     if _wants_json():
         return jsonify(body)
-    token = request.values.get("token")
-    return redirect(url_for("ops.index", **({"token": token} if token else {})), 303)
+    return redirect(url_for("ops.index"), 303)
 
 
 PAGE = """<!doctype html>
@@ -196,13 +205,13 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f
 {% for m in paused %}<tr><td>{{ m.email }}</td><td>{{ m.until }}</td><td>{{ m.reason }}</td></tr>
 {% else %}<tr><td colspan="3">none</td></tr>{% endfor %}</table>
 <h2>Failed jobs</h2>
-{% if failed %}<form method="post" action="{{ url_for('ops.requeue_all') }}"><input type="hidden" name="token"
-value="{{ token }}"><input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue all</button>
+{% if failed %}<form method="post" action="{{ url_for('ops.requeue_all') }}">
+<input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue all</button>
 </form>{% endif %}
 <table><tr><th>job</th><th>queue</th><th>ended</th><th>error</th><th></th></tr>
 {% for j in failed %}<tr><td>{{ j.id }}</td><td>{{ j.queue }}</td><td>{{ j.ended_at }}</td><td>{{ j.error }}</td>
-<td><form method="post" action="{{ url_for('ops.requeue', job_id=j.id) }}"><input type="hidden" name="token"
-value="{{ token }}"><input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue</button></form></td></tr>
+<td><form method="post" action="{{ url_for('ops.requeue', job_id=j.id) }}">
+<input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Requeue</button></form></td></tr>
 {% else %}<tr><td colspan="5">none</td></tr>{% endfor %}</table>
 </body></html>
 """

@@ -14,6 +14,7 @@ from admin_panel.views import actor, form_error
 from backend.globals import db_session, runtime
 from calsync.settings import ConfigError
 from sync import policy_store
+from sync.api_names import is_custom_object
 from sync.connectors.errors import ConnectorError
 from sync.entry import EVENT, TASK, custom_kind, is_custom_kind, is_valid_kind
 from sync.models import Policy as PolicyRow
@@ -240,9 +241,17 @@ def _mapping_form(sobject: str, current: CustomObjectMapping | None) -> dict[str
     return values
 
 
+def _not_a_custom_object(sobject: str):
+    """The pick page with a form error (400) for a name that cannot be a custom object's API name."""
+    message = f"{sobject[:80]!r} is not the API name of a custom object (letters, digits and _, ending in __c)."
+    return form_error("admin/custom_pick.html", [message], objects=[])
+
+
 @bp.get("/policies/custom/new")
 def custom_new():
     sobject = request.args.get("object", "").strip()
+    if sobject and not is_custom_object(sobject):  # checked before any Salesforce call
+        return _not_a_custom_object(sobject)
     try:
         if not sobject:
             return render_template("admin/custom_pick.html", objects=_objects(), errors=[])
@@ -305,6 +314,8 @@ def validate_mapping(sobject: str, form, field_sets: dict[str, list[dict[str, An
 def custom_save():
     db = db_session()
     sobject = request.form.get("object", "").strip()
+    if not is_custom_object(sobject):
+        return _not_a_custom_object(sobject)
     try:
         objects = {o["name"] for o in _objects()}
         if sobject not in objects:

@@ -5,6 +5,8 @@
 - Every POST carries ``csrf_token`` (a hidden field that `csrf_token` puts in each form); a missing or wrong
   token is refused with 400 before any view runs, the login form included.
 - Every page but the login page needs a signed-in active account; changes (POST) need the ``admin`` role.
+- The cookie also holds the account's session generation; logout and a password change bump it in the
+  database, so a copied cookie stops working then (the signed cookie alone cannot be revoked).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from backend.globals import runtime_of
 from sync.models import AdminUser
 
 SESSION_KEY = "admin_uid"
+GENERATION_KEY = "admin_gen"
 CSRF_KEY = "csrf"
 PUBLIC_ENDPOINTS = {"admin.login", "admin.static"}
 SESSION_LIFETIME = timedelta(hours=8)
@@ -26,7 +29,7 @@ SESSION_LIFETIME = timedelta(hours=8)
 
 def configure_cookies(app: Flask) -> None:
     settings = runtime_of(app).settings
-    secure = settings.environment == "production" or settings.public_url.startswith("https://")
+    secure = settings.production or settings.public_url.startswith("https://")
     app.config.update(
         SESSION_COOKIE_NAME="calsync_admin",
         SESSION_COOKIE_HTTPONLY=True,
@@ -55,10 +58,14 @@ def log_in(user: AdminUser) -> None:
     session.clear()
     session.permanent = True
     session[SESSION_KEY] = user.id
+    session[GENERATION_KEY] = user.session_generation or 0
     csrf_token()
 
 
-def log_out() -> None:
+def log_out(user: AdminUser | None) -> None:
+    """End this session and every other one of the account (the caller commits the bumped generation)."""
+    if user is not None:
+        user.session_generation = (user.session_generation or 0) + 1
     session.clear()
 
 
@@ -69,8 +76,11 @@ def guard(load_user) -> object | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     user = load_user(session.get(SESSION_KEY))
+    if user is not None and session.get(GENERATION_KEY) != (user.session_generation or 0):
+        user = None  # logged out elsewhere, or the password changed since this cookie was made
     if user is None or not user.active:
         session.pop(SESSION_KEY, None)
+        session.pop(GENERATION_KEY, None)
         return redirect(url_for("admin.login", next=request.full_path if request.method == "GET" else None))
     g.admin_user = user
     changes = request.method not in {"GET", "HEAD", "OPTIONS"} and request.endpoint != "admin.logout"

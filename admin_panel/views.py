@@ -13,15 +13,16 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
 from sqlalchemy import func, select
 
 from admin_panel import accounts, audit, help, security
 from admin_panel.blueprint import bp
 from admin_panel.charts import bar_chart
 from admin_panel.ops import snapshot
+from admin_panel.throttle import LoginThrottle, log_failed_login
 from backend.globals import db_session, runtime, settings
 from sync import health, mailboxes, settings_store
+from sync.job_queue import session_queue
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
 from sync.schedule import schedule_config, sync_now
 
@@ -47,13 +48,22 @@ def form_error(template: str, errors: list[str], **context: Any):
 def login():
     errors: list[str] = []
     email = ""
+    headers: dict[str, str] = {}
     if request.method == "POST":
         email = request.form.get("email", "").strip()
         db = db_session()
-        user = accounts.authenticate(db, email, request.form.get("password", ""))
-        if user is None:
+        throttle = LoginThrottle(redis())
+        wait = throttle.retry_after(email, request.remote_addr or "")
+        user = None if wait else accounts.authenticate(db, email, request.form.get("password", ""))
+        if wait:
+            errors.append(f"Too many failed sign-ins: try again in {wait} seconds.")
+            headers["Retry-After"] = str(wait)
+            log_failed_login(db, throttle, email, "locked")
+        elif user is None:
             errors.append("Wrong e-mail or password (or the account is disabled).")
+            log_failed_login(db, throttle, email, "wrong")
         else:
+            throttle.succeeded(email)
             db.commit()
             security.log_in(user)
             target = request.args.get("next", "")
@@ -61,13 +71,14 @@ def login():
             if not target.startswith("/admin/") or target.startswith("//"):
                 target = url_for("admin.overview")
             return redirect(target, 303)
-    status = 400 if errors else 200
-    return render_template("admin/login.html", errors=errors, email=email), status
+    status = (429 if headers else 400) if errors else 200
+    return render_template("admin/login.html", errors=errors, email=email), status, headers
 
 
 @bp.post("/logout")
 def logout():
-    security.log_out()
+    security.log_out(g.get("admin_user"))
+    db_session().commit()
     return redirect(url_for("admin.login"), 303)
 
 
@@ -236,7 +247,7 @@ def _sync_now(mailbox: Mailbox) -> str:
         return "disabled"
     mailbox.next_sync_at = utcnow()
     try:
-        outcome = sync_now(Queue(settings().sync_queue, connection=redis()), mailbox.id, schedule_config(settings()))
+        outcome = sync_now(session_queue(settings().sync_queue, redis()), mailbox.id, schedule_config(settings()))
     except RedisError as exc:
         flash(f"{mailbox.email}: Redis does not answer ({exc}); the scheduler will pick it up once it does.", "error")
         return "redis_unavailable"

@@ -14,7 +14,7 @@ import re
 from flask import Blueprint, Flask, Response, request, send_from_directory
 
 from addin.manifest import DEFAULT_APP_ID, ManifestError, application_id_uri, render_manifest
-from backend import api, auth, errors
+from backend import api, auth, errors, limits
 from backend.errors import ApiError
 from backend.globals import install_runtime, runtime_of
 from backend.globals import settings as current_settings
@@ -29,6 +29,7 @@ MAX_CONTENT_LENGTH = 1024 * 1024
 def create_backend(runtime: Runtime, test_config: dict | None = None) -> Flask:
     """The backend app (add-in API, task pane, security headers) on the process's ``runtime``, without the
     admin panel. ``test_config`` updates ``app.config`` last (e.g. ``{"TESTING": True}``)."""
+    runtime.settings.validate()  # also for settings built in code: never serve with the public built-in key
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH)
     app.config.update(test_config or {})
@@ -39,6 +40,7 @@ def create_backend(runtime: Runtime, test_config: dict | None = None) -> Flask:
     init_security_headers(app)
     init_addin_files(app)
     api.init_app(app)
+    limits.init_app(app)  # per-caller rate limits on /api/v1, checked after authentication
     return app
 
 
@@ -55,6 +57,12 @@ OUTLOOK_WEB_ORIGINS = (
 )
 TASKPANE_PREFIX = "/addin/"
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Office.js comes from Microsoft's CDN inside Outlook (office-loader.js); everything else is ours.
+OFFICE_JS_ORIGIN = "https://appsforoffice.microsoft.com"
+TASKPANE_CSP = (
+    "default-src 'self'; script-src 'self' " + OFFICE_JS_ORIGIN + "; connect-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
 _ORIGIN = re.compile(r"^https://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -69,8 +77,8 @@ def frame_ancestors(settings: Settings) -> str:
 
 def init_security_headers(app: Flask) -> None:
     settings = runtime_of(app).settings
-    taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}"
-    hsts = settings.environment == "production"
+    taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}; {TASKPANE_CSP}"
+    hsts = settings.production
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -78,8 +86,8 @@ def init_security_headers(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")
         if request.path.startswith(TASKPANE_PREFIX):
-            # Framed by Outlook on the web: no X-Frame-Options (it cannot list several origins). The task
-            # pane's own content policy is left to it; only who may frame it is decided here.
+            # Framed by Outlook on the web: no X-Frame-Options (it cannot list several origins); frame-ancestors
+            # names who may frame it, the rest allows our own files and Office.js only.
             headers.setdefault("Content-Security-Policy", taskpane_csp)
         else:
             headers.setdefault("Content-Security-Policy", STRICT_CSP)
@@ -99,7 +107,7 @@ addin_files = Blueprint("addin", __name__)
 def addin_manifest():
     """The manifest rendered for this server (admins install it from this URL)."""
     settings = current_settings()
-    production = settings.environment == "production"
+    production = settings.production
 
     def unavailable(message: str) -> ApiError:
         return ApiError(message, status=404, code="manifest_unavailable")

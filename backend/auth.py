@@ -4,7 +4,8 @@ The task pane gets an access token for our API through Office SSO / nested app a
 token) and sends it as ``Authorization: Bearer <token>``. We accept it only if it is an RS256 JWT signed by
 a key from the configured JWKS, issued by the configured issuer for our audience, currently valid (``exp``,
 ``nbf``, ``iat`` with a small leeway), carries every claim we read, and grants our API scope in ``scp``.
-``preferred_username`` (lower-cased) names the caller, who must have a calsync mailbox.
+The caller's mailbox is the one bound to the token's ``tid`` + ``oid`` (`backend.identity`), never found by
+``preferred_username`` alone.
 
 Production (Microsoft identity platform, v2.0 tokens):
 - issuer ``https://login.microsoftonline.com/{tenant-id}/v2.0``
@@ -35,8 +36,8 @@ from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError, PyJWKSe
 
 from backend.errors import ApiError
 from backend.globals import db_session, runtime_of
+from backend.identity import is_guid, mailbox_for
 from calsync.settings import ConfigError, Settings
-from sync.mailboxes import find as find_mailbox
 from sync.models import Mailbox
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ EXTENSION = "calsync_auth"
 REALM = "calsync"
 ALGORITHMS = ["RS256"]
 # Claims a token must carry; PyJWT checks they are present, the checks below check their values.
-REQUIRED_CLAIMS = ["iss", "aud", "exp", "nbf", "iat", "scp", "preferred_username"]
+REQUIRED_CLAIMS = ["iss", "aud", "exp", "nbf", "iat", "scp", "preferred_username", "tid", "oid"]
 # Real Entra ID access tokens are 1-3 KB; anything far larger is junk and is refused before parsing.
 MAX_TOKEN_LENGTH = 16_384
 # RFC 6750 b64token: the only characters a bearer token may contain.
@@ -218,6 +219,8 @@ class TokenVerifier:
         username = claims.get("preferred_username")
         if not isinstance(username, str) or "@" not in username or len(username) > 320:
             raise InvalidToken("The access token's preferred_username is not an e-mail address.")
+        if not (is_guid(claims.get("tid")) and is_guid(claims.get("oid"))):
+            raise InvalidToken("The access token's tid and oid claims are not GUIDs.")
         scopes = claims.get("scp")
         if not isinstance(scopes, str) or self.config.scope not in scopes.split():
             raise InsufficientScope(self.config.scope)
@@ -268,16 +271,13 @@ def authenticate() -> Caller:
     except ApiError as exc:
         log.info("refused %s %s: %s", request.method, request.path, exc.message)
         raise
-    email = claims["preferred_username"].strip().lower()
-    mailbox = find_mailbox(db_session(), email)
-    if mailbox is None:
-        raise ApiError(
-            f"{email} has no calsync mailbox yet. Ask your administrator to add it (calsync mailboxes add).",
-            status=403,
-            code="mailbox_not_found",
-        )
+    try:
+        mailbox = mailbox_for(db_session(), claims)  # bound to tid + oid (backend.identity)
+    except ApiError as exc:
+        log.info("refused %s %s: %s", request.method, request.path, exc.message)
+        raise
     name = claims.get("name")
-    caller = Caller(email=email, name=name if isinstance(name, str) else None, mailbox=mailbox, claims=claims)
+    caller = Caller(email=mailbox.email, name=name if isinstance(name, str) else None, mailbox=mailbox, claims=claims)
     g.calsync_caller = caller
     return caller
 
@@ -305,7 +305,7 @@ def protect(blueprint: Blueprint) -> None:
 def init_app(app: Flask) -> None:
     settings = runtime_of(app).settings
     config = AuthConfig.from_settings(settings)
-    config.check(production=settings.environment == "production")
+    config.check(production=settings.production)
     if config.configured:
         app.extensions[EXTENSION] = TokenVerifier(config)
     else:

@@ -365,7 +365,7 @@ class Bench:
 
         self.phases = PHASES
         self.rep = REPS[0]
-        self.settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(info_path),
+        self.settings = Settings.from_env({"CALSYNC_ENV": "development", "CALSYNC_SANDBOX_INFO": str(info_path),
                                            "DATABASE_URL": f"sqlite:///{work}/calsync.db"})  # fmt: skip
         self.runtime = Runtime.build(self.settings, migrate=True)
         self.db = self.runtime.session_factory

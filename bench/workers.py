@@ -179,15 +179,15 @@ def children_cpu_seconds() -> float:
 
 def run_pass(label: str, workers: int, env: dict[str, str], factory, redis: PrivateRedis, ids: list[int],
              work: Path, sandbox_pid: int) -> dict[str, Any]:  # fmt: skip
-    from rq import Queue
     from sqlalchemy import func, select
 
     from calsync.settings import Settings
+    from sync.job_queue import session_queue
     from sync.models import SyncSession
     from sync.schedule import enqueue_session, schedule_config
 
     config = schedule_config(Settings.from_env(env))
-    queue = Queue(config.queue, connection=redis.client)
+    queue = session_queue(config.queue, redis.client)
     with factory() as db:
         before_id = db.scalar(select(func.max(SyncSession.id))) or 0
     c0, r0 = redis.commands(), redis.reads()
@@ -254,6 +254,7 @@ def run_workers(args: argparse.Namespace, workers: int) -> list[dict[str, Any]]:
         print(f"[{workers} worker(s)] set-up {time.monotonic() - t0:.1f} s", flush=True)
         env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(sandboxes.info_file), DATABASE_URL=url, REDIS_URL=redis.url,
                    PYTHONPATH=str(ROOT))  # fmt: skip
+        env.setdefault("CALSYNC_ENV", "development")
         rows = []
         for label in ("initial", "quiet"):
             row = run_pass(label, workers, env, factory, redis, ids, work, sandboxes.process.pid)

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import rq
 
-from calsync.settings import Settings
+from calsync.settings import ConfigError, Settings
 from sync import jobs
+from sync.job_queue import worker_options
 from sync.runtime import Runtime
 
 
 class Worker(rq.Worker):
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.update(worker_options())  # JSON and calsync's job functions only, whatever `rq worker` says
         super().__init__(*args, **kwargs)
         try:
             jobs.current_context()
         except RuntimeError:
-            jobs.install(Runtime.build(Settings.from_env(), redis=self.connection).worker_context())
+            try:
+                settings = Settings.from_env()
+            except ConfigError as exc:
+                raise SystemExit(f"calsync: {exc}") from None  # one line, no traceback
+            jobs.install(Runtime.build(settings, redis=self.connection).worker_context())

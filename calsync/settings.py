@@ -14,6 +14,11 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
+# The built-in secret key is public (it is in this file): only an explicit development or test environment
+# may use it. Every other environment (unset included) counts as production: fail closed.
+BUILT_IN_SECRET_KEY = "dev-insecure-secret-key-change-me"
+BUILT_IN_KEY_SHOWN = "(built-in development key)"
+LOCAL_ENVIRONMENTS = frozenset({"development", "test"})
 
 
 class ConfigError(ValueError):
@@ -68,11 +73,15 @@ class Settings:
     redis_url: str = _setting("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for the RQ queues and locks.")
     secret_key: str = _setting(
         "CALSYNC_SECRET_KEY",
-        "dev-insecure-secret-key-change-me",
-        "Signs sessions and encrypts stored secrets. Must be set (32+ characters) in production.",
+        BUILT_IN_SECRET_KEY,
+        "Signs sessions and encrypts stored secrets: a random value of 32+ characters. The built-in default is "
+        "public and accepted only when CALSYNC_ENV is development or test.",
     )
     environment: str = _setting(
-        "CALSYNC_ENV", "development", "`development` or `production`; production refuses insecure defaults."
+        "CALSYNC_ENV",
+        "",
+        "`production`, `development` or `test`. Unset means production: the built-in secret key is refused, "
+        "cookies are Secure and HSTS is sent. `make demo`, `calsync demo` and the tests set development/test.",
     )
     sandbox_info: str = _setting(
         "CALSYNC_SANDBOX_INFO",
@@ -225,11 +234,28 @@ class Settings:
         "Budget back-off as first,step,cap in hours: a mailbox stopped by the API budget waits 2.5 h, then "
         "4.5 h, 6.5 h, ... (step 2 h) after each further stop, never more than the cap.",
     )
+    api_rate_limit: str = _setting(
+        "CALSYNC_API_RATE_LIMIT",
+        "120/minute;2000/hour",
+        "Calls each mailbox may make to the add-in API (`limits` notation: n/second|minute|hour|day, several "
+        "separated by `;`); more get 429 with Retry-After. Counted in Redis (REDIS_URL); empty: no limit.",
+    )
+    api_lookup_rate_limit: str = _setting(
+        "CALSYNC_API_LOOKUP_RATE_LIMIT",
+        "20/minute;300/hour",
+        "Salesforce searches (/salesforce/lookup) per mailbox, on top of CALSYNC_API_RATE_LIMIT; each costs "
+        "Salesforce API requests. Lookups also stop while the org is over the API budget guard.",
+    )
+    api_sync_rate_limit: str = _setting(
+        "CALSYNC_API_SYNC_RATE_LIMIT",
+        "6/minute;60/hour",
+        "Sync now, Share and Unshare per mailbox (each queues a session), on top of CALSYNC_API_RATE_LIMIT.",
+    )
     ops_token: str = _setting(
         "CALSYNC_OPS_TOKEN",
         "",
-        "Bearer token for the operator view /admin/ops until it moves behind the admin login; empty: the view "
-        "answers only loopback clients outside production.",
+        "Bearer token (Authorization header only) for scripts reading the operator view /admin/ops; 32+ "
+        "characters in production. Empty: admins logged in to the panel only.",
     )
 
     @classmethod
@@ -290,11 +316,17 @@ class Settings:
         return type(self)(**values)
 
     def validate(self) -> None:
-        if self.environment not in {"development", "production", "test"}:
+        if self.environment not in {"", "development", "production", "test"}:
             raise ConfigError(f"CALSYNC_ENV must be development, production or test, not {self.environment!r}")
-        if self.environment == "production":
-            if self.secret_key == Settings.secret_key or len(self.secret_key) < 32:
-                raise ConfigError("CALSYNC_SECRET_KEY must be set to a random value of 32+ characters in production")
+        if self.secret_key == BUILT_IN_SECRET_KEY and self.production:
+            raise ConfigError(
+                "CALSYNC_SECRET_KEY is not set: set it to a random value of 32+ characters, or set "
+                "CALSYNC_ENV=development (or test) to use the built-in key on a local machine"
+            )
+        if self.production and len(self.secret_key) < 32:
+            raise ConfigError("CALSYNC_SECRET_KEY must be a random value of 32+ characters in production")
+        if self.production and self.ops_token and len(self.ops_token) < 32:
+            raise ConfigError("CALSYNC_OPS_TOKEN must be a random value of 32+ characters in production")
         if self.exchange_auth_type not in {"basic", "oauth"}:
             raise ConfigError(f"EXCHANGE_AUTH_TYPE must be basic or oauth, not {self.exchange_auth_type!r}")
         _numbers("CALSYNC_SYNC_INTERVALS", self.sync_intervals, minimum=1)
@@ -306,6 +338,11 @@ class Settings:
             if value < 1:
                 raise ConfigError(f"{env} must be at least 1 second, not {value}")
 
+    @property
+    def production(self) -> bool:
+        """Production unless CALSYNC_ENV says development or test explicitly (fail closed)."""
+        return self.environment not in LOCAL_ENVIRONMENTS
+
     def numbers(self, name: str) -> tuple[float, ...]:
         """A comma-separated setting (``sync_intervals``, ``job_retry_intervals``, ...) as numbers."""
         return _numbers(name, getattr(self, name))
@@ -316,8 +353,17 @@ class Settings:
         return [(f.metadata["env"], str(f.default), f.metadata["doc"]) for f in fields(cls)]
 
     def redacted(self) -> dict[str, str]:
+        """Every setting as it may be printed: secrets as ``***``, URL passwords masked, the built-in key named."""
+        from calsync.redact import mask_url
+
         secret = {"secret_key", "exchange_password", "salesforce_client_secret", "salesforce_access_token", "ops_token"}
-        return {
-            f.metadata["env"]: ("***" if f.name in secret and getattr(self, f.name) else str(getattr(self, f.name)))
-            for f in fields(self)
-        }
+        shown: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "secret_key" and value == BUILT_IN_SECRET_KEY:
+                shown[f.metadata["env"]] = BUILT_IN_KEY_SHOWN
+            elif f.name in secret and value:
+                shown[f.metadata["env"]] = "***"
+            else:
+                shown[f.metadata["env"]] = mask_url(str(value))
+        return shown

@@ -11,7 +11,7 @@ from flask import Flask
 
 import admin_panel
 from backend.app import create_backend
-from calsync.settings import Settings
+from calsync.settings import ConfigError, Settings
 from sync.runtime import Runtime
 
 # A web request waits at most this long on Redis (queue and panel pages), then answers without it.
@@ -25,7 +25,11 @@ def create_app(
     ``Settings.from_env()``; ``test_config`` updates ``app.config`` last (e.g. ``{"TESTING": True}``); a
     process that has its runtime already (``calsync demo``) passes it instead of settings."""
     if runtime is None:
-        settings = Settings.from_env() if settings is None else settings
+        if settings is None:
+            try:
+                settings = Settings.from_env()
+            except ConfigError as exc:
+                raise SystemExit(f"calsync: {exc}") from None  # gunicorn and flask print one line, no traceback
         runtime = Runtime.build(settings, redis_timeout=REDIS_TIMEOUT)
     app = create_backend(runtime, test_config)
     admin_panel.init_app(app)

@@ -69,6 +69,7 @@ class Mailbox(Base):
     """A rep's Exchange mailbox and the Salesforce user it syncs with."""
 
     __tablename__ = "mailboxes"
+    __table_args__ = (UniqueConstraint("entra_tenant_id", "entra_object_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -89,6 +90,10 @@ class Mailbox(Base):
     # Per-mailbox Exchange login instead of the impersonating service account: JSON sealed with
     # CALSYNC_SECRET_KEY (sync.secrets), never shown back.
     exchange_credentials: Mapped[str | None] = mapped_column(Text)
+    # The Entra user the add-in may act as: tenant (tid) and object id (oid) of its access tokens, learned at
+    # the first sign-in whose UPN matches or set by an admin (backend.identity). NULL: not bound yet.
+    entra_tenant_id: Mapped[str | None] = mapped_column(String(36))
+    entra_object_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     links: Mapped[list[Link]] = relationship(back_populates="mailbox", cascade="all, delete-orphan")
@@ -215,6 +220,8 @@ class AdminUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
+    # Bumped at logout and password change: every session cookie of an older generation stops working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AuditEntry(Base):

@@ -42,6 +42,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.settings import Settings
+from sync.job_queue import session_queue
 from sync.models import Mailbox, utcnow
 
 log = logging.getLogger("calsync.schedule")
@@ -215,7 +216,7 @@ def enqueue_session(queue: Queue, mailbox_id: int, config: ScheduleConfig, *, re
         except DuplicateJobError:
             pass
         try:
-            job = Job.fetch(job_id(mailbox_id), connection=queue.connection)
+            job = Job.fetch(job_id(mailbox_id), connection=queue.connection, serializer=queue.serializer)
         except NoSuchJobError:
             continue  # it finished between the two calls
         status = job.get_status(refresh=False)
@@ -346,7 +347,7 @@ class Scheduler:
         self.config = config
         self.interval = interval
         self.clock = clock
-        self.queue = Queue(config.queue, connection=redis)
+        self.queue = session_queue(config.queue, redis)
         # The leader lock must outlive a few passes, or a slow pass would hand leadership around.
         self.leader = LeaderLock(redis, max(config.leader_ttl, int(3 * interval) + 1))
         self._rq_scheduler: RQScheduler | None = None
@@ -381,7 +382,8 @@ class Scheduler:
         that retries run even when no worker was started with ``--with-scheduler``. RQ's own per-queue lock
         keeps it to one process at a time."""
         if self._rq_scheduler is None:
-            self._rq_scheduler = RQScheduler([self.config.queue], connection=self.redis, interval=int(self.interval))
+            self._rq_scheduler = RQScheduler([self.config.queue], connection=self.redis, interval=int(self.interval),
+                                             serializer=self.queue.serializer)  # fmt: skip
         if self._rq_scheduler.acquire_locks():
             self._rq_scheduler.enqueue_scheduled_jobs()
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from simple_salesforce import format_soql
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -160,9 +161,7 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     policies = policies or policy_store.load(db)
     kinds = policy_store.kinds(policies)
     if not mailbox.salesforce_user_id:
-        rows = salesforce.query(
-            "SELECT Id FROM User WHERE Email = '{}' AND IsActive = true".format(mailbox.email.replace("'", "\\'"))
-        )
+        rows = salesforce.query(format_soql("SELECT Id FROM User WHERE Email = {} AND IsActive = true", mailbox.email))
         if not rows:
             raise SessionError(f"no active Salesforce user has the e-mail {mailbox.email}")
         mailbox.salesforce_user_id = rows[0]["Id"]

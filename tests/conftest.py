@@ -20,6 +20,9 @@ from calsync.database import make_engine, make_session_factory, upgrade
 # One Chromium per run for every browser test: a second sync Playwright beside the first one fails.
 from tests.browser import browser_page, chromium  # noqa: E402, F401
 
+# The built-in secret key and local defaults need an explicit development or test environment (finding: fail
+# closed); the CLI runs and the processes the tests start inherit this.
+os.environ.setdefault("CALSYNC_ENV", "test")
 POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 

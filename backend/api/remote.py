@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from flask import g
 from redis import Redis
-from rq import Queue
 
 from backend.errors import ApiError
 from backend.globals import runtime, settings
@@ -18,6 +18,7 @@ from calsync.settings import ConfigError
 from sync.connectors.errors import AuthError, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
+from sync.job_queue import session_queue
 from sync.schedule import ScheduleConfig
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ def exchange(mailbox_email: str) -> ExchangeConnector:
 
 def salesforce() -> SalesforceConnector:
     try:
-        return runtime().salesforce(settings())
+        connector = g.calsync_salesforce = runtime().salesforce(settings())  # backend.limits reads its usage
+        return connector
     except ConfigError as exc:
         raise unavailable(str(exc), "salesforce_unavailable") from None
 
@@ -61,9 +63,9 @@ def schedule_config() -> ScheduleConfig:
     return runtime().schedule
 
 
-def queue() -> Queue:
+def queue():
     config = schedule_config()
-    return Queue(config.queue, connection=redis())
+    return session_queue(config.queue, redis())
 
 
 def salesforce_url(object_name: str, record_id: str) -> str | None:

@@ -6,7 +6,6 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
 
 from backend.api import bp, remote, schemas
 from backend.api import records as sf_records
@@ -16,6 +15,7 @@ from backend.errors import ApiError
 from backend.globals import db_session
 from sync import policy_store
 from sync.connectors.errors import ConnectorError
+from sync.job_queue import fetch_job
 from sync.policies import Direction
 from sync.schedule import job_id, mailbox_id_of
 
@@ -95,7 +95,7 @@ def job_status(job_ref: str):
     if mailbox_id_of(job_ref) != caller.mailbox.id:
         raise ApiError("This job belongs to another mailbox.", status=403, code="not_your_job")
     try:
-        job = Job.fetch(job_id(caller.mailbox.id), connection=remote.redis())
+        job = fetch_job(job_id(caller.mailbox.id), connection=remote.redis())
         found = job.get_status(refresh=False)
         status = getattr(found, "value", None) or str(found or "queued")
         progress = job.meta.get("progress")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ import click
 
 from calsync.cli.common import CONTEXT, load_settings, wait_for_interrupt
 from calsync.cli.sandboxes import print_sandbox, sandbox_options, start_sandboxes
+from calsync.redact import mask_url
 from calsync.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,8 +24,10 @@ if TYPE_CHECKING:
 @click.command(context_settings=CONTEXT)
 @sandbox_options
 def demo(info_path: Path, **kwargs) -> None:
-    """Start everything local, seeded, and print where to find it."""
+    """Start everything local, seeded, and print where to find it (CALSYNC_ENV defaults to development here)."""
     from calsync.database import upgrade
+
+    os.environ.setdefault("CALSYNC_ENV", "development")  # local only; the worker and scheduler inherit it
 
     settings = load_settings()
     upgrade(settings.database_url)
@@ -141,7 +145,6 @@ def _stop_processes(processes: list) -> None:
 
 def _demo_workers(runtime: Runtime, info_path: Path) -> list:
     """Start one `calsync worker` and one `calsync scheduler` on the sandboxes, when Redis answers."""
-    import os
     import subprocess
 
     from redis.exceptions import RedisError
@@ -150,8 +153,10 @@ def _demo_workers(runtime: Runtime, info_path: Path) -> list:
         runtime.redis.ping()
     except RedisError as exc:
         click.echo(
-            f"No Redis at REDIS_URL ({runtime.settings.redis_url}: {exc}): no worker or scheduler; install and start "
-            "redis-server for periodic sessions (calsync sync EMAIL still runs one)."
+            mask_url(
+                f"No Redis at REDIS_URL ({runtime.settings.redis_url}: {exc}): no worker or scheduler; install "
+                "and start redis-server for periodic sessions (calsync sync EMAIL still runs one)."
+            )
         )
         return []
     env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(info_path))

@@ -7,6 +7,7 @@ import json
 import click
 
 from calsync.cli.common import CONTEXT, load_settings
+from calsync.passwords import password_stdin_option, read_password
 
 # The engine, the web app and the sandboxes are imported inside the commands that use them: together they cost
 # about 2 s of CPU, and `calsync --help` or `calsync config` need none of them.
@@ -43,12 +44,12 @@ def mailboxes_add(email: str, salesforce_user: str | None, time_zone: str | None
 @mailboxes.command("login", context_settings=CONTEXT)
 @click.argument("email")
 @click.option("--username", help="Exchange login (default: EMAIL).")
-@click.option("--password", help="Exchange password (prompted when omitted).")
+@password_stdin_option
 @click.option("--clear", is_flag=True, help="Forget the mailbox's login: use the impersonating service account.")
-def mailboxes_login(email: str, username: str | None, password: str | None, clear: bool) -> None:
-    """Sync EMAIL with its own Exchange login instead of the service account (stored encrypted)."""
-    if not clear and password is None:
-        password = click.prompt("Exchange password", hide_input=True)
+def mailboxes_login(email: str, username: str | None, password_stdin: bool, clear: bool) -> None:
+    """Sync EMAIL with its own Exchange login instead of the service account (stored encrypted). The password
+    is prompted for, or read from standard input with --password-stdin."""
+    password = None if clear else read_password("Exchange password", from_stdin=password_stdin)
     from sync.mailboxes import MailboxError, clear_exchange_credentials, find, set_exchange_credentials
 
     settings = load_settings()

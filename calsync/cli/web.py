@@ -33,7 +33,7 @@ def serve(host: str, port: int, debug: bool, cert_file: Path | None, key_file: P
     from calsync.web import create_app
 
     settings = load_settings()
-    if debug and settings.environment == "production":
+    if debug and settings.production:
         raise click.ClickException("--debug is refused when CALSYNC_ENV=production")
     if (cert_file is None) != (key_file is None):
         raise click.UsageError("--cert-file and --key-file go together")
@@ -91,7 +91,7 @@ def addin_manifest(
             client_id=client_id,
             app_id=app_id or settings.addin_id or DEFAULT_APP_ID,
             resource=resource,
-            production=settings.environment == "production",
+            production=settings.production,
         )
     except ManifestError as exc:
         raise click.ClickException(str(exc)) from None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from calsync.cli.common import CONTEXT, load_settings
+from calsync.redact import mask_url
 from calsync.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,7 +53,10 @@ def queue_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         runtime.redis.ping()
     except RedisError as exc:
         raise click.ClickException(
-            f"no Redis answers at REDIS_URL ({settings.redis_url}): {exc}. Start one (redis-server) or set REDIS_URL."
+            mask_url(
+                f"no Redis answers at REDIS_URL ({settings.redis_url}): {exc}. Start one (redis-server) or set "
+                "REDIS_URL."
+            )
         ) from None
     if migrate:
         upgrade(settings.database_url)
@@ -78,7 +82,8 @@ def inline_session_lock(runtime: Runtime, email: str) -> Iterator[None]:
     try:
         runtime.redis.ping()
     except RedisError:
-        click.echo(f"warning: no Redis at REDIS_URL: running without the mailbox lock ({settings.redis_url})", err=True)
+        click.echo(f"warning: no Redis at REDIS_URL: running without the mailbox lock ({mask_url(settings.redis_url)})",
+                   err=True)  # fmt: skip
         yield
         return
     with MailboxLock(runtime.redis, mailbox.id, settings.lock_ttl) as lock:
@@ -116,12 +121,14 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
     import rq
 
     from sync import jobs
+    from sync.job_queue import session_queue, worker_options
 
     configure_logging(log_level.upper())
     runtime = queue_runtime(load_settings())
     jobs.install(runtime.worker_context())
     worker_class = rq.Worker if fork else rq.SimpleWorker
-    rq_worker = worker_class([runtime.schedule.queue], connection=runtime.redis, name=name)
+    queue = session_queue(runtime.schedule.queue, runtime.redis)
+    rq_worker = worker_class([queue], connection=runtime.redis, name=name, **worker_options())
     rq_worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level.upper())
 
 
@@ -170,9 +177,8 @@ def scheduler(once: bool, interval: float | None, log_level: str) -> None:
 @click.argument("email")
 def enqueue(email: str) -> None:
     """Sync now: enqueue a session of EMAIL's mailbox at once (a worker runs it)."""
-    from rq import Queue
-
     from sync import mailboxes
+    from sync.job_queue import session_queue
     from sync.schedule import sync_now
 
     runtime = queue_runtime(load_settings())
@@ -181,7 +187,7 @@ def enqueue(email: str) -> None:
         if mailbox is None:
             raise click.ClickException(f"{email} is not a synced mailbox (add it with `calsync mailboxes add`)")
         mailbox_id = mailbox.id
-    outcome = sync_now(Queue(runtime.schedule.queue, connection=runtime.redis), mailbox_id, runtime.schedule)
+    outcome = sync_now(session_queue(runtime.schedule.queue, runtime.redis), mailbox_id, runtime.schedule)
     click.echo({"enqueued": f"{email}: session enqueued",
                 "requeued": f"{email}: its failed session was requeued",
                 "duplicate": f"{email}: a session is already queued or running"}[outcome])  # fmt: skip

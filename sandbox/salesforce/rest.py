@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from sandbox.salesforce import ids
+from sandbox.salesforce import ids, sharing
 from sandbox.salesforce.errors import ApiError, RecordError, not_found
 from sandbox.salesforce.query import compile_query
 from sandbox.salesforce.schema import (
@@ -210,7 +210,10 @@ class RestApi:
             raise ApiError("MALFORMED_QUERY", "A query string has to be specified")
         compiled = compile_query(text)
         include_deleted = endpoint == "queryAll"
-        rows = compiled.matching(self.store, include_deleted)
+        source = self.store
+        if compiled.obj.name == sharing.OBJECT:  # computed for the query's UserId and RecordIds
+            source = sharing.VirtualSource(self.store, sharing.rows(self.store, compiled.compiler.query))
+        rows = compiled.matching(source, include_deleted)
         if compiled.count_only:
             return Result(200, {"totalSize": len(rows), "done": True, "records": []})
         if compiled.counts:

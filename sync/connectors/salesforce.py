@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from simple_salesforce import Salesforce, SalesforceError, format_soql
 
+from sync.api_names import is_sobject
 from sync.attendees import Relation
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError, TransientError
 
@@ -239,7 +240,9 @@ class SalesforceConnector:
         """GET sobjects/ (global) or sobjects/{T}/describe."""
         if sobject is None:
             return self._call(self.sf.describe)
-        return self._call(getattr(self.sf, sobject).describe)
+        if not is_sobject(sobject):  # never an attribute of the client or another REST path (../)
+            raise ConnectorError(f"{sobject!r} is not an sObject API name", code="INVALID_TYPE", service="salesforce")
+        return self._call(self.sf.restful, f"sobjects/{sobject}/describe")
 
     def people_by_email(self, emails: Iterable[str]) -> dict[str, tuple[str, str]]:
         """E-mail (lower case) → (object, id) for matching Contacts, Leads (not converted) and Users.

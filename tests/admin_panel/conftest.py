@@ -41,7 +41,7 @@ def add_accounts(database_url: str) -> None:
 
 @pytest.fixture
 def panel_settings(database_url) -> Settings:
-    return Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": REDIS_URL})
+    return Settings.from_env({"CALSYNC_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL})
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from rq import Queue
 from sqlalchemy import select
 
 from backend.globals import runtime_of
+from sync.job_queue import session_queue
 from sync.models import AuditEntry, HealthEntry, Mailbox, SyncSession, utcnow
 from tests.admin_panel.conftest import csrf_of
 
@@ -74,7 +74,7 @@ def test_health_ignore_reopen_and_retry(admin_client, app, seeded, redis_db):
     assert "subject_too_long" in admin_client.get("/admin/health?status=ignored").get_data(as_text=True)
     admin_client.post(f"/admin/health/{entry_id}/reopen", data={"csrf_token": token})
     admin_client.post(f"/admin/health/{entry_id}/retry", data={"csrf_token": token})
-    assert Queue("sync", connection=redis_db).job_ids == [f"sync-{seeded['alice']}"]
+    assert session_queue("sync", redis_db).job_ids == [f"sync-{seeded['alice']}"]
     with _db(app) as db:
         assert db.get(HealthEntry, entry_id).status == "open"
         actions = [(e.action, e.before, e.after) for e in db.scalars(select(AuditEntry).order_by(AuditEntry.id))]

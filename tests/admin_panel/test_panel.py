@@ -10,6 +10,7 @@ from sqlalchemy import select
 from backend.globals import runtime_of
 from calsync.cli import main
 from sync import connections, policy_store, settings_store
+from sync.job_queue import session_queue
 from sync.models import AuditEntry, Connection, Mailbox
 from sync.schedule import ScheduleConfig
 from tests.admin_panel.conftest import ADMIN, VIEWER, csrf_of, log_in
@@ -178,9 +179,8 @@ def test_sync_now_enqueues_a_session_on_redis(admin_client, app, redis_db):
     with runtime_of(app).session_factory() as db:
         mailbox_id = db.scalars(select(Mailbox.id)).one()
     admin_client.post(f"/admin/mailboxes/{mailbox_id}/sync-now", data={"csrf_token": token})
-    from rq import Queue
 
-    queue = Queue("sync", connection=redis_db)
+    queue = session_queue("sync", redis_db)
     assert queue.job_ids == [f"sync-{mailbox_id}"]
     overview = admin_client.get("/admin/").get_data(as_text=True)
     assert "no worker running" in overview
@@ -213,9 +213,10 @@ def test_custom_object_page_without_salesforce_says_why(admin_client):
 def test_cli_admin_create(database_url):
     runner = CliRunner()
     env = {"DATABASE_URL": database_url}
-    result = runner.invoke(main, ["admin", "create", "boss@calsync.example", "--password", "short"], env=env)
+    args = ["admin", "create", "boss@calsync.example", "--password-stdin"]
+    result = runner.invoke(main, args, env=env, input="short\n")
     assert result.exit_code == 1 and "at least 10 characters" in result.output
-    result = runner.invoke(main, ["admin", "create", "boss@calsync.example", "--password", "long-enough-1"], env=env)
+    result = runner.invoke(main, args, env=env, input="long-enough-1\n")
     assert result.exit_code == 0, result.output
     assert "admin account ready" in result.output
 

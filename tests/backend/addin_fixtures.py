@@ -13,17 +13,20 @@ from dataclasses import replace
 import pytest
 from flask import Flask
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
 from backend.globals import runtime_of
 from calsync.settings import Settings
 from calsync.web import create_app
 from sync import jobs, mailboxes
+from sync.job_queue import session_queue, worker_options
 from sync.runtime import Runtime
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
 from tests.support import REDIS_SERVER, clean_redis
 
+# Rate limits (backend.limits) have their own tests; the other tests of the API are not throttled.
+NO_RATE_LIMITS = {"api_rate_limit": "", "api_lookup_rate_limit": "", "api_sync_rate_limit": ""}
 REDIS_DB = 11
 REDIS_URL = f"{REDIS_SERVER}/{REDIS_DB}"
 
@@ -41,7 +44,7 @@ def redis11() -> Iterator[Redis]:
 @pytest.fixture
 def addin_settings(sandbox_settings, redis11) -> Settings:  # noqa: F811
     """The sandboxes' settings (EWS, Salesforce, identity provider), the test database and Redis db 11."""
-    return replace(sandbox_settings, redis_url=REDIS_URL, environment="test", job_retries=0)
+    return replace(sandbox_settings, redis_url=REDIS_URL, environment="test", job_retries=0, **NO_RATE_LIMITS)
 
 
 @pytest.fixture
@@ -72,9 +75,9 @@ def run_worker(addin_settings, redis11) -> Iterator[Callable[[], int]]:
     jobs.install(Runtime.build(addin_settings, redis=redis11).worker_context())
 
     def run() -> int:
-        queue = Queue(addin_settings.sync_queue, connection=redis11)
+        queue = session_queue(addin_settings.sync_queue, redis11)
         before = queue.count
-        SimpleWorker([queue], connection=redis11).work(burst=True, with_scheduler=False)
+        SimpleWorker([queue], connection=redis11, **worker_options()).work(burst=True, with_scheduler=False)
         return before
 
     yield run

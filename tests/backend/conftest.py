@@ -81,9 +81,13 @@ def make_settings(database_url: str, identity: Identity, **overrides: Any) -> Se
         "auth_ca_file": str(identity.ca_file),
         "auth_scope": identity.info["scope"],
         "addin_client_id": identity.info["client_id"],
+        # No rate limits here: they would count in the Redis at REDIS_URL (tests/backend/test_rate_limits.py).
+        "api_rate_limit": "",
+        "api_lookup_rate_limit": "",
+        "api_sync_rate_limit": "",
     }
     values.update(overrides)
-    return Settings.from_env({}, **values)
+    return Settings.from_env({"CALSYNC_ENV": "test"}, **values)
 
 
 @pytest.fixture

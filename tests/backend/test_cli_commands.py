@@ -11,7 +11,7 @@ from calsync.cli import web
 
 CLIENT_ID = "7c1d7a52-0000-4000-8000-00000000c0de"
 # The commands read Settings.from_env(): keep this machine's environment out of it.
-CLEAN_ENV = {"CALSYNC_SANDBOX_INFO": None, "CALSYNC_ENV": None, "CALSYNC_PUBLIC_URL": None}
+CLEAN_ENV = {"CALSYNC_SANDBOX_INFO": None, "CALSYNC_ENV": "test", "CALSYNC_PUBLIC_URL": None}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from calsync.settings import Settings
 
 
 def test_auth_settings_default_to_unset_with_the_api_scope():
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"CALSYNC_ENV": "test"})
     assert (settings.auth_issuer, settings.auth_audience, settings.auth_jwks_url, settings.auth_ca_file) == ("",) * 4
     assert settings.auth_scope == "access_as_user"
     assert settings.auth_leeway == 60
@@ -17,6 +17,7 @@ def test_auth_settings_default_to_unset_with_the_api_scope():
 def test_auth_settings_are_read_from_the_environment():
     settings = Settings.from_env(
         {
+            "CALSYNC_ENV": "test",
             "CALSYNC_AUTH_ISSUER": "https://login.microsoftonline.com/tenant/v2.0",
             "CALSYNC_AUTH_AUDIENCE": "api://calsync.example.com/client",
             "CALSYNC_AUTH_JWKS_URL": "https://login.microsoftonline.com/tenant/discovery/v2.0/keys",
@@ -31,7 +32,9 @@ def test_the_sandbox_identity_section_fills_auth_settings_but_explicit_values_wi
     info = {"identity": {**identity.info, "ca_file": str(identity.ca_file)}}
     path = tmp_path / "sandbox.json"
     path.write_text(json.dumps(info))
-    settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(path), "CALSYNC_AUTH_SCOPE": "explicit"})
+    settings = Settings.from_env(
+        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(path), "CALSYNC_AUTH_SCOPE": "explicit"}
+    )
     assert settings.auth_issuer == identity.info["issuer"]
     assert settings.auth_audience == identity.info["audience"]
     assert settings.auth_jwks_url == identity.info["jwks_uri"]

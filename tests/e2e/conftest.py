@@ -72,7 +72,9 @@ def sandbox_info_file(tmp_path, sandboxes) -> Path:
 
 @pytest.fixture
 def sandbox_settings(sandbox_info_file, database_url) -> Settings:
-    return Settings.from_env({"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": database_url})
+    return Settings.from_env(
+        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": database_url}
+    )
 
 
 from tests.e2e.engine import engine  # noqa: E402,F401 - the sync engine fixture for e2e tests

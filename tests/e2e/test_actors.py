@@ -256,4 +256,6 @@ def test_sandbox_info_file_configures_the_settings(sandbox_settings, sandboxes):
     assert sandbox_settings.salesforce_instance_url == info["salesforce"]["instance_url"]
     assert sandbox_settings.exchange_endpoint == info["exchange"]["endpoint"]
     assert sandbox_settings.exchange_username == info["exchange"]["service_account"]["username"]
-    assert Settings.from_env({"CALSYNC_SANDBOX_INFO": sandbox_settings.sandbox_info}).exchange_ca_file
+    assert Settings.from_env(
+        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": sandbox_settings.sandbox_info}
+    ).exchange_ca_file

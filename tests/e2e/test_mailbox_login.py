@@ -63,5 +63,5 @@ def test_cli_login_stores_and_clears_the_login(engine, sandbox_settings, monkeyp
     assert result.exit_code == 0, result.output
     with engine.factory() as db:
         assert mailboxes.find(db, engine.email).exchange_credentials is None
-    missing = runner.invoke(main, ["mailboxes", "login", "nobody@example.com", "--password", "x"])
+    missing = runner.invoke(main, ["mailboxes", "login", "nobody@example.com", "--password-stdin"], input="x\n")
     assert missing.exit_code == 1 and "no mailbox nobody@example.com" in missing.output

@@ -13,11 +13,11 @@ from collections import Counter
 from pathlib import Path
 
 from redis import Redis
-from rq import Queue
 from sqlalchemy import event, select
 
 from calsync.settings import Settings
 from sync import mailboxes
+from sync.job_queue import session_queue
 from sync.models import SyncSession
 from sync.schedule import schedule_config
 from sync.session import run_session
@@ -75,7 +75,7 @@ def test_redis_restarted_mid_session_the_session_runs_again_and_converges(
     redis = Redis.from_url(own_redis.url)
     from sync.schedule import enqueue_session
 
-    assert enqueue_session(Queue(config.queue, connection=redis), mailbox_id, config) == "enqueued"
+    assert enqueue_session(session_queue(config.queue, redis), mailbox_id, config) == "enqueued"
     # Slow Exchange so that the restart lands after the Salesforce creates and before the Exchange writes.
     world.set_exchange_faults(latency_ms=400)
     sandbox = world.sandboxes.salesforce
@@ -98,7 +98,7 @@ def test_redis_restarted_mid_session_the_session_runs_again_and_converges(
     # The scheduler (or a person) asks again: the session runs on a fresh Redis and finishes the job.
     redis = Redis.from_url(own_redis.url)
     assert redis.dbsize() == 0
-    assert enqueue_session(Queue(config.queue, connection=redis), mailbox_id, config) == "enqueued"
+    assert enqueue_session(session_queue(config.queue, redis), mailbox_id, config) == "enqueued"
     second = _worker(env, tmp_path / "worker2.log", "after-restart")
     assert second.wait(90) == 0, (tmp_path / "worker2.log").read_text()
     redis.close()
@@ -113,7 +113,9 @@ def test_redis_restarted_mid_session_the_session_runs_again_and_converges(
 def test_database_connection_terminated_while_link_rows_are_written_then_retried_converges(
     world, sandbox_info_file, postgres_url
 ):
-    settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": postgres_url})
+    settings = Settings.from_env(
+        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": postgres_url}
+    )
     engine = Engine(settings, world, world.rep.email)
     _make_items(world)
     terminated: list[int] = []
@@ -143,7 +145,9 @@ def test_database_connection_terminated_while_link_rows_are_written_then_retried
 
 
 def test_database_connection_terminated_between_sessions_is_invisible(world, sandbox_info_file, postgres_url):
-    settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": postgres_url})
+    settings = Settings.from_env(
+        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": postgres_url}
+    )
     engine = Engine(settings, world, world.rep.email)
     _make_items(world)
     engine.sync()

@@ -50,7 +50,7 @@ def fresh_engine(
         path = tmp_path / f"sim-{uuid.uuid4().hex[:8]}.db"
         shutil.copy(migrated_template, path)
         settings = Settings.from_env(
-            {"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": f"sqlite:///{path}"}
+            {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": f"sqlite:///{path}"}
         )
         engine = Engine(settings, world, world.rep.email)
         made.append(engine)

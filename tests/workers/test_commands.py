@@ -7,10 +7,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from rq import Queue
 
 from calsync.cli import main
 from sync import mailboxes
+from sync.job_queue import session_queue
 from sync.schedule import lock_key
 from tests.e2e.actors import at
 from tests.workers.conftest import REDIS_URL
@@ -32,7 +32,7 @@ def test_scheduler_once_and_enqueue(redis, database_url, db_session, monkeypatch
     result = runner.invoke(main, ["scheduler", "--once", "--log-level", "warning"])
     assert result.exit_code == 0, result.output
     assert "enqueued 1," in result.output
-    assert Queue("sync", connection=redis).job_ids == ["sync-1"]
+    assert session_queue("sync", redis).job_ids == ["sync-1"]
     again = runner.invoke(main, ["enqueue", "rep@calsync.example"])
     assert again.exit_code == 0 and "already queued or running" in again.output
     unknown = runner.invoke(main, ["enqueue", "nobody@calsync.example"])

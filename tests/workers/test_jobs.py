@@ -9,12 +9,13 @@ import time
 from dataclasses import replace
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from sync import jobs, mailboxes
+from sync.job_queue import SERIALIZER, fetch_job, session_queue, worker_options
 from sync.models import HealthEntry, Mailbox, SyncSession
 from sync.schedule import BUDGET_HEALTH_CODE, Scheduler, enqueue_session, job_id, lock_key, sync_now
 from tests.e2e.actors import at
@@ -44,7 +45,8 @@ def test_job_reports_progress_and_adapts_the_interval(world, engine, context, cl
     outlook = world.outlook()
     for i in range(3):
         outlook.create(f"Call {i}", at(1 + i, 10), at(1 + i, 11))
-    job = Job.create(jobs.sync_mailbox, args=(mailbox_id,), connection=redis, id=f"sync-{mailbox_id}")
+    job = Job.create(jobs.sync_mailbox, args=(mailbox_id,), connection=redis, id=f"sync-{mailbox_id}",
+                     serializer=SERIALIZER)  # fmt: skip
     job.save()
     phases = []
     save_meta = job.save_meta
@@ -60,7 +62,7 @@ def test_job_reports_progress_and_adapts_the_interval(world, engine, context, cl
     assert first["status"] == "ok" and first["created"]["salesforce"] == 3
     assert [p["phase"] for p in phases][:3] == ["reading", "planning", "applying"]
     assert phases[-1] == {"phase": "done", "done": 3, "total": 3}
-    assert Job.fetch(job.id, connection=redis).meta["progress"] == phases[-1]
+    assert fetch_job(job.id, redis).meta["progress"] == phases[-1]
 
     start = clock.now
     intervals = []
@@ -165,10 +167,11 @@ def test_sync_now_runs_a_session_at_once_though_none_is_due(world, engine, conte
         assert scheduler.tick().enqueued == []  # not due for two hours
     finally:
         scheduler.close()
-    queue = Queue(context.config.queue, connection=redis)
+    queue = session_queue(context.config.queue, redis)
     assert sync_now(queue, mailbox_id, context.config) == "enqueued"
     assert queue.job_ids == [job_id(mailbox_id)]
-    SimpleWorker([queue], connection=redis).work(burst=True)  # runs the job here, with the installed context
+    # Runs the job here, with the installed context.
+    SimpleWorker([queue], connection=redis, **worker_options()).work(burst=True)
     assert [e["Subject"] for e in world.salesforce().events()] == ["Demo for the buyer"]
     mailbox = _mailbox(engine, mailbox_id)
     assert mailbox.next_sync_at == clock.now + dt.timedelta(minutes=30)  # the schedule starts again from now
@@ -178,14 +181,14 @@ def test_sync_now_runs_a_session_at_once_though_none_is_due(world, engine, conte
 def test_busy_mailbox_job_is_retried_after_its_back_off_by_rqs_scheduler(world, engine, context, redis, mailbox_id):
     world.outlook().create("Quarterly review", at(2, 10), at(2, 11))
     config = replace(context.config, retries=2, retry_intervals=(1,))
-    queue = Queue(config.queue, connection=redis)
+    queue = session_queue(config.queue, redis)
     redis.set(lock_key(mailbox_id), "a session on another worker", px=60_000)
     assert enqueue_session(queue, mailbox_id, config) == "enqueued"
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    SimpleWorker([queue], connection=redis, **worker_options()).work(burst=True)
     # MailboxBusy: RQ's Retry put the job in the scheduled registry for its back-off, not back in the queue.
     scheduled = ScheduledJobRegistry(queue=queue)
     assert scheduled.get_job_ids() == [job_id(mailbox_id)] and queue.count == 0
-    assert Job.fetch(job_id(mailbox_id), connection=redis).retries_left == 1
+    assert fetch_job(job_id(mailbox_id), redis).retries_left == 1
     assert enqueue_session(queue, mailbox_id, config) == "duplicate"  # its id stays taken while it waits
     redis.delete(lock_key(mailbox_id))  # the other session ends
     time.sleep(1.1)
@@ -196,5 +199,5 @@ def test_busy_mailbox_job_is_retried_after_its_back_off_by_rqs_scheduler(world, 
         scheduler.close()
     assert report.enqueued == [] and report.duplicates == [mailbox_id]
     assert queue.job_ids == [job_id(mailbox_id)] and scheduled.count == 0
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    SimpleWorker([queue], connection=redis, **worker_options()).work(burst=True)
     assert [e["Subject"] for e in world.salesforce().events()] == ["Quarterly review"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from rq import Queue, SimpleWorker
-from rq.job import Job
+from rq import SimpleWorker
 from rq.registry import FailedJobRegistry
 
 from backend.globals import runtime_of
 from calsync.database import upgrade
-from calsync.settings import Settings
+from calsync.settings import ConfigError, Settings
 from calsync.web import create_app
 from sync import mailboxes
+from sync.job_queue import fetch_job, session_queue, worker_options
 from sync.models import utcnow
 from sync.schedule import ScheduleConfig, enqueue_session
 from tests.admin_panel.conftest import ADMIN, VIEWER, add_accounts, csrf_of, log_in
@@ -21,7 +21,9 @@ from tests.workers.conftest import REDIS_URL
 
 
 def _app(tmp_path, **env):
-    settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'ops.db'}", "REDIS_URL": REDIS_URL, **env})
+    settings = Settings.from_env(
+        {"CALSYNC_ENV": "test", "DATABASE_URL": f"sqlite:///{tmp_path / 'ops.db'}", "REDIS_URL": REDIS_URL, **env}
+    )
     upgrade(settings.database_url)
     add_accounts(settings.database_url)
     return create_app(settings, {"TESTING": True})
@@ -33,10 +35,10 @@ def _admin(client, account=ADMIN):
 
 
 def _failed_job(redis) -> str:
-    queue = Queue("sync", connection=redis)
+    queue = session_queue("sync", redis)
     enqueue_session(queue, 5, ScheduleConfig(retries=0))
     # No worker context in this process: the job fails (as an infrastructure failure would).
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    SimpleWorker([queue], connection=redis, **worker_options()).work(burst=True)
     assert "sync-5" in FailedJobRegistry(queue=queue)
     return "sync-5"
 
@@ -54,8 +56,8 @@ def test_ops_lists_failed_jobs_and_requeues_them(tmp_path, redis):
     assert client.post(f"/admin/ops/failed/{job_id}/requeue").status_code == 400  # no CSRF token
     answer = client.post(f"/admin/ops/failed/{job_id}/requeue", data={"csrf_token": csrf_of(page)})
     assert answer.status_code == 303
-    assert Queue("sync", connection=redis).job_ids == [job_id]
-    assert Job.fetch(job_id, connection=redis).get_status() == "queued"
+    assert session_queue("sync", redis).job_ids == [job_id]
+    assert fetch_job(job_id, redis).get_status() == "queued"
     assert (
         client.post(f"/admin/ops/failed/{job_id}/requeue?format=json", data={"csrf_token": csrf_of(page)}).status_code
         == 404
@@ -100,3 +102,31 @@ def test_ops_shows_mailboxes_paused_by_the_api_budget(tmp_path, redis):
     assert [m["email"] for m in data["paused"]] == ["p@calsync.example"]
     assert data["paused"][0]["reason"].startswith("Salesforce API budget exhausted")
     assert b"950 of 1000 daily API requests" in client.get("/admin/ops/").data
+
+
+# -- finding 13: the ops token by header only, never cached, long enough in production -------------------------
+OPS_TOKEN = "t" * 40
+
+
+def test_the_ops_token_in_a_url_or_form_is_not_accepted(tmp_path, redis):
+    job_id = _failed_job(redis)
+    client = _app(tmp_path, CALSYNC_OPS_TOKEN=OPS_TOKEN).test_client()
+    remote = {"REMOTE_ADDR": "10.1.2.3"}
+    answer = client.get(f"/admin/ops/?format=json&token={OPS_TOKEN}", environ_base=remote)
+    assert answer.status_code == 302 and "/admin/login" in answer.headers["Location"]
+    posted = client.post(f"/admin/ops/failed/{job_id}/requeue", data={"token": OPS_TOKEN}, environ_base=remote)
+    assert posted.status_code in (302, 400)  # the login redirect or the panel's CSRF refusal: never a requeue
+    assert FailedJobRegistry("sync", connection=redis).get_job_ids() == [job_id]
+    by_header = client.get("/admin/ops/", headers={"Authorization": f"Bearer {OPS_TOKEN}"}, environ_base=remote)
+    assert by_header.status_code == 200
+    assert OPS_TOKEN not in by_header.get_data(as_text=True)  # never echoed into the page's forms
+    assert by_header.headers["Cache-Control"] == "no-store"
+    json_answer = client.get("/admin/ops/?format=json", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+    assert json_answer.headers["Cache-Control"] == "no-store"
+
+
+def test_production_refuses_a_short_ops_token():
+    base = {"CALSYNC_ENV": "production", "CALSYNC_SECRET_KEY": "k" * 40}
+    with pytest.raises(ConfigError, match="CALSYNC_OPS_TOKEN must be a random value of 32"):
+        Settings.from_env({**base, "CALSYNC_OPS_TOKEN": "short-token"})
+    assert Settings.from_env({**base, "CALSYNC_OPS_TOKEN": OPS_TOKEN}).ops_token == OPS_TOKEN

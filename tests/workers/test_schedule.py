@@ -7,12 +7,12 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-from rq import Queue
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from rq.registry import FailedJobRegistry
 
 from calsync.database import make_engine, make_session_factory
 from sync import mailboxes
+from sync.job_queue import fetch_job, session_queue
 from sync.models import Mailbox
 from sync.schedule import (
     LeaderLock,
@@ -130,13 +130,13 @@ def test_due_mailboxes_query_follows_is_due(factory):
 
 
 def test_enqueue_dedupes_until_the_job_is_gone(redis):
-    queue = Queue("sync", connection=redis)
+    queue = session_queue("sync", redis)
     config = ScheduleConfig()
     assert enqueue_session(queue, 7, config) == "enqueued"
     assert enqueue_session(queue, 7, config) == "duplicate"
     assert sync_now(queue, 7, config) == "duplicate"
     assert queue.job_ids == [job_id(7)]
-    job = Job.fetch(job_id(7), connection=redis)
+    job = fetch_job(job_id(7), redis)
     assert (job.timeout, job.result_ttl, job.retries_left) == (config.job_timeout, 0, config.retries)
     assert job.retry_intervals == list(config.retry_intervals)
     # A failed job keeps its id (failure_ttl); the next request requeues it instead of being refused.
@@ -146,7 +146,7 @@ def test_enqueue_dedupes_until_the_job_is_gone(redis):
     assert sync_now(queue, 7, config) == "requeued"
     assert queue.job_ids == [job_id(7)] and job_id(7) not in FailedJobRegistry(queue=queue)
     # Once the job is deleted (success with result_ttl=0), the id is free again.
-    Job.fetch(job_id(7), connection=redis).delete()
+    fetch_job(job_id(7), redis).delete()
     assert sync_now(queue, 7, config) == "enqueued"
 
 
@@ -183,7 +183,7 @@ def test_two_schedulers_enqueue_each_due_session_once(redis, factory):
     assert sorted(r.leader for r in reports) == [False, True]
     leader = next(r for r in reports if r.leader)
     assert sorted(leader.enqueued) == ids
-    queue = Queue("sync", connection=redis)
+    queue = session_queue("sync", redis)
     assert sorted(queue.job_ids) == sorted(job_id(i) for i in ids)
     # The claimed mailboxes are not due again at once; when they are, their jobs still dedupe.
     leading = next(s for s in schedulers if s.leader.held)

@@ -15,13 +15,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from rq import Queue
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
 from calsync.database import make_engine, make_session_factory
 from calsync.settings import Settings
 from sync import mailboxes
+from sync.job_queue import session_queue
 from sync.models import SyncSession
 from sync.schedule import Scheduler, enqueue_session, job_id, lock_key, schedule_config
 from tests.e2e.actors import at
@@ -81,7 +81,7 @@ def test_sigkilled_worker_session_runs_again_and_converges(world, engine, redis,
     config = schedule_config(Settings.from_env(env))
     with engine.factory() as db:
         mailbox_id = mailboxes.find(db, engine.email).id
-    queue = Queue(config.queue, connection=redis)
+    queue = session_queue(config.queue, redis)
     assert enqueue_session(queue, mailbox_id, config) == "enqueued"
 
     # Slow Exchange down so that the kill lands after the Salesforce creates and before the Exchange writes.
@@ -151,7 +151,7 @@ def test_two_scheduler_processes_enqueue_each_session_once_and_fail_over(redis, 
         ids = [m.id for m in added]
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, CALSYNC_SCHEDULER_LEADER_TTL="2",
                PYTHONPATH=str(ROOT))  # fmt: skip
-    queue = Queue("sync", connection=redis)
+    queue = session_queue("sync", redis)
     logs = [tmp_path / "scheduler-a.log", tmp_path / "scheduler-b.log"]
     procs = [_scheduler(env, log) for log in logs]
     try:
