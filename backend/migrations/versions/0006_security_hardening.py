@@ -1,7 +1,7 @@
 """security hardening: mailboxes bound to an Entra user (tid + oid), admin session generations
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03 13:00:00.000000
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005'
-down_revision = '0004'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
