@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.settings import ConfigError, Settings
 from sync.connectors.exchange import ExchangeConfig, ExchangeConnector
-from sync.connectors.salesforce import SalesforceConfig, SalesforceConnector
+from sync.connectors.salesforce import SalesforceConnector
 
 
 def session_factory(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session]:
@@ -20,20 +20,11 @@ def session_factory(settings: Settings, *, migrate: bool = True) -> sessionmaker
 
 
 def salesforce_connector(settings: Settings) -> SalesforceConnector:
-    if not settings.salesforce_instance_url or not settings.salesforce_access_token:
-        raise ConfigError(
-            "Salesforce is not connected: set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN "
-            "(or CALSYNC_SANDBOX_INFO for the local sandbox)"
-        )
-    return SalesforceConnector(
-        SalesforceConfig(
-            instance_url=settings.salesforce_instance_url,
-            session_id=settings.salesforce_access_token,
-            api_version=settings.salesforce_api_version,
-            ca_file=settings.salesforce_ca_file,
-            timeout=settings.http_timeout,
-        )
-    )
+    """The connection in force (the panel's stored one, else the environment's) on this process's token
+    provider: see `calsync.salesforce_connection`."""
+    from calsync import salesforce_connection
+
+    return salesforce_connection.connector(settings)
 
 
 def exchange_connector(
