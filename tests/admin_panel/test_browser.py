@@ -111,7 +111,7 @@ def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chrom
     try:
         log_in(page, served_panel.url, *ADMIN)
         nav(page, "Connections")
-        page.get_by_role("link", name="Connect Salesforce").click()
+        page.get_by_role("button", name="Connect Salesforce").click()
         # The Salesforce sandbox's own authorize page: log in as the integration user.
         rep = world.rep
         page.get_by_label("Username").fill(rep.email)
@@ -122,10 +122,12 @@ def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chrom
         assert "access_token" not in page.content()
         screenshot(page, "admin-connections-salesforce")
 
-        # Sessions (workers, `calsync sync`) now use the token the panel stored, encrypted.
-        stored = wiring.with_stored_connections_of(served_panel.app.config["CALSYNC_SETTINGS"])
-        assert stored.salesforce_access_token != served_panel.app.config["CALSYNC_SETTINGS"].salesforce_access_token
-        rows = wiring.salesforce_connector(stored).query(f"SELECT Id FROM User WHERE Email = '{rep.email}'")
+        # Sessions (workers, `calsync sync`, the add-in API) now use the connection the panel stored, encrypted.
+        settings = served_panel.app.config["CALSYNC_SETTINGS"]
+        salesforce = wiring.salesforce_connector(settings)
+        rows = salesforce.query(f"SELECT Id FROM User WHERE Email = '{rep.email}'")
+        assert salesforce.auth.auth.flow == "refresh_token"
+        assert salesforce.session.access_token != settings.salesforce_access_token
         assert [r["Id"] for r in rows] == [rep.salesforce_user_id]
 
         page.goto(f"{served_panel.url}/admin/policies/custom/new")
