@@ -238,3 +238,39 @@ def test_done_when_jwt_sync_keeps_working_after_the_org_expires_sessions(world, 
     with wiring.session_factory(settings)() as db:
         rows = db.scalars(select(SyncSession).order_by(SyncSession.id)).all()
         assert [r.salesforce_reauths for r in rows] == [0, 1]
+
+
+def test_two_processes_renewing_at_once_make_one_grant_and_keep_the_rotated_token(world, sandbox_info_file,
+                                                                                  database_url):  # fmt: skip
+    """Two workers see the same expired session: the row lock lets one of them renew; the other takes its
+    session. With rotation, a second grant would spend a refresh token already spent (the org revokes the
+    chain), so exactly one grant must happen."""
+    import threading
+
+    from calsync import salesforce_connection
+    from sync.connectors.salesforce_auth import TokenProvider
+
+    settings = settings_for(sandbox_info_file, database_url, "token")
+    world.set_salesforce_sessions(rotate_refresh_tokens=True)
+    store_refresh_connection(settings, world, refresh_token_of(world, world.rep.email))
+    resolved = salesforce_connection.resolve(settings)
+    workers = [TokenProvider(resolved.auth, salesforce_connection._store(settings, resolved)) for _ in range(2)]  # noqa: SLF001
+    first = workers[0].session()  # the first grant (nothing stored yet)
+    assert workers[1].session() == first  # the second process reads it from the row
+    world.expire_salesforce_sessions()
+    barrier = threading.Barrier(2)
+    renewed: list = [None, None]
+
+    def renew(n: int) -> None:
+        barrier.wait()
+        renewed[n] = workers[n].renew(first.access_token)
+
+    threads = [threading.Thread(target=renew, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert renewed[0] == renewed[1] and renewed[0].access_token != first.access_token
+    assert sum(w.token_requests for w in workers) == 2  # the first grant and one renewal, not three
+    engine = Engine(settings, world, world.rep.email)
+    assert sync(engine).status == "ok"  # the stored refresh token is the live one of the chain
