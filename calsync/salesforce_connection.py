@@ -152,6 +152,20 @@ def connector(settings: Settings) -> SalesforceConnector:
     return SalesforceConnector(config, auth=shared)
 
 
+def instance_url(settings: Settings) -> str:
+    """The org's URL for links to records: the connection in force's instance (a session this process or the
+    stored connection already has; no sign-in for it), else SALESFORCE_INSTANCE_URL."""
+    try:
+        resolved = resolve(settings)
+    except ConfigError:
+        return settings.salesforce_instance_url
+    if resolved.stored and resolved.config.get("instance_url"):
+        return str(resolved.config["instance_url"])
+    cached = provider_for(resolved.auth, lambda: _store(settings, resolved), key=(settings.database_url,))
+    current = cached.cached_session
+    return current.instance_url if current is not None else settings.salesforce_instance_url
+
+
 @dataclass(frozen=True)
 class Check:
     ok: bool

@@ -79,5 +79,7 @@ def queue() -> Queue:
 
 def salesforce_url(object_name: str, record_id: str) -> str | None:
     """The record's page in Lightning Experience."""
-    base = settings().salesforce_instance_url.rstrip("/")
+    from calsync.salesforce_connection import instance_url
+
+    base = instance_url(settings()).rstrip("/")  # the org of the connection in force (the panel's, if stored)
     return f"{base}/lightning/r/{object_name}/{record_id}/view" if base else None

@@ -201,6 +201,11 @@ class TokenProvider:
         self.token_requests = 0  # grants posted by this process
 
     @property
+    def cached_session(self) -> SalesforceSession | None:
+        """The session this process holds, if it has one (never signs in)."""
+        return self._session
+
+    @property
     def can_renew(self) -> bool:
         return self.auth.flow != "token"
 

@@ -214,6 +214,23 @@ def test_jwt_connection_saved_in_the_panel_passes_test_connection(sf_app, world)
     assert f"Test connection succeeded. Connected to org {org_id} as {username}" in text
     assert "API requests today:" in text
     assert stored(sf_app).config["last_success_at"]
+    # Sessions use the stored connection; one renewed after the org ended its session says so on the page.
+    from calsync import wiring
+    from sync import mailboxes
+    from sync.session import run_session
+
+    settings = sf_app.config["CALSYNC_SETTINGS"]
+    factory = wiring.session_factory(settings)
+    with factory() as db:
+        mailboxes.add(db, world.rep.email, world.rep.salesforce_user_id)
+        db.commit()
+    for _ in range(2):
+        result = run_session(factory, world.rep.email, salesforce=wiring.salesforce_connector(settings),
+                             exchange=wiring.exchange_connector(settings, world.rep.email))  # fmt: skip
+        assert result.status == "ok", result.error
+        world.expire_salesforce_sessions()
+    assert result.salesforce_reauths == 1
+    assert "(1 Salesforce re-authentication)" in admin.get("/admin/sessions").get_data(as_text=True)
 
 
 def test_wrong_key_or_secret_is_a_clear_error_at_test_connection(sf_app, world):

@@ -4,10 +4,12 @@ when there is one (here a JWT bearer app), never the environment's token beside 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from backend.api import remote
 from calsync import wiring
 from calsync.worker_commands import build_context
 from sync import connections
@@ -44,6 +46,12 @@ def test_api_and_workers_use_the_stored_connection(api_client, token_for, world,
     assert response.status_code == 200, response.get_json()
     assert [r["name"] for r in response.get_json()["results"]] == ["Wile Coyote"]
     shared = stored_session_token(addin_settings)
+    # Links to records point at the stored connection's org, not at the environment's instance URL.
+    app = api_client.application
+    app.config["CALSYNC_SETTINGS"] = replace(addin_settings, salesforce_instance_url="https://env-org.example.com")
+    with app.app_context():
+        url = remote.salesforce_url("Event", "00U1")
+    assert url == f"{world.info['salesforce']['instance_url']}/lightning/r/Event/00U1/view"
     with fresh_providers():  # a worker process: its own cache, the same stored connection and session
         worker = build_context(addin_settings, redis11).salesforce()
         assert worker.query("SELECT Id FROM User LIMIT 1")
