@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync.connectors.salesforce_auth import ConnectionRevoked, Grant, SalesforceSession, TokenRefused
 from sync.models import Connection, utcnow
-from sync.secrets import seal, unseal
+from sync.secrets import SecretError, seal, unseal
 
 SERVICE = "salesforce"
 ENVIRONMENT_CACHE = "salesforce-session"  # the row that shares the session of the environment's connection
@@ -82,7 +82,12 @@ class DatabaseStore:
                 db.rollback()
                 return grant("")[0]
             config = dict(row.config or {})
-            secrets = unseal(row.secret, self.secret_key, what=_WHAT) if row.secret else {}
+            try:
+                secrets = unseal(row.secret, self.secret_key, what=_WHAT) if row.secret else {}
+            except SecretError:
+                if self.service == SERVICE:
+                    raise
+                secrets = {}  # the cache row of another secret key: a session to replace, nothing to keep
             current = stored_session(config, secrets)
             if self.fingerprint is not None and config.get("fingerprint") != self.fingerprint:
                 current = None  # a session of other settings
