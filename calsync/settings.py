@@ -100,15 +100,39 @@ class Settings:
         "",
         "Access token (session id) of the integration user; the admin panel's OAuth connection replaces it.",
     )
+    salesforce_auth: str = _setting(
+        "SALESFORCE_AUTH",
+        "token",
+        "How calsync signs in to Salesforce: `jwt` (recommended: OAuth 2.0 JWT bearer, an External Client App with "
+        "a certificate and an integration user), `client_credentials` (consumer key + secret, the app's Run As "
+        "user, My Domain login URL), `refresh_token` (the admin panel's Connect Salesforce) or `token` (the fixed "
+        "SALESFORCE_ACCESS_TOKEN: development and the sandbox only). A connection saved in the admin panel wins.",
+    )
     salesforce_login_url: str = _setting(
         "SALESFORCE_LOGIN_URL",
         "https://login.salesforce.com",
-        'Where the admin panel\'s "Connect Salesforce" sends admins to authorize (OAuth web-server flow); '
-        "https://test.salesforce.com for a Salesforce sandbox org; the local sandbox's URL when CALSYNC_SANDBOX_INFO "
-        "is set.",
+        "Where tokens come from ({url}/services/oauth2/token) and where Connect Salesforce sends admins: "
+        "https://login.salesforce.com, https://test.salesforce.com for a sandbox org, or the org's My Domain URL "
+        "(https://acme.my.salesforce.com; required for client_credentials); the local sandbox's URL when "
+        "CALSYNC_SANDBOX_INFO is set.",
     )
-    salesforce_client_id: str = _setting("SALESFORCE_CLIENT_ID", "", "Connected app consumer key (OAuth).")
-    salesforce_client_secret: str = _setting("SALESFORCE_CLIENT_SECRET", "", "Connected app consumer secret (OAuth).")
+    salesforce_client_id: str = _setting(
+        "SALESFORCE_CLIENT_ID", "", "Consumer key of the External Client App (or Connected App): every flow but token."
+    )
+    salesforce_client_secret: str = _setting(
+        "SALESFORCE_CLIENT_SECRET",
+        "",
+        "Consumer secret of the app (client_credentials; refresh_token when the app asks).",
+    )
+    salesforce_username: str = _setting(
+        "SALESFORCE_USERNAME", "", "User name of the integration user the JWT bearer flow signs in as (`sub`)."
+    )
+    salesforce_private_key_file: str = _setting(
+        "SALESFORCE_PRIVATE_KEY_FILE",
+        "",
+        "PEM file of the RSA private key whose certificate is uploaded to the app (JWT bearer); readable by calsync "
+        "only.",
+    )
     exchange_endpoint: str = _setting(
         "EXCHANGE_ENDPOINT", "", "EWS URL, e.g. https://mail.example.com/EWS/Exchange.asmx."
     )
@@ -295,6 +319,9 @@ class Settings:
         defaults["salesforce_login_url"] = sf.get("instance_url", "")
         defaults["salesforce_client_id"] = (sf.get("oauth") or {}).get("client_id", "")
         defaults["salesforce_client_secret"] = (sf.get("oauth") or {}).get("client_secret", "")
+        jwt_app = (sf.get("oauth") or {}).get("jwt") or {}
+        defaults["salesforce_username"] = jwt_app.get("username", "")
+        defaults["salesforce_private_key_file"] = jwt_app.get("private_key_file", "")
         ex = info.get("exchange") or {}
         defaults["exchange_endpoint"] = ex.get("endpoint", "")
         defaults["exchange_ca_file"] = ex.get("ca_file", "")
@@ -327,6 +354,12 @@ class Settings:
             raise ConfigError("CALSYNC_SECRET_KEY must be a random value of 32+ characters in production")
         if self.production and self.ops_token and len(self.ops_token) < 32:
             raise ConfigError("CALSYNC_OPS_TOKEN must be a random value of 32+ characters in production")
+        if self.salesforce_auth not in {"jwt", "client_credentials", "refresh_token", "token"}:
+            raise ConfigError(
+                f"SALESFORCE_AUTH must be jwt, client_credentials, refresh_token or token, not {self.salesforce_auth!r}"
+            )
+        if self.production and self.exchange_endpoint.startswith("http://"):
+            raise ConfigError("EXCHANGE_ENDPOINT must be an https URL in production (the password travels with it)")
         if self.exchange_auth_type not in {"basic", "oauth"}:
             raise ConfigError(f"EXCHANGE_AUTH_TYPE must be basic or oauth, not {self.exchange_auth_type!r}")
         _numbers("CALSYNC_SYNC_INTERVALS", self.sync_intervals, minimum=1)

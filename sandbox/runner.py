@@ -39,6 +39,7 @@ class SandboxOptions:
     graph_faults: dict[str, Any] = field(default_factory=dict)
     salesforce_daily_budget: int = 100_000
     salesforce_page_size: int = 2000
+    salesforce_session_timeout: float = 2 * 3600  # seconds an issued Salesforce session lives without use
 
 
 @dataclass
@@ -78,6 +79,7 @@ def start_sandboxes(options: SandboxOptions) -> RunningSandboxes:
     from sandbox.graph import GraphSandbox
     from sandbox.identity import IdentityProvider
     from sandbox.salesforce import SalesforceSandbox
+    from sandbox.salesforce.grants import make_jwt_keys
 
     state_dir = options.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +96,8 @@ def start_sandboxes(options: SandboxOptions) -> RunningSandboxes:
         daily_budget=options.salesforce_daily_budget,
         page_size=options.salesforce_page_size,
         faults=options.salesforce_faults or None,
+        jwt_keys=make_jwt_keys(state_dir),  # the JWT bearer app's key (info file) and registered certificate
+        session_timeout=options.salesforce_session_timeout,
     )
 
     def bearer_user(token: str) -> str | None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from sync import health, links, series
 from sync.attendees import Person, relation_changes
-from sync.connectors.errors import ConnectorError
+from sync.connectors.errors import AuthError, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import RecordResult, SalesforceConnector
 from sync.entry import Side
@@ -175,6 +175,8 @@ class Applier:
         try:
             results = call()
         except ConnectorError as exc:
+            if side is Side.SALESFORCE and isinstance(exc, AuthError):
+                raise  # refused even after a renewal: every later call would be too, so the session ends
             for key, item_id, *ref_side in refs:
                 self._fail(key, side, exc, item_id, *ref_side)
             return None

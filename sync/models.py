@@ -168,6 +168,8 @@ class SyncSession(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # The org's daily Salesforce API usage as this session last saw it: {"used": n, "max": n}.
     salesforce_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Salesforce sessions renewed during the session (INVALID_SESSION_ID, then a new token).
+    salesforce_reauths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class HealthEntry(Base):

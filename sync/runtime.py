@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.database import make_engine, make_session_factory, upgrade
 from calsync.settings import ConfigError, Settings
-from sync import connections, mailboxes
+from sync import connections, mailboxes, salesforce_connection
 from sync.connectors.exchange import ExchangeConfig, ExchangeConnector
-from sync.connectors.salesforce import SalesforceConfig, SalesforceConnector
+from sync.connectors.salesforce import SalesforceConnector
 from sync.jobs import WorkerContext
 from sync.schedule import ScheduleConfig, schedule_config
 
@@ -85,7 +85,7 @@ class Runtime:
     def salesforce(self, settings: Settings | None = None) -> SalesforceConnector:
         """A Salesforce connector: for ``settings`` as given, or by default the stored connection over the
         environment's (what a sync session uses)."""
-        return salesforce_connector(settings or self.connection_settings())
+        return salesforce_connection.connector(settings or self.connection_settings(), self.db())
 
     def exchange(self, mailbox_email: str, settings: Settings | None = None) -> ExchangeConnector:
         """The Exchange connector for one mailbox: its own login when it has one (``calsync mailboxes login``),
@@ -115,23 +115,6 @@ class Runtime:
         self.engine.dispose()
         self.redis.close()
         self.redis.connection_pool.disconnect()
-
-
-def salesforce_connector(settings: Settings) -> SalesforceConnector:
-    if not settings.salesforce_instance_url or not settings.salesforce_access_token:
-        raise ConfigError(
-            "Salesforce is not connected: set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN "
-            "(or CALSYNC_SANDBOX_INFO for the local sandbox)"
-        )
-    return SalesforceConnector(
-        SalesforceConfig(
-            instance_url=settings.salesforce_instance_url,
-            session_id=settings.salesforce_access_token,
-            api_version=settings.salesforce_api_version,
-            ca_file=settings.salesforce_ca_file,
-            timeout=settings.http_timeout,
-        )
-    )
 
 
 def exchange_connector(

@@ -39,7 +39,14 @@ CATEGORY_CHECK_INTERVAL = dt.timedelta(hours=24)
 # Mailbox-level entries of a session that could not finish: a later session that reads, plans and applies
 # closes them (the item-level entries resolve item by item in the Applier).
 SESSION_FAILURE_CODES = frozenset(
-    {"session_failed", "internal_error", "api_budget_exhausted", "salesforce_auth_failed", "exchange_auth_failed"}
+    {
+        "session_failed",
+        "internal_error",
+        "api_budget_exhausted",
+        "salesforce_auth_failed",
+        "exchange_auth_failed",
+        "salesforce_connection_revoked",
+    }
 )
 SIDES = ("salesforce", "exchange")
 
@@ -63,13 +70,14 @@ class SessionResult:
     session_id: int | None = None
     error: str | None = None
     health: int = 0
+    salesforce_reauths: int = 0  # Salesforce sessions renewed after INVALID_SESSION_ID
 
     def to_json(self) -> dict[str, Any]:
         return {
             "mailbox": self.mailbox, "status": self.status, "created": self.created, "updated": self.updated,
             "deleted": self.deleted, "reverted": self.reverted, "failed": self.failed, "writes": self.writes,
             "api_calls": self.api_calls, "duration_s": round(self.duration_s, 3), "session_id": self.session_id,
-            "error": self.error, "health": self.health,
+            "error": self.error, "health": self.health, "salesforce_reauths": self.salesforce_reauths,
         }  # fmt: skip
 
 
@@ -119,7 +127,9 @@ def run_session(
         except AuthError as exc:
             db.rollback()
             result.status, result.error = "failed", f"{exc.service} refused our credentials: {exc}"
-            _mailbox_health(db, mailbox, exc.service, f"{exc.service}_auth_failed", result.error, now)
+            # A revoked Salesforce connection has its own code (the panel shows a banner: connect again).
+            code = getattr(exc, "health_code", "") or f"{exc.service}_auth_failed"
+            _mailbox_health(db, mailbox, exc.service, code, result.error, now)
         except ConnectorError as exc:
             db.rollback()
             result.status, result.error = "failed", f"{exc.service or 'remote'} error: {exc}"
@@ -139,6 +149,8 @@ def run_session(
         record.status = result.status
         record.counts = {k: getattr(result, k) for k in ("created", "updated", "deleted", "reverted")}
         record.api_calls = result.api_calls
+        result.salesforce_reauths = getattr(salesforce.usage, "reauthentications", 0)
+        record.salesforce_reauths = result.salesforce_reauths
         record.writes = result.writes
         record.failed = result.failed
         record.error = result.error

@@ -19,6 +19,7 @@ from sync.connectors.errors import AuthError, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
 from sync.job_queue import session_queue
+from sync.salesforce_connection import instance_url
 from sync.schedule import ScheduleConfig
 
 log = logging.getLogger(__name__)
@@ -70,5 +71,6 @@ def queue():
 
 def salesforce_url(object_name: str, record_id: str) -> str | None:
     """The record's page in Lightning Experience."""
-    base = settings().salesforce_instance_url.rstrip("/")
+    # The org of the connection in force (the panel's, if stored).
+    base = instance_url(settings(), runtime().db()).rstrip("/")
     return f"{base}/lightning/r/{object_name}/{record_id}/view" if base else None

@@ -8,11 +8,17 @@ Shaped like https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_w
   Success redirects to ``redirect_uri?code=...&state=...``; a refused request redirects with ``error=``.
 - ``POST /services/oauth2/token``: ``grant_type=authorization_code`` (``code``, ``redirect_uri``,
   ``client_id``, ``client_secret`` or HTTP Basic, ``code_verifier`` when PKCE was used) or
-  ``grant_type=refresh_token``. Answers ``access_token``, ``refresh_token`` (code grant), ``instance_url``,
-  ``id``, ``token_type``, ``issued_at``, ``signature`` (HMAC-SHA256 of id + issued_at with the client secret),
+  ``grant_type=refresh_token`` (a new refresh token too when rotation is on: the old one is then spent,
+  and replaying a spent one revokes the whole chain, as Refresh Token Rotation does), or the
+  server-to-server grants of `sandbox.salesforce.grants` (JWT bearer, client credentials). Answers
+  ``access_token``, ``refresh_token`` (code grant), ``instance_url``, ``id``, ``token_type``, ``issued_at``,
+  ``signature`` (HMAC-SHA256 of id + issued_at with the client secret),
   ``scope``; errors are ``{"error": ..., "error_description": ...}`` with status 400.
 - ``POST /services/oauth2/revoke`` (``token``), ``GET /services/oauth2/userinfo`` and the identity URL
   ``GET /id/{org}/{user}``.
+
+Sessions issued here expire after ``session_timeout`` seconds without use (the org's session timeout, on the
+sandbox clock); the fixed session ids of the info file never do. ``expire_all`` ends every issued session.
 
 Redirect URIs: the connected app's list plus any http(s) URL on a loopback host (localhost, 127.0.0.1, ::1),
 so that a local backend on any port can run the "Connect Salesforce" flow.
@@ -33,6 +39,17 @@ from urllib.parse import urlencode, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
+from sandbox.salesforce.grants import (
+    CLIENT_CREDENTIALS,
+    DEFAULT_SESSION_TIMEOUT,
+    INTEGRATION_USER,
+    JWT_BEARER,
+    PUBLIC_LOGIN_URLS,
+    GrantError,
+    JwtKeys,
+    check_assertion,
+    make_jwt_keys,
+)
 from sandbox.seed import ORG_ID, REPS, Rep
 
 if TYPE_CHECKING:
@@ -46,6 +63,9 @@ REDIRECT_URIS = (
 )
 CODE_LIFETIME = 15 * 60
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+# The integration user as the identity URL describes it (it has no password: it never logs in interactively).
+_INTEGRATION_REP = Rep(INTEGRATION_USER.username, INTEGRATION_USER.first_name, INTEGRATION_USER.last_name,
+                       INTEGRATION_USER.user_id, "", "UTC", "")  # fmt: skip
 
 
 def session_id_for(user_id: str) -> str:
@@ -70,18 +90,24 @@ class OAuthState:
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # token -> user id
     refresh_of_access: dict[str, str] = field(default_factory=dict)  # access token -> refresh token
     codes: dict[str, Grant] = field(default_factory=dict)
+    last_used: dict[str, float] = field(default_factory=dict)  # issued access token -> sandbox time of last use
+    spent_refresh: dict[str, str] = field(default_factory=dict)  # rotated-away refresh token -> its successor
 
     def dump(self) -> dict[str, Any]:
         return {
             "access_tokens": self.access_tokens,
             "refresh_tokens": self.refresh_tokens,
             "refresh_of_access": self.refresh_of_access,
+            "last_used": self.last_used,
+            "spent_refresh": self.spent_refresh,
         }
 
     def load(self, data: dict[str, Any]) -> None:
         self.access_tokens = dict(data.get("access_tokens", {}))
         self.refresh_tokens = dict(data.get("refresh_tokens", {}))
         self.refresh_of_access = dict(data.get("refresh_of_access", {}))
+        self.last_used = dict(data.get("last_used", {}))
+        self.spent_refresh = dict(data.get("spent_refresh", {}))
 
 
 def _rep_by_login(login: str) -> Rep | None:
@@ -105,24 +131,66 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
 
 
 class OAuth:
-    def __init__(self, sandbox: SalesforceSandbox) -> None:
+    def __init__(
+        self,
+        sandbox: SalesforceSandbox,
+        *,
+        jwt_keys: JwtKeys | None = None,
+        session_timeout: float = DEFAULT_SESSION_TIMEOUT,
+        rotate_refresh_tokens: bool = False,
+    ) -> None:
         self.sandbox = sandbox
         self.state = OAuthState()
+        self.jwt_keys = jwt_keys or make_jwt_keys(None)
+        self.session_timeout = session_timeout
+        self.rotate_refresh_tokens = rotate_refresh_tokens
 
     # -- tokens used by the REST API --------------------------------------------------------------------
     def user_for_token(self, token: str) -> str | None:
-        return self.state.access_tokens.get(token)
+        user_id = self.state.access_tokens.get(token)
+        if user_id is None or token not in self.state.last_used:
+            return user_id  # unknown, or a fixed session of the info file (never times out)
+        now = self.sandbox.now().timestamp()
+        if now - self.state.last_used[token] > self.session_timeout:
+            self.expire(token)
+            return None
+        self.state.last_used[token] = now  # the timeout counts from the last use, as in an org
+        return user_id
+
+    def expire_all(self) -> int:
+        """End every session the token endpoint issued (the info file's fixed sessions stay)."""
+        issued = list(self.state.last_used)
+        for token in issued:
+            self.expire(token)
+        return len(issued)
+
+    def settings(self) -> dict[str, Any]:
+        return {"timeout_seconds": self.session_timeout, "rotate_refresh_tokens": self.rotate_refresh_tokens,
+                "active": len(self.state.last_used)}  # fmt: skip
+
+    def configure(self, body: dict[str, Any]) -> None:
+        if "timeout_seconds" in body:
+            timeout = float(body["timeout_seconds"])
+            if timeout <= 0:
+                raise ValueError("timeout_seconds must be positive")
+            self.session_timeout = timeout
+        if "rotate_refresh_tokens" in body:
+            if not isinstance(body["rotate_refresh_tokens"], bool):
+                raise ValueError("rotate_refresh_tokens must be true or false")
+            self.rotate_refresh_tokens = body["rotate_refresh_tokens"]
 
     def add_fixed_sessions(self) -> None:
         for rep in REPS:
             self.state.access_tokens.setdefault(session_id_for(rep.salesforce_user_id), rep.salesforce_user_id)
 
     def expire(self, token: str) -> bool:
+        self.state.last_used.pop(token, None)
         return self.state.access_tokens.pop(token, None) is not None
 
-    def _issue(self, user_id: str, base_url: str, refresh: str | None) -> dict[str, Any]:
+    def _issue(self, user_id: str, base_url: str, refresh: str | None, *, with_refresh: bool = True) -> dict[str, Any]:
         access = f"{ORG_ID}!AR{secrets.token_urlsafe(72)}"
         self.state.access_tokens[access] = user_id
+        self.state.last_used[access] = self.sandbox.now().timestamp()
         issued_at = str(int(time.time() * 1000))
         identity = f"{base_url}/id/{ORG_ID}/{user_id}"
         signature = base64.b64encode(
@@ -137,12 +205,62 @@ class OAuth:
             "token_type": "Bearer",
             "issued_at": issued_at,
         }
+        if not with_refresh:  # server-to-server grants: no refresh token
+            body["scope"] = "api"
+            return body
         if refresh is None:
             refresh = f"5Aep{secrets.token_urlsafe(64)}"
             self.state.refresh_tokens[refresh] = user_id
             body["refresh_token"] = refresh
         self.state.refresh_of_access[access] = refresh
         return body
+
+    def _refresh(self, refresh: str, base_url: str) -> dict[str, Any]:
+        user_id = self.state.refresh_tokens.get(refresh)
+        if user_id is None:
+            if refresh in self.state.spent_refresh:
+                self._revoke_chain(refresh)  # a rotated token replayed: the whole chain is revoked
+            raise GrantError("invalid_grant", "expired access/refresh token")
+        if not self.rotate_refresh_tokens:
+            return self._issue(user_id, base_url, refresh)
+        del self.state.refresh_tokens[refresh]
+        body = self._issue(user_id, base_url, None)
+        self.state.spent_refresh[refresh] = body["refresh_token"]
+        return body
+
+    def _revoke_chain(self, refresh: str) -> None:
+        token: str | None = refresh
+        while token is not None:
+            self._revoke_refresh(token)
+            token = self.state.spent_refresh.get(token)
+
+    def _revoke_refresh(self, token: str) -> None:
+        self.state.refresh_tokens.pop(token, None)
+        for access, of in list(self.state.refresh_of_access.items()):
+            if of == token:
+                self.expire(access)
+                del self.state.refresh_of_access[access]
+
+    def _users(self) -> dict[str, str]:
+        users = {rep.email: rep.salesforce_user_id for rep in REPS}
+        users[INTEGRATION_USER.username] = INTEGRATION_USER.user_id
+        return users
+
+    def _server_grant(self, request: Request, grant_type: str, client_id: str, client_secret: str | None,
+                      base_url: str) -> dict[str, Any]:  # fmt: skip
+        """JWT bearer or client credentials: a session without a refresh token (`GrantError` when refused)."""
+        if grant_type == JWT_BEARER:
+            user_id = check_assertion(
+                request.form.get("assertion", ""), certificate_pem=self.jwt_keys.certificate_pem,
+                client_ids={CLIENT_ID}, audiences={base_url, *PUBLIC_LOGIN_URLS}, users=self._users(),
+                now=self.sandbox.now(),
+            )  # fmt: skip
+            return self._issue(user_id, base_url, None, with_refresh=False)
+        if client_id != CLIENT_ID:
+            raise GrantError("invalid_client_id", "client identifier invalid")
+        if client_secret is None or not hmac.compare_digest(client_secret, CLIENT_SECRET):
+            raise GrantError("invalid_client", "invalid client credentials")
+        return self._issue(INTEGRATION_USER.user_id, base_url, None, with_refresh=False)
 
     # -- HTTP ------------------------------------------------------------------------------------------------
     def authorize(self, request: Request) -> Response:
@@ -215,13 +333,21 @@ class OAuth:
             client_id = request.authorization.username or client_id
             client_secret = request.authorization.password
         grant_type = form.get("grant_type", "")
+        base_url = request.host_url.rstrip("/")
+        if grant_type in {JWT_BEARER, CLIENT_CREDENTIALS}:
+            with self.sandbox.lock:
+                try:
+                    body = self._server_grant(request, grant_type, client_id, client_secret, base_url)
+                except GrantError as exc:
+                    return _oauth_error(exc.error, exc.description)
+                self.sandbox.save()
+            return _json(body)
         if grant_type not in {"authorization_code", "refresh_token"}:
             return _oauth_error("unsupported_grant_type", "grant type not supported")
         if client_id != CLIENT_ID:
             return _oauth_error("invalid_client_id", "client identifier invalid")
         if client_secret is not None and client_secret != CLIENT_SECRET:
             return _oauth_error("invalid_client", "invalid client credentials")
-        base_url = request.host_url.rstrip("/")
         with self.sandbox.lock:
             if grant_type == "authorization_code":
                 grant = self.state.codes.pop(form.get("code", ""), None)
@@ -240,11 +366,11 @@ class OAuth:
                     return _oauth_error("invalid_client", "invalid client credentials")
                 body = self._issue(grant.user_id, base_url, None)
             else:
-                refresh = form.get("refresh_token", "")
-                user_id = self.state.refresh_tokens.get(refresh)
-                if user_id is None:
-                    return _oauth_error("invalid_grant", "expired access/refresh token")
-                body = self._issue(user_id, base_url, refresh)
+                try:
+                    body = self._refresh(form.get("refresh_token", ""), base_url)
+                except GrantError as exc:
+                    self.sandbox.save()
+                    return _oauth_error(exc.error, exc.description)
             self.sandbox.save()
         return _json(body)
 
@@ -252,13 +378,9 @@ class OAuth:
         token = request.values.get("token", "")
         with self.sandbox.lock:
             if token in self.state.refresh_tokens:
-                del self.state.refresh_tokens[token]
-                for access, refresh in list(self.state.refresh_of_access.items()):
-                    if refresh == token:
-                        self.state.access_tokens.pop(access, None)
-                        del self.state.refresh_of_access[access]
+                self._revoke_refresh(token)
             elif token in self.state.access_tokens:
-                del self.state.access_tokens[token]
+                self.expire(token)
                 self.state.refresh_of_access.pop(token, None)
             else:
                 return _oauth_error("unsupported_token_type", "this token type is not supported")
@@ -272,7 +394,7 @@ class OAuth:
             user_id = self.user_for_token(token.strip()) if scheme.lower() in {"bearer", "oauth"} else None
             if user_id is None:
                 return Response("Bad_OAuth_Token", status=403, content_type="text/plain")
-        rep = next((r for r in REPS if r.salesforce_user_id == user_id), None)
+        rep = next((r for r in (*REPS, _INTEGRATION_REP) if r.salesforce_user_id == user_id), None)
         if rep is None:
             return Response("Bad_id", status=404, content_type="text/plain")
         base_url = request.host_url.rstrip("/")

@@ -16,6 +16,7 @@ import datetime as dt
 import random
 from zoneinfo import ZoneInfo
 
+from sandbox.salesforce.grants import INTEGRATION_USER
 from sandbox.salesforce.schema import OBJECTS
 from sandbox.salesforce.store import Store
 from sandbox.seed import ACCOUNTS, PEOPLE, REPS, Rep
@@ -80,6 +81,15 @@ def seed_people(store: Store, now: dt.datetime) -> None:
                 **system,
             },
         )
+    # The API-only user that server-to-server sessions (JWT bearer, client credentials) run as.
+    store.insert_seed(
+        OBJECTS["User"],
+        {"Id": INTEGRATION_USER.user_id, "Username": INTEGRATION_USER.username,
+         "FirstName": INTEGRATION_USER.first_name, "LastName": INTEGRATION_USER.last_name,
+         "Name": INTEGRATION_USER.name, "Email": INTEGRATION_USER.username,
+         "Alias": "integ", "IsActive": True, "TimeZoneSidKey": "UTC", "Title": "Integration",
+         "CreatedById": admin, "LastModifiedById": admin, **system},
+    )  # fmt: skip
     account_ids = {}
     for i, (account_id, name) in enumerate(ACCOUNTS):
         account_ids[name] = account_id

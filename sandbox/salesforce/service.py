@@ -16,7 +16,8 @@ Admin endpoints (no authentication, never charged; loopback sandbox only):
 | ``POST /__sandbox__/touch`` | ``{"ids": [...]}``: move SystemModstamp like an automated update |
 | ``POST /__sandbox__/purge-recycle-bin`` | ``{"object": "Event"}`` or ``{}``: empty the recycle bin |
 | ``GET, PUT /__sandbox__/clock`` | ``{"offset_seconds": N}``: shift the sandbox clock |
-| ``POST /__sandbox__/sessions/expire`` | ``{"token": ...}``: make a session invalid (401 on next use) |
+| ``POST /__sandbox__/sessions/expire`` | ``{"token": ...}``: end one session (401 next use); ``{}``: every issued one |
+| ``GET, PUT /__sandbox__/sessions`` | ``{"timeout_seconds": N, "rotate_refresh_tokens": bool}`` |
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from werkzeug.wrappers import Request, Response
 from sandbox.salesforce import seed_data
 from sandbox.salesforce.errors import ApiError, RecordError, not_found
 from sandbox.salesforce.faults import ApiUsage, Faults, FaultSettingError
+from sandbox.salesforce.grants import DEFAULT_SESSION_TIMEOUT, INTEGRATION_USER, JwtKeys
 from sandbox.salesforce.oauth import CLIENT_ID, CLIENT_SECRET, REDIRECT_URIS, OAuth, session_id_for
 from sandbox.salesforce.rest import Call, MethodNotAllowed, Multiple, RestApi, Result
 from sandbox.salesforce.schema import API_VERSION, get_object
@@ -79,6 +81,9 @@ class SalesforceSandbox:
         daily_budget: int = 100_000,
         page_size: int = 2000,
         faults: dict | None = None,
+        jwt_keys: JwtKeys | None = None,
+        session_timeout: float = DEFAULT_SESSION_TIMEOUT,
+        rotate_refresh_tokens: bool = False,
     ) -> None:
         if seed not in seed_data.SEEDS:
             raise ValueError(f"unknown Salesforce sandbox seed {seed!r}; expected one of {', '.join(seed_data.SEEDS)}")
@@ -92,7 +97,8 @@ class SalesforceSandbox:
         self.store.lock = self.lock
         self.usage = ApiUsage(daily_budget)
         self.faults = Faults(faults, page_size=page_size, usage=self.usage)
-        self.oauth = OAuth(self)
+        self.oauth = OAuth(self, jwt_keys=jwt_keys, session_timeout=session_timeout,
+                           rotate_refresh_tokens=rotate_refresh_tokens)  # fmt: skip
         self.rest = RestApi(self)
         self.requests: Counter[str] = Counter()
         self.writes = 0
@@ -178,10 +184,32 @@ class SalesforceSandbox:
                 "client_secret": CLIENT_SECRET,
                 "redirect_uris": list(REDIRECT_URIS),
                 "redirect_uri_policy": "the listed URIs, or any http(s) URL on localhost / 127.0.0.1 / ::1",
+                **self._server_grants_info(base_url),
             },
             "admin_url": f"{base_url}/__sandbox__",
             "custom_objects": ["Site_Visit__c", "Renewal__c"],
             "external_id_field": "CalSync_Key__c",
+        }
+
+    def _server_grants_info(self, base_url: str) -> dict[str, Any]:
+        """The JWT bearer and client credentials apps (run as the integration user): what calsync's settings need."""
+        keys = self.oauth.jwt_keys
+        return {
+            "jwt": {
+                "client_id": CLIENT_ID,
+                "username": INTEGRATION_USER.username,
+                "private_key_file": str(keys.private_key_file) if keys.private_key_file else "",
+                "certificate_file": str(keys.certificate_file) if keys.certificate_file else "",
+                "login_url": base_url,
+            },
+            "client_credentials": {
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "login_url": base_url,
+                "run_as": INTEGRATION_USER.username,
+            },  # fmt: skip
+            "integration_user": {"username": INTEGRATION_USER.username, "user_id": INTEGRATION_USER.user_id},
+            "session_timeout_seconds": self.oauth.session_timeout,
         }
 
     # -- WSGI ------------------------------------------------------------------------------------------
@@ -339,9 +367,17 @@ class SalesforceSandbox:
                         {"now": self.now().isoformat(), "offset_seconds": self.clock_offset.total_seconds()}
                     )
                 if route == "sessions/expire" and method == "POST":
+                    if "token" not in body:
+                        count = self.oauth.expire_all()
+                        self.save()
+                        return _json_response({"expired": count})
                     expired = self.oauth.expire(str(body.get("token", "")))
                     self.save()
                     return _json_response({"expired": expired}, 200 if expired else 404)
+                if route == "sessions" and method in {"GET", "PUT"}:
+                    if method == "PUT":
+                        self.oauth.configure(body)
+                    return _json_response(self.oauth.settings())
         except (FaultSettingError, ValueError, TypeError) as exc:
             return _json_response({"error": str(exc)}, 400)
         except ApiError as exc:

@@ -4,13 +4,19 @@ Every method names the REST resource it uses. References:
 - query / queryAll: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm
 - sObject Collections: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections.htm
 - Limit header: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm
+
+Sessions come from a `TokenProvider` (``sync.connectors.salesforce_auth``), acquired at the first call. When
+Salesforce answers ``INVALID_SESSION_ID`` the connector renews the session once and retries that one call
+once: a 401 refuses the whole request before any record is touched, so even a collection write is retried
+only when nothing was written. A second refusal raises `AuthError` (the session ends as
+``salesforce_auth_failed``). ``usage.reauthentications`` counts the renewals (the session record keeps it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -21,6 +27,7 @@ from simple_salesforce import Salesforce, SalesforceError, format_soql
 from sync.api_names import is_sobject
 from sync.attendees import Relation
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError, TransientError
+from sync.connectors.salesforce_auth import SalesforceSession, TokenProvider
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call
 # errorCodes that mean "try again later" rather than "this record is wrong".
@@ -30,8 +37,8 @@ _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 @dataclass(frozen=True)
 class SalesforceConfig:
-    instance_url: str
-    session_id: str
+    instance_url: str = ""  # with ``session_id``: a fixed session (no provider)
+    session_id: str = ""
     api_version: str = "59.0"
     ca_file: str = ""  # empty: the system trust store
     timeout: float = 30.0
@@ -68,6 +75,7 @@ class ApiUsage:
     org_max: int | None = None
     by_resource: dict[str, int] = field(default_factory=dict)
     server_time: dt.datetime | None = None  # the org's clock, from the last answer's Date header
+    reauthentications: int = 0  # sessions renewed after INVALID_SESSION_ID
 
 
 def soql_datetime(value: dt.datetime) -> str:
@@ -85,8 +93,10 @@ class SalesforceConnector:
 
     service = "salesforce"
 
-    def __init__(self, config: SalesforceConfig, session: requests.Session | None = None) -> None:
+    def __init__(self, config: SalesforceConfig, session: requests.Session | None = None,
+                 auth: TokenProvider | None = None) -> None:  # fmt: skip
         self.config = config
+        self.auth = auth
         self.usage = ApiUsage()
         http = session or requests.Session()
         # REQUESTS_CA_BUNDLE would override `verify` if the environment were trusted.
@@ -94,13 +104,31 @@ class SalesforceConnector:
         if config.ca_file:
             http.verify = config.ca_file
         http.hooks["response"].append(self._count)
+        self._http = http
         self._timeout = config.timeout
-        self.sf = Salesforce(
-            instance_url=config.instance_url,
-            session_id=config.session_id,
-            version=config.api_version,
-            session=http,
-        )
+        self._sf: Salesforce | None = None
+        self._session_id = config.session_id
+
+    @property
+    def sf(self) -> Salesforce:
+        """The simple-salesforce client of the current session (the first use acquires one)."""
+        if self._sf is None:
+            if self.auth is not None:
+                self._use(self._call_plain(self.auth.session))
+            else:
+                self._use(SalesforceSession(self.config.session_id, self.config.instance_url))
+        return self._sf
+
+    @property
+    def session(self) -> SalesforceSession:
+        self.sf  # noqa: B018 - acquires
+        return self._current
+
+    def _use(self, session: SalesforceSession) -> None:
+        self._current = session
+        self._session_id = session.access_token
+        self._sf = Salesforce(instance_url=session.instance_url, session_id=session.access_token,
+                              version=self.config.api_version, session=self._http)  # fmt: skip
 
     # -- bookkeeping --------------------------------------------------------------------------------------
     def _count(self, response: requests.Response, *args, **kwargs) -> None:
@@ -118,10 +146,32 @@ class SalesforceConnector:
         if match:
             self.usage.org_used, self.usage.org_max = int(match.group(1)), int(match.group(2))
 
-    def _call(self, func, *args, **kwargs) -> Any:
-        """Run a simple-salesforce call, turning its status-based exceptions into ours by errorCode."""
+    def _call(self, operation: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Run one simple-salesforce call (``self.sf.<operation>``, looked up afresh for the retry), turning its
+        status-based exceptions into ours by errorCode; on ``INVALID_SESSION_ID`` renew once and retry once."""
+
+        def request() -> Any:
+            return getattr(self.sf, operation)(*args, **kwargs)
+
         try:
-            return func(*args, **kwargs)
+            return self._call_plain(request)
+        except AuthError as exc:
+            if self.auth is None or exc.code != "INVALID_SESSION_ID":
+                raise
+            refused = self._session_id
+        self._use(self._call_plain(lambda: self.auth.renew(refused)))
+        self.usage.reauthentications += 1
+        try:
+            return self._call_plain(request)
+        except AuthError as exc:
+            if exc.code != "INVALID_SESSION_ID":
+                raise
+            raise AuthError(f"Salesforce refused the renewed session too: {exc}", code=exc.code,
+                            service=self.service, status=exc.status) from exc  # fmt: skip
+
+    def _call_plain(self, request: Callable[[], Any]) -> Any:
+        try:
+            return request()
         except SalesforceError as exc:
             raise self._classify(exc) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -145,13 +195,13 @@ class SalesforceConnector:
     def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """All rows of a query, following ``nextRecordsUrl`` (query / queryAll resources)."""
         rows: list[dict[str, Any]] = []
-        result = self._call(self.sf.query, soql, include_deleted=include_deleted)
+        result = self._call("query", soql, include_deleted=include_deleted)
         while True:
             rows.extend(result.get("records", []))
             if result.get("done", True):
                 return rows
             result = self._call(
-                self.sf.query_more, result["nextRecordsUrl"], identifier_is_url=True, include_deleted=include_deleted
+                "query_more", result["nextRecordsUrl"], identifier_is_url=True, include_deleted=include_deleted
             )
 
     def changed_records(
@@ -179,7 +229,7 @@ class SalesforceConnector:
         found: list[dict[str, Any] | None] = []
         for chunk in _chunks(list(ids), COLLECTION_LIMIT):
             result = self._call(
-                self.sf.restful,
+                "restful",
                 f"composite/sobjects/{sobject}",
                 params={"ids": ",".join(chunk), "fields": field_list},
                 timeout=self._timeout,
@@ -209,7 +259,7 @@ class SalesforceConnector:
         results: list[RecordResult] = []
         for chunk in _chunks(list(ids), COLLECTION_LIMIT):
             answer = self._call(
-                self.sf.restful,
+                "restful",
                 "composite/sobjects",
                 method="DELETE",
                 params={"ids": ",".join(chunk), "allOrNone": "false"},
@@ -226,7 +276,7 @@ class SalesforceConnector:
         results: list[RecordResult] = []
         for chunk in _chunks(payload, COLLECTION_LIMIT):
             answer = self._call(
-                self.sf.restful,
+                "restful",
                 path,
                 method=method,
                 json={"allOrNone": False, "records": list(chunk)},
@@ -239,10 +289,10 @@ class SalesforceConnector:
     def describe(self, sobject: str | None = None) -> dict[str, Any]:
         """GET sobjects/ (global) or sobjects/{T}/describe."""
         if sobject is None:
-            return self._call(self.sf.describe)
+            return self._call("describe")
         if not is_sobject(sobject):  # never an attribute of the client or another REST path (../)
             raise ConnectorError(f"{sobject!r} is not an sObject API name", code="INVALID_TYPE", service="salesforce")
-        return self._call(self.sf.restful, f"sobjects/{sobject}/describe")
+        return self._call("restful", f"sobjects/{sobject}/describe")
 
     def people_by_email(self, emails: Iterable[str]) -> dict[str, tuple[str, str]]:
         """E-mail (lower case) → (object, id) for matching Contacts, Leads (not converted) and Users.
@@ -276,7 +326,7 @@ class SalesforceConnector:
 
     def limits(self) -> dict[str, Any]:
         """GET limits/."""
-        return self._call(self.sf.restful, "limits/")
+        return self._call("restful", "limits/")
 
 
 def _result(item: dict[str, Any]) -> RecordResult:

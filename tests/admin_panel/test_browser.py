@@ -111,7 +111,7 @@ def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chrom
     try:
         log_in(page, served_panel.url, *ADMIN)
         nav(page, "Connections")
-        page.get_by_role("link", name="Connect Salesforce").click()
+        page.get_by_role("button", name="Connect Salesforce").click()
         # The Salesforce sandbox's own authorize page: log in as the integration user.
         rep = world.rep
         page.get_by_label("Username").fill(rep.email)
@@ -122,11 +122,12 @@ def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chrom
         assert "access_token" not in page.content()
         screenshot(page, "admin-connections-salesforce")
 
-        # Sessions (workers, `calsync sync`) now use the token the panel stored, encrypted.
+        # Sessions (workers, `calsync sync`, the add-in API) now use the connection the panel stored, encrypted.
         runtime = runtime_of(served_panel.app)
-        stored = runtime.connection_settings()
-        assert stored.salesforce_access_token != runtime.settings.salesforce_access_token
-        rows = runtime.salesforce().query(f"SELECT Id FROM User WHERE Email = '{rep.email}'")
+        salesforce = runtime.salesforce()
+        rows = salesforce.query(f"SELECT Id FROM User WHERE Email = '{rep.email}'")
+        assert salesforce.auth.auth.flow == "refresh_token"
+        assert salesforce.session.access_token != runtime.settings.salesforce_access_token
         assert [r["Id"] for r in rows] == [rep.salesforce_user_id]
 
         page.goto(f"{served_panel.url}/admin/policies/custom/new")

@@ -693,6 +693,7 @@ class World:
         self._sf("PUT", "faults", {"daily_budget": self.salesforce_daily_budget, "api_used": 0})
         self._sf("PUT", "clock", {"offset_seconds": 0})
         self._sf("DELETE", "stats")
+        self._sf("PUT", "sessions", {"timeout_seconds": 7200, "rotate_refresh_tokens": False})
         with sf.lock:  # a test may have expired a rep's fixed session (no admin endpoint restores them)
             sf.oauth.add_fixed_sessions()
         self._clock_offset = 0.0
@@ -843,6 +844,14 @@ class World:
     def expire_salesforce_session(self, token: str) -> bool:
         answer = self._sf_admin.post(self._sf_url("sessions/expire"), json={"token": token}, timeout=10)
         return answer.status_code == 200
+
+    def expire_salesforce_sessions(self) -> int:
+        """End every session the Salesforce token endpoint issued (as the org's session timeout would)."""
+        return self._sf("POST", "sessions/expire", {})["expired"]
+
+    def set_salesforce_sessions(self, **settings: Any) -> dict[str, Any]:
+        """``timeout_seconds`` (the org's session timeout), ``rotate_refresh_tokens``."""
+        return self._sf("PUT", "sessions", settings)
 
     # -- HTTP plumbing ----------------------------------------------------------------------------------------
     def _sf_url(self, path: str) -> str:

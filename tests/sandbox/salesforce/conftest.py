@@ -19,6 +19,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from sandbox.salesforce import SalesforceSandbox
+from sandbox.salesforce.grants import make_jwt_keys
 from sandbox.server import ServerThread
 from sandbox.tls import TLSFiles, make_tls_files
 
@@ -90,8 +91,8 @@ def sf_tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
 
 
 @pytest.fixture(scope="session")
-def sf_sandbox() -> SalesforceSandbox:
-    return SalesforceSandbox(seed="demo")
+def sf_sandbox(tmp_path_factory: pytest.TempPathFactory) -> SalesforceSandbox:
+    return SalesforceSandbox(seed="demo", jwt_keys=make_jwt_keys(tmp_path_factory.mktemp("sf-jwt")))
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,9 @@ def test_empty_seed_has_only_the_shared_people() -> None:
     tables = SalesforceSandbox(seed="empty").store.tables
     counts = {name: len(rows) for name, rows in tables.items() if rows}
     contacts = sum(p.kind == "Contact" for p in PEOPLE)
-    assert counts == {"User": len(REPS), "Account": len(ACCOUNTS), "Contact": contacts, "Lead": len(PEOPLE) - contacts}
+    # The reps and the integration user that server-to-server sessions run as.
+    leads = len(PEOPLE) - contacts
+    assert counts == {"User": len(REPS) + 1, "Account": len(ACCOUNTS), "Contact": contacts, "Lead": leads}
 
 
 def test_demo_seed_gives_every_rep_a_calendar() -> None:
