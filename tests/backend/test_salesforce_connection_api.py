@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from calsync.worker_commands import build_context
 
 from backend.api import remote
 from backend.globals import runtime_of
@@ -54,7 +53,7 @@ def test_api_and_workers_use_the_stored_connection(api_client, token_for, world,
         url = remote.salesforce_url("Event", "00U1")
     assert url == f"{world.info['salesforce']['instance_url']}/lightning/r/Event/00U1/view"
     with fresh_providers():  # a worker process: its own cache, the same stored connection and session
-        worker = build_context(addin_settings, redis11).salesforce()
+        worker = Runtime.build(addin_settings, redis=redis11).worker_context().salesforce()
         assert worker.query("SELECT Id FROM User LIMIT 1")
         assert worker.session.access_token == shared
         assert worker.usage.reauthentications == 0
