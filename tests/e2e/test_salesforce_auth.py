@@ -36,8 +36,8 @@ def no_cached_sessions() -> Iterator[None]:
 
 
 def settings_for(info_file: Path, database_url: str, flow: str, **env: str) -> Settings:
-    return Settings.from_env({"CALSYNC_SANDBOX_INFO": str(info_file), "DATABASE_URL": database_url,
-                              "SALESFORCE_AUTH": flow, **env})  # fmt: skip
+    values = {"CALSYNC_SANDBOX_INFO": str(info_file), "DATABASE_URL": database_url, "SALESFORCE_AUTH": flow}
+    return Settings.from_env({"CALSYNC_ENV": "test", **values, **env})
 
 
 def sync(engine: Engine, **kwargs):
