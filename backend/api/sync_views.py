@@ -14,6 +14,7 @@ from backend.api.util import last_session, plain_session_error, queue_session
 from backend.app import db_session
 from backend.auth import current_caller
 from backend.errors import ApiError
+from backend.visibility import viewer
 from sync import policy_store
 from sync.connectors.errors import ConnectorError
 from sync.job_queue import fetch_job
@@ -64,7 +65,7 @@ def lookup():
     if len(text) < MIN_QUERY:
         return jsonify({"query": text, "results": []})
     try:
-        results = sf_records.search(remote.salesforce(), text, list(dict.fromkeys(types)))
+        results = sf_records.search(remote.salesforce(), text, list(dict.fromkeys(types)), visible_to=viewer())
     except ConnectorError as exc:
         raise remote.remote_error(exc) from None
     return jsonify({"query": text, "results": results})

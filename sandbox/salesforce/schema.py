@@ -507,19 +507,39 @@ def _build_objects() -> dict[str, SObject]:
         ),
         # Read-only and virtual: rows are computed per query by sandbox.salesforce.sharing.
         SObject(
-            "UserRecordAccess", "User Record Access", "User Record Access", "0Sx",
-            {f.name: f for f in (
-                _ro("Id", "id", "User Record Access ID"),
-                _ro("UserId", "reference", "User ID", reference_to=("User",)),
-                _ro("RecordId", "reference", "Record ID"),
-                *(_ro(name, "boolean", label) for name, label in (
-                    ("HasReadAccess", "Has Read Access"), ("HasEditAccess", "Has Edit Access"),
-                    ("HasDeleteAccess", "Has Delete Access"), ("HasTransferAccess", "Has Transfer Access"),
-                    ("HasAllAccess", "Has All Access"))),
-                _ro("MaxAccessLevel", "picklist", "Maximum Access Level", length=40,
-                    picklist=("None", "Read", "Edit", "Delete", "Transfer", "All")),
-            )},
-            createable=False, updateable=False, deletable=False, replicateable=False,
+            "UserRecordAccess",
+            "User Record Access",
+            "User Record Access",
+            "0Sx",
+            {
+                f.name: f
+                for f in (
+                    _ro("Id", "id", "User Record Access ID"),
+                    _ro("UserId", "reference", "User ID", reference_to=("User",)),
+                    _ro("RecordId", "reference", "Record ID"),
+                    *(
+                        _ro(name, "boolean", label)
+                        for name, label in (
+                            ("HasReadAccess", "Has Read Access"),
+                            ("HasEditAccess", "Has Edit Access"),
+                            ("HasDeleteAccess", "Has Delete Access"),
+                            ("HasTransferAccess", "Has Transfer Access"),
+                            ("HasAllAccess", "Has All Access"),
+                        )
+                    ),
+                    _ro(
+                        "MaxAccessLevel",
+                        "picklist",
+                        "Maximum Access Level",
+                        length=40,
+                        picklist=("None", "Read", "Edit", "Delete", "Transfer", "All"),
+                    ),
+                )
+            },
+            createable=False,
+            updateable=False,
+            deletable=False,
+            replicateable=False,
         ),  # fmt: skip
     ]
     return {o.name: o for o in objects}
