@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from backend.api import bp, remote
 from backend.api import records as sf_records
+from backend.api.item_ids import canonical_item_id
 from backend.api.util import iso, json_body, last_session, queue_session
 from backend.app import db_session
 from backend.auth import Caller, current_caller
@@ -59,6 +60,7 @@ class OutlookItem:
         self.ews_id = to_ews_id(raw_id)
         self.exchange: ExchangeConnector = remote.exchange(caller.mailbox.email)
         self.item: CalendarItem = self._read()
+        self.ews_id = canonical_item_id(self.item, self.ews_id)  # the key of links, shares and health refs
 
     def _read(self) -> CalendarItem:
         try:
