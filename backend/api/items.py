@@ -26,10 +26,12 @@ from sqlalchemy.orm import Session
 
 from backend.api import bp, remote, schemas
 from backend.api import records as sf_records
+from backend.api.item_ids import canonical_item_id
 from backend.api.util import last_session, queue_session
 from backend.auth import Caller, current_caller
 from backend.errors import ApiError
 from backend.globals import db_session
+from backend.visibility import viewer
 from sync import policy_store, shares
 from sync.connectors.errors import ConnectorError
 from sync.connectors.exchange import ExchangeConnector
@@ -53,6 +55,7 @@ class OutlookItem:
         self.ews_id = to_ews_id(raw_id)
         self.exchange: ExchangeConnector = remote.exchange(caller.mailbox.email)
         self.item: CalendarItem = self._read()
+        self.ews_id = canonical_item_id(self.item, self.ews_id)  # the key of links, shares and health refs
 
     def _read(self) -> CalendarItem:
         try:
@@ -191,7 +194,7 @@ def item_view(db: Session, caller: Caller, item: OutlookItem) -> dict[str, Any]:
             sf = remote.salesforce()
             if salesforce and salesforce["object"] == "Event" and not (who_ids or what_id):
                 who_ids, what_id = sf_records.event_relations(sf, salesforce["id"])
-            names = sf_records.describe(sf, [*who_ids, *([what_id] if what_id else [])])
+            names = sf_records.describe(sf, [*who_ids, *([what_id] if what_id else [])], visible_to=viewer())
         except (ConnectorError, ApiError):
             lookup_error = "Salesforce cannot be reached right now: names of linked records are not shown."
 
@@ -266,7 +269,7 @@ def _check_exist(who: list[str], what: str | None) -> None:
     if not wanted:
         return
     try:
-        found = sf_records.describe(remote.salesforce(), wanted)
+        found = sf_records.describe(remote.salesforce(), wanted, visible_to=viewer())  # what the rep may see
     except ConnectorError as exc:
         raise remote.remote_error(exc) from None
     missing = [i for i in wanted if i not in found and i[:15] not in found]

@@ -3,6 +3,9 @@
 User input reaches SOQL only through simple-salesforce's ``format_soql`` (values quoted and escaped; ``:like``
 also escapes ``%`` and ``_`` so a search for "100%" finds that text, not everything). Object names and fields
 come from the fixed table below, never from the request.
+
+``visible_to`` (a Salesforce user id) keeps only the records that user may read (`backend.visibility`):
+the views pass the caller's, so a rep never sees or links a record Salesforce hides from them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from simple_salesforce import format_soql
 
+from backend import visibility
 from sync.connectors.salesforce import SalesforceConnector
 
 
@@ -37,6 +41,14 @@ TYPES: dict[str, RecordType] = {
 BY_PREFIX = {t.prefix: t for t in TYPES.values()}
 SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 MAX_RESULTS = 10
+EVERYONE = object()  # no visibility filter: the integration user's view
+
+
+def _visible(sf: SalesforceConnector, rows: list[dict[str, Any]], visible_to: object) -> list[dict[str, Any]]:
+    if visible_to is EVERYONE:
+        return rows
+    allowed = visibility.readable(sf, visible_to if isinstance(visible_to, str) else None, [r["id"] for r in rows])
+    return [r for r in rows if visibility.id18(r["id"]) in allowed]
 
 
 def type_of(record_id: str) -> RecordType | None:
@@ -60,7 +72,8 @@ def _row(record_type: RecordType, raw: dict[str, Any]) -> dict[str, Any]:
     return {"id": raw["Id"], "type": record_type.name, "name": raw.get("Name") or raw["Id"], "detail": detail}
 
 
-def search(sf: SalesforceConnector, text: str, types: Iterable[str], limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
+def search(sf: SalesforceConnector, text: str, types: Iterable[str], limit: int = MAX_RESULTS, *,
+           visible_to: object = EVERYONE) -> list[dict[str, Any]]:  # fmt: skip
     """Records of ``types`` whose name contains ``text`` (one SOQL query per type), best matches first."""
     out: list[dict[str, Any]] = []
     for name in types:
@@ -72,14 +85,18 @@ def search(sf: SalesforceConnector, text: str, types: Iterable[str], limit: int 
             limit,
         )
         out += [_row(record_type, raw) for raw in sf.query(soql)]
+    out = _visible(sf, out, visible_to)
     needle = text.lower()
     # Names that start with the text first, then the others; each group by name.
     out.sort(key=lambda r: (not str(r["name"]).lower().startswith(needle), str(r["name"]).lower()))
     return out[: limit * 2]
 
 
-def describe(sf: SalesforceConnector, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Id → {id, type, name, detail} for the ids that exist (one query per type)."""
+def describe(
+    sf: SalesforceConnector, ids: Iterable[str], *, visible_to: object = EVERYONE
+) -> dict[str, dict[str, Any]]:
+    """Id → {id, type, name, detail} for the ids that exist (and that ``visible_to`` may read; one query per
+    type, one UserRecordAccess query per 200 ids)."""
     by_type: dict[str, list[str]] = {}
     for record_id in dict.fromkeys(ids):
         record_type = type_of(record_id)
@@ -90,10 +107,10 @@ def describe(sf: SalesforceConnector, ids: Iterable[str]) -> dict[str, dict[str,
         record_type = TYPES[name]
         fields = "Id, Name" + (f", {record_type.detail}" if record_type.detail else "")
         soql = format_soql(f"SELECT {fields} FROM {record_type.name} WHERE Id IN {{}}", wanted)
-        for raw in sf.query(soql):
-            row = _row(record_type, raw)
+        for row in _visible(sf, [_row(record_type, raw) for raw in sf.query(soql)], visible_to):
             found[row["id"]] = row
-            found[row["id"][:15]] = row  # 15- and 18-character forms name the same record
+            if visibility.id18(row["id"][:15]) == row["id"]:  # its true 15-character form names it too
+                found[row["id"][:15]] = row
     return found
 
 

@@ -13,6 +13,7 @@ from backend.api.util import last_session, plain_session_error, queue_session
 from backend.auth import current_caller
 from backend.errors import ApiError
 from backend.globals import db_session
+from backend.visibility import viewer
 from sync import policy_store
 from sync.connectors.errors import ConnectorError
 from sync.job_queue import fetch_job
@@ -64,7 +65,7 @@ def lookup(query: dict[str, Any]):
     if len(text) < schemas.MIN_QUERY:
         return {"query": text, "results": []}
     try:
-        results = sf_records.search(remote.salesforce(), text, query["types"])
+        results = sf_records.search(remote.salesforce(), text, list(dict.fromkeys(query["types"])), visible_to=viewer())
     except ConnectorError as exc:
         raise remote.remote_error(exc) from None
     return {"query": text, "results": results}
