@@ -323,6 +323,14 @@ class Applier:
         for action in actions:
             if action.sync_key in self.report.failed_keys:
                 continue
+            if "recurrence" in action.fields and series.only_exceptions_changed(
+                action.current.recurrence, action.entry.recurrence
+            ):
+                if not self._delete_occurrences(action):
+                    continue
+                action = dataclasses.replace(action, fields=tuple(f for f in action.fields if f != "recurrence"))
+                if not action.fields:
+                    continue
             data, _ = exchange_update(action.current, action.entry, action.fields)
             if not data:
                 continue
@@ -332,6 +340,21 @@ class Applier:
             changes.append((item, _with_pairs(update_fields)))
             sent.append(action)
         self._send_exchange_updates(changes, sent, "updated")
+
+    def _delete_occurrences(self, action: UpdateExchange) -> bool:
+        """Occurrences deleted in Salesforce leave the Outlook series one by one (sync.series)."""
+        before, after = action.current.recurrence, action.entry.recurrence
+        assert before is not None and after is not None and action.entry.start is not None
+        days = set(after.exdates) - set(before.exdates)
+        indexes = series.instance_indexes(after, action.entry.start, action.entry.time_zone, days)
+        try:
+            done = self.exchange.delete_occurrences(action.exchange_id, indexes)
+        except ConnectorError as exc:
+            self._fail(action.sync_key, Side.EXCHANGE, exc, action.exchange_id)
+            return False
+        self.report.writes += done
+        self.report.count(self._label(action, "updated"), Side.EXCHANGE)
+        return True
 
     def _send_exchange_updates(self, changes, sent, verb: str) -> None:
         if not changes:

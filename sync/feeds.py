@@ -7,6 +7,7 @@ watermark (minus an overlap), deleted rows included.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from sync.mapping.exchange import calendar_item_to_dict, entry_from_exchange
 from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
 from sync.planner import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
 from sync.policies import Direction, Policy, PolicySet
-from sync.series import read_modified_occurrences
+from sync.series import deleted_occurrence_dates, read_modified_occurrences
 
 # Re-read this much before the watermark: SystemModstamp is set at commit time, so a row committed late with an
 # earlier stamp would otherwise be missed. Echoes in the overlap cost no write (projection hashes).
@@ -246,9 +247,18 @@ def _salesforce_changes(
 ) -> list[SalesforceChange]:
     """Rows of one object kind as change records (invitees read only where they can matter)."""
     kind = policy.kind
+    gone_occurrences: dict[str, list[dict[str, Any]]] = {}
     if kind == EVENT:
-        # Occurrence Events belong to their series, which is the item that syncs (sync.series).
+        # Occurrence Events belong to their series, which is the item that syncs (sync.series); deleted ones
+        # become deleted occurrences of their (linked) series.
+        for row in rows:
+            if row.get("RecurrenceActivityId") and row.get("IsDeleted") and row["RecurrenceActivityId"] in by_id:
+                gone_occurrences.setdefault(row["RecurrenceActivityId"], []).append(row)
         rows = [r for r in rows if not r.get("RecurrenceActivityId")]
+        listed = {r["Id"] for r in rows}
+        missing = sorted(i for i in gone_occurrences if i not in listed and _new_gaps(by_id[i], gone_occurrences[i]))
+        if missing:
+            rows = [*rows, *(r for r in connector.get_records(sobject, missing, salesforce_fields(policy)) if r)]
     invitees: dict[str, list[str]] = {}
     if kind == EVENT:
         live = [r["Id"] for r in rows if not r.get("IsDeleted")]
@@ -278,7 +288,12 @@ def _salesforce_changes(
             # The series' changed and deleted occurrences on this side: as last synced (not read).
             base = (by_id[meta.id].salesforce_base or {}) if meta.id in by_id else {}
             held = entry_from_projection(base).recurrence if base.get("recurrence") else None
-            entry = entry.replace(recurrence=entry.recurrence.with_exceptions(held))
+            recurrence = entry.recurrence.with_exceptions(held)
+            if meta.id in gone_occurrences:
+                link = by_id[meta.id]
+                gaps = deleted_occurrence_dates(gone_occurrences[meta.id], link.sync_key, entry.time_zone)
+                recurrence = dataclasses.replace(recurrence, exdates=tuple(set(recurrence.exdates) | gaps))
+            entry = entry.replace(recurrence=recurrence)
         changes.append(
             SalesforceChange(
                 meta.id,
@@ -293,6 +308,15 @@ def _salesforce_changes(
             )
         )
     return changes
+
+
+def _new_gaps(link: LinkState, rows: list[dict[str, Any]]) -> bool:
+    """Whether these deleted occurrence Events delete occurrences the link's series still holds (our own
+    deletions come back in the feed: no need to read their series again)."""
+    rec = (link.salesforce_base or {}).get("recurrence") or {}
+    tz = rec.get("time_zone") or "UTC"
+    return bool(deleted_occurrence_dates(rows, link.sync_key, tz) - set(dt.date.fromisoformat(d) for d in
+                                                                          rec.get("exdates") or ()))  # fmt: skip
 
 
 def read_salesforce(

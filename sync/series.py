@@ -33,8 +33,11 @@ the occurrences the org generated,                                           not
 or deleted there already)
 ====================================  =====================================  ====================================
 
-Not done yet (left for a follow-up): occurrences changed or deleted *in Salesforce* reaching Outlook (EWS
-UpdateItem/DeleteItem on an OccurrenceItemId), and Graph ``instances``.
+Salesforce → Outlook: an occurrence Event deleted in Salesforce becomes an exdate of its series (the feed
+folds deleted occurrence Events into their series); the Exchange write then deletes that occurrence alone
+(DeleteItem on an ``OccurrenceItemId``: master + instance index), never rewriting the master's pattern, which
+would drop the series' other exceptions. Not done yet (left for a follow-up): occurrences *edited* in
+Salesforce reaching Outlook (UpdateItem on an OccurrenceItemId), and Graph ``instances``.
 """
 
 from __future__ import annotations
@@ -97,6 +100,50 @@ def read_modified_occurrences(connector: Any, items: Sequence[Any]) -> dict[str,
             }
         )
     return out
+
+
+def deleted_occurrence_dates(rows: Iterable[Mapping[str, Any]], sync_key: str, time_zone: str) -> set[dt.date]:
+    """Local dates (in the pattern) of deleted Salesforce occurrence Events: from our tag when sync changed
+    the occurrence (it may have moved), else from its start in the series' zone."""
+    out: set[dt.date] = set()
+    for row in rows:
+        key = row.get("CalSync_Key__c") or ""
+        if key.startswith(f"{sync_key}@"):
+            out.add(dt.date.fromisoformat(key.split("@", 1)[1]))
+        elif row.get("StartDateTime"):
+            out.add(_parse(row["StartDateTime"]).astimezone(zone(time_zone)).date())
+    return out
+
+
+def only_exceptions_changed(before: Recurrence | None, after: Recurrence | None) -> bool:
+    """The same pattern, other deleted occurrences only (what EWS can do occurrence by occurrence; rewriting
+    a master's pattern would drop every exception the series has)."""
+    return (
+        before is not None
+        and after is not None
+        and before.rrule == after.rrule
+        and before.overrides == after.overrides
+        and set(before.exdates) <= set(after.exdates)
+        and before.exdates != after.exdates
+    )
+
+
+def instance_indexes(
+    recurrence: Recurrence, first_start: dt.datetime, time_zone: str, days: Iterable[dt.date]
+) -> list[int]:
+    """EWS ``InstanceIndex`` (1-based position in the pattern) of the occurrences on these local dates."""
+    from dateutil.rrule import rrulestr
+
+    wanted = set(days)
+    local = first_start.astimezone(zone(time_zone)).replace(tzinfo=None)
+    found: list[int] = []
+    for index, occurrence in enumerate(rrulestr(recurrence.rrule, dtstart=local), start=1):
+        if occurrence.date() in wanted:
+            found.append(index)
+            wanted.discard(occurrence.date())
+        if not wanted or index >= 1000:
+            break
+    return found
 
 
 def occurrence_key(sync_key: str, original: dt.date) -> str:

@@ -430,6 +430,19 @@ class ExchangeConnector:
                 out.append(WriteResult(item_id, None, _classify(result)))
         return out
 
+    def delete_occurrences(self, master_id: str, instance_indexes: Sequence[int]) -> int:
+        """Delete single occurrences of a series (DeleteItem on OccurrenceItemId: master id + instance index),
+        never sending cancellations; one already gone counts as done. Returns the number of requests."""
+        master = CalendarItem(account=self.account, folder=self.calendar, id=master_id)
+        for index in instance_indexes:
+            occurrence = master.occurrence(index=index)
+            try:
+                self._run(occurrence.delete, send_meeting_cancellations=SEND_TO_NONE)
+            except ConnectorError as exc:
+                if exc.code not in {"ErrorItemNotFound", "ErrorCalendarOccurrenceIsDeletedFromRecurrence"}:
+                    raise
+        return len(instance_indexes)
+
     @staticmethod
     def _write_result(result) -> WriteResult:
         if isinstance(result, ConnectorError):

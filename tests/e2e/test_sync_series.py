@@ -97,3 +97,28 @@ def test_a_salesforce_series_comes_down_as_one_series(engine, world):
     [item] = outlook.items("Salesforce")
     assert item["subject"] == "Team sync" and item["recurrence"] is not None
     _quiet(engine, world)
+
+
+def test_an_occurrence_deleted_in_salesforce_leaves_the_outlook_series(engine, world):
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(2, 9)
+    recurrence = Recurrence(pattern=DailyPattern(interval=1), start=start.date(), number=5)
+    master = outlook.create("Morning check-in", start, at(2, 9, 15), recurrence=recurrence)
+    moved = _occurrence(outlook, master, 4)
+    moved.start, moved.end = moved.start + dt.timedelta(hours=3), moved.end + dt.timedelta(hours=3)
+    moved.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
+    engine.sync()
+    series = sf.find_event("Morning check-in", series=True)
+    third = sf.occurrences(series["Id"])[2]
+    assert third["StartDateTime"] == (start + dt.timedelta(days=2)).astimezone(UTC)
+    _quiet(engine, world)
+
+    sf.delete("Event", third["Id"])
+    result = engine.sync()
+    assert result.updated["exchange"] == 1, result.to_json()
+    item = outlook.get(master)
+    assert [d.start for d in item["deleted_occurrences"]] == [(start + dt.timedelta(days=2)).astimezone(UTC)]
+    # The occurrence moved in Outlook stays moved: only the deleted one left the series.
+    assert [o.start for o in item["modified_occurrences"]] == [(start + dt.timedelta(days=3, hours=3)).astimezone(UTC)]
+    assert engine.health() == []
+    _quiet(engine, world)
