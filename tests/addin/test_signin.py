@@ -80,14 +80,17 @@ def pane(chromium, backend_url, world, idp):
     page.on("response", lambda r: statuses.append((urlsplit(r.url).path, r.status)))
     page.statuses = statuses
 
-    def open_(item_id: str, subject: str, *, idp_down: bool = False):
+    def open_(item_id: str, subject: str, *, idp_down: bool = False, sso_token: str | None = None):
         if idp_down:
             blocked.add(idp.base_url)
         stub = {
             "itemId": item_id,
             "subject": subject,
-            "nestedAppAuth": True,
-            "tokenError": {"code": 13003, "message": "SSO must not be used when nested app authentication works"},
+            "nestedAppAuth": sso_token is None,
+            "token": sso_token,
+            "tokenError": None
+            if sso_token
+            else {"code": 13003, "message": "SSO must not be used when nested app authentication works"},
         }
         page.add_init_script(f"window.__calsyncStub = {json.dumps(stub)};\n{STUB}")
         page.goto(f"{backend_url}/addin/taskpane.html")
@@ -201,6 +204,19 @@ def test_when_nested_app_auth_and_office_sso_both_fail_the_pane_says_so(pane, wo
     assert ["getAccessToken"] in [c[:1] for c in page.evaluate("window.__officeCalls")]  # SSO was tried second
     expect(page.locator("#item-section")).to_be_hidden()
     screenshot(page, "signin-both-failed")
+
+
+def test_without_nested_app_auth_the_pane_signs_in_with_office_sso(pane, world, token_for):
+    item_id = world.outlook().create("Anything", at(1, 10), at(1, 11), categories=())
+    page = pane(item_id, "Anything", sso_token=token_for(world.rep.email))
+    expect(page.locator("#state-badge")).to_have_text("Not shared")
+    calls = page.evaluate("window.__officeCalls")
+    assert [
+        "getAccessToken",
+        {"allowSignInPrompt": True, "allowConsentPrompt": True, "forMSGraphAccess": False},
+    ] in calls
+    assert not [path for path, _ in page.statuses if path.endswith("/auth-config.json")]  # MSAL was not started
+    expect(page.locator("#sign-out")).to_be_hidden()  # Office owns the sign-in
 
 
 def test_vendored_msal_matches_the_pinned_package():
