@@ -11,7 +11,7 @@ CALSYNC_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 CALSYNC_TEST_REDIS_SERVER ?= redis://127.0.0.1:6379
 export CALSYNC_TEST_POSTGRES_URL CALSYNC_TEST_REDIS_SERVER
 
-.PHONY: install demo test lint format test-prerequisites demo-prerequisites
+.PHONY: install demo test lint format test-prerequisites demo-prerequisites addin-vendor
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,11 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The task pane's vendored browser build of msal-browser (pinned in addin/package-lock.json): `npm ci`, then copy
+# the minified bundles and the licence into addin/taskpane/vendor/. Run after changing the version; commit the result.
+MSAL := addin/node_modules/@azure/msal-browser
+addin-vendor:
+	cd addin && npm ci --no-audit --no-fund
+	cp $(MSAL)/lib/msal-browser.min.js $(MSAL)/lib/redirect-bridge/msal-redirect-bridge.min.js addin/taskpane/vendor/
+	cp $(MSAL)/LICENSE addin/taskpane/vendor/LICENSE-msal-browser.txt

@@ -1,9 +1,11 @@
 """Render the Outlook add-in manifest (``addin/manifest.xml``) for a base URL, and validate it offline.
 
-``render_manifest()`` fills the template's ``${...}`` fields; every value is checked first and XML-escaped, so
-the result is well-formed whatever the caller passes. ``validate_manifest()`` checks a manifest against the
-Microsoft XML schemas bundled in ``addin/schema/`` (``office-addin-manifest validate`` needs a web service;
-this does not). ``calsync addin-manifest`` is the command-line face of both.
+``addin_values()`` checks every value the add-in's manifests carry (the one source of truth for both formats;
+``addin/unified_manifest.py`` renders the JSON one from the same values). ``render_manifest()`` fills the
+template's ``${...}`` fields with them, XML-escaped, so the result is well-formed whatever the caller passes.
+``validate_manifest()`` checks a manifest against the Microsoft XML schemas bundled in ``addin/schema/``
+(``office-addin-manifest validate`` needs a web service; this does not). ``calsync addin-manifest`` is the
+command-line face of both formats.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -112,7 +115,46 @@ def _default_version() -> str:
     return ".".join((numbers + ["0", "0", "0", "0"])[:4])
 
 
-def render_manifest(
+# What the add-in is, whichever manifest format describes it.
+PERMISSION = "ReadWriteMailbox"  # XML <Permissions>; the unified manifest's Mailbox.ReadWrite.User
+MAILBOX_MIN_VERSION = "1.8"
+API_SCOPE = "access_as_user"
+
+
+@dataclass(frozen=True)
+class AddinValues:
+    """The checked values both manifests are rendered from (``addin_values()``): the one source of truth."""
+
+    app_id: str
+    version: str  # four numbers, as the XML manifest wants them
+    provider_name: str
+    display_name: str
+    description: str
+    base_url: str
+    origin: str
+    client_id: str
+    resource: str
+    scopes: tuple[str, ...]
+
+    @property
+    def taskpane_url(self) -> str:
+        return f"{self.base_url}/addin/taskpane.html"
+
+    def icon_url(self, size: int) -> str:
+        return f"{self.base_url}/addin/assets/icon-{size}.png"
+
+    @property
+    def api_scope(self) -> str:
+        """The delegated permission the task pane asks a token for (nested app authentication)."""
+        return f"{self.resource}/{API_SCOPE}"
+
+    @property
+    def naa_redirect_uri(self) -> str:
+        """The SPA redirect URI nested app authentication needs on the app registration."""
+        return f"brk-multihub://{urlsplit(self.base_url).netloc}"
+
+
+def addin_values(
     base_url: str,
     *,
     client_id: str,
@@ -124,8 +166,8 @@ def render_manifest(
     provider_name: str = DEFAULT_PROVIDER_NAME,
     description: str = DEFAULT_DESCRIPTION,
     production: bool = True,
-) -> str:
-    """The manifest XML for an add-in served from ``base_url`` (task pane and icons under ``{base}/addin/``).
+) -> AddinValues:
+    """The add-in's values for ``base_url``, each checked; ManifestError with a message for people otherwise.
 
     ``client_id`` is the add-in's app registration (WebApplicationInfo Id); ``resource`` defaults to
     ``api://<host>/<client-id>``. ``production=False`` allows http on loopback hosts for local previews.
@@ -143,17 +185,38 @@ def render_manifest(
     if not _VERSION.match(version):
         raise ManifestError(f"version must be up to four numbers separated by dots, not {version!r}")
     parts = urlsplit(base)
+    return AddinValues(
+        app_id=_guid("add-in id", app_id),
+        version=version,
+        provider_name=_text("provider name", provider_name, 125),
+        display_name=_text("display name", display_name, 125),
+        description=_text("description", description, 250),
+        base_url=base,
+        origin=f"{parts.scheme}://{parts.netloc}",
+        client_id=client,
+        resource=resource,
+        scopes=tuple(scope_list),
+    )
+
+
+def render_manifest(base_url: str, **options) -> str:
+    """The manifest XML for an add-in served from ``base_url`` (task pane and icons under ``{base}/addin/``);
+    ``options`` are those of ``addin_values()``."""
+    return render_xml(addin_values(base_url, **options))
+
+
+def render_xml(addin: AddinValues) -> str:
     values = {
-        "app_id": _guid("add-in id", app_id),
-        "version": version,
-        "provider_name": _text("provider name", provider_name, 125),
-        "display_name": _text("display name", display_name, 125),
-        "description": _text("description", description, 250),
-        "base_url": base,
-        "origin": f"{parts.scheme}://{parts.netloc}",
-        "client_id": client,
-        "resource": resource,
-        "scopes": "\n".join(f"          <Scope>{escape(s)}</Scope>" for s in scope_list),
+        "app_id": addin.app_id,
+        "version": addin.version,
+        "provider_name": addin.provider_name,
+        "display_name": addin.display_name,
+        "description": addin.description,
+        "base_url": addin.base_url,
+        "origin": addin.origin,
+        "client_id": addin.client_id,
+        "resource": addin.resource,
+        "scopes": "\n".join(f"          <Scope>{escape(s)}</Scope>" for s in addin.scopes),
     }
     escaped = {k: v if k == "scopes" else escape(v, {'"': "&quot;"}) for k, v in values.items()}
     xml = Template(TEMPLATE_PATH.read_text(encoding="utf-8")).substitute(escaped)

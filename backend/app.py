@@ -10,8 +10,9 @@ The parts reach the request's database session through `backend.globals`, never 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, request, send_from_directory
+from flask import Blueprint, Flask, Response, jsonify, request, send_from_directory
 
 from addin.manifest import DEFAULT_APP_ID, ManifestError, application_id_uri, render_manifest
 from backend import api, auth, errors, limits
@@ -131,6 +132,42 @@ def addin_manifest():
     except ManifestError as exc:
         raise unavailable(f"The manifest cannot be rendered for {base}: {exc}") from None
     return Response(xml, mimetype="application/xml")
+
+
+# Hosts msal-browser knows as Microsoft's own; any other identity provider must be listed in knownAuthorities.
+MICROSOFT_AUTHORITY_HOSTS = {
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.partner.microsoftonline.cn",
+}
+
+
+@addin_files.get("/addin/auth-config.json")
+def addin_auth_config():
+    """msal-browser's settings for the task pane (nested app authentication): the add-in's client id, the
+    authority (the token issuer without ``/v2.0``) and the API scope it asks a token for."""
+    settings = current_settings()
+    issuer = settings.auth_issuer.strip().rstrip("/")
+    if not settings.addin_client_id or not issuer:
+        raise ApiError(
+            "Nested app authentication is not set up on this server (CALSYNC_ADDIN_CLIENT_ID, CALSYNC_AUTH_ISSUER).",
+            status=404,
+            code="auth_config_unavailable",
+        )
+    authority = issuer.removesuffix("/v2.0")
+    host = urlsplit(authority).netloc
+    audience = settings.auth_audience.split(",")[0].strip()
+    base = settings.public_url or request.host_url
+    resource = audience if audience.startswith("api://") else application_id_uri(base, settings.addin_client_id)
+    config = {
+        "clientId": settings.addin_client_id,
+        "authority": authority,
+        "knownAuthorities": [] if urlsplit(authority).hostname in MICROSOFT_AUTHORITY_HOSTS else [host],
+        "scope": f"{resource}/{settings.auth_scope or 'access_as_user'}",
+    }
+    response = jsonify(config)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @addin_files.get("/addin/<path:filename>")

@@ -15,6 +15,11 @@ export class ApiError extends Error {
 
 let token = null;
 
+/** Forget the cached token (after sign-out). */
+export function forgetToken() {
+  token = null;
+}
+
 async function call(method, path, body, retried = false) {
   token = token || (await getAccessToken());
   let response;

@@ -2,12 +2,14 @@
 // goes through here, so tests replace the `Office` global and the local preview runs without Outlook.
 //
 // Sign-in: the backend needs an *access token for our API* (scope access_as_user), never the ID token.
-// - Office SSO: Office.auth.getAccessToken() returns exactly that token for the API named in the manifest's
-//   WebApplicationInfo (Outlook on the web, new Outlook, classic Outlook 2016+ on Windows and Mac).
-// - Nested app authentication: when the page provides MSAL (window.msal, msal-browser 3.x bundled with the
-//   deployment) and `window.calsyncAuthConfig = {clientId, scope}`, and Outlook supports NestedAppAuth 1.1,
-//   a nestable MSAL client asks for the same scope (the way Microsoft recommends for new add-ins).
-// Failures become SignInError with a message that says what to do.
+// - Nested app authentication (Microsoft's recommendation for Outlook add-ins): when Outlook supports
+//   NestedAppAuth 1.1 and the backend publishes MSAL settings (auth-config.json), msal-browser's nestable client
+//   (msal-client.js) gets the token silently, or in a popup after the rep presses "Sign in".
+// - Office SSO: Office.auth.getAccessToken() for the API named in the manifest's WebApplicationInfo, when the host
+//   has no NestedAppAuth 1.1, or when nested app authentication fails for another reason than the rep's choice.
+// Failures become SignInError with a message that says what to do (`code` "interaction_required": the pane offers
+// a "Sign in" button, since browsers let a popup open only on a click).
+import * as msalClient from "./msal-client.js";
 
 const PREVIEW = window.location.hash.startsWith("#preview");
 const previewParams = new URLSearchParams(PREVIEW ? window.location.hash.slice("#preview".length).replace(/^[&?]/, "") : "");
@@ -96,8 +98,27 @@ export async function currentItem() {
   return { id, subject, canEditCategories: !compose && Boolean(item.categories) };
 }
 
-/** An access token for the calsync API. */
-export async function getAccessToken({ interactive = true } = {}) {
+function naaSupported() {
+  const requirements = office().context && office().context.requirements;
+  return Boolean(requirements && requirements.isSetSupported && requirements.isSetSupported("NestedAppAuth", "1.1"));
+}
+
+function describe(error) {
+  const code = error && (error.errorCode || error.code);
+  return code ? String(code) : "unknown";
+}
+
+async function officeSsoToken(interactive) {
+  return office().auth.getAccessToken({
+    allowSignInPrompt: interactive,
+    allowConsentPrompt: interactive,
+    forMSGraphAccess: false,
+  });
+}
+
+/** An access token for the calsync API. `popup: false` never opens a sign-in window (SignInError
+ * "interaction_required" instead); `interactive: false` also keeps Office SSO from prompting. */
+export async function getAccessToken({ interactive = true, popup = interactive } = {}) {
   if (!office() || !office().auth) {
     const token = previewParams.get("token");
     if (token) {
@@ -105,43 +126,45 @@ export async function getAccessToken({ interactive = true } = {}) {
     }
     throw new SignInError("No sign-in is available here: open calsync from Outlook.", "no_office");
   }
-  const naa = window.calsyncAuthConfig;
-  if (window.msal && naa && office().context.requirements?.isSetSupported("NestedAppAuth", "1.1")) {
-    return nestedAppToken(naa, interactive);
+  let naaFailure = null;
+  const config = naaSupported() ? await msalClient.loadConfig() : null;
+  if (config) {
+    try {
+      return await msalClient.accessToken(config, { popup });
+    } catch (error) {
+      if (error instanceof msalClient.InteractionNeeded) {
+        throw new SignInError("Sign in with your work account to use calsync.", "interaction_required");
+      }
+      if (msalClient.wasCancelled(error)) {
+        throw new SignInError("Sign-in was cancelled or the sign-in window was blocked. Press “Sign in” to try again.",
+          "interaction_required");
+      }
+      naaFailure = error; // e.g. the identity provider unreachable, or an admin setting: Office SSO may still work
+    }
   }
   try {
-    return await office().auth.getAccessToken({
-      allowSignInPrompt: interactive,
-      allowConsentPrompt: interactive,
-      forMSGraphAccess: false,
-    });
+    return await officeSsoToken(interactive);
   } catch (error) {
+    if (naaFailure) {
+      throw new SignInError(
+        `calsync could not sign you in: neither Outlook's nested sign-in (${describe(naaFailure)}) nor Office single ` +
+        `sign-on (${describe(error)}) worked. Press “Try again”; if it keeps failing, tell your admin (the add-in's ` +
+        "app registration or consent may be missing).",
+        "sign_in_failed",
+      );
+    }
     throw ssoError(error);
   }
 }
 
-let nestedClient = null;
+/** Whether the pane can sign the rep out itself (signed in through MSAL outside Outlook's nested auth). */
+export function canSignOut() {
+  return msalClient.isSignedIn();
+}
 
-async function nestedAppToken(config, interactive) {
-  const request = { scopes: [config.scope] };
-  try {
-    nestedClient = nestedClient || (await window.msal.createNestablePublicClientApplication({
-      auth: { clientId: config.clientId, authority: config.authority || "https://login.microsoftonline.com/common" },
-    }));
-    try {
-      return (await nestedClient.acquireTokenSilent(request)).accessToken;
-    } catch (silentError) {
-      if (!interactive) {
-        throw silentError;
-      }
-      return (await nestedClient.acquireTokenPopup(request)).accessToken;
-    }
-  } catch (error) {
-    throw new SignInError(
-      "Signing in to calsync failed. Press “Try again”; if it keeps failing, tell your admin.",
-      (error && error.errorCode) || "naa_failed",
-    );
-  }
+/** Sign out of calsync; false when Outlook owns the sign-in (the rep signs out of Outlook instead). */
+export function signOut() {
+  return msalClient.signOut();
 }
 
 /** Add the categories calsync uses to the mailbox's master list (Mailbox 1.8), with their colours. */

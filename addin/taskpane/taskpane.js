@@ -1,5 +1,5 @@
 // The task pane: the current item's Salesforce state, Who/What pickers, Share / Unshare, Sync now.
-import { api, ApiError } from "./api.js";
+import { api, ApiError, forgetToken } from "./api.js";
 import * as outlook from "./office-adapter.js";
 
 const $ = (id) => document.getElementById(id);
@@ -49,7 +49,12 @@ function say(text, kind = "info", action = null) {
 function explain(error) {
   if (error instanceof outlook.SignInError) {
     $("sync").hidden = true; // nothing works until sign-in does
-    say(error.message, "error", { label: "Try again", run: start });
+    $("item-section").hidden = true;
+    if (error.code === "interaction_required") {
+      say(error.message, "info", { label: "Sign in", run: signIn });
+    } else {
+      say(error.message, "error", { label: "Try again", run: start });
+    }
   } else if (error instanceof ApiError) {
     say(error.message, error.status >= 500 || error.status === 0 ? "warning" : "error");
   } else {
@@ -383,13 +388,52 @@ async function follow(job) {
   setBusy(false);
 }
 
+// -- sign-in --------------------------------------------------------------------------------------------------
+/** The "Sign in" button: the sign-in popup opens on this click, then the pane loads. */
+async function signIn() {
+  say("Signing in…");
+  try {
+    await outlook.getAccessToken({ popup: true });
+  } catch (error) {
+    setBusy(false);
+    explain(error);
+    return;
+  }
+  await start();
+}
+
+async function signOut() {
+  setBusy(true);
+  try {
+    const done = await outlook.signOut();
+    if (!done) {
+      say("You are signed in to calsync with your Outlook account: sign out of Outlook to switch accounts.", "info");
+      setBusy(false);
+      return;
+    }
+  } catch (error) {
+    setBusy(false);
+    explain(error);
+    return;
+  }
+  forgetToken();
+  ui.view = null;
+  $("sign-out").hidden = true;
+  $("item-section").hidden = true;
+  $("state-badge").hidden = true;
+  $("sync").hidden = true;
+  setBusy(false);
+  say("You are signed out of calsync.", "info", { label: "Sign in", run: signIn });
+}
+
 // -- start ----------------------------------------------------------------------------------------------------
 async function start() {
   say("Loading…");
   setBusy(true);
   try {
     await outlook.ready();
-    await outlook.getAccessToken();
+    await outlook.getAccessToken({ popup: false });
+    $("sign-out").hidden = !(await outlook.canSignOut());
     $("sync").hidden = false;
     ui.item = await outlook.currentItem();
     const answer = await api.categories();
@@ -419,6 +463,7 @@ function wire() {
   $("share").addEventListener("click", share);
   $("unshare").addEventListener("click", unshare);
   $("sync").addEventListener("click", syncNow);
+  $("sign-out").addEventListener("click", signOut);
   outlook.onItemChanged(() => start());
 }
 

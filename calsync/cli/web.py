@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -65,15 +66,31 @@ def serve(host: str, port: int, debug: bool, cert_file: Path | None, key_file: P
     "--resource",
     help="Application ID URI for SSO; default: CALSYNC_AUTH_AUDIENCE if it is api://..., else api://<host>/<client-id>.",
 )
+@click.option(
+    "--format",
+    "manifest_format",
+    type=click.Choice(["xml", "unified"]),
+    default="xml",
+    show_default=True,
+    help="xml: the add-in only manifest (manifest.xml, every Outlook); unified: the unified manifest for "
+    "Microsoft 365 (manifest.json; with --output NAME.zip, the app package with its icons).",
+)
 def addin_manifest(
-    base_url: str | None, output: Path | None, client_id: str | None, app_id: str | None, resource: str | None
+    base_url: str | None,
+    output: Path | None,
+    client_id: str | None,
+    app_id: str | None,
+    resource: str | None,
+    manifest_format: str,
 ) -> None:
-    """Render the Outlook add-in manifest for a base URL and check it against the manifest schema.
+    """Render the Outlook add-in manifest for a base URL and check it against Microsoft's schema for it.
 
-    Every URL in it points under BASE_URL/addin/. Outside production, http://localhost is accepted for a
+    Both formats come from the same values (id, version, permissions, URLs, app registration and API scope).
+    Every URL in them points under BASE_URL/addin/. Outside production, http://localhost is accepted for a
     local preview; Outlook itself needs https.
     """
-    from addin.manifest import DEFAULT_APP_ID, ManifestError, render_manifest, validate_manifest
+    from addin.manifest import DEFAULT_APP_ID, ManifestError, addin_values, render_xml, validate_manifest
+    from addin.unified_manifest import app_package, unified_manifest, validate_unified_manifest
 
     settings = load_settings()
     base_url = base_url or settings.public_url
@@ -86,7 +103,7 @@ def addin_manifest(
         audience = settings.auth_audience.split(",")[0].strip()
         resource = audience if audience.startswith("api://") else None
     try:
-        xml = render_manifest(
+        values = addin_values(
             base_url,
             client_id=client_id,
             app_id=app_id or settings.addin_id or DEFAULT_APP_ID,
@@ -95,12 +112,20 @@ def addin_manifest(
         )
     except ManifestError as exc:
         raise click.ClickException(str(exc)) from None
-    problems = validate_manifest(xml)
+    if manifest_format == "xml":
+        text = render_xml(values)
+        problems = validate_manifest(text)
+    else:
+        text = json.dumps(unified_manifest(values), indent=2, ensure_ascii=False) + "\n"
+        problems = validate_unified_manifest(text)
     if problems:
         raise click.ClickException("the rendered manifest breaks the schema:\n  " + "\n  ".join(problems))
     if output is None:
-        click.echo(xml, nl=False)
+        click.echo(text, nl=False)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(xml, encoding="utf-8")
+    if manifest_format == "unified" and output.suffix.lower() == ".zip":
+        output.write_bytes(app_package(text))
+    else:
+        output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output} for {base_url}", err=True)

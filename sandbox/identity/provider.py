@@ -17,6 +17,16 @@ Endpoints (``{base}`` is the server's URL, ``{tenant}`` the sandbox tenant id):
   ``idtyp`` ``app``, ``roles`` (the app's consented application roles), ``ver`` ``1.0``, ``exp``.
 - Tenants: the sandbox tenant plus the tenant of every registered app each have their OpenID configuration
   and token endpoint; any other tenant answers ``invalid_tenant`` (AADSTS90002).
+- Single-page apps (``sandbox/identity/spa.py``): ``GET|POST /{tenant}/oauth2/v2.0/authorize`` (the
+  authorization code flow with PKCE and a login form for the seeded reps), ``grant_type=authorization_code``
+  and ``grant_type=refresh_token`` at the token endpoint (CORS for the origins of registered SPA redirect
+  URIs), ``GET /{tenant}/oauth2/v2.0/logout``. Answers carry an access token for our API, an ID token
+  (``nonce``, ``aud`` = the client id), ``client_info`` (base64url ``{"uid": oid, "utid": tid}``) and a rotating
+  refresh token, so msal-browser works against it with ``knownAuthorities`` (see ``msal_config()``). The
+  add-in's client (``ADDIN_CLIENT_ID``) is registered from the start, with the ``brk-multihub://localhost``
+  redirect URI nested app authentication uses and no browser redirect URI until one is added.
+- ``POST /__sandbox__/spa-clients``: register (or replace) an SPA client ``{"client_id", "redirect_uris",
+  "token_lifetime"}``; ``GET /__sandbox__/spa-grants`` lists the grant types token requests used.
 - ``POST /__sandbox__/token``: tests mint tokens with any claims (expired, wrong audience, unknown user).
 - ``POST /__sandbox__/apps``: register (or replace) an app: ``{"client_id", "tenant_id", "secret",
   "certificate_pem", "roles", "token_lifetime"}``; ``GET /__sandbox__/apps`` lists them (no secrets).
@@ -26,19 +36,23 @@ Endpoints (``{base}`` is the server's URL, ``{tenant}`` the sandbox tenant id):
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, redirect, render_template_string, request
 from jwt.algorithms import RSAAlgorithm
 
 from sandbox.identity.apps import AppRegistration, Certificate, EntraError, authenticate, check_scope
+from sandbox.identity.spa import OIDC_SCOPES, AuthorizeRequest, Grant, SpaClient, SpaFlows, api_scopes
 from sandbox.seed import REPS, rep_by_email
 
 TENANT_ID = "72f988bf-0000-4000-8000-00000000ca15"
@@ -46,6 +60,32 @@ DEFAULT_AUDIENCE = "api://localhost/7c1d7a52-0000-4000-8000-00000000c0de"
 DEFAULT_SCOPE = "access_as_user"
 # The add-in's own client id (the `azp` of its tokens).
 ADDIN_CLIENT_ID = "7c1d7a52-0000-4000-8000-00000000c0de"
+# Nested app authentication's redirect URI for the add-in's SPA registration (brk-multihub://<add-in domain>).
+NAA_REDIRECT_URI = "brk-multihub://localhost"
+SESSION_COOKIE = "sandbox_idp_session"
+# Request headers msal-browser may send cross-origin to the token endpoint.
+CORS_HEADERS = (
+    "Content-Type, client-request-id, return-client-request-id, x-client-sku, x-client-ver, x-client-os, "
+    "x-client-cpu, x-ms-lib-capability, x-client-current-telemetry, x-client-last-telemetry"
+)
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in to your account</title>
+<style>body{font-family:sans-serif;max-width:22rem;margin:3rem auto}label,input,button{display:block;width:100%;
+margin:.3rem 0}input{padding:.4rem}button{padding:.5rem;margin-top:1rem}.error{color:#a4262c}</style></head>
+<body><h1>Sign in</h1><p>{{ client_name }} wants to sign you in (calsync sandbox identity provider).</p>
+{% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
+<form method="post" action="">
+{% for name, value in params.items() %}<input type="hidden" name="{{ name }}" value="{{ value }}">{% endfor %}
+<label for="username">Email</label><input id="username" name="username" type="email" autocomplete="username"
+value="{{ login_hint }}" required>
+<label for="password">Password</label><input id="password" name="password" type="password"
+autocomplete="current-password" required>
+<button type="submit">Sign in</button></form>
+<p>Sandbox users: {{ users }}</p></body></html>"""
+
+MESSAGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>
+<body><h1>{{ title }}</h1><p role="alert">{{ message }}</p></body></html>"""
 
 
 def _oauth_error(code: str, description: str, status: int = 400):
@@ -60,6 +100,9 @@ class IdentityProvider:
     def __init__(self, *, key_file: Path | None = None, audience: str = DEFAULT_AUDIENCE) -> None:
         self.audience = audience
         self.apps: dict[str, AppRegistration] = {}
+        self.spa = SpaFlows()
+        self.spa.register(SpaClient(ADDIN_CLIENT_ID, [NAA_REDIRECT_URI]))
+        self.sessions: dict[str, str] = {}  # browser session cookie -> e-mail (prompt=none, sign-out)
         self.clock_offset = 0.0  # seconds added to the wall clock (tests of token expiry)
         self._key = self._load_or_make_key(key_file)
         self.kid = "calsync-sandbox-" + uuid.uuid5(uuid.NAMESPACE_URL, self._public_pem()).hex[:12]
@@ -206,6 +249,62 @@ class IdentityProvider:
         claims.update(extra_claims or {})
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
+    def issue_id_token(self, email: str, client_id: str, *, nonce: str, lifetime: int = 3600) -> str:
+        """An ID token for a client (``aud`` = its client id), as the v2.0 endpoint issues it."""
+        now = self.now()
+        rep = rep_by_email(email)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": client_id,
+            "tid": TENANT_ID,
+            "oid": rep.object_id if rep else str(uuid.uuid5(uuid.NAMESPACE_DNS, email.lower())),
+            "sub": uuid.uuid5(uuid.NAMESPACE_OID, f"{client_id}:{email.lower()}").hex,
+            "preferred_username": rep.email if rep else email,
+            "name": rep.name if rep else email,
+            "ver": "2.0",
+            "iat": int(now),
+            "nbf": int(now) - 60,
+            "exp": int(now) + lifetime,
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+
+    def _spa_tokens(self, grant: Grant, *, nonce: str = "") -> dict[str, Any]:
+        """The token answer for an SPA grant: access token for our API, ID token, client_info, refresh token."""
+        client = self.spa.client(grant.client_id)
+        assert client is not None
+        names = api_scopes(grant.scopes, self.audience, DEFAULT_SCOPE)
+        rep = rep_by_email(grant.email)
+        oid = rep.object_id if rep else str(uuid.uuid5(uuid.NAMESPACE_DNS, grant.email.lower()))
+        client_info = json.dumps({"uid": oid, "utid": TENANT_ID}, separators=(",", ":")).encode()
+        lifetime = client.token_lifetime
+        answer: dict[str, Any] = {
+            "token_type": "Bearer",
+            "scope": " ".join(f"{self.audience}/{n}" for n in names)
+            + "".join(f" {s}" for s in grant.scopes if s in OIDC_SCOPES),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": self.issue_token(
+                grant.email,
+                scope=" ".join(names),
+                lifetime=lifetime,
+                extra_claims={"azp": client.client_id, "uti": secrets.token_urlsafe(16)},
+            ),
+            "client_info": base64.urlsafe_b64encode(client_info).rstrip(b"=").decode(),
+        }
+        if "openid" in grant.scopes:
+            answer["id_token"] = self.issue_id_token(grant.email, client.client_id, nonce=nonce, lifetime=lifetime)
+        if "offline_access" in grant.scopes:
+            answer["refresh_token"] = self.spa.issue_refresh_token(grant, self.now())
+            answer["refresh_token_expires_in"] = 24 * 3600
+        return answer
+
+    def msal_config(self, client_id: str = ADDIN_CLIENT_ID) -> dict[str, Any]:
+        """The msal-browser ``auth`` options that reach this provider (a non-Microsoft host)."""
+        host = self.base_url.split("://", 1)[-1]
+        return {"clientId": client_id, "authority": f"{self.base_url}/{TENANT_ID}", "knownAuthorities": [host]}
+
     # -- HTTP -------------------------------------------------------------------------------------------
     def _make_app(self) -> Flask:
         app = Flask("sandbox.identity")
@@ -224,6 +323,112 @@ class IdentityProvider:
                 f"are signing in to the correct cloud.",
             )
 
+        @app.after_request
+        def _cors(response: Response) -> Response:
+            # Discovery and keys are public (Entra answers them with "*"); the token endpoint allows the origins
+            # of registered SPA redirect URIs only (set by the view).
+            if request.path.endswith(("/openid-configuration", "/keys")):
+                response.headers.setdefault("Access-Control-Allow-Origin", "*")
+            return response
+
+        def spa_cors(response: Response, origin: str | None) -> Response:
+            if origin and any(origin.lower() in c.origins() for c in self.spa.clients.values()):
+                response.headers["Access-Control-Allow-Origin"] = origin
+                response.headers["Vary"] = "Origin"
+                response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+                response.headers["Access-Control-Max-Age"] = "600"
+            return response
+
+        def message_page(title: str, message: str, status: int = 400) -> Response:
+            return Response(render_template_string(MESSAGE_PAGE, title=title, message=message), status=status)
+
+        def back_to_client(req: AuthorizeRequest, params: dict[str, str]) -> Response:
+            if req.state:
+                params = {**params, "state": req.state}
+            separator = "#" if req.response_mode == "fragment" else ("&" if "?" in req.redirect_uri else "?")
+            return redirect(req.redirect_uri + separator + urlencode(params), code=302)
+
+        def login_page(req: AuthorizeRequest, error: str = "", status: int = 200) -> Response:
+            params = {k: v for k, v in request.values.items() if k not in {"username", "password"}}
+            html = render_template_string(
+                LOGIN_PAGE,
+                client_name="calsync" if req.client_id.lower() == ADDIN_CLIENT_ID else req.client_id,
+                error=error,
+                params=params,
+                login_hint=request.form.get("username") or req.login_hint,
+                users=", ".join(r.email for r in REPS[:3]) + ", ...",
+            )
+            return Response(html, status=status)
+
+        def signed_in(req: AuthorizeRequest, email: str) -> Response:
+            code = self.spa.issue_code(req, email, self.now())
+            rep = rep_by_email(email)
+            oid = rep.object_id if rep else ""
+            client_info = json.dumps({"uid": oid, "utid": TENANT_ID}, separators=(",", ":")).encode()
+            response = back_to_client(
+                req, {"code": code, "client_info": base64.urlsafe_b64encode(client_info).rstrip(b"=").decode()}
+            )
+            cookie = secrets.token_urlsafe(24)
+            self.sessions[cookie] = email
+            response.set_cookie(SESSION_COOKIE, cookie, httponly=True, secure=True, samesite="None")
+            return response
+
+        @app.route("/<tenant_id>/oauth2/v2.0/authorize", methods=["GET", "POST"])
+        def authorize(tenant_id: str):
+            if tenant_id.lower() != TENANT_ID:
+                return message_page("Sign-in failed", f"AADSTS90002: Tenant '{tenant_id}' not found.")
+            try:
+                req = self.spa.check_authorize(request.values, tenant_id)
+            except EntraError as e:
+                if e.status != 302:  # the redirect URI cannot be trusted: show the error, never redirect
+                    return message_page("Sign-in failed", e.description)
+                redirect_uri = request.values.get("redirect_uri", "")
+                mode = request.values.get("response_mode") or "query"
+                bare = AuthorizeRequest("", redirect_uri, [], request.values.get("state", ""), "", "", mode, "", "")
+                return back_to_client(bare, {"error": e.error, "error_description": e.description})
+            session_user = self.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+            if request.method == "GET":
+                if req.prompt == "none":
+                    if session_user is None:
+                        return back_to_client(
+                            req,
+                            {
+                                "error": "login_required",
+                                "error_description": "AADSTS50058: A silent sign-in "
+                                "request was sent but no user is signed in.",
+                            },
+                        )
+                    return signed_in(req, session_user)
+                if session_user and req.prompt not in {"login", "select_account"}:
+                    return signed_in(req, session_user)
+                return login_page(req)
+            rep = rep_by_email(request.form.get("username", ""))
+            if rep is None or not secrets.compare_digest(request.form.get("password", ""), rep.password):
+                return login_page(req, "Your account or password is incorrect. (AADSTS50126)", status=200)
+            return signed_in(req, rep.email)
+
+        @app.get("/<tenant_id>/oauth2/v2.0/logout")
+        def logout(tenant_id: str):
+            cookie = request.cookies.get(SESSION_COOKIE, "")
+            email = self.sessions.pop(cookie, None) or request.args.get("logout_hint", "")
+            if email:
+                self.spa.revoke(email)
+            target = request.args.get("post_logout_redirect_uri", "")
+            registered = any(target in c.redirect_uris for c in self.spa.clients.values())
+            if target and registered:
+                state = request.args.get("state")
+                separator = "&" if "?" in target else "?"
+                response = redirect(target + (separator + urlencode({"state": state}) if state else ""), code=302)
+            else:
+                response = message_page("Signed out", "You have signed out of your account.", 200)
+            response.delete_cookie(SESSION_COOKIE)
+            return response
+
+        @app.route("/<tenant_id>/oauth2/v2.0/token", methods=["OPTIONS"])
+        def token_preflight(tenant_id: str):
+            return spa_cors(Response(status=204), request.headers.get("Origin"))
+
         @app.get("/<tenant_id>/v2.0/.well-known/openid-configuration")
         def openid_configuration(tenant_id: str):
             if (error := unknown_tenant(tenant_id)) is not None:
@@ -235,6 +440,14 @@ class IdentityProvider:
                     "jwks_uri": f"{self.base_url}{tenant}/discovery/v2.0/keys",
                     "token_endpoint": f"{self.base_url}{tenant}/oauth2/v2.0/token",
                     "authorization_endpoint": f"{self.base_url}{tenant}/oauth2/v2.0/authorize",
+                    "end_session_endpoint": f"{self.base_url}{tenant}/oauth2/v2.0/logout",
+                    "code_challenge_methods_supported": ["S256"],
+                    "grant_types_supported": [
+                        "authorization_code",
+                        "refresh_token",
+                        "client_credentials",
+                        "password",
+                    ],
                     "response_types_supported": ["code", "id_token", "token"],
                     "subject_types_supported": ["pairwise"],
                     "id_token_signing_alg_values_supported": ["RS256"],
@@ -262,10 +475,24 @@ class IdentityProvider:
                     return jsonify(self._client_credentials(tenant_id, form))
                 except EntraError as e:
                     return _oauth_error(e.error, e.description, e.status)
+            if grant in {"authorization_code", "refresh_token"}:
+                origin = request.headers.get("Origin")
+                if tenant_id.lower() != TENANT_ID:
+                    return spa_cors(unknown_tenant(""), origin)
+                try:
+                    if grant == "authorization_code":
+                        code_grant = self.spa.redeem_code(form, origin, self.now())
+                        answer = self._spa_tokens(code_grant, nonce=code_grant.nonce)
+                    else:
+                        answer = self._spa_tokens(self.spa.redeem_refresh_token(form, origin, self.now()))
+                except EntraError as e:
+                    return spa_cors(_oauth_error(e.error, e.description, e.status), origin)
+                return spa_cors(jsonify(answer), origin)
             if grant != "password":
                 return _oauth_error(
                     "unsupported_grant_type",
-                    "AADSTS70003: The sandbox grants password and client_credentials only.",
+                    "AADSTS70003: The sandbox grants authorization_code, refresh_token, password and "
+                    "client_credentials only.",
                 )
             if tenant_id.lower() != TENANT_ID:
                 return unknown_tenant("")
@@ -346,6 +573,27 @@ class IdentityProvider:
             self.register_app(app_reg)
             return jsonify({"client_id": app_reg.client_id, "tenant_id": app_reg.tenant_id}), 201
 
+        @app.post("/__sandbox__/spa-clients")
+        def spa_clients():
+            body = request.get_json(silent=True) or {}
+            client_id, uris = body.get("client_id") or ADDIN_CLIENT_ID, body.get("redirect_uris", [])
+            if (
+                not isinstance(client_id, str)
+                or not isinstance(uris, list)
+                or not all(isinstance(u, str) for u in uris)
+            ):
+                return _oauth_error("invalid_request", "client_id must be a string and redirect_uris a list of URLs")
+            try:
+                lifetime = int(body.get("token_lifetime", 3600))
+            except (TypeError, ValueError):
+                return _oauth_error("invalid_request", "token_lifetime must be a number of seconds")
+            client = self.spa.register(SpaClient(client_id, list(uris), token_lifetime=lifetime))
+            return jsonify({"client_id": client.client_id, "redirect_uris": client.redirect_uris}), 201
+
+        @app.get("/__sandbox__/spa-grants")
+        def spa_grants():
+            return jsonify({"grants": list(self.spa.grant_log), "refresh_tokens": len(self.spa.refresh_tokens)})
+
         @app.route("/__sandbox__/clock", methods=["GET", "PUT"])
         def clock():
             if request.method == "PUT":
@@ -369,5 +617,7 @@ class IdentityProvider:
             "audience": self.audience,
             "scope": DEFAULT_SCOPE,
             "client_id": ADDIN_CLIENT_ID,
+            "authorization_endpoint": f"{self.base_url}/{TENANT_ID}/oauth2/v2.0/authorize",
+            "msal": self.msal_config(),
             "users": [{"email": r.email, "password": r.password} for r in REPS],
         }

@@ -1,6 +1,6 @@
 // A stand-in for Office.js in an Outlook appointment, installed before the task pane loads (Playwright
-// add_init_script). The test sets window.__calsyncStub = {itemId, subject, token, tokenError} first. Every call
-// the task pane makes is recorded in window.__officeCalls.
+// add_init_script). The test sets window.__calsyncStub = {itemId, subject, token, tokenError, nestedAppAuth} first.
+// Every call the task pane makes is recorded in window.__officeCalls.
 (() => {
   const stub = window.__calsyncStub;
   const calls = (window.__officeCalls = []);
@@ -20,7 +20,12 @@
       },
     },
     context: {
-      requirements: { isSetSupported: (name, version) => name === "Mailbox" && Number(version) <= 1.8 },
+      // NestedAppAuth 1.1 only when the test asks (stub.nestedAppAuth); this stub has no nested-app-auth bridge, so
+      // msal-browser's nestable client behaves as the standard one, as in a browser outside Outlook.
+      requirements: {
+        isSetSupported: (name, version) => (name === "Mailbox" && Number(version) <= 1.8) ||
+          (Boolean(stub.nestedAppAuth) && name === "NestedAppAuth" && Number(version) <= 1.1),
+      },
       mailbox: {
         addHandlerAsync: (type) => calls.push(["addHandlerAsync", type]),
         masterCategories: {

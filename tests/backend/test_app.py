@@ -125,6 +125,49 @@ def test_production_serves_the_manifest_only_for_the_configured_public_url(make_
     assert b"attacker" not in response.data
 
 
+def test_the_task_pane_gets_its_msal_settings_from_the_server(client, identity):
+    response = client.get("/addin/auth-config.json")
+    assert response.status_code == 200
+    config = response.get_json()
+    assert config == {
+        "clientId": identity.info["client_id"],
+        "authority": identity.info["issuer"].removesuffix("/v2.0"),
+        # The sandbox is not a Microsoft host: msal-browser must be told to trust it.
+        "knownAuthorities": [identity.url.split("://", 1)[1]],
+        "scope": f"{identity.info['audience']}/{identity.info['scope']}",
+    }
+
+
+def test_msal_settings_for_entra_need_no_known_authorities(make_app, database_url, identity):
+    tenant = "72f988bf-0000-4000-8000-00000000ca15"
+    entra = make_settings(
+        database_url,
+        identity,
+        auth_issuer=f"https://login.microsoftonline.com/{tenant}/v2.0",
+        auth_audience=identity.info["client_id"],  # v2 tokens: the client id; the scope uses api://<host>/<id>
+        public_url="https://calsync.example.com",
+    )
+    config = make_app(entra).test_client().get("/addin/auth-config.json").get_json()
+    assert config["authority"] == f"https://login.microsoftonline.com/{tenant}"
+    assert config["knownAuthorities"] == []
+    assert config["scope"] == f"api://calsync.example.com/{identity.info['client_id']}/access_as_user"
+
+
+def test_without_an_add_in_client_id_there_are_no_msal_settings(make_app, database_url, identity):
+    response = (
+        make_app(make_settings(database_url, identity, addin_client_id="")).test_client().get("/addin/auth-config.json")
+    )
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "auth_config_unavailable"
+
+
+def test_the_vendored_msal_and_the_sign_in_redirect_page_are_served(client):
+    for path in ("/addin/vendor/msal-browser.min.js", "/addin/auth-redirect.html", "/addin/msal-client.js"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "Cross-Origin-Opener-Policy" not in response.headers  # it would cut the popup off from the pane
+
+
 # -- security headers -----------------------------------------------------------------------------------------
 def test_api_responses_forbid_framing_and_caching(client):
     for path in ["/api/v1/health", "/api/v1/me", "/nope"]:
