@@ -7,9 +7,10 @@ import base64
 
 from sqlalchemy import select
 
-from calsync import wiring
+from backend.globals import runtime_of
 from sandbox.seed import PEOPLE
 from sync.models import ShareRequest
+from sync.runtime import Runtime
 from tests.backend.addin_fixtures import *  # noqa: F403
 from tests.e2e.actors import at
 
@@ -32,7 +33,7 @@ def _auth(token_for, world):
 
 
 def _requests(settings) -> list[ShareRequest]:
-    with wiring.session_factory(settings, migrate=False)() as db:
+    with Runtime.build(settings).session_factory() as db:
         return list(db.scalars(select(ShareRequest)))
 
 
@@ -44,7 +45,7 @@ def test_every_spelling_of_an_item_id_is_one_item(api_client, api_app, token_for
                                 headers=auth)  # fmt: skip
         assert answer.status_code == 202, answer.get_json()
         assert answer.get_json()["item"]["item_id"] == item_id  # the server's spelling, whatever was sent
-    settings = api_app.config["CALSYNC_SETTINGS"]
+    settings = runtime_of(api_app).settings
     assert [r.exchange_item_id for r in _requests(settings)] == [item_id]  # one request, not three
     run_worker()
     assert _requests(settings) == []  # the session consumed it: nothing is left pending for ever

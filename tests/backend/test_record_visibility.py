@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from backend.globals import runtime_of
 from sandbox.seed import ACCOUNTS, PEOPLE, REPS
 from tests.backend.addin_fixtures import *  # noqa: F403
 from tests.backend.addin_fixtures import add_mailbox
@@ -27,7 +28,7 @@ def _names(answer) -> set[str]:
 
 @pytest.fixture
 def bob(api_app):
-    add_mailbox(api_app.config["CALSYNC_SETTINGS"], BOB.email, BOB.salesforce_user_id, BOB.timezone)
+    add_mailbox(runtime_of(api_app).settings, BOB.email, BOB.salesforce_user_id, BOB.timezone)
     return BOB
 
 
