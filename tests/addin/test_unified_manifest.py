@@ -26,7 +26,7 @@ from calsync.cli.web import addin_manifest as cli
 from tests.addin.test_manifest import BASE, CLIENT_ID, NS, XSI_TYPE, all_urls, inner_overrides, resources
 
 # The command reads Settings.from_env(): keep this machine's environment out of it.
-CLEAN_ENV = {"CALSYNC_SANDBOX_INFO": None, "CALSYNC_ENV": None, "CALSYNC_PUBLIC_URL": None}
+CLEAN_ENV = {"CALSYNC_SANDBOX_INFO": None, "CALSYNC_ENV": "test", "CALSYNC_PUBLIC_URL": None}
 NPM_SCHEMA = ADDIN_DIR / "node_modules/@microsoft/app-manifest/build/json-schemas/teams"
 OPTIONS = {"client_id": CLIENT_ID, "version": "2.3.4.0"}
 

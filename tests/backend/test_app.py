@@ -168,6 +168,15 @@ def test_the_vendored_msal_and_the_sign_in_redirect_page_are_served(client):
         assert "Cross-Origin-Opener-Policy" not in response.headers  # it would cut the popup off from the pane
 
 
+def test_the_task_pane_may_reach_the_identity_provider(client, identity):
+    # msal-browser fetches OpenID discovery and tokens from the authority when it signs in without Outlook's
+    # broker: a Content-Security-Policy on the pane must allow that origin (connect-src, or default-src).
+    policy = client.get("/addin/taskpane.html").headers.get("Content-Security-Policy", "")
+    directives = {d.split()[0]: d.split()[1:] for d in (x.strip() for x in policy.split(";")) if d}
+    sources = directives.get("connect-src", directives.get("default-src"))
+    assert sources is None or "*" in sources or identity.url in sources, policy
+
+
 # -- security headers -----------------------------------------------------------------------------------------
 def test_api_responses_forbid_framing_and_caching(client):
     for path in ["/api/v1/health", "/api/v1/me", "/nope"]:
