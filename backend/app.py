@@ -61,9 +61,19 @@ STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-
 # Office.js comes from Microsoft's CDN inside Outlook (office-loader.js); everything else is ours.
 OFFICE_JS_ORIGIN = "https://appsforoffice.microsoft.com"
 TASKPANE_CSP = (
-    "default-src 'self'; script-src 'self' " + OFFICE_JS_ORIGIN + "; connect-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self' " + OFFICE_JS_ORIGIN + "; connect-src {connect}; img-src 'self' data:; "
     "style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
 )
+
+
+def connect_sources(settings: Settings) -> str:
+    """The pane's own origin, and the identity provider's, which msal-browser asks for discovery and tokens."""
+    issuer = urlsplit(settings.auth_issuer.strip())
+    if issuer.scheme in {"https", "http"} and issuer.netloc:
+        return f"'self' {issuer.scheme}://{issuer.netloc}"
+    return "'self'"
+
+
 _ORIGIN = re.compile(r"^https://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -78,7 +88,8 @@ def frame_ancestors(settings: Settings) -> str:
 
 def init_security_headers(app: Flask) -> None:
     settings = runtime_of(app).settings
-    taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}; {TASKPANE_CSP}"
+    connect = connect_sources(settings)
+    taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}; " + TASKPANE_CSP.format(connect=connect)
     hsts = settings.production
 
     @app.after_request
