@@ -5,7 +5,7 @@ there is one, else the environment's (``SALESFORCE_AUTH`` and friends, `calsync.
 `TokenProvider` per process and connection caches the session; a stored connection also shares its latest
 session (and a rotated refresh token) with every other process through its row.
 
-`check` is the panel's "Test connection" (and ``calsync salesforce test``): one ``limits/`` call, answered with
+`check` is the panel's "Test connection": one ``limits/`` call, answered with
 the org id, the user, the API usage — or the exact error.
 """
 
