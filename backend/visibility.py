@@ -54,7 +54,13 @@ def readable(sf: SalesforceConnector, user_id: str | None, record_ids: Iterable[
 
 def viewer() -> str | None:
     """The current add-in caller's Salesforce user id (for the views: ``visible_to=visibility.viewer()``)."""
+    from flask import g
+
     from backend.api import remote
     from backend.auth import current_caller
 
-    return salesforce_user(remote.salesforce(), current_caller().mailbox)
+    mailbox = current_caller().mailbox
+    if mailbox.salesforce_user_id:
+        return mailbox.salesforce_user_id
+    # The request's connector when the view made one already (backend.limits reads its API usage).
+    return salesforce_user(g.get("calsync_salesforce") or remote.salesforce(), mailbox)
