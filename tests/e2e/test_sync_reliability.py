@@ -2,6 +2,7 @@
 
 import pytest
 
+from sync import settings_store
 from sync.session import run_session
 from tests.e2e.actors import at
 
@@ -143,8 +144,6 @@ def test_one_bad_item_does_not_stop_the_others(engine, world):
 def test_an_edit_beside_a_tripped_guard_lands_once_an_admin_raises_the_guard(engine, world):
     """The guarded session moves no cursor: its deletions and the Salesforce edit beside them come back in the
     next feeds (the property test's in-memory world once dropped them: Exchange kept the old end)."""
-    from sync import settings_store
-
     outlook, sf = world.outlook(), world.salesforce()
     ids = [outlook.create(f"Meeting {n}", at(1 + n % 5, 9 + n % 8), at(1 + n % 5, 10 + n % 8)) for n in range(10)]
     engine.sync()
