@@ -2,7 +2,8 @@
 
 Writes behave like the real sides in the ways that matter here: each side stores what it can hold (its round
 trip of the entry), updates touch only the planned fields, and every write shows up in that side's next change
-feed (the echo the planner must recognise).
+feed (the echo the planner must recognise). Like `sync.session`, a session whose mass-deletion guard tripped moves no
+cursor: its changes come back in the next feeds (`keep_feeds`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class World:
         ex, sf = self.ex_feed, self.sf_feed
         self.ex_feed, self.sf_feed = [], []
         return ex, sf
+
+    def keep_feeds(self, ex: list[ExchangeChange], sf: list[SalesforceChange]) -> None:
+        """Put taken feeds back in front, as an unmoved cursor lists them again."""
+        self.ex_feed, self.sf_feed = ex + self.ex_feed, sf + self.sf_feed
 
     def apply(self, result: Plan) -> None:
         created_ex: dict[str, str] = {}
