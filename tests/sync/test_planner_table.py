@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-import sync.planner as planner_module
+import sync.planner.rules as planner_module
 from sync.entry import EVENT, TASK, Side
 from sync.planner import (
     ChangeType,
