@@ -27,7 +27,7 @@ from sync.entry import Side
 from sync.mapping.exchange import dict_to_calendar_item, entry_to_exchange, exchange_update
 from sync.mapping.salesforce import SYNC_KEY_FIELD, event_to_salesforce, salesforce_update
 from sync.models import Link, Mailbox
-from sync.planner import (
+from sync.planner.model import (
     CreateInExchange,
     CreateInSalesforce,
     DeleteExchange,

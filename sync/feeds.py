@@ -17,7 +17,7 @@ from sync.connectors.salesforce import SalesforceConnector
 from sync.entry import EVENT, TASK, is_custom_kind, to_utc
 from sync.mapping.exchange import calendar_item_to_dict, entry_from_exchange
 from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
-from sync.planner import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
+from sync.planner.model import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
 from sync.policies import Direction, Policy, PolicySet
 
 # Re-read this much before the watermark: SystemModstamp is set at commit time, so a row committed late with an

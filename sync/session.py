@@ -27,8 +27,8 @@ from sync.connectors.salesforce import SalesforceConnector
 from sync.entry import EVENT
 from sync.feeds import read_exchange, read_salesforce, refresh_failed
 from sync.models import Link, Mailbox, SyncSession, utcnow
-from sync.planner import ChangeType, ExchangeChange, LinkStatus, MeetingEvent
 from sync.planner import plan as make_plan
+from sync.planner.model import ChangeType, ExchangeChange, LinkStatus, MeetingEvent
 from sync.policies import Direction, PolicySet
 
 log = logging.getLogger("calsync.session")

@@ -35,7 +35,7 @@ from sync.connectors.errors import ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.entry import EVENT, TASK
 from sync.models import HealthEntry, Link
-from sync.planner import LIVE_STATES, LinkStatus
+from sync.planner.model import LIVE_STATES, LinkStatus
 from sync.policies import Direction, OnUnshare, Policy, PolicySet
 
 # EWS ids are base64 (a few hundred characters); REST ids the same with - and _.

@@ -4,13 +4,9 @@
 The names below are re-exported so that callers keep importing them from ``sync.planner``.
 """
 
-from sync.planner.rules import (
+from sync.planner.model import (
     DELETION_TYPES,
-    EXCHANGE_READ_ONLY,
     LIVE_STATES,
-    MASS_DELETION_GUARD,
-    NOT_SENT_UP,
-    PRIVATE_ITEM_SKIPPED,
     Action,
     ChangeType,
     CreateInExchange,
@@ -34,6 +30,12 @@ from sync.planner.rules import (
     UpdateLinkBase,
     UpdateSalesforce,
     WriteAction,
+)
+from sync.planner.rules import (
+    EXCHANGE_READ_ONLY,
+    MASS_DELETION_GUARD,
+    NOT_SENT_UP,
+    PRIVATE_ITEM_SKIPPED,
     in_scope,
     mask_entry,
     mask_projection,
