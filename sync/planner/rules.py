@@ -39,28 +39,12 @@ SF deleted                            upsync_only: re-create in SF (revert). Oth
                                       sync created it from SF, else remove category; unlink; delete → delete EX
                                       + unlink
 SF withdrawn                          delete the EX item (sync created it); keep the link to bring it back
-edits                                 field-by-field merge against each side's base (below)
+edits                                 field-by-field merge against each side's base (`sync.planner.merge`)
 ====================================  =========================================================================
 
-Merge of edits (projection fields, see `sync.entry`): a field changed on one side only is taken from that side;
-changed on both to equal values costs nothing (invariant 2); changed on both to different values goes to
-``conflict_winner`` (``latest``: the later modification time, Exchange on a tie). ``downsync_only`` makes SF win
-every changed field (an Outlook edit is reverted), ``upsync_only`` makes EX win (a SF edit is reverted).
-Fields that do not flow in a direction:
-
-- ``body`` with ``description=once``: never up after creation; never down to a meeting with attendees;
-- ``attendees``: down only with ``attendees_to_exchange`` (then added, never removed);
-- masked private items: subject, body, location and attendees never flow down;
-- a meeting the mailbox attends but does not organise is read-only: nothing is written down, its changes still
-  flow up, and a SF-only edit gives the health note ``exchange_read_only``.
-
-Before writing, the target is checked against the side's limits (`salesforce_issues`, `exchange_issues`); any
-issue means no write for the pair (never half of it) and health entries. Writes compare the target as the side
-will hold it (its "round trip", e.g. SF has no *tentative*) with what it holds, so lossy fields never ping-pong.
-
-Mass-deletion guard (invariant 5): if the plan deletes more than max(5, 20 %) of the mailbox's live links, or a
-full listing of a side came back empty while links exist, the plan keeps only its health entries plus a
-``mass_deletion_guard`` entry, and writes nothing.
+Merge of edits: `sync.planner.merge` (its docstring lists the fields that do not flow in a direction).
+Mass-deletion guard (invariant 5): `sync.planner.guard`.
+Shared by both: the session's `Context`, masking and link bookkeeping in `sync.planner.context`.
 
 The plan is deterministic and independent of input order (invariant 13): duplicate changes for one item are
 reduced by a total order, new sync keys are UUID5s of mailbox and item id, and actions are sorted canonically.
@@ -70,26 +54,18 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sync.attendees import Person, for_salesforce
-from sync.entry import (
-    EVENT,
-    PROJECTION_FIELDS,
-    Entry,
-    Projection,
-    Side,
-    apply_fields,
-    entry_from_projection,
-    project,
-    projection_hash,
-)
+from sync.attendees import Person
+from sync.entry import EVENT, Projection, Side, project, projection_hash
 from sync.mapping.exchange import exchange_issues, exchange_roundtrip
 from sync.mapping.issues import MappingIssue
 from sync.mapping.salesforce import salesforce_issues, salesforce_roundtrip
+from sync.planner.context import Context, bookkeeping, entry_for, fail_pair, is_masked, mask_entry
+from sync.planner.guard import guard
+from sync.planner.merge import merge
 from sync.planner.model import (
     DELETION_TYPES,
     Action,
@@ -99,7 +75,6 @@ from sync.planner.model import (
     DeleteExchange,
     DeleteSalesforce,
     ExchangeChange,
-    GuardOutcome,
     JoinSalesforceEvent,
     LeaveSalesforceEvent,
     LinkState,
@@ -111,33 +86,17 @@ from sync.planner.model import (
     SalesforceChange,
     SharedRelations,
     Unlink,
-    UpdateExchange,
     UpdateLinkBase,
-    UpdateSalesforce,
-    canonical_order,
 )
-from sync.policies import (
-    MASKED_SUBJECT,
-    ConflictWinner,
-    DescriptionMode,
-    Direction,
-    ExchangeDeletion,
-    OnUnshare,
-    Policy,
-    PolicySet,
-    PrivateItems,
-    SalesforceDeletion,
-)
+from sync.policies import Direction, ExchangeDeletion, OnUnshare, Policy, PolicySet, PrivateItems, SalesforceDeletion
 
 # Namespace of deterministic sync keys (uuid5 of mailbox + side + item id).
 SYNC_KEY_NAMESPACE = uuid.UUID("6f1d7d8e-3c0b-5b7e-9a51-ca15c0de0001")
-MASKED_FIELDS = ("subject", "body", "location", "attendees")
 
-# Health codes raised by the planner (mapping issue codes come from sync.mapping.issues).
+# Health codes raised by the rules (the merge's and the guard's are in their modules; mapping issue codes
+# come from sync.mapping.issues).
 NOT_SENT_UP = "not_sent_up"
 PRIVATE_ITEM_SKIPPED = "private_item_skipped"
-EXCHANGE_READ_ONLY = "exchange_read_only"
-MASS_DELETION_GUARD = "mass_deletion_guard"
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -146,15 +105,6 @@ MASS_DELETION_GUARD = "mass_deletion_guard"
 def new_sync_key(mailbox: str, side: Side, item_id: str) -> str:
     """Deterministic key for a new pair: the same item gives the same key on every retry."""
     return str(uuid.uuid5(SYNC_KEY_NAMESPACE, f"{mailbox.lower()}\x1f{side}\x1f{item_id}"))
-
-
-def mask_projection(p: Projection) -> Projection:
-    """What Salesforce sees of a private Exchange item under ``private_items=masked``."""
-    return {**p, "subject": MASKED_SUBJECT, "body": "", "location": "", "attendees": []}
-
-
-def mask_entry(entry: Entry) -> Entry:
-    return entry.replace(subject=MASKED_SUBJECT, body="", location="", attendees=())
 
 
 def in_scope(p: Projection, window: tuple[datetime, datetime]) -> bool:
@@ -199,24 +149,6 @@ def _dedupe(changes: Iterable[Any], id_attr: str) -> list[Any]:
     return [_pick(grouped[k]) for k in sorted(grouped)]
 
 
-@dataclass
-class _Ctx:
-    mailbox: str
-    policies: PolicySet
-    window_for: Callable[[Policy], tuple[datetime, datetime]]
-    default_time_zone: str
-    people: Mapping[str, Person] = field(default_factory=dict)
-    meetings: Mapping[str, MeetingEvent] = field(default_factory=dict)
-
-    def for_salesforce(
-        self, entry: Entry, shared_who_ids: Sequence[str], current_who_ids: Sequence[str] | None = ()
-    ) -> Entry:
-        if entry.kind != EVENT:
-            return entry
-        return for_salesforce(entry, self.people, owner_email=self.mailbox, shared_who_ids=shared_who_ids,
-                              current_who_ids=current_who_ids)  # fmt: skip
-
-
 # --- the planner -------------------------------------------------------------------------------------
 
 
@@ -253,7 +185,7 @@ def plan(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
 
-    ctx = _Ctx(
+    ctx = Context(
         mailbox=mailbox,
         policies=policies,
         window_for=lambda p: p.scope.window(now),
@@ -328,51 +260,7 @@ def plan(
             if policies.for_kind(link.kind).direction is Direction.OFF:
                 actions += _off(link)
 
-    return _guard(ctx, links, actions, exchange_full_count, salesforce_full_count)
-
-
-def _guard(
-    ctx: _Ctx,
-    links: list[LinkState],
-    actions: list[Action],
-    exchange_full_count: int | None,
-    salesforce_full_count: int | None,
-) -> Plan:
-    live = sum(1 for link in links if link.is_live)
-    deletions = sum(
-        1 for a in actions if isinstance(a, DeleteSalesforce) or (isinstance(a, DeleteExchange) and not a.by_policy_off)
-    )
-    threshold = ctx.policies.guard.threshold(live)
-    # An empty listing is suspicious only where links point at items on that side (a pending create does not).
-    on_exchange = sum(1 for link in links if link.is_live and link.exchange_id)
-    on_salesforce = sum(1 for link in links if link.is_live and link.salesforce_id)
-    reason = ""
-    if on_exchange and exchange_full_count == 0:
-        reason = f"Exchange listed no items while {on_exchange} links exist."
-    elif on_salesforce and salesforce_full_count == 0:
-        reason = f"Salesforce listed no records while {on_salesforce} links exist."
-    elif ctx.policies.guard.trips(deletions, live):
-        reason = (
-            f"This session would delete {deletions} items of {live} linked "
-            f"(more than {threshold:g}); nothing was written."
-        )
-    ordered = tuple(sorted(actions, key=canonical_order))
-    if not reason:
-        return Plan(actions=ordered, guard=GuardOutcome(False, deletions, live, threshold))
-    kept = [a for a in ordered if isinstance(a, RecordHealth)]
-    kept.append(
-        RecordHealth(
-            sync_key=None,
-            code=MASS_DELETION_GUARD,
-            message=f"Mass-deletion guard for {ctx.mailbox}: {reason} An admin should check the mailbox.",
-            side=Side.EXCHANGE if "Exchange" in reason else Side.SALESFORCE,
-            item_id=ctx.mailbox,
-        )
-    )
-    return Plan(
-        actions=tuple(sorted(kept, key=canonical_order)),
-        guard=GuardOutcome(True, deletions, live, threshold, reason),
-    )
+    return guard(mailbox, policies.guard, links, actions, exchange_full_count, salesforce_full_count)
 
 
 def _health(key: str | None, issues: Iterable[MappingIssue], item_id: str | None, item_side: Side) -> list[Action]:
@@ -408,21 +296,7 @@ def _is_private_skip(policy: Policy, origin: Side, p: Projection | None) -> bool
     )
 
 
-def _masked(policy: Policy, origin: Side, p: Projection | None) -> bool:
-    return (
-        policy.kind == EVENT
-        and origin is Side.EXCHANGE
-        and policy.private_items is PrivateItems.MASKED
-        and bool(p and p.get("is_private"))
-    )
-
-
-def _eff(policy: Policy, origin: Side, p: Projection | None) -> Projection | None:
-    """The Exchange projection as Salesforce may see it."""
-    return mask_projection(p) if p is not None and _masked(policy, origin, p) else p
-
-
-def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
+def _new_exchange(ctx: Context, ex: ExchangeChange, key: str) -> list[Action]:
     policy = ctx.policies.for_kind(ex.kind)
     if ex.type is not ChangeType.CHANGED or ex.is_cancelled:
         return []  # deleting or unsharing an item we never linked: nothing to do
@@ -447,7 +321,7 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
         ]
     if _is_private_skip(policy, Side.EXCHANGE, p):
         return [_private_skipped(key, ex.exchange_id)]
-    entry = mask_entry(ex.entry) if _masked(policy, Side.EXCHANGE, p) else ex.entry
+    entry = mask_entry(ex.entry) if is_masked(policy, Side.EXCHANGE, p) else ex.entry
     shared = ex.shared or SharedRelations()
     if ex.uid and ex.uid in ctx.meetings:
         return [_join(ctx, ex, key, p, ctx.meetings[ex.uid])]
@@ -469,7 +343,7 @@ def _new_exchange(ctx: _Ctx, ex: ExchangeChange, key: str) -> list[Action]:
     ]
 
 
-def _exchange_born_link(ctx: _Ctx, ex: ExchangeChange, key: str, p: Projection, **fields: Any) -> LinkState:
+def _exchange_born_link(ctx: Context, ex: ExchangeChange, key: str, p: Projection, **fields: Any) -> LinkState:
     """The link of a pair that starts from a new Exchange item."""
     shared = ex.shared or SharedRelations()
     return LinkState(
@@ -489,7 +363,7 @@ def _exchange_born_link(ctx: _Ctx, ex: ExchangeChange, key: str, p: Projection, 
     )
 
 
-def _join(ctx: _Ctx, ex: ExchangeChange, key: str, p: Projection, meeting: MeetingEvent) -> JoinSalesforceEvent:
+def _join(ctx: Context, ex: ExchangeChange, key: str, p: Projection, meeting: MeetingEvent) -> JoinSalesforceEvent:
     link = _exchange_born_link(ctx, ex, key, p, salesforce_id=meeting.salesforce_id, salesforce_base=p, joined=True)
     return JoinSalesforceEvent(
         sync_key=key,
@@ -516,8 +390,8 @@ def _plan_joined(link: LinkState, ex: ExchangeChange | None, sf: SalesforceChang
             Unlink(sync_key=key, reason=reason, exchange_deleted=ex_gone),
         ]
     if ex.entry is None:
-        return _failed(link, list(ex.issues), ex, None)
-    new_link = _bookkeeping(link, ex, None, state=LinkStatus.ACTIVE, exchange_base=project(ex.entry))
+        return fail_pair(link, list(ex.issues), ex, None)
+    new_link = bookkeeping(link, ex, None, state=LinkStatus.ACTIVE, exchange_base=project(ex.entry))
     return [UpdateLinkBase(sync_key=key, link=new_link)] if new_link != link else []
 
 
@@ -532,7 +406,7 @@ def _private_skipped(key: str | None, item_id: str | None) -> RecordHealth:
     )
 
 
-def _new_salesforce(ctx: _Ctx, sf: SalesforceChange, key: str) -> list[Action]:
+def _new_salesforce(ctx: Context, sf: SalesforceChange, key: str) -> list[Action]:
     policy = ctx.policies.for_kind(sf.kind)
     if sf.type is not ChangeType.CHANGED or policy.direction is Direction.OFF:
         return []
@@ -562,7 +436,7 @@ def _new_salesforce(ctx: _Ctx, sf: SalesforceChange, key: str) -> list[Action]:
 
 
 def _plan_pair(
-    ctx: _Ctx, key: str, link: LinkState | None, ex: ExchangeChange | None, sf: SalesforceChange | None
+    ctx: Context, key: str, link: LinkState | None, ex: ExchangeChange | None, sf: SalesforceChange | None
 ) -> list[Action]:
     if link is None:
         # Adoption: both items carry our key but the link row is gone. Merge with no base.
@@ -612,7 +486,7 @@ def _plan_pair(
     if sf is not None and sf.type is ChangeType.CHANGED and sf.entry is None:
         issues += sf.issues
     if issues:
-        return _failed(link, issues, ex, sf)
+        return fail_pair(link, issues, ex, sf)
 
     ex_deleted = ex is not None and (ex.type in DELETION_TYPES or ex.is_cancelled)
     sf_deleted = sf is not None and sf.type in DELETION_TYPES
@@ -662,31 +536,7 @@ def _plan_pair(
     if sf_withdrawn:
         return _withdraw(link)
 
-    return _merge(ctx, link, policy, ex, sf, ex_cur, sf_cur)
-
-
-def _failed(
-    link: LinkState, issues: list[MappingIssue], ex: ExchangeChange | None, sf: SalesforceChange | None
-) -> list[Action]:
-    item = {Side.EXCHANGE: link.exchange_id, Side.SALESFORCE: link.salesforce_id}
-    actions: list[Action] = [
-        RecordHealth(sync_key=link.sync_key, code=i.code, message=i.message, side=i.side, item_id=item[i.side])
-        for i in issues
-    ]
-    failed = _bookkeeping(link, ex, sf, state=LinkStatus.FAILED)
-    if failed != link:
-        actions.append(UpdateLinkBase(sync_key=link.sync_key, link=failed))
-    return actions
-
-
-def _bookkeeping(link: LinkState, ex: ExchangeChange | None, sf: SalesforceChange | None, **changes: Any) -> LinkState:
-    """The link with the change key, modstamp and read-only flag the feeds report."""
-    if ex is not None and ex.type is ChangeType.CHANGED:
-        changes.setdefault("exchange_change_key", ex.change_key or link.exchange_change_key)
-        changes.setdefault("exchange_read_only", not ex.is_organizer)
-    if sf is not None and sf.type is ChangeType.CHANGED and sf.modstamp is not None:
-        changes.setdefault("salesforce_modstamp", sf.modstamp)
-    return dataclasses.replace(link, **changes)
+    return merge(ctx, link, policy, ex, sf, ex_cur, sf_cur)
 
 
 def _delete_sf(link: LinkState, reason: str) -> DeleteSalesforce:
@@ -741,40 +591,22 @@ def _withdraw(link: LinkState) -> list[Action]:
     return actions
 
 
-def _entry_for(
-    ctx: _Ctx, link: LinkState, policy: Policy, change: Any, p: Projection | None, side: Side
-) -> Entry | None:
-    if change is not None and change.entry is not None:
-        return change.entry
-    if p is None:
-        return None
-    if side is Side.SALESFORCE:
-        return entry_from_projection(
-            p,
-            link.kind,
-            time_zone=ctx.default_time_zone,
-            who_ids=link.shared_who_ids,
-            what_id=link.shared_what_id,
-        )
-    return entry_from_projection(p, link.kind, time_zone=ctx.default_time_zone)
-
-
 def _recreate_exchange(
-    ctx: _Ctx,
+    ctx: Context,
     link: LinkState,
     policy: Policy,
     sf: SalesforceChange | None,
     sf_cur: Projection | None,
     revert: bool = True,
 ) -> list[Action]:
-    entry = _entry_for(ctx, link, policy, sf, sf_cur, Side.SALESFORCE)
+    entry = entry_for(ctx, link, policy, sf, sf_cur, Side.SALESFORCE)
     if entry is None:
         return [Unlink(sync_key=link.sync_key, reason="exchange_deleted", exchange_deleted=True)]
     entry = entry.replace(categories=(policy.category,))
     issues = exchange_issues(entry)
     if issues:
-        return _failed(link, issues, None, sf)
-    new_link = _bookkeeping(
+        return fail_pair(link, issues, None, sf)
+    new_link = bookkeeping(
         link,
         None,
         sf,
@@ -799,19 +631,19 @@ def _recreate_exchange(
 
 
 def _recreate_salesforce(
-    ctx: _Ctx, link: LinkState, policy: Policy, ex: ExchangeChange | None, ex_cur: Projection | None
+    ctx: Context, link: LinkState, policy: Policy, ex: ExchangeChange | None, ex_cur: Projection | None
 ) -> list[Action]:
-    entry = _entry_for(ctx, link, policy, ex, ex_cur, Side.EXCHANGE)
+    entry = entry_for(ctx, link, policy, ex, ex_cur, Side.EXCHANGE)
     if entry is None:
         return [Unlink(sync_key=link.sync_key, reason="salesforce_deleted", salesforce_deleted=True)]
-    if _masked(policy, link.origin, ex_cur):
+    if is_masked(policy, link.origin, ex_cur):
         entry = mask_entry(entry)
     entry = entry.replace(who_ids=link.shared_who_ids, what_id=link.shared_what_id, categories=())
     entry = ctx.for_salesforce(entry, link.shared_who_ids)
     issues = salesforce_issues(entry)
     if issues:
-        return _failed(link, issues, ex, None)
-    new_link = _bookkeeping(
+        return fail_pair(link, issues, ex, None)
+    new_link = bookkeeping(
         link,
         ex,
         None,
@@ -835,7 +667,7 @@ def _recreate_salesforce(
 
 
 def _missing_side(
-    ctx: _Ctx,
+    ctx: Context,
     link: LinkState,
     policy: Policy,
     ex: ExchangeChange | None,
@@ -867,7 +699,7 @@ def _missing_side(
     return [dataclasses.replace(a, revert=False) if isinstance(a, CreateInSalesforce) else a for a in actions]
 
 
-def _reshare(ctx: _Ctx, link: LinkState, ex: ExchangeChange | None, policy: Policy) -> list[Action]:
+def _reshare(ctx: Context, link: LinkState, ex: ExchangeChange | None, policy: Policy) -> list[Action]:
     """An unlinked item shared again in Outlook: link it back (or create anew if its record was deleted)."""
     if ex is None or ex.type is not ChangeType.CHANGED or ex.entry is None or ex.is_cancelled:
         return []
@@ -879,203 +711,4 @@ def _reshare(ctx: _Ctx, link: LinkState, ex: ExchangeChange | None, policy: Poli
     return _plan_pair(ctx, link.sync_key, revived, ex, None)
 
 
-def _winner(policy: Policy, ex: ExchangeChange | None, sf: SalesforceChange | None) -> Side:
-    if policy.conflict_winner is ConflictWinner.EXCHANGE:
-        return Side.EXCHANGE
-    if policy.conflict_winner is ConflictWinner.SALESFORCE:
-        return Side.SALESFORCE
-    oldest = datetime.min.replace(tzinfo=UTC)
-    ex_time = (ex.modified_at if ex else None) or oldest
-    sf_time = (sf.modified_at if sf else None) or oldest
-    return Side.SALESFORCE if sf_time > ex_time else Side.EXCHANGE
-
-
-def _privacy_goes_down(
-    policy: Policy,
-    ex: ExchangeChange | None,
-    sf: SalesforceChange | None,
-    ex_cur: Projection,
-    sf_cur: Projection,
-    changed_ex: set[str],
-    changed_sf: set[str],
-    read_only: bool,
-) -> bool:
-    """Whether this merge writes Salesforce's ``is_private`` to Exchange (e.g. a revert, or SF made it public)."""
-    ce, cs = "is_private" in changed_ex, "is_private" in changed_sf
-    if not (ce or cs) or read_only or ex_cur["is_private"] == sf_cur["is_private"]:
-        return False
-    if policy.direction is Direction.DOWNSYNC_ONLY:
-        return True
-    if policy.direction is not Direction.TWO_WAY:
-        return False
-    return _winner(policy, ex, sf) is Side.SALESFORCE if (ce and cs) else cs
-
-
-def _merge(
-    ctx: _Ctx,
-    link: LinkState,
-    policy: Policy,
-    ex: ExchangeChange | None,
-    sf: SalesforceChange | None,
-    ex_cur: Projection | None,
-    sf_cur: Projection | None,
-) -> list[Action]:
-    key = link.sync_key
-    assert ex_cur is not None and sf_cur is not None and link.exchange_id and link.salesforce_id
-    direction = policy.direction
-    read_only = link.exchange_read_only if ex is None or ex.type is not ChangeType.CHANGED else not ex.is_organizer
-    ex_eff = _eff(policy, link.origin, ex_cur)
-    ex_base_eff = _eff(policy, link.origin, link.exchange_base)
-    sf_base = link.salesforce_base
-    assert ex_eff is not None
-    changed_ex = {f for f in PROJECTION_FIELDS if ex_base_eff is None or ex_eff[f] != ex_base_eff[f]}
-    changed_sf = {f for f in PROJECTION_FIELDS if sf_base is None or sf_cur[f] != sf_base[f]}
-    masked = _masked(policy, link.origin, ex_cur)
-    # Masking protects what the Exchange item will be after this session: a Salesforce edit that makes it
-    # public again lets the real values flow down with it.
-    if (
-        masked
-        and not sf_cur["is_private"]
-        and _privacy_goes_down(policy, ex, sf, ex_cur, sf_cur, changed_ex, changed_sf, read_only)
-    ):
-        masked = False
-    ex_has_attendees = bool(ex_cur.get("attendees"))
-
-    def flows_up(f: str) -> bool:
-        if direction is Direction.DOWNSYNC_ONLY or policy.kind != EVENT:
-            return False
-        return not (f == "body" and policy.description is DescriptionMode.ONCE)
-
-    def flows_down(f: str) -> bool:
-        if direction is Direction.UPSYNC_ONLY or read_only:
-            return False
-        if masked and f in MASKED_FIELDS:
-            return False
-        if f == "attendees" and not policy.attendees_to_exchange:
-            return False
-        return not (f == "body" and policy.description is DescriptionMode.ONCE and ex_has_attendees)
-
-    up: list[str] = []
-    down: list[str] = []
-    notes: list[Action] = []
-    for f in PROJECTION_FIELDS:
-        ce, cs = f in changed_ex, f in changed_sf
-        if not ce and not cs:
-            continue
-        if ce and cs and ex_eff[f] == sf_cur[f]:
-            continue  # the same change on both sides: nothing to write (invariant 2)
-        if direction is Direction.DOWNSYNC_ONLY:
-            winner = Side.SALESFORCE
-        elif direction is Direction.UPSYNC_ONLY:
-            winner = Side.EXCHANGE
-        elif ce and cs:
-            winner = _winner(policy, ex, sf)
-        else:
-            winner = Side.EXCHANGE if ce else Side.SALESFORCE
-        if winner is Side.SALESFORCE and read_only:
-            if ce and direction is not Direction.DOWNSYNC_ONLY:
-                winner = Side.EXCHANGE  # the organiser's copy is what the attendee has: it flows up
-            else:
-                notes.append(
-                    RecordHealth(
-                        sync_key=key,
-                        code=EXCHANGE_READ_ONLY,
-                        message="This meeting is organised by someone else: Salesforce changes to it are not "
-                        "written to Outlook.",
-                        side=Side.EXCHANGE,
-                        item_id=link.exchange_id,
-                        severity="info",
-                    )
-                )
-                continue
-        if winner is Side.EXCHANGE and flows_up(f) and ex_eff[f] != sf_cur[f]:
-            up.append(f)
-        elif winner is Side.SALESFORCE and flows_down(f) and sf_cur[f] != ex_cur[f]:
-            down.append(f)
-
-    ex_entry = _entry_for(ctx, link, policy, ex, ex_cur, Side.EXCHANGE)
-    sf_entry = _entry_for(ctx, link, policy, sf, sf_cur, Side.SALESFORCE)
-    assert ex_entry is not None and sf_entry is not None
-    ex_source = mask_entry(ex_entry) if masked else ex_entry
-
-    # Who/What chosen in the add-in since the last session go up with the rest.
-    shared = ex.shared if ex is not None and ex.type is ChangeType.CHANGED else None
-    relations_changed = (
-        shared is not None
-        and policy.kind == EVENT
-        and direction is not Direction.DOWNSYNC_ONLY
-        and (shared.who_ids, shared.what_id) != (link.shared_who_ids, link.shared_what_id)
-    )
-
-    sf_target = apply_fields(sf_entry, ex_source, up)
-    if relations_changed:
-        assert shared is not None
-        sf_target = sf_target.replace(who_ids=shared.who_ids, what_id=shared.what_id)
-    if "attendees" in up:
-        # Only matched attendees can be invitees; a Who comes from them when none was chosen or set.
-        chosen = shared.who_ids if relations_changed and shared is not None else link.shared_who_ids
-        current_who = sf_entry.who_ids if sf is not None and sf.entry is not None else None
-        sf_target = ctx.for_salesforce(sf_target, chosen, current_who)
-    ex_target = apply_fields(ex_entry, sf_entry, down)
-    if "attendees" in down:
-        # Salesforce invitees are added to the meeting, never removed from it.
-        merged = {a.email: a for a in sf_entry.attendees} | {a.email: a for a in ex_entry.attendees}
-        ex_target = ex_target.replace(attendees=tuple(sorted(merged.values())))
-
-    sf_rt = project(salesforce_roundtrip(sf_target)) if up else sf_cur
-    ex_rt = project(exchange_roundtrip(ex_target)) if down else ex_cur
-    up = [f for f in up if sf_rt[f] != sf_cur[f]]
-    down = [f for f in down if ex_rt[f] != ex_cur[f]]
-
-    issues: list[MappingIssue] = []
-    if up or relations_changed:
-        issues += salesforce_issues(sf_target)
-    if down:
-        issues += exchange_issues(ex_target)
-    if issues:
-        return notes + _failed(link, issues, ex, sf)
-
-    actions: list[Action] = list(notes)
-    if up or relations_changed:
-        actions.append(
-            UpdateSalesforce(
-                sync_key=key,
-                kind=link.kind,
-                salesforce_object=link.salesforce_object,
-                salesforce_id=link.salesforce_id,
-                fields=tuple(up) + (("who_what",) if relations_changed else ()),
-                entry=sf_target,
-                current=sf_entry,
-                revert=direction is Direction.UPSYNC_ONLY and bool(set(up) & changed_sf),
-            )
-        )
-    if down:
-        actions.append(
-            UpdateExchange(
-                sync_key=key,
-                kind=link.kind,
-                exchange_id=link.exchange_id,
-                change_key=ex.change_key if ex is not None and ex.change_key else link.exchange_change_key,
-                fields=tuple(down),
-                entry=ex_target,
-                current=ex_entry,
-                revert=direction is Direction.DOWNSYNC_ONLY and bool(set(down) & changed_ex),
-            )
-        )
-    new_sf_base = {**sf_cur, **{f: sf_rt[f] for f in up}}
-    new_ex_base = {**ex_cur, **{f: ex_rt[f] for f in down}}
-    changes: dict[str, Any] = {
-        "state": LinkStatus.ACTIVE,
-        "exchange_base": new_ex_base,
-        "salesforce_base": new_sf_base,
-    }
-    if relations_changed:
-        assert shared is not None
-        changes.update(shared_who_ids=shared.who_ids, shared_what_id=shared.what_id)
-    new_link = _bookkeeping(link, ex, sf, **changes)
-    if new_link != link:
-        actions.append(UpdateLinkBase(sync_key=key, link=new_link))
-    return actions
-
-
-__all__ = ["in_scope", "mask_entry", "mask_projection", "new_sync_key", "plan"]
+__all__ = ["NOT_SENT_UP", "PRIVATE_ITEM_SKIPPED", "in_scope", "new_sync_key", "plan"]
