@@ -520,7 +520,7 @@ def _plan_pair(
 
     if ex_deleted:
         if direction is Direction.DOWNSYNC_ONLY:
-            return _recreate_exchange(ctx, link, policy, sf, sf_cur)
+            return _recreate(ctx, link, policy, Side.EXCHANGE, sf, sf_cur)
         if policy.exchange_deletion is ExchangeDeletion.DELETE:
             return [
                 _delete_sf(link, "exchange_deleted"),
@@ -530,7 +530,7 @@ def _plan_pair(
 
     if sf_deleted:
         if direction is Direction.UPSYNC_ONLY:
-            return _recreate_salesforce(ctx, link, policy, ex, ex_cur)
+            return _recreate(ctx, link, policy, Side.SALESFORCE, ex, ex_cur)
         return _salesforce_gone(link, policy, "salesforce_deleted")
 
     if sf_withdrawn:
@@ -591,77 +591,84 @@ def _withdraw(link: LinkState) -> list[Action]:
     return actions
 
 
-def _recreate_exchange(
+def _recreate(
     ctx: Context,
     link: LinkState,
     policy: Policy,
-    sf: SalesforceChange | None,
-    sf_cur: Projection | None,
+    missing: Side,
+    source: ExchangeChange | SalesforceChange | None,
+    source_cur: Projection | None,
     revert: bool = True,
 ) -> list[Action]:
-    entry = entry_for(ctx, link, policy, sf, sf_cur, Side.SALESFORCE)
+    """Create the ``missing`` side's item anew from the other side (its change, else its base snapshot).
+
+    A one-way policy reverting a deletion (``revert``), or a create that never got confirmed (``revert=False``).
+    """
+    key = link.sync_key
+    ex, sf = (None, source) if missing is Side.EXCHANGE else (source, None)
+    entry = entry_for(ctx, link, policy, source, source_cur, missing.other)
     if entry is None:
-        return [Unlink(sync_key=link.sync_key, reason="exchange_deleted", exchange_deleted=True)]
-    entry = entry.replace(categories=(policy.category,))
-    issues = exchange_issues(entry)
+        return [
+            Unlink(
+                sync_key=key,
+                reason=f"{missing}_deleted",
+                exchange_deleted=missing is Side.EXCHANGE,
+                salesforce_deleted=missing is Side.SALESFORCE,
+            )
+        ]
+    if missing is Side.EXCHANGE:
+        entry = entry.replace(categories=(policy.category,))
+        issues = exchange_issues(entry)
+    else:
+        if is_masked(policy, link.origin, source_cur):
+            entry = mask_entry(entry)
+        entry = entry.replace(who_ids=link.shared_who_ids, what_id=link.shared_what_id, categories=())
+        entry = ctx.for_salesforce(entry, link.shared_who_ids)
+        issues = salesforce_issues(entry)
     if issues:
-        return fail_pair(link, issues, None, sf)
-    new_link = bookkeeping(
-        link,
-        None,
-        sf,
-        state=LinkStatus.ACTIVE,
-        exchange_id=None,
-        exchange_change_key=None,
-        exchange_base=project(exchange_roundtrip(entry)),
-        salesforce_base=sf_cur,
-        created_by_sync_on_exchange=True,
-        exchange_read_only=False,
-    )
-    return [
-        CreateInExchange(
-            sync_key=link.sync_key,
-            kind=link.kind,
-            salesforce_id=link.salesforce_id,
-            entry=entry,
-            link=new_link,
-            revert=revert,
+        return fail_pair(link, issues, ex, sf)
+    if missing is Side.EXCHANGE:
+        new_link = bookkeeping(
+            link,
+            ex,
+            sf,
+            state=LinkStatus.ACTIVE,
+            exchange_id=None,
+            exchange_change_key=None,
+            exchange_base=project(exchange_roundtrip(entry)),
+            salesforce_base=source_cur,
+            created_by_sync_on_exchange=True,
+            exchange_read_only=False,
         )
-    ]
-
-
-def _recreate_salesforce(
-    ctx: Context, link: LinkState, policy: Policy, ex: ExchangeChange | None, ex_cur: Projection | None
-) -> list[Action]:
-    entry = entry_for(ctx, link, policy, ex, ex_cur, Side.EXCHANGE)
-    if entry is None:
-        return [Unlink(sync_key=link.sync_key, reason="salesforce_deleted", salesforce_deleted=True)]
-    if is_masked(policy, link.origin, ex_cur):
-        entry = mask_entry(entry)
-    entry = entry.replace(who_ids=link.shared_who_ids, what_id=link.shared_what_id, categories=())
-    entry = ctx.for_salesforce(entry, link.shared_who_ids)
-    issues = salesforce_issues(entry)
-    if issues:
-        return fail_pair(link, issues, ex, None)
+        return [
+            CreateInExchange(
+                sync_key=key,
+                kind=link.kind,
+                salesforce_id=link.salesforce_id,
+                entry=entry,
+                link=new_link,
+                revert=revert,
+            )
+        ]
     new_link = bookkeeping(
         link,
         ex,
-        None,
+        sf,
         state=LinkStatus.ACTIVE,
         salesforce_id=None,
         salesforce_modstamp=None,
         salesforce_base=project(salesforce_roundtrip(entry)),
-        exchange_base=ex_cur,
+        exchange_base=source_cur,
     )
     return [
         CreateInSalesforce(
-            sync_key=link.sync_key,
+            sync_key=key,
             kind=link.kind,
             salesforce_object=link.salesforce_object,
             exchange_id=link.exchange_id,
             entry=entry,
             link=new_link,
-            revert=True,
+            revert=revert,
         )
     ]
 
@@ -688,15 +695,14 @@ def _missing_side(
         if sf_withdrawn:
             return []
         if link.state is LinkStatus.PENDING or (sf is not None and sf.entry is not None):
-            return _recreate_exchange(ctx, link, policy, sf, sf_cur, revert=False)
+            return _recreate(ctx, link, policy, Side.EXCHANGE, sf, sf_cur, revert=False)
         return []
     # Salesforce id missing: only a pending create from Exchange leaves that.
     if ex_deleted:
         return [Unlink(sync_key=key, reason="exchange_deleted", exchange_deleted=True)]
     if ex is not None and ex.type is ChangeType.UNSHARED:
         return [Unlink(sync_key=key, reason="unshared")]
-    actions = _recreate_salesforce(ctx, link, policy, ex, ex_cur)
-    return [dataclasses.replace(a, revert=False) if isinstance(a, CreateInSalesforce) else a for a in actions]
+    return _recreate(ctx, link, policy, Side.SALESFORCE, ex, ex_cur, revert=False)
 
 
 def _reshare(ctx: Context, link: LinkState, ex: ExchangeChange | None, policy: Policy) -> list[Action]:
