@@ -19,8 +19,8 @@ from flask import flash, redirect, render_template, request, session, url_for
 
 from admin_panel import audit
 from admin_panel.blueprint import bp
-from admin_panel.views import actor, settings
-from backend.globals import db_session
+from admin_panel.views import actor
+from backend.globals import db_session, settings
 from sync import connections
 from sync.models import utcnow
 

@@ -33,7 +33,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.errors import ApiError
-from backend.globals import db_session
+from backend.globals import db_session, runtime
+from backend.globals import settings as current_settings
 from sync.models import Mailbox, utcnow
 
 ops = Blueprint("ops", __name__, url_prefix="/admin/ops")
@@ -56,16 +57,12 @@ def _guard() -> Any:
 
 
 def _redis() -> Redis:
-    redis = current_app.extensions.get("calsync_ops_redis")
-    if redis is None:
-        redis = Redis.from_url(current_app.config["CALSYNC_SETTINGS"].redis_url)
-        current_app.extensions["calsync_ops_redis"] = redis
-    return redis
+    return runtime().redis
 
 
 def token_given() -> bool:
     """Whether the request carries CALSYNC_OPS_TOKEN (for scripts and monitoring; no cookies, so no CSRF)."""
-    settings = current_app.config["CALSYNC_SETTINGS"]
+    settings = current_settings()
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     given = given or request.values.get("token", "")
     return bool(settings.ops_token and given) and hmac.compare_digest(given.encode(), settings.ops_token.encode())
@@ -73,7 +70,7 @@ def token_given() -> bool:
 
 def token_guard() -> None:
     """The stand-in for the admin login: CALSYNC_OPS_TOKEN, else loopback clients outside production."""
-    settings = current_app.config["CALSYNC_SETTINGS"]
+    settings = current_settings()
     if settings.ops_token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         given = given or request.values.get("token", "")

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from admin_panel import audit, help
 from admin_panel.blueprint import bp
-from admin_panel.views import actor, form_error, settings
-from backend.globals import db_session
+from admin_panel.views import actor, form_error
+from backend.globals import db_session, runtime
 from calsync.settings import ConfigError
 from sync import policy_store
 from sync.connectors.errors import ConnectorError
@@ -200,10 +200,8 @@ class DescribeError(Exception):
 
 
 def _salesforce():
-    from calsync import wiring
-
     try:
-        return wiring.salesforce_connector(wiring.with_stored_connections(settings(), db_session()))
+        return runtime().salesforce(runtime().connection_settings(db_session()))
     except ConfigError as exc:
         raise DescribeError(str(exc)) from None
 

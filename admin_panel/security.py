@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from flask import Flask, abort, g, redirect, request, session, url_for
 
+from backend.globals import runtime_of
 from sync.models import AdminUser
 
 SESSION_KEY = "admin_uid"
@@ -24,7 +25,7 @@ SESSION_LIFETIME = timedelta(hours=8)
 
 
 def configure_cookies(app: Flask) -> None:
-    settings = app.config["CALSYNC_SETTINGS"]
+    settings = runtime_of(app).settings
     secure = settings.environment == "production" or settings.public_url.startswith("https://")
     app.config.update(
         SESSION_COOKIE_NAME="calsync_admin",

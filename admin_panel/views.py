@@ -10,7 +10,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
@@ -20,8 +20,7 @@ from admin_panel import accounts, audit, help, security
 from admin_panel.blueprint import bp
 from admin_panel.charts import bar_chart
 from admin_panel.ops import snapshot
-from backend.globals import db_session
-from calsync.settings import Settings
+from backend.globals import db_session, runtime, settings
 from sync import health, mailboxes, settings_store
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
 from sync.schedule import schedule_config, sync_now
@@ -31,20 +30,12 @@ SESSIONS_SHOWN = 200
 SIDES = ("salesforce", "exchange")
 
 
-def settings() -> Settings:
-    return current_app.config["CALSYNC_SETTINGS"]
-
-
 def actor() -> str:
     return g.admin_user.email
 
 
 def redis() -> Redis:
-    client = current_app.extensions.get("calsync_admin_redis")
-    if client is None:
-        client = Redis.from_url(settings().redis_url, socket_timeout=3, socket_connect_timeout=3)
-        current_app.extensions["calsync_admin_redis"] = client
-    return client
+    return runtime().redis
 
 
 def form_error(template: str, errors: list[str], **context: Any):

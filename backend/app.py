@@ -11,42 +11,35 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
+from flask import Blueprint, Flask, Response, request, send_from_directory
 
+from addin.manifest import DEFAULT_APP_ID, ManifestError, application_id_uri, render_manifest
 from backend import api, auth, errors
-from backend.globals import Database, install_database
-from calsync.database import make_engine, make_session_factory
+from backend.errors import ApiError
+from backend.globals import install_runtime, runtime_of
+from backend.globals import settings as current_settings
 from calsync.settings import PROJECT_ROOT, ConfigError, Settings
+from sync.runtime import Runtime
 
 ADDIN_FILES_DIR = PROJECT_ROOT / "addin" / "taskpane"
 # Request bodies of the add-in API are small JSON documents.
 MAX_CONTENT_LENGTH = 1024 * 1024
 
 
-def create_backend(settings: Settings, test_config: dict | None = None) -> Flask:
-    """The backend app (add-in API, task pane, security headers) without the admin panel. ``test_config``
-    updates ``app.config`` last (e.g. ``{"TESTING": True}``)."""
+def create_backend(runtime: Runtime, test_config: dict | None = None) -> Flask:
+    """The backend app (add-in API, task pane, security headers) on the process's ``runtime``, without the
+    admin panel. ``test_config`` updates ``app.config`` last (e.g. ``{"TESTING": True}``)."""
     app = Flask(__name__, static_folder=None)
-    app.config.from_mapping(
-        SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
-        CALSYNC_SETTINGS=settings,
-        DATABASE_URL=settings.database_url,
-    )
+    app.config.from_mapping(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH)
     app.config.update(test_config or {})
 
     errors.init_app(app)
-    init_database(app)
+    install_runtime(app, runtime)
     auth.init_app(app)
     init_security_headers(app)
     init_addin_files(app)
     api.init_app(app)
     return app
-
-
-def init_database(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
-    install_database(app, Database(engine, make_session_factory(engine)))
 
 
 # -- security headers ---------------------------------------------------------------------------------------
@@ -75,7 +68,7 @@ def frame_ancestors(settings: Settings) -> str:
 
 
 def init_security_headers(app: Flask) -> None:
-    settings: Settings = app.config["CALSYNC_SETTINGS"]
+    settings = runtime_of(app).settings
     taskpane_csp = f"frame-ancestors {frame_ancestors(settings)}"
     hsts = settings.environment == "production"
 
@@ -105,10 +98,7 @@ addin_files = Blueprint("addin", __name__)
 @addin_files.get("/addin/manifest.xml")
 def addin_manifest():
     """The manifest rendered for this server (admins install it from this URL)."""
-    from addin.manifest import DEFAULT_APP_ID, ManifestError, application_id_uri, render_manifest
-    from backend.errors import ApiError
-
-    settings: Settings = current_app.config["CALSYNC_SETTINGS"]
+    settings = current_settings()
     production = settings.environment == "production"
 
     def unavailable(message: str) -> ApiError:

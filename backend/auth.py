@@ -34,7 +34,7 @@ from flask import Blueprint, Flask, current_app, g, request
 from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError, PyJWKSetError
 
 from backend.errors import ApiError
-from backend.globals import db_session
+from backend.globals import db_session, runtime_of
 from calsync.settings import ConfigError, Settings
 from sync.mailboxes import find as find_mailbox
 from sync.models import Mailbox
@@ -303,7 +303,7 @@ def protect(blueprint: Blueprint) -> None:
 
 
 def init_app(app: Flask) -> None:
-    settings: Settings = app.config["CALSYNC_SETTINGS"]
+    settings = runtime_of(app).settings
     config = AuthConfig.from_settings(settings)
     config.check(production=settings.environment == "production")
     if config.configured:

@@ -4,7 +4,7 @@
 
 Three processes keep the figures apart: the sandboxes (Salesforce, Exchange, identity) run in one, a driver that
 seeds and edits data through the real clients (exchangelib, simple-salesforce) in another, and this process runs
-only the sessions (``sync.session.run_session`` with the connectors ``calsync.wiring`` builds), so its CPU time
+only the sessions (``sync.session.run_session`` with the connectors ``sync.runtime`` builds), so its CPU time
 (``time.process_time``), ``ru_maxrss`` and tracemalloc peak are the engine's alone.
 
 Scenarios (one mailbox, default policies: Event two-way, Task down, scope 14 days past / 60 days future):
@@ -358,17 +358,17 @@ class Bench:
         self.sandboxes = Sandboxes(work / "sandbox")
         info_path = work / "info.json"
         info_path.write_text(json.dumps(self.sandboxes.info))
-        from calsync import wiring
         from calsync.settings import Settings
         from sandbox.seed import REPS
         from sync import mailboxes
+        from sync.runtime import Runtime
 
-        self.wiring = wiring
         self.phases = PHASES
         self.rep = REPS[0]
         self.settings = Settings.from_env({"CALSYNC_SANDBOX_INFO": str(info_path),
                                            "DATABASE_URL": f"sqlite:///{work}/calsync.db"})  # fmt: skip
-        self.db = wiring.session_factory(self.settings)
+        self.runtime = Runtime.build(self.settings, migrate=True)
+        self.db = self.runtime.session_factory
         self.sql: dict[str, int] = {}
         from sqlalchemy import event
 
@@ -384,8 +384,8 @@ class Bench:
     def session(self, label: str, *, expect: dict[str, Any], trace_memory: bool = False) -> dict[str, Any]:
         from sync.session import run_session
 
-        salesforce = self.wiring.salesforce_connector(self.settings)
-        exchange = self.wiring.exchange_connector(self.settings, self.rep.email)
+        salesforce = self.runtime.salesforce(self.settings)
+        exchange = self.runtime.exchange(self.rep.email, self.settings)
         reads = instrument(salesforce, exchange)
         self.phases.connectors(salesforce, exchange)
         self.phases.take()

@@ -1,7 +1,8 @@
 """An RQ worker class for plain ``rq worker``: ``rq worker -w calsync.rq_worker.Worker sync``.
 
 ``calsync worker`` is the usual way; this class lets RQ's own command line (and its options) run calsync's
-session jobs, installing the job context from the environment the way ``calsync worker`` does.
+session jobs, installing the job context from the environment the way ``calsync worker`` does (one runtime, on the
+worker's own Redis connection).
 """
 
 from __future__ import annotations
@@ -9,15 +10,14 @@ from __future__ import annotations
 import rq
 
 from calsync.settings import Settings
-from calsync.worker_commands import build_context
+from sync import jobs
+from sync.runtime import Runtime
 
 
 class Worker(rq.Worker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        from sync import jobs
-
         try:
             jobs.current_context()
         except RuntimeError:
-            jobs.install(build_context(Settings.from_env(), self.connection))
+            jobs.install(Runtime.build(Settings.from_env(), redis=self.connection).worker_context())

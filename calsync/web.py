@@ -12,11 +12,16 @@ from flask import Flask
 import admin_panel
 from backend.app import create_backend
 from calsync.settings import Settings
+from sync.runtime import Runtime
+
+# A web request waits at most this long on Redis (queue and panel pages), then answers without it.
+REDIS_TIMEOUT = 5.0
 
 
 def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
     """The whole web app: add-in API, task pane, admin panel and operator view. ``settings`` defaults to
     ``Settings.from_env()``; ``test_config`` updates ``app.config`` last (e.g. ``{"TESTING": True}``)."""
-    app = create_backend(Settings.from_env() if settings is None else settings, test_config)
+    settings = Settings.from_env() if settings is None else settings
+    app = create_backend(Runtime.build(settings, redis_timeout=REDIS_TIMEOUT), test_config)
     admin_panel.init_app(app)
     return app

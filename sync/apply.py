@@ -3,7 +3,9 @@
 Order: health entries; deletions; creates (links saved as *pending* and committed first, Salesforce by upsert on
 ``CalSync_Key__c``, Exchange after a look-up by the sync key for retried creates); updates; category removals;
 then the link rows of every sync key whose writes all succeeded. A key with a failed write keeps its old link,
-so the next session plans it again (invariant 11); the failure becomes a health entry.
+so the next session plans it again (invariant 11); the failure becomes a health entry. A link whose Exchange item
+the saved cursor may not cover is saved *pending*, not active; the session confirms it with the cursor
+(`sync.links.confirm`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class Applier:
     # Exchange item id → change key after our write (None: deleted): lets the session move its cursor past
     # its own writes (see session._past_own_writes).
     exchange_writes: dict[str, str | None] = field(default_factory=dict)
+    # Sync keys whose Exchange item this session created (not found by its key): a cursor read before the create
+    # does not cover it.
+    exchange_created: set[str] = field(default_factory=set)
 
     # -- entry point ---------------------------------------------------------------------------------------
     def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
@@ -282,6 +287,7 @@ class Applier:
                 )
                 if result.item_id:
                     self.exchange_writes[result.item_id] = result.change_key
+                self.exchange_created.add(action.sync_key)
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id, Side.SALESFORCE)
@@ -465,7 +471,7 @@ class Applier:
                 continue
             if isinstance(action, JoinSalesforceEvent):
                 if key in self._created:
-                    rows[key] = links.save(self.db, self.mailbox, action.link, rows.get(key), lookup=False)
+                    self._save_link(rows, action.link)
             elif isinstance(action, CreateInSalesforce | CreateInExchange):
                 created = self._created.get(key)
                 if created is None:
@@ -477,12 +483,12 @@ class Applier:
                     state = dataclasses.replace(
                         state, exchange_id=created["exchange_id"], exchange_change_key=created["change_key"]
                     )
-                rows[key] = links.save(self.db, self.mailbox, state, rows.get(key), lookup=False)
+                self._save_link(rows, state)
             elif isinstance(action, UpdateLinkBase):
                 state = action.link
                 if key in self._change_keys:
                     state = dataclasses.replace(state, exchange_change_key=self._change_keys[key])
-                rows[key] = links.save(self.db, self.mailbox, state, rows.get(key), lookup=False)
+                self._save_link(rows, state)
             elif isinstance(action, Unlink):
                 row: Link | None = rows.get(key)
                 if row is not None:
@@ -496,6 +502,13 @@ class Applier:
         self._resolve_health(plan, rows)
         self.db.commit()
         self.checkpoint("links_saved")
+
+    def _save_link(self, rows: dict[str, Link], state: LinkState) -> None:
+        """Save a link row as planned, but *pending* while the saved cursor may not cover its Exchange item."""
+        row = rows.get(state.sync_key)
+        if links.stays_pending(row, state):
+            state = dataclasses.replace(state, state=LinkStatus.PENDING)
+        rows[state.sync_key] = links.save(self.db, self.mailbox, state, row, lookup=False)
 
     def _resolve_health(self, plan: Plan, rows: dict[str, Link]) -> None:
         """Items that synced in this session close their open health entries (`sync.health`: an entry closes

@@ -1,9 +1,9 @@
 """Stored connections to Salesforce and Exchange (table ``connections``), secrets encrypted at rest.
 
-The admin panel saves them (Salesforce through OAuth, the Exchange service account by hand); the composition
-root (``calsync.wiring``) lays them over the environment's connection settings. Secrets (tokens, passwords)
-are one Fernet token of their JSON, under a key derived with HKDF-SHA256 from CALSYNC_SECRET_KEY: the
-database alone never reveals them, and nothing here hands them to a web page.
+The admin panel saves them (Salesforce through OAuth, the Exchange service account by hand); the process's
+runtime (`sync.runtime.Runtime.connection_settings`) lays them over the environment's connection settings.
+Secrets (tokens, passwords) are one Fernet token of their JSON, under a key derived with HKDF-SHA256 from
+CALSYNC_SECRET_KEY: the database alone never reveals them, and nothing here hands them to a web page.
 """
 
 from __future__ import annotations

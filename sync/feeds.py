@@ -149,13 +149,15 @@ def read_exchange(
             # New, or a tombstone shared again (the planner decides).
             wanted[change.item_id] = (link.kind if link is not None else tag_kind, change.change_key)
 
-    # A full listing (first session, lost state) says nothing about absent items: confirm each directly.
+    # A full listing (first session, lost state) says nothing about absent items: confirm each directly. Nor
+    # does an incremental feed about a pending link's item: the saved cursor may predate it, and the server
+    # folds an item that entered and left the calendar since into nothing (see `sync.links`).
     confirm: list[str] = []
-    if feed.full:
-        for link in links:
-            if link.is_live and link.exchange_id and link.exchange_id not in seen:
-                wanted.setdefault(link.exchange_id, (link.kind, None))
-                confirm.append(link.exchange_id)
+    for link in links:
+        unconfirmed = feed.full or link.state is LinkStatus.PENDING
+        if unconfirmed and link.is_live and link.exchange_id and link.exchange_id not in seen:
+            wanted.setdefault(link.exchange_id, (link.kind, None))
+            confirm.append(link.exchange_id)
 
     # Creates cut short by a crash (pending, no item id yet) whose item the user already deleted: the feed's
     # Delete change carried only an id we never saved, so look for the key in Deleted Items (found by the
@@ -355,35 +357,66 @@ def refresh_failed(
     on_sf = {link.sync_key for link in failed if link.salesforce_id in sf_ids or link.sync_key in sf_keys}
 
     need_ex = [link for link in failed if link.exchange_id and link.sync_key in on_sf - on_ex]
-    if need_ex:
-        fetched = exchange.fetch([link.exchange_id for link in need_ex if link.exchange_id])
-        for link, item in zip(need_ex, fetched, strict=True):
-            assert link.exchange_id is not None
-            if item is None:
-                exchange_feed.changes.append(ExchangeChange(link.exchange_id, ChangeType.NOT_FOUND, kind=link.kind))
-            elif policies.for_kind(link.kind).category.lower() not in {c.lower() for c in item.categories or ()}:
-                exchange_feed.changes.append(
-                    ExchangeChange(link.exchange_id, ChangeType.UNSHARED, kind=link.kind, change_key=item.changekey)
-                )
-            else:
-                exchange_feed.changes.append(
-                    _exchange_change(item, link.kind, time_zone, mailbox_email, shared.get(link.exchange_id))
-                )
-
+    exchange_feed.changes += exchange_changes_for(
+        exchange, [(link.exchange_id, link.kind) for link in need_ex if link.exchange_id], policies=policies,
+        time_zone=time_zone, mailbox_email=mailbox_email, shared=shared,
+    )  # fmt: skip
     need_sf = [link for link in failed if link.salesforce_id and link.sync_key in on_ex - on_sf]
+    salesforce_feed.changes += salesforce_changes_for(
+        salesforce, [(link.salesforce_id, link.kind) for link in need_sf if link.salesforce_id], policies=policies,
+        links=links, time_zone=time_zone,
+    )  # fmt: skip
+
+
+def exchange_changes_for(
+    connector: ExchangeConnector,
+    items: Sequence[tuple[str, str]],
+    *,
+    policies: PolicySet,
+    time_zone: str,
+    mailbox_email: str,
+    shared: Mapping[str, SharedRelations] | None = None,
+) -> list[ExchangeChange]:
+    """Change records for (item id, kind) pairs read directly (one GetItem): ``changed``, ``unshared`` when the
+    kind's category is gone, ``not_found`` when the item no longer exists (a confirmed deletion)."""
+    if not items:
+        return []
+    shared = shared or {}
+    out: list[ExchangeChange] = []
+    for (item_id, kind), item in zip(items, connector.fetch([i for i, _ in items]), strict=True):
+        if item is None:
+            out.append(ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind))
+        elif policies.for_kind(kind).category.lower() not in {c.lower() for c in item.categories or ()}:
+            out.append(ExchangeChange(item_id, ChangeType.UNSHARED, kind=kind, change_key=item.changekey))
+        else:
+            out.append(_exchange_change(item, kind, time_zone, mailbox_email, shared.get(item_id)))
+    return out
+
+
+def salesforce_changes_for(
+    connector: SalesforceConnector,
+    records: Sequence[tuple[str, str]],
+    *,
+    policies: PolicySet,
+    links: Sequence[LinkState],
+    time_zone: str,
+) -> list[SalesforceChange]:
+    """Change records for (record id, kind) pairs read directly (one read per object kind); a record that no
+    longer exists is ``not_found`` (a confirmed deletion)."""
     by_id = {link.salesforce_id: link for link in links if link.salesforce_id}
-    for kind in sorted({link.kind for link in need_sf}):
+    out: list[SalesforceChange] = []
+    for kind in sorted({k for _, k in records}):
         policy = policies.for_kind(kind)
         if policy.direction is Direction.OFF or (is_custom_kind(kind) and policy.custom is None):
             continue
         sobject = salesforce_object(policy)
-        ids = [link.salesforce_id for link in need_sf if link.kind == kind and link.salesforce_id]
-        rows = salesforce.get_records(sobject, ids, salesforce_fields(policy))
-        present = [row for row in rows if row]
-        salesforce_feed.changes += _salesforce_changes(salesforce, policy, sobject, present, by_id, time_zone)
+        ids = [i for i, k in records if k == kind]
+        present = [row for row in connector.get_records(sobject, ids, salesforce_fields(policy)) if row]
+        out += _salesforce_changes(connector, policy, sobject, present, by_id, time_zone)
         found = {row["Id"] for row in present}
-        for record_id in ids:
-            if record_id not in found:
-                salesforce_feed.changes.append(
-                    SalesforceChange(record_id, ChangeType.NOT_FOUND, kind=kind, salesforce_object=sobject)
-                )
+        out += [
+            SalesforceChange(i, ChangeType.NOT_FOUND, kind=kind, salesforce_object=sobject)
+            for i in ids
+            if i not in found
+        ]
+    return out

@@ -2,6 +2,13 @@
 
 A create writes its link as *pending* (with the sync key) and commits before the remote call, so a retry after
 a crash finds the item by that key instead of making a second one (DESIGN §4, invariant 6).
+
+A link stays *pending* after its create, too, until the session saves an Exchange cursor that covers its item
+(`confirm`): SyncFolderItems folds an item that entered the calendar after the client's cursor and left it again
+into nothing, so a link whose item the saved cursor does not cover would never hear of its deletion. The
+Exchange feed checks such links directly (`sync.feeds`). Hence: an active or failed link's item is one the saved
+cursor covers (found by the simulation: a session crashed after saving its links, before moving the cursor; the
+user deleted the new item; the Event lived on).
 """
 
 from __future__ import annotations
@@ -97,3 +104,33 @@ def unlink(row: Link, *, exchange_deleted: bool, salesforce_deleted: bool) -> No
         row.exchange_change_key = None
     if salesforce_deleted:
         row.salesforce_id = None
+
+
+def stays_pending(row: Link | None, state: LinkState) -> bool:
+    """Whether ``state``, planned *active*, must be saved *pending*: its Exchange item may have entered the
+    calendar after the saved cursor (a new link, a pending one, a tombstone brought back, or another item)."""
+    if state.state is not LinkStatus.ACTIVE or not (state.exchange_id and state.salesforce_id):
+        return False
+    covered = (str(LinkStatus.ACTIVE), str(LinkStatus.FAILED))
+    return row is None or row.state not in covered or row.exchange_item_id != state.exchange_id
+
+
+def confirm(db: Session, mailbox: Mailbox, *, except_keys: Iterable[str] = ()) -> int:
+    """Pending links with both sides' ids become active: the Exchange cursor saved in the same commit covers
+    their items (``except_keys``: items created after the feed was read that the cursor did not move past).
+    The caller commits."""
+    skip = set(except_keys)
+    rows = db.scalars(
+        select(Link).where(
+            Link.mailbox_id == mailbox.id,
+            Link.state == str(LinkStatus.PENDING),
+            Link.exchange_item_id.is_not(None),
+            Link.salesforce_id.is_not(None),
+        )
+    )
+    confirmed = 0
+    for row in rows:
+        if row.sync_key not in skip:
+            row.state = str(LinkStatus.ACTIVE)
+            confirmed += 1
+    return confirmed

@@ -253,3 +253,26 @@ class Connection(Base):
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secret: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# -- scope entry (issue 23) ----------------------------------------------------------------------------------
+class OutOfScopeItem(Base):
+    """A tagged Exchange item or Salesforce record a session read but left alone because it lay outside the
+    scope, with the span of time it covers: when the scope widens or the calendar moves on so that the span
+    enters it, the next session reads the item directly and plans it (`sync.scope_entry`). Rows go as soon as
+    a feed reports the item in scope, deleted or untagged."""
+
+    __tablename__ = "out_of_scope_items"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "side", "item_id"),
+        Index("ix_out_of_scope_items_span", "mailbox_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(16))  # exchange | salesforce
+    item_id: Mapped[str] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(80))
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime]  # sync.scope.OPEN_END for a series without an end
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

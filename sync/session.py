@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync import health, links, mailboxes, policy_store, shares
+from sync import health, links, mailboxes, policy_store, scope_entry, shares
 from sync.apply import Applier
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
@@ -191,6 +191,12 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         exchange, salesforce, links=previous, exchange_feed=ex_feed, salesforce_feed=sf_feed, policies=policies,
         time_zone=mailbox.time_zone, mailbox_email=mailbox.email, shared=share_requests,
     )  # fmt: skip
+    entered = scope_entry.entered(db, mailbox, policies, now)  # items the scope took in since they were read
+    if entered:
+        scope_entry.read_entered(
+            entered, exchange, salesforce, exchange_feed=ex_feed, salesforce_feed=sf_feed, links=previous,
+            policies=policies, time_zone=mailbox.time_zone, mailbox_email=mailbox.email, shared=share_requests,
+        )  # fmt: skip
     progress("planning", 0, len(ex_feed.changes) + len(sf_feed.changes))
     meeting_changes = _meetings_going_up(ex_feed.changes, policies)
     emails = sorted({a.email for c in meeting_changes for a in c.entry.attendees if a.email})
@@ -212,10 +218,21 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     applier = Applier(db, mailbox, salesforce, exchange, now, checkpoint=_checkpoint, people=people)
     report = applier.apply(plan, previous)
 
+    if not plan.guard.tripped:
+        scope_entry.remember(
+            db, mailbox, exchange_changes=ex_feed.changes, salesforce_changes=sf_feed.changes, links=previous,
+            policies=policies, now=now, found=entered, finished=not report.failed_keys,
+        )  # fmt: skip
     # Move the cursors only when every write landed: a failed item must come back in the next feeds.
     if not report.failed_keys and not plan.guard.tripped:
-        mailbox.exchange_sync_state = _past_own_writes(exchange, ex_feed.sync_state, applier.exchange_writes)
+        cursor = _past_own_writes(exchange, ex_feed.sync_state, applier.exchange_writes)
+        mailbox.exchange_sync_state = cursor
         mailbox.salesforce_watermarks = sf_feed.watermarks
+        # In the same commit, the links whose Exchange items this cursor covers stop being pending: every item
+        # the feed could see, and this session's creates if the cursor moved past them (or no cursor is kept:
+        # then the next session lists everything).
+        past_own = cursor is None or cursor != ex_feed.sync_state
+        links.confirm(db, mailbox, except_keys=() if past_own else applier.exchange_created)
         # The feed moved past these items: their share requests have been sent (or refused with a health note).
         seen = {change.exchange_id for change in ex_feed.changes}
         shares.settle(db, mailbox, seen & set(share_requests), before=now)
@@ -257,7 +274,7 @@ def meeting_events(db: Session, mailbox: Mailbox, uids: set[str]) -> dict[str, M
             Link.mailbox_id != mailbox.id,
             Link.kind == EVENT,
             Link.joined_event.is_(False),
-            Link.state.in_([str(LinkStatus.ACTIVE), str(LinkStatus.FAILED)]),
+            Link.state.in_([str(LinkStatus.PENDING), str(LinkStatus.ACTIVE), str(LinkStatus.FAILED)]),
             Link.salesforce_id.is_not(None),
         )
         .order_by(Link.created_at, Link.id)

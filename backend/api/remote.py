@@ -1,5 +1,5 @@
 """The services the add-in API reaches: Exchange (EWS, acting as the caller's mailbox), Salesforce and the RQ
-queue, built from the app's settings through ``calsync.wiring``; and how their failures are answered.
+queue, from the process's runtime (`backend.globals.runtime`); and how their failures are answered.
 
 A remote failure is never a 500: refused credentials or an unconfigured service are 503 with a message for
 people, anything else from a remote service is 502.
@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
 from redis import Redis
 from rq import Queue
 
 from backend.errors import ApiError
-from calsync import wiring
-from calsync.settings import ConfigError, Settings
+from backend.globals import runtime, settings
+from calsync.settings import ConfigError
 from sync.connectors.errors import AuthError, ConnectorError
 from sync.connectors.exchange import ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
 from sync.schedule import ScheduleConfig
-from sync.schedule import schedule_config as build_schedule_config
 
 log = logging.getLogger(__name__)
-
-
-def settings() -> Settings:
-    return current_app.config["CALSYNC_SETTINGS"]
 
 
 def unavailable(message: str, code: str = "service_unavailable") -> ApiError:
@@ -36,14 +30,14 @@ def unavailable(message: str, code: str = "service_unavailable") -> ApiError:
 def exchange(mailbox_email: str) -> ExchangeConnector:
     """EWS as the caller's mailbox (the service account impersonates it: it sees that mailbox only)."""
     try:
-        return wiring.exchange_connector(settings(), mailbox_email)
+        return runtime().exchange(mailbox_email, settings())
     except (ConfigError, ConnectorError) as exc:
         raise unavailable(f"Exchange is not set up on this server: {exc}", "exchange_unavailable") from None
 
 
 def salesforce() -> SalesforceConnector:
     try:
-        return wiring.salesforce_connector(settings())
+        return runtime().salesforce(settings())
     except ConfigError as exc:
         raise unavailable(str(exc), "salesforce_unavailable") from None
 
@@ -60,15 +54,11 @@ def remote_error(exc: ConnectorError) -> ApiError:
 
 
 def redis() -> Redis:
-    connection = current_app.extensions.get("calsync_redis")
-    if connection is None:
-        connection = Redis.from_url(settings().redis_url, socket_timeout=5, socket_connect_timeout=5)
-        current_app.extensions["calsync_redis"] = connection
-    return connection
+    return runtime().redis
 
 
 def schedule_config() -> ScheduleConfig:
-    return build_schedule_config(settings())
+    return runtime().schedule
 
 
 def queue() -> Queue:

@@ -17,7 +17,9 @@ from sync.mapping.issues import MappingIssue
 
 
 class LinkStatus(StrEnum):
-    PENDING = "pending"  # written before a remote create; the created side's id is not known yet
+    # Written before a remote create (the created side's id not known yet), and kept after it until the saved
+    # Exchange cursor covers the item (sync.links): planned like active, the item checked at every session.
+    PENDING = "pending"
     ACTIVE = "active"
     UNLINKED = "unlinked"  # a tombstone: changes of its items are ignored
     FAILED = "failed"  # the last attempt had issues (health entries); planned like active

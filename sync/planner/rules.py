@@ -55,7 +55,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sync.attendees import Person
@@ -89,6 +89,7 @@ from sync.planner.model import (
     UpdateLinkBase,
 )
 from sync.policies import Direction, ExchangeDeletion, OnUnshare, Policy, PolicySet, PrivateItems, SalesforceDeletion
+from sync.scope import overlaps, projection_span
 
 # Namespace of deterministic sync keys (uuid5 of mailbox + side + item id).
 SYNC_KEY_NAMESPACE = uuid.UUID("6f1d7d8e-3c0b-5b7e-9a51-ca15c0de0001")
@@ -109,26 +110,7 @@ def new_sync_key(mailbox: str, side: Side, item_id: str) -> str:
 
 def in_scope(p: Projection, window: tuple[datetime, datetime]) -> bool:
     """Whether a projection overlaps the scope window (a series: its first start to its UNTIL)."""
-    lo, hi = window
-    when = p.get("when") or {}
-    try:
-        if when.get("all_day"):
-            # A day is a day somewhere on Earth: allow ±1 day so zones never flip an item out of scope.
-            start = datetime.combine(date.fromisoformat(when["start"]), time(0), tzinfo=UTC) - timedelta(days=1)
-            end = datetime.combine(date.fromisoformat(when["end"]), time(0), tzinfo=UTC) + timedelta(days=1)
-        else:
-            start = datetime.strptime(when["start"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-            end = datetime.strptime(when["end"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-    except (KeyError, TypeError, ValueError):
-        return False
-    rec = p.get("recurrence")
-    if rec:
-        end = datetime.max.replace(tzinfo=UTC)
-        for part in rec["rrule"].split(";"):
-            if part.startswith("UNTIL="):
-                until = part[len("UNTIL=") :][:8]
-                end = datetime.strptime(until, "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=2)
-    return start <= hi and end >= lo
+    return overlaps(projection_span(p), window)
 
 
 def _pick(changes: Sequence[Any]) -> Any:

@@ -13,6 +13,7 @@ from redis import Redis
 from werkzeug.serving import make_server
 
 from admin_panel.accounts import create
+from backend.globals import runtime_of
 from calsync.database import make_engine, make_session_factory
 from calsync.settings import Settings
 from calsync.web import create_app
@@ -48,7 +49,7 @@ def app(panel_settings, redis_db):
     add_accounts(panel_settings.database_url)
     app = create_app(panel_settings, {"TESTING": True})
     yield app
-    app.extensions["calsync_db"].engine.dispose()
+    runtime_of(app).close()
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ class ServedPanel:
     def close(self) -> None:
         self.server.shutdown()
         self.thread.join(5)
-        self.app.extensions["calsync_db"].engine.dispose()
+        runtime_of(self.app).close()
 
 
 @pytest.fixture

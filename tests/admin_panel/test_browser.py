@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from calsync import wiring
+from backend.globals import runtime_of
 from tests.admin_panel.conftest import ADMIN, VIEWER
 from tests.browser import screenshot
 from tests.e2e.actors import at
@@ -123,9 +123,10 @@ def test_connect_salesforce_by_oauth_and_map_a_custom_object(served_panel, chrom
         screenshot(page, "admin-connections-salesforce")
 
         # Sessions (workers, `calsync sync`) now use the token the panel stored, encrypted.
-        stored = wiring.with_stored_connections_of(served_panel.app.config["CALSYNC_SETTINGS"])
-        assert stored.salesforce_access_token != served_panel.app.config["CALSYNC_SETTINGS"].salesforce_access_token
-        rows = wiring.salesforce_connector(stored).query(f"SELECT Id FROM User WHERE Email = '{rep.email}'")
+        runtime = runtime_of(served_panel.app)
+        stored = runtime.connection_settings()
+        assert stored.salesforce_access_token != runtime.settings.salesforce_access_token
+        rows = runtime.salesforce().query(f"SELECT Id FROM User WHERE Email = '{rep.email}'")
         assert [r["Id"] for r in rows] == [rep.salesforce_user_id]
 
         page.goto(f"{served_panel.url}/admin/policies/custom/new")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from calsync import wiring
+from backend.globals import runtime_of
+from calsync.web import create_app
 from sync import mailboxes
 from sync.session import run_session
 from tests.admin_panel.conftest import ADMIN, REDIS_URL, add_accounts, csrf_of, log_in
@@ -14,8 +15,6 @@ from tests.e2e.actors import at
 
 def test_exchange_account_saved_in_the_panel_is_used_by_the_next_session(sandbox_settings, sandboxes, world,
                                                                          redis_db):  # fmt: skip
-    from calsync.web import create_app
-
     account = sandboxes.info["exchange"]["service_account"]
     # The environment knows where EWS is but not the service account's password: only the panel does.
     settings = replace(sandbox_settings, redis_url=REDIS_URL, exchange_password="", exchange_username="")
@@ -30,14 +29,14 @@ def test_exchange_account_saved_in_the_panel_is_used_by_the_next_session(sandbox
     assert response.status_code == 303, response.get_data(as_text=True)
 
     world.outlook().create("Shared from Outlook", at(2, 10), at(2, 11), categories=["Salesforce"])
-    factory = wiring.session_factory(settings)
-    with factory() as db:
+    runtime = runtime_of(app)
+    with runtime.session_factory() as db:
         mailboxes.add(db, world.rep.email, world.rep.salesforce_user_id)
         db.commit()
-    stored = wiring.with_stored_connections_of(settings)
-    assert stored.exchange_password == account["password"]
-    result = run_session(factory, world.rep.email, salesforce=wiring.salesforce_connector(stored),
-                         exchange=wiring.exchange_connector(stored, world.rep.email))  # fmt: skip
+    assert runtime.connection_settings().exchange_password == account["password"]
+    # What a worker's session runs on: the stored connections laid over the environment's.
+    result = run_session(runtime.session_factory, world.rep.email, salesforce=runtime.salesforce(),
+                         exchange=runtime.exchange(world.rep.email))  # fmt: skip
     assert result.status == "ok", result.error
     assert world.salesforce().find_event("Shared from Outlook") is not None
-    app.extensions["calsync_db"].engine.dispose()
+    runtime.close()

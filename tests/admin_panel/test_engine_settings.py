@@ -6,15 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from calsync.worker_commands import build_context
 from sync import jobs, mailboxes, settings_store
 from sync.models import Mailbox
+from sync.runtime import Runtime
 from tests.e2e.actors import at
 
 
 @pytest.fixture
 def job_context(redis_db, sandbox_settings) -> Iterator[jobs.WorkerContext]:
-    context = build_context(sandbox_settings, redis_db)
+    context = Runtime.build(sandbox_settings, redis=redis_db).worker_context()
     jobs.install(context)
     yield context
     jobs.install(None)

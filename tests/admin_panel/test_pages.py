@@ -8,12 +8,13 @@ import pytest
 from rq import Queue
 from sqlalchemy import select
 
+from backend.globals import runtime_of
 from sync.models import AuditEntry, HealthEntry, Mailbox, SyncSession, utcnow
 from tests.admin_panel.conftest import csrf_of
 
 
 def _db(app):
-    return app.extensions["calsync_db"].session_factory()
+    return runtime_of(app).session_factory()
 
 
 @pytest.fixture

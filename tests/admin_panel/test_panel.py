@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from backend.globals import runtime_of
 from calsync.cli import main
 from sync import connections, policy_store, settings_store
 from sync.models import AuditEntry, Connection, Mailbox
@@ -18,7 +19,7 @@ PAGES = ["/admin/", "/admin/mailboxes", "/admin/policies", "/admin/policies/even
 
 
 def _audit(app) -> list[AuditEntry]:
-    with app.extensions["calsync_db"].session_factory() as db:
+    with runtime_of(app).session_factory() as db:
         return list(db.scalars(select(AuditEntry).order_by(AuditEntry.id)))
 
 
@@ -60,7 +61,7 @@ def test_a_post_without_csrf_token_is_refused_even_logged_in(admin_client, app):
     assert "CSRF" in response.get_data(as_text=True)
     response = admin_client.post("/admin/mailboxes", data={"email": "rep@calsync.example", "csrf_token": "forged"})
     assert response.status_code == 400
-    with app.extensions["calsync_db"].session_factory() as db:
+    with runtime_of(app).session_factory() as db:
         assert db.scalars(select(Mailbox)).all() == []
 
 
@@ -88,7 +89,7 @@ def test_policy_change_is_audited_with_before_and_after_and_read_by_the_engine(a
             "scope_future_days": "30"}  # fmt: skip
     response = admin_client.post("/admin/policies/event", data=form)
     assert response.status_code == 303
-    with app.extensions["calsync_db"].session_factory() as db:
+    with runtime_of(app).session_factory() as db:
         policy = policy_store.load(db).for_kind("event")
     assert (policy.direction, policy.conflict_winner, policy.private_items) == ("downsync_only", "salesforce", "masked")
     assert (policy.scope.past_days, policy.scope.future_days) == (7, 30)
@@ -127,7 +128,7 @@ def test_settings_are_validated_audited_and_read_by_the_engine(admin_client, app
         "csrf_token": token, "intervals": "15, 45", "budget_max_percent": "75", "budget_max_requests": "",
         "scope_past_days": "3", "scope_future_days": "10", "guard_min_count": "2", "guard_percent": "50"})  # fmt: skip
     assert good.status_code == 303
-    with app.extensions["calsync_db"].session_factory() as db:
+    with runtime_of(app).session_factory() as db:
         org = settings_store.load(db)
         policies = policy_store.load(db)
     config = settings_store.apply_to_schedule(org, ScheduleConfig())
@@ -149,7 +150,7 @@ def test_mailbox_forms_refuse_bad_input_and_audit_changes(admin_client, app):
         admin_client.post("/admin/mailboxes", data={"csrf_token": token, "email": "rep@calsync.example"}).status_code
         == 303
     )
-    with app.extensions["calsync_db"].session_factory() as db:
+    with runtime_of(app).session_factory() as db:
         mailbox = db.scalars(select(Mailbox)).one()
         mailbox.exchange_sync_state = "state"
         db.commit()
@@ -158,7 +159,7 @@ def test_mailbox_forms_refuse_bad_input_and_audit_changes(admin_client, app):
     response = admin_client.post(f"/admin/mailboxes/{mailbox_id}/reset",
                                  data={"csrf_token": token, "back": "https://evil.example/"})  # fmt: skip
     assert response.headers["Location"] == "/admin/mailboxes"
-    with app.extensions["calsync_db"].session_factory() as db:
+    with runtime_of(app).session_factory() as db:
         mailbox = db.get(Mailbox, mailbox_id)
         assert not mailbox.enabled and mailbox.exchange_sync_state is None
     assert [e.action for e in _audit(app)] == ["mailbox.add", "mailbox.enabled", "mailbox.reset_sync_state"]
@@ -169,7 +170,7 @@ def test_mailbox_forms_refuse_bad_input_and_audit_changes(admin_client, app):
 def test_sync_now_enqueues_a_session_on_redis(admin_client, app, redis_db):
     token = csrf_of(admin_client.get("/admin/mailboxes"))
     admin_client.post("/admin/mailboxes", data={"csrf_token": token, "email": "rep@calsync.example"})
-    with app.extensions["calsync_db"].session_factory() as db:
+    with runtime_of(app).session_factory() as db:
         mailbox_id = db.scalars(select(Mailbox.id)).one()
     admin_client.post(f"/admin/mailboxes/{mailbox_id}/sync-now", data={"csrf_token": token})
     from rq import Queue
@@ -189,10 +190,10 @@ def test_exchange_secret_is_encrypted_at_rest_and_never_shown(admin_client, app)
     form = {"csrf_token": token, "endpoint": "https://mail.example.com/EWS/Exchange.asmx", "username": "svc",
             "password": "s3cret-Passw0rd", "auth_type": "basic", "version": "Exchange2013_SP1"}  # fmt: skip
     assert admin_client.post("/admin/connections/exchange", data=form).status_code == 303
-    with app.extensions["calsync_db"].session_factory() as db:
+    with runtime_of(app).session_factory() as db:
         row = db.scalars(select(Connection)).one()
         assert "s3cret" not in row.secret and "s3cret" not in str(row.config)
-        stored = connections.load(db, "exchange", app.config["CALSYNC_SETTINGS"].secret_key)
+        stored = connections.load(db, "exchange", runtime_of(app).settings.secret_key)
     assert stored.secrets == {"password": "s3cret-Passw0rd"}
     assert "s3cret" not in admin_client.get("/admin/connections").get_data(as_text=True)
     assert "s3cret" not in admin_client.get("/admin/audit").get_data(as_text=True)

@@ -15,10 +15,11 @@ from flask import Flask
 from redis import Redis
 from rq import Queue, SimpleWorker
 
+from backend.globals import runtime_of
 from calsync.settings import Settings
 from calsync.web import create_app
-from calsync.worker_commands import build_context
 from sync import jobs, mailboxes
+from sync.runtime import Runtime
 from tests.conftest import REDIS_SERVER, clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
@@ -48,10 +49,7 @@ def api_app(addin_settings, engine) -> Iterator[Flask]:  # noqa: F811
     """The backend app; ``engine`` registered the default rep's mailbox."""
     app = create_app(addin_settings, {"TESTING": True})
     yield app
-    app.extensions["calsync_db"].engine.dispose()
-    connection = app.extensions.get("calsync_redis")
-    if connection is not None:
-        connection.close()
+    runtime_of(app).close()
 
 
 @pytest.fixture
@@ -71,7 +69,7 @@ def token_for(sandboxes) -> Callable[..., str]:  # noqa: F811
 def run_worker(addin_settings, redis11) -> Iterator[Callable[[], int]]:
     """Run every queued session job now, in this process (RQ ``SimpleWorker``, burst mode); returns how many
     jobs it ran."""
-    jobs.install(build_context(addin_settings, redis11))
+    jobs.install(Runtime.build(addin_settings, redis=redis11).worker_context())
 
     def run() -> int:
         queue = Queue(addin_settings.sync_queue, connection=redis11)
@@ -84,9 +82,8 @@ def run_worker(addin_settings, redis11) -> Iterator[Callable[[], int]]:
 
 
 def add_mailbox(settings: Settings, email: str, salesforce_user_id: str, time_zone: str) -> None:
-    from calsync import wiring
-
-    factory = wiring.session_factory(settings, migrate=False)
-    with factory() as db:
+    runtime = Runtime.build(settings)
+    with runtime.session_factory() as db:
         mailboxes.add(db, email, salesforce_user_id, time_zone=time_zone)
         db.commit()
+    runtime.close()

@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from backend.globals import runtime_of
 from calsync.settings import Settings
 from calsync.web import create_app
 from sandbox.identity import IdentityProvider
@@ -102,7 +103,7 @@ def make_app():
 
     yield build
     for app in apps:
-        app.extensions["calsync_db"].engine.dispose()
+        runtime_of(app).close()
 
 
 @pytest.fixture

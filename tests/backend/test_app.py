@@ -10,7 +10,7 @@ from lxml import etree
 
 from addin.manifest import validate_manifest
 from backend.app import OUTLOOK_WEB_ORIGINS
-from backend.globals import db_session
+from backend.globals import db_session, runtime_of
 from calsync.settings import ConfigError
 from sync.models import SyncSession
 from tests.backend.conftest import REP_EMAIL, bearer, make_settings
@@ -18,16 +18,16 @@ from tests.backend.conftest import REP_EMAIL, bearer, make_settings
 
 # -- the factory and the database ---------------------------------------------------------------------------
 def test_create_app_applies_settings_then_test_config(app, settings, make_app):
-    assert app.config["CALSYNC_SETTINGS"] is settings
+    assert runtime_of(app).settings is settings
     assert app.config["SECRET_KEY"] == settings.secret_key
     assert app.testing
     other = make_app(settings, {"MAX_CONTENT_LENGTH": 10})
     assert other.config["MAX_CONTENT_LENGTH"] == 10
 
 
-def test_one_engine_per_app_and_one_session_per_request_closed_at_teardown(app):
-    database = app.extensions["calsync_db"]
-    assert str(database.engine.url) == app.config["DATABASE_URL"]
+def test_one_runtime_per_app_and_one_session_per_request_closed_at_teardown(app, settings):
+    runtime = runtime_of(app)
+    assert str(runtime.engine.url) == settings.database_url
     with app.test_request_context("/api/v1/health"):
         first = db_session()
         assert db_session() is first  # the same session for the whole request
@@ -38,7 +38,7 @@ def test_one_engine_per_app_and_one_session_per_request_closed_at_teardown(app):
     with app.test_request_context("/api/v1/health"):
         assert "calsync_db_session" not in g
         assert db_session() is not first
-    assert app.extensions["calsync_db"] is database
+    assert runtime_of(app) is runtime
 
 
 # -- /health and /me ------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from calsync import wiring
 from calsync.settings import Settings
 from sandbox.seed import rep_by_email
 from sync import mailboxes, policy_store
 from sync.models import HealthEntry, Link
 from sync.policies import Policy, PolicySet
+from sync.runtime import Runtime
 from sync.session import SessionResult, run_session
 from tests.e2e.actors import World
 
@@ -25,7 +25,8 @@ class Engine:
     email: str
 
     def __post_init__(self) -> None:
-        self.factory = wiring.session_factory(self.settings)
+        self.runtime = Runtime.build(self.settings, migrate=True)
+        self.factory = self.runtime.session_factory
         with self.factory() as db:
             rep = rep_by_email(self.email) or self.world.rep
             mailbox = mailboxes.add(db, self.email, rep.salesforce_user_id)
@@ -36,13 +37,19 @@ class Engine:
         result = run_session(
             self.factory,
             self.email,
-            salesforce=wiring.salesforce_connector(self.settings),
-            exchange=wiring.exchange_connector(self.settings, self.email),
+            **self.connectors(),
             now=now,
             force_category_check=force_category_check,
         )
         assert result.status != "failed", result.error
         return result
+
+    def connectors(self) -> dict:
+        """A session's connectors, on the environment's connection settings (the mailbox's own login if any)."""
+        return {
+            "salesforce": self.runtime.salesforce(self.settings),
+            "exchange": self.runtime.exchange(self.email, self.settings),
+        }
 
     def converge(self, sessions: int = 3) -> SessionResult:
         """Run sessions until one writes nothing (at most ``sessions``); return that quiet one."""

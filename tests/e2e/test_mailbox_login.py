@@ -6,6 +6,7 @@ from calsync.cli import main
 from sandbox.seed import REPS
 from sync import mailboxes
 from sync.secrets import SecretError, seal, unseal
+from sync.session import run_session
 from tests.e2e.actors import at
 
 ALICE = REPS[0]
@@ -34,11 +35,7 @@ def test_a_mailbox_with_its_own_login_syncs_without_impersonation(engine, world)
 
 def test_a_wrong_own_password_fails_the_session_with_a_clear_health_entry(engine, world):
     _login(engine, "not-the-password")
-    from calsync import wiring
-    from sync.session import run_session
-
-    result = run_session(engine.factory, engine.email, salesforce=wiring.salesforce_connector(engine.settings),
-                         exchange=wiring.exchange_connector(engine.settings, engine.email))  # fmt: skip
+    result = run_session(engine.factory, engine.email, **engine.connectors())
     assert result.status == "failed" and "exchange refused our credentials" in result.error
     assert "exchange_auth_failed" in [h.code for h in engine.health()]
 

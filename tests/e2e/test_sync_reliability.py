@@ -19,12 +19,7 @@ def _crash_at(point):
 
 
 def _sync_with(engine, checkpoint):
-    from calsync import wiring
-
-    return run_session(
-        engine.factory, engine.email, salesforce=wiring.salesforce_connector(engine.settings),
-        exchange=wiring.exchange_connector(engine.settings, engine.email), checkpoint=checkpoint,
-    )  # fmt: skip
+    return run_session(engine.factory, engine.email, **engine.connectors(), checkpoint=checkpoint)
 
 
 @pytest.mark.parametrize("point", ["pending_saved", "salesforce_created", "exchange_created", "links_saved"])
@@ -68,10 +63,7 @@ def test_locked_rows_become_health_entries_and_converge_at_the_next_session(engi
 def test_an_exhausted_api_budget_ends_the_session_cleanly(engine, world):
     world.outlook().create("No budget", at(1, 10), at(1, 11))
     world.set_salesforce_faults(api_used=world.salesforce_daily_budget)
-    from calsync import wiring
-
-    result = run_session(engine.factory, engine.email, salesforce=wiring.salesforce_connector(engine.settings),
-                         exchange=wiring.exchange_connector(engine.settings, engine.email))  # fmt: skip
+    result = run_session(engine.factory, engine.email, **engine.connectors())
     assert result.status == "failed" and "budget" in result.error
     assert [h.code for h in engine.health()] == ["api_budget_exhausted"]
     world.set_salesforce_faults(api_used=0)

@@ -16,7 +16,6 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import event, select
 
-from calsync import wiring
 from calsync.settings import Settings
 from sync import mailboxes
 from sync.models import SyncSession
@@ -126,10 +125,7 @@ def test_database_connection_terminated_while_link_rows_are_written_then_retried
     bind = engine.factory.kw["bind"]
     event.listen(bind, "before_cursor_execute", drop)
     try:
-        result = run_session(
-            engine.factory, engine.email, salesforce=wiring.salesforce_connector(settings),
-            exchange=wiring.exchange_connector(settings, engine.email),
-        )  # fmt: skip
+        result = run_session(engine.factory, engine.email, **engine.connectors())
     finally:
         event.remove(bind, "before_cursor_execute", drop)
     assert terminated and terminated[0] >= 1

@@ -229,13 +229,9 @@ class SyncMachine(RuleBasedStateMachine):
 
     # -- sessions -----------------------------------------------------------------------------------------
     def _session(self, checkpoint=None):
-        from calsync import wiring
-
-        settings = self.engine.settings
         return run_session(
-            self.engine.factory, self.engine.email, salesforce=wiring.salesforce_connector(settings),
-            exchange=wiring.exchange_connector(settings, self.engine.email), now=SIM_NOW, checkpoint=checkpoint,
-        )  # fmt: skip
+            self.engine.factory, self.engine.email, **self.engine.connectors(), now=SIM_NOW, checkpoint=checkpoint
+        )
 
     @rule()
     def sync(self) -> None:

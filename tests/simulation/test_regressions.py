@@ -160,3 +160,79 @@ def test_an_item_sync_created_and_the_user_deleted_before_the_next_session_delet
     machine.sync()
     machine.delete(data=Draws("T2"), side="exchange")
     machine.converge()  # T2 gone on both sides
+
+
+def _new_item_across_crashed_sessions(machine, origin: str, private: bool, crashes: tuple[str, ...]) -> None:
+    """T1 synced (so a cursor is saved), then a new T2 whose sessions crash before the cursor moves past it."""
+    machine.policies(winner="exchange")
+    machine.create_in_salesforce(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    create = machine.create_in_salesforce if origin == "salesforce" else machine.create_in_outlook
+    create(words="Lunch", span=_span(-4, 13), location=None, private=private)
+    for point in crashes:
+        machine.sync_and_crash(point=point)
+
+
+CRASHES = [("links_saved",), ("pending_saved", "links_saved")]
+
+
+@pytest.mark.parametrize("crashes", CRASHES)
+@pytest.mark.parametrize("private", [True, False])
+@pytest.mark.parametrize("cancel", [False, True])
+def test_an_outlook_deletion_after_a_crash_before_the_cursor_moved_deletes_the_event(machine, cancel, private, crashes):
+    """Issue 21, found by the deep simulation: a session created a Salesforce Event's copy in Exchange, saved the
+    link as active and crashed before it saved the Exchange cursor; the user deleted the copy; the cursor, older
+    than the item, let the server fold its create and delete into nothing, and the Event lived on (invariants 1,
+    3). Fixed in the link mechanism: a link stays pending until the session saves a cursor that covers its item
+    (`sync.links.confirm`), and the Exchange feed checks pending links' items directly."""
+    _new_item_across_crashed_sessions(machine, "salesforce", private, crashes)
+    machine.delete(data=Draws("T2"), side="exchange", cancel=cancel)
+    machine.converge()  # T2 gone on both sides (exchange_deletion = delete)
+
+
+@pytest.mark.parametrize("private", [True, False])
+@pytest.mark.parametrize("cancel", [False, True])
+def test_an_outlook_deletion_of_an_outlook_item_after_a_crash_before_the_cursor_moved_deletes_the_event(
+    machine, cancel, private
+):
+    """The same hole for an item the user made in Outlook: the cursor saved before the user's create does not
+    cover it either, so the crashed session's link must stay pending."""
+    _new_item_across_crashed_sessions(machine, "exchange", private, ("pending_saved", "links_saved"))
+    machine.delete(data=Draws("T2"), side="exchange", cancel=cancel)
+    machine.converge()
+
+
+@pytest.mark.parametrize("private", [True, False])
+@pytest.mark.parametrize("origin", ["salesforce", "exchange"])
+def test_a_salesforce_deletion_after_a_crash_before_the_cursor_moved_reaches_outlook(machine, origin, private):
+    """Checked with issue 21 (it passed before the fix too: queryAll reports deleted rows whatever the
+    watermark): the Event deleted after the same crashes loses its category in Outlook (salesforce_deletion
+    keep), also while its link is still pending."""
+    _new_item_across_crashed_sessions(machine, origin, private, ("pending_saved", "links_saved"))
+    machine.delete(data=Draws("T2"), side="salesforce")
+    machine.converge()
+
+
+@pytest.mark.parametrize("private", [True, False])
+@pytest.mark.parametrize("origin", ["salesforce", "exchange"])
+def test_an_unshare_after_a_crash_before_the_cursor_moved_unlinks(machine, origin, private):
+    """Checked with issue 21 (it passed before the fix too: the unshared item is still in the calendar, so the
+    feed reports it): unshared after the same crashes, both sides stay and are unlinked."""
+    _new_item_across_crashed_sessions(machine, origin, private, ("pending_saved", "links_saved"))
+    machine.unshare(data=Draws("T2"))
+    machine.converge()
+
+
+@pytest.mark.parametrize("private", [True, False])
+def test_an_outlook_deletion_after_a_session_that_kept_its_cursor_deletes_the_event(machine, private):
+    """The same hole without a crash, found while checking issue 21: a session that creates an item in Exchange
+    but fails another item's write keeps its old cursor (so the failed item comes back); the link it saved as
+    active never heard of the user deleting the new item. Fixed by the same pending-until-covered rule."""
+    machine.policies(winner="exchange")
+    machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.converge()
+    machine.edit(data=Draws("T1", "Hall ✨"), side="exchange", what="location")  # fails in Salesforce below
+    machine.create_in_salesforce(words="Lunch", span=_span(-4, 13), location=None, private=private)
+    machine.sync_with_fault(fault="lock_row", n=1)
+    machine.delete(data=Draws("T2"), side="exchange")
+    machine.converge()

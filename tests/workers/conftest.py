@@ -13,8 +13,8 @@ from dataclasses import replace
 import pytest
 from redis import Redis
 
-from calsync.worker_commands import build_context
 from sync import jobs
+from sync.runtime import Runtime
 from sync.schedule import ScheduleConfig
 from tests.conftest import REDIS_SERVER, clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
@@ -56,7 +56,7 @@ def clock() -> Clock:
 @pytest.fixture
 def context(redis, sandbox_settings, config, clock) -> Iterator[jobs.WorkerContext]:  # noqa: F811
     """The job context a worker installs, on the sandboxes and the test database, with the test clock."""
-    ctx = replace(build_context(sandbox_settings, redis), config=config, clock=clock)
+    ctx = replace(Runtime.build(sandbox_settings, redis=redis).worker_context(), config=config, clock=clock)
     jobs.install(ctx)
     yield ctx
     jobs.install(None)

@@ -25,7 +25,7 @@ def test_help(command):
 def test_scheduler_once_and_enqueue(redis, database_url, db_session, monkeypatch):
     mailboxes.add(db_session, "rep@calsync.example", "005000000000000001")
     db_session.commit()
-    monkeypatch.setattr("calsync.worker_commands.configure_logging", lambda level: None)  # keep pytest's logging
+    monkeypatch.setattr("calsync.cli.workers.configure_logging", lambda level: None)  # keep pytest's logging
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     monkeypatch.setenv("DATABASE_URL", database_url)
     runner = CliRunner()

@@ -9,7 +9,8 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from calsync.database import make_engine, make_session_factory, upgrade
+from backend.globals import runtime_of
+from calsync.database import upgrade
 from calsync.settings import Settings
 from calsync.web import create_app
 from sync import mailboxes
@@ -84,15 +85,13 @@ def test_a_viewer_may_look_at_ops_but_not_requeue(tmp_path, redis):
 
 def test_ops_shows_mailboxes_paused_by_the_api_budget(tmp_path, redis):
     app = _app(tmp_path)
-    engine = make_engine(app.config["DATABASE_URL"])
     now = utcnow()
-    with make_session_factory(engine)() as db:
+    with runtime_of(app).session_factory() as db:
         paused, running = (mailboxes.add(db, f"{name}@calsync.example", "005000000000000001") for name in ("p", "r"))
         paused.backoff_until = now + dt.timedelta(hours=2.5)
         paused.backoff_reason = "Salesforce API budget exhausted: the org has used 950 of 1000 daily API requests"
         running.backoff_until = now - dt.timedelta(minutes=1)  # its pause is over
         db.commit()
-    engine.dispose()
     client = _admin(app.test_client())
     data = client.get("/admin/ops/?format=json").get_json()
     assert [m["email"] for m in data["paused"]] == ["p@calsync.example"]

@@ -1,8 +1,8 @@
-"""``calsync worker``, ``calsync scheduler`` and ``calsync enqueue``: click commands that ``calsync/cli.py`` adds
-to its group, and the composition of the job runtime (`build_context`) from the settings.
+"""``calsync worker``, ``calsync scheduler`` and ``calsync enqueue``: the job system. Each builds the process's
+runtime (`sync.runtime.Runtime`) once from the settings.
 
-RQ, Redis and the engine are imported inside the functions: every ``calsync`` command loads this module, and
-most of them never touch a queue.
+RQ and the engine are imported inside the commands (a heavy import, about 2 s of CPU): every ``calsync``
+command loads this module, and most of them never touch a queue.
 """
 
 from __future__ import annotations
@@ -17,37 +17,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from calsync.settings import ConfigError, Settings
-from sync.schedule import schedule_config
+from calsync.cli.common import CONTEXT, load_settings
+from calsync.settings import Settings
 
 if TYPE_CHECKING:
-    from redis import Redis
+    from sync.runtime import Runtime
 
-    from sync.jobs import WorkerContext
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def redis_connection(settings: Settings) -> Redis:
-    from redis import Redis
-
-    return Redis.from_url(settings.redis_url)
-
-
-def build_context(settings: Settings, redis: Redis | None = None) -> WorkerContext:
-    """The job runtime of a worker process: Redis, the database and the connectors, all from ``settings``."""
-    from calsync import wiring
-    from sync.jobs import WorkerContext
-
-    return WorkerContext(
-        redis=redis if redis is not None else redis_connection(settings),
-        make_db=lambda: wiring.session_factory(settings, migrate=False),
-        # Connections saved in the admin panel (encrypted) win over the environment's, from the next session on.
-        salesforce=lambda: wiring.salesforce_connector(wiring.with_stored_connections_of(settings)),
-        exchange=lambda email: wiring.exchange_connector(wiring.with_stored_connections_of(settings), email),
-        config=schedule_config(settings),
-    )
 
 
 def configure_logging(level: str) -> None:
@@ -63,28 +39,28 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _redis(settings: Settings) -> Redis:
+def queue_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """The process's runtime, once Redis answers at REDIS_URL (the queue commands need it); ``migrate``
+    then brings the database to the newest schema."""
     from redis.exceptions import RedisError
 
-    redis = redis_connection(settings)
+    from calsync.database import upgrade
+    from sync.runtime import Runtime
+
+    runtime = Runtime.build(settings)
     try:
-        redis.ping()
+        runtime.redis.ping()
     except RedisError as exc:
         raise click.ClickException(
             f"no Redis answers at REDIS_URL ({settings.redis_url}): {exc}. Start one (redis-server) or set REDIS_URL."
         ) from None
-    return redis
+    if migrate:
+        upgrade(settings.database_url)
+    return runtime
 
 
 @contextlib.contextmanager
-def inline_session_lock(settings: Settings, factory, email: str) -> Iterator[None]:
+def inline_session_lock(runtime: Runtime, email: str) -> Iterator[None]:
     """Hold the mailbox's lock around a session run outside the queue (``calsync sync``), so that it never
     overlaps a worker's session of the same mailbox. Without Redis (a laptop without the queue) it runs
     unlocked, with a warning."""
@@ -93,19 +69,19 @@ def inline_session_lock(settings: Settings, factory, email: str) -> Iterator[Non
     from sync import mailboxes
     from sync.jobs import MailboxLock
 
-    with factory() as db:
+    settings = runtime.settings
+    with runtime.session_factory() as db:
         mailbox = mailboxes.find(db, email)
     if mailbox is None:  # run_session says so, in its own words
         yield
         return
-    redis = redis_connection(settings)
     try:
-        redis.ping()
+        runtime.redis.ping()
     except RedisError:
         click.echo(f"warning: no Redis at REDIS_URL: running without the mailbox lock ({settings.redis_url})", err=True)
         yield
         return
-    with MailboxLock(redis, mailbox.id, settings.lock_ttl) as lock:
+    with MailboxLock(runtime.redis, mailbox.id, settings.lock_ttl) as lock:
         if not lock.held:
             raise click.ClickException(f"a session of {mailbox.email} is running on a worker; try again later")
         yield
@@ -139,16 +115,13 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
     """
     import rq
 
-    from calsync.database import upgrade
     from sync import jobs
 
-    settings = _settings()
-    redis = _redis(settings)
     configure_logging(log_level.upper())
-    upgrade(settings.database_url)
-    jobs.install(build_context(settings, redis))
+    runtime = queue_runtime(load_settings())
+    jobs.install(runtime.worker_context())
     worker_class = rq.Worker if fork else rq.SimpleWorker
-    rq_worker = worker_class([settings.sync_queue], connection=redis, name=name)
+    rq_worker = worker_class([runtime.schedule.queue], connection=runtime.redis, name=name)
     rq_worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level.upper())
 
 
@@ -166,14 +139,14 @@ def scheduler(once: bool, interval: float | None, log_level: str) -> None:
     Run one per deployment, or several for availability: a leader lock in Redis lets only one act at a time.
     It also hands sessions of dead workers back to the queue and moves retries whose back-off is over.
     """
-    from calsync import wiring
     from sync.schedule import Scheduler
 
-    settings = _settings()
-    redis = _redis(settings)
+    settings = load_settings()
+    runtime = queue_runtime(settings)
     configure_logging(log_level.upper())
-    factory = wiring.session_factory(settings)
-    runner = Scheduler(redis, factory, schedule_config(settings), interval=interval or settings.scheduler_interval)
+    runner = Scheduler(
+        runtime.redis, runtime.session_factory, runtime.schedule, interval=interval or settings.scheduler_interval
+    )
     if once:
         report = runner.tick()
         runner.close()
@@ -197,18 +170,16 @@ def enqueue(email: str) -> None:
     """Sync now: enqueue a session of EMAIL's mailbox at once (a worker runs it)."""
     from rq import Queue
 
-    from calsync import wiring
     from sync import mailboxes
     from sync.schedule import sync_now
 
-    settings = _settings()
-    redis = _redis(settings)
-    with wiring.session_factory(settings)() as db:
+    runtime = queue_runtime(load_settings())
+    with runtime.session_factory() as db:
         mailbox = mailboxes.find(db, email)
         if mailbox is None:
             raise click.ClickException(f"{email} is not a synced mailbox (add it with `calsync mailboxes add`)")
         mailbox_id = mailbox.id
-    outcome = sync_now(Queue(settings.sync_queue, connection=redis), mailbox_id, schedule_config(settings))
+    outcome = sync_now(Queue(runtime.schedule.queue, connection=runtime.redis), mailbox_id, runtime.schedule)
     click.echo({"enqueued": f"{email}: session enqueued",
                 "requeued": f"{email}: its failed session was requeued",
                 "duplicate": f"{email}: a session is already queued or running"}[outcome])  # fmt: skip

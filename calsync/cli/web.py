@@ -1,4 +1,4 @@
-"""``calsync serve`` and ``calsync addin-manifest``: click commands that ``calsync/cli.py`` adds to its group."""
+"""``calsync serve`` and ``calsync addin-manifest``: the web backend and the add-in's manifest."""
 
 from __future__ import annotations
 
@@ -6,16 +6,8 @@ from pathlib import Path
 
 import click
 
-from calsync.settings import ConfigError, Settings
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+from calsync.cli.common import CONTEXT, load_settings
+from calsync.settings import ConfigError
 
 
 @click.command("serve", context_settings=CONTEXT)
@@ -40,7 +32,7 @@ def serve(host: str, port: int, debug: bool, cert_file: Path | None, key_file: P
     from calsync.database import upgrade
     from calsync.web import create_app
 
-    settings = _settings()
+    settings = load_settings()
     if debug and settings.environment == "production":
         raise click.ClickException("--debug is refused when CALSYNC_ENV=production")
     if (cert_file is None) != (key_file is None):
@@ -83,7 +75,7 @@ def addin_manifest(
     """
     from addin.manifest import DEFAULT_APP_ID, ManifestError, render_manifest, validate_manifest
 
-    settings = _settings()
+    settings = load_settings()
     base_url = base_url or settings.public_url
     if not base_url:
         raise click.UsageError("give --base-url (or set CALSYNC_PUBLIC_URL)")

@@ -1,0 +1,163 @@
+"""``calsync demo``: everything local at once (sandboxes, a first sync, the backend, a worker and the scheduler)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from calsync.cli.common import CONTEXT, load_settings, wait_for_interrupt
+from calsync.cli.sandboxes import print_sandbox, sandbox_options, start_sandboxes
+from calsync.settings import Settings
+
+# The engine, the web app and the sandboxes are imported inside the commands that use them: together they cost
+# about 2 s of CPU, and `calsync --help` or `calsync config` need none of them.
+
+
+@click.command(context_settings=CONTEXT)
+@sandbox_options
+def demo(info_path: Path, **kwargs) -> None:
+    """Start everything local, seeded, and print where to find it."""
+    from calsync.database import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    click.echo(f"Database ready: {settings.redacted()['DATABASE_URL']}")
+    running = start_sandboxes(info_path=info_path, **kwargs)
+    print_sandbox(running.info, info_path)
+    backend = None
+    background: list = []
+    try:
+        _demo_first_sync(settings, info_path, running.info)
+        backend = _demo_backend(settings, info_path, running)
+        _demo_admin(settings, info_path, backend.url)
+        background = _demo_workers(settings, info_path)
+        wait_for_interrupt()
+    finally:
+        _stop_processes(background)
+        if backend is not None:
+            backend.stop()
+        running.stop()
+        click.echo("Demo stopped.")
+
+
+DEMO_ADMIN = "admin@calsync.example"
+
+
+def _demo_settings(settings: Settings, info_path: Path) -> Settings:
+    """``settings`` pointed at the sandboxes just started (their info file)."""
+    from dataclasses import replace
+
+    return replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
+
+
+def _demo_runtime(settings: Settings, info_path: Path):
+    from sync.runtime import Runtime
+
+    return Runtime.build(_demo_settings(settings, info_path), migrate=True)
+
+
+def _demo_admin(settings: Settings, info_path: Path, backend_url: str) -> None:
+    """Create the demo admin (a new password each run) and print the panel's URL and login."""
+    import secrets
+
+    from admin_panel.accounts import create
+
+    password = secrets.token_urlsafe(12)
+    with _demo_runtime(settings, info_path).session_factory() as db:
+        create(db, DEMO_ADMIN, password, role="admin")
+        db.commit()
+    click.echo(f"Admin panel: {backend_url}/admin/  (login {DEMO_ADMIN} / {password})")
+
+
+def _demo_first_sync(settings: Settings, info_path: Path, info: dict) -> None:
+    """Register every sandbox rep's mailbox and run one session each, so the demo shows the engine at work."""
+    from sandbox.seed import REPS
+    from sync.mailboxes import add
+    from sync.session import run_session
+
+    runtime = _demo_runtime(settings, info_path)
+    factory = runtime.session_factory
+    with factory() as db:
+        for rep in REPS:
+            add(db, rep.email, rep.salesforce_user_id, time_zone=rep.timezone)
+        db.commit()
+    click.echo("First sync of every rep (calsync sync EMAIL runs another; CALSYNC_SANDBOX_INFO as above):")
+    for rep in REPS:
+        result = run_session(factory, rep.email, salesforce=runtime.salesforce(), exchange=runtime.exchange(rep.email))
+        click.echo(f"  {rep.email:32} {result.status:8} up {result.created['salesforce']:3}  "
+                   f"down {result.created['exchange']:3}  health entries {result.health}")  # fmt: skip
+
+
+def _demo_backend(settings: Settings, info_path: Path, running):
+    """Serve the backend (add-in API and task pane) on a free local port and print the task pane's preview URL:
+    the pane outside Outlook, for the first rep's first synced item, signed in with a sandbox token (in the URL
+    fragment, which browsers never send to the server)."""
+    from urllib.parse import urlencode
+
+    from sqlalchemy import select
+
+    from backend.globals import runtime_of
+    from calsync.web import create_app
+    from sandbox.seed import REPS
+    from sandbox.server import ServerThread
+    from sync.models import Link, Mailbox
+
+    app = create_app(_demo_settings(settings, info_path))
+    server = ServerThread(app, public_host="127.0.0.1")
+    rep = REPS[0]
+    with runtime_of(app).session_factory() as db:
+        item_id = db.scalars(
+            select(Link.exchange_item_id)
+            .join(Mailbox)
+            .where(Mailbox.email == rep.email, Link.kind == "event", Link.exchange_item_id.is_not(None))
+            .order_by(Link.id)
+            .limit(1)
+        ).first()
+    click.echo(f"Backend (add-in API and task pane): {server.url}/api/v1/health")
+    if item_id:
+        fragment = urlencode({"token": running.identity.issue_token(rep.email, lifetime=8 * 3600), "item": item_id})
+        click.echo(f"Task pane preview as {rep.email} (token valid 8 h; Share and Sync now need `calsync worker`):")
+        click.echo(f"  {server.url}/addin/taskpane.html#preview&{fragment}")
+    return server
+
+
+def _stop_processes(processes: list) -> None:
+    """SIGTERM (a worker finishes its current session: warm shutdown), then SIGKILL after 20 s."""
+    import subprocess
+
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _demo_workers(settings: Settings, info_path: Path) -> list:
+    """Start one `calsync worker` and one `calsync scheduler` on the sandboxes, when Redis answers."""
+    import os
+    import subprocess
+
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        Redis.from_url(settings.redis_url, socket_connect_timeout=2).ping()
+    except RedisError as exc:
+        click.echo(f"No Redis at REDIS_URL ({settings.redis_url}: {exc}): no worker or scheduler; install and start "
+                   "redis-server for periodic sessions (calsync sync EMAIL still runs one).")  # fmt: skip
+        return []
+    env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(info_path))
+    started = []
+    for name in ("worker", "scheduler"):
+        log = info_path.parent / f"demo-{name}.log"  # beside the sandbox info file (instance/ by default)
+        # Own session: Ctrl-C in the terminal reaches the demo only, which then stops these in order.
+        started.append(subprocess.Popen([sys.executable, "-m", "calsync.cli", name], env=env, stdout=log.open("w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True))  # fmt: skip
+        click.echo(f"calsync {name} running (log: {log})")
+    click.echo("  Every rep's mailbox now syncs every 30 to 120 minutes; `calsync enqueue EMAIL` syncs one now.")
+    return started

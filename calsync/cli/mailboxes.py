@@ -1,0 +1,100 @@
+"""``calsync mailboxes``: the mailboxes that sync (add, own Exchange login, list)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from calsync.cli.common import CONTEXT, load_settings
+
+# The engine, the web app and the sandboxes are imported inside the commands that use them: together they cost
+# about 2 s of CPU, and `calsync --help` or `calsync config` need none of them.
+
+
+def db_session():
+    from sync.runtime import Runtime
+
+    return Runtime.build(load_settings(), migrate=True).session_factory()
+
+
+@click.group(context_settings=CONTEXT)
+def mailboxes() -> None:
+    """Mailboxes that sync."""
+
+
+@mailboxes.command("add", context_settings=CONTEXT)
+@click.argument("email")
+@click.option("--salesforce-user", "salesforce_user", help="Salesforce User id (005...); found by e-mail if omitted.")
+@click.option("--time-zone", help="IANA zone placing all-day Salesforce items (default UTC), e.g. Europe/London.")
+def mailboxes_add(email: str, salesforce_user: str | None, time_zone: str | None) -> None:
+    """Add EMAIL's mailbox to sync (or change its Salesforce user or time zone)."""
+    from sync.mailboxes import MailboxError, add
+
+    with db_session() as db:
+        try:
+            mailbox = add(db, email, salesforce_user, time_zone=time_zone)
+        except MailboxError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.commit()
+        click.echo(f"{mailbox.email}  salesforce user: {mailbox.salesforce_user_id or '(found at first sync)'}")
+
+
+@mailboxes.command("login", context_settings=CONTEXT)
+@click.argument("email")
+@click.option("--username", help="Exchange login (default: EMAIL).")
+@click.option("--password", help="Exchange password (prompted when omitted).")
+@click.option("--clear", is_flag=True, help="Forget the mailbox's login: use the impersonating service account.")
+def mailboxes_login(email: str, username: str | None, password: str | None, clear: bool) -> None:
+    """Sync EMAIL with its own Exchange login instead of the service account (stored encrypted)."""
+    if not clear and password is None:
+        password = click.prompt("Exchange password", hide_input=True)
+    from sync.mailboxes import MailboxError, clear_exchange_credentials, find, set_exchange_credentials
+
+    settings = load_settings()
+    with db_session() as db:
+        mailbox = find(db, email)
+        if mailbox is None:
+            raise click.ClickException(f"no mailbox {email}: calsync mailboxes add {email}")
+        try:
+            if clear:
+                clear_exchange_credentials(mailbox)
+            else:
+                set_exchange_credentials(
+                    mailbox, username or mailbox.email, password or "", secret_key=settings.secret_key
+                )
+        except MailboxError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.commit()
+    click.echo(f"{email}: " + ("service account (impersonation)" if clear else "own Exchange login stored"))
+
+
+@mailboxes.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
+def mailboxes_list(as_json: bool) -> None:
+    """List mailboxes with their state."""
+    from sync.mailboxes import all_mailboxes
+
+    with db_session() as db:
+        rows = [
+            {
+                "email": m.email,
+                "salesforce_user_id": m.salesforce_user_id,
+                "enabled": m.enabled,
+                "next_sync_at": m.next_sync_at.isoformat() if m.next_sync_at else None,
+                "sync_interval_minutes": m.sync_interval_minutes,
+                "backoff_until": m.backoff_until.isoformat() if m.backoff_until else None,
+                "backoff_reason": m.backoff_reason,
+            }
+            for m in all_mailboxes(db)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no mailboxes yet: calsync mailboxes add EMAIL")
+    for row in rows:
+        state = "enabled" if row["enabled"] else "disabled"
+        click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state}")
+        if row["backoff_reason"]:  # the API budget guard paused it: say why and until when
+            click.echo(f"    paused: {row['backoff_reason']}")

@@ -1,0 +1,177 @@
+"""The runtime of one process: built once from the settings, the same way for the web app, a worker, the
+scheduler and the command line.
+
+It holds the process's database engine and session factory, its one Redis connection pool, the schedule
+settings, and the connector factories (a Salesforce connector, an Exchange connector per mailbox). A connector
+is built for each sync session or API call, with the connections an admin stored in the panel laid over the
+environment's, read through the runtime's own session factory: no engine is opened for it.
+
+RQ forks a work horse per job: `Runtime.db` hands the child a pool of its own (pooled database connections
+must not cross a fork; redis-py resets its pool in a forked child by itself).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+from redis import Redis
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from calsync.database import make_engine, make_session_factory, upgrade
+from calsync.settings import ConfigError, Settings
+from sync import connections, mailboxes
+from sync.connectors.exchange import ExchangeConfig, ExchangeConnector
+from sync.connectors.salesforce import SalesforceConfig, SalesforceConnector
+from sync.jobs import WorkerContext
+from sync.schedule import ScheduleConfig, schedule_config
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    redis: Redis
+    schedule: ScheduleConfig
+    _pid: int = field(default_factory=os.getpid)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = False,
+        redis: Redis | None = None,
+        redis_timeout: float | None = None,
+    ) -> Runtime:
+        """The runtime for ``settings``. ``migrate`` first brings the database to the newest schema;
+        ``redis`` shares an existing client (tests) instead of opening the pool at REDIS_URL; ``redis_timeout``
+        (seconds) bounds every Redis call, for a web process that must answer rather than wait."""
+        if migrate:
+            upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        if redis is None:
+            # Without a bound, redis-py's own defaults hold (those of ``Redis.from_url``).
+            timeouts = (
+                {}
+                if redis_timeout is None
+                else {"socket_timeout": redis_timeout, "socket_connect_timeout": redis_timeout}
+            )
+            redis = Redis.from_url(settings.redis_url, **timeouts)
+        return cls(settings, engine, make_session_factory(engine), redis, schedule_config(settings))
+
+    def db(self) -> sessionmaker[Session]:
+        """The session factory, safe to use in this process (after a fork the child drops the parent's pooled
+        connections without closing them: they still belong to the parent)."""
+        if self._pid != os.getpid():
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
+        return self.session_factory
+
+    def connection_settings(self, db: Session | None = None) -> Settings:
+        """The settings with the connections an admin stored in the panel laid over the environment's (read
+        with ``db``, or a session of its own); a database without the connections table leaves them as they are."""
+        if db is not None:
+            return with_stored_connections(self.settings, db)
+        try:
+            with self.db()() as own:
+                return with_stored_connections(self.settings, own)
+        except (OperationalError, ProgrammingError):
+            return self.settings
+
+    def salesforce(self, settings: Settings | None = None) -> SalesforceConnector:
+        """A Salesforce connector: for ``settings`` as given, or by default the stored connection over the
+        environment's (what a sync session uses)."""
+        return salesforce_connector(settings or self.connection_settings())
+
+    def exchange(self, mailbox_email: str, settings: Settings | None = None) -> ExchangeConnector:
+        """The Exchange connector for one mailbox: its own login when it has one (``calsync mailboxes login``),
+        else the service account impersonating it. ``settings`` as for `salesforce`."""
+        settings = settings or self.connection_settings()
+        return exchange_connector(settings, mailbox_email, self.mailbox_login(mailbox_email))
+
+    def mailbox_login(self, mailbox_email: str) -> tuple[str, str] | None:
+        """The mailbox's own Exchange login, if one was stored (sealed) for it."""
+        with self.db()() as db:
+            mailbox = mailboxes.find(db, mailbox_email)
+            if mailbox is None:
+                return None
+            return mailboxes.exchange_credentials(mailbox, secret_key=self.settings.secret_key)
+
+    def worker_context(self) -> WorkerContext:
+        """What session jobs run on in a worker process (`sync.jobs.install` makes it current)."""
+        return WorkerContext(
+            redis=self.redis,
+            make_db=self.db,
+            salesforce=self.salesforce,
+            exchange=self.exchange,
+            config=self.schedule,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.redis.close()
+        self.redis.connection_pool.disconnect()
+
+
+def salesforce_connector(settings: Settings) -> SalesforceConnector:
+    if not settings.salesforce_instance_url or not settings.salesforce_access_token:
+        raise ConfigError(
+            "Salesforce is not connected: set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN "
+            "(or CALSYNC_SANDBOX_INFO for the local sandbox)"
+        )
+    return SalesforceConnector(
+        SalesforceConfig(
+            instance_url=settings.salesforce_instance_url,
+            session_id=settings.salesforce_access_token,
+            api_version=settings.salesforce_api_version,
+            ca_file=settings.salesforce_ca_file,
+            timeout=settings.http_timeout,
+        )
+    )
+
+
+def exchange_connector(
+    settings: Settings, mailbox_email: str, credentials: tuple[str, str] | None = None
+) -> ExchangeConnector:
+    """The connector for one mailbox: with ``credentials`` (its own login), else the service account of
+    ``settings`` impersonating it."""
+    if not settings.exchange_endpoint or not (settings.exchange_username or credentials):
+        raise ConfigError(
+            "Exchange is not configured: set EXCHANGE_ENDPOINT, EXCHANGE_USERNAME and EXCHANGE_PASSWORD "
+            "(or CALSYNC_SANDBOX_INFO for the local sandbox)"
+        )
+    username, password = credentials or (settings.exchange_username, settings.exchange_password)
+    return ExchangeConnector(
+        ExchangeConfig(
+            endpoint=settings.exchange_endpoint,
+            username=username,
+            password=password,
+            auth_type="basic" if credentials else settings.exchange_auth_type,
+            version=settings.exchange_version,
+            ca_file=settings.exchange_ca_file,
+            impersonation=credentials is None,
+        ),
+        mailbox_email,
+    )
+
+
+def with_stored_connections(settings: Settings, db: Session) -> Settings:
+    """``settings`` with the connections an admin saved in the panel laid over the environment's."""
+    values: dict[str, str] = {}
+    try:
+        salesforce = connections.load(db, "salesforce", settings.secret_key)
+        exchange = connections.load(db, "exchange", settings.secret_key)
+    except connections.SecretError as exc:
+        raise ConfigError(str(exc)) from None
+    if salesforce is not None:
+        values["salesforce_instance_url"] = salesforce.config.get("instance_url", "")
+        values["salesforce_access_token"] = salesforce.secrets.get("access_token", "")
+    if exchange is not None:
+        for key in ("endpoint", "username", "auth_type", "version"):
+            values[f"exchange_{key}"] = exchange.config.get(key, "")
+        values["exchange_password"] = exchange.secrets.get("password", "")
+    return replace(settings, **{k: v for k, v in values.items() if v})
