@@ -14,7 +14,7 @@ from typing import Any
 
 from simple_salesforce import format_soql
 
-from sync.connectors.salesforce import SalesforceConnector
+from sync.connectors.base import SalesforceOrg
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def _row(record_type: RecordType, raw: dict[str, Any]) -> dict[str, Any]:
     return {"id": raw["Id"], "type": record_type.name, "name": raw.get("Name") or raw["Id"], "detail": detail}
 
 
-def search(sf: SalesforceConnector, text: str, types: Iterable[str], limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
+def search(sf: SalesforceOrg, text: str, types: Iterable[str], limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
     """Records of ``types`` whose name contains ``text`` (one SOQL query per type), best matches first."""
     out: list[dict[str, Any]] = []
     for name in types:
@@ -66,7 +66,7 @@ def search(sf: SalesforceConnector, text: str, types: Iterable[str], limit: int 
     return out[: limit * 2]
 
 
-def describe(sf: SalesforceConnector, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def describe(sf: SalesforceOrg, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Id → {id, type, name, detail} for the ids that exist (one query per type)."""
     by_type: dict[str, list[str]] = {}
     for record_id in dict.fromkeys(ids):
@@ -85,7 +85,7 @@ def describe(sf: SalesforceConnector, ids: Iterable[str]) -> dict[str, dict[str,
     return found
 
 
-def event_relations(sf: SalesforceConnector, event_id: str) -> tuple[list[str], str | None]:
+def event_relations(sf: SalesforceOrg, event_id: str) -> tuple[list[str], str | None]:
     """The WhoId (as a list) and WhatId of an Event; empty when it is gone."""
     rows = sf.query(format_soql("SELECT Id, WhoId, WhatId FROM Event WHERE Id = {}", event_id))
     if not rows:
