@@ -1,4 +1,5 @@
-"""Start the Salesforce, Exchange and identity sandboxes together, seeded consistently, and describe them.
+"""Start the Salesforce, Exchange (EWS and Microsoft Graph) and identity sandboxes together, seeded
+consistently, and describe them.
 
 ``start_sandboxes()`` is what ``calsync sandbox`` and ``calsync demo`` run, and what integration tests use.
 The returned ``info`` dict is the JSON written to the info file (see README, "Sandbox info file").
@@ -29,10 +30,13 @@ class SandboxOptions:
     exchange_port: int = 0
     exchange_https_port: int = 0
     identity_port: int = 0
+    # None: identity_port + 1 when that is fixed (the CLI's 9446), else any free port.
+    graph_port: int | None = None
     persist: bool = False  # keep sandbox state in files under state_dir across restarts
     validate_schema: bool = False
     salesforce_faults: dict[str, Any] = field(default_factory=dict)
     exchange_faults: dict[str, Any] = field(default_factory=dict)
+    graph_faults: dict[str, Any] = field(default_factory=dict)
     salesforce_daily_budget: int = 100_000
     salesforce_page_size: int = 2000
 
@@ -45,6 +49,7 @@ class RunningSandboxes:
     exchange: Any
     identity: Any
     servers: list[ServerThread]
+    graph: Any = None
 
     def write_info(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +62,8 @@ class RunningSandboxes:
         for server in reversed(self.servers):
             server.stop()
         self.servers.clear()
+        if self.graph is not None:
+            self.graph.stop()
 
     def __enter__(self) -> RunningSandboxes:
         return self
@@ -68,6 +75,7 @@ class RunningSandboxes:
 def start_sandboxes(options: SandboxOptions) -> RunningSandboxes:
     """Start all three sandboxes; on any failure, stop what already started and re-raise."""
     from sandbox.exchange import ExchangeSandbox
+    from sandbox.graph import GraphSandbox
     from sandbox.identity import IdentityProvider
     from sandbox.salesforce import SalesforceSandbox
 
@@ -108,6 +116,13 @@ def start_sandboxes(options: SandboxOptions) -> RunningSandboxes:
         validate_schema=options.validate_schema,
         bearer_tokens=bearer_user,
     )
+    graph = GraphSandbox(
+        exchange=exchange,
+        identity=identity,
+        state_dir=state_dir / "graph",
+        notification_ca_file=str(tls.ca_file),
+        faults=options.graph_faults or None,
+    )
     servers: list[ServerThread] = []
     try:
 
@@ -122,6 +137,10 @@ def start_sandboxes(options: SandboxOptions) -> RunningSandboxes:
         ex_https = serve(exchange.wsgi_app, options.exchange_https_port)
         ex_http = serve(exchange.wsgi_app, options.exchange_port, tls_on=False)
         id_server = serve(identity.wsgi_app, options.identity_port)
+        graph_port = options.graph_port
+        if graph_port is None:
+            graph_port = options.identity_port + 1 if options.identity_port else 0
+        graph_server = serve(graph.wsgi_app, graph_port)
     except BaseException:
         for server in servers:
             server.stop()
@@ -134,5 +153,7 @@ def start_sandboxes(options: SandboxOptions) -> RunningSandboxes:
     ex_info["http_endpoint"] = f"{ex_http.url}/EWS/Exchange.asmx"
     id_info = identity.info(id_server.url)
     id_info["ca_file"] = str(tls.ca_file)
-    info = {"seed": options.seed, "salesforce": sf_info, "exchange": ex_info, "identity": id_info}
-    return RunningSandboxes(info, tls, salesforce, exchange, identity, servers)
+    graph_info = graph.info(graph_server.url, id_server.url)
+    graph_info["ca_file"] = str(tls.ca_file)
+    info = {"seed": options.seed, "salesforce": sf_info, "exchange": ex_info, "identity": id_info, "graph": graph_info}
+    return RunningSandboxes(info, tls, salesforce, exchange, identity, servers, graph)

@@ -25,6 +25,8 @@ class Rep:
     password: str
     timezone: str
     object_id: str  # the Entra `oid` claim
+    # Exchange Online (reachable through EWS and Microsoft Graph) or an on-premises Exchange (EWS only).
+    exchange_online: bool = True
 
     @property
     def name(self) -> str:
@@ -43,7 +45,7 @@ class Person:
     account: str | None = None  # Account name for Contacts
 
 
-def _rep(n: int, first: str, last: str, tz: str) -> Rep:
+def _rep(n: int, first: str, last: str, tz: str, exchange_online: bool = True) -> Rep:
     return Rep(
         email=f"{first.lower()}.{last.lower()}@{DOMAIN}",
         first_name=first,
@@ -52,6 +54,7 @@ def _rep(n: int, first: str, last: str, tz: str) -> Rep:
         password=f"{first.lower()}-password",
         timezone=tz,
         object_id=f"00000000-0000-4000-8000-{n:012d}",
+        exchange_online=exchange_online,
     )
 
 
@@ -59,7 +62,7 @@ REPS: tuple[Rep, ...] = (
     _rep(1, "Alice", "Archer", "Europe/London"),
     _rep(2, "Bob", "Baker", "America/New_York"),
     _rep(3, "Carol", "Chen", "Europe/Berlin"),
-    _rep(4, "Dan", "Diaz", "America/Los_Angeles"),
+    _rep(4, "Dan", "Diaz", "America/Los_Angeles", exchange_online=False),  # on premises: EWS only
 )
 
 ACCOUNTS: tuple[tuple[str, str], ...] = (

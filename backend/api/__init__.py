@@ -1,7 +1,8 @@
 """The add-in API, ``/api/v1``: every view needs a bearer access token unless marked ``@public``.
 
-Each route here is described in ``backend/api/openapi.py``; ``tests/backend/test_openapi.py`` fails when a
-route and the document disagree (paths, methods, public or not, response shapes).
+Each view declares its parameters, body and answers with the schemas of ``backend/api/schemas.py``
+(``@bp.arguments``, ``@bp.response``, ``@bp.errors``): they check the request, serialise the answer and make
+the OpenAPI document served at ``/api/v1/openapi.json`` (``backend/api/spec.py``).
 """
 
 from __future__ import annotations
@@ -9,22 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from importlib import metadata
 
-from flask import Blueprint, Flask, jsonify
+from flask import Flask, current_app, jsonify
 from sqlalchemy import select
 
-from backend.api import openapi
+from backend.api import schemas, spec
 from backend.auth import current_caller, protect, public
 from backend.globals import db_session
 from sync.models import Mailbox, SyncSession, utcnow
 
 PREFIX = "/api/v1"
 
-bp = Blueprint("api", __name__, url_prefix=PREFIX)
+bp = spec.Blueprint("api", __name__, url_prefix=PREFIX)
 protect(bp)
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def _version() -> str:
@@ -45,20 +42,31 @@ def mailbox_state(mailbox: Mailbox, now: dt.datetime) -> str:
 
 @bp.get("/health")
 @public
+@bp.response(200, schemas.Health, description="The process is alive.")
 def health():
-    """Liveness: the process answers. It touches no database or remote service."""
-    return jsonify({"status": "ok", "version": _version()})
+    """Liveness check
+
+    Answers while the process runs; it touches no database or remote service.
+    """
+    return {"status": "ok", "version": _version()}
 
 
 @bp.get("/openapi.json")
 @public
+@bp.response(200, {"type": "object"}, description="The OpenAPI document of this API.")
 def openapi_document():
-    return jsonify(openapi.document())
+    """This document"""
+    return jsonify(spec.document(current_app))
 
 
 @bp.get("/me")
+@bp.response(200, schemas.Me, description="The caller.")
 def me():
-    """The caller, their mailbox's sync state and their Salesforce user."""
+    """The signed-in user and their mailbox
+
+    The caller's e-mail (the token's `preferred_username`), display name, Salesforce user id and the sync state
+    of their mailbox.
+    """
     caller = current_caller()
     mailbox = caller.mailbox
     last = (
@@ -71,31 +79,23 @@ def me():
         )
         .first()
     )
-    return jsonify(
-        {
-            "email": caller.email,
-            "name": caller.name,
-            "salesforce_user_id": mailbox.salesforce_user_id,
-            "mailbox": {
-                "state": mailbox_state(mailbox, utcnow()),
-                "enabled": mailbox.enabled,
-                "next_sync_at": _iso(mailbox.next_sync_at),
-                "backoff_until": _iso(mailbox.backoff_until),
-                "backoff_reason": mailbox.backoff_reason,
-                "last_session": None
-                if last is None
-                else {
-                    "status": last.status,
-                    "started_at": _iso(last.started_at),
-                    "finished_at": _iso(last.finished_at),
-                },
-            },
-        }
-    )
+    return {
+        "email": caller.email,
+        "name": caller.name,
+        "salesforce_user_id": mailbox.salesforce_user_id,
+        "mailbox": {
+            "state": mailbox_state(mailbox, utcnow()),
+            "enabled": mailbox.enabled,
+            "next_sync_at": mailbox.next_sync_at,
+            "backoff_until": mailbox.backoff_until,
+            "backoff_reason": mailbox.backoff_reason,
+            "last_session": last,
+        },
+    }
 
 
 def init_app(app: Flask) -> None:
     # The other areas add their views to ``bp`` when imported.
     from backend.api import items, sync_views  # noqa: F401
 
-    app.register_blueprint(bp)
+    spec.register(app, bp, PREFIX)

@@ -16,16 +16,17 @@ Salesforce record).
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 
-from flask import jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.api import bp, remote
+from backend.api import bp, remote, schemas
 from backend.api import records as sf_records
-from backend.api.util import iso, json_body, last_session, queue_session
+from backend.api.util import last_session, queue_session
 from backend.auth import Caller, current_caller
 from backend.errors import ApiError
 from backend.globals import db_session
@@ -37,16 +38,11 @@ from sync.models import HealthEntry, Link
 from sync.planner.model import LIVE_STATES, LinkStatus
 from sync.policies import Direction, OnUnshare, Policy, PolicySet
 
-# EWS ids are base64 (a few hundred characters); REST ids the same with - and _.
-ITEM_ID = re.compile(r"^[A-Za-z0-9+/_=-]{20,1024}$")
 ITEM_FIELDS = ("subject", "categories", "is_meeting", "my_response_type", "organizer", "start", "end")
-MAX_WHO = 50  # Salesforce's limit of people on one Event (Shared Activities)
 
 
 def to_ews_id(raw: str) -> str:
-    """The EWS form of an item id given in EWS or REST form; ApiError 400 if it cannot be one."""
-    if not ITEM_ID.match(raw):
-        raise ApiError("This is not an Outlook item id.", status=400, code="invalid_item_id")
+    """The EWS form of an item id given in EWS or REST form (``schemas.ItemPath`` checked its form)."""
     return raw.replace("-", "/").replace("_", "+")
 
 
@@ -94,6 +90,7 @@ class OutlookItem:
             raise remote.remote_error(exc) from None
         if results and results[0].error is not None:
             raise remote.remote_error(results[0].error)
+        self.item = dataclasses.replace(self.item, fields={**self.item.fields, "categories": categories or None})
 
 
 # -- reading ------------------------------------------------------------------------------------------------
@@ -147,8 +144,8 @@ def _health(db: Session, caller: Caller, item_ews_id: str, link: Link | None) ->
             "message": e.message,
             "side": e.side,
             "scope": "mailbox" if e.item_ref == "mailbox" else "item",
-            "first_seen": iso(e.first_seen),
-            "last_seen": iso(e.last_seen),
+            "first_seen": e.first_seen,
+            "last_seen": e.last_seen,
             "attempts": e.attempts,
         }
         for e in entries
@@ -227,38 +224,41 @@ def item_view(db: Session, caller: Caller, item: OutlookItem) -> dict[str, Any]:
     }
 
 
+def _not_the_share_path(view: Callable[..., Any]) -> Callable[..., Any]:
+    """``GET /items/{itemId}/share`` reaches ``get_item`` (``path`` ids contain ``/``): answer 405 before the id
+    is checked, as the share operations' own route would."""
+
+    @functools.wraps(view)
+    def checked(item_id: str, **kwargs: Any) -> Any:
+        if item_id.endswith("/share"):
+            raise ApiError(
+                "Use PUT or DELETE on /items/{itemId}/share.",
+                status=405,
+                code="method_not_allowed",
+                headers={"Allow": "PUT, DELETE"},
+            )
+        return view(item_id=item_id, **kwargs)
+
+    return checked
+
+
 @bp.get("/items/<path:item_id>")
+@_not_the_share_path
+@bp.arguments(schemas.ItemPath(), location="path", as_kwargs=True)
+@bp.response(200, schemas.Item, description="The item.")
+@bp.errors(405, 400, 404, 422, 502)
 def get_item(item_id: str):
-    """The item's sync state, linked Salesforce record, Who/What, last session and health entries."""
-    if item_id.endswith("/share"):
-        raise ApiError("Use PUT or DELETE on /items/{itemId}/share.", status=405, code="method_not_allowed",
-                       headers={"Allow": "PUT, DELETE"})  # fmt: skip
+    """An item's sync state
+
+    Whether the item is shared, its Salesforce record (with a link), Who/What, the last session of the mailbox
+    and the item's open health entries in plain words.
+    """
     caller = current_caller()
     item = OutlookItem(caller, item_id)
-    return jsonify(item_view(db_session(), caller, item))
+    return item_view(db_session(), caller, item)
 
 
 # -- share / unshare ----------------------------------------------------------------------------------------
-def _share_body() -> tuple[list[str], str | None]:
-    body = json_body({"whoIds", "whatId"})
-    who = body.get("whoIds", [])
-    what = body.get("whatId")
-    if not isinstance(who, list) or not all(isinstance(i, str) for i in who):
-        raise ApiError("whoIds must be a list of Salesforce Contact or Lead ids.", status=400, code="invalid_body")
-    if len(who) > MAX_WHO:
-        raise ApiError(f"At most {MAX_WHO} people can be linked to one event.", status=400, code="invalid_body")
-    if what is not None and not isinstance(what, str):
-        raise ApiError("whatId must be a Salesforce Account or Opportunity id, or null.", status=400,
-                       code="invalid_body")  # fmt: skip
-    for record_id in who:
-        record_type = sf_records.type_of(record_id)
-        if record_type is None or record_type.role != "who":
-            raise ApiError(f"{record_id!r} is not a Salesforce Contact or Lead id.", status=400, code="invalid_who")
-    if what is not None:
-        record_type = sf_records.type_of(what)
-        if record_type is None or record_type.role != "what":
-            raise ApiError(f"{what!r} is not a Salesforce Account or Opportunity id.", status=400, code="invalid_what")
-    return list(dict.fromkeys(who)), what
 
 
 def _check_exist(who: list[str], what: str | None) -> None:
@@ -276,10 +276,19 @@ def _check_exist(who: list[str], what: str | None) -> None:
 
 
 @bp.put("/items/<path:item_id>/share")
-def share_item(item_id: str):
-    """Share the item with Salesforce, linked to the chosen Who (Contacts, Leads) and What (Account, Opportunity)."""
+@bp.arguments(schemas.ShareRequest(), location="json")
+@bp.arguments(schemas.ItemPath(), location="path", as_kwargs=True)
+@bp.response(202, schemas.ShareAnswer, description="Shared; a session is queued.")
+@bp.errors(409, 400, 404, 422, 502)
+def share_item(body: dict[str, Any], item_id: str):
+    """Share an item with Salesforce
+
+    Records the chosen Who (Contacts, Leads) and What (an Account or Opportunity), adds the Salesforce category
+    to the item through EWS and queues a session of the mailbox. Items that policy makes read-only (Tasks,
+    custom objects, downsync-only events) answer 409.
+    """
     caller = current_caller()
-    who, what = _share_body()
+    who, what = list(dict.fromkeys(body["who_ids"])), body["what_id"]
     db = db_session()
     item = OutlookItem(caller, item_id)
     policies = policy_store.load(db)
@@ -296,12 +305,19 @@ def share_item(item_id: str):
     shares.request(db, caller.mailbox, item.ews_id, who, what)
     db.commit()
     job = queue_session(caller.mailbox.id, reason="share")
-    return jsonify({"item": item_view(db, caller, item), "job": job}), 202
+    return {"item": item_view(db, caller, item), "job": job}
 
 
 @bp.delete("/items/<path:item_id>/share")
+@bp.arguments(schemas.ItemPath(), location="path", as_kwargs=True)
+@bp.response(200, schemas.UnshareAnswer, description="Unshared.")
+@bp.errors(409, 400, 404, 422, 502)
 def unshare_item(item_id: str):
-    """Stop syncing the item; the kind's ``on_unshare`` policy says whether its Salesforce record is kept."""
+    """Stop sharing an item
+
+    Removes the Salesforce category and any pending share and queues a session, which keeps or deletes the
+    Salesforce event as the `on_unshare` policy says.
+    """
     caller = current_caller()
     db = db_session()
     item = OutlookItem(caller, item_id)
@@ -329,4 +345,4 @@ def unshare_item(item_id: str):
     )
     if link is None or not link.salesforce_id:
         message = "The item is no longer shared with Salesforce."
-    return jsonify({"item": item_view(db, caller, item), "job": job, "message": message})
+    return {"item": item_view(db, caller, item), "job": job, "message": message}

@@ -43,6 +43,18 @@ def type_of(record_id: str) -> RecordType | None:
     return BY_PREFIX.get(record_id[:3]) if SALESFORCE_ID.match(record_id) else None
 
 
+def id_pattern(role: str) -> str:
+    """The ids of the record types that play ``role`` ("who" or "what"), as a regular expression."""
+    prefixes = "|".join(t.prefix for t in TYPES.values() if t.role == role)
+    return f"^({prefixes})[A-Za-z0-9]{{12}}([A-Za-z0-9]{{3}})?$"
+
+
+def type_list_pattern() -> str:
+    """A comma-separated list of record type names, as a regular expression."""
+    names = "|".join(TYPES)
+    return f"^({names})(,({names}))*$"
+
+
 def _row(record_type: RecordType, raw: dict[str, Any]) -> dict[str, Any]:
     detail = raw.get(record_type.detail) if record_type.detail else None
     return {"id": raw["Id"], "type": record_type.name, "name": raw.get("Name") or raw["Id"], "detail": detail}

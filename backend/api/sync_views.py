@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
-from flask import jsonify, request
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from backend.api import bp, remote
+from backend.api import bp, remote, schemas
 from backend.api import records as sf_records
 from backend.api.util import last_session, plain_session_error, queue_session
 from backend.auth import current_caller
@@ -20,15 +19,19 @@ from sync.connectors.errors import ConnectorError
 from sync.policies import Direction
 from sync.schedule import job_id, mailbox_id_of
 
-MIN_QUERY, MAX_QUERY = 2, 80
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # RQ job states the task pane keeps polling for.
 RUNNING_STATES = {"queued", "started", "scheduled", "deferred"}
 
 
 @bp.get("/categories")
+@bp.response(200, schemas.Categories, description="The categories.")
 def categories():
-    """The Outlook categories the admin's policies use, with their colour (Outlook preset number and name)."""
+    """The categories sync uses
+
+    Every Outlook category the admin's policies imply (the Salesforce category, the Task category, one per
+    custom object), with its Outlook colour preset. The task pane adds the missing ones to the master category
+    list.
+    """
     db = db_session()
     policies = policy_store.load(db)
     by_category: dict[str, list[str]] = {}
@@ -43,45 +46,51 @@ def categories():
                             Direction.UPSYNC_ONLY) for k in kinds)  # fmt: skip
         out.append({"name": name, "color": color, "preset": f"Preset{color}" if color >= 0 else None,
                     "kinds": kinds, "read_only": read_only})  # fmt: skip
-    return jsonify({"categories": out})
+    return {"categories": out}
 
 
 @bp.get("/salesforce/lookup")
-def lookup():
-    """Contacts, Leads, Accounts and Opportunities whose name contains ``q``."""
+@bp.arguments(schemas.LookupQuery(), location="query")
+@bp.response(200, schemas.Lookup, description="Matching records.")
+@bp.errors(400, 502)
+def lookup(query: dict[str, Any]):
+    """Search Salesforce records to link
+
+    Contacts, Leads, Accounts and Opportunities whose name contains `q`.
+    """
     current_caller()
-    raw = request.args.get("q") or ""
-    if not MIN_QUERY <= len(raw) <= MAX_QUERY:
-        raise ApiError(f"Type {MIN_QUERY} to {MAX_QUERY} characters to search.", status=400, code="invalid_query")
     # Control characters mean nothing in a name: they separate words like spaces.
-    text = " ".join("".join(c if ord(c) >= 32 and c != "\x7f" else " " for c in raw).split())
-    raw_types = request.args.get("types") or ",".join(sf_records.TYPES)
-    types = [t.strip() for t in raw_types.split(",") if t.strip()]
-    unknown = [t for t in types if t not in sf_records.TYPES]
-    if unknown or not types:
-        allowed = ", ".join(sf_records.TYPES)
-        raise ApiError(f"types must be a comma-separated list of {allowed}.", status=400, code="invalid_types")
-    if len(text) < MIN_QUERY:
-        return jsonify({"query": text, "results": []})
+    text = " ".join("".join(c if ord(c) >= 32 and c != "\x7f" else " " for c in query["q"]).split())
+    if len(text) < schemas.MIN_QUERY:
+        return {"query": text, "results": []}
     try:
-        results = sf_records.search(remote.salesforce(), text, list(dict.fromkeys(types)))
+        results = sf_records.search(remote.salesforce(), text, query["types"])
     except ConnectorError as exc:
         raise remote.remote_error(exc) from None
-    return jsonify({"query": text, "results": results})
+    return {"query": text, "results": results}
 
 
 @bp.post("/sync")
+@bp.response(202, schemas.JobRef, description="The session job.")
 def sync_now():
-    """Sync the caller's mailbox now: a session is queued (or the one already queued or running is reported)."""
+    """Sync the caller's mailbox now
+
+    Queues a session; `status` is `duplicate` when one is already queued or running.
+    """
     caller = current_caller()
-    return jsonify(queue_session(caller.mailbox.id, reason="now")), 202
+    return queue_session(caller.mailbox.id, reason="now")
 
 
 @bp.get("/jobs/<job_ref>")
+@bp.arguments(schemas.JobPath(), location="path", as_kwargs=True, error_status_code=404)
+@bp.response(200, schemas.Job, description="The job.")
 def job_status(job_ref: str):
-    """A session job of the caller's mailbox: its state and progress, then the session's outcome."""
+    """Progress of a session job
+
+    A session job of the caller's mailbox: its state and progress, then the session's outcome.
+    """
     caller = current_caller()
-    if not _JOB_ID.match(job_ref) or mailbox_id_of(job_ref) is None:
+    if mailbox_id_of(job_ref) is None:
         raise ApiError("No such job.", status=404, code="job_not_found")
     if mailbox_id_of(job_ref) != caller.mailbox.id:
         raise ApiError("This job belongs to another mailbox.", status=403, code="not_your_job")
@@ -103,11 +112,11 @@ def job_status(job_ref: str):
     last = last_session(db_session(), caller.mailbox)
     if status == "finished" and last is not None and last["status"] == "failed":
         error = plain_session_error(last["error"])
-    return jsonify({
+    return {
         "id": job_ref,
         "status": status,
         "running": status in RUNNING_STATES,
         "progress": progress if isinstance(progress, dict) else None,
         "error": error,
         "last_session": last,
-    })  # fmt: skip
+    }

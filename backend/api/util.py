@@ -1,41 +1,23 @@
-"""Small helpers the ``/api/v1`` views share: timestamps, JSON bodies, the last session, queueing a session."""
+"""Small helpers the ``/api/v1`` views share: the last session, queueing a session, session errors in words."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from flask import request
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.api import remote
-from backend.errors import ApiError
 from sync.models import Mailbox, SyncSession
 from sync.schedule import job_id, sync_now
 
 
-def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def json_body(allowed: set[str]) -> dict[str, Any]:
-    """The request's JSON object; 400 for anything else or for unknown members (typos must not pass silently)."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError("The body must be a JSON object.", status=400, code="invalid_body")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(f"Unknown field(s): {', '.join(unknown)}.", status=400, code="invalid_body")
-    return body
-
-
 def session_summary(row: SyncSession | None) -> dict[str, Any] | None:
+    """A session as ``schemas.LastSession`` writes it."""
     if row is None:
         return None
-    return {"status": row.status, "started_at": iso(row.started_at), "finished_at": iso(row.finished_at),
-            "error": row.error}  # fmt: skip
+    return {"status": row.status, "started_at": row.started_at, "finished_at": row.finished_at, "error": row.error}
 
 
 def last_session(db: Session, mailbox: Mailbox) -> dict[str, Any] | None:

@@ -1,88 +1,68 @@
-"""The OpenAPI document is well-formed, lists exactly the registered /api/v1 routes, and real responses fit it.
+"""The generated OpenAPI document is well-formed, lists exactly the registered /api/v1 routes, real responses fit
+it, and requests that break the schemas get the API's own 400/404 answers with their stable codes.
 
-No OpenAPI or JSON Schema package is in requirements.txt, so the structural checks and the small schema
-checker below cover the subset of OpenAPI 3.0 the document uses ($ref, type, nullable, enum, required,
-properties, additionalProperties, items, pattern, format date-time/email).
+``response_errors`` (also used by ``test_addin_api.py``) checks a real response against the served document
+with schemathesis: status documented, content type, headers and body schema.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import re
 from typing import Any
 
 import pytest
+import schemathesis
+from flask import Flask, Response
+from schemathesis.core.failures import Failure, FailureGroup
 
-from backend.api import PREFIX, openapi
+from backend.api import PREFIX, spec
 from backend.auth import is_public
+from calsync.settings import Settings
+from calsync.web import create_app
 from sync.models import SyncSession
 from tests.backend.conftest import bearer
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-DOCUMENT = openapi.document()
 
 
-def resolve(document: dict, node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        ref = node["$ref"]
-        assert ref.startswith("#/"), ref
-        target: Any = document
-        for part in ref[2:].split("/"):
-            target = target[part]
-        node = target
-    return node
+@functools.cache
+def _documented_app() -> Flask:
+    return create_app(Settings.from_env({}, database_url="sqlite://", environment="test"), {"TESTING": True})
 
 
-def schema_errors(document: dict, schema: dict, value: Any, where: str = "$") -> list[str]:
-    schema = resolve(document, schema)
-    if value is None:
-        return [] if schema.get("nullable") else [f"{where}: null is not allowed"]
-    kind = schema.get("type")
-    checks = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "boolean": lambda v: isinstance(v, bool),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    }
-    if kind is not None and not checks[kind](value):
-        return [f"{where}: {value!r} is not of type {kind}"]
-    errors: list[str] = []
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{where}: {value!r} not in {schema['enum']}")
-    if kind == "string":
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            errors.append(f"{where}: {value!r} does not match {schema['pattern']}")
-        if schema.get("format") == "date-time":
-            try:
-                dt.datetime.fromisoformat(value)
-            except ValueError:
-                errors.append(f"{where}: {value!r} is not a date-time")
-        if schema.get("format") == "email" and "@" not in value:
-            errors.append(f"{where}: {value!r} is not an e-mail address")
-    if kind == "object":
-        properties = schema.get("properties", {})
-        errors += [f"{where}: {name} is required" for name in schema.get("required", []) if name not in value]
-        if schema.get("additionalProperties") is False:
-            errors += [f"{where}: {name} is not in the schema" for name in value if name not in properties]
-        for name, item in value.items():
-            if name in properties:
-                errors += schema_errors(document, properties[name], item, f"{where}.{name}")
-    if kind == "array" and "items" in schema:
-        for index, item in enumerate(value):
-            errors += schema_errors(document, schema["items"], item, f"{where}[{index}]")
-    return errors
+@functools.cache
+def document() -> dict[str, Any]:
+    """The document the app serves (built once: it depends on the code only)."""
+    return _documented_app().test_client().get(PREFIX + "/openapi.json").get_json()
+
+
+@functools.cache
+def _schema():
+    return schemathesis.openapi.from_dict(document())
 
 
 def response_errors(path: str, method: str, response) -> list[str]:
     """How ``response`` breaks what the document says ``method path`` answers."""
-    operation = DOCUMENT["paths"][path][method]
-    documented = operation["responses"].get(str(response.status_code)) or operation["responses"].get("default")
-    if documented is None:
-        return [f"status {response.status_code} is not documented for {method.upper()} {path}"]
-    schema = resolve(DOCUMENT, documented)["content"]["application/json"]["schema"]
-    return schema_errors(DOCUMENT, schema, response.get_json())
+    operation = _schema()[path][method.upper()]
+    try:
+        operation.validate_response(response)
+    except FailureGroup as group:
+        return [str(failure) for failure in group.exceptions]
+    except Failure as failure:
+        return [str(failure)]
+    return []
+
+
+def resolve(node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = document()
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
 
 
 def api_routes(app) -> set[tuple[str, str]]:
@@ -97,69 +77,77 @@ def api_routes(app) -> set[tuple[str, str]]:
 
 # -- the document itself --------------------------------------------------------------------------------------
 def test_the_document_is_well_formed_openapi_3():
-    assert DOCUMENT["openapi"].startswith("3.0.")
-    assert DOCUMENT["info"]["title"] and DOCUMENT["info"]["version"]
-    assert DOCUMENT["servers"] == [{"url": PREFIX}]
+    doc = document()
+    assert doc["openapi"].startswith("3.1.")
+    assert doc["info"]["title"] and doc["info"]["version"]
+    assert doc["servers"] == [{"url": PREFIX}]
     operation_ids = []
-    for path, item in DOCUMENT["paths"].items():
-        assert path.startswith("/") and not path.endswith("/")
+    for path, item in doc["paths"].items():
+        assert path.startswith("/") and not path.endswith("/") and not path.startswith(PREFIX)
         assert set(item) <= HTTP_METHODS
         for operation in item.values():
             operation_ids.append(operation["operationId"])
+            in_path = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert in_path == set(re.findall(r"{([^}]+)}", path)), path
+            assert operation["summary"], path
             assert operation["responses"], path
             for status, response in operation["responses"].items():
                 assert status == "default" or re.fullmatch(r"[1-5]\d\d", status)
-                assert resolve(DOCUMENT, response)["description"]
-            for requirement in operation.get("security", DOCUMENT["security"]):
-                assert set(requirement) <= set(DOCUMENT["components"]["securitySchemes"])
+                assert resolve(response)["description"]
+            for requirement in operation.get("security", doc["security"]):
+                assert set(requirement) <= set(doc["components"]["securitySchemes"])
     assert len(operation_ids) == len(set(operation_ids))
+    # schemathesis reads it (and would refuse a document it cannot use).
+    assert {op.ok().label for op in _schema().get_all_operations()} >= {"GET /me", "PUT /items/{item_id}/share"}
 
 
 def test_every_ref_resolves():
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if "$ref" in node:
-                resolve(DOCUMENT, node)
+                resolve(node)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
             for value in node:
                 walk(value)
 
-    walk(DOCUMENT)
+    walk(document())
 
 
-def test_the_served_document_is_the_maintained_one(client):
+def test_the_served_document_is_the_generated_one(client, app):
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
-    assert response.get_json() == DOCUMENT
+    assert response.get_json() == spec.document(app) == document()
 
 
 # -- the document and the routes agree ------------------------------------------------------------------------
 def test_every_route_is_documented_and_every_documented_operation_exists(app):
-    documented = {(path, method) for path, item in DOCUMENT["paths"].items() for method in item}
+    documented = {(path, method) for path, item in document()["paths"].items() for method in item}
     assert api_routes(app) == documented
 
 
 def test_public_in_the_document_exactly_when_public_in_the_code(app):
+    doc = document()
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(PREFIX + "/"):
             continue
         view = app.view_functions[rule.endpoint]
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule[len(PREFIX) :])
-            operation = DOCUMENT["paths"][path][method.lower()]
-            documented_public = operation.get("security", DOCUMENT["security"]) == []
+            operation = doc["paths"][path][method.lower()]
+            documented_public = operation.get("security", doc["security"]) == []
             assert documented_public == is_public(view), rule.rule
             if not documented_public:
-                assert {"401", "403"} <= set(operation["responses"]), rule.rule
+                assert {"401", "403", "503"} <= set(operation["responses"]), rule.rule
 
 
 def test_protected_routes_really_refuse_anonymous_callers(client, app):
+    doc = document()
     for path, method in api_routes(app):
-        operation = DOCUMENT["paths"][path][method]
+        operation = doc["paths"][path][method]
         response = client.open(PREFIX + path, method=method.upper())
-        if operation.get("security", DOCUMENT["security"]) == []:
+        if operation.get("security", doc["security"]) == []:
             assert response.status_code == 200, path
         else:
             assert response.status_code == 401, path
@@ -198,12 +186,88 @@ def test_me_error_answers_fit_their_schemas(client, identity, mailbox):
         assert response_errors("/me", "get", response) == []
 
 
-def test_the_schema_checker_catches_mismatches():
-    # The checker must fail on bad shapes, or the tests above prove nothing.
+def test_the_response_check_catches_mismatches():
+    # The check must fail on bad shapes, or the tests above and in test_addin_api prove nothing.
+    def answer(body: Any, status: int = 200):
+        fake = Flask("fake")
+        fake.add_url_rule("/", "answer", lambda: Response(json.dumps(body), status=status, mimetype="application/json"))
+        return fake.test_client().get("/")
+
+    assert response_errors("/health", "get", answer({"status": "ok", "version": "1"})) == []
+    assert response_errors("/health", "get", answer({"status": "ok", "version": 1})) != []
+    assert response_errors("/health", "get", answer({"status": "ok", "version": "1", "extra": 1})) != []
+    assert response_errors("/health", "get", answer({"error": {"code": "x"}}, 500)) != []
     me = {"email": "a@b.c", "name": None, "salesforce_user_id": "005000000000001", "mailbox": {}}
-    errors = schema_errors(DOCUMENT, {"$ref": "#/components/schemas/Me"}, me)
-    assert any("state is required" in e for e in errors)
-    errors = schema_errors(DOCUMENT, {"$ref": "#/components/schemas/Health"}, {"status": "ok", "version": 1})
-    assert errors == ["$.version: 1 is not of type string"]
-    errors = schema_errors(DOCUMENT, {"$ref": "#/components/schemas/Error"}, {"error": {"code": "x"}, "extra": 1})
-    assert len(errors) == 2
+    assert response_errors("/me", "get", answer(me)) != []
+
+
+# -- requests are checked by the same schemas -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("get", "/salesforce/lookup", None, 400, "invalid_query"),
+        ("get", "/salesforce/lookup?q=a", None, 400, "invalid_query"),
+        ("get", "/salesforce/lookup?q=" + "a" * 81, None, 400, "invalid_query"),
+        ("get", "/salesforce/lookup?q=ab&types=User", None, 400, "invalid_types"),
+        ("get", "/salesforce/lookup?q=ab&types=,,", None, 400, "invalid_types"),
+        ("get", "/jobs/not%20a%20job", None, 404, "job_not_found"),
+        ("get", "/jobs/" + "a" * 65, None, 404, "job_not_found"),
+        ("get", "/items/not-an-id", None, 400, "invalid_item_id"),
+        ("get", "/items/short/share", None, 405, "method_not_allowed"),
+        ("delete", "/items/not-an-id/share", None, 400, "invalid_item_id"),
+        ("put", "/items/not-an-id/share", {}, 400, "invalid_item_id"),
+        ("put", "/items/" + "A" * 30 + "/share", [], 400, "invalid_body"),
+        ("put", "/items/" + "A" * 30 + "/share", "text", 400, "invalid_body"),
+        ("put", "/items/" + "A" * 30 + "/share", {"who": []}, 400, "invalid_body"),
+        ("put", "/items/" + "A" * 30 + "/share", {"whoIds": "003000000000000001"}, 400, "invalid_body"),
+        ("put", "/items/" + "A" * 30 + "/share", {"whoIds": None}, 400, "invalid_body"),
+        ("put", "/items/" + "A" * 30 + "/share", {"whoIds": [3]}, 400, "invalid_body"),
+        ("put", "/items/" + "A" * 30 + "/share", {"whoIds": ["003000000000001"] * 51}, 400, "invalid_body"),
+        ("put", "/items/" + "A" * 30 + "/share", {"whoIds": ["001000000000001"]}, 400, "invalid_who"),
+        ("put", "/items/" + "A" * 30 + "/share", {"whatId": 6}, 400, "invalid_body"),
+        ("put", "/items/" + "A" * 30 + "/share", {"whatId": "003000000000001"}, 400, "invalid_what"),
+        # The body is checked before the item id, as before.
+        ("put", "/items/not-an-id/share", {"whoIds": ["x"]}, 400, "invalid_who"),
+    ],
+)
+def test_requests_that_break_the_schemas_get_the_api_errors(
+    client, identity, mailbox, method, path, body, status, code
+):
+    kwargs: dict[str, Any] = {"headers": bearer(identity.token())}
+    if body is not None:
+        kwargs["json"] = body
+    response = client.open(PREFIX + path, method=method.upper(), **kwargs)
+    assert response.status_code == status, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+def test_a_body_that_is_not_json_is_refused_whatever_its_content_type(client, identity, mailbox):
+    for data, content_type in (("whoIds=x", "application/x-www-form-urlencoded"), ("{}", "text/plain")):
+        response = client.put(
+            PREFIX + "/items/" + "A" * 30 + "/share",
+            data=data,
+            content_type=content_type,
+            headers=bearer(identity.token()),
+        )
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "invalid_body"
+
+
+def test_error_messages_come_from_the_schemas(client, identity, mailbox):
+    auth = bearer(identity.token())
+    item = PREFIX + "/items/" + "A" * 30 + "/share"
+    cases = [
+        (client.get(PREFIX + "/salesforce/lookup?q=a", headers=auth), "Type 2 to 80 characters to search."),
+        (
+            client.put(item, json={"whoIds": ["001000000000001"]}, headers=auth),
+            "'001000000000001' is not a Salesforce Contact or Lead id.",
+        ),
+        (client.put(item, json={"who": [], "what": 1}, headers=auth), "Unknown field(s): what, who."),
+        (
+            client.put(item, json={"whoIds": ["003000000000001"] * 51}, headers=auth),
+            "At most 50 people can be linked to one event.",
+        ),
+    ]
+    for response, message in cases:
+        assert response.get_json()["error"]["message"] == message

@@ -44,6 +44,13 @@ def test_info_has_the_documented_shape(running):
     assert {"username", "password"} <= set(ex["service_account"])
     assert {"email", "username", "password"} <= set(ex["mailboxes"][0])
     assert {"issuer", "jwks_uri", "token_endpoint", "audience"} <= set(idp)
+    graph = info["graph"]
+    assert {"base_url", "authority", "tenant_id", "client_id", "client_secret", "certificate_file",
+            "private_key_file", "ca_file", "mailboxes", "on_premises"} <= set(graph)  # fmt: skip
+    assert {"email", "id"} <= set(graph["mailboxes"][0])
+    on_premises = {r.email for r in REPS if not r.exchange_online}
+    assert on_premises and set(graph["on_premises"]) == on_premises
+    assert {m["email"] for m in graph["mailboxes"]} == {r.email for r in REPS} - on_premises
 
 
 def test_the_same_reps_exist_in_all_three(running):

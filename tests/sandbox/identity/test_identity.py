@@ -60,7 +60,8 @@ def test_password_grant_issues_an_office_sso_shaped_token(idp):
     [
         ({"grant_type": "password", "username": REPS[0].email, "password": "wrong"}, "invalid_grant"),
         ({"grant_type": "password", "username": "nobody@calsync.example", "password": "x"}, "invalid_grant"),
-        ({"grant_type": "client_credentials"}, "unsupported_grant_type"),
+        ({"grant_type": "client_credentials"}, "invalid_request"),
+        ({"grant_type": "authorization_code"}, "unsupported_grant_type"),
     ],
 )
 def test_token_errors_are_oauth_json(idp, form, error):
