@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The test suite also runs every database test on PostgreSQL when this URL answers (CI sets it the same way).
+# The test suite also runs every database test on PostgreSQL at this URL (empty: SQLite only); `make test` stops
+# at once, saying so, when nothing answers there. CI sets it the same way.
 CALSYNC_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install demo test lint format bench
+# Tests talk to this Redis server (each test folder takes its own database on it).
+CALSYNC_TEST_REDIS_SERVER ?= redis://127.0.0.1:6379
+export CALSYNC_TEST_POSTGRES_URL CALSYNC_TEST_REDIS_SERVER
+
+.PHONY: install demo test lint format test-prerequisites demo-prerequisites
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +21,27 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-demo: install
+# What the machine must provide (Chromium, redis-server, the venv module, the test services): installed with
+# apt-get where that works, else one line says what to install. Checked first, before the minute of pip.
+test-prerequisites:
+	@$(PYTHON) scripts/prerequisites.py test
+
+demo-prerequisites:
+	@$(PYTHON) scripts/prerequisites.py demo
+
+demo: demo-prerequisites
+	@$(MAKE) --no-print-directory install
 	$(BIN)/calsync demo
 
-test: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	CALSYNC_TEST_POSTGRES_URL=$(CALSYNC_TEST_POSTGRES_URL) $(BIN)/pytest
+test: test-prerequisites
+	@$(MAKE) --no-print-directory lint
+	$(BIN)/pytest
 
+# ruff, then the layer contract of pyproject.toml (import-linter).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -45,6 +45,7 @@ def _http_error(exc: HTTPException):
     """Errors on panel pages are pages too (the API's JSON errors stay for /api)."""
     if exc.code is None or exc.code < 400:
         return exc
-    body = render_template("admin/error.html", code=exc.code, title=exc.name, message=exc.description,
-                           path=request.path)  # fmt: skip
+    body = render_template(
+        "admin/error.html", code=exc.code, title=exc.name, message=exc.description, path=request.path
+    )
     return body, exc.code

@@ -110,8 +110,9 @@ def salesforce_callback():
     except (requests.RequestException, ValueError) as exc:
         return _render([f"The Salesforce token request failed: {exc}"], status=502)
     if answer.status_code != 200 or "access_token" not in body:
-        return _render([f"Salesforce refused the code: {body.get('error_description') or body.get('error')}"],
-                       status=400)  # fmt: skip
+        return _render(
+            [f"Salesforce refused the code: {body.get('error_description') or body.get('error')}"], status=400
+        )
     instance = body.get("instance_url", "")
     if urlsplit(instance).scheme != "https":
         return _render([f"Salesforce answered an instance URL that is not https: {instance!r}"], status=400)
@@ -119,8 +120,9 @@ def salesforce_callback():
     before = _status()["salesforce"]
     config = {"instance_url": instance, "identity": body.get("id", ""), "connected_at": utcnow().isoformat(),
               "connected_by": actor()}  # fmt: skip
-    stored = connections.StoredConnection("salesforce", config, {
-        "access_token": body["access_token"], "refresh_token": body.get("refresh_token", "")})  # fmt: skip
+    stored = connections.StoredConnection(
+        "salesforce", config, {"access_token": body["access_token"], "refresh_token": body.get("refresh_token", "")}
+    )
     connections.save(db, stored, s.secret_key)
     audit.record(db, actor=actor(), action="connection.salesforce", target="connection:salesforce",
                  before=before and before["config"], after={**config, "secrets": "(encrypted)"})  # fmt: skip

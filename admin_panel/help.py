@@ -1,4 +1,4 @@
-"""Help text for every setting the panel shows (DESIGN §5 policies, the org settings), in plain words."""
+"""Help text for every setting the panel shows (docs/policies.md policies, the org settings), in plain words."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Policies (DESIGN §5) per object kind, and custom-object mappings chosen from Salesforce describe."""
+"""Policies (docs/policies.md) per object kind, and custom-object mappings chosen from Salesforce describe."""
 
 from __future__ import annotations
 
@@ -308,8 +308,9 @@ def custom_save():
     try:
         objects = {o["name"] for o in _objects()}
         if sobject not in objects:
-            return form_error("admin/custom_pick.html", [f"{sobject!r} is not a custom object of this org."],
-                              objects=_objects())  # fmt: skip
+            return form_error(
+                "admin/custom_pick.html", [f"{sobject!r} is not a custom object of this org."], objects=_objects()
+            )
         field_sets = _fields(sobject)
     except DescribeError as exc:
         return render_template("admin/custom_pick.html", objects=[], errors=[str(exc)]), 502

@@ -122,9 +122,11 @@ def _budget(db) -> dict[str, Any]:
     """The org's daily API usage from the last session that recorded it, against the configured guard."""
     config = settings_store.apply_to_schedule(settings_store.load(db), schedule_config(settings()))
     row = db.scalars(
-        select(SyncSession).where(SyncSession.salesforce_usage.is_not(None))
-        .order_by(SyncSession.started_at.desc(), SyncSession.id.desc()).limit(1)
-    ).first()  # fmt: skip
+        select(SyncSession)
+        .where(SyncSession.salesforce_usage.is_not(None))
+        .order_by(SyncSession.started_at.desc(), SyncSession.id.desc())
+        .limit(1)
+    ).first()
     out: dict[str, Any] = {"max_percent": config.budget_max_percent, "max_requests": config.budget_max_requests}
     if row is not None and (row.salesforce_usage or {}).get("used") is not None:
         used, limit = int(row.salesforce_usage["used"]), int(row.salesforce_usage.get("max") or 0)
@@ -143,8 +145,10 @@ def _mailbox_rows(db) -> list[dict[str, Any]]:
         last[row.mailbox_id] = row
     per_mailbox = select(HealthEntry.mailbox_id, func.count()).where(HealthEntry.status == "open")
     open_counts = dict(db.execute(per_mailbox.group_by(HealthEntry.mailbox_id)).all())
-    return [{"mailbox": m, "last": last.get(m.id), "open_health": open_counts.get(m.id, 0)}
-            for m in mailboxes.all_mailboxes(db)]  # fmt: skip
+    return [
+        {"mailbox": m, "last": last.get(m.id), "open_health": open_counts.get(m.id, 0)}
+        for m in mailboxes.all_mailboxes(db)
+    ]
 
 
 @bp.get("/mailboxes")
@@ -160,8 +164,9 @@ def mailbox_add():
         existing = mailboxes.find(db, form["email"]) if form["email"] else None
         if existing is not None:
             raise mailboxes.MailboxError(f"{existing.email} is already a synced mailbox")
-        mailbox = mailboxes.add(db, form["email"], form["salesforce_user_id"] or None,
-                                time_zone=form["time_zone"] or None)  # fmt: skip
+        mailbox = mailboxes.add(
+            db, form["email"], form["salesforce_user_id"] or None, time_zone=form["time_zone"] or None
+        )
         db.flush()
     except mailboxes.MailboxError as exc:
         db.rollback()
@@ -193,8 +198,9 @@ def mailbox_detail(mailbox_id: int):
     mailbox = _mailbox_or_404(mailbox_id)
     sessions = list(db.scalars(select(SyncSession).where(SyncSession.mailbox_id == mailbox.id)
                                .order_by(SyncSession.started_at.desc(), SyncSession.id.desc()).limit(10)))  # fmt: skip
-    return render_template("admin/mailbox.html", mailbox=mailbox, sessions=sessions,
-                           entries=health.open_entries(db, mailbox.id))  # fmt: skip
+    return render_template(
+        "admin/mailbox.html", mailbox=mailbox, sessions=sessions, entries=health.open_entries(db, mailbox.id)
+    )
 
 
 @bp.post("/mailboxes/<int:mailbox_id>/enabled")
@@ -216,8 +222,9 @@ def mailbox_sync_now(mailbox_id: int):
     db = db_session()
     mailbox = _mailbox_or_404(mailbox_id)
     outcome = _sync_now(mailbox)
-    audit.record(db, actor=actor(), action="mailbox.sync_now", target=f"mailbox:{mailbox.email}",
-                 after={"outcome": outcome})  # fmt: skip
+    audit.record(
+        db, actor=actor(), action="mailbox.sync_now", target=f"mailbox:{mailbox.email}", after={"outcome": outcome}
+    )
     db.commit()
     return redirect(_back(), 303)
 
@@ -244,8 +251,10 @@ def mailbox_reset(mailbox_id: int):
     """Forget the change cursors: the next session reads both calendars in full (links stay, so no duplicates)."""
     db = db_session()
     mailbox = _mailbox_or_404(mailbox_id)
-    before = {"exchange_sync_state": bool(mailbox.exchange_sync_state),
-              "salesforce_watermarks": dict(mailbox.salesforce_watermarks or {})}  # fmt: skip
+    before = {
+        "exchange_sync_state": bool(mailbox.exchange_sync_state),
+        "salesforce_watermarks": dict(mailbox.salesforce_watermarks or {}),
+    }
     mailbox.exchange_sync_state = None
     mailbox.salesforce_watermarks = {}
     mailbox.category_state = {}
@@ -337,11 +346,13 @@ def _settings_context(db, current: settings_store.OrgSettings) -> dict[str, Any]
     }  # fmt: skip
     values = {
         "intervals": ", ".join(str(m) for m in current.intervals) if current.intervals else "",
-        "budget_max_requests": current.budget_max_requests, "budget_max_percent": current.budget_max_percent,
-        "scope_past_days": current.scope_past_days, "scope_future_days": current.scope_future_days,
+        "budget_max_requests": current.budget_max_requests,
+        "budget_max_percent": current.budget_max_percent,
+        "scope_past_days": current.scope_past_days,
+        "scope_future_days": current.scope_future_days,
         "guard_min_count": current.guard_min_count,
         "guard_percent": None if current.guard_fraction is None else round(current.guard_fraction * 100, 2),
-    }  # fmt: skip
+    }
     return {"defaults": defaults, "values": {k: "" if v is None else v for k, v in values.items()},
             "help": help.SETTINGS}  # fmt: skip
 

@@ -113,7 +113,7 @@ class Settings:
     exchange_password: str = _setting("EXCHANGE_PASSWORD", "", "Password of the service account.")
     exchange_ca_file: str = _setting("EXCHANGE_CA_FILE", "", "CA bundle to trust for EWS over https.")
     http_timeout: float = _setting("CALSYNC_HTTP_TIMEOUT", 30.0, "Seconds before a Salesforce or EWS call fails.")
-    # -- add-in API authentication (Office SSO / nested app authentication access tokens, DESIGN §8) --------
+    # -- add-in API authentication (Office SSO / nested app authentication tokens; docs/architecture.md#security) --
     auth_issuer: str = _setting(
         "CALSYNC_AUTH_ISSUER",
         "",

@@ -18,10 +18,15 @@ from sync.runtime import Runtime
 REDIS_TIMEOUT = 5.0
 
 
-def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, test_config: dict | None = None, *, runtime: Runtime | None = None
+) -> Flask:
     """The whole web app: add-in API, task pane, admin panel and operator view. ``settings`` defaults to
-    ``Settings.from_env()``; ``test_config`` updates ``app.config`` last (e.g. ``{"TESTING": True}``)."""
-    settings = Settings.from_env() if settings is None else settings
-    app = create_backend(Runtime.build(settings, redis_timeout=REDIS_TIMEOUT), test_config)
+    ``Settings.from_env()``; ``test_config`` updates ``app.config`` last (e.g. ``{"TESTING": True}``); a
+    process that has its runtime already (``calsync demo``) passes it instead of settings."""
+    if runtime is None:
+        settings = Settings.from_env() if settings is None else settings
+        runtime = Runtime.build(settings, redis_timeout=REDIS_TIMEOUT)
+    app = create_backend(runtime, test_config)
     admin_panel.init_app(app)
     return app

@@ -3,9 +3,9 @@
 Order: health entries; deletions; creates (links saved as *pending* and committed first, Salesforce by upsert on
 ``CalSync_Key__c``, Exchange after a look-up by the sync key for retried creates); updates; category removals;
 then the link rows of every sync key whose writes all succeeded. A key with a failed write keeps its old link,
-so the next session plans it again (invariant 11); the failure becomes a health entry. A link whose Exchange item
-the saved cursor may not cover is saved *pending*, not active; the session confirms it with the cursor
-(`sync.links.confirm`).
+so the next session plans it again (docs/invariants.md #11); the failure becomes a health entry. A link whose
+Exchange item the saved cursor may not cover is saved *pending*, not active; the session confirms it with the
+cursor (`sync.links.confirm`).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Applier:
     salesforce: SalesforceOrg
     exchange: ExchangeCalendar
     now: dt.datetime
-    # Called after every commit of link rows: tests inject crashes here (crash atomicity, invariant 7).
+    # Called after every commit of link rows: tests inject crashes here (crash atomicity, docs/invariants.md #7).
     checkpoint: Callable[[str], None] = lambda _point: None
     report: ApplyReport = field(default_factory=ApplyReport)
     # Attendee e-mail → matched Contact/Lead/User, for EventRelation invitees (see sync.attendees).

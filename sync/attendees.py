@@ -1,4 +1,4 @@
-"""Attendees ⇄ WhoId and EventRelation invitees (DESIGN §7): the pure part.
+"""Attendees ⇄ WhoId and EventRelation invitees (docs/sync-model.md#mapping): the pure part.
 
 Exchange attendees are matched by e-mail to Contacts, Leads and Users (the session asks Salesforce once per
 session for the addresses of the changed meetings, `SalesforceConnector.people_by_email`). What Salesforce
@@ -6,7 +6,7 @@ can hold of a meeting's attendees is exactly the matched ones: they become Event
 Salesforce side's ``attendees`` are read back from those invitees. So the entry sent to Salesforce carries
 only matched attendees, which keeps its projection equal to what the next read returns (no echo writes).
 
-WhoId: the Who chosen in the add-in wins (DESIGN §5); otherwise a Who already on the Event stays (a rep may
+WhoId: the Who chosen in the add-in wins (docs/policies.md); otherwise a Who already on the Event stays (a rep may
 have set it in Salesforce); otherwise the first matched Contact, else the first matched Lead. Users are
 invitees, never the Who.
 """

@@ -6,8 +6,8 @@ an Exchange calendar item on the other. It knows nothing about either wire forma
 The **projection** π(entry) is a canonical, JSON-serialisable dict of the *mapped* fields after
 normalisation, so that things users would call equal compare equal (line endings and blank lines in
 bodies, e-mail case, subject whitespace, sub-minute precision, attendee order, ...). Its hash is how the
-engine recognises echoes of its own writes (DESIGN §4), and per-field comparison of projections against the
-link's base snapshot is how the planner decides what changed (DESIGN §4 "merge field by field").
+engine recognises echoes of its own writes (docs/sync-model.md), and per-field comparison of projections against the
+link's base snapshot is how the planner decides what changed (docs/sync-model.md "merge field by field").
 
 Projection fields (`PROJECTION_FIELDS`), each one merge unit:
 

@@ -1,7 +1,7 @@
 """The link store: link rows (``sync.models.Link``) ⇄ the planner's ``LinkState``.
 
 A create writes its link as *pending* (with the sync key) and commits before the remote call, so a retry after
-a crash finds the item by that key instead of making a second one (DESIGN §4, invariant 6).
+a crash finds the item by that key instead of making a second one (docs/sync-model.md, docs/invariants.md #6).
 
 A link stays *pending* after its create, too, until the session saves an Exchange cursor that covers its item
 (`confirm`): SyncFolderItems folds an item that entered the calendar after the client's cursor and left it again

@@ -95,7 +95,7 @@ class Mailbox(Base):
 
 
 class Link(Base):
-    """One Exchange item ⇄ Salesforce record pair (DESIGN §4)."""
+    """One Exchange item ⇄ Salesforce record pair (docs/sync-model.md)."""
 
     __tablename__ = "links"
     __table_args__ = (
@@ -136,7 +136,7 @@ class Link(Base):
 
 
 class Policy(Base):
-    """The sync policy of one object kind (DESIGN §5), stored as validated JSON."""
+    """The sync policy of one object kind (docs/policies.md), stored as validated JSON."""
 
     __tablename__ = "policies"
 

@@ -1,4 +1,4 @@
-"""Per-object-kind sync policies (DESIGN §5), their defaults and validation.
+"""Per-object-kind sync policies (docs/policies.md), their defaults and validation.
 
 One `Policy` per object kind: ``event`` (Salesforce Events), ``task`` (Salesforce Tasks) and
 ``custom:<ObjectApiName>`` (a custom object mapped by a `CustomObjectMapping`). `PolicySet` holds them with
@@ -191,7 +191,7 @@ def _category_problems(name: str, color: int, label: str) -> list[str]:
 
 @dataclass(frozen=True)
 class MassDeletionGuard:
-    """DESIGN §6.5: a session deleting more than max(min_count, fraction × links) writes nothing."""
+    """docs/invariants.md #5: a session deleting more than max(min_count, fraction × links) writes nothing."""
 
     min_count: int = 5
     fraction: float = 0.2
@@ -213,7 +213,7 @@ class MassDeletionGuard:
 
 @dataclass(frozen=True)
 class Policy:
-    """The settings of one object kind (DESIGN §5). ``direction=None`` means the kind's default."""
+    """The settings of one object kind (docs/policies.md). ``direction=None`` means the kind's default."""
 
     kind: str = EVENT
     direction: Direction | None = None

@@ -184,8 +184,10 @@ def after_session(
     if budget_attempt > 0:
         until = now + budget_backoff(budget_attempt, config)
         hours = (until - now).total_seconds() / 3600
-        reason = f"{budget_reason or 'Salesforce API budget'} (stop {budget_attempt} in a row: paused {hours:g} h, " \
-                 f"until {until.isoformat(timespec='minutes')})"  # fmt: skip
+        reason = (
+            f"{budget_reason or 'Salesforce API budget'} (stop {budget_attempt} in a row: paused {hours:g} h, "
+            f"until {until.isoformat(timespec='minutes')})"
+        )
         return Decision(current_interval, until, until, reason)
     interval = current_interval if status == "failed" else next_interval(current_interval, changed, config.intervals)
     return Decision(interval, now + dt.timedelta(minutes=interval), None, None)

@@ -1,7 +1,7 @@
 """One sync session of one mailbox: read both sides, plan, apply, record what happened.
 
 ``run_session`` is what ``calsync sync`` and the RQ job call. It never lets one item stop the others
-(invariant 11): item problems become health entries; only a failure to read a side, an exhausted API budget
+(docs/invariants.md #11): item problems become health entries; only a failure to read a side, an exhausted API budget
 or refused credentials end the session early, with the session row saying why.
 """
 

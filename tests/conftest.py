@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from redis import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -22,8 +21,6 @@ from calsync.database import make_engine, make_session_factory, upgrade
 from tests.browser import browser_page, chromium  # noqa: E402, F401
 
 POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
-# The Redis server the test folders take their own databases on; another one lets parallel runs stay apart.
-REDIS_SERVER = os.environ.get("CALSYNC_TEST_REDIS_SERVER", "redis://127.0.0.1:6379").rstrip("/")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
@@ -62,17 +59,3 @@ def db_session(db_engine) -> Iterator[Session]:
     factory = make_session_factory(db_engine)
     with factory() as session:
         yield session
-
-
-def clean_redis(url: str, purpose: str) -> Iterator[Redis]:
-    """The real Redis database at ``url``, flushed before and after (never db 0): each test folder owns one."""
-    connection = Redis.from_url(url)
-    try:
-        connection.ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"{purpose} need the real Redis at {url}: {exc}")
-    assert connection.connection_pool.connection_kwargs["db"] != 0  # never flush the default database
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from calsync.cli.common import CONTEXT, load_settings, wait_for_interrupt
 from calsync.cli.sandboxes import print_sandbox, sandbox_options, start_sandboxes
 from calsync.settings import Settings
+
+if TYPE_CHECKING:
+    from sync.runtime import Runtime
 
 # The engine, the web app and the sandboxes are imported inside the commands that use them: together they cost
 # about 2 s of CPU, and `calsync --help` or `calsync config` need none of them.
@@ -29,10 +33,11 @@ def demo(info_path: Path, **kwargs) -> None:
     backend = None
     background: list = []
     try:
-        _demo_first_sync(settings, info_path, running.info)
-        backend = _demo_backend(settings, info_path, running)
-        _demo_admin(settings, info_path, backend.url)
-        background = _demo_workers(settings, info_path)
+        runtime = _demo_runtime(settings, info_path)  # the demo process's one runtime, the web app's too
+        _demo_first_sync(runtime)
+        backend = _demo_backend(runtime, running)
+        _demo_admin(runtime, backend.url)
+        background = _demo_workers(runtime, info_path)
         wait_for_interrupt()
     finally:
         _stop_processes(background)
@@ -45,39 +50,36 @@ def demo(info_path: Path, **kwargs) -> None:
 DEMO_ADMIN = "admin@calsync.example"
 
 
-def _demo_settings(settings: Settings, info_path: Path) -> Settings:
-    """``settings`` pointed at the sandboxes just started (their info file)."""
+def _demo_runtime(settings: Settings, info_path: Path) -> Runtime:
+    """The runtime on ``settings`` pointed at the sandboxes just started (their info file)."""
     from dataclasses import replace
 
-    return replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
-
-
-def _demo_runtime(settings: Settings, info_path: Path):
+    from calsync.web import REDIS_TIMEOUT
     from sync.runtime import Runtime
 
-    return Runtime.build(_demo_settings(settings, info_path), migrate=True)
+    settings = replace(settings, sandbox_info=str(info_path)).with_sandbox_defaults(info_path)
+    return Runtime.build(settings, redis_timeout=REDIS_TIMEOUT)  # `demo` migrated the database first
 
 
-def _demo_admin(settings: Settings, info_path: Path, backend_url: str) -> None:
+def _demo_admin(runtime: Runtime, backend_url: str) -> None:
     """Create the demo admin (a new password each run) and print the panel's URL and login."""
     import secrets
 
     from admin_panel.accounts import create
 
     password = secrets.token_urlsafe(12)
-    with _demo_runtime(settings, info_path).session_factory() as db:
+    with runtime.session_factory() as db:
         create(db, DEMO_ADMIN, password, role="admin")
         db.commit()
     click.echo(f"Admin panel: {backend_url}/admin/  (login {DEMO_ADMIN} / {password})")
 
 
-def _demo_first_sync(settings: Settings, info_path: Path, info: dict) -> None:
+def _demo_first_sync(runtime: Runtime) -> None:
     """Register every sandbox rep's mailbox and run one session each, so the demo shows the engine at work."""
     from sandbox.seed import REPS
     from sync.mailboxes import add
     from sync.session import run_session
 
-    runtime = _demo_runtime(settings, info_path)
     factory = runtime.session_factory
     with factory() as db:
         for rep in REPS:
@@ -86,11 +88,13 @@ def _demo_first_sync(settings: Settings, info_path: Path, info: dict) -> None:
     click.echo("First sync of every rep (calsync sync EMAIL runs another; CALSYNC_SANDBOX_INFO as above):")
     for rep in REPS:
         result = run_session(factory, rep.email, salesforce=runtime.salesforce(), exchange=runtime.exchange(rep.email))
-        click.echo(f"  {rep.email:32} {result.status:8} up {result.created['salesforce']:3}  "
-                   f"down {result.created['exchange']:3}  health entries {result.health}")  # fmt: skip
+        click.echo(
+            f"  {rep.email:32} {result.status:8} up {result.created['salesforce']:3}  "
+            f"down {result.created['exchange']:3}  health entries {result.health}"
+        )
 
 
-def _demo_backend(settings: Settings, info_path: Path, running):
+def _demo_backend(runtime: Runtime, running):
     """Serve the backend (add-in API and task pane) on a free local port and print the task pane's preview URL:
     the pane outside Outlook, for the first rep's first synced item, signed in with a sandbox token (in the URL
     fragment, which browsers never send to the server)."""
@@ -98,16 +102,14 @@ def _demo_backend(settings: Settings, info_path: Path, running):
 
     from sqlalchemy import select
 
-    from backend.globals import runtime_of
     from calsync.web import create_app
     from sandbox.seed import REPS
     from sandbox.server import ServerThread
     from sync.models import Link, Mailbox
 
-    app = create_app(_demo_settings(settings, info_path))
-    server = ServerThread(app, public_host="127.0.0.1")
+    server = ServerThread(create_app(runtime=runtime), public_host="127.0.0.1")
     rep = REPS[0]
-    with runtime_of(app).session_factory() as db:
+    with runtime.session_factory() as db:
         item_id = db.scalars(
             select(Link.exchange_item_id)
             .join(Mailbox)
@@ -137,19 +139,20 @@ def _stop_processes(processes: list) -> None:
             process.wait()
 
 
-def _demo_workers(settings: Settings, info_path: Path) -> list:
+def _demo_workers(runtime: Runtime, info_path: Path) -> list:
     """Start one `calsync worker` and one `calsync scheduler` on the sandboxes, when Redis answers."""
     import os
     import subprocess
 
-    from redis import Redis
     from redis.exceptions import RedisError
 
     try:
-        Redis.from_url(settings.redis_url, socket_connect_timeout=2).ping()
+        runtime.redis.ping()
     except RedisError as exc:
-        click.echo(f"No Redis at REDIS_URL ({settings.redis_url}: {exc}): no worker or scheduler; install and start "
-                   "redis-server for periodic sessions (calsync sync EMAIL still runs one).")  # fmt: skip
+        click.echo(
+            f"No Redis at REDIS_URL ({runtime.settings.redis_url}: {exc}): no worker or scheduler; install and start "
+            "redis-server for periodic sessions (calsync sync EMAIL still runs one)."
+        )
         return []
     env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(info_path))
     started = []

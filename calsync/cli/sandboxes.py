@@ -89,8 +89,10 @@ def print_sandbox(info: dict, info_path: Path) -> None:
     sessions = {u["email"]: u for u in sf["users"]}
     for mailbox in ex["mailboxes"]:
         user = sessions.get(mailbox["email"], {})
-        click.echo(f"    {mailbox['email']} / {mailbox['password']} / {user.get('user_id', '-')} / "
-                   f"{user.get('session_id', '-')}")  # fmt: skip
+        click.echo(
+            f"    {mailbox['email']} / {mailbox['password']} / {user.get('user_id', '-')} / "
+            f"{user.get('session_id', '-')}"
+        )
 
 
 @click.command(context_settings=CONTEXT)
@@ -107,8 +109,9 @@ def sandbox(info_path: Path, **kwargs) -> None:
 
 
 @click.command("sandbox-info", context_settings=CONTEXT)
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                default=INSTANCE_DIR / "sandbox.json")  # fmt: skip
+@click.argument(
+    "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=INSTANCE_DIR / "sandbox.json"
+)
 def sandbox_info(path: Path) -> None:
     """Pretty-print a sandbox info file."""
     json.dump(json.loads(path.read_text()), sys.stdout, indent=2)

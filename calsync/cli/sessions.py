@@ -37,8 +37,10 @@ def sync_command(email: str, as_json: bool) -> None:
         created, updated, deleted = result.created, result.updated, result.deleted
         click.echo(f"{result.mailbox}: {result.status} in {result.duration_s:.2f} s")
         for side in ("salesforce", "exchange"):
-            click.echo(f"  {side:10}  created {created[side]}  updated {updated[side]}  deleted {deleted[side]}  "
-                       f"reverted {result.reverted[side]}  requests {result.api_calls[side]}")  # fmt: skip
+            click.echo(
+                f"  {side:10}  created {created[side]}  updated {updated[side]}  deleted {deleted[side]}  "
+                f"reverted {result.reverted[side]}  requests {result.api_calls[side]}"
+            )
         if result.failed or result.error:
             click.echo(f"  failed items: {result.failed}  {result.error or ''}")
     if result.status == "failed":

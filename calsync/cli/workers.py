@@ -153,9 +153,11 @@ def scheduler(once: bool, interval: float | None, log_level: str) -> None:
         if not report.leader:
             click.echo("another scheduler holds the leader lock: nothing done")
             return
-        click.echo(f"enqueued {len(report.enqueued)}, requeued {len(report.requeued)}, "
-                   f"already queued or running {len(report.duplicates)}, "
-                   f"handed back from dead workers {len(report.abandoned)}")  # fmt: skip
+        click.echo(
+            f"enqueued {len(report.enqueued)}, requeued {len(report.requeued)}, "
+            f"already queued or running {len(report.duplicates)}, "
+            f"handed back from dead workers {len(report.abandoned)}"
+        )
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,8 +12,9 @@ its entries:
 Pages (``$skiptoken``) render the entries' current state when served; the last page carries the
 ``@odata.deltaLink`` whose baseline is the round's snapshot, so a change made while a client pages shows in
 the next round. The window and the page position live in the state, so links are replayed verbatim.
-Tokens are kept in memory (the newest 10,000): an unknown or evicted token, and any token after a sandbox
-restart, answers ``410 syncStateNotFound``.
+Tokens are kept in memory (the newest 2,000, skip and delta tokens together; a baseline of 1,000 events holds
+about 150 kB): an unknown or evicted token, and any token after a sandbox restart, answers
+``410 syncStateNotFound``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import datetime as dt
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sandbox.exchange import ids as ews_ids
 from sandbox.exchange.store import Mailbox
@@ -30,7 +31,7 @@ from sandbox.exchange.store import Mailbox
 from . import views
 from .errors import GraphError
 
-MAX_STATES = 10_000
+MAX_STATES = 2_000
 
 
 @dataclass
@@ -47,8 +48,6 @@ class Round:
     window: tuple[dt.datetime, dt.datetime]
     entries: list[tuple[str, str]]  # ("event" | "removed", canonical id)
     next_baseline: Baseline
-    position: int = 0
-    replayed: set[int] = field(default_factory=set)
 
 
 class DeltaStates:

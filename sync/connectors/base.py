@@ -35,7 +35,7 @@ class FeedChange:
     ``change``: ``create``/``update`` (the item is in the calendar), ``delete`` (a *confirmed* deletion or a
     move out of the calendar: EWS SyncFolderItems Delete, Graph ``@removed`` with reason ``deleted``) or
     ``removed`` (the item left the feed's view without a known deletion: the engine confirms by a direct fetch,
-    invariant 4). ``categories`` and ``sync_key`` are read cheaply with the feed, to skip untagged items.
+    docs/invariants.md #4). ``categories`` and ``sync_key`` are read cheaply with the feed, to skip untagged items.
     """
 
     change: str
@@ -50,7 +50,7 @@ class ItemFeed:
     """What ``changes(cursor)`` returns: the changes and the cursor to continue from next time.
 
     ``cursor`` is opaque to the engine (EWS SyncState, Graph deltaLink). ``full``: the cursor was missing or no
-    longer valid and every item was listed again; absence from a full listing proves nothing (invariant 4).
+    longer valid and every item was listed again; absence from a full listing proves nothing (docs/invariants.md #4).
     """
 
     changes: list[FeedChange] = field(default_factory=list)

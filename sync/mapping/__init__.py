@@ -1,4 +1,4 @@
-"""Pure mappings between each side's records and the neutral `Entry` (DESIGN §7).
+"""Pure mappings between each side's records and the neutral `Entry` (docs/sync-model.md#mapping).
 
 - `sync.mapping.salesforce`: Event/Task/custom-object record dicts ⇄ Entry, update diffs, Salesforce limits;
 - `sync.mapping.exchange`: exchangelib CalendarItem field dicts ⇄ Entry, update fields, thin item adapters;

@@ -37,6 +37,7 @@ from sync.entry import (
     normalize_email,
     normalize_location,
     normalize_subject,
+    project,
     to_utc,
 )
 from sync.mapping import recurrence as rec_map
@@ -300,8 +301,6 @@ def exchange_update(
 ) -> tuple[dict[str, Any], list[MappingIssue]]:
     """The item fields to update: those behind the given projection ``fields``, or, without ``fields``,
     those whose projection differs between ``old`` and ``new``. Pass the keys as ``update_fields``."""
-    from sync.entry import project  # local: keep import graph flat
-
     after, issues = entry_to_exchange(new)
     if fields is None:
         if old is None:

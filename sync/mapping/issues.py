@@ -79,7 +79,7 @@ P = ParamSpec("P")
 
 def never_raises(side: Side) -> Callable[[Callable[P, MappingResult]], Callable[P, MappingResult]]:
     """Last line of defence for record → entry mappings: a value no check foresaw becomes an issue for that
-    item (DESIGN §6.11: one bad item never stops the others), not an exception in the session."""
+    item (docs/invariants.md #11: one bad item never stops the others), not an exception in the session."""
 
     def decorate(func: Callable[P, MappingResult]) -> Callable[P, MappingResult]:
         @functools.wraps(func)

@@ -1,8 +1,8 @@
 """The mass-deletion guard: the last step of `plan()`, which may veto every write of a session.
 
-Mass-deletion guard (invariant 5): if the plan deletes more than max(5, 20 %) of the mailbox's live links, or a
-full listing of a side came back empty while links exist, the plan keeps only its health entries plus a
-``mass_deletion_guard`` entry, and writes nothing.
+Mass-deletion guard (docs/invariants.md #5): if the plan deletes more than max(5, 20 %) of the mailbox's live
+links, or a full listing of a side came back empty while links exist, the plan keeps only its health entries
+plus a ``mass_deletion_guard`` entry, and writes nothing.
 """
 
 from __future__ import annotations

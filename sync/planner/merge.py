@@ -1,7 +1,7 @@
 """The field-by-field merge of a linked pair whose sides were edited (the decision table's last row).
 
 Merge of edits (projection fields, see `sync.entry`): a field changed on one side only is taken from that side;
-changed on both to equal values costs nothing (invariant 2); changed on both to different values goes to
+changed on both to equal values costs nothing (docs/invariants.md #2); changed on both to different values goes to
 ``conflict_winner`` (``latest``: the later modification time, Exchange on a tie). ``downsync_only`` makes SF win
 every changed field (an Outlook edit is reverted), ``upsync_only`` makes EX win (a SF edit is reverted).
 Fields that do not flow in a direction:
@@ -138,7 +138,7 @@ def merge(
         if not ce and not cs:
             continue
         if ce and cs and ex_eff[f] == sf_cur[f]:
-            continue  # the same change on both sides: nothing to write (invariant 2)
+            continue  # the same change on both sides: nothing to write (docs/invariants.md #2)
         if direction is Direction.DOWNSYNC_ONLY:
             winner = Side.SALESFORCE
         elif direction is Direction.UPSYNC_ONLY:

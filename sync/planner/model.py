@@ -294,7 +294,7 @@ _RANK = {
 
 
 def canonical_order(action: Action) -> tuple[Any, ...]:
-    """Sort key of a plan's actions: by sync key, then the order they apply in (invariant 13)."""
+    """Sort key of a plan's actions: by sync key, then the order they apply in (docs/invariants.md #13)."""
     return (
         action.sync_key is None,
         action.sync_key or "",

@@ -1,6 +1,6 @@
 """The planner: a pure function from (links, change feeds, policies, now) to a `Plan` of typed actions.
 
-``plan(links, exchange_changes, salesforce_changes, policies, now, ...)`` holds all policy logic of DESIGN §5.
+``plan(links, exchange_changes, salesforce_changes, policies, now, ...)`` holds all policy logic of docs/policies.md.
 It does no I/O; the session runner applies the actions and persists the `LinkState` rows the plan returns.
 
 Inputs per item pair: the link (if any), at most one Exchange change and one Salesforce change. A change is
@@ -8,7 +8,7 @@ Inputs per item pair: the link (if any), at most one Exchange change and one Sal
 deletion: EWS Delete change, ``IsDeleted``, or not-found on a direct fetch), ``unshared`` (Exchange: our category
 removed or *Unshare* pressed) or ``withdrawn`` (Salesforce: the record exists but no longer belongs on a
 calendar, e.g. a Task whose due date was cleared). A side without a change is taken to be at its base.
-Absence from a feed never means anything (invariant 4).
+Absence from a feed never means anything (docs/invariants.md #4).
 
 Decision table, first matching row wins (EX = Exchange, SF = Salesforce; "unlink" keeps a tombstone link so
 that later changes of either item are ignored):
@@ -23,7 +23,7 @@ no link, EX new item (shared)         events, two_way/upsync_only: create in SF 
                                       ``not_sent_up``; tasks/custom: nothing (they only flow down)
 no link, SF new record                create in EX with the kind's category (upsync_only too: "created in SF are
                                       still synced down once")
-no link, both new with one sync key   adopt: link them and merge with no base (lost link state, invariant 12)
+no link, both new with one sync key   adopt: link them and merge with no base (lost link state, docs/invariants.md #12)
 unlinked link                         ignored; an EX item shared again re-links (or re-creates in SF if the SF
                                       record was deleted)
 mapping issues on a side              health entries for the issues, link marked ``failed``; nothing written
@@ -43,10 +43,10 @@ edits                                 field-by-field merge against each side's b
 ====================================  =========================================================================
 
 Merge of edits: `sync.planner.merge` (its docstring lists the fields that do not flow in a direction).
-Mass-deletion guard (invariant 5): `sync.planner.guard`.
+Mass-deletion guard (docs/invariants.md #5): `sync.planner.guard`.
 Shared by both: the session's `Context`, masking and link bookkeeping in `sync.planner.context`.
 
-The plan is deterministic and independent of input order (invariant 13): duplicate changes for one item are
+The plan is deterministic and independent of input order (docs/invariants.md #13): duplicate changes for one item are
 reduced by a total order, new sync keys are UUID5s of mailbox and item id, and actions are sorted canonically.
 """
 
@@ -206,7 +206,7 @@ def plan(
 
     # New items on both sides under the same (unlinked) sync key: a lost link, adopt the pair. An item that
     # carries no key was the origin of its pair, whose key is derived from its id (`new_sync_key`), so a lost
-    # database still pairs every item with its counterpart instead of copying both again (invariant 12).
+    # database still pairs every item with its counterpart instead of copying both again (docs/invariants.md #12).
     def ex_key(ex: ExchangeChange) -> str:
         return ex.sync_key or new_sync_key(mailbox, Side.EXCHANGE, ex.exchange_id)
 
@@ -450,7 +450,7 @@ def _plan_pair(
     if sf is not None and link.salesforce_id is None and sf.type is ChangeType.CHANGED:
         link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
     # A pending create that did reach Salesforce, whose record the user deleted before the link was confirmed
-    # (found by the simulation): a deletion like any other, never a second create (invariant 3).
+    # (found by the simulation): a deletion like any other, never a second create (docs/invariants.md #3).
     if sf is not None and link.salesforce_id is None and sf.type in DELETION_TYPES and sf.sync_key == key:
         link = dataclasses.replace(link, salesforce_id=sf.salesforce_id)
     if ex is not None and link.exchange_id is None and ex.type in DELETION_TYPES and ex.sync_key == key:

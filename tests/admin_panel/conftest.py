@@ -17,7 +17,7 @@ from backend.globals import runtime_of
 from calsync.database import make_engine, make_session_factory
 from calsync.settings import Settings
 from calsync.web import create_app
-from tests.conftest import REDIS_SERVER, clean_redis
+from tests.support import REDIS_SERVER, clean_redis
 
 REDIS_URL = f"{REDIS_SERVER}/12"
 ADMIN = ("admin@calsync.example", "admin-password-1")

@@ -13,8 +13,7 @@ from tests.admin_panel.conftest import ADMIN, REDIS_URL, add_accounts, csrf_of, 
 from tests.e2e.actors import at
 
 
-def test_exchange_account_saved_in_the_panel_is_used_by_the_next_session(sandbox_settings, sandboxes, world,
-                                                                         redis_db):  # fmt: skip
+def test_exchange_account_saved_in_the_panel_is_used_by_the_next_session(sandbox_settings, sandboxes, world, redis_db):
     account = sandboxes.info["exchange"]["service_account"]
     # The environment knows where EWS is but not the service account's password: only the panel does.
     settings = replace(sandbox_settings, redis_url=REDIS_URL, exchange_password="", exchange_username="")

@@ -78,9 +78,11 @@ def test_health_ignore_reopen_and_retry(admin_client, app, seeded, redis_db):
     with _db(app) as db:
         assert db.get(HealthEntry, entry_id).status == "open"
         actions = [(e.action, e.before, e.after) for e in db.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    assert actions == [("health.ignore", {"status": "open"}, {"status": "ignored"}),
-                       ("health.reopen", {"status": "ignored"}, {"status": "open"}),
-                       ("health.retry", {"status": "open"}, {"status": "open"})]  # fmt: skip
+    assert actions == [
+        ("health.ignore", {"status": "open"}, {"status": "ignored"}),
+        ("health.reopen", {"status": "ignored"}, {"status": "open"}),
+        ("health.retry", {"status": "open"}, {"status": "open"}),
+    ]
     assert admin_client.post("/admin/health/999/ignore", data={"csrf_token": token}).status_code == 404
 
 

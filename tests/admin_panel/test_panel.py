@@ -50,8 +50,9 @@ def test_session_cookie_is_httponly_and_samesite(client):
 
 def test_login_never_redirects_outside_the_panel(client):
     token = csrf_of(client.get("/admin/login"))
-    response = client.post("/admin/login?next=//evil.example/", data={"email": ADMIN[0], "password": ADMIN[1],
-                                                                       "csrf_token": token})  # fmt: skip
+    response = client.post(
+        "/admin/login?next=//evil.example/", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": token}
+    )
     assert response.headers["Location"] == "/admin/"
 
 
@@ -119,8 +120,10 @@ def test_bad_policy_input_is_a_form_error_with_messages(admin_client, app):
 
 def test_settings_are_validated_audited_and_read_by_the_engine(admin_client, app):
     token = csrf_of(admin_client.get("/admin/settings"))
-    bad = admin_client.post("/admin/settings", data={"csrf_token": token, "intervals": "60, 30",
-                                                     "budget_max_percent": "120", "guard_min_count": "x"})  # fmt: skip
+    bad = admin_client.post(
+        "/admin/settings",
+        data={"csrf_token": token, "intervals": "60, 30", "budget_max_percent": "120", "guard_min_count": "x"},
+    )
     text = bad.get_data(as_text=True)
     assert bad.status_code == 400
     assert "shortest to the longest" in text and "from 0 (off) to 100" in text and "whole number" in text
@@ -143,8 +146,9 @@ def test_mailbox_forms_refuse_bad_input_and_audit_changes(admin_client, app):
     token = csrf_of(admin_client.get("/admin/mailboxes"))
     response = admin_client.post("/admin/mailboxes", data={"csrf_token": token, "email": "not-an-address"})
     assert response.status_code == 400 and "is not an e-mail address" in response.get_data(as_text=True)
-    response = admin_client.post("/admin/mailboxes", data={"csrf_token": token, "email": "rep@calsync.example",
-                                                           "time_zone": "Mars/Olympus"})  # fmt: skip
+    response = admin_client.post(
+        "/admin/mailboxes", data={"csrf_token": token, "email": "rep@calsync.example", "time_zone": "Mars/Olympus"}
+    )
     assert response.status_code == 400 and "is not a time zone" in response.get_data(as_text=True)
     assert (
         admin_client.post("/admin/mailboxes", data={"csrf_token": token, "email": "rep@calsync.example"}).status_code
@@ -156,8 +160,9 @@ def test_mailbox_forms_refuse_bad_input_and_audit_changes(admin_client, app):
         db.commit()
         mailbox_id = mailbox.id
     admin_client.post(f"/admin/mailboxes/{mailbox_id}/enabled", data={"csrf_token": token, "enabled": "0"})
-    response = admin_client.post(f"/admin/mailboxes/{mailbox_id}/reset",
-                                 data={"csrf_token": token, "back": "https://evil.example/"})  # fmt: skip
+    response = admin_client.post(
+        f"/admin/mailboxes/{mailbox_id}/reset", data={"csrf_token": token, "back": "https://evil.example/"}
+    )
     assert response.headers["Location"] == "/admin/mailboxes"
     with runtime_of(app).session_factory() as db:
         mailbox = db.get(Mailbox, mailbox_id)
@@ -216,8 +221,9 @@ def test_cli_admin_create(database_url):
 
 
 def test_secrets_need_the_key_they_were_stored_with(db_session):
-    connections.save(db_session, connections.StoredConnection("exchange", {"username": "svc"}, {"password": "pw"}),
-                     "key-one-" * 4)  # fmt: skip
+    connections.save(
+        db_session, connections.StoredConnection("exchange", {"username": "svc"}, {"password": "pw"}), "key-one-" * 4
+    )
     db_session.commit()
     assert connections.load(db_session, "exchange", "key-one-" * 4).secrets == {"password": "pw"}
     with pytest.raises(connections.SecretError, match="CALSYNC_SECRET_KEY changed"):

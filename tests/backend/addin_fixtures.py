@@ -20,9 +20,9 @@ from calsync.settings import Settings
 from calsync.web import create_app
 from sync import jobs, mailboxes
 from sync.runtime import Runtime
-from tests.conftest import REDIS_SERVER, clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
+from tests.support import REDIS_SERVER, clean_redis
 
 REDIS_DB = 11
 REDIS_URL = f"{REDIS_SERVER}/{REDIS_DB}"

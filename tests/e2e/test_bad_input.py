@@ -3,7 +3,7 @@
 Every case states its outcome: the item syncs and its content is checked on the other side (nothing cut or
 changed silently), or it gets an open health entry with a stable code and a message, and no counterpart. In
 every case the session does not fail, the two bystanders (one normal item made on each side) sync untouched,
-a later session writes nothing (DESIGN §6.9) and no meeting message goes out.
+a later session writes nothing (docs/invariants.md #9) and no meeting message goes out.
 
 Most items are made through the clients, the way a user or an integration could. A few values no client can
 produce (an end before the start, which both servers refuse) are put straight into the sandbox's store, as data

@@ -1,4 +1,5 @@
-"""Attendees ⇄ WhoId and EventRelation invitees, and one meeting, one Event across reps (DESIGN §5, §7)."""
+"""Attendees ⇄ WhoId and EventRelation invitees, and one meeting, one Event across reps (docs/policies.md,
+docs/sync-model.md#mapping)."""
 
 from sandbox.seed import PEOPLE, REPS
 from tests.e2e.actors import at
@@ -28,7 +29,7 @@ def test_matched_attendees_become_the_who_and_invitees_and_strangers_stay_in_out
     assert _invitees(sf, event["Id"]) == sorted([WILE.salesforce_id, PETER.salesforce_id, BOB.salesforce_user_id])
     assert first.writes == 2  # one Event upsert, one invitee collection
     assert STRANGER in [a["email"].lower() for a in outlook.get(meeting)["attendees"]]
-    assert engine.sync().writes == 0  # invariant 9: what Salesforce holds of the attendees is no change
+    assert engine.sync().writes == 0  # docs/invariants.md #9: what Salesforce holds of the attendees is no change
     world.assert_no_meeting_messages()
 
 

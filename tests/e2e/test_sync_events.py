@@ -1,7 +1,7 @@
 """Events through the real engine, clients and sandboxes: every direction policy, both sides, both ways.
 
 Each test ends with the invariants that apply: no meeting message sent by sync, and a session after a
-converged one makes zero writes (invariant 9)."""
+converged one makes zero writes (docs/invariants.md #9)."""
 
 import datetime as dt
 

@@ -103,7 +103,7 @@ def test_lost_sync_state_converges_without_duplicates(engine, world):
 
 def test_a_lost_database_pairs_every_item_with_its_counterpart_again(engine, world):
     """Link rows gone too (a restored backup, a new database): items are paired by their sync keys, or by the
-    key derived from the origin item's id, never copied a second time (invariant 12)."""
+    key derived from the origin item's id, never copied a second time (docs/invariants.md #12)."""
     outlook, sf = world.outlook(), world.salesforce()
     outlook.create("Made in Outlook", at(1, 10), at(1, 11))
     sf.create_event(Subject="Made in Salesforce", StartDateTime=at(1, 12), EndDateTime=at(1, 13))

@@ -1,7 +1,7 @@
 """Items that enter the scope sync at the next session, both sides, through the real clients (issue 23, point 3).
 
 An item enters the scope when an admin widens it (the policy's scope) or when the calendar moves on (the
-session's ``now``). Leaving the scope still never deletes anything (invariant 4)."""
+session's ``now``). Leaving the scope still never deletes anything (docs/invariants.md #4)."""
 
 from __future__ import annotations
 

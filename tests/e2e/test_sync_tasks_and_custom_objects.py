@@ -1,4 +1,4 @@
-"""Tasks and custom objects flow down only (DESIGN §5): each with its own category, Outlook edits reverted."""
+"""Tasks and custom objects flow down only (docs/policies.md): each with its own category, Outlook edits reverted."""
 
 import datetime as dt
 

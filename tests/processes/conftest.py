@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -21,16 +20,11 @@ from sqlalchemy import create_engine, text
 from calsync.database import upgrade
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
+from tests.support import free_port
 
 REDIS_DB = 10  # this helper's test database number (also on the private server, for clarity)
 POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
 VICTIM = "calsync-victim"  # application_name of the connections a test terminates
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:

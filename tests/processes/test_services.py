@@ -1,6 +1,6 @@
 """Services failing under a running session: Redis restarted (every key lost) while a real worker process runs
 the session; the database connection terminated by PostgreSQL in the middle of a session. Each time the
-session is retried, converges, and nothing is duplicated or lost (DESIGN §6.6, 6.7, 6.10)."""
+session is retried, converges, and nothing is duplicated or lost (docs/invariants.md #6, #7, #10)."""
 
 from __future__ import annotations
 
@@ -35,15 +35,16 @@ def _make_items(world) -> None:
         outlook.create(f"Outlook meeting {i}", at(1 + i % 5, 9 + i % 8), at(1 + i % 5, 10 + i % 8))
     for i in range(DOWN):
         start = at(2 + i % 4, 13 + i % 3)
-        salesforce.create_event(Subject=f"Salesforce call {i}", StartDateTime=start,
-                                EndDateTime=start + dt.timedelta(hours=1))  # fmt: skip
+        salesforce.create_event(
+            Subject=f"Salesforce call {i}", StartDateTime=start, EndDateTime=start + dt.timedelta(hours=1)
+        )
 
 
 def _assert_converged(world, engine: Engine) -> None:
     quiet = engine.converge(3)
     assert quiet.writes == 0
     again = engine.sync()
-    assert again.writes == 0, again.to_json()  # invariant 9
+    assert again.writes == 0, again.to_json()  # docs/invariants.md #9
     subjects = Counter(e["Subject"] for e in world.salesforce().events())
     assert len(subjects) == UP + DOWN and set(subjects.values()) == {1}, subjects
     items = Counter(i["subject"] for i in world.outlook().items("Salesforce"))
@@ -58,8 +59,9 @@ def _worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def test_redis_restarted_mid_session_the_session_runs_again_and_converges(world, engine, own_redis, sandbox_info_file,
-                                                                          tmp_path):  # fmt: skip
+def test_redis_restarted_mid_session_the_session_runs_again_and_converges(
+    world, engine, own_redis, sandbox_info_file, tmp_path
+):
     _make_items(world)
     env = dict(os.environ)
     env.update(

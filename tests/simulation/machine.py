@@ -9,7 +9,7 @@ and ones that run after the sync state and cursors were lost.
 The model keeps, per meeting, the fields a user changed on each side since they last agreed. Every meeting's
 subject starts with its token ("T3 ..."), so it can be found on both sides whatever else changed.
 
-Checked after every step (DESIGN §6): no duplicate on either side (6, 7, 12); no unexpected deletion — an item
+Checked after every step (docs/invariants.md): no duplicate on either side (6, 7, 12); no unexpected deletion — an item
 disappears only when its counterpart was deleted by the user (3, 4); a field both sides agree on has the value
 the model expects: the edited side's, or the conflict winner's (1, 2). After ``converge``: a clean session
 leaves every live meeting equal on both sides (10), the next session writes nothing (9), and no health entry is
@@ -112,8 +112,9 @@ class SyncMachine(RuleBasedStateMachine):
     def create_in_outlook(self, words, span, location, private) -> None:
         token = self._new_token()
         subject = f"{token} {words}"
-        ex_id = self.outlook.create(subject, span[0], span[1], location=location, body=f"{token} notes",
-                                    private=private)  # fmt: skip
+        ex_id = self.outlook.create(
+            subject, span[0], span[1], location=location, body=f"{token} notes", private=private
+        )
         fields = {"subject": subject, "location": location, "body": f"{token} notes", "start": span[0],
                   "end": span[1], "private": private}  # fmt: skip
         self.meetings[token] = Meeting(token, "exchange", fields, ex_id=ex_id)
@@ -296,7 +297,7 @@ class SyncMachine(RuleBasedStateMachine):
         else:
             raise AssertionError(f"no quiet session after 4: {result.to_json()}")
         again = self._session()
-        assert again.writes == 0, f"echo after a converged session: {again.to_json()}"  # invariant 9
+        assert again.writes == 0, f"echo after a converged session: {again.to_json()}"  # docs/invariants.md #9
         ex_items, sf_events = self._read()
         for m in self.meetings.values():
             ex, sf = ex_items.get(m.token), sf_events.get(m.token)
@@ -316,11 +317,11 @@ class SyncMachine(RuleBasedStateMachine):
             else:
                 assert ex is not None and sf is not None, f"{m.token}: unshared, both must stay"
         health = [(h.code, h.message) for h in self.engine.health()]
-        assert health == [], health  # invariant 11: everything synced, nothing left open
+        assert health == [], health  # docs/invariants.md #11: everything synced, nothing left open
 
     # -- the model after a session ---------------------------------------------------------------------------
     def _read(self) -> tuple[dict[str, dict], dict[str, dict]]:
-        """Items and Events by token; a duplicate fails here (invariant 6)."""
+        """Items and Events by token; a duplicate fails here (docs/invariants.md #6)."""
         ex_items: dict[str, dict] = {}
         for item in self.outlook.items():
             token = (item["subject"] or "").split(" ")[0]

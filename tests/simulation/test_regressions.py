@@ -59,7 +59,7 @@ class Draws:
 def test_an_event_deleted_before_its_link_was_confirmed_is_not_created_again(machine):
     """Found by the deep simulation: a session crashed after creating Events in Salesforce, before their links
     were saved; the user deleted one of the Events; the next session's retried upsert created it again
-    (resurrection, invariant 3). Fixed in the planner: a deleted record carrying a pending link's sync key is
+    (resurrection, docs/invariants.md #3). Fixed in the planner: a deleted record carrying a pending link's sync key is
     that link's Salesforce side, deleted like any other."""
     machine.policies(winner="exchange")
     machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
@@ -99,8 +99,8 @@ def test_lost_cursors_after_the_last_event_was_deleted_do_not_trip_the_guard(mac
 def test_lost_state_after_a_deletion_in_outlook_still_deletes_the_event(machine):
     """Found by the deep simulation: an item deleted in Outlook (moved to Deleted Items), then the sync state
     lost: the full listing no longer held the item, the direct fetch still found it (in Deleted Items), so the
-    Event stayed for ever (invariant 12: lost state must end like a normal run). Fixed in the Exchange feed: an
-    absent item found outside the calendar is a deletion."""
+    Event stayed for ever (docs/invariants.md #12: lost state must end like a normal run). Fixed in the Exchange
+    feed: an absent item found outside the calendar is a deletion."""
     machine.policies(winner="exchange")
     machine.create_in_salesforce(words="Review", span=_span(-5, 21), location=None, private=False)
     machine.create_in_salesforce(words="Kick-off", span=_span(28, 15), location=None, private=True)

@@ -1,4 +1,4 @@
-"""Hypothesis properties of the planner (DESIGN §6): order independence (13), no echo at quiescence (9) with
+"""Hypothesis properties of the planner (docs/invariants.md): order independence (13), no echo at quiescence (9) with
 convergence (10), and no deletion without a confirmed deletion (4), on random worlds and policies."""
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def test_order_independence(world_and_policy, rnd: random.Random):
 def test_no_echo_at_quiescence_and_convergence(world_and_policy):
     world, policy_set = world_and_policy
     writes = [len(session(world, policy_set).writes)]
-    # One session, two for revert policies, then only echoes remain: zero writes from there on (invariant 9).
+    # One session, two for revert policies, then only echoes remain: zero writes from there on (docs/invariants.md #9).
     for _ in range(3):
         writes.append(len(session(world, policy_set).writes))
     assert writes[-1] == 0 and writes[-2] == 0, f"writes per session: {writes}"

@@ -1,4 +1,4 @@
-"""The planner's policy table (DESIGN §5), every combination of:
+"""The planner's policy table (docs/policies.md), every combination of:
 
 object kind × direction × Exchange-side change (nothing, edit, delete, unshare, left scope) × Salesforce-side
 change (nothing, edit, delete) × salesforce_deletion × exchange_deletion × on_unshare × conflict_winner × origin.
@@ -71,7 +71,7 @@ SF_SUBJECT = "Edited in Salesforce"
 
 
 def expected(kind, direction, ex, sf, sf_deletion, ex_deletion, on_unshare, winner, origin) -> list[tuple]:
-    """The design's answer for one row, written from DESIGN §5 without looking at the planner."""
+    """The design's answer for one row, written from docs/policies.md without looking at the planner."""
     sync_made_exchange_item = origin == "salesforce"
     if direction == "off":
         # Off: items sync created in Exchange from Salesforce go; everything else stays, unlinked.

@@ -1,4 +1,4 @@
-"""Policies: DESIGN §5 defaults, validation messages, storage round trip, the mass-deletion guard."""
+"""Policies: docs/policies.md defaults, validation messages, storage round trip, the mass-deletion guard."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from redis import Redis
 from sync import jobs
 from sync.runtime import Runtime
 from sync.schedule import ScheduleConfig
-from tests.conftest import REDIS_SERVER, clean_redis
 from tests.e2e.conftest import sandbox_info_file, sandbox_settings, sandboxes, world  # noqa: F401
 from tests.e2e.engine import engine  # noqa: F401
+from tests.support import REDIS_SERVER, clean_redis
 
 REDIS_DB = 13
 REDIS_URL = f"{REDIS_SERVER}/{REDIS_DB}"

@@ -45,8 +45,9 @@ def test_ops_lists_failed_jobs_and_requeues_them(tmp_path, redis):
     job_id = _failed_job(redis)
     client = _admin(_app(tmp_path).test_client())
     data = client.get("/admin/ops/?format=json").get_json()
-    assert data["queues"] == [{"name": "sync", "queued": 0, "started": 0, "scheduled": 0, "deferred": 0,
-                               "finished": 0, "failed": 1}]  # fmt: skip
+    assert data["queues"] == [
+        {"name": "sync", "queued": 0, "started": 0, "scheduled": 0, "deferred": 0, "finished": 0, "failed": 1}
+    ]
     assert data["failed"][0]["id"] == job_id and "no worker context" in data["failed"][0]["error"]
     page = client.get("/admin/ops/")
     assert page.status_code == 200 and b"Requeue" in page.data and job_id.encode() in page.data
@@ -55,8 +56,10 @@ def test_ops_lists_failed_jobs_and_requeues_them(tmp_path, redis):
     assert answer.status_code == 303
     assert Queue("sync", connection=redis).job_ids == [job_id]
     assert Job.fetch(job_id, connection=redis).get_status() == "queued"
-    assert client.post(f"/admin/ops/failed/{job_id}/requeue?format=json",
-                       data={"csrf_token": csrf_of(page)}).status_code == 404  # fmt: skip
+    assert (
+        client.post(f"/admin/ops/failed/{job_id}/requeue?format=json", data={"csrf_token": csrf_of(page)}).status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Real worker processes (``calsync worker``) against the sandboxes and Redis db 13:
 a worker SIGKILLed mid-session, its session handed back by the scheduler and run again by a new worker, with
-no duplicate and no loss (invariants 6 and 7); two ``calsync scheduler`` processes enqueue each session once,
+no duplicate and no loss (docs/invariants.md #6 and #7); two ``calsync scheduler`` processes enqueue each session once,
 and the second takes over when the leader dies."""
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def upgrade() -> None:
     with op.batch_alter_table("out_of_scope_items", schema=None) as batch_op:
         batch_op.create_index("ix_out_of_scope_items_span", ["mailbox_id", "starts_at"], unique=False)
     # Items dropped for scope before this table existed are remembered nowhere: the next session of every
-    # mailbox lists both sides in full once (the lost-state path, invariant 12), which fills the table.
+    # mailbox lists both sides in full once (the lost-state path, docs/invariants.md #12), which fills the table.
     op.execute("UPDATE mailboxes SET exchange_sync_state = NULL")
     op.execute("UPDATE mailboxes SET salesforce_watermarks = '{}'")
 

@@ -247,7 +247,7 @@ class ExchangeConnector:
         """Item changes in the calendar since ``cursor`` (the SyncState; changes collapsed by the server).
 
         A missing or invalid state lists every item again (``full=True``); callers must not read deletions
-        from absence in that case (invariant 4)."""
+        from absence in that case (docs/invariants.md #4)."""
         try:
             return self._run(self._changes, cursor, page_size)
         except ConnectorError as exc:
