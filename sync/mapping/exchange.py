@@ -300,7 +300,7 @@ def exchange_update(
     old: Entry | None, new: Entry, fields: Iterable[str] | None = None
 ) -> tuple[dict[str, Any], list[MappingIssue]]:
     """The item fields to update: those behind the given projection ``fields``, or, without ``fields``,
-    those whose projection differs between ``old`` and ``new``. Pass the keys as ``update_fields``."""
+    those whose projection differs between ``old`` and ``new``: an `ItemChange`'s fields."""
     after, issues = entry_to_exchange(new)
     if fields is None:
         if old is None:
