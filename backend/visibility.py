@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from simple_salesforce import format_soql
 
-from sync.connectors.salesforce import SalesforceConnector
+from sync.connectors.base import SalesforceOrg
 
 MAX_IDS = 200  # UserRecordAccess checks at most 200 record ids per query
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -31,7 +31,7 @@ def id18(record_id: str) -> str:
     return record_id + suffix
 
 
-def salesforce_user(sf: SalesforceConnector, mailbox) -> str | None:
+def salesforce_user(sf: SalesforceOrg, mailbox) -> str | None:
     """The mailbox's Salesforce user id (found by e-mail when the first session has not run yet)."""
     if mailbox.salesforce_user_id:
         return mailbox.salesforce_user_id
@@ -39,7 +39,7 @@ def salesforce_user(sf: SalesforceConnector, mailbox) -> str | None:
     return rows[0]["Id"] if rows else None
 
 
-def readable(sf: SalesforceConnector, user_id: str | None, record_ids: Iterable[str]) -> set[str]:
+def readable(sf: SalesforceOrg, user_id: str | None, record_ids: Iterable[str]) -> set[str]:
     """The 18-character ids among ``record_ids`` that ``user_id`` may read (one query per 200 ids)."""
     wanted = list(dict.fromkeys(id18(i) for i in record_ids))
     if not wanted or not user_id:

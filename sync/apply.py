@@ -17,19 +17,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exchangelib import CalendarItem
 from sqlalchemy.orm import Session
 
 from sync import health, links, series
 from sync.attendees import Person, relation_changes
+from sync.connectors.base import ExchangeCalendar, ItemChange, NewItem, RecordResult, SalesforceOrg
 from sync.connectors.errors import AuthError, ConnectorError
-from sync.connectors.exchange import ExchangeConnector
-from sync.connectors.salesforce import RecordResult, SalesforceConnector
 from sync.entry import Side
-from sync.mapping.exchange import dict_to_calendar_item, entry_to_exchange, exchange_update
+from sync.mapping.exchange import entry_to_exchange, exchange_update
 from sync.mapping.salesforce import SYNC_KEY_FIELD, event_to_salesforce, salesforce_update
 from sync.models import Link, Mailbox
-from sync.planner import (
+from sync.planner.model import (
     CreateInExchange,
     CreateInSalesforce,
     DeleteExchange,
@@ -68,8 +66,8 @@ class ApplyReport:
 class Applier:
     db: Session
     mailbox: Mailbox
-    salesforce: SalesforceConnector
-    exchange: ExchangeConnector
+    salesforce: SalesforceOrg
+    exchange: ExchangeCalendar
     now: dt.datetime
     # Called after every commit of link rows: tests inject crashes here (crash atomicity, docs/invariants.md #7).
     checkpoint: Callable[[str], None] = lambda _point: None
@@ -264,7 +262,7 @@ class Applier:
                     self._fail(a.sync_key, Side.EXCHANGE, exc, a.salesforce_id, Side.SALESFORCE)
                 return
         to_create: list[CreateInExchange] = []
-        items: list[CalendarItem] = []
+        items: list[NewItem] = []
         for action in actions:
             if action.sync_key in existing:
                 self._created.setdefault(action.sync_key, {}).update(
@@ -273,9 +271,8 @@ class Applier:
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
                 continue
             data, _ = entry_to_exchange(action.entry, sync_key=action.sync_key)
-            item, _ = dict_to_calendar_item({k: v for k, v in data.items() if v is not None})
             to_create.append(action)
-            items.append(item)
+            items.append(NewItem(data))
         if not items:
             return
         refs = [(a.sync_key, a.salesforce_id, Side.SALESFORCE) for a in to_create]
@@ -319,7 +316,8 @@ class Applier:
                 self.report.count(self._label(action, "updated"), Side.SALESFORCE)
 
     def _update_exchange(self, actions: list[UpdateExchange]) -> None:
-        changes, sent = [], []
+        changes: list[ItemChange] = []
+        sent: list[UpdateExchange] = []
         for action in actions:
             if action.sync_key in self.report.failed_keys:
                 continue
@@ -334,10 +332,7 @@ class Applier:
             data, _ = exchange_update(action.current, action.entry, action.fields)
             if not data:
                 continue
-            item, update_fields = dict_to_calendar_item(
-                data, CalendarItem(id=action.exchange_id, changekey=action.change_key)
-            )
-            changes.append((item, _with_pairs(update_fields)))
+            changes.append(ItemChange(action.exchange_id, action.change_key, data))
             sent.append(action)
         self._send_exchange_updates(changes, sent, "updated")
 
@@ -381,13 +376,13 @@ class Applier:
             for a in actions:
                 self._fail(a.sync_key, Side.EXCHANGE, exc, a.exchange_id)
             return
-        changes, sent = [], []
+        changes: list[ItemChange] = []
+        sent: list[RemoveCategory] = []
         for action, item in zip(actions, items, strict=True):
             if item is None:
                 continue  # already gone: nothing left to untag
-            remaining = [c for c in (item.categories or []) if c.lower() != action.category.lower()]
-            update = CalendarItem(id=item.id, changekey=item.changekey, categories=remaining or None)
-            changes.append((update, ["categories"]))
+            remaining = [c for c in item.categories if c.lower() != action.category.lower()]
+            changes.append(ItemChange(item.item_id, item.change_key, {"categories": remaining or None}))
             sent.append(action)
         self._send_exchange_updates(changes, sent, "untagged")
 
@@ -580,8 +575,3 @@ class Applier:
                 refs.update(f"{s}:{i}" for s, i in (("exchange", row.exchange_item_id),
                                                     ("salesforce", row.salesforce_id)) if i)  # fmt: skip
         health.resolve_items(self.db, mailbox_id=self.mailbox.id, item_refs=refs, keep=self._raised)
-
-
-def _with_pairs(update_fields: list[str]) -> list[str]:
-    """exchangelib updates start and end together with their time zones; keep the list unique."""
-    return list(dict.fromkeys(update_fields))

@@ -13,12 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.connectors.exchange import ExchangeConnector
-from sync.connectors.salesforce import SalesforceConnector
-from sync.entry import EVENT, TASK, entry_from_projection, is_custom_kind, to_utc
-from sync.mapping.exchange import calendar_item_to_dict, entry_from_exchange
+from sync.connectors.base import DELETE, REMOVED, ExchangeCalendar, ExchangeItem, SalesforceOrg
+from sync.entry import EVENT, TASK, entry_from_projection, is_custom_kind
+from sync.mapping.exchange import entry_from_exchange
 from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
-from sync.planner import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
+from sync.planner.model import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
 from sync.policies import Direction, Policy, PolicySet
 from sync.series import deleted_occurrence_dates, read_modified_occurrences
 
@@ -51,60 +50,44 @@ def _kind_by_category(policies: PolicySet, kinds: Iterable[str]) -> dict[str, st
     return out
 
 
-def is_organizer(item: Any, mailbox_email: str) -> bool:
-    """Meetings the mailbox attends but does not organise are read-only on the Exchange side."""
-    if not getattr(item, "is_meeting", False):
-        return True
-    response = getattr(item, "my_response_type", None)
-    if response == "Organizer":
-        return True
-    organizer = getattr(item, "organizer", None)
-    email = getattr(organizer, "email_address", None)
-    if email:
-        return email.lower() == mailbox_email.lower()
-    return response in (None, "Unknown")
-
-
-def meeting_uid(item: Any) -> str | None:
+def meeting_uid(item: ExchangeItem) -> str | None:
     """The iCalUId of a meeting (an item with attendees), the same in every attendee's copy."""
-    uid = getattr(item, "uid", None)
-    has_attendees = bool(getattr(item, "required_attendees", None) or getattr(item, "optional_attendees", None))
-    return uid if uid and (has_attendees or getattr(item, "is_meeting", False)) else None
+    fields = item.fields
+    has_attendees = bool(fields.get("required_attendees") or fields.get("optional_attendees"))
+    return item.uid if item.uid and (has_attendees or item.is_meeting) else None
 
 
 def _exchange_change(
-    item: Any,
+    item: ExchangeItem,
     kind: str,
     time_zone: str,
-    mailbox_email: str,
     shared: SharedRelations | None,
     modified: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> ExchangeChange:
     """A fetched calendar item as a ``changed`` record (``modified``: a series' modified occurrences with
     their content, `sync.series.read_modified_occurrences`)."""
-    data = calendar_item_to_dict(item)
-    if modified and item.id in modified:
-        data["modified_occurrences"] = modified[item.id]
+    data = dict(item.fields)
+    if modified and item.item_id in modified:
+        data["modified_occurrences"] = modified[item.item_id]
     result = entry_from_exchange(data, kind=kind, default_time_zone=time_zone)
-    modified = getattr(item, "last_modified_time", None)
     return ExchangeChange(
-        item.id,
+        item.item_id,
         ChangeType.CHANGED,
         kind=kind,
         entry=result.entry,
         issues=result.issues,
-        change_key=item.changekey,
-        sync_key=getattr(item, "calsync_key", None),
-        modified_at=to_utc(modified) if modified else None,
-        is_organizer=is_organizer(item, mailbox_email),
-        is_cancelled=bool(getattr(item, "is_cancelled", False)),
+        change_key=item.change_key,
+        sync_key=item.sync_key,
+        modified_at=item.modified_at,
+        is_organizer=item.is_organizer,
+        is_cancelled=item.is_cancelled,
         shared=shared,
         uid=meeting_uid(item),
     )
 
 
 def read_exchange(
-    connector: ExchangeConnector,
+    connector: ExchangeCalendar,
     *,
     sync_state: str | None,
     links: Sequence[LinkState],
@@ -127,7 +110,13 @@ def read_exchange(
     for change in feed.changes:
         seen.add(change.item_id)
         link = by_id.get(change.item_id) or (by_key.get(change.sync_key) if change.sync_key else None)
-        if change.change == "delete":
+        if change.change == REMOVED:
+            # Left the feed's view without a known deletion (Graph): only a direct fetch can confirm one.
+            changes.pop(change.item_id, None)
+            if link is not None and link.is_live and link.exchange_id == change.item_id:
+                wanted[change.item_id] = (link.kind, None)
+            continue
+        if change.change == DELETE:
             changes.pop(change.item_id, None)
             wanted.pop(change.item_id, None)
             if link is not None:
@@ -194,10 +183,10 @@ def read_exchange(
             if item_id in by_id:
                 changes[item_id] = ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind)
             continue
-        changes[item_id] = _exchange_change(item, kind, time_zone, mailbox_email, shared.get(item_id), modified)
+        changes[item_id] = _exchange_change(item, kind, time_zone, shared.get(item_id), modified)
     return ExchangeFeed(
         changes=[changes[k] for k in sorted(changes)],
-        sync_state=feed.sync_state,
+        sync_state=feed.cursor,
         full_count=tagged_count + len(moved) if feed.full else None,
     )
 
@@ -238,7 +227,7 @@ def salesforce_fields(policy: Policy) -> list[str]:
 
 
 def _salesforce_changes(
-    connector: SalesforceConnector,
+    connector: SalesforceOrg,
     policy: Policy,
     sobject: str,
     rows: Sequence[dict[str, Any]],
@@ -320,7 +309,7 @@ def _new_gaps(link: LinkState, rows: list[dict[str, Any]]) -> bool:
 
 
 def read_salesforce(
-    connector: SalesforceConnector,
+    connector: SalesforceOrg,
     *,
     owner_id: str,
     policies: PolicySet,
@@ -372,8 +361,8 @@ def read_salesforce(
 
 
 def refresh_failed(
-    exchange: ExchangeConnector,
-    salesforce: SalesforceConnector,
+    exchange: ExchangeCalendar,
+    salesforce: SalesforceOrg,
     *,
     links: Sequence[LinkState],
     exchange_feed: ExchangeFeed,
@@ -413,7 +402,7 @@ def refresh_failed(
 
 
 def exchange_changes_for(
-    connector: ExchangeConnector,
+    connector: ExchangeCalendar,
     items: Sequence[tuple[str, str]],
     *,
     policies: PolicySet,
@@ -432,15 +421,15 @@ def exchange_changes_for(
     for (item_id, kind), item in zip(items, fetched, strict=True):
         if item is None:
             out.append(ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind))
-        elif policies.for_kind(kind).category.lower() not in {c.lower() for c in item.categories or ()}:
-            out.append(ExchangeChange(item_id, ChangeType.UNSHARED, kind=kind, change_key=item.changekey))
+        elif policies.for_kind(kind).category.lower() not in {c.lower() for c in item.categories}:
+            out.append(ExchangeChange(item_id, ChangeType.UNSHARED, kind=kind, change_key=item.change_key))
         else:
-            out.append(_exchange_change(item, kind, time_zone, mailbox_email, shared.get(item_id), modified))
+            out.append(_exchange_change(item, kind, time_zone, shared.get(item_id), modified))
     return out
 
 
 def salesforce_changes_for(
-    connector: SalesforceConnector,
+    connector: SalesforceOrg,
     records: Sequence[tuple[str, str]],
     *,
     policies: PolicySet,

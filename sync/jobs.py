@@ -38,9 +38,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync import health, settings_store
+from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import BudgetExhausted
-from sync.connectors.exchange import ExchangeConnector
-from sync.connectors.salesforce import SalesforceConnector
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
 from sync.schedule import BUDGET_HEALTH_CODE, ScheduleConfig, after_session, lock_key, over_budget
 from sync.session import SessionResult, run_session
@@ -61,8 +60,8 @@ class WorkerContext:
 
     redis: Redis
     make_db: Callable[[], sessionmaker[Session]]
-    salesforce: Callable[[], SalesforceConnector]
-    exchange: Callable[[str], ExchangeConnector]
+    salesforce: Callable[[], SalesforceOrg]
+    exchange: Callable[[str], ExchangeCalendar]
     config: ScheduleConfig = field(default_factory=ScheduleConfig)
     clock: Callable[[], dt.datetime] = utcnow
     _db: sessionmaker[Session] | None = None
@@ -139,7 +138,7 @@ class Progress:
     """The ``progress`` callback of a session: writes ``job.meta["progress"]`` (at each new phase, otherwise at
     most every ``every`` seconds) and stops the session when the org's API usage crosses the budget."""
 
-    def __init__(self, job: Job | None, salesforce: SalesforceConnector, config: ScheduleConfig, every: float = 1.0):
+    def __init__(self, job: Job | None, salesforce: SalesforceOrg, config: ScheduleConfig, every: float = 1.0):
         self.job = job
         self.salesforce = salesforce
         self.config = config
@@ -172,7 +171,7 @@ def budget_message(used: int | None, limit: int | None, config: ScheduleConfig) 
     return f"the org has used {used} of {limit} daily API requests (guard: {' or '.join(limits)})"
 
 
-def save_usage(redis: Redis, salesforce: SalesforceConnector, now: dt.datetime) -> None:
+def save_usage(redis: Redis, salesforce: SalesforceOrg, now: dt.datetime) -> None:
     usage = salesforce.usage
     if usage.org_used is not None:
         redis.hset(USAGE_KEY, mapping={"used": usage.org_used, "max": usage.org_max or 0, "at": now.timestamp()})

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sync.entry import Side
 from sync.models import Link, Mailbox
-from sync.planner import LinkState, LinkStatus
+from sync.planner.model import LinkState, LinkStatus
 
 
 def to_state(row: Link, mailbox_email: str) -> LinkState:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from calsync.database import make_engine, make_session_factory, upgrade
 from calsync.settings import ConfigError, Settings
 from sync import connections, mailboxes, salesforce_connection
-from sync.connectors.exchange import ExchangeConfig, ExchangeConnector
+from sync.connectors.ews import ExchangeConfig, ExchangeConnector
 from sync.connectors.salesforce import SalesforceConnector
 from sync.jobs import WorkerContext
 from sync.schedule import ScheduleConfig, schedule_config

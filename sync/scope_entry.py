@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from sync.connectors.exchange import ExchangeConnector
-from sync.connectors.salesforce import SalesforceConnector
+from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.entry import Side, project
 from sync.feeds import ExchangeFeed, SalesforceFeed, exchange_changes_for, salesforce_changes_for
 from sync.models import Mailbox, OutOfScopeItem
-from sync.planner import ChangeType, ExchangeChange, LinkState, SalesforceChange, SharedRelations
+from sync.planner.model import ChangeType, ExchangeChange, LinkState, SalesforceChange, SharedRelations
 from sync.policies import Direction, PolicySet
 from sync.scope import overlaps, projection_span
 
@@ -81,8 +80,8 @@ def entered(db: Session, mailbox: Mailbox, policies: PolicySet, now: dt.datetime
 
 def read_entered(
     found: Entered,
-    exchange: ExchangeConnector,
-    salesforce: SalesforceConnector,
+    exchange: ExchangeCalendar,
+    salesforce: SalesforceOrg,
     *,
     exchange_feed: ExchangeFeed,
     salesforce_feed: SalesforceFeed,

@@ -47,6 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync.connectors.base import ExchangeCalendar, ExchangeItem
 from sync.entry import OccurrenceOverride, Recurrence, Side, normalize_location, normalize_subject, to_utc
 from sync.mapping.issues import MappingIssue
 from sync.mapping.timezones import zone
@@ -77,26 +78,29 @@ def occurrence_overrides(modified: Iterable[Any], time_zone: str) -> tuple[Occur
     return tuple(out)
 
 
-def read_modified_occurrences(connector: Any, items: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
-    """Master item id → its modified occurrences with content (one GetItem for all of them; none when no
-    fetched series has a modified occurrence)."""
-    wanted: list[tuple[str, Any]] = []
+def read_modified_occurrences(
+    connector: ExchangeCalendar, items: Sequence[ExchangeItem | None]
+) -> dict[str, list[dict[str, Any]]]:
+    """Master item id → its modified occurrences with content (one fetch for all of them; none when no fetched
+    series has a modified occurrence)."""
+    wanted: list[tuple[str, Mapping[str, Any]]] = []
     for item in items:
-        for occ in (getattr(item, "modified_occurrences", None) or ()) if item is not None else ():
-            if getattr(occ, "id", None):
-                wanted.append((item.id, occ))
+        for occ in (item.fields.get("modified_occurrences") or ()) if item is not None else ():
+            if isinstance(occ, Mapping) and occ.get("id"):
+                wanted.append((item.item_id, occ))
     if not wanted:
         return {}
-    fetched = connector.fetch([occ.id for _, occ in wanted], fields=("subject", "location", "start", "end"))
+    fetched = connector.fetch([occ["id"] for _, occ in wanted], fields=("subject", "location", "start", "end"))
     out: dict[str, list[dict[str, Any]]] = {}
     for (master, occ), full in zip(wanted, fetched, strict=True):
+        content = full.fields if full is not None else {}
         out.setdefault(master, []).append(
             {
-                "original_start": occ.original_start,
-                "start": getattr(full, "start", None) or occ.start,
-                "end": getattr(full, "end", None) or occ.end,
-                "subject": getattr(full, "subject", None),
-                "location": getattr(full, "location", None),
+                "original_start": occ.get("original_start"),
+                "start": content.get("start") or occ.get("start"),
+                "end": content.get("end") or occ.get("end"),
+                "subject": content.get("subject"),
+                "location": content.get("location"),
             }
         )
     return out

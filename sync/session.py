@@ -16,20 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simple_salesforce import format_soql
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync import health, links, mailboxes, policy_store, scope_entry, shares
 from sync.apply import Applier
+from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
-from sync.connectors.exchange import ExchangeConnector
-from sync.connectors.salesforce import SalesforceConnector
 from sync.entry import EVENT
 from sync.feeds import read_exchange, read_salesforce, refresh_failed
 from sync.models import Link, Mailbox, SyncSession, utcnow
-from sync.planner import ChangeType, ExchangeChange, LinkStatus, MeetingEvent
 from sync.planner import plan as make_plan
+from sync.planner.model import ChangeType, ExchangeChange, LinkStatus, MeetingEvent
 from sync.policies import Direction, PolicySet
 
 log = logging.getLogger("calsync.session")
@@ -94,8 +92,8 @@ def run_session(
     db_factory: sessionmaker[Session],
     mailbox_email: str,
     *,
-    salesforce: SalesforceConnector,
-    exchange: ExchangeConnector,
+    salesforce: SalesforceOrg,
+    exchange: ExchangeCalendar,
     policies: PolicySet | None = None,
     now: dt.datetime | None = None,
     checkpoint: Callable[[str], None] | None = None,
@@ -173,10 +171,10 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     policies = policies or policy_store.load(db)
     kinds = policy_store.kinds(policies)
     if not mailbox.salesforce_user_id:
-        rows = salesforce.query(format_soql("SELECT Id FROM User WHERE Email = {} AND IsActive = true", mailbox.email))
-        if not rows:
+        user_id = salesforce.active_user_id(mailbox.email)
+        if not user_id:
             raise SessionError(f"no active Salesforce user has the e-mail {mailbox.email}")
-        mailbox.salesforce_user_id = rows[0]["Id"]
+        mailbox.salesforce_user_id = user_id
         db.commit()
 
     wanted = policy_store.categories(policies)
@@ -296,7 +294,7 @@ def meeting_events(db: Session, mailbox: Mailbox, uids: set[str]) -> dict[str, M
     return found
 
 
-def _past_own_writes(exchange: ExchangeConnector, state: str | None, writes: dict[str, str | None]) -> str | None:
+def _past_own_writes(exchange: ExchangeCalendar, state: str | None, writes: dict[str, str | None]) -> str | None:
     """The Exchange cursor after this session's own writes, when nothing else changed since the feed was read.
 
     Left before our creates, the cursor lets an item we created and the user deleted before the next session
@@ -309,7 +307,7 @@ def _past_own_writes(exchange: ExchangeConnector, state: str | None, writes: dic
         follow = exchange.changes(state)
     except ConnectorError:
         return state
-    if follow.full or not follow.sync_state:
+    if follow.full or not follow.cursor:
         return state
     for change in follow.changes:
         if change.item_id not in writes:
@@ -317,4 +315,4 @@ def _past_own_writes(exchange: ExchangeConnector, state: str | None, writes: dic
         wrote = writes[change.item_id]
         if (change.change == "delete") != (wrote is None) or (wrote is not None and change.change_key != wrote):
             return state
-    return follow.sync_state
+    return follow.cursor

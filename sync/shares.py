@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sync.models import Mailbox, ShareRequest, utcnow
-from sync.planner import SharedRelations
+from sync.planner.model import SharedRelations
 
 
 def request(

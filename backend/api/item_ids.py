@@ -9,10 +9,10 @@ sessions' change feeds carry.
 
 from __future__ import annotations
 
-from exchangelib.items import Item
+from sync.connectors.base import ExchangeItem
 
 
-def canonical_item_id(item: Item | None, requested: str) -> str:
+def canonical_item_id(item: ExchangeItem | None, requested: str) -> str:
     """The server's id of ``item`` (read with ``requested``); ``requested`` only if the answer carried none."""
-    server_id = getattr(item, "id", None)
+    server_id = item.item_id if item is not None else None
     return server_id if isinstance(server_id, str) and server_id else requested

@@ -16,11 +16,11 @@ Salesforce record).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
 
-from exchangelib import CalendarItem
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,11 +33,11 @@ from backend.errors import ApiError
 from backend.globals import db_session
 from backend.visibility import viewer
 from sync import policy_store, shares
+from sync.connectors.base import ExchangeCalendar, ExchangeItem, ItemChange
 from sync.connectors.errors import ConnectorError
-from sync.connectors.exchange import ExchangeConnector
 from sync.entry import EVENT, TASK
 from sync.models import HealthEntry, Link
-from sync.planner import LIVE_STATES, LinkStatus
+from sync.planner.model import LIVE_STATES, LinkStatus
 from sync.policies import Direction, OnUnshare, Policy, PolicySet
 
 ITEM_FIELDS = ("subject", "categories", "is_meeting", "my_response_type", "organizer", "start", "end")
@@ -53,11 +53,11 @@ class OutlookItem:
 
     def __init__(self, caller: Caller, raw_id: str) -> None:
         self.ews_id = to_ews_id(raw_id)
-        self.exchange: ExchangeConnector = remote.exchange(caller.mailbox.email)
-        self.item: CalendarItem = self._read()
+        self.exchange: ExchangeCalendar = remote.exchange(caller.mailbox.email)
+        self.item: ExchangeItem = self._read()
         self.ews_id = canonical_item_id(self.item, self.ews_id)  # the key of links, shares and health refs
 
-    def _read(self) -> CalendarItem:
+    def _read(self) -> ExchangeItem:
         try:
             found = self.exchange.fetch([self.ews_id], ITEM_FIELDS)
         except ConnectorError as exc:
@@ -70,7 +70,7 @@ class OutlookItem:
         item = found[0] if found else None
         if item is None:
             raise self.not_found()
-        if not isinstance(item, CalendarItem):
+        if not item.is_calendar_item:
             raise ApiError("Only calendar items can be shared with Salesforce.", status=422, code="not_calendar_item")
         return item
 
@@ -81,18 +81,19 @@ class OutlookItem:
 
     @property
     def categories(self) -> list[str]:
-        return list(self.item.categories or [])
+        return list(self.item.categories)
 
     def set_categories(self, categories: list[str]) -> None:
         """UpdateItem of the categories only (no meeting updates are sent). Written even when unchanged: the new
         change key brings the item into the next session's feed."""
-        self.item.categories = categories or None
+        change = ItemChange(self.item.item_id, self.item.change_key, {"categories": categories or None})
         try:
-            results = self.exchange.update([(self.item, ["categories"])])
+            results = self.exchange.update([change])
         except ConnectorError as exc:
             raise remote.remote_error(exc) from None
         if results and results[0].error is not None:
             raise remote.remote_error(results[0].error)
+        self.item = dataclasses.replace(self.item, fields={**self.item.fields, "categories": categories or None})
 
 
 # -- reading ------------------------------------------------------------------------------------------------
@@ -209,7 +210,7 @@ def item_view(db: Session, caller: Caller, item: OutlookItem) -> dict[str, Any]:
     last = last_session(db, caller.mailbox)
     return {
         "item_id": item.ews_id,
-        "subject": item.item.subject,
+        "subject": item.item.fields.get("subject"),
         "state": state,
         "shared": state != "not_shared",
         "kind": kind,

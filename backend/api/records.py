@@ -18,7 +18,7 @@ from typing import Any
 from simple_salesforce import format_soql
 
 from backend import visibility
-from sync.connectors.salesforce import SalesforceConnector
+from sync.connectors.base import SalesforceOrg
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ MAX_RESULTS = 10
 EVERYONE = object()  # no visibility filter: the integration user's view
 
 
-def _visible(sf: SalesforceConnector, rows: list[dict[str, Any]], visible_to: object) -> list[dict[str, Any]]:
+def _visible(sf: SalesforceOrg, rows: list[dict[str, Any]], visible_to: object) -> list[dict[str, Any]]:
     if visible_to is EVERYONE:
         return rows
     allowed = visibility.readable(sf, visible_to if isinstance(visible_to, str) else None, [r["id"] for r in rows])
@@ -72,7 +72,7 @@ def _row(record_type: RecordType, raw: dict[str, Any]) -> dict[str, Any]:
     return {"id": raw["Id"], "type": record_type.name, "name": raw.get("Name") or raw["Id"], "detail": detail}
 
 
-def search(sf: SalesforceConnector, text: str, types: Iterable[str], limit: int = MAX_RESULTS, *,
+def search(sf: SalesforceOrg, text: str, types: Iterable[str], limit: int = MAX_RESULTS, *,
            visible_to: object = EVERYONE) -> list[dict[str, Any]]:  # fmt: skip
     """Records of ``types`` whose name contains ``text`` (one SOQL query per type), best matches first."""
     out: list[dict[str, Any]] = []
@@ -92,9 +92,7 @@ def search(sf: SalesforceConnector, text: str, types: Iterable[str], limit: int 
     return out[: limit * 2]
 
 
-def describe(
-    sf: SalesforceConnector, ids: Iterable[str], *, visible_to: object = EVERYONE
-) -> dict[str, dict[str, Any]]:
+def describe(sf: SalesforceOrg, ids: Iterable[str], *, visible_to: object = EVERYONE) -> dict[str, dict[str, Any]]:
     """Id → {id, type, name, detail} for the ids that exist (and that ``visible_to`` may read; one query per
     type, one UserRecordAccess query per 200 ids)."""
     by_type: dict[str, list[str]] = {}
@@ -114,7 +112,7 @@ def describe(
     return found
 
 
-def event_relations(sf: SalesforceConnector, event_id: str) -> tuple[list[str], str | None]:
+def event_relations(sf: SalesforceOrg, event_id: str) -> tuple[list[str], str | None]:
     """The WhoId (as a list) and WhatId of an Event; empty when it is gone."""
     rows = sf.query(format_soql("SELECT Id, WhoId, WhatId FROM Event WHERE Id = {}", event_id))
     if not rows:

@@ -15,9 +15,8 @@ from redis import Redis
 from backend.errors import ApiError
 from backend.globals import runtime, settings
 from calsync.settings import ConfigError
+from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import AuthError, ConnectorError
-from sync.connectors.exchange import ExchangeConnector
-from sync.connectors.salesforce import SalesforceConnector
 from sync.job_queue import session_queue
 from sync.salesforce_connection import instance_url
 from sync.schedule import ScheduleConfig
@@ -29,7 +28,7 @@ def unavailable(message: str, code: str = "service_unavailable") -> ApiError:
     return ApiError(message, status=503, code=code, headers={"Retry-After": "30"})
 
 
-def exchange(mailbox_email: str) -> ExchangeConnector:
+def exchange(mailbox_email: str) -> ExchangeCalendar:
     """EWS as the caller's mailbox (the service account impersonates it: it sees that mailbox only)."""
     try:
         return runtime().exchange(mailbox_email, settings())
@@ -37,7 +36,7 @@ def exchange(mailbox_email: str) -> ExchangeConnector:
         raise unavailable(f"Exchange is not set up on this server: {exc}", "exchange_unavailable") from None
 
 
-def salesforce() -> SalesforceConnector:
+def salesforce() -> SalesforceOrg:
     try:
         connector = g.calsync_salesforce = runtime().salesforce(settings())  # backend.limits reads its usage
         return connector

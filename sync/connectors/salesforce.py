@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -26,12 +26,11 @@ from simple_salesforce import Salesforce, SalesforceError, format_soql
 
 from sync.api_names import is_sobject
 from sync.attendees import Relation
+from sync.connectors.base import TRANSIENT_CODES, ApiUsage, RecordResult
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError, TransientError
 from sync.connectors.salesforce_auth import SalesforceSession, TokenProvider
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call
-# errorCodes that mean "try again later" rather than "this record is wrong".
-TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "QUERY_TIMEOUT"}
 _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -42,40 +41,6 @@ class SalesforceConfig:
     api_version: str = "59.0"
     ca_file: str = ""  # empty: the system trust store
     timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class RecordResult:
-    """The outcome of one record in a collection call."""
-
-    id: str | None
-    success: bool
-    created: bool = False
-    errors: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def error_code(self) -> str:
-        return self.errors[0].get("statusCode", "") if self.errors else ""
-
-    @property
-    def message(self) -> str:
-        return "; ".join(e.get("message", "") for e in self.errors)
-
-    @property
-    def transient(self) -> bool:
-        return any(e.get("statusCode") in TRANSIENT_CODES for e in self.errors)
-
-
-@dataclass
-class ApiUsage:
-    """API calls made by this connector, and the org's daily usage as the last answer reported it."""
-
-    calls: int = 0
-    org_used: int | None = None
-    org_max: int | None = None
-    by_resource: dict[str, int] = field(default_factory=dict)
-    server_time: dt.datetime | None = None  # the org's clock, from the last answer's Date header
-    reauthentications: int = 0  # sessions renewed after INVALID_SESSION_ID
 
 
 def soql_datetime(value: dt.datetime) -> str:
@@ -293,6 +258,11 @@ class SalesforceConnector:
         if not is_sobject(sobject):  # never an attribute of the client or another REST path (../)
             raise ConnectorError(f"{sobject!r} is not an sObject API name", code="INVALID_TYPE", service="salesforce")
         return self._call("restful", f"sobjects/{sobject}/describe")
+
+    def active_user_id(self, email: str) -> str | None:
+        """SOQL query on User by e-mail (``format_soql`` quotes the address)."""
+        rows = self.query(format_soql("SELECT Id FROM User WHERE Email = {} AND IsActive = true", email))
+        return rows[0]["Id"] if rows else None
 
     def people_by_email(self, emails: Iterable[str]) -> dict[str, tuple[str, str]]:
         """E-mail (lower case) → (object, id) for matching Contacts, Leads (not converted) and Users.

@@ -1,8 +1,8 @@
 """Pure mappings between each side's records and the neutral `Entry` (docs/sync-model.md#mapping).
 
 - `sync.mapping.salesforce`: Event/Task/custom-object record dicts ⇄ Entry, update diffs, Salesforce limits;
-- `sync.mapping.exchange`: exchangelib CalendarItem field dicts ⇄ Entry, update fields, thin item adapters;
-- `sync.mapping.recurrence`: RRULE text ⇄ neutral Recurrence ⇄ exchangelib Recurrence;
+- `sync.mapping.exchange`: Exchange item fields (plain data, any protocol) ⇄ Entry, update fields, limits;
+- `sync.mapping.recurrence`: RRULE text ⇄ neutral Recurrence ⇄ Exchange's pattern and range (`ExchangePattern`);
 - `sync.mapping.timezones`: IANA/Windows zone names and which side supports them;
 - `sync.mapping.issues`: `MappingIssue` (stable codes) and `MappingResult`.
 """

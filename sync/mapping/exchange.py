@@ -1,40 +1,32 @@
-"""Exchange calendar items ⇄ neutral `Entry`.
+"""Exchange calendar items (as plain fields) ⇄ neutral `Entry`; Exchange's limits and round trip.
 
-The working form is a plain dict keyed by exchangelib ``CalendarItem`` field names, with exchangelib's own
-conventions for values, so that the connector can pass it straight through:
+Protocol-independent: the EWS connector (`sync.connectors.ews.mapping`) turns exchangelib's items into these
+fields and back, a Microsoft Graph connector would do the same with its JSON events. The fields, keyed by
+Exchange's (exchangelib's) field names:
 
-- ``subject``, ``location``: str; ``body``: str, `exchangelib.Body` or `exchangelib.HTMLBody` (HTML is
-  converted to text);
+- ``subject``, ``location``: str; ``body``: str, with ``body_type`` ``"HTML"`` when it is HTML (converted to
+  text);
 - ``is_all_day``: bool; ``start``/``end``: aware datetimes for timed items; for all-day items dates with an
   **inclusive** end (exchangelib subtracts a day from EWS's exclusive midnight on read and adds it back on
   write) -- aware datetimes at local midnights (end exclusive) are accepted too;
-- ``start_timezone``: IANA or Windows name, or an ``EWSTimeZone`` (the item's zone; all-day items run midnight
-  to midnight in it);
+- ``start_timezone``: IANA or Windows name (the item's zone; all-day items run midnight to midnight in it);
 - ``legacy_free_busy_status``: Free/Tentative/Busy/OOF/WorkingElsewhere/NoData;
   ``sensitivity``: Normal/Personal/Private/Confidential;
-- ``required_attendees``/``optional_attendees``: exchangelib ``Attendee`` objects, e-mail strings or dicts with
-  ``email``/``response``;
-- ``categories``: list of str; ``recurrence``: exchangelib ``Recurrence``; ``deleted_occurrences`` and
-  ``modified_occurrences``: as exchangelib returns them, or the modified ones as dicts with the occurrence's
-  ``original_start``, ``start``, ``end``, ``subject`` and ``location`` (the feed reads them, `sync.series`);
-- ``calsync_key``: the sync key extended property (`SyncKeyProperty`, registered by the connector).
-
-`calendar_item_to_dict` / `dict_to_calendar_item` are the thin adapters to exchangelib objects.
+- ``required_attendees``/``optional_attendees``: e-mail strings or dicts with ``email``/``name``/``response``
+  (objects with ``mailbox.email_address`` and ``response_type`` are read too);
+- ``categories``: list of str; ``recurrence``: `ExchangePattern` (or a neutral `Recurrence`, which passes
+  through); ``deleted_occurrences`` (their starts); ``modified_occurrences``: dicts with the occurrence's
+  ``id``, ``original_start``, ``start`` and ``end`` (and ``subject``/``location`` once the feed has read them,
+  `sync.series`);
+- ``calsync_key``: the sync key (an extended property on the EWS item).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
-
-from exchangelib import Body, EWSDate, EWSDateTime, EWSTimeZone, HTMLBody
-from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.items import CalendarItem
-from exchangelib.properties import Attendee as EwsAttendee
-from exchangelib.properties import Mailbox
-from exchangelib.recurrence import Recurrence as EwsRecurrence
 
 from sync.entry import (
     EVENT,
@@ -62,6 +54,7 @@ from sync.mapping.issues import (
     MappingResult,
     never_raises,
 )
+from sync.mapping.recurrence import ExchangePattern
 from sync.mapping.salesforce import timing_issues
 from sync.mapping.timezones import canonical_time_zone, exchange_supports, local_day, zone
 from sync.series import occurrence_overrides
@@ -85,20 +78,6 @@ PROJECTION_TO_ITEM_FIELDS: dict[str, tuple[str, ...]] = {
     "attendees": ("required_attendees", "optional_attendees"),
     "recurrence": ("recurrence", "start_timezone"),
 }
-
-
-class SyncKeyProperty(ExtendedProperty):
-    """The sync key on an Exchange item (a named string property in our own property set)."""
-
-    property_set_id = "3f0d1c4e-6a5b-4c1e-9d7a-0c5a1ca15c01"
-    property_name = "CalSyncKey"
-    property_type = "String"
-
-
-def register_sync_key_property() -> None:
-    """Register `SyncKeyProperty` on CalendarItem as ``calsync_key`` (idempotent; the connector calls it)."""
-    if SYNC_KEY_ATTR not in {f.name for f in CalendarItem.FIELDS}:
-        CalendarItem.register(SYNC_KEY_ATTR, SyncKeyProperty)
 
 
 _FREE_BUSY_IN = {
@@ -185,7 +164,7 @@ def entry_from_exchange(item: Mapping[str, Any], *, kind: str = EVENT, default_t
         tz = "UTC"
 
     raw_body = item.get("body")
-    is_html = isinstance(raw_body, HTMLBody) or str(item.get("body_type", "")).upper() == "HTML"
+    is_html = str(item.get("body_type", "")).upper() == "HTML"
     body = html_to_text(str(raw_body)) if is_html else normalize_body(str(raw_body or ""))
 
     recurrence = None
@@ -195,14 +174,14 @@ def entry_from_exchange(item: Mapping[str, Any], *, kind: str = EVENT, default_t
         for occ in item.get("deleted_occurrences") or ():
             start = getattr(occ, "start", occ)
             exdates.append(to_utc(start).astimezone(zone(tz)).date() if isinstance(start, datetime) else start)
-        if isinstance(rec, EwsRecurrence):
-            recurrence, rec_issues = rec_map.from_exchange(rec, tuple(exdates))
+        if isinstance(rec, ExchangePattern):
+            recurrence, rec_issues = rec_map.from_exchange_pattern(rec, tuple(exdates))
             issues += rec_issues
             if recurrence is not None:
                 overrides = occurrence_overrides(item.get("modified_occurrences") or (), tz)
                 recurrence = dataclasses.replace(recurrence, overrides=overrides)
         else:
-            recurrence = rec  # already neutral (tests, memory connector)
+            recurrence = rec  # already neutral (round trips, in-memory calendars)
 
     attendees = _attendees(item.get("required_attendees"), False) + _attendees(item.get("optional_attendees"), True)
     sensitivity = str(item.get("sensitivity") or "Normal").lower()
@@ -267,7 +246,7 @@ def exchange_issues(entry: Entry) -> list[MappingIssue]:
             )
         )
     elif entry.recurrence is not None:
-        _, rec_issues = rec_map.to_exchange(entry.recurrence, _series_start(entry))
+        _, rec_issues = rec_map.to_exchange_pattern(entry.recurrence, _series_start(entry))
         issues += rec_issues
     return issues
 
@@ -287,12 +266,12 @@ def entry_to_exchange(entry: Entry, *, sync_key: str | None = None) -> tuple[dic
     item: dict[str, Any] = {
         "subject": normalize_subject(entry.subject),
         "location": normalize_location(entry.location) or None,
-        "body": Body(normalize_body(entry.body)) if entry.body else None,
+        "body": normalize_body(entry.body) if entry.body else None,
         "is_all_day": bool(entry.is_all_day),
         "legacy_free_busy_status": _FREE_BUSY_OUT[entry.show_as],
         "sensitivity": "Private" if entry.is_private else "Normal",
-        "required_attendees": [_ews_attendee(a) for a in entry.attendees if not a.optional] or None,
-        "optional_attendees": [_ews_attendee(a) for a in entry.attendees if a.optional] or None,
+        "required_attendees": [_attendee_dict(a) for a in entry.attendees if not a.optional] or None,
+        "optional_attendees": [_attendee_dict(a) for a in entry.attendees if a.optional] or None,
         "categories": list(entry.categories) or None,
         "start_timezone": tz,
         "recurrence": None,
@@ -303,21 +282,21 @@ def entry_to_exchange(entry: Entry, *, sync_key: str | None = None) -> tuple[dic
     else:
         item["start"], item["end"] = entry.start, entry.end
     if entry.recurrence is not None and not issues:
-        item["recurrence"], _ = rec_map.to_exchange(entry.recurrence, _series_start(entry))
+        item["recurrence"], _ = rec_map.to_exchange_pattern(entry.recurrence, _series_start(entry))
     if sync_key:
         item[SYNC_KEY_ATTR] = sync_key
     return item, issues
 
 
-def _ews_attendee(attendee: Attendee) -> EwsAttendee:
-    return EwsAttendee(mailbox=Mailbox(email_address=attendee.email, name=attendee.name or None))
+def _attendee_dict(attendee: Attendee) -> dict[str, str]:
+    return {"email": attendee.email, "name": attendee.name}
 
 
 def exchange_update(
     old: Entry | None, new: Entry, fields: Iterable[str] | None = None
 ) -> tuple[dict[str, Any], list[MappingIssue]]:
     """The item fields to update: those behind the given projection ``fields``, or, without ``fields``,
-    those whose projection differs between ``old`` and ``new``. Pass the keys as ``update_fields``."""
+    those whose projection differs between ``old`` and ``new``: an `ItemChange`'s fields."""
     after, issues = entry_to_exchange(new)
     if fields is None:
         if old is None:
@@ -341,37 +320,3 @@ def exchange_roundtrip(entry: Entry) -> Entry:
     if result.entry is None:
         return entry
     return result.entry.replace(who_ids=entry.who_ids, what_id=entry.what_id)
-
-
-def calendar_item_to_dict(item: CalendarItem) -> dict[str, Any]:
-    """The dict form of an exchangelib CalendarItem (no I/O: reads attributes already fetched)."""
-    out = {name: getattr(item, name, None) for name in ITEM_FIELDS if name != "start_timezone"}
-    out["start_timezone"] = getattr(item, "_start_timezone", None) or getattr(item, "_meeting_timezone", None)
-    out["deleted_occurrences"] = getattr(item, "deleted_occurrences", None)
-    out["modified_occurrences"] = getattr(item, "modified_occurrences", None)
-    out[SYNC_KEY_ATTR] = getattr(item, SYNC_KEY_ATTR, None)
-    return out
-
-
-def dict_to_calendar_item(data: Mapping[str, Any], item: CalendarItem | None = None) -> tuple[CalendarItem, list[str]]:
-    """Set the dict's fields on ``item`` (a new CalendarItem if None); returns it and the ``update_fields``
-    for ``save(update_fields=...)``. Datetimes become EWSDateTime and zones EWSTimeZone."""
-    item = item if item is not None else CalendarItem()
-    update_fields: list[str] = []
-    for name, value in data.items():
-        if name == "start_timezone":
-            tz = EWSTimeZone(canonical_time_zone(str(getattr(value, "key", value))) or "UTC")
-            item._start_timezone = tz
-            item._end_timezone = tz
-            update_fields += ["_start_timezone", "_end_timezone"]
-            continue
-        if isinstance(value, EWSDateTime | EWSDate):
-            pass
-        elif isinstance(value, datetime):
-            utc = value.astimezone(UTC)
-            value = EWSDateTime.from_datetime(datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=UTC))
-        elif isinstance(value, date):
-            value = EWSDate.from_date(value)
-        setattr(item, name, value)
-        update_fields.append(name)
-    return item, update_fields

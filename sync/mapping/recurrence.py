@@ -1,5 +1,9 @@
 """Recurrence: RFC 5545 RRULE text (Salesforce ``Recurrence2PatternText``) ⇄ neutral `Recurrence` ⇄
-exchangelib ``Recurrence`` (EWS patterns).
+`ExchangePattern` (Exchange's pattern and range model, as plain data).
+
+Exchange keeps a series as a pattern (daily, weekly, absolute/relative monthly, absolute/relative yearly) and a
+range (no end, numbered, end date), in EWS's ``Recurrence`` element and Microsoft Graph's ``patternedRecurrence``
+alike; each connector turns `ExchangePattern` into its own wire form (`sync.connectors.ews.recurrence`).
 
 The subset both sides hold: DAILY (interval), WEEKLY (interval, days, week start), MONTHLY on a day of the
 month or on the n-th/last weekday (interval), YEARLY on a date or on the n-th weekday of a month (no
@@ -14,22 +18,10 @@ carries the end of that day in the series' time zone in UTC (``UNTIL=20240331T06
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from dateutil.rrule import rrulestr
-from exchangelib.fields import MONTHS, WEEK_NUMBERS, WEEKDAY_NAMES, WEEKDAYS
-from exchangelib.recurrence import (
-    AbsoluteMonthlyPattern,
-    AbsoluteYearlyPattern,
-    DailyPattern,
-    EndDatePattern,
-    NoEndPattern,
-    NumberedPattern,
-    RelativeMonthlyPattern,
-    RelativeYearlyPattern,
-    WeeklyPattern,
-)
-from exchangelib.recurrence import Recurrence as EwsRecurrence
 
 from sync.entry import Recurrence, Side, normalize_rrule
 from sync.mapping.issues import INVALID_VALUE, RECURRENCE_UNSUPPORTED, MappingIssue
@@ -40,6 +32,36 @@ _ALLOWED_KEYS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "B
 _WEEKDAY_SET = ("MO", "TU", "WE", "TH", "FR")
 _WEEKEND_SET = ("SA", "SU")
 MAX_COUNT = 999
+
+# Exchange's numbering (EWS and Graph): weekdays 1..7 = Monday..Sunday, 8 = Day, 9 = Weekday, 10 = WeekendDay;
+# week numbers 1..4 = First..Fourth, 5 = Last; months 1..12.
+DAY, WEEKDAY, WEEKEND_DAY = 8, 9, 10
+LAST_WEEK = 5
+
+
+@dataclass(frozen=True)
+class ExchangePattern:
+    """A series the way Exchange holds it: a pattern and a range, anchored on the local date ``start``.
+
+    ``type``: ``daily`` (``interval``), ``weekly`` (``interval``, ``weekdays``, ``first_day_of_week``),
+    ``absolute_monthly`` (``interval``, ``day_of_month``), ``relative_monthly`` (``interval``, ``weekday``,
+    ``week_number``), ``absolute_yearly`` (``day_of_month``, ``month``), ``relative_yearly`` (``weekday``,
+    ``week_number``, ``month``); any other name is a pattern we cannot sync. ``range``: ``no_end``,
+    ``numbered`` (``number``) or ``end_date`` (``end``).
+    """
+
+    type: str
+    start: dt.date | None = None
+    interval: int = 1
+    weekdays: tuple[int, ...] = ()
+    first_day_of_week: int | None = None
+    weekday: int | None = None
+    week_number: int | None = None
+    day_of_month: int | None = None
+    month: int | None = None
+    range: str = "no_end"
+    number: int | None = None
+    end: dt.date | None = None
 
 
 def parse_parts(rrule: str) -> dict[str, str]:
@@ -111,24 +133,23 @@ def _relative_set(byday: list[str], setpos: str | None) -> bool:
 
 
 def _week_number(n: int) -> int:
-    # exchangelib week numbers: 1..4 = First..Fourth, 5 = Last.
-    return 5 if n == -1 else n
+    return LAST_WEEK if n == -1 else n
 
 
-def _ews_weekday(byday: list[str]) -> int:
-    # exchangelib WEEKDAYS: 1..7 = Monday..Sunday, 8 = Day, 9 = Weekday, 10 = WeekendDay.
+def _exchange_weekday(byday: list[str]) -> int:
     days = set(byday)
     if days == set(_DAYS):
-        return 8
+        return DAY
     if days == set(_WEEKDAY_SET):
-        return 9
+        return WEEKDAY
     if days == set(_WEEKEND_SET):
-        return 10
+        return WEEKEND_DAY
     return _DAYS.index(byday[0]) + 1
 
 
-def to_exchange(rec: Recurrence, start: dt.date) -> tuple[EwsRecurrence | None, list[MappingIssue]]:
-    """The exchangelib Recurrence for a neutral one anchored on local date ``start``."""
+def to_exchange_pattern(rec: Recurrence, start: dt.date) -> tuple[ExchangePattern | None, list[MappingIssue]]:
+    """Exchange's pattern and range for a neutral Recurrence anchored on local date ``start`` (or the issues
+    that keep it from Exchange)."""
     issues = recurrence_issues(rec, Side.EXCHANGE)
     if issues:
         return None, issues
@@ -136,98 +157,98 @@ def to_exchange(rec: Recurrence, start: dt.date) -> tuple[EwsRecurrence | None, 
     freq = parts["FREQ"]
     interval = int(parts.get("INTERVAL", "1"))
     byday = [d for d in parts.get("BYDAY", "").split(",") if d]
-    pattern: Any
+    pattern: dict[str, Any]
     if freq == "DAILY" and byday:
-        pattern = WeeklyPattern(interval=1, weekdays=[_DAYS.index(d) + 1 for d in _WEEKDAY_SET])
+        pattern = {"type": "weekly", "interval": 1, "weekdays": tuple(_DAYS.index(d) + 1 for d in _WEEKDAY_SET)}
     elif freq == "DAILY":
-        pattern = DailyPattern(interval=interval)
+        pattern = {"type": "daily", "interval": interval}
     elif freq == "WEEKLY":
         days = byday or [_DAYS[start.weekday()]]
-        pattern = WeeklyPattern(
-            interval=interval,
-            weekdays=sorted(_DAYS.index(d) + 1 for d in days),
-            first_day_of_week=_DAYS.index(parts.get("WKST", "MO")) + 1,
-        )
+        pattern = {
+            "type": "weekly",
+            "interval": interval,
+            "weekdays": tuple(sorted(_DAYS.index(d) + 1 for d in days)),
+            "first_day_of_week": _DAYS.index(parts.get("WKST", "MO")) + 1,
+        }
     else:
         month = int(parts.get("BYMONTH", start.month))
         if byday:
             if byday[0][:-2]:
                 n, weekday = int(byday[0][:-2]), _DAYS.index(byday[0][-2:]) + 1
             else:
-                n, weekday = int(parts["BYSETPOS"]), _ews_weekday(byday)
+                n, weekday = int(parts["BYSETPOS"]), _exchange_weekday(byday)
             if n not in (1, 2, 3, 4, -1):
                 return None, [_issue(Side.EXCHANGE, f"The {n}th weekday of a month cannot be synced.")]
             if freq == "MONTHLY":
-                pattern = RelativeMonthlyPattern(interval=interval, weekday=weekday, week_number=_week_number(n))
+                pattern = {
+                    "type": "relative_monthly",
+                    "interval": interval,
+                    "weekday": weekday,
+                    "week_number": _week_number(n),
+                }
             else:
-                pattern = RelativeYearlyPattern(weekday=weekday, week_number=_week_number(n), month=month)
+                pattern = {
+                    "type": "relative_yearly",
+                    "weekday": weekday,
+                    "week_number": _week_number(n),
+                    "month": month,
+                }
         else:
             day = int(parts.get("BYMONTHDAY", start.day))
             if not 1 <= day <= 31:
                 return None, [_issue(Side.EXCHANGE, "Counting days from the end of the month cannot be synced.")]
             if freq == "MONTHLY":
-                pattern = AbsoluteMonthlyPattern(interval=interval, day_of_month=day)
+                pattern = {"type": "absolute_monthly", "interval": interval, "day_of_month": day}
             else:
-                pattern = AbsoluteYearlyPattern(day_of_month=day, month=month)
+                pattern = {"type": "absolute_yearly", "day_of_month": day, "month": month}
     if "COUNT" in parts:
-        boundary: Any = NumberedPattern(start=start, number=int(parts["COUNT"]))
+        boundary: dict[str, Any] = {"range": "numbered", "number": int(parts["COUNT"])}
     elif "UNTIL" in parts:
-        boundary = EndDatePattern(start=start, end=_until_date(parts["UNTIL"], "UTC"))
+        boundary = {"range": "end_date", "end": _until_date(parts["UNTIL"], "UTC")}
     else:
-        boundary = NoEndPattern(start=start)
-    return EwsRecurrence(pattern=pattern, boundary=boundary), []
+        boundary = {"range": "no_end"}
+    return ExchangePattern(start=start, **pattern, **boundary), []
 
 
-def _as_int(value: Any, names: tuple[str, ...]) -> int:
-    # exchangelib enum fields hold 1-based ints when built by us and may hold names when parsed.
-    return names.index(value) + 1 if isinstance(value, str) else int(value)
-
-
-def _byday_from_ews(weekday: Any, week_number: Any) -> dict[str, str]:
-    w = _as_int(weekday, WEEKDAYS)
-    n = _as_int(week_number, WEEK_NUMBERS)
-    pos = -1 if n == 5 else n
-    if w <= 7:
-        return {"BYDAY": f"{pos}{_DAYS[w - 1]}"}
-    days = {8: _DAYS, 9: _WEEKDAY_SET, 10: _WEEKEND_SET}[w]
+def _byday(weekday: int, week_number: int) -> dict[str, str]:
+    pos = -1 if week_number == LAST_WEEK else week_number
+    if weekday <= 7:
+        return {"BYDAY": f"{pos}{_DAYS[weekday - 1]}"}
+    days = {DAY: _DAYS, WEEKDAY: _WEEKDAY_SET, WEEKEND_DAY: _WEEKEND_SET}[weekday]
     return {"BYDAY": ",".join(days), "BYSETPOS": str(pos)}
 
 
-def from_exchange(
-    ews: EwsRecurrence, exdates: tuple[dt.date, ...] = ()
+def from_exchange_pattern(
+    pattern: ExchangePattern, exdates: tuple[dt.date, ...] = ()
 ) -> tuple[Recurrence | None, list[MappingIssue]]:
-    """The neutral Recurrence for an exchangelib Recurrence (plus deleted occurrences as local dates)."""
-    pattern, boundary = ews.pattern, ews.boundary
+    """The neutral Recurrence for Exchange's pattern and range (plus deleted occurrences as local dates)."""
     parts: dict[str, Any] = {}
-    if isinstance(pattern, DailyPattern):
+    if pattern.type == "daily":
         parts = {"FREQ": "DAILY", "INTERVAL": pattern.interval}
-    elif isinstance(pattern, WeeklyPattern):
-        days = sorted(_as_int(d, WEEKDAY_NAMES) for d in (pattern.weekdays or []))
-        wkst = _as_int(pattern.first_day_of_week or 1, WEEKDAY_NAMES)
+    elif pattern.type == "weekly":
+        days = sorted(pattern.weekdays)
         parts = {
             "FREQ": "WEEKLY",
             "INTERVAL": pattern.interval,
             "BYDAY": ",".join(_DAYS[d - 1] for d in days),
-            "WKST": _DAYS[wkst - 1],
+            "WKST": _DAYS[(pattern.first_day_of_week or 1) - 1],
         }
-    elif isinstance(pattern, AbsoluteMonthlyPattern):
+    elif pattern.type == "absolute_monthly":
         parts = {"FREQ": "MONTHLY", "INTERVAL": pattern.interval, "BYMONTHDAY": pattern.day_of_month}
-    elif isinstance(pattern, RelativeMonthlyPattern):
+    elif pattern.type == "relative_monthly" and pattern.weekday and pattern.week_number:
         parts = {"FREQ": "MONTHLY", "INTERVAL": pattern.interval}
-        parts.update(_byday_from_ews(pattern.weekday, pattern.week_number))
-    elif isinstance(pattern, AbsoluteYearlyPattern):
-        month = _as_int(pattern.month, MONTHS)
-        parts = {"FREQ": "YEARLY", "BYMONTH": month, "BYMONTHDAY": pattern.day_of_month}
-    elif isinstance(pattern, RelativeYearlyPattern):
-        parts = {"FREQ": "YEARLY", "BYMONTH": _as_int(pattern.month, MONTHS)}
-        parts.update(_byday_from_ews(pattern.weekday, pattern.week_number))
+        parts.update(_byday(pattern.weekday, pattern.week_number))
+    elif pattern.type == "absolute_yearly":
+        parts = {"FREQ": "YEARLY", "BYMONTH": pattern.month, "BYMONTHDAY": pattern.day_of_month}
+    elif pattern.type == "relative_yearly" and pattern.weekday and pattern.week_number:
+        parts = {"FREQ": "YEARLY", "BYMONTH": pattern.month}
+        parts.update(_byday(pattern.weekday, pattern.week_number))
     else:
-        name = type(pattern).__name__
-        return None, [_issue(Side.EXCHANGE, f"The Exchange recurrence pattern {name} cannot be synced.")]
-    if isinstance(boundary, NumberedPattern):
-        parts["COUNT"] = boundary.number
-    elif isinstance(boundary, EndDatePattern):
-        parts["UNTIL"] = boundary.end.strftime("%Y%m%d")
+        return None, [_issue(Side.EXCHANGE, f"The Exchange recurrence pattern {pattern.type} cannot be synced.")]
+    if pattern.range == "numbered":
+        parts["COUNT"] = pattern.number
+    elif pattern.range == "end_date" and pattern.end is not None:
+        parts["UNTIL"] = pattern.end.strftime("%Y%m%d")
     rec = Recurrence(rrule=format_parts(parts), exdates=tuple(exdates))
     return rec, recurrence_issues(rec, Side.EXCHANGE)
 

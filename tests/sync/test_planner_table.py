@@ -15,7 +15,8 @@ from datetime import timedelta
 
 import pytest
 
-import sync.planner as planner_module
+import sync.planner.merge as merge_module
+import sync.planner.rules as rules_module
 from sync.entry import EVENT, TASK, Side
 from sync.planner import (
     ChangeType,
@@ -213,15 +214,15 @@ def test_one_way_kinds_reject_two_way_and_upsync(kind, direction):
 @pytest.mark.parametrize(
     "mutation",
     [
-        ("_winner", lambda policy, ex, sf: Side.EXCHANGE),
-        ("_salesforce_gone", lambda link, policy, reason: planner_module._delete_ex(link, reason) and []),
-        ("in_scope", lambda p, window: True),
+        (merge_module, "_winner", lambda policy, ex, sf: Side.EXCHANGE),
+        (rules_module, "_salesforce_gone", lambda link, policy, reason: rules_module._delete_ex(link, reason) and []),
+        (rules_module, "in_scope", lambda p, window: True),
     ],
     ids=["winner-always-exchange", "sf-deletion-ignored", "scope-ignored"],
 )
 def test_table_catches_a_wrong_planner(monkeypatch, mutation):
-    name, broken = mutation
-    monkeypatch.setattr(planner_module, name, broken)
+    module, name, broken = mutation
+    monkeypatch.setattr(module, name, broken)
     found = sum(len(mismatches(EVENT, d, ex, sf)) for d in ("two_way", "upsync_only") for ex, sf in [
         ("edit", "edit"), ("nothing", "delete"), ("left_scope", "edit")
     ])  # fmt: skip

@@ -1,12 +1,15 @@
 """Exchange connector on exchangelib (EWS): change feed, batched reads and writes, master categories.
 
+An `ExchangeCalendar` (`sync.connectors.base`): it speaks `ExchangeItem`, `NewItem` and `ItemChange` to the
+engine and exchangelib's ``CalendarItem`` only inside (`sync.connectors.ews.mapping` converts).
+
 It never sends meeting invitations or cancellations (``SendToNone`` on every write), updates only the fields it
 is asked to, honours ``BackOffMilliseconds`` (exchangelib's FaultTolerance policy) and counts its requests.
 EWS references: https://learn.microsoft.com/exchange/client-developer/web-service-reference/ews-operations-in-exchange
 (SyncFolderItems, GetItem, CreateItem, UpdateItem, DeleteItem, FindItem, Get/UpdateUserConfiguration).
 
 EWS in Exchange Online is being switched off (NOTES.md); this class is one implementation of the connector
-interface the session uses, so a Microsoft Graph connector can sit beside it.
+protocol the session uses, so a Microsoft Graph connector can sit beside it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -60,9 +63,18 @@ from exchangelib.services.get_user_configuration import ALL as USER_CONFIG_ALL
 from exchangelib.util import TNS
 from exchangelib.version import Build
 
+from sync.connectors.base import (
+    ExchangeItem,
+    ExchangeUsage,
+    FeedChange,
+    ItemChange,
+    ItemFeed,
+    NewItem,
+    WriteResult,
+)
 from sync.connectors.errors import AuthError, ConnectorError, TransientError
+from sync.connectors.ews.mapping import dict_to_calendar_item, exchange_item, register_sync_key_property
 from sync.mapping.exchange import ITEM_FIELDS as MAPPED_FIELDS
-from sync.mapping.exchange import register_sync_key_property
 
 SEND_TO_NONE = "SendToNone"
 CATEGORY_LIST = "CategoryList"
@@ -160,40 +172,6 @@ class _RetryPolicy(FaultTolerance):
         return super().raise_response_errors(response)
 
 
-@dataclass
-class ExchangeUsage:
-    calls: int = 0
-
-
-@dataclass(frozen=True)
-class FeedChange:
-    """One entry of the calendar's change feed."""
-
-    change: str  # "create" | "update" | "delete"
-    item_id: str
-    change_key: str | None = None
-    categories: tuple[str, ...] = ()
-    sync_key: str | None = None
-
-
-@dataclass
-class Feed:
-    changes: list[FeedChange] = field(default_factory=list)
-    sync_state: str | None = None
-    full: bool = False  # True when the state was missing or invalid and everything was listed again
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    item_id: str | None
-    change_key: str | None
-    error: ConnectorError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
 _VERSIONS = {"Exchange2013_SP1": Build(15, 0, 847, 31), "Exchange2013": Build(15, 0, 516, 32),
              "Exchange2016": Build(15, 1), "Exchange2019": Build(15, 2)}  # fmt: skip
 
@@ -265,20 +243,20 @@ class ExchangeConnector:
             _counter.usage = None
 
     # -- change feed (SyncFolderItems) ----------------------------------------------------------------------
-    def changes(self, sync_state: str | None, *, page_size: int = 512) -> Feed:
-        """Item changes in the calendar since ``sync_state`` (collapsed by the server).
+    def changes(self, cursor: str | None, *, page_size: int = 512) -> ItemFeed:
+        """Item changes in the calendar since ``cursor`` (the SyncState; changes collapsed by the server).
 
         A missing or invalid state lists every item again (``full=True``); callers must not read deletions
         from absence in that case (docs/invariants.md #4)."""
         try:
-            return self._run(self._changes, sync_state, page_size)
+            return self._run(self._changes, cursor, page_size)
         except ConnectorError as exc:
-            if sync_state and exc.code == ErrorInvalidSyncStateData.__name__:
+            if cursor and exc.code == ErrorInvalidSyncStateData.__name__:
                 return self._run(self._changes, None, page_size)
             raise
 
-    def _changes(self, sync_state: str | None, page_size: int) -> Feed:
-        feed = Feed(full=not sync_state)
+    def _changes(self, sync_state: str | None, page_size: int) -> ItemFeed:
+        feed = ItemFeed(full=not sync_state)
         self.calendar.item_sync_state = sync_state
         for change_type, item in self.calendar.sync_items(
             sync_state=sync_state, only_fields=list(FEED_FIELDS), max_changes_returned=page_size
@@ -297,23 +275,25 @@ class ExchangeConnector:
                         getattr(item, "calsync_key", None),
                     )
                 )
-        feed.sync_state = self.calendar.item_sync_state
+        feed.cursor = self.calendar.item_sync_state
         return feed
 
     # -- reads ---------------------------------------------------------------------------------------------
-    def fetch(self, item_ids: Sequence[str], fields: Iterable[str] = ITEM_FIELDS) -> list[CalendarItem | None]:
-        """Items by id (GetItem, batched); ``None`` where the item no longer exists."""
+    def fetch(self, item_ids: Sequence[str], fields: Iterable[str] | None = None) -> list[ExchangeItem | None]:
+        """Items by id (GetItem, batched); ``None`` where the item no longer exists. ``fields``: exchangelib
+        field names to read instead of all the mapped ones."""
         if not item_ids:
             return []
-        results = self._run(lambda: self._get_items(item_ids, fields))
-        items: list[CalendarItem | None] = []
+        only = ITEM_FIELDS if fields is None else tuple(fields)
+        results = self._run(lambda: self._get_items(item_ids, only))
+        items: list[ExchangeItem | None] = []
         for result in results:
             if isinstance(result, ErrorItemNotFound):
                 items.append(None)
             elif isinstance(result, Exception):
                 raise _classify(result)
             else:
-                items.append(result)
+                items.append(exchange_item(result, self.mailbox_email))
         return items
 
     def _get_items(self, item_ids: Sequence[str], fields: Iterable[str]) -> list[Any]:
@@ -366,10 +346,11 @@ class ExchangeConnector:
         return found
 
     # -- writes --------------------------------------------------------------------------------------------
-    def create(self, items: Sequence[CalendarItem]) -> list[WriteResult]:
+    def create(self, new_items: Sequence[NewItem]) -> list[WriteResult]:
         """CreateItem in the calendar, never sending invitations."""
-        if not items:
+        if not new_items:
             return []
+        items = [dict_to_calendar_item({k: v for k, v in new.fields.items() if v is not None})[0] for new in new_items]
         for item in items:
             item.folder = self.calendar
             item.account = self.account
@@ -378,13 +359,14 @@ class ExchangeConnector:
         )
         return [self._write_result(r) for r in results]
 
-    def update(self, changes: Sequence[tuple[CalendarItem, Sequence[str]]]) -> list[WriteResult]:
+    def update(self, item_changes: Sequence[ItemChange]) -> list[WriteResult]:
         """UpdateItem of only the given fields, never sending updates to attendees.
 
         A stale change key makes the server refuse the whole call (NOTES), so a failed batch is retried item by
         item and only the item that changed under us fails."""
-        if not changes:
+        if not item_changes:
             return []
+        changes = [_calendar_item_update(change) for change in item_changes]
         for item, _ in changes:
             item.account = self.account
             item.folder = self.calendar
@@ -518,6 +500,9 @@ class ExchangeConnector:
         return f"ExchangeConnector({self.mailbox_email!r} at {self.config.endpoint!r})"
 
 
-def new_item(**fields: Any) -> CalendarItem:
-    """A CalendarItem to pass to ``create``."""
-    return CalendarItem(**fields)
+def _calendar_item_update(change: ItemChange) -> tuple[CalendarItem, list[str]]:
+    """The CalendarItem and ``update_fields`` for one change (exchangelib updates start and end together with
+    their time zones: the list is kept unique)."""
+    existing = CalendarItem(id=change.item_id, changekey=change.change_key)
+    item, update_fields = dict_to_calendar_item(change.fields, existing)
+    return item, list(dict.fromkeys(update_fields))
