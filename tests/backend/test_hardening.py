@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from backend.globals import runtime_of
 from tests.backend.conftest import make_settings
 
 
@@ -15,12 +18,18 @@ def _directives(csp: str) -> dict[str, list[str]]:
 
 
 # -- finding 14 -----------------------------------------------------------------------------------------------
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def test_the_task_pane_has_a_full_content_security_policy(client):
     for path in ["/addin/taskpane.html", "/addin/taskpane.js", "/addin/assets/icon-16.png"]:
         csp = _directives(client.get(path).headers["Content-Security-Policy"])
         assert csp["default-src"] == ["'self'"]
         assert csp["script-src"] == ["'self'", "https://appsforoffice.microsoft.com"]
-        assert csp["connect-src"] == ["'self'"]
+        # The pane's own origin, and the identity provider msal-browser signs in with (discovery and tokens).
+        assert csp["connect-src"] == ["'self'", _origin(runtime_of(client.application).settings.auth_issuer)]
         assert csp["object-src"] == ["'none'"]
         assert csp["base-uri"] == ["'none'"]
         assert "'unsafe-inline'" not in sum(csp.values(), []) and "'unsafe-eval'" not in sum(csp.values(), [])
