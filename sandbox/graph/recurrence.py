@@ -10,26 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sandbox.exchange.recurrence import MONTH_NAMES
 from sandbox.exchange.xml import Element, el, t
 
 from .errors import GraphError, body_read
 
 _DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 _INDEXES = ("first", "second", "third", "fourth", "last")
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 _PATTERNS = {
     "daily": "DailyRecurrence",
     "weekly": "WeeklyRecurrence",
@@ -97,7 +84,7 @@ def to_ews(recurrence: dict, start_local: dt.datetime) -> Element:
     if ptype in ("absoluteMonthly", "absoluteYearly"):
         children.append(el(t("DayOfMonth"), str(_int(pattern, "dayOfMonth", 1, 31))))
     if ptype in ("absoluteYearly", "relativeYearly"):
-        children.append(el(t("Month"), _MONTHS[_int(pattern, "month", 1, 12) - 1]))
+        children.append(el(t("Month"), MONTH_NAMES[_int(pattern, "month", 1, 12) - 1]))
     rtype = rng.get("type")
     if rtype not in _RANGES:
         raise body_read(f"Requested value '{rtype}' was not found.")
@@ -131,7 +118,7 @@ def from_ews(recurrence: Element, timezone_name: str) -> dict:
     pattern = {
         "type": ptype,
         "interval": int(text(pattern_el, "Interval") or 1),
-        "month": _MONTHS.index(month) + 1 if month in _MONTHS else 0,
+        "month": MONTH_NAMES.index(month) + 1 if month in MONTH_NAMES else 0,
         "dayOfMonth": int(text(pattern_el, "DayOfMonth") or 0),
         "firstDayOfWeek": (text(pattern_el, "FirstDayOfWeek") or "Sunday").lower(),
         "index": (index or "First").lower(),
