@@ -23,14 +23,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.database import make_engine, make_session_factory, upgrade
 from calsync.settings import ConfigError, Settings
-from sync import connections, mailboxes, salesforce_connection
+from sync import connections, mailbox_moves, mailboxes, salesforce_connection
 from sync.connectors.base import ExchangeCalendar
 from sync.connectors.errors import GraphAuthError
 from sync.connectors.ews import ExchangeConfig, ExchangeConnector
 from sync.connectors.graph import GraphCalendar, TokenSource
 from sync.connectors.graph.auth import MsalTokenSource, credentials_from_settings
+from sync.connectors.graph_ids import GraphIds
 from sync.connectors.salesforce import SalesforceConnector
-from sync.jobs import WorkerContext
+from sync.jobs import MailboxLock, WorkerContext
+from sync.mailbox_moves import MoveReport
 from sync.schedule import ScheduleConfig, schedule_config
 
 
@@ -105,6 +107,33 @@ class Runtime:
     def graph_tokens(self, settings: Settings | None = None) -> MsalTokenSource:
         """App-only Graph tokens of the Microsoft 365 connection in force (``settings`` as for `salesforce`)."""
         return MsalTokenSource(credentials_from_settings(settings or self.connection_settings()), self.redis)
+
+    def graph_ids(self, mailbox_email: str, settings: Settings | None = None) -> GraphIds:
+        """Id operations (translateExchangeIds, whose an item is) on one mailbox through Graph."""
+        settings = settings or self.connection_settings()
+        tokens = MsalTokenSource(credentials_from_settings(settings), self.redis)
+        return GraphIds(mailbox_email, graph_url=settings.graph_url, tokens=tokens, session=graph_session(settings))
+
+    def move_mailbox(self, mailbox_email: str, target: str, settings: Settings | None = None) -> MoveReport:
+        """Switch a mailbox between EWS and Graph (`sync.mailbox_moves`), under its session lock. Raises
+        `MailboxError` (nothing changed) for an unknown mailbox, a running session or ids that do not translate."""
+        with self.db()() as db:
+            mailbox = mailboxes.find(db, mailbox_email)
+            if mailbox is None:
+                raise mailboxes.MailboxError(f"no mailbox {mailbox_email}: calsync mailboxes add {mailbox_email}")
+            with MailboxLock(self.redis, mailbox.id, self.schedule.lock_ttl) as lock:
+                if not lock.held:
+                    raise mailboxes.MailboxError(f"{mailbox.email} is syncing right now: move it when the session ends")
+                ids = self.graph_ids(mailbox.email, settings)
+                try:
+                    report = mailbox_moves.move(db, mailbox, target, ids.translate)
+                except BaseException:
+                    db.rollback()
+                    raise
+                finally:
+                    ids.close()
+                db.commit()
+        return report
 
     def mailbox_access(self, mailbox_email: str) -> tuple[str, tuple[str, str] | None]:
         """The mailbox's backend (``ews`` or ``graph``; an unknown mailbox: CALSYNC_EXCHANGE_BACKEND) and its own
