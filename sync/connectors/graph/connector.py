@@ -22,6 +22,7 @@ engine keeps such writes away from meetings with attendees.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -52,6 +53,7 @@ from sync.mapping.exchange import SYNC_KEY_ATTR
 from sync.mapping.recurrence import from_exchange_pattern
 from sync.mapping.timezones import canonical_time_zone, zone
 
+log = logging.getLogger(__name__)
 Window = tuple[dt.datetime, dt.datetime]
 CONFLICT = "ErrorIrresolvableConflict"  # the code of a WriteResult whose item changed under us (HTTP 412)
 DEFAULT_CATEGORY_COLOR = 7
@@ -135,9 +137,12 @@ class GraphCalendar:
             previous = None
         ask = wanted if previous is not None else (lo, hi + self.window_slack)
         rnd = delta_round(self.client, ask, previous)
+        self._prefetched.clear()  # reads older than this round are not served
         feed = ItemFeed(cursor=rnd.cursor.encode(), full=rnd.full)
 
-        order: list[str] = []  # item ids (series masters for their instances), first seen first
+        # Item id (a series: its master) → the feed entry and the categories of all its instances. Entries may
+        # repeat (Graph replays): the last one wins.
+        seen: dict[str, tuple[dict[str, Any], set[str]]] = {}
         removed: list[str] = []
         for entry in rnd.entries:
             entry_id = str(entry.get("id") or "")
@@ -146,14 +151,23 @@ class GraphCalendar:
             if "@removed" in entry:
                 removed.append(entry_id)
                 continue
-            target = entry.get("seriesMasterId") if entry.get("type") in ("occurrence", "exception") else None
-            target = str(target or entry_id)
-            if target not in order:
-                order.append(target)
-        removed = [i for i in dict.fromkeys(removed) if i not in order]
+            instance = entry.get("type") in ("occurrence", "exception") and entry.get("seriesMasterId")
+            target = str(entry["seriesMasterId"]) if instance else entry_id
+            categories = seen.pop(target, ({}, set()))[1] if instance else set()
+            seen[target] = (entry if not instance else {}, categories | set(entry.get("categories") or ()))
+        removed = [i for i in dict.fromkeys(removed) if i not in seen]
 
-        events = self._get_events(order) if order else []
-        for item_id, answer in zip(order, events, strict=True):
+        # Sync keys are not in the delta feed: read them (batched GETs, ⌈n/20⌉ requests) for tagged items only,
+        # the ones the engine reads next anyway (`fetch` then serves these answers). Untagged items need no key:
+        # the engine matches them to links by id, or ignores them.
+        tagged = [i for i, (_, categories) in seen.items() if categories]
+        answers = dict(zip(tagged, self._get_events(tagged), strict=True)) if tagged else {}
+        for item_id, (entry, _) in seen.items():
+            kind = CREATE if rnd.full else UPDATE
+            answer = answers.get(item_id)
+            if answer is None:  # untagged: the feed entry says enough (a series: its master, change key unknown)
+                feed.changes.append(FeedChange(kind, item_id, entry.get("changeKey")))
+                continue
             if answer.status == 404:
                 if not rnd.full:
                     feed.changes.append(FeedChange(DELETE, item_id))
@@ -162,14 +176,9 @@ class GraphCalendar:
                 raise error_of(answer.status, answer.body, context="GET event")
             event = answer.body or {}
             self._prefetched[item_id] = event
+            categories = tuple(event.get("categories") or ())
             feed.changes.append(
-                FeedChange(
-                    CREATE if rnd.full else UPDATE,
-                    item_id,
-                    event.get("changeKey"),
-                    tuple(event.get("categories") or ()),
-                    mapping.sync_key_of(event),
-                )
+                FeedChange(kind, item_id, event.get("changeKey"), categories, mapping.sync_key_of(event))
             )
         if removed:
             if rnd.full:
@@ -327,6 +336,11 @@ class GraphCalendar:
             requests_.append(SubRequest("GET", f"{collection}?$filter={_enc(flt)}&$select=id&$top=5"))
         found: dict[str, str] = {}
         for key, answer in zip(keys, self.client.batch(requests_), strict=True):
+            if deleted_items and answer.status == 403:
+                # Listing Deleted Items needs Mail.ReadBasic.All (docs/graph.md): without it this lookup (only
+                # for creates a crash cut short) finds nothing rather than failing the session.
+                log.warning("no access to Deleted Items of %s: %s", self.mailbox_email, _code(answer))
+                return found
             if not answer.ok:
                 raise error_of(answer.status, answer.body, context="find by sync key")
             value = (answer.body or {}).get("value") or []
