@@ -361,3 +361,43 @@ def test_a_mailbox_outside_the_apps_scope_is_a_clear_error(world, graph_info, gr
     other = make_calendar(graph_info, others[0])
     assert other.changes(None).full  # other mailboxes unaffected
     other.close()
+
+
+# -- attendee copies and dropped connections -------------------------------------------------------------------------
+def test_an_attendees_copy_reads_as_not_organised_with_its_uid(world, graph_info, graph_admin):
+    organiser, attendee = (
+        world.rep.email,
+        next(m["email"] for m in graph_info["mailboxes"] if m["email"] != world.rep.email),
+    )
+    item_id = world.outlook().create("Joint call", START, START + dt.timedelta(hours=1), attendees=[attendee])
+    copy_id = world.deliver_meeting(item_id, attendee)
+    mine, theirs = make_calendar(graph_info, organiser), make_calendar(graph_info, attendee)
+    try:
+        [own] = mine.fetch([mine.changes(None).changes[0].item_id])
+        feed = theirs.changes(None)  # untagged (no categories on the copy): listed, not read
+        assert [c.categories for c in feed.changes] == [()]
+        [copy] = theirs.fetch([feed.changes[0].item_id])
+    finally:
+        mine.close()
+        theirs.close()
+    assert own.is_organizer and own.is_meeting
+    assert not copy.is_organizer and copy.is_meeting and copy.uid == own.uid
+    assert copy.fields["required_attendees"][0]["email"] == attendee
+    assert copy_id  # the EWS id of the same copy
+
+
+def test_a_dropped_connection_is_tried_again_once(calendar):
+    class DropFirst(requests.adapters.HTTPAdapter):
+        drops = 1
+
+        def send(self, request, *args, **kwargs):
+            if self.drops:
+                self.drops -= 1
+                raise requests.ConnectionError("connection reset by peer")
+            return super().send(request, *args, **kwargs)
+
+    adapter = DropFirst()
+    calendar.client.session.mount("https://", adapter)
+    before = calendar.usage.calls
+    assert calendar.changes(None).full
+    assert adapter.drops == 0 and calendar.usage.calls - before == 2
