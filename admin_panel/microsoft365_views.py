@@ -28,7 +28,6 @@ from backend.globals import db_session, runtime, settings
 from calsync.settings import ConfigError
 from sync import connections, mailboxes
 from sync.connectors.errors import ConnectorError
-from sync.connectors.graph.auth import credentials_from_settings
 from sync.runtime import with_stored_connections
 
 SERVICE = "microsoft365"
@@ -166,7 +165,6 @@ def microsoft365_test():
         return render_connections(errors, status=400)
     try:
         current = with_stored_connections(settings(), db_session())
-        credentials_from_settings(current)
         tokens = runtime().graph_tokens(current)
         tokens.token()  # one token for every mailbox below
     except (ConfigError, ConnectorError) as exc:
@@ -174,8 +172,7 @@ def microsoft365_test():
         return render_connections(status=200)
     results = []
     for email in chosen:
-        ids = runtime().graph_ids(email, current)
-        ids.client.tokens = tokens  # the token just fetched: one token request for the whole test
+        ids = runtime().graph_ids(email, current, tokens=tokens)  # the token just fetched serves every mailbox
         try:
             results.append(ids.check())
         except ConnectorError as exc:

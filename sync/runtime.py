@@ -126,10 +126,13 @@ class Runtime:
         """App-only Graph tokens of the Microsoft 365 connection in force (``settings`` as for `salesforce`)."""
         return MsalTokenSource(credentials_from_settings(settings or self.connection_settings()), self.redis)
 
-    def graph_ids(self, mailbox_email: str, settings: Settings | None = None) -> GraphIds:
-        """Id operations (translateExchangeIds, whose an item is) on one mailbox through Graph."""
+    def graph_ids(
+        self, mailbox_email: str, settings: Settings | None = None, *, tokens: TokenSource | None = None
+    ) -> GraphIds:
+        """Id operations (translateExchangeIds, whose an item is, Test connection) on one mailbox through Graph;
+        ``tokens`` shares one token source between several mailboxes' calls."""
         settings = settings or self.connection_settings()
-        tokens = MsalTokenSource(credentials_from_settings(settings), self.redis)
+        tokens = tokens or MsalTokenSource(credentials_from_settings(settings), self.redis)
         return GraphIds(mailbox_email, graph_url=settings.graph_url, tokens=tokens, session=graph_session(settings))
 
     def move_mailbox(self, mailbox_email: str, target: str, settings: Settings | None = None) -> MoveReport:
