@@ -12,6 +12,7 @@ from exchangelib import CalendarItem
 from sqlalchemy import select
 
 from calsync.cli import main
+from sandbox.seed import REPS
 from sync import mailboxes
 from sync.jobs import MailboxLock
 from sync.mailboxes import MailboxError
@@ -163,3 +164,20 @@ def test_cli_move(world, graph_settings, sandbox_info_file, database_url):
     with engine.connect() as connection:
         assert connection.execute(select(Mailbox.backend)).scalar_one() == "graph"
     engine.dispose()
+
+
+def test_a_mailbox_graph_cannot_reach_is_not_moved(world, graph_settings, sandbox_info_file, database_url,
+                                                   graph_control, graph_info, ews_engine):  # fmt: skip
+    from tests.graph.conftest import REDIS_URL
+
+    world.outlook().create("Linked", at(2, 9), at(2, 10))
+    ews_engine.sync()
+    graph_control("PUT", "/scopes", {graph_info["client_id"]: [REPS[1].email]})  # not this rep
+    env = {"DATABASE_URL": database_url, "CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file),
+           "REDIS_URL": REDIS_URL}  # fmt: skip
+    refused = CliRunner().invoke(main, ["mailboxes", "move", world.rep.email, "--to", "graph"], env=env)
+    assert refused.exit_code == 1
+    assert "Microsoft Graph refused the id translation, nothing was moved" in refused.output
+    with ews_engine.factory() as db:
+        assert mailboxes.find(db, world.rep.email).backend == "ews"
+        assert db.scalars(select(Link.exchange_item_id)).one() == world.outlook().find("Linked")["id"]
