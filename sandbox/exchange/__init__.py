@@ -24,6 +24,7 @@ from sandbox import seed as shared_seed
 from . import calendar
 from .app import ADMIN_PREFIX, EWS_PATH, EwsApp
 from .faults import Faults
+from .notifications import Notifications
 from .store import Store
 
 log = logging.getLogger("sandbox.exchange")
@@ -41,6 +42,7 @@ class ExchangeSandbox:
         faults: dict | None = None,
         validate_schema: bool = False,
         bearer_tokens: Callable[[str], str | None] | None = None,
+        notification_minute_seconds: float = 60.0,
     ) -> None:
         if seed not in ("demo", "empty"):
             raise ValueError(f"unknown seed {seed!r} (use 'demo' or 'empty')")
@@ -60,7 +62,13 @@ class ExchangeSandbox:
         else:
             self.store = self._seeded_store()
             self.persist()
+        # After seeding: the demo's items are there before any subscription could watch them.
+        self.notifications = Notifications(self, notification_minute_seconds)
         self.wsgi_app = EwsApp(self)
+
+    def stop(self) -> None:
+        """Stop the push-notification thread (servers are stopped by their owner)."""
+        self.notifications.stop()
 
     def _seeded_store(self) -> Store:
         store = self.store = Store()

@@ -165,9 +165,13 @@ def _registry() -> dict[str, Callable[[Context, Element], Element]]:
         delete_item,
         find_folder,
         find_item,
+        get_events,
         get_folder,
         get_item,
+        get_streaming_events,
+        move_copy_item,
         resolve_names,
+        subscribe,
         sync_folder_items,
         update_item,
         user_configuration,
@@ -188,6 +192,12 @@ def _registry() -> dict[str, Callable[[Context, Element], Element]]:
         "DeleteUserConfiguration": user_configuration.delete_user_configuration,
         "ConvertId": convert_id.convert_id,
         "ResolveNames": resolve_names.resolve_names,
+        "Subscribe": subscribe.subscribe,
+        "Unsubscribe": subscribe.unsubscribe,
+        "GetEvents": get_events.get_events,
+        "GetStreamingEvents": get_streaming_events.get_streaming_events,
+        "MoveItem": move_copy_item.move_item,
+        "CopyItem": move_copy_item.copy_item,
     }
 
 
