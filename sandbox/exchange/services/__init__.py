@@ -172,6 +172,7 @@ def _registry() -> dict[str, Callable[[Context, Element], Element]]:
         move_copy_item,
         resolve_names,
         subscribe,
+        sync_folder_hierarchy,
         sync_folder_items,
         update_item,
         user_configuration,
@@ -196,6 +197,7 @@ def _registry() -> dict[str, Callable[[Context, Element], Element]]:
         "Unsubscribe": subscribe.unsubscribe,
         "GetEvents": get_events.get_events,
         "GetStreamingEvents": get_streaming_events.get_streaming_events,
+        "SyncFolderHierarchy": sync_folder_hierarchy.sync_folder_hierarchy,
         "MoveItem": move_copy_item.move_item,
         "CopyItem": move_copy_item.copy_item,
     }
