@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 from werkzeug.wrappers import Request, Response
 
+from . import versions
 from .errors import EwsError, SoapFault
 from .services import OPERATIONS, Context
 from .xml import PARSER, SOAP, E, M, T, el, local, q, t
@@ -136,10 +137,11 @@ class EwsApp:
                 )
             if payload is None or payload.tag != q(M, operation):
                 raise SoapFault("ErrorInvalidRequest", "The SOAP body holds no EWS request.")
+            versions.check_request_version(header)
             self.validate_request(payload, header)
             handler = OPERATIONS.get(operation)
             if handler is None:
-                raise SoapFault("ErrorInvalidRequest", f"The operation {operation} is not supported by the sandbox.")
+                raise versions.unsupported_operation(operation)
             with sb.store.lock:
                 ctx = Context.from_request(sb, principal, header)
                 result = handler(ctx, payload)
@@ -214,7 +216,7 @@ class EwsApp:
         sb = self.sandbox
         if not sb.validate_schema:
             return
-        elements = [payload] + (list(header) if header is not None else [])
+        elements = [payload] + ([versions.xsd_view(h) for h in header] if header is not None else [])
         for e in elements:
             errors = sb.validator.errors(e)
             if errors:
