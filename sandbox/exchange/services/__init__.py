@@ -112,7 +112,9 @@ class Context:
         from .. import calendar
 
         name = local(elem)
-        raw = elem.get("RecurringMasterId") if name == "OccurrenceItemId" else elem.get("Id")
+        # The id attribute differs per element: RecurringMasterItemId names an occurrence in OccurrenceId.
+        attr = {"OccurrenceItemId": "RecurringMasterId", "RecurringMasterItemId": "OccurrenceId"}.get(name, "Id")
+        raw = elem.get(attr)
         try:
             parsed = ids.decode(raw or "")
         except ids.BadId:
