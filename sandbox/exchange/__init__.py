@@ -2,8 +2,10 @@
 
 SOAP at ``/EWS/Exchange.asmx`` (Exchange 2013 SP1 level, validated against ``schema/``), many mailboxes, Basic
 and Bearer auth, impersonation by a service account, calendar items with every field exchangelib sets,
-recurring series, SyncFolderItems, the master category list, ConvertId, ResolveNames and fault injection.
-The admin API lives under ``/__sandbox__`` (``faults``, ``reset``, ``log``).
+recurring series, SyncFolderItems, SyncFolderHierarchy, MoveItem/CopyItem, subscriptions and notifications (pull,
+push, streaming: ``notifications.py``), the master category list, ConvertId, ResolveNames and fault injection;
+request versions as in ``versions.py``. The admin API lives under ``/__sandbox__`` (``faults``, ``reset``,
+``log``, ``notifications``). What differs from Exchange: docs/sandboxes.md and each module's docstring.
 
     sandbox = ExchangeSandbox(seed="demo")
     server = ServerThread(sandbox.wsgi_app)

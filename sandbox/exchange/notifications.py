@@ -67,6 +67,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -308,10 +309,6 @@ class Notifications:
         def wanted_item(*parents: str | None) -> bool:
             return folders is None or any(p in folders for p in parents if p)
 
-        def fid(folder_id: str) -> Element | None:
-            f = mb.folders.get(folder_id)
-            return f
-
         def folder_ref(tag: str, folder_id: str) -> Element:
             f = mb.folders.get(folder_id)
             return el(t(tag), attrs={"Id": folder_id, "ChangeKey": f.changekey if f else None})
@@ -323,7 +320,7 @@ class Notifications:
         def item_event(name: str, old: bool = False) -> None:
             if name not in sub.event_types:
                 return
-            children = [el(t("TimeStamp"), stamp), _copy(item_ref), folder_ref("ParentFolderId", c.folder_id)]
+            children = [el(t("TimeStamp"), stamp), deepcopy(item_ref), folder_ref("ParentFolderId", c.folder_id)]
             if old:
                 old_id = c.old_item_id or c.item_id
                 children += [el(t("OldItemId"), attrs={"Id": old_id}), folder_ref("OldParentFolderId", c.old_folder_id)]
@@ -344,7 +341,7 @@ class Notifications:
         # The folders whose content changed.
         touched = [c.old_folder_id, c.folder_id] if c.kind == "moved" else [c.folder_id]
         for folder_id in touched:
-            f = fid(folder_id)
+            f = mb.folders.get(folder_id)
             if f is None or "ModifiedEvent" not in sub.event_types:
                 continue
             if folders is not None and folder_id not in folders and (f.parent_id or "") not in folders:
@@ -523,12 +520,6 @@ class Notifications:
             }
 
 
-def _copy(e: Element) -> Element:
-    from copy import deepcopy
-
-    return deepcopy(e)
-
-
 def _subscription_status(content: bytes) -> str | None:
     """SubscriptionStatus of a listener's SendNotificationResult answer (None when it is not one)."""
     from .xml import PARSER
@@ -556,10 +547,6 @@ def check_push_url(url: str | None) -> str:
     if not ok:
         raise EwsError("ErrorInvalidPushSubscriptionUrl", "The push subscription URL is invalid.")
     return text
-
-
-def seconds_to_wait(deadline: float) -> float:
-    return max(0.0, deadline - time.monotonic())
 
 
 __all__ = ["EVENT_TYPES", "Notifications", "Subscription", "check_push_url"]
