@@ -74,7 +74,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from .errors import EwsError
+from .errors import EwsError, SoapFault
 from .xml import SOAP, Element, M, T, el, fmt_datetime, local, m, q, t, utcnow
 
 if TYPE_CHECKING:
@@ -84,6 +84,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sandbox.exchange")
 
 MAX_CHANGES = 10_000  # per mailbox
+MAX_GONE = 10_000
+MAX_DELIVERIES = 5_000
 MAX_EVENTS = 50  # per notification (the GetStreamingEvents page: "the first 50 events from the queue")
 HEARTBEAT_MINUTES = 0.5
 STREAMING_IDLE_MINUTES = 30
@@ -145,8 +147,8 @@ class Notifications:
         self.changes: dict[str, deque[Change]] = {}  # mailbox (lower) -> changes
         self.floor: dict[str, int] = {}  # mailbox -> position of the newest change dropped from the table
         self.subscriptions: dict[str, Subscription] = {}
-        self.gone: dict[str, str] = {}  # subscription id -> "expired" | "unsubscribed"
-        self.deliveries: list[dict] = []
+        self.gone: dict[str, str] = {}  # subscription id -> "expired" (the last MAX_GONE)
+        self.deliveries: deque[dict] = deque(maxlen=MAX_DELIVERIES)
         self.epoch = uuid.uuid4().bytes[:8]
         self.cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -246,7 +248,12 @@ class Notifications:
         for sub in list(self.subscriptions.values()):
             if sub.expires is not None and sub.connections == 0 and sub.expires <= now:
                 self.subscriptions.pop(sub.id, None)
-                self.gone[sub.id] = "expired"
+                self._forget(sub.id)
+
+    def _forget(self, sub_id: str) -> None:
+        self.gone[sub_id] = "expired"
+        while len(self.gone) > MAX_GONE:
+            self.gone.pop(next(iter(self.gone)))
 
     def lookup(self, sub_id: str, principal: str, kinds: tuple[str, ...]) -> Subscription:
         """The live subscription, or the ResponseCode Exchange answers for this id."""
@@ -497,7 +504,7 @@ class Notifications:
                 sub.first_failure = sub.first_failure or now
                 if now - sub.first_failure >= self.minutes(sub.status_frequency):
                     self.subscriptions.pop(sub.id, None)
-                    self.gone[sub.id] = "expired"
+                    self._forget(sub.id)
                 else:
                     wait = self.minutes(PUSH_FIRST_RETRY_MINUTES) * 2 ** (sub.failures - 1)
                     sub.next_attempt = now + wait
@@ -535,6 +542,34 @@ def _subscription_status(content: bytes) -> str | None:
     return value if value in ("OK", "Unsubscribe") else None
 
 
+def request_int(text: str | None, name: str, low: int, high: int) -> int:
+    """An integer element of a request (the XSD's range); out of range or missing is ErrorSchemaValidation,
+    as a schema-validating Exchange answers, also when the sandbox runs without XSD validation."""
+    try:
+        value = int((text or "").strip())
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise SoapFault(
+            "ErrorSchemaValidation",
+            f"The request failed schema validation: {name} must be an integer from {low} to {high}.",
+            fault_code="a:ErrorSchemaValidation",
+        )
+    return value
+
+
+def event_types(elem: Element | None) -> frozenset[str]:
+    names = frozenset((e.text or "").strip() for e in (elem if elem is not None else ()))
+    if not names or names - set(EVENT_TYPES):
+        raise SoapFault(
+            "ErrorSchemaValidation",
+            "The request failed schema validation: EventTypes must list CopiedEvent, CreatedEvent, DeletedEvent, "
+            "ModifiedEvent, MovedEvent, NewMailEvent or FreeBusyChangedEvent.",
+            fault_code="a:ErrorSchemaValidation",
+        )
+    return names
+
+
 def check_push_url(url: str | None) -> str:
     """The URL rules of ErrorInvalidPushSubscriptionUrl: 1-2082 characters, http or https, parseable."""
     text = (url or "").strip()
@@ -549,4 +584,4 @@ def check_push_url(url: str | None) -> str:
     return text
 
 
-__all__ = ["EVENT_TYPES", "Notifications", "Subscription", "check_push_url"]
+__all__ = ["EVENT_TYPES", "Notifications", "Subscription", "check_push_url", "event_types", "request_int"]

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import EwsError
+from ..errors import EwsError, SoapFault
 from ..notifications import HEARTBEAT_MINUTES, STREAMING_IDLE_MINUTES, Subscription
 from ..xml import Element, el, m, t
 from . import Context, error, response
@@ -51,8 +51,14 @@ def xsd_view(payload: Element) -> Element:
 def get_streaming_events(ctx: Context, req: Element):
     sandbox = ctx.sandbox
     notifications = sandbox.notifications
-    ids = [(e.text or "").strip() for e in req.find(m("SubscriptionIds"))]
-    minutes = int(req.findtext(m("ConnectionTimeout")))
+    from ..notifications import request_int
+
+    holder = req.find(m("SubscriptionIds"))
+    ids = [(e.text or "").strip() for e in (holder if holder is not None else ())]
+    minutes = request_int(req.findtext(m("ConnectionTimeout")), "ConnectionTimeout", 1, 30)
+    if not ids:
+        raise SoapFault("ErrorSchemaValidation", "The request failed schema validation: no SubscriptionId.",
+                        fault_code="a:ErrorSchemaValidation")  # fmt: skip
     subs: list[Subscription] = []
     bad: list[tuple[str, EwsError]] = []
     for sub_id in ids:

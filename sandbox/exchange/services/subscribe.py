@@ -8,7 +8,7 @@ the subscriptions themselves is in ``notifications.py``.
 
 from __future__ import annotations
 
-from ..errors import EwsError
+from ..errors import EwsError, SoapFault
 from ..xml import Element, el, local, m, parse_bool, t
 from . import Context, error, response, success
 
@@ -20,9 +20,20 @@ _KINDS = {
 
 
 def subscribe(ctx: Context, req: Element) -> Element:
+    from ..notifications import check_push_url, event_types, request_int
+
     notifications = ctx.sandbox.notifications
-    request = req[0]
+    request = req[0] if len(req) else None
+    if request is None or local(request) not in _KINDS:
+        raise SoapFault("ErrorSchemaValidation", "Subscribe needs a pull, push or streaming subscription request.",
+                        fault_code="a:ErrorSchemaValidation")  # fmt: skip
     kind = _KINDS[local(request)]
+    types = event_types(request.find(t("EventTypes")))
+    kw = {}
+    if kind == "pull":
+        kw["timeout_minutes"] = request_int(request.findtext(t("Timeout")), "Timeout", 1, 1440)
+    elif kind == "push":
+        kw["status_frequency"] = request_int(request.findtext(t("StatusFrequency")), "StatusFrequency", 1, 1440)
     try:
         folder_ids = request.find(t("FolderIds"))
         mailbox, folders = None, None
@@ -38,16 +49,9 @@ def subscribe(ctx: Context, req: Element) -> Element:
                 folders.add(folder.id)
             folders = frozenset(folders)
         mailbox = mailbox or ctx.mailbox()
-        types = frozenset(e.text.strip() for e in request.find(t("EventTypes")) if e.text)
         watermark = request.findtext(t("Watermark"))
-        kw = {}
-        if kind == "pull":
-            kw["timeout_minutes"] = int(request.findtext(t("Timeout")))
-        elif kind == "push":
-            from ..notifications import check_push_url
-
+        if kind == "push":
             kw["url"] = check_push_url(request.findtext(t("URL")))
-            kw["status_frequency"] = int(request.findtext(t("StatusFrequency")) or "30")
         sub = notifications.subscribe(
             kind, ctx.principal, mailbox, folders, types, watermark if kind != "streaming" else None, **kw
         )

@@ -390,3 +390,42 @@ def test_push_retries_a_failing_listener_then_gives_up(fast, alice, listener):
         list(alice.calendar.get_events(sub_id, watermark))
     deliveries = requests.get(fast.admin + "/notifications", timeout=10).json()["deliveries"]
     assert {d["http_status"] for d in deliveries} == {500}
+
+
+def test_all_folders_subscriptions_see_every_folder(fast, alice):
+    from exchangelib.services import SubscribeToPull
+
+    ((sub_id, watermark),) = list(
+        SubscribeToPull(account=alice).call(
+            folders=None, event_types=["CreatedEvent", "MovedEvent"], watermark=None, timeout=5
+        )
+    )
+    item = _new(alice, "anywhere")
+    item_id = item.id
+    item.move(alice.trash)
+    _, events, _ = _pull(alice.calendar, sub_id, watermark)
+    assert [(type(e).__name__, e.item_id.id) for e in events] == [("CreatedEvent", item_id), ("MovedEvent", item_id)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<m:Subscribe><m:PullSubscriptionRequest><t:EventTypes><t:EventType>CreatedEvent</t:EventType>"
+        "</t:EventTypes><t:Timeout>0</t:Timeout></m:PullSubscriptionRequest></m:Subscribe>",
+        "<m:Subscribe><m:PushSubscriptionRequest><t:EventTypes><t:EventType>Nope</t:EventType></t:EventTypes>"
+        "<t:StatusFrequency>1</t:StatusFrequency><t:URL>http://127.0.0.1:9/x</t:URL></m:PushSubscriptionRequest>"
+        "</m:Subscribe>",
+        "<m:Subscribe/>",
+        "<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>x</t:SubscriptionId></m:SubscriptionIds>"
+        "<m:ConnectionTimeout>31</m:ConnectionTimeout></m:GetStreamingEvents>",
+        "<m:GetStreamingEvents><m:SubscriptionIds/><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>",
+    ],
+)
+def test_malformed_requests_answer_schema_errors_even_without_xsd_validation(make_env, body):
+    loose = make_env(validate_schema=False)
+    answer = requests.post(
+        loose.endpoint, data=_SOAP.format(body), auth=(ALICE.email, ALICE.password), timeout=30, headers=_XML
+    )
+    doc = etree.fromstring(answer.content)
+    assert (answer.status_code, doc.findtext(".//{*}ResponseCode")) == (500, "ErrorSchemaValidation")
+    assert loose.sandbox.internal_errors == []
