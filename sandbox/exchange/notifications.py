@@ -60,7 +60,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import datetime as dt
+import itertools
 import logging
 import struct
 import threading
@@ -292,13 +294,14 @@ class Notifications:
         if mb is None:
             return [], False, after
         with self.cond:
-            table = list(self.changes.get(sub.mailbox, ()))
+            table = self.changes.get(sub.mailbox, ())
+            # Positions increase along the table: start at the first change after ``after``.
+            first = len(table) - bisect.bisect_right(_Positions(table), after, lo=0)
+            table = list(itertools.islice(reversed(table), first))[::-1] if first else []
         out: list[tuple[int, list[Element]]] = []
         count = 0
         scanned = after
         for change in table:
-            if change.position <= after:
-                continue
             events = self._render(mb, sub, change)
             if events and count + len(events) > MAX_EVENTS and out:
                 return out, True, scanned
@@ -414,9 +417,12 @@ class Notifications:
             self._thread.join(timeout=5)
 
     def _watch(self) -> None:
+        seen = -1
         while not self._stop.is_set():
             with self.cond:
-                self.cond.wait(timeout=min(0.2, self.minute_seconds / 10))
+                if self.position == seen:  # nothing written since the last round: wait for a write or a timer
+                    self.cond.wait(timeout=min(0.2, self.minute_seconds / 10))
+                seen = self.position
             if self._stop.is_set():
                 return
             try:
@@ -525,6 +531,19 @@ class Notifications:
                 ],
                 "deliveries": list(self.deliveries),
             }
+
+
+class _Positions:
+    """A read-only sequence view of a change table's positions, for bisect."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, i: int) -> int:
+        return self.table[i].position
 
 
 def _subscription_status(content: bytes) -> str | None:
