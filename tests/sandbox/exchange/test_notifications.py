@@ -429,3 +429,20 @@ def test_malformed_requests_answer_schema_errors_even_without_xsd_validation(mak
     doc = etree.fromstring(answer.content)
     assert (answer.status_code, doc.findtext(".//{*}ResponseCode")) == (500, "ErrorSchemaValidation")
     assert loose.sandbox.internal_errors == []
+
+
+def test_the_service_account_subscribes_for_a_rep_by_impersonation(fast):
+    service = fast.service_account(ALICE)
+    rep = fast.account(ALICE)
+    sub_id = service.calendar.subscribe_to_streaming(event_types=["CreatedEvent"])
+    pull_id, watermark = service.calendar.subscribe_to_pull(event_types=["CreatedEvent"])
+    item = _new(rep, "written by the rep")
+    streamed = [
+        e.item_id.id for n in service.calendar.get_streaming_events(sub_id, connection_timeout=1) for e in n.events
+    ]
+    assert streamed == [item.id]
+    _, pulled, _ = _pull(service.calendar, pull_id, watermark)
+    assert [e.item_id.id for e in pulled] == [item.id]
+    # The subscription belongs to the account that made it, not to the mailbox.
+    with pytest.raises(ErrorSubscriptionAccessDenied):
+        list(rep.calendar.get_events(pull_id, watermark))
