@@ -11,9 +11,11 @@ The table keeps the last ``MAX_CHANGES`` changes per mailbox (Exchange keeps 30 
 of another mailbox or of another sandbox instance is ``ErrorInvalidWatermark``.
 
 **Events per change**, as Microsoft's table of events per scenario shows them (Exchange 2013 and later):
-created -> CreatedEvent (+ NewMailEvent in the Inbox); modified -> ModifiedEvent; moved (also DeleteItem with
-MoveToDeletedItems) -> MovedEvent with OldParentFolderId (and OldItemId: sandbox ids survive a move, Exchange's
-change); copied (CopyItem) -> CopiedEvent with OldItemId; deleted -> DeletedEvent. Each is followed by a
+created -> CreatedEvent (+ NewMailEvent in the Inbox); a new folder (the sandbox makes one when a
+distinguished folder is first used) -> CreatedEvent with FolderId and a ModifiedEvent of its parent;
+modified -> ModifiedEvent; moved (also DeleteItem with MoveToDeletedItems) -> MovedEvent with
+OldParentFolderId (and OldItemId: sandbox ids survive a move, Exchange's change);
+copied (CopyItem) -> CopiedEvent with OldItemId; deleted -> DeletedEvent. Each is followed by a
 ModifiedEvent of every folder whose content changed (FolderId = that folder, ParentFolderId = its parent), and
 changes in the Calendar folder add a FreeBusyChangedEvent for the item. An event reaches a subscription when
 its ParentFolderId (or, for moves and copies, OldParentFolderId; for folder events, the FolderId) is one of the
@@ -158,13 +160,14 @@ class Notifications:
         sandbox.store.observers.append(self.record)
 
     # -- the event table ------------------------------------------------------------------------------------
-    def record(self, kind: str, mb: Mailbox, item: Item, folder_id: str, old_folder_id: str | None) -> None:
-        """Store observer: one change per item write (called under the store lock)."""
+    def record(self, kind: str, mb: Mailbox, item: Item | None, folder_id: str, old_folder_id: str | None) -> None:
+        """Store observer: one change per item write or folder creation (called under the store lock)."""
         with self.cond:
             self.position += 1
             key = mb.email.lower()
             table = self.changes.setdefault(key, deque())
-            table.append(Change(self.position, utcnow(), kind, item.id, item.changekey, folder_id, old_folder_id))
+            item_id, changekey = (item.id, item.changekey) if item is not None else ("", "")
+            table.append(Change(self.position, utcnow(), kind, item_id, changekey, folder_id, old_folder_id))
             while len(table) > MAX_CHANGES:
                 self.floor[key] = table.popleft().position
             self.cond.notify_all()
@@ -312,6 +315,8 @@ class Notifications:
         return out, False, max(scanned, after)
 
     def _render(self, mb: Mailbox, sub: Subscription, c: Change) -> list[Element]:
+        if c.kind == "folder_created":
+            return self._render_folder(mb, sub, c)
         if c.kind == "created" and c.item_id not in mb.items and not self._ever_existed(mb, c.item_id):
             return []  # a CreateItem that failed and was rolled back
         folders = sub.folders
@@ -365,6 +370,29 @@ class Notifications:
             and wanted_item(c.folder_id)
         ):
             item_event("FreeBusyChangedEvent")
+        return events
+
+    def _render_folder(self, mb: Mailbox, sub: Subscription, c: Change) -> list[Element]:
+        """A new folder: CreatedEvent for it, ModifiedEvent for its parent (Microsoft's 'new folder' row)."""
+        folder = mb.folders.get(c.folder_id)
+        parent = mb.folders.get(folder.parent_id) if folder is not None and folder.parent_id else None
+        if parent is None or (sub.folders is not None and parent.id not in sub.folders):
+            return []
+        stamp = fmt_datetime(c.time)
+        events = []
+        if "CreatedEvent" in sub.event_types:
+            events.append(el(t("CreatedEvent"), children=[
+                el(t("TimeStamp"), stamp),
+                el(t("FolderId"), attrs={"Id": folder.id, "ChangeKey": folder.changekey}),
+                el(t("ParentFolderId"), attrs={"Id": parent.id, "ChangeKey": parent.changekey}),
+            ]))  # fmt: skip
+        if "ModifiedEvent" in sub.event_types:
+            grand = mb.folders.get(parent.parent_id) if parent.parent_id else parent
+            events.append(el(t("ModifiedEvent"), children=[
+                el(t("TimeStamp"), stamp),
+                el(t("FolderId"), attrs={"Id": parent.id, "ChangeKey": parent.changekey}),
+                el(t("ParentFolderId"), attrs={"Id": grand.id, "ChangeKey": grand.changekey}),
+            ]))  # fmt: skip
         return events
 
     @staticmethod

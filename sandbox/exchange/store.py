@@ -122,10 +122,13 @@ class Store:
         self.seq = 0
         self.mailboxes: dict[str, Mailbox] = {}
         # Called as observer(kind, mailbox, item, folder_id, old_folder_id) after every item write, under the
-        # lock; the EWS notifications journal (notifications.py) is one. kind: created|modified|moved|deleted.
+        # lock; the EWS notifications journal (notifications.py) is one. kind: created|modified|moved|deleted,
+        # or folder_created (item None).
         self.observers: list = []
 
-    def changed(self, kind: str, mb: Mailbox, item: Item, folder_id: str, old_folder_id: str | None = None) -> None:
+    def changed(
+        self, kind: str, mb: Mailbox, item: Item | None, folder_id: str, old_folder_id: str | None = None
+    ) -> None:
         for observer in self.observers:
             observer(kind, mb, item, folder_id, old_folder_id)
 
@@ -168,6 +171,7 @@ class Store:
         )
         mb.folders[folder.id] = folder
         mb.distinguished[name] = folder.id
+        self.changed("folder_created", mb, None, folder.id)
         return folder
 
     # -- items ----------------------------------------------------------------------------------------------

@@ -446,3 +446,16 @@ def test_the_service_account_subscribes_for_a_rep_by_impersonation(fast):
     # The subscription belongs to the account that made it, not to the mailbox.
     with pytest.raises(ErrorSubscriptionAccessDenied):
         list(rep.calendar.get_events(pull_id, watermark))
+
+
+def test_a_new_folder_raises_created_and_modified_folder_events(fast, alice):
+    from exchangelib.folders import Favorites
+
+    root = alice.msg_folder_root
+    sub_id, watermark = root.subscribe_to_pull()
+    favorites = alice.root.get_default_folder(Favorites)  # first use: the sandbox makes the folder
+    _, events, _ = _pull(root, sub_id, watermark)
+    assert [(type(e).__name__, e.folder_id.id, e.parent_folder_id.id) for e in events] == [
+        ("CreatedEvent", favorites.id, root.id),
+        ("ModifiedEvent", root.id, alice.root.id),
+    ]
