@@ -65,6 +65,8 @@ class RunningSandboxes:
         self.servers.clear()
         if self.graph is not None:
             self.graph.stop()
+        if getattr(self, "exchange", None) is not None:
+            self.exchange.stop()  # the EWS push-notification thread
 
     def __enter__(self) -> RunningSandboxes:
         return self

@@ -2,8 +2,10 @@
 
 SOAP at ``/EWS/Exchange.asmx`` (Exchange 2013 SP1 level, validated against ``schema/``), many mailboxes, Basic
 and Bearer auth, impersonation by a service account, calendar items with every field exchangelib sets,
-recurring series, SyncFolderItems, the master category list, ConvertId, ResolveNames and fault injection.
-The admin API lives under ``/__sandbox__`` (``faults``, ``reset``, ``log``).
+recurring series, SyncFolderItems, SyncFolderHierarchy, MoveItem/CopyItem, subscriptions and notifications (pull,
+push, streaming: ``notifications.py``), the master category list, ConvertId, ResolveNames and fault injection;
+request versions as in ``versions.py``. The admin API lives under ``/__sandbox__`` (``faults``, ``reset``,
+``log``, ``notifications``). What differs from Exchange: docs/sandboxes.md and each module's docstring.
 
     sandbox = ExchangeSandbox(seed="demo")
     server = ServerThread(sandbox.wsgi_app)
@@ -24,6 +26,7 @@ from sandbox import seed as shared_seed
 from . import calendar
 from .app import ADMIN_PREFIX, EWS_PATH, EwsApp
 from .faults import Faults
+from .notifications import Notifications
 from .store import Store
 
 log = logging.getLogger("sandbox.exchange")
@@ -41,6 +44,7 @@ class ExchangeSandbox:
         faults: dict | None = None,
         validate_schema: bool = False,
         bearer_tokens: Callable[[str], str | None] | None = None,
+        notification_minute_seconds: float = 60.0,
     ) -> None:
         if seed not in ("demo", "empty"):
             raise ValueError(f"unknown seed {seed!r} (use 'demo' or 'empty')")
@@ -60,7 +64,13 @@ class ExchangeSandbox:
         else:
             self.store = self._seeded_store()
             self.persist()
+        # After seeding: the demo's items are there before any subscription could watch them.
+        self.notifications = Notifications(self, notification_minute_seconds)
         self.wsgi_app = EwsApp(self)
+
+    def stop(self) -> None:
+        """Stop the push-notification thread (servers are stopped by their owner)."""
+        self.notifications.stop()
 
     def _seeded_store(self) -> Store:
         store = self.store = Store()

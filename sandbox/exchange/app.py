@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 from werkzeug.wrappers import Request, Response
 
+from . import versions
 from .errors import EwsError, SoapFault
 from .services import OPERATIONS, Context
 from .xml import PARSER, SOAP, E, M, T, el, local, q, t
@@ -81,6 +82,14 @@ class EwsApp:
             return js({"ok": True})
         if path == "/log" and request.method == "GET":
             return js(sb.log_snapshot())
+        if path == "/notifications":  # EWS subscriptions, push deliveries and the minute knob
+            try:
+                body = json.loads(request.get_data() or b"{}") if request.method != "GET" else None
+                if body is not None and not isinstance(body, dict):
+                    raise ValueError("expected a JSON object")
+                return js(sb.notifications.admin(request.method, body))
+            except (ValueError, TypeError) as e:
+                return js({"error": str(e)}, 400)
         if path in ("", "/info") and request.method == "GET":
             return js(sb.info(request.host_url.rstrip("/") + EWS_PATH))
         return js({"error": "not found"}, 404)
@@ -128,15 +137,18 @@ class EwsApp:
                 )
             if payload is None or payload.tag != q(M, operation):
                 raise SoapFault("ErrorInvalidRequest", "The SOAP body holds no EWS request.")
+            versions.check_request_version(header)
             self.validate_request(payload, header)
             handler = OPERATIONS.get(operation)
             if handler is None:
-                raise SoapFault("ErrorInvalidRequest", f"The operation {operation} is not supported by the sandbox.")
+                raise versions.unsupported_operation(operation)
             with sb.store.lock:
                 ctx = Context.from_request(sb, principal, header)
                 result = handler(ctx, payload)
                 if ctx.wrote:
                     sb.persist()
+            if not isinstance(result, etree._Element):  # GetStreamingEvents: envelopes written as they come
+                return self.streaming_response(result)
         except SoapFault as f:
             return self.fault_response(f)
         except Exception as e:  # a sandbox bug: answer like Exchange does, and keep the traceback visible
@@ -204,7 +216,7 @@ class EwsApp:
         sb = self.sandbox
         if not sb.validate_schema:
             return
-        elements = [payload] + (list(header) if header is not None else [])
+        elements = [payload] + ([versions.xsd_view(h) for h in header] if header is not None else [])
         for e in elements:
             errors = sb.validator.errors(e)
             if errors:
@@ -217,10 +229,24 @@ class EwsApp:
                 )
 
     def soap_response(self, result) -> Response:
+        data = self.envelope_bytes(result)
+        return Response(data, status=200, mimetype="text/xml", content_type="text/xml; charset=utf-8")
+
+    def streaming_response(self, streamed) -> Response:
+        from .services.get_streaming_events import xsd_view
+
+        def chunks():
+            for body in streamed.bodies:
+                yield self.envelope_bytes(body, view=xsd_view)
+
+        return Response(chunks(), status=200, content_type="text/xml; charset=utf-8", direct_passthrough=True)
+
+    def envelope_bytes(self, result, view=None) -> bytes:
+        """The SOAP envelope around ``result``, validated (``view`` maps it to what the XSD expects)."""
         sb = self.sandbox
         info = el(t("ServerVersionInfo"), attrs=SERVER_VERSION)
         if sb.validate_schema:
-            for e in (result, info):
+            for e in (view(result) if view else result, info):
                 errors = sb.validator.errors(e)
                 if errors:
                     sb.record_schema_errors(f"response {local(e)}", errors)
@@ -230,8 +256,7 @@ class EwsApp:
         body = etree.SubElement(envelope, q(SOAP, "Body"))
         body.append(result)
         etree.cleanup_namespaces(envelope, top_nsmap={"m": M, "t": T})
-        data = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-        return Response(data, status=200, mimetype="text/xml", content_type="text/xml; charset=utf-8")
+        return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
 
     @staticmethod
     def fault_response(f: SoapFault) -> Response:

@@ -355,7 +355,7 @@ def occurrence_starts(item: Item, limit: int = 1000) -> list[dt.datetime]:
         raise EwsError("ErrorCalendarInvalidRecurrence", str(e) or None) from None
 
 
-def expand(item: Item, window_start: dt.datetime, window_end: dt.datetime):
+def expand(item: Item, window_start: dt.datetime, window_end: dt.datetime, *, ews_bounds: bool = False):
     rec = _rec()
     modified = {}
     for ts, overlay in item.exceptions.items():
@@ -371,6 +371,7 @@ def expand(item: Item, window_start: dt.datetime, window_end: dt.datetime):
             window_end,
             deleted=[_ts_dt(ts) for ts in item.deleted_occurrences],
             modified=modified,
+            ews_bounds=ews_bounds,
         )
     except rec.RecurrenceError as e:
         raise EwsError("ErrorCalendarInvalidRecurrence", str(e) or None) from None

@@ -89,16 +89,22 @@ def from_rest_id(rest_id: str) -> str:
 
 def _entry_id(p: ParsedId) -> bytes:
     if p.kind == OCCURRENCE:
-        raise BadId("occurrence ids have no entry id")
+        # An occurrence is no store object; its entry id here is its master's plus the original start, so that
+        # ConvertId round-trips every id the sandbox hands out (Exchange's own occurrence conversion is not
+        # documented).
+        return _ENTRY_FLAGS + p.mailbox.bytes + _ENTRY_TYPE[ITEM] + p.key.bytes + struct.pack(">q", p.original_start)
     return _ENTRY_FLAGS + p.mailbox.bytes + _ENTRY_TYPE[p.kind] + p.key.bytes
 
 
 def _from_entry(raw: bytes) -> ParsedId:
-    if len(raw) != 38 or not raw.startswith(_ENTRY_FLAGS):
+    if len(raw) not in (38, 46) or not raw.startswith(_ENTRY_FLAGS):
         raise BadId("not an entry id of this server")
     kinds = {v: k for k, v in _ENTRY_TYPE.items()}
-    if raw[20:22] not in kinds:
+    if raw[20:22] not in kinds or (len(raw) == 46 and kinds[raw[20:22]] != ITEM):
         raise BadId("bad entry id type")
+    if len(raw) == 46:
+        start = struct.unpack(">q", raw[38:46])[0]
+        return ParsedId(uuid.UUID(bytes=raw[4:20]), OCCURRENCE, uuid.UUID(bytes=raw[22:38]), start)
     return ParsedId(uuid.UUID(bytes=raw[4:20]), kinds[raw[20:22]], uuid.UUID(bytes=raw[22:38]))
 
 

@@ -421,8 +421,14 @@ def expand(
     window_end: dt.datetime,
     deleted: Iterable[dt.datetime] = (),
     modified: Mapping[dt.datetime, tuple[dt.datetime, dt.datetime]] = MappingProxyType({}),
+    *,
+    ews_bounds: bool = False,
 ) -> list[Occurrence]:
     """The occurrences of a recurring master that overlap ``[window_start, window_end)``, sorted by start.
+
+    With ``ews_bounds``, EWS CalendarView's rule instead: an occurrence is in unless it ends before the window
+    starts or starts on or after the window ends (so one ending exactly at the start is in; the window may be
+    empty).
 
     ``start``/``end`` are the master's (first occurrence's) start and end; ``tz`` its start time zone.
     Occurrences whose original start is in ``deleted`` are skipped. An occurrence whose original start is a
@@ -440,7 +446,7 @@ def expand(
         if new_end < new_start:
             raise RecurrenceError(f"modified occurrence {key}: end {new_end} is before start {new_start}")
         moved[_require_aware("modified occurrence key", key)] = (new_start, new_end)
-    if window_end <= window_start:
+    if window_end < window_start or (window_end == window_start and not ews_bounds):
         return []
 
     # Local wall-time bounds, with a margin for the occurrence length and for UTC offsets (any offset is < 1 day).
@@ -464,7 +470,10 @@ def expand(
             continue
         else:
             occ = Occurrence(original, original, original_end, modified=False)
-        if _overlaps(occ.start, occ.end, window_start, window_end):
+        if ews_bounds:
+            if occ.start < window_end and occ.end >= window_start:
+                result.append(occ)
+        elif _overlaps(occ.start, occ.end, window_start, window_end):
             result.append(occ)
     result.sort(key=lambda o: (o.start, o.original_start))
     return result

@@ -121,6 +121,16 @@ class Store:
         self.epoch = os.urandom(8).hex()  # a sync state from another store (or a reset) is invalid
         self.seq = 0
         self.mailboxes: dict[str, Mailbox] = {}
+        # Called as observer(kind, mailbox, item, folder_id, old_folder_id) after every item write, under the
+        # lock; the EWS notifications journal (notifications.py) is one. kind: created|modified|moved|deleted,
+        # or folder_created (item None).
+        self.observers: list = []
+
+    def changed(
+        self, kind: str, mb: Mailbox, item: Item | None, folder_id: str, old_folder_id: str | None = None
+    ) -> None:
+        for observer in self.observers:
+            observer(kind, mb, item, folder_id, old_folder_id)
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -161,6 +171,7 @@ class Store:
         )
         mb.folders[folder.id] = folder
         mb.distinguished[name] = folder.id
+        self.changed("folder_created", mb, None, folder.id)
         return folder
 
     # -- items ----------------------------------------------------------------------------------------------
@@ -179,18 +190,28 @@ class Store:
             changed_seq=seq,
         )
         mb.items[item.id] = item
+        self.changed("created", mb, item, folder.id)
         return item
 
-    def touch(self, item: Item) -> None:
+    def touch(self, item: Item, *, event: bool = True) -> None:
         seq = self.next_seq()
         item.changed_seq = seq
         item.changekey = change_key(seq)
         item.modified = utcnow()
+        if event and self.observers:
+            mb = self.mailbox_of(item)
+            if mb is not None:
+                self.changed("modified", mb, item, item.folder_id)
+
+    def mailbox_of(self, item: Item) -> Mailbox | None:
+        guid = ids.decode(item.id).mailbox
+        return next((mb for mb in self.mailboxes.values() if mb.guid == guid), None)
 
     def remove_item(self, mb: Mailbox, item: Item) -> None:
         folder = mb.folders[item.folder_id]
         folder.tombstones[item.id] = (item.entered_seq, self.next_seq())
         del mb.items[item.id]
+        self.changed("deleted", mb, item, folder.id)
 
     def move_item(self, mb: Mailbox, item: Item, target: Folder) -> None:
         if target.id == item.folder_id:
@@ -201,7 +222,8 @@ class Store:
         target.tombstones.pop(item.id, None)
         item.folder_id = target.id
         item.entered_seq = seq
-        self.touch(item)
+        self.touch(item, event=False)
+        self.changed("moved", mb, item, target.id, folder.id)
 
     # -- persistence ----------------------------------------------------------------------------------------
     def to_json(self) -> dict:

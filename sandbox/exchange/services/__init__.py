@@ -112,7 +112,9 @@ class Context:
         from .. import calendar
 
         name = local(elem)
-        raw = elem.get("RecurringMasterId") if name == "OccurrenceItemId" else elem.get("Id")
+        # The id attribute differs per element: RecurringMasterItemId names an occurrence in OccurrenceId.
+        attr = {"OccurrenceItemId": "RecurringMasterId", "RecurringMasterItemId": "OccurrenceId"}.get(name, "Id")
+        raw = elem.get(attr)
         try:
             parsed = ids.decode(raw or "")
         except ids.BadId:
@@ -165,9 +167,14 @@ def _registry() -> dict[str, Callable[[Context, Element], Element]]:
         delete_item,
         find_folder,
         find_item,
+        get_events,
         get_folder,
         get_item,
+        get_streaming_events,
+        move_copy_item,
         resolve_names,
+        subscribe,
+        sync_folder_hierarchy,
         sync_folder_items,
         update_item,
         user_configuration,
@@ -188,6 +195,13 @@ def _registry() -> dict[str, Callable[[Context, Element], Element]]:
         "DeleteUserConfiguration": user_configuration.delete_user_configuration,
         "ConvertId": convert_id.convert_id,
         "ResolveNames": resolve_names.resolve_names,
+        "Subscribe": subscribe.subscribe,
+        "Unsubscribe": subscribe.unsubscribe,
+        "GetEvents": get_events.get_events,
+        "GetStreamingEvents": get_streaming_events.get_streaming_events,
+        "SyncFolderHierarchy": sync_folder_hierarchy.sync_folder_hierarchy,
+        "MoveItem": move_copy_item.move_item,
+        "CopyItem": move_copy_item.copy_item,
     }
 
 
