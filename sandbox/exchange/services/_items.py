@@ -3,8 +3,7 @@ messages that a request would have sent."""
 
 from __future__ import annotations
 
-from .. import calendar
-from ..errors import EwsError
+from .. import calendar, properties
 from ..store import Item, Mailbox
 from ..xml import Element, child_text, copy, el, local, t, utcnow
 from . import Context
@@ -27,12 +26,9 @@ def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = N
         else:
             item.extended[key] = value
         return repr(key)
-    if name in calendar.COMPUTED:
-        raise EwsError("ErrorInvalidPropertySet", f"Property {name} is read-only and cannot be set.")
+    properties.check_set(name, occurrence=overlay is not None)
     value = normalise(ctx, child)
     if overlay is not None:
-        if name in calendar.MASTER_ONLY or name == "UID":
-            raise EwsError("ErrorInvalidPropertySet", f"Property {name} cannot be set on an occurrence.")
         overlay[name] = value
     else:
         item.fields[name] = value
@@ -81,6 +77,9 @@ def item_id_only(item_id: str, changekey: str) -> Element:
 
 def append_field(ctx: Context, item: Item, child: Element, overlay: dict | None) -> str:
     name = local(child)
+    if name != "ExtendedProperty":
+        properties.check_append(name)
+        properties.check_set(name, occurrence=overlay is not None)
     target = overlay if overlay is not None else item.fields
     if name == "ExtendedProperty" or name not in target:
         return set_field(ctx, item, child, overlay)

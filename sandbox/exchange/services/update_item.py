@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy as _copy
 
-from .. import calendar
+from .. import calendar, properties
 from ..errors import EwsError
 from ..store import change_key_seq
 from ..xml import Element, el, local, m, t
@@ -18,7 +18,6 @@ from . import Context, error, response, success
 from ._items import append_field, item_id_only, record_send, set_field
 
 _SERIES_FIELDS = {"Start", "End", "Recurrence", "StartTimeZone", "EndTimeZone", "IsAllDayEvent"}
-_REQUIRED = {"Start", "End"}
 _ONE_PROPERTY = "An object within a change description must contain one and only one property to modify."
 
 
@@ -70,8 +69,8 @@ def update_item(ctx: Context, req: Element) -> Element:
                 for u, key in zip(updates, keys, strict=True):
                     kind = local(u)
                     if kind == "DeleteItemField":
-                        if key in _REQUIRED:
-                            raise EwsError("ErrorInvalidPropertyDelete", f"{key} cannot be deleted.")
+                        if not key.startswith("("):
+                            properties.check_delete(key)
                         target = overlay if overlay is not None else item.fields
                         if key.startswith("("):
                             (overlay if overlay is not None else item.extended).pop(

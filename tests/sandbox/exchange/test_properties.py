@@ -1,0 +1,311 @@
+"""Every CalendarItem property through unmodified exchangelib: each field exchangelib may write is accepted on
+create and on update and read back the way Exchange returns it, the server-computed fields are filled, and a
+read-only field is refused with Exchange's response code (the table in sandbox/exchange/properties.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from exchangelib import (
+    Attendee,
+    CalendarItem,
+    EWSDateTime,
+    EWSTimeZone,
+    HTMLBody,
+    Mailbox,
+)
+from exchangelib.errors import (
+    ErrorInvalidPropertyAppend,
+    ErrorInvalidPropertyDelete,
+    ErrorInvalidPropertySet,
+)
+from exchangelib.recurrence import DailyPattern, Recurrence
+from exchangelib.services import CreateItem, UpdateItem
+from exchangelib.version import EXCHANGE_2013_SP1, Version
+
+from sandbox.exchange.schema import calendar_field_order
+
+from .conftest import ALICE, BOB, CAROL
+
+LONDON = EWSTimeZone("Europe/London")
+TNS = "{http://schemas.microsoft.com/exchange/services/2006/types}"
+# Fields exchangelib writes that need other services (CreateAttachment) or another item type.
+NOT_IN_CREATE = {"attachments", "mime_content", "recurrence", "_meeting_timezone"}
+
+
+def _writable_fields() -> set[str]:
+    version = Version(build=EXCHANGE_2013_SP1)
+    return {
+        f.name
+        for f in CalendarItem.FIELDS
+        if not f.is_read_only and f.supports_version(version) and f.name not in NOT_IN_CREATE
+    }
+
+
+def _full_item(account) -> CalendarItem:
+    start = EWSDateTime(2026, 12, 1, 10, 0, tzinfo=LONDON)
+    return CalendarItem(
+        account=account,
+        folder=account.calendar,
+        subject="Every field",
+        sensitivity="Confidential",
+        body=HTMLBody("<html><body><p>Agenda</p></body></html>"),
+        categories=["Salesforce"],
+        importance="Low",
+        in_reply_to="<thread-1@example.test>",
+        reminder_due_by=start - dt.timedelta(hours=1),
+        reminder_is_set=True,
+        reminder_minutes_before_start=60,
+        culture="de-DE",
+        uid="every-field-uid",
+        start=start,
+        end=EWSDateTime(2026, 12, 1, 14, 30, tzinfo=LONDON),
+        is_all_day=False,
+        legacy_free_busy_status="OOF",
+        location="Room 42",
+        when="Tuesday morning, London time",
+        is_response_requested=False,
+        required_attendees=[Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")],
+        optional_attendees=[Attendee(mailbox=Mailbox(email_address="wile.coyote@acme.test"), response_type="Unknown")],
+        resources=[Attendee(mailbox=Mailbox(email_address=CAROL.email), response_type="Unknown")],
+        conference_type=2,
+        allow_new_time_proposal=False,
+        meeting_workspace_url="https://workspace.example.test/m/1",
+        net_show_url="https://netshow.example.test/m/1",
+    )
+
+
+def test_a_client_that_sets_every_writable_field_succeeds_and_reads_them_back(env, alice):
+    item = _full_item(alice)
+    # The test covers every field exchangelib treats as writable (a new exchangelib field fails it loudly).
+    set_here = {name for name in _writable_fields() if getattr(item, name) is not None}
+    assert set_here == _writable_fields() - {"_start_timezone", "_end_timezone"}
+    item.save(send_meeting_invitations="SendToNone")
+
+    got = alice.calendar.get(id=item.id)
+    assert got.subject == "Every field" and got.sensitivity == "Confidential"
+    assert got.body == item.body and got.text_body.strip() == "Agenda"
+    assert got.categories == ["Salesforce"] and got.importance == "Low"
+    assert got.in_reply_to == "<thread-1@example.test>"
+    assert got.reminder_due_by == item.reminder_due_by
+    assert got.reminder_is_set is True and got.reminder_minutes_before_start == 60
+    assert got.culture == "de-DE" and got.uid == "every-field-uid"
+    assert (got.start, got.end) == (item.start, item.end)
+    assert got.legacy_free_busy_status == "OOF" and got.location == "Room 42"
+    assert got.when == "Tuesday morning, London time"
+    assert got.is_response_requested is False and got.allow_new_time_proposal is False
+    assert got.conference_type == 2
+    assert got.meeting_workspace_url == "https://workspace.example.test/m/1"
+    assert got.net_show_url == "https://netshow.example.test/m/1"
+    assert [a.mailbox.email_address for a in got.resources] == [CAROL.email]
+    assert got._start_timezone == LONDON and got._end_timezone == LONDON
+
+    # Computed by the server, as Exchange returns them.
+    assert got.duration == "PT4H30M"
+    assert got.is_recurring is False and got.type == "Single"
+    assert got.is_meeting is True and got.my_response_type == "Organizer"
+    assert got.meeting_request_was_sent is False  # saved with SendToNone
+    assert got.appointment_state == ("Meeting",)  # bit 1 only: organised here, so not "Received"
+    assert got.appointment_sequence_number == 0
+    assert got.size > 0 and got.has_attachments is False and got.is_associated is False
+    assert got.datetime_created <= got.last_modified_time and got.datetime_received == got.datetime_created
+    assert got.last_modified_name == ALICE.name
+    assert got.item_class == "IPM.Appointment"
+    assert got.display_to == BOB.name and got.display_cc == "Wile Coyote"
+    assert got.is_draft is False and got.is_submitted is False and got.is_from_me is False
+    assert got.conflicting_meeting_count == 0 and got.adjacent_meeting_count == 0
+    assert got.effective_rights.modify and got.effective_rights.delete and got.effective_rights.read
+    assert got.is_online_meeting is False and got.is_cancelled is False
+    assert got.conversation_id is not None
+    assert "owa" in got.web_client_read_form_query_string.lower()
+
+
+def test_defaults_of_fields_the_client_leaves_out(alice):
+    start = EWSDateTime(2026, 12, 2, 9, 0, tzinfo=LONDON)
+    item = CalendarItem(
+        account=alice, folder=alice.calendar, subject="Plain", start=start, end=start + dt.timedelta(minutes=45)
+    )
+    item.save(send_meeting_invitations="SendToNone")
+    got = alice.calendar.get(id=item.id)
+    # Exchange's ReminderDueBy is when the event occurs (the reminder shows ReminderMinutesBeforeStart earlier).
+    assert got.reminder_due_by == start
+    assert got.culture == "en-US" and got.duration == "PT45M"
+    assert got.is_meeting is False and got.appointment_state == () and got.my_response_type == "Organizer"
+    assert got.is_response_requested is True and got.allow_new_time_proposal is True
+    assert got.display_to is None and got.display_cc is None
+
+
+def test_every_writable_field_can_be_updated_and_deleted(alice):
+    item = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="Update me",
+        start=EWSDateTime(2026, 12, 3, 9, tzinfo=LONDON),
+        end=EWSDateTime(2026, 12, 3, 10, tzinfo=LONDON),
+    )
+    item.save(send_meeting_invitations="SendToNone")
+    full = _full_item(alice)
+    names = sorted(_writable_fields() - {"start", "end", "_start_timezone", "_end_timezone", "is_all_day"})
+    for name in names:
+        setattr(item, name, getattr(full, name))
+    item.save(update_fields=names, send_meeting_invitations="SendToNone")
+    got = alice.calendar.get(id=item.id)
+    for name in names:
+        if name == "body":
+            assert got.body == full.body
+        elif name in ("required_attendees", "optional_attendees", "resources"):
+            assert [a.mailbox.email_address for a in getattr(got, name)] == [
+                a.mailbox.email_address for a in getattr(full, name)
+            ]
+        else:
+            assert getattr(got, name) == getattr(full, name), name
+    # DeleteItemField of every optional one (exchangelib sends a delete for a field set to None).
+    fields = {n: CalendarItem.get_field_by_fieldname(n) for n in names}
+    optional = [n for n, f in fields.items() if not (f.is_required or f.is_required_after_save)]
+    for name in optional:
+        setattr(got, name, None)
+    got.save(update_fields=optional, send_meeting_invitations="SendToNone")
+    again = alice.calendar.get(id=item.id)
+    for name in ("when", "in_reply_to", "meeting_workspace_url", "net_show_url", "location", "categories"):
+        assert getattr(again, name) is None, name
+    assert again.required_attendees is None and again.display_to is None
+
+
+def _create_payload(account, extra_xml: str):
+    """A CreateItem request made by exchangelib, with one raw element added in schema order."""
+    from lxml import etree
+
+    item = CalendarItem(
+        account=account,
+        folder=account.calendar,
+        subject="Raw",
+        start=EWSDateTime(2026, 12, 4, 9, tzinfo=LONDON),
+        end=EWSDateTime(2026, 12, 4, 10, tzinfo=LONDON),
+    )
+    svc = CreateItem(account=account)
+    payload = svc.get_payload(
+        items=[item], folder=account.calendar, message_disposition="SaveOnly", send_meeting_invitations="SendToNone"
+    )
+    calendar_item = payload.find(f".//{TNS}CalendarItem")
+    extra = etree.fromstring(f'<t:X xmlns:t="{TNS[1:-1]}">{extra_xml}</t:X>')[0]
+    order = calendar_field_order()
+    name = etree.QName(extra).localname
+    for pos, child in enumerate(calendar_item):
+        if order.get(etree.QName(child).localname, -1) > order[name]:
+            calendar_item.insert(pos, extra)
+            break
+    else:
+        calendar_item.append(extra)
+    return svc, payload
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        "<t:IsCancelled>true</t:IsCancelled>",
+        "<t:MyResponseType>Accept</t:MyResponseType>",
+        "<t:Duration>PT1H</t:Duration>",
+        "<t:DateTimeCreated>2020-01-01T00:00:00Z</t:DateTimeCreated>",
+        "<t:AppointmentState>3</t:AppointmentState>",
+        "<t:IsMeeting>true</t:IsMeeting>",
+        "<t:Size>12</t:Size>",
+    ],
+)
+def test_read_only_fields_are_refused_on_create_with_exchanges_code(alice, xml):
+    svc, payload = _create_payload(alice, xml)
+    with pytest.raises(ErrorInvalidPropertySet):
+        list(svc._get_elements(payload=payload))
+    assert alice.calendar.all().count() == 0  # nothing half-made
+
+
+def _update(account, item, field: str, kind: str = "SetItemField", value_xml: str | None = None):
+    """An UpdateItem request made by exchangelib for one field, rewritten to ``kind`` (and ``value_xml``)."""
+    from lxml import etree
+
+    svc = UpdateItem(account=account)
+    payload = svc.get_payload(
+        items=[(item, [field])],
+        conflict_resolution="AlwaysOverwrite",
+        message_disposition="SaveOnly",
+        send_meeting_invitations_or_cancellations="SendToNone",
+        suppress_read_receipts=True,
+    )
+    change = payload.find(f".//{TNS}Updates")[0]
+    change.tag = TNS + kind
+    if value_xml is not None:
+        for c in list(change):
+            if etree.QName(c).localname != "FieldURI":
+                change.remove(c)
+        if kind != "DeleteItemField":
+            wrapper = etree.SubElement(change, TNS + "CalendarItem")
+            wrapper.append(etree.fromstring(f'<t:X xmlns:t="{TNS[1:-1]}">{value_xml}</t:X>')[0])
+    try:
+        return list(svc._get_elements(payload=payload))
+    except Exception as e:  # exchangelib raises the error of a one-item request
+        return [e]
+
+
+def test_update_codes_for_read_only_unappendable_and_undeletable_fields(alice):
+    item = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="Codes",
+        location="Here",
+        start=EWSDateTime(2026, 12, 5, 9, tzinfo=LONDON),
+        end=EWSDateTime(2026, 12, 5, 10, tzinfo=LONDON),
+    )
+    item.save(send_meeting_invitations="SendToNone")
+    # SetItemField on a computed field: ErrorInvalidPropertySet.
+    uri_item = alice.calendar.get(id=item.id)
+    res = _update(alice, uri_item, "subject", value_xml="<t:IsCancelled>true</t:IsCancelled>")
+    assert isinstance(res[0], ErrorInvalidPropertySet)
+    # AppendToItemField only works on Body and the recipient/attendee lists: ErrorInvalidPropertyAppend.
+    uri_item.location = "There"
+    res = _update(alice, uri_item, "location", kind="AppendToItemField")
+    assert isinstance(res[0], ErrorInvalidPropertyAppend)
+    # DeleteItemField of Start: ErrorInvalidPropertyDelete.
+    res = _update(alice, uri_item, "start", kind="DeleteItemField", value_xml="")
+    assert isinstance(res[0], ErrorInvalidPropertyDelete)
+    got = alice.calendar.get(id=item.id)
+    assert (got.location, got.is_cancelled, got.start) == ("Here", False, item.start)
+    # Appending attendees works (and keeps the ones there).
+    uri_item.required_attendees = [Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")]
+    uri_item.save(update_fields=["required_attendees"], send_meeting_invitations="SendToNone")
+    uri_item = alice.calendar.get(id=item.id)
+    uri_item.required_attendees = [Attendee(mailbox=Mailbox(email_address=CAROL.email), response_type="Unknown")]
+    res = _update(alice, uri_item, "required_attendees", kind="AppendToItemField")
+    assert not isinstance(res[0], Exception)
+    got = alice.calendar.get(id=item.id)
+    assert [a.mailbox.email_address for a in got.required_attendees] == [BOB.email, CAROL.email]
+
+
+def test_recurring_master_computed_fields(alice):
+    start = EWSDateTime(2026, 12, 7, 9, tzinfo=LONDON)
+    item = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="Daily",
+        start=start,
+        end=start + dt.timedelta(minutes=30),
+        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=start.date(), number=3),
+        reminder_due_by=start - dt.timedelta(minutes=5),
+    )
+    item.save(send_meeting_invitations="SendToNone")
+    got = alice.calendar.get(id=item.id)
+    # The EWS reference's IsRecurring table: False on the organiser's master (sic), True on occurrences.
+    assert got.type == "RecurringMaster" and got.is_recurring is False
+    assert got.duration == "PT30M" and got.reminder_due_by == start - dt.timedelta(minutes=5)
+    occurrences = list(alice.calendar.view(start=start, end=start + dt.timedelta(days=3)))
+    assert [o.type for o in occurrences] == ["Occurrence"] * 3
+    assert all(o.is_recurring for o in occurrences)
+
+
+def test_the_property_table_covers_every_calendar_item_element_of_the_schema():
+    from sandbox.exchange import properties
+
+    schema = set(calendar_field_order()) - {"ExtendedProperty"}
+    groups = [properties.WRITABLE, properties.READ_ONLY, properties.UNSUPPORTED]
+    assert set().union(*groups) == schema
+    assert sum(len(g) for g in groups) == len(schema)  # every element in exactly one group
+    assert properties.REQUIRED <= properties.WRITABLE
