@@ -183,6 +183,8 @@ class ExchangeSandbox:
                 "calls": list(self.calls),
                 "invitations": [c for c in self.calls if c["sent"] and c["kind"] in ("invitation", "update")],
                 "cancellations": [c for c in self.calls if c["sent"] and c["kind"] == "cancellation"],
+                # Meeting responses (accept, tentative, decline) an attendee sent (sandbox/exchange/meetings.py).
+                "responses": [c for c in self.calls if c["sent"] and c["kind"] == "response"],
                 "schema_errors": list(self.schema_errors),
             }
 

@@ -312,6 +312,12 @@ def organizer_element(mb: Mailbox) -> Element:
 
 
 # -- recurrence --------------------------------------------------------------------------------------------------
+def _meetings():
+    from . import meetings  # imports this module
+
+    return meetings
+
+
 def _rec():
     from . import recurrence  # written in parallel; imported late so the rest works without it
 
@@ -426,6 +432,8 @@ def _duration(start: dt.datetime, end: dt.datetime) -> str:
 
 def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple[str, str, dict[str, Element]]:
     """(item id, change key, every field of the item or occurrence, computed ones included)."""
+    if item.element != "CalendarItem":
+        return _meetings().full_fields(mb, item)
     f = dict(item.fields)
     item_id = item.id
     recurring = "Recurrence" in item.fields
@@ -645,6 +653,8 @@ def render(
     tag: str = "CalendarItem",
     conflicts: bool = False,
 ) -> Element:
+    if item.element != "CalendarItem":
+        tag = item.element  # a meeting message (sandbox/exchange/meetings.py)
     if shape.base == "IdOnly" and not shape.fields and not shape.extended:
         # The common paging shape: no need to compute every field.
         item_id = item.id if occurrence is None else ids.encode(mb.guid, ids.OCCURRENCE, item.key, occurrence)
@@ -661,7 +671,7 @@ def render(
         counts = conflict_counts(mb, item, occurrence, f)
         f["ConflictingMeetingCount"] = el(t("ConflictingMeetingCount"), str(counts[0]))
         f["AdjacentMeetingCount"] = el(t("AdjacentMeetingCount"), str(counts[1]))
-    order = calendar_field_order()
+    order = calendar_field_order() if item.element == "CalendarItem" else _meetings().order(item)
     out = el(t(tag))
     ext_pos = order["ExtendedProperty"]
     names = sorted((n for n in wanted if n in f and n in order), key=order.__getitem__)

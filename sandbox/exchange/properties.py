@@ -185,6 +185,34 @@ FIXED_AFTER_SEND = frozenset(
 )
 
 
+# What a mailbox owner may change on a received or sent meeting message (read state, own categories, flags ...).
+MESSAGE_WRITABLE = frozenset(
+    {
+        "IsRead",
+        "Subject",
+        "Categories",
+        "Importance",
+        "Body",
+        "Sensitivity",
+        "Flag",
+        "ReminderIsSet",
+        "ReminderDueBy",
+        "ReminderMinutesBeforeStart",
+        "Culture",
+        "InReplyTo",
+        "IsResponseRequested",
+        "ItemClass",
+    }
+)
+
+
+def check_message_set(name: str) -> None:
+    """SetItemField on a meeting message (MeetingRequest, MeetingResponse, MeetingCancellation)."""
+    check_message_update(name)
+    if name not in MESSAGE_WRITABLE:
+        raise EwsError("ErrorInvalidPropertySet", f"Set action is invalid for property {name} on a meeting message.")
+
+
 def check_set(name: str, *, occurrence: bool = False) -> None:
     """Raise Exchange's error when a client may not set ``name`` (CreateItem or SetItemField)."""
     if name in UNSUPPORTED:

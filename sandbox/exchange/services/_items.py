@@ -3,7 +3,7 @@ messages that a request would have sent."""
 
 from __future__ import annotations
 
-from .. import calendar, properties
+from .. import calendar, meetings, properties
 from ..store import Item, Mailbox
 from ..xml import Element, child_text, copy, el, local, t, utcnow
 from . import Context
@@ -26,7 +26,10 @@ def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = N
         else:
             item.extended[key] = value
         return repr(key)
-    properties.check_set(name, occurrence=overlay is not None)
+    if item.element == "CalendarItem":
+        properties.check_set(name, occurrence=overlay is not None)
+    else:
+        properties.check_message_set(name)
     value = normalise(ctx, child)
     if overlay is not None:
         overlay[name] = value
@@ -45,15 +48,35 @@ def attendees(item: Item) -> list[str]:
 
 
 def record_send(
-    ctx: Context, operation: str, mb: Mailbox, item: Item, setting: str | None, kind: str, occurrence: int | None = None
+    ctx: Context,
+    operation: str,
+    mb: Mailbox,
+    item: Item,
+    setting: str | None,
+    kind: str,
+    occurrence: int | None = None,
+    previous: list[str] | None = None,
+    time_changed: bool = False,
 ) -> None:
-    """Log the call's send setting; log a sent invitation/cancellation when the item is a meeting we organise
-    and the setting sends."""
+    """Log the call's send setting; when the item is a meeting we organise and the setting sends, log the sent
+    invitation/update/cancellation and deliver it to the attendees who are sandbox mailboxes (meetings.py)."""
     is_organizer = (
-        child_text(item.fields.get("Organizer"), f"{t('Mailbox')}/{t('EmailAddress')}", mb.email) or ""
-    ).lower() == mb.email.lower()
+        item.element == "CalendarItem"
+        and (child_text(item.fields.get("Organizer"), f"{t('Mailbox')}/{t('EmailAddress')}", mb.email) or "").lower()
+        == mb.email.lower()
+    )
     recipients = attendees(item) if is_organizer else []
-    sent = bool(setting and setting not in NO_SEND and recipients)
+    sends = bool(setting and setting not in NO_SEND)
+    if sends and "Changed" in (setting or "") and previous is not None:
+        added = [r for r in recipients if r.lower() not in {p.lower() for p in previous}]
+        recipients = added or recipients
+    sent = sends and bool(recipients)
+    delivered: list[str] = []
+    save_copy = bool(setting and setting.endswith("AndSaveCopy"))
+    if sent:
+        delivered = meetings.send_meeting(
+            ctx.store, mb, item, kind, occurrence, recipients, save_copy, time_changed=time_changed
+        )
     subject = item.fields.get("Subject")
     ctx.sandbox.record_call(
         {
@@ -65,21 +88,46 @@ def record_send(
             "kind": kind,
             "sent": sent,
             "recipients": recipients if sent else [],
+            "delivered": delivered,
             "subject": subject.text if subject is not None else None,
             "time": utcnow().isoformat(),
         }
     )
+    if sends and is_organizer and previous and kind == "update":
+        # Attendees the update removed get a cancellation, like on Exchange.
+        current = {r.lower() for r in attendees(item)}
+        removed = [p for p in previous if p.lower() not in current]
+        if removed:
+            gone = meetings.send_meeting(ctx.store, mb, item, "cancellation", occurrence, removed, save_copy)
+            ctx.sandbox.record_call(
+                {
+                    "operation": operation,
+                    "mailbox": mb.email,
+                    "item_id": item.id,
+                    "occurrence": occurrence,
+                    "setting": setting,
+                    "kind": "cancellation",
+                    "sent": True,
+                    "recipients": removed,
+                    "delivered": gone,
+                    "subject": subject.text if subject is not None else None,
+                    "time": utcnow().isoformat(),
+                }
+            )
 
 
-def item_id_only(item_id: str, changekey: str) -> Element:
-    return el(t("CalendarItem"), children=[el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": changekey})])
+def item_id_only(item_id: str, changekey: str, tag: str = "CalendarItem") -> Element:
+    return el(t(tag), children=[el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": changekey})])
 
 
 def append_field(ctx: Context, item: Item, child: Element, overlay: dict | None) -> str:
     name = local(child)
     if name != "ExtendedProperty":
         properties.check_append(name)
-        properties.check_set(name, occurrence=overlay is not None)
+        if item.element == "CalendarItem":
+            properties.check_set(name, occurrence=overlay is not None)
+        else:
+            properties.check_message_set(name)
     target = overlay if overlay is not None else item.fields
     if name == "ExtendedProperty" or name not in target:
         return set_field(ctx, item, child, overlay)

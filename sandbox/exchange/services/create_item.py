@@ -7,7 +7,7 @@ from __future__ import annotations
 from .. import calendar
 from ..errors import EwsError
 from ..xml import Element, el, local, m
-from . import Context, error, response, success
+from . import Context, error, respond, response, success
 from ._items import item_id_only, record_send, set_field
 
 
@@ -16,6 +16,9 @@ def create_item(ctx: Context, req: Element) -> Element:
     target = req.find(m("SavedItemFolderId"))
     messages = []
     for child in req.find(m("Items")):
+        if local(child) in respond.RESPONSE_ELEMENTS:
+            messages.append(respond.respond(ctx, req, child, target))
+            continue
         try:
             if target is not None:
                 mb, folder = ctx.folder(target[0])

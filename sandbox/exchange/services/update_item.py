@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy as _copy
 
-from .. import calendar, properties
+from .. import calendar, meetings, properties
 from ..errors import EwsError
 from ..store import change_key_seq
 from ..xml import Element, el, local, m, t
@@ -82,8 +82,10 @@ def update_item(ctx: Context, req: Element) -> Element:
                     payload = [c for c in u if local(c) not in ("FieldURI", "ExtendedFieldURI", "IndexedFieldURI")]
                     if len(payload) != 1 or not len(payload[0]):
                         raise EwsError("ErrorIncorrectUpdatePropertyCount", _ONE_PROPERTY)
-                    if local(payload[0]) != "CalendarItem":
-                        raise EwsError("ErrorObjectTypeChanged", "The sandbox stores calendar items only.")
+                    if local(payload[0]) not in (item.element, "Item") and not (
+                        item.element != "CalendarItem" and local(payload[0]) == "Message"
+                    ):
+                        raise EwsError("ErrorObjectTypeChanged", f"The item is a {item.element}.")
                     fields = list(payload[0])
                     if len(fields) != 1:
                         raise EwsError("ErrorIncorrectUpdatePropertyCount", _ONE_PROPERTY)
@@ -104,7 +106,8 @@ def update_item(ctx: Context, req: Element) -> Element:
                     if "Recurrence" not in item.fields:
                         item.exceptions.clear()
                         item.deleted_occurrences.clear()
-                    calendar.apply_rules(mb, item, ctx.timezone, creating=False)
+                    if item.element == "CalendarItem":
+                        calendar.apply_rules(mb, item, ctx.timezone, creating=False)
             except Exception:
                 item.fields, item.extended, item.exceptions, item.deleted_occurrences = saved
                 raise
@@ -112,13 +115,23 @@ def update_item(ctx: Context, req: Element) -> Element:
             for k in keys:
                 item.field_seqs[k] = item.changed_seq
             ctx.wrote = True
-            record_send(ctx, "UpdateItem", mb, item, setting, "update", occurrence)
+            record_send(
+                ctx,
+                "UpdateItem",
+                mb,
+                item,
+                setting,
+                "update",
+                occurrence,
+                previous=meetings.attendee_emails(saved[0]),
+                time_changed=bool(_SERIES_FIELDS & set(keys)),
+            )
             item_id = id_elem.get("Id") if occurrence is not None and local(id_elem) == "ItemId" else None
             if occurrence is not None:
                 from .. import ids
 
                 item_id = ids.encode(mb.guid, ids.OCCURRENCE, item.key, occurrence)
-            rendered = item_id_only(item_id or item.id, item.changekey)
+            rendered = item_id_only(item_id or item.id, item.changekey, item.element)
             messages.append(
                 success(
                     "UpdateItem",
