@@ -169,11 +169,18 @@ def _enrich_mailbox(mailbox: Element, directory: Directory, mailbox_emails: set[
             mailbox.append(c)
 
 
+@functools.cache
+def _message_field_types() -> dict[str, str]:
+    from .schema import item_type_fields
+
+    return dict(item_type_fields("MeetingRequestMessageType"))
+
+
 def normalise_field(elem: Element, directory: Directory, mailbox_emails: set[str]) -> Element:
     """Copy a client-sent field element, normalising values the way Exchange stores and returns them."""
     name = local(elem)
     elem = copy(elem)
-    xtype = calendar_field_types().get(name)
+    xtype = calendar_field_types().get(name) or _message_field_types().get(name)
     try:
         if xtype == "xs:boolean":
             elem.text = fmt_bool(parse_bool(elem.text))

@@ -232,3 +232,28 @@ def test_recurring_meeting_and_an_occurrence_cancelled(alice, bob):
     cancellation = next(i for i in bob.inbox.all() if isinstance(i, MeetingCancellation))
     assert cancellation.subject == "Canceled: Daily stand-up"
     assert bob.calendar.get(id=cancellation.associated_calendar_item_id.id).id == master.id
+
+
+def test_meeting_messages_can_be_marked_read_but_their_transport_fields_are_fixed(alice, bob):
+    from exchangelib.errors import ErrorInvalidPropertyUpdateSentMessage
+
+    _meeting(alice)
+    request = next(iter(bob.inbox.all()))
+    request.is_read = True
+    request.save(update_fields=["is_read"])
+    assert bob.inbox.get(id=request.id).is_read is True
+    request = bob.inbox.get(id=request.id)
+    request.to_recipients = [Mailbox(email_address=CAROL.email)]
+    with pytest.raises(ErrorInvalidPropertyUpdateSentMessage):
+        request.save(update_fields=["to_recipients"])
+    assert [m.email_address for m in bob.inbox.get(id=request.id).to_recipients] == [BOB.email, EXTERNAL]
+
+
+def test_removing_an_attendee_with_an_update_cancels_for_them(env, alice, bob, carol):
+    meeting = _meeting(alice)
+    meeting.optional_attendees = None
+    meeting.save(update_fields=["optional_attendees"], send_meeting_invitations="SendToAllAndSaveCopy")
+    assert [type(i) for i in carol.inbox.all() if isinstance(i, MeetingCancellation)] == [MeetingCancellation]
+    assert next(iter(carol.calendar.all())).is_cancelled is True
+    assert not any(isinstance(i, MeetingCancellation) for i in bob.inbox.all())
+    assert [c["recipients"] for c in env.log()["cancellations"]] == [[CAROL.email]]
