@@ -319,6 +319,12 @@ def organizer_element(mb: Mailbox) -> Element:
 
 
 # -- recurrence --------------------------------------------------------------------------------------------------
+def _attachments():
+    from .services import attachments  # the services package imports this module
+
+    return attachments
+
+
 def _meetings():
     from . import meetings  # imports this module
 
@@ -473,7 +479,10 @@ def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple
     f["DateTimeReceived"] = el(t("DateTimeReceived"), fmt_datetime(item.created))
     f["LastModifiedTime"] = el(t("LastModifiedTime"), fmt_datetime(item.modified))
     f["LastModifiedName"] = el(t("LastModifiedName"), mb.name)
-    f["HasAttachments"] = el(t("HasAttachments"), "false")
+    stored_attachments = item.fields.get("Attachments")
+    f["HasAttachments"] = el(t("HasAttachments"), fmt_bool(_attachments().has_attachments(stored_attachments)))
+    if stored_attachments is not None:
+        f["Attachments"] = _attachments().metadata(stored_attachments)
     f["IsAssociated"] = el(t("IsAssociated"), "false")
     # Flags of the underlying message: a calendar item is never a draft, submitted, resent or "from me".
     for flag in ("IsSubmitted", "IsDraft", "IsFromMe", "IsResend", "IsUnmodified"):
@@ -521,6 +530,8 @@ def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple
         _set_dt(f, "ReminderDueBy", start)
     f["DateTimeStamp"] = el(t("DateTimeStamp"), fmt_datetime(item.created))
     size = sum(len(e.text or "") for e in f.values()) + 512
+    if stored_attachments is not None:
+        size += sum(int(a.findtext(t("Size")) or 0) for a in stored_attachments)
     f["Size"] = el(t("Size"), str(size))
     return item_id, item.changekey, f
 
@@ -612,6 +623,8 @@ class Shape:
                     extended.append(p)
                 elif name == "IndexedFieldURI":
                     fields.append(field_name(p.get("FieldURI")))
+        if (child_text(elem, t("IncludeMimeContent")) or "").lower() in ("true", "1"):
+            fields.append("MimeContent")
         return cls(base, fields, extended, child_text(elem, t("BodyType")))
 
 
@@ -678,6 +691,10 @@ def render(
         counts = conflict_counts(mb, item, occurrence, f)
         f["ConflictingMeetingCount"] = el(t("ConflictingMeetingCount"), str(counts[0]))
         f["AdjacentMeetingCount"] = el(t("AdjacentMeetingCount"), str(counts[1]))
+    if "MimeContent" in wanted and "MimeContent" not in f and item.element == "CalendarItem":
+        from .mime import mime_of
+
+        f["MimeContent"] = mime_of(f, mb.email)
     order = calendar_field_order() if item.element == "CalendarItem" else _meetings().order(item)
     out = el(t(tag))
     ext_pos = order["ExtendedProperty"]

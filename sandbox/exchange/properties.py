@@ -24,8 +24,8 @@ read/write ItemType properties in the EWS proxy classes, ``ItemType.ReminderDueB
 exchangelib's field flags (``is_read_only``), which encode what Exchange 2010-2019 accept. Where neither says
 (ReminderNextTime, Flag, PolicyTag, ArchiveTag, MeetingTimeZone, ItemClass), the sandbox takes the value like
 the MAPI property behind it (writable), which is what Exchange 2016/2019 do as far as we know. Attachments are
-refused (``ErrorInvalidPropertySet`` with a message that says so): the sandbox has no attachment store, which is
-a known difference from Exchange (CreateItem with inline attachments and CreateAttachment work there).
+taken inline by CreateItem only; later changes go through CreateAttachment/DeleteAttachment
+(``services/attachments.py``), and SetItemField/DeleteItemField of ``Attachments`` are refused.
 """
 
 from __future__ import annotations
@@ -165,8 +165,8 @@ READ_ONLY = frozenset(
         "IsOrganizer",
     }
 )
-# Not stored by the sandbox (see the module docstring).
-UNSUPPORTED = frozenset({"Attachments"})
+# Taken by CreateItem only (later changes go through CreateAttachment/DeleteAttachment).
+CREATE_ONLY = frozenset({"Attachments"})
 # Belong to a series' master: an occurrence does not carry them.
 MASTER_ONLY = frozenset({"Recurrence", "UID"})
 # Fixed once a message is sent (the meeting messages in Inbox and Sent Items).
@@ -213,10 +213,10 @@ def check_message_set(name: str) -> None:
         raise EwsError("ErrorInvalidPropertySet", f"Set action is invalid for property {name} on a meeting message.")
 
 
-def check_set(name: str, *, occurrence: bool = False) -> None:
+def check_set(name: str, *, occurrence: bool = False, creating: bool = False) -> None:
     """Raise Exchange's error when a client may not set ``name`` (CreateItem or SetItemField)."""
-    if name in UNSUPPORTED:
-        raise EwsError("ErrorInvalidPropertySet", f"{name}: attachments are not supported by the sandbox.")
+    if name in CREATE_ONLY and not creating:
+        raise EwsError("ErrorInvalidPropertySet", f"{name} cannot be updated: use CreateAttachment/DeleteAttachment.")
     if name in READ_ONLY:
         raise EwsError("ErrorInvalidPropertySet", f"Set action is invalid for property {name} (read-only).")
     if occurrence and name in MASTER_ONLY:
@@ -229,7 +229,7 @@ def check_append(name: str) -> None:
 
 
 def check_delete(name: str) -> None:
-    if name in REQUIRED or name in READ_ONLY or name in UNSUPPORTED:
+    if name in REQUIRED or name in READ_ONLY or name in CREATE_ONLY:
         raise EwsError("ErrorInvalidPropertyDelete", f"Delete action is invalid for property {name}.")
 
 

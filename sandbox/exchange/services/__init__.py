@@ -160,6 +160,7 @@ def error(operation: str, err: EwsError, children: list[Element | None] = ()) ->
 
 def _registry() -> dict[str, Callable[[Context, Element], Element]]:
     from . import (
+        attachments,
         convert_id,
         create_item,
         delete_item,
@@ -188,6 +189,9 @@ def _registry() -> dict[str, Callable[[Context, Element], Element]]:
         "DeleteUserConfiguration": user_configuration.delete_user_configuration,
         "ConvertId": convert_id.convert_id,
         "ResolveNames": resolve_names.resolve_names,
+        "CreateAttachment": attachments.create_attachment,
+        "GetAttachment": attachments.get_attachment,
+        "DeleteAttachment": attachments.delete_attachment,
     }
 
 

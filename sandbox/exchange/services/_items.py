@@ -3,10 +3,10 @@ messages that a request would have sent."""
 
 from __future__ import annotations
 
-from .. import calendar, meetings, properties
+from .. import calendar, meetings, mime, properties
 from ..store import Item, Mailbox
 from ..xml import Element, child_text, copy, el, local, t, utcnow
-from . import Context
+from . import Context, attachments
 
 NO_SEND = {"SendToNone", "SaveOnly"}
 
@@ -15,7 +15,7 @@ def normalise(ctx: Context, elem: Element) -> Element:
     return calendar.normalise_field(elem, ctx.sandbox.directory(), ctx.sandbox.mailbox_email_set())
 
 
-def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = None) -> str:
+def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = None, creating: bool = False) -> str:
     """Store one child of a t:CalendarItem (a field or an ExtendedProperty); return the key it was stored under."""
     name = local(child)
     if name == "ExtendedProperty":
@@ -27,9 +27,19 @@ def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = N
             item.extended[key] = value
         return repr(key)
     if item.element == "CalendarItem":
-        properties.check_set(name, occurrence=overlay is not None)
+        properties.check_set(name, occurrence=overlay is not None, creating=creating)
     else:
         properties.check_message_set(name)
+    if name == "Attachments":
+        attachments.add(item, child)
+        return name
+    if name == "MimeContent" and item.element == "CalendarItem":
+        # Exchange reads the item from its MIME (MimeContent comes first in a request, so the fields set
+        # explicitly after it win) and answers MimeContent generated from the item (mime.py).
+        target = overlay if overlay is not None else item.fields
+        for key, value in mime.fields_from_mime(child).items():
+            target[key] = normalise(ctx, value)
+        return name
     value = normalise(ctx, child)
     if overlay is not None:
         overlay[name] = value

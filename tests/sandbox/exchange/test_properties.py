@@ -30,7 +30,8 @@ from .conftest import ALICE, BOB, CAROL
 
 LONDON = EWSTimeZone("Europe/London")
 TNS = "{http://schemas.microsoft.com/exchange/services/2006/types}"
-# Fields exchangelib writes that need other services (CreateAttachment) or another item type.
+# Writable fields with tests of their own below (attachments, MIME, recurrence), or not in Exchange 2013 SP1's
+# schema version for exchangelib (MeetingTimeZone is Exchange 2007's).
 NOT_IN_CREATE = {"attachments", "mime_content", "recurrence", "_meeting_timezone"}
 
 
@@ -305,7 +306,76 @@ def test_the_property_table_covers_every_calendar_item_element_of_the_schema():
     from sandbox.exchange import properties
 
     schema = set(calendar_field_order()) - {"ExtendedProperty"}
-    groups = [properties.WRITABLE, properties.READ_ONLY, properties.UNSUPPORTED]
+    groups = [properties.WRITABLE, properties.READ_ONLY, properties.CREATE_ONLY]
     assert set().union(*groups) == schema
     assert sum(len(g) for g in groups) == len(schema)  # every element in exactly one group
     assert properties.REQUIRED <= properties.WRITABLE
+
+
+def test_attachments_inline_on_create_then_attach_and_detach(alice):
+    from exchangelib import FileAttachment, ItemAttachment, Message
+
+    item = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="With files",
+        start=EWSDateTime(2026, 12, 8, 9, tzinfo=LONDON),
+        end=EWSDateTime(2026, 12, 8, 10, tzinfo=LONDON),
+        attachments=[FileAttachment(name="agenda.txt", content=b"1. numbers\n2. lunch\n")],
+    )
+    item.save(send_meeting_invitations="SendToNone")
+    assert item.attachments[0].attachment_id is not None
+    got = alice.calendar.get(id=item.id)
+    assert got.has_attachments is True
+    assert [(a.name, a.size) for a in got.attachments] == [("agenda.txt", 20)]
+    assert got.attachments[0].content == b"1. numbers\n2. lunch\n"  # GetAttachment
+    # CreateAttachment on the saved item, inline and item attachments too.
+    logo = FileAttachment(name="logo.png", content=b"\x89PNG...", is_inline=True, content_id="logo")
+    got.attach(logo)
+    note = ItemAttachment(name="note", item=Message(subject="Forwarded note", body="see attached"))
+    got.attach(note)
+    again = alice.calendar.get(id=item.id)
+    assert sorted(a.name for a in again.attachments) == ["agenda.txt", "logo.png", "note"]
+    assert next(a for a in again.attachments if a.name == "logo.png").is_inline is True
+    assert next(a for a in again.attachments if a.name == "note").item.subject == "Forwarded note"
+    # DeleteAttachment.
+    again.detach(next(a for a in again.attachments if a.name == "agenda.txt"))
+    again.detach(next(a for a in again.attachments if a.name == "note"))
+    last = alice.calendar.get(id=item.id)
+    assert [a.name for a in last.attachments] == ["logo.png"]
+    assert last.has_attachments is False  # only an inline one left
+
+
+def test_mime_content_creates_an_item_and_is_answered_as_icalendar(alice):
+    import base64
+    import email
+
+    import icalendar
+
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:mime-uid-1\r\n"
+        "SUMMARY:From MIME\r\nLOCATION:Dock 7\r\nDTSTART:20261209T090000Z\r\nDTEND:20261209T093000Z\r\n"
+        "DESCRIPTION:Bring the forms\r\nDTSTAMP:20261101T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    mime = f"Content-Type: text/calendar; charset=utf-8\r\nSubject: x\r\n\r\n{ics}".encode()
+    # The fields exchangelib always sends (start, end, ...) win over the MIME's, like on Exchange.
+    item = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        mime_content=mime,
+        start=EWSDateTime(2026, 12, 9, 9, tzinfo=EWSTimeZone("UTC")),
+        end=EWSDateTime(2026, 12, 9, 10, tzinfo=EWSTimeZone("UTC")),
+    )
+    item.save(send_meeting_invitations="SendToNone")
+    got = alice.calendar.get(id=item.id)
+    assert (got.subject, got.location, got.uid) == ("From MIME", "Dock 7", "mime-uid-1")
+    assert got.body == "Bring the forms" and got.end == EWSDateTime(2026, 12, 9, 10, tzinfo=EWSTimeZone("UTC"))
+    # Asked for, MimeContent is the item as iCalendar.
+    raw = next(iter(alice.fetch(ids=[item], folder=alice.calendar, only_fields=["mime_content"]))).mime_content
+    assert raw is not None
+    text = raw if isinstance(raw, bytes) else base64.b64decode(raw)
+    message = email.message_from_bytes(text)
+    part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    cal = icalendar.Calendar.from_ical(part.get_payload(decode=True))
+    event = next(iter(cal.walk("VEVENT")))
+    assert str(event["SUMMARY"]) == "From MIME" and str(event["UID"]) == "mime-uid-1"
