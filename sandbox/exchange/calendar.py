@@ -520,6 +520,7 @@ def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple
     f.setdefault("AllowNewTimeProposal", el(t("AllowNewTimeProposal"), "true"))
     f.setdefault("ConferenceType", el(t("ConferenceType"), "0"))
     f["IsOnlineMeeting"] = el(t("IsOnlineMeeting"), "false")
+    f["ResponseObjects"] = response_objects(attendees, is_organizer, _flag(f, "IsCancelled"))
     state = (1 if attendees else 0) | (0 if is_organizer else 2) | (4 if _flag(f, "IsCancelled") else 0)
     f["AppointmentState"] = el(t("AppointmentState"), str(state))
     start, end = _dt(f, "Start"), _dt(f, "End")
@@ -534,6 +535,19 @@ def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple
         size += sum(int(a.findtext(t("Size")) or 0) for a in stored_attachments)
     f["Size"] = el(t("Size"), str(size))
     return item_id, item.changekey, f
+
+
+def response_objects(meeting: bool, organizer: bool, cancelled: bool) -> Element:
+    """ResponseObjects: what a client can answer with (CreateItem response objects) for this item."""
+    if not meeting:
+        names = ["ForwardItem"]
+    elif organizer:
+        names = ["ReplyToItem", "ReplyAllToItem", "ForwardItem", "CancelCalendarItem"]
+    elif cancelled:
+        names = ["ReplyToItem", "ReplyAllToItem", "ForwardItem", "RemoveItem"]
+    else:
+        names = ["AcceptItem", "TentativelyAcceptItem", "DeclineItem", "ReplyToItem", "ReplyAllToItem", "ForwardItem"]
+    return el(t("ResponseObjects"), children=[el(t(n)) for n in names])
 
 
 def _effective_rights(mb: Mailbox, item: Item) -> Element:

@@ -618,6 +618,18 @@ def full_fields(mb: Mailbox, item: Item) -> tuple[str, str, dict[str, Element]]:
             f[name] = el(t(name), "; ".join(names))
     if "Body" in f:
         f["TextBody"] = el(t("TextBody"), calendar._text_of_body(f["Body"]), {"BodyType": "Text"})
+    objects = {
+        "MeetingRequest": [
+            "AcceptItem",
+            "TentativelyAcceptItem",
+            "DeclineItem",
+            "ReplyToItem",
+            "ReplyAllToItem",
+            "ForwardItem",
+        ],
+        "MeetingCancellation": ["RemoveItem", "ReplyToItem", "ReplyAllToItem", "ForwardItem"],
+    }.get(item.element, ["ReplyToItem", "ReplyAllToItem", "ForwardItem"])
+    f["ResponseObjects"] = el(t("ResponseObjects"), children=[el(t(n)) for n in objects])
     assoc = f.get("AssociatedCalendarItemId")
     if assoc is not None:
         target = mb.items.get(assoc.get("Id", ""))

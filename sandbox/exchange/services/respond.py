@@ -17,7 +17,7 @@ from ..xml import Element, el, local, m, t, utcnow
 from . import Context, error, success
 from ._items import item_id_only
 
-RESPONSE_ELEMENTS = frozenset(meetings.RESPONSES) | {"CancelCalendarItem"}
+RESPONSE_ELEMENTS = frozenset(meetings.RESPONSES) | {"CancelCalendarItem", "RemoveItem"}
 _SENDS = {"SendOnly", "SendAndSaveCopy"}
 
 
@@ -29,7 +29,7 @@ def respond(ctx: Context, req: Element, child: Element, target: Element | None) 
             raise EwsError("ErrorMessageDispositionRequired", "MessageDisposition is required for response objects.")
         ref = child.find(t("ReferenceItemId"))
         if ref is None:
-            raise EwsError("ErrorMissingItemForCreateItemAttachment", "The response object has no ReferenceItemId.")
+            raise EwsError("ErrorInvalidReferenceItem", "The response object has no ReferenceItemId.")
         ref_id = el(t("ItemId"), attrs={"Id": ref.get("Id", ""), "ChangeKey": ref.get("ChangeKey")})
         mb, ref_item, occurrence = ctx.item(ref_id)
         copy_folder = None
@@ -38,6 +38,8 @@ def respond(ctx: Context, req: Element, child: Element, target: Element | None) 
             copy_folder = folder.distinguished or _adhoc(ctx, mb, folder)
         if local(child) == "CancelCalendarItem":
             result = _cancel(ctx, mb, ref_item, occurrence, disposition, child, copy_folder)
+        elif local(child) == "RemoveItem":
+            result = _remove(ctx, mb, ref_item)
         else:
             result = _answer(
                 ctx, mb, ref_item, occurrence, meetings.RESPONSES[local(child)], disposition, child, copy_folder
@@ -77,6 +79,26 @@ def _answer(ctx: Context, mb, ref_item, occurrence, answer: str, disposition: st
             "time": utcnow().isoformat(),
         }
     )
+    return item_id_only(item.id, item.changekey)
+
+
+def _remove(ctx: Context, mb, ref_item):
+    """RemoveItem: an attendee takes a cancelled meeting out of their calendar (through the cancellation or the
+    cancelled calendar item); the cancellation and the item go to Deleted Items. Nothing is sent."""
+    uid = meetings._uid(ref_item)
+    item = ref_item if ref_item.element == "CalendarItem" else meetings.calendar_item_by_uid(mb, uid)
+    if ref_item.element not in ("CalendarItem", "MeetingCancellation"):
+        raise EwsError("ErrorInvalidReferenceItem", "RemoveItem takes a meeting cancellation or its calendar item.")
+    if item is not None and meetings.organizer_of(item, mb.email) == mb.email.lower():
+        raise EwsError("ErrorCalendarIsOrganizerForRemove", "An organizer cannot remove a meeting this way.")
+    if item is not None and not meetings.calendar._flag(item.fields, "IsCancelled"):
+        # Undocumented: Exchange's code for this case is not in the reference; the closest schema code.
+        raise EwsError("ErrorInvalidReferenceItem", "Only a cancelled meeting can be removed.")
+    for message in [ref_item] if ref_item.element == "MeetingCancellation" else []:
+        ctx.store.move_item(mb, message, mb.folder("deleteditems"))
+    if item is None:
+        return el(t("CalendarItem"))
+    ctx.store.move_item(mb, item, mb.folder("deleteditems"))
     return item_id_only(item.id, item.changekey)
 
 

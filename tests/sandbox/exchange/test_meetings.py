@@ -257,3 +257,38 @@ def test_removing_an_attendee_with_an_update_cancels_for_them(env, alice, bob, c
     assert next(iter(carol.calendar.all())).is_cancelled is True
     assert not any(isinstance(i, MeetingCancellation) for i in bob.inbox.all())
     assert [c["recipients"] for c in env.log()["cancellations"]] == [[CAROL.email]]
+
+
+def test_response_objects_say_what_each_side_can_answer(alice, bob):
+    meeting = _meeting(alice)
+    theirs = alice.calendar.get(id=meeting.id)
+    assert theirs.response_objects.cancel_calendar_item is not None and theirs.response_objects.accept_item is None
+    mine = next(iter(bob.calendar.all()))
+    assert mine.response_objects.accept_item is not None and mine.response_objects.cancel_calendar_item is None
+    request = next(iter(bob.inbox.all()))
+    assert request.response_objects.decline_item is not None
+
+
+def test_remove_item_takes_a_cancelled_meeting_out_of_the_calendar(alice, bob):
+    from exchangelib.errors import ErrorInvalidReferenceItem
+    from exchangelib.services import CreateItem
+    from exchangelib.util import create_element
+
+    def remove(ref):
+        payload = create_element("m:CreateItem", attrs={"MessageDisposition": "SendAndSaveCopy"})
+        items = create_element("m:Items")
+        remove_item = create_element("t:RemoveItem")
+        remove_item.append(create_element("t:ReferenceItemId", attrs={"Id": ref.id, "ChangeKey": ref.changekey}))
+        items.append(remove_item)
+        payload.append(items)
+        return list(CreateItem(account=bob)._get_elements(payload=payload))
+
+    meeting = _meeting(alice)
+    with pytest.raises(ErrorInvalidReferenceItem):  # not cancelled
+        remove(next(iter(bob.calendar.all())))
+    alice.calendar.get(id=meeting.id).cancel()
+    cancellation = next(i for i in bob.inbox.all() if isinstance(i, MeetingCancellation))
+    assert cancellation.response_objects.remove_item is not None
+    remove(cancellation)
+    assert list(bob.calendar.all()) == []
+    assert not any(isinstance(i, MeetingCancellation) for i in bob.inbox.all())
