@@ -1,8 +1,10 @@
 """An Exchange Web Services (EWS) sandbox that unmodified exchangelib talks to.
 
 SOAP at ``/EWS/Exchange.asmx`` (Exchange 2013 SP1 level, validated against ``schema/``), many mailboxes, Basic
-and Bearer auth, impersonation by a service account, calendar items with every field exchangelib sets,
-recurring series, SyncFolderItems, the master category list, ConvertId, ResolveNames and fault injection.
+and Bearer auth, impersonation by a service account, calendar items with every writable property
+(``properties.py``), attachments and MimeContent, recurring series, meeting requests, responses and
+cancellations between mailboxes (``meetings.py``), SyncFolderItems, the master category list, ConvertId,
+ResolveNames and fault injection. What still differs from Exchange: docs/sandboxes.md.
 The admin API lives under ``/__sandbox__`` (``faults``, ``reset``, ``log``).
 
     sandbox = ExchangeSandbox(seed="demo")
