@@ -647,34 +647,70 @@ def field_name(uri: str) -> str:
     return (uri or "").split(":", 1)[-1]
 
 
-def conflict_counts(mb: Mailbox, item: Item, occurrence: int | None, f: dict[str, Element]) -> tuple[int, int]:
-    """(ConflictingMeetingCount, AdjacentMeetingCount): other busy items of the same calendar that overlap the
-    item's time, or end where it starts or start where it ends. Exchange computes them in GetItem only."""
-    start, end = _dt(f, "Start"), _dt(f, "End")
-    if start is None or end is None:
-        return 0, 0
-    conflicting = adjacent = 0
-    lo, hi = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
-    for other in mb.items_in(item.folder_id):
+# Per calendar folder: the single items' spans sorted by start, the recurring masters and the longest single item;
+# rebuilt when the mailbox changed (GetItem computes conflicts for each item it returns).
+_SPANS: dict[tuple[str, str], tuple[tuple, list, list, dt.timedelta]] = {}
+
+
+def _blocking(fields: dict[str, Element]) -> bool:
+    status = fields.get("LegacyFreeBusyStatus")
+    return not ((status is not None and status.text == "Free") or _flag(fields, "IsCancelled"))
+
+
+def _folder_spans(mb: Mailbox, folder_id: str):
+    signature = (len(mb.items), max((i.changed_seq for i in mb.items.values()), default=0))
+    cached = _SPANS.get((mb.email, folder_id))
+    if cached is not None and cached[0] == signature:
+        return cached[1:]
+    singles, masters, longest = [], [], dt.timedelta(0)
+    for other in mb.items_in(folder_id):
         if other.element != "CalendarItem":
             continue
         if "Recurrence" in other.fields:
-            spans = [
-                (o.start, o.end, int(o.original_start.timestamp()), other.exceptions.get(_ts(o.original_start), {}))
-                for o in expand(other, lo, hi)
-            ]
-        else:
-            spans = [(_dt(other.fields, "Start"), _dt(other.fields, "End"), None, {})]
-        for s, e, ts, overlay in spans:
-            if other is item and ts == occurrence:
+            masters.append(other)
+            continue
+        s, e = _dt(other.fields, "Start"), _dt(other.fields, "End")
+        if s is None or e is None:
+            continue
+        singles.append((s, e, other.id, _blocking(other.fields)))
+        longest = max(longest, e - s)
+    singles.sort()
+    if len(_SPANS) > 64:
+        _SPANS.clear()
+    _SPANS[(mb.email, folder_id)] = (signature, singles, masters, longest)
+    return singles, masters, longest
+
+
+def conflict_counts(mb: Mailbox, item: Item, occurrence: int | None, f: dict[str, Element]) -> tuple[int, int]:
+    """(ConflictingMeetingCount, AdjacentMeetingCount): other busy items of the same calendar that overlap the
+    item's time, or end where it starts or start where it ends. Exchange computes them in GetItem only."""
+    import bisect
+
+    start, end = _dt(f, "Start"), _dt(f, "End")
+    if start is None or end is None or item.element != "CalendarItem":
+        return 0, 0
+    singles, masters, longest = _folder_spans(mb, item.folder_id)
+    conflicting = adjacent = 0
+    lo = bisect.bisect_left(singles, (start - longest,))
+    hi = bisect.bisect_right(singles, (end, dt.datetime.max.replace(tzinfo=UTC)))
+    for s, e, other_id, blocking in singles[lo:hi]:
+        if other_id == item.id or not blocking:
+            continue
+        if s < end and start < e:
+            conflicting += 1
+        elif e == start or s == end:
+            adjacent += 1
+    window = (start - dt.timedelta(days=1), end + dt.timedelta(days=1))
+    for other in masters:
+        for o in expand(other, *window):
+            ts = _ts(o.original_start)
+            if other is item and occurrence in (None, ts):
                 continue
-            fields = {**other.fields, **overlay}
-            status = fields.get("LegacyFreeBusyStatus")
-            if (status is not None and status.text == "Free") or _flag(fields, "IsCancelled"):
+            if not _blocking({**other.fields, **other.exceptions.get(ts, {})}):
                 continue
-            if s < end and start < e:
+            if o.start < end and start < o.end:
                 conflicting += 1
-            elif e == start or s == end:
+            elif o.end == start or o.start == end:
                 adjacent += 1
     return conflicting, adjacent
 

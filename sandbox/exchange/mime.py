@@ -16,7 +16,6 @@ import binascii
 import datetime as dt
 import email
 import email.policy
-from email.message import EmailMessage
 
 import icalendar
 
@@ -85,45 +84,77 @@ def fields_from_mime(mime: Element) -> dict[str, Element]:
     return out
 
 
+def _escape(text: str) -> str:
+    return (
+        text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r\n", "\\n").replace("\n", "\\n")
+    )
+
+
+def _fold(line: str) -> str:
+    """RFC 5545 line folding: lines of at most 75 octets, continuation lines start with a space."""
+    data = line.encode("utf-8")
+    if len(data) <= 75:
+        return line
+    parts, current = [], b""
+    for ch in line:
+        b = ch.encode("utf-8")
+        if len(current) + len(b) > (75 if not parts else 74):
+            parts.append(current.decode("utf-8"))
+            current = b""
+        current += b
+    parts.append(current.decode("utf-8"))
+    return "\r\n ".join(parts)
+
+
+def _ical_time(value: dt.datetime, all_day: bool) -> str:
+    if all_day:
+        return ";VALUE=DATE:" + value.strftime("%Y%m%d")
+    return ":" + value.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
 def mime_of(fields: dict[str, Element], mailbox_email: str) -> Element:
-    """The MimeContent Exchange would answer for a calendar item with these (full) fields."""
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//calsync sandbox//EWS//EN")
-    cal.add("version", "2.0")
-    cal.add("method", "PUBLISH")
-    ev = icalendar.Event()
+    """The MimeContent Exchange would answer for a calendar item with these (full) fields. Written by hand (no
+    email/icalendar objects): GetItem asks for it for every item exchangelib fetches."""
+    lines = ["BEGIN:VCALENDAR", "PRODID:-//calsync sandbox//EWS//EN", "VERSION:2.0", "METHOD:PUBLISH", "BEGIN:VEVENT"]
     text = {n: (fields[n].text or "") for n in ("Subject", "Location", "UID") if n in fields}
     if "Subject" in text:
-        ev.add("summary", text["Subject"])
+        lines.append("SUMMARY:" + _escape(text["Subject"]))
     all_day = "IsAllDayEvent" in fields and parse_bool(fields["IsAllDayEvent"].text)
-    for prop, name in (("dtstart", "Start"), ("dtend", "End")):
+    for prop, name in (("DTSTART", "Start"), ("DTEND", "End")):
         if name in fields and fields[name].text:
-            value = parse_datetime(fields[name].text)
-            ev.add(prop, value.date() if all_day else value)
+            lines.append(prop + _ical_time(parse_datetime(fields[name].text), all_day))
     if "Location" in text:
-        ev.add("location", text["Location"])
+        lines.append("LOCATION:" + _escape(text["Location"]))
     if "UID" in text:
-        ev.add("uid", text["UID"])
+        lines.append("UID:" + _escape(text["UID"]))
     body = fields.get("TextBody")
     if body is not None and body.text:
-        ev.add("description", body.text)
+        lines.append("DESCRIPTION:" + _escape(body.text))
     sensitivity = child_text(fields.get("Sensitivity"), ".", "Normal")
-    ev.add("class", _CLASS_BACK.get(sensitivity or "Normal", "PUBLIC"))
+    lines.append("CLASS:" + _CLASS_BACK.get(sensitivity or "Normal", "PUBLIC"))
     categories = fields.get("Categories")
     if categories is not None and len(categories):
-        ev.add("categories", [c.text or "" for c in categories])
+        lines.append("CATEGORIES:" + ",".join(_escape(c.text or "") for c in categories))
     organizer = child_text(fields.get("Organizer"), f"{t('Mailbox')}/{t('EmailAddress')}", mailbox_email)
-    ev.add("organizer", f"mailto:{organizer}")
+    lines.append(f"ORGANIZER:mailto:{organizer}")
     for name in ("RequiredAttendees", "OptionalAttendees", "Resources"):
         e = fields.get(name)
         for a in e.iter(t("Attendee")) if e is not None else ():
             address = a.findtext(f"{t('Mailbox')}/{t('EmailAddress')}")
             if address:
-                ev.add("attendee", f"mailto:{address}")
-    ev.add("dtstamp", dt.datetime.now(dt.UTC).replace(microsecond=0))
-    cal.add_component(ev)
-    msg = EmailMessage()
-    msg["From"] = organizer
-    msg["Subject"] = text.get("Subject", "")
-    msg.set_content(cal.to_ical(), maintype="text", subtype="calendar", params={"method": "PUBLISH"})
-    return el(t("MimeContent"), base64.b64encode(msg.as_bytes()).decode("ascii"), {"CharacterSet": "UTF-8"})
+                lines.append(f"ATTENDEE:mailto:{address}")
+    lines.append("DTSTAMP" + _ical_time(dt.datetime.now(dt.UTC), False))
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    ics = "\r\n".join(_fold(line) for line in lines) + "\r\n"
+    subject = text.get("Subject", "")
+    subject_header = (
+        subject
+        if subject.isascii() and "\n" not in subject
+        else "=?utf-8?b?" + base64.b64encode(subject.encode("utf-8")).decode("ascii") + "?="
+    )
+    head = (
+        f"From: {organizer}\r\nSubject: {subject_header}\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/calendar; charset="utf-8"; method=PUBLISH\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+    )
+    raw = (head + ics).encode("utf-8")
+    return el(t("MimeContent"), base64.b64encode(raw).decode("ascii"), {"CharacterSet": "UTF-8"})

@@ -379,3 +379,33 @@ def test_mime_content_creates_an_item_and_is_answered_as_icalendar(alice):
     cal = icalendar.Calendar.from_ical(part.get_payload(decode=True))
     event = next(iter(cal.walk("VEVENT")))
     assert str(event["SUMMARY"]) == "From MIME" and str(event["UID"]) == "mime-uid-1"
+
+
+def test_conflicting_and_adjacent_meeting_counts(alice):
+    def at(subject, hour, minutes, length, **kw):
+        start = EWSDateTime(2026, 12, 10, hour, minutes, tzinfo=LONDON)
+        item = CalendarItem(
+            account=alice,
+            folder=alice.calendar,
+            subject=subject,
+            start=start,
+            end=start + dt.timedelta(minutes=length),
+            **kw,
+        )
+        item.save(send_meeting_invitations="SendToNone")
+        return item
+
+    a = at("A", 9, 0, 60)
+    at("overlaps", 9, 30, 60)
+    at("right after", 10, 0, 30)
+    at("free time", 9, 0, 60, legacy_free_busy_status="Free")
+    start = EWSDateTime(2026, 12, 9, 8, 0, tzinfo=LONDON)
+    at(
+        "daily 8:00-9:00",
+        8,
+        0,
+        60,
+        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=start.date(), number=3),
+    )
+    got = alice.calendar.get(id=a.id)
+    assert (got.conflicting_meeting_count, got.adjacent_meeting_count) == (1, 2)
