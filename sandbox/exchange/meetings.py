@@ -445,6 +445,24 @@ def _deliver_cancellation(
     new_message(store, att_mb, "inbox", "MeetingCancellation", _ordered(fields, "MeetingCancellation"))
 
 
+def move_to_deleted_items(store: Store, mb: Mailbox, item: Item) -> Item:
+    """Move an item to Deleted Items the way Exchange's calendar code does: under a new id (an Exchange id names
+    the item's folder too), so the old id answers ErrorItemNotFound afterwards."""
+    target = mb.folder("deleteditems")
+    if item.folder_id == target.id:
+        return item
+    moved = store.new_item(mb, target)
+    moved.created = item.created
+    moved.element = item.element
+    moved.fields = item.fields
+    moved.extended = item.extended
+    moved.exceptions = item.exceptions
+    moved.deleted_occurrences = item.deleted_occurrences
+    moved.field_seqs = {k: moved.changed_seq for k in item.field_seqs}
+    store.remove_item(mb, item)
+    return moved
+
+
 # -- attendee answers ---------------------------------------------------------------------------------------------
 def resolve_meeting(store: Store, mb: Mailbox, ref: Item, occurrence: int | None) -> Item:
     """The attendee's calendar item a response refers to (through a meeting request, or the item itself)."""
@@ -485,8 +503,9 @@ def answer(
     disposition: str,
     body: Element | None,
     copy_folder: str | None,
-) -> tuple[list[str], list[str], str]:
-    """Apply an attendee's answer; return (recipients, delivered-to, subject) of the response message."""
+) -> tuple[list[str], list[str], str, Item]:
+    """Apply an attendee's answer; return (recipients, delivered-to, subject) of the response message and the
+    attendee's calendar item (a new id after a decline moved it to Deleted Items)."""
     now = fmt_datetime(utcnow())
     uid = _uid(item)
     requests = _messages_for(mb, uid, "MeetingRequest")
@@ -502,9 +521,9 @@ def answer(
         _set(item.fields, "LegacyFreeBusyStatus", "Tentative")
     _write(store, item, ["MyResponseType", "AppointmentReplyTime", "LegacyFreeBusyStatus"])
     for request in requests:
-        store.move_item(mb, request, mb.folder("deleteditems"))
+        move_to_deleted_items(store, mb, request)
     if answer_type == "Decline":
-        store.move_item(mb, item, mb.folder("deleteditems"))
+        item = move_to_deleted_items(store, mb, item)
     organizer = organizer_of(item, "")
     prefix, item_class = RESPONSE_CLASS[answer_type]
     subject = prefix + (child_text(item.fields.get("Subject"), ".", "") or "")
@@ -538,7 +557,7 @@ def answer(
         draft.pop("ReceivedBy", None)
         draft.pop("ReceivedRepresenting", None)
         new_message(store, mb, copy_folder or "drafts", "MeetingResponse", _ordered(draft, "MeetingResponse"))
-        return [], [], subject
+        return [], [], subject, item
     delivered = []
     if org_item is not None:
         _record_answer(store, org_item, mb.email, answer_type, now)
@@ -552,7 +571,7 @@ def answer(
         sent.pop("ReceivedRepresenting", None)
         sent["AssociatedCalendarItemId"] = el(t("AssociatedCalendarItemId"), attrs={"Id": item.id})
         new_message(store, mb, copy_folder or "sentitems", "MeetingResponse", _ordered(sent, "MeetingResponse"))
-    return ([organizer] if organizer else []), delivered, subject
+    return ([organizer] if organizer else []), delivered, subject, item
 
 
 def _record_answer(store: Store, org_item: Item, email: str, answer_type: str, when: str) -> None:

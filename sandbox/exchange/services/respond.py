@@ -29,7 +29,7 @@ def respond(ctx: Context, req: Element, child: Element, target: Element | None) 
             raise EwsError("ErrorMessageDispositionRequired", "MessageDisposition is required for response objects.")
         ref = child.find(t("ReferenceItemId"))
         if ref is None:
-            raise EwsError("ErrorInvalidReferenceItem", "The response object has no ReferenceItemId.")
+            raise EwsError("ErrorMissingInformationReferenceItemId", "The response object has no ReferenceItemId.")
         ref_id = el(t("ItemId"), attrs={"Id": ref.get("Id", ""), "ChangeKey": ref.get("ChangeKey")})
         mb, ref_item, occurrence = ctx.item(ref_id)
         copy_folder = None
@@ -61,7 +61,7 @@ def _answer(ctx: Context, mb, ref_item, occurrence, answer: str, disposition: st
     item = meetings.resolve_meeting(ctx.store, mb, ref_item, occurrence)
     meetings.check_can_answer(mb, item, answer)
     body = child.find(t("Body"))
-    recipients, delivered, subject = meetings.answer(ctx.store, mb, item, answer, disposition, body, copy_folder)
+    recipients, delivered, subject, item = meetings.answer(ctx.store, mb, item, answer, disposition, body, copy_folder)
     sent = disposition in _SENDS and bool(recipients)
     ctx.sandbox.record_call(
         {
@@ -95,10 +95,10 @@ def _remove(ctx: Context, mb, ref_item):
         # Undocumented: Exchange's code for this case is not in the reference; the closest schema code.
         raise EwsError("ErrorInvalidReferenceItem", "Only a cancelled meeting can be removed.")
     for message in [ref_item] if ref_item.element == "MeetingCancellation" else []:
-        ctx.store.move_item(mb, message, mb.folder("deleteditems"))
+        meetings.move_to_deleted_items(ctx.store, mb, message)
     if item is None:
         return el(t("CalendarItem"))
-    ctx.store.move_item(mb, item, mb.folder("deleteditems"))
+    item = meetings.move_to_deleted_items(ctx.store, mb, item)
     return item_id_only(item.id, item.changekey)
 
 
@@ -126,8 +126,9 @@ def _cancel(ctx: Context, mb, item, occurrence, disposition: str, child: Element
             item.deleted_occurrences.add(occurrence)
             ctx.store.touch(item)
         else:
-            # Like Exchange (and Graph's event cancel): the organiser's meeting goes to Deleted Items.
-            ctx.store.move_item(mb, item, mb.folder("deleteditems"))
+            # Like Exchange (and Graph's event cancel): the organiser's meeting goes to Deleted Items, under a
+            # new id (cancelling it again by the old one answers ErrorItemNotFound, as exchangelib's tests expect).
+            item = meetings.move_to_deleted_items(ctx.store, mb, item)
     ctx.sandbox.record_call(
         {
             "operation": "CreateItem",

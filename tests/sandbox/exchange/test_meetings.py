@@ -292,3 +292,15 @@ def test_remove_item_takes_a_cancelled_meeting_out_of_the_calendar(alice, bob):
     remove(cancellation)
     assert list(bob.calendar.all()) == []
     assert not any(isinstance(i, MeetingCancellation) for i in bob.inbox.all())
+
+
+def test_cancelling_twice_and_answering_nothing(alice):
+    from exchangelib.errors import ErrorItemNotFound, ErrorMissingInformationReferenceItemId
+    from exchangelib.items import AcceptItem, BulkCreateResult
+
+    meeting = _meeting(alice)
+    assert isinstance(meeting.cancel(), BulkCreateResult)
+    with pytest.raises(ErrorItemNotFound):  # it went to Deleted Items under a new id
+        meeting.cancel()
+    with pytest.raises(ErrorMissingInformationReferenceItemId):
+        AcceptItem(account=alice).send()

@@ -409,3 +409,119 @@ def test_conflicting_and_adjacent_meeting_counts(alice):
     )
     got = alice.calendar.get(id=a.id)
     assert (got.conflicting_meeting_count, got.adjacent_meeting_count) == (1, 2)
+
+
+def _random_value(rng, field, account):
+    """A random value of the right kind for one writable CalendarItem field (as a client library's own test
+    suite would pick them)."""
+    from exchangelib.fields import (
+        AttendeesField,
+        BodyField,
+        BooleanField,
+        CharField,
+        CharListField,
+        ChoiceField,
+        CultureField,
+        DateTimeField,
+        EnumAsIntField,
+        IntegerField,
+        TextField,
+        URIField,
+    )
+
+    def text(n):
+        return "".join(rng.choice("abcdefghij klmnopqrstuvwxyzÆØÅ0123456789") for _ in range(n)).strip() or "x"
+
+    if isinstance(field, URIField):
+        return f"https://{text(8).replace(' ', '')}.example.test/{text(6).replace(' ', '')}"
+    if isinstance(field, ChoiceField):
+        return rng.choice(sorted(field.supported_choices(version=account.version)))
+    if isinstance(field, CultureField):
+        return rng.choice(["da-DK", "de-DE", "en-US", "es-ES", "fr-CA", "nl-NL", "ru-RU", "sv-SE"])
+    if isinstance(field, BodyField):
+        return text(400)
+    if isinstance(field, CharListField):
+        return [text(16) for _ in range(rng.randint(1, 4))]
+    if isinstance(field, CharField):
+        return text(min(field.max_length or 255, 255))
+    if isinstance(field, TextField):
+        return text(400)
+    if isinstance(field, BooleanField):
+        return rng.choice([True, False])
+    if isinstance(field, EnumAsIntField):
+        return rng.randint(field.min or 0, len(field.enum) - 1)
+    if isinstance(field, IntegerField):
+        return rng.randint(field.min or 0, field.max or 256)
+    if isinstance(field, DateTimeField):
+        return EWSDateTime(2026, rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), tzinfo=LONDON)
+    if isinstance(field, AttendeesField):
+        last = EWSDateTime(2026, 1, rng.randint(1, 28), 12, tzinfo=LONDON) if rng.random() < 0.5 else None
+        return [
+            Attendee(
+                mailbox=Mailbox(email_address=account.primary_smtp_address),
+                response_type="Accept",
+                last_response_time=last,
+            )
+        ]
+    raise AssertionError(f"no random value for {field.name} ({type(field).__name__})")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_values_for_every_writable_field_round_trip_through_create_and_update(alice, seed):
+    import random
+
+    rng = random.Random(seed)
+    skip = {
+        "mime_content",
+        "attachments",
+        "resources",
+        "optional_attendees",
+        "start",
+        "end",
+        "recurrence",
+        "is_all_day",
+    }
+    writable = [
+        f
+        for f in CalendarItem.FIELDS
+        if not f.is_read_only and f.supports_version(alice.version) and f not in CalendarItem.timezone_fields()
+    ]
+
+    def values(previous=None):
+        out = {f.name: _random_value(rng, f, alice) for f in writable if f.name not in skip}
+        day = EWSDateTime(2027, rng.randint(1, 12), rng.randint(1, 28), rng.randint(6, 18), tzinfo=LONDON)
+        out.update(start=day, end=day + dt.timedelta(minutes=rng.randint(15, 180)), is_all_day=False)
+        out["recurrence"] = Recurrence(pattern=DailyPattern(interval=5), start=day.date(), number=7)
+        if previous is not None:
+            for f in writable:  # flip what a client flips: booleans, and attendees on/off
+                if isinstance(previous.get(f.name), bool) and f.name != "is_all_day":
+                    out[f.name] = not previous[f.name]
+            out["required_attendees"] = None
+            out["optional_attendees"] = _random_value(
+                rng, CalendarItem.get_field_by_fieldname("optional_attendees"), alice
+            )
+            out["reminder_due_by"] = out["start"]
+        return out
+
+    def same(local, fresh):
+        for f in CalendarItem.FIELDS:
+            old, new = getattr(local, f.name), getattr(fresh, f.name)
+            if (f.is_read_only and old is None) or f.name in ("mime_content", "_id", "reminder_due_by"):
+                continue
+            if f.is_list:
+                old, new = set(old or ()), set(new or ())
+            assert old == new, (f.name, old, new)
+
+    inserted = values()
+    item = CalendarItem(account=alice, folder=alice.calendar, **inserted)
+    item.save()
+    same(item, alice.calendar.get(id=item.id))
+    for k, v in values(inserted).items():
+        setattr(item, k, v)
+    item.save()  # every field: SetItemField, DeleteItemField for the ones now None
+    fresh = alice.calendar.get(id=item.id)
+    same(item, fresh)
+    assert fresh.reminder_due_by == item.start and fresh.type == "RecurringMaster"
+    item_id = (item.id, item.changekey)
+    item.delete()
+    assert isinstance(next(iter(alice.fetch(ids=[item_id]))), Exception)
