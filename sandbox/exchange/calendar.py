@@ -169,6 +169,9 @@ def _enrich_mailbox(mailbox: Element, directory: Directory, mailbox_emails: set[
             mailbox.append(c)
 
 
+_MAX_LENGTH = {"Subject": 255, "Categories": 255}
+
+
 @functools.cache
 def _message_field_types() -> dict[str, str]:
     from .schema import item_type_fields
@@ -202,6 +205,11 @@ def normalise_field(elem: Element, directory: Directory, mailbox_emails: set[str
         mb = elem.find(t("Mailbox"))
         if mb is not None:
             _enrich_mailbox(mb, directory, mailbox_emails)
+    elif name in _MAX_LENGTH:
+        # Exchange keeps the first 255 characters of a subject (and of each category name).
+        for e in [elem] if name == "Subject" else list(elem):
+            if e.text and len(e.text) > _MAX_LENGTH[name]:
+                e.text = e.text[: _MAX_LENGTH[name]]
     elif name == "Body" and elem.get("BodyType") is None:
         elem.set("BodyType", "Text")
     return elem

@@ -525,3 +525,22 @@ def test_random_values_for_every_writable_field_round_trip_through_create_and_up
     item_id = (item.id, item.changekey)
     item.delete()
     assert isinstance(next(iter(alice.fetch(ids=[item_id]))), Exception)
+
+
+def test_subjects_and_category_names_are_cut_at_255_characters(alice, monkeypatch):
+    # exchangelib checks the 255 limit itself; lift it, as exchangelib's own tests do, to see the server's cut.
+    for name in ("subject", "categories"):
+        monkeypatch.setattr(CalendarItem.get_field_by_fieldname(name), "max_length", 4000)
+    item = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="s" * 4000,
+        categories=["c" * 300],
+        location="l" * 4000,
+        start=EWSDateTime(2026, 12, 11, 9, tzinfo=LONDON),
+        end=EWSDateTime(2026, 12, 11, 10, tzinfo=LONDON),
+    )
+    item.save(send_meeting_invitations="SendToNone")
+    got = alice.calendar.get(id=item.id)
+    assert len(got.subject) == 255 and [len(c) for c in got.categories] == [255]
+    assert len(got.location) == 4000  # no such limit on the location
