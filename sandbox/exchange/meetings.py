@@ -22,7 +22,9 @@ them as recipients.
 Responses (CreateItem with ``AcceptItem``, ``TentativelyAcceptItem``, ``DeclineItem`` referencing the meeting
 request or the calendar item; ``MessageDisposition`` required): the attendee's calendar item gets the answer
 (``MyResponseType``, ``AppointmentReplyTime``; accept takes the organiser's IntendedFreeBusyStatus, tentative
-is Tentative) and a decline moves it to Deleted Items; the meeting requests for it move to Deleted Items. Sent
+is Tentative) and a decline moves it to Deleted Items (an answer to one occurrence of a series makes that
+occurrence an exception with its own answer, on both sides; declining it deletes it from the attendee's
+series); the meeting requests for it move to Deleted Items. Sent
 (``SendAndSaveCopy``/``SendOnly``): the organiser's copy shows the answer on the attendee's entry
 (``ResponseType``, ``LastResponseTime``) and the organiser's Inbox gets a ``MeetingResponse`` ("Accepted: ",
 "Tentative: ", "Declined: "; ``IPM.Schedule.Meeting.Resp.Pos|Tent|Neg``); ``SendAndSaveCopy`` keeps a copy in
@@ -40,7 +42,7 @@ event to Deleted Items), exchangelib issues #755 (CancelCalendarItem answers a C
 Undocumented, chosen as Exchange 2016/2019 behave as far as we know: the response answers one CalendarItem id
 (Exchange answers one or two ids, #886); the attendee's calendar item keeps its id across responses (the EWS
 Managed API page says Exchange 2010 re-created it with a new id); extended properties are not copied to the
-attendees' items; an answer to one occurrence answers the series; SendToChanged* sends to the attendees added
+attendees' items; SendToChanged* sends to the attendees added
 by the update when there are any, else to all.
 """
 
@@ -503,26 +505,41 @@ def answer(
     disposition: str,
     body: Element | None,
     copy_folder: str | None,
+    occurrence: int | None = None,
 ) -> tuple[list[str], list[str], str, Item]:
-    """Apply an attendee's answer; return (recipients, delivered-to, subject) of the response message and the
+    """Apply an attendee's answer (to the meeting, or to one occurrence of a series: that occurrence becomes an
+    exception with its own answer); return (recipients, delivered-to, subject) of the response message and the
     attendee's calendar item (a new id after a decline moved it to Deleted Items)."""
     now = fmt_datetime(utcnow())
     uid = _uid(item)
-    requests = _messages_for(mb, uid, "MeetingRequest")
+    one = occurrence if occurrence is not None and "Recurrence" in item.fields else None
+    recurrence_id = fmt_datetime(calendar._ts_dt(one)) if one is not None else None
+    requests = [
+        r
+        for r in _messages_for(mb, uid, "MeetingRequest")
+        if one is None or child_text(r.fields.get("RecurrenceId"), ".") == recurrence_id
+    ]
     intended = "Busy"
     if requests:
         latest = max(requests, key=lambda r: r.created)
         intended = child_text(latest.fields.get("IntendedFreeBusyStatus"), ".", "Busy") or "Busy"
-    _set(item.fields, "MyResponseType", answer_type)
-    _set(item.fields, "AppointmentReplyTime", now)
+    target = dict(item.exceptions.get(one, {})) if one is not None else item.fields
+    _set(target, "MyResponseType", answer_type)
+    _set(target, "AppointmentReplyTime", now)
     if answer_type == "Accept":
-        _set(item.fields, "LegacyFreeBusyStatus", intended)
+        _set(target, "LegacyFreeBusyStatus", intended)
     elif answer_type == "Tentative":
-        _set(item.fields, "LegacyFreeBusyStatus", "Tentative")
+        _set(target, "LegacyFreeBusyStatus", "Tentative")
+    if one is not None:
+        if answer_type == "Decline":
+            item.exceptions.pop(one, None)
+            item.deleted_occurrences.add(one)
+        else:
+            item.exceptions[one] = target
     _write(store, item, ["MyResponseType", "AppointmentReplyTime", "LegacyFreeBusyStatus"])
     for request in requests:
         move_to_deleted_items(store, mb, request)
-    if answer_type == "Decline":
+    if answer_type == "Decline" and one is None:
         item = move_to_deleted_items(store, mb, item)
     organizer = organizer_of(item, "")
     prefix, item_class = RESPONSE_CLASS[answer_type]
@@ -546,12 +563,21 @@ def answer(
     fields["UID"] = el(t("UID"), uid)
     fields["DateTimeStamp"] = el(t("DateTimeStamp"), now)
     fields["IsOrganizer"] = el(t("IsOrganizer"), "false")
-    for name in ("Start", "End", "Location", "Recurrence"):
-        if name in item.fields:
-            fields[name] = copy(item.fields[name])
-    fields["CalendarItemType"] = el(
-        t("CalendarItemType"), "RecurringMaster" if "Recurrence" in item.fields else "Single"
-    )
+    if one is not None:
+        fields["RecurrenceId"] = el(t("RecurrenceId"), recurrence_id)
+        start, end = calendar._occurrence_times(item, one, item.exceptions.get(one, {}))
+        fields["Start"] = el(t("Start"), fmt_datetime(start))
+        fields["End"] = el(t("End"), fmt_datetime(end))
+        if "Location" in item.fields:
+            fields["Location"] = copy(item.fields["Location"])
+        fields["CalendarItemType"] = el(t("CalendarItemType"), "Exception")
+    else:
+        for name in ("Start", "End", "Location", "Recurrence"):
+            if name in item.fields:
+                fields[name] = copy(item.fields[name])
+        fields["CalendarItemType"] = el(
+            t("CalendarItemType"), "RecurringMaster" if "Recurrence" in item.fields else "Single"
+        )
     if disposition == "SaveOnly":
         draft = dict(fields)
         draft.pop("ReceivedBy", None)
@@ -560,7 +586,7 @@ def answer(
         return [], [], subject, item
     delivered = []
     if org_item is not None:
-        _record_answer(store, org_item, mb.email, answer_type, now)
+        _record_answer(store, org_item, mb.email, answer_type, now, one)
         inbound = dict(fields)
         inbound["AssociatedCalendarItemId"] = el(t("AssociatedCalendarItemId"), attrs={"Id": org_item.id})
         new_message(store, org_mb, "inbox", "MeetingResponse", _ordered(inbound, "MeetingResponse"))
@@ -574,10 +600,15 @@ def answer(
     return ([organizer] if organizer else []), delivered, subject, item
 
 
-def _record_answer(store: Store, org_item: Item, email: str, answer_type: str, when: str) -> None:
+def _record_answer(
+    store: Store, org_item: Item, email: str, answer_type: str, when: str, occurrence: int | None = None
+) -> None:
+    """Put the answer on the attendee's entry of the organiser's meeting (of one occurrence: its exception)."""
     changed = []
+    one = occurrence if occurrence is not None and "Recurrence" in org_item.fields else None
+    target = dict(org_item.exceptions.get(one, {})) if one is not None else org_item.fields
     for name in _ATTENDEE_LISTS:
-        e = org_item.fields.get(name)
+        e = target.get(name, org_item.fields.get(name))
         if e is None:
             continue
         e = copy(e)
@@ -597,8 +628,10 @@ def _record_answer(store: Store, org_item: Item, email: str, answer_type: str, w
                 rt.addnext(last)
             last.text = when
         if hit:
-            org_item.fields[name] = e
+            target[name] = e
             changed.append(name)
+    if one is not None and changed:
+        org_item.exceptions[one] = target
     if changed:
         _write(store, org_item, changed)
 

@@ -61,7 +61,9 @@ def _answer(ctx: Context, mb, ref_item, occurrence, answer: str, disposition: st
     item = meetings.resolve_meeting(ctx.store, mb, ref_item, occurrence)
     meetings.check_can_answer(mb, item, answer)
     body = child.find(t("Body"))
-    recipients, delivered, subject, item = meetings.answer(ctx.store, mb, item, answer, disposition, body, copy_folder)
+    recipients, delivered, subject, item = meetings.answer(
+        ctx.store, mb, item, answer, disposition, body, copy_folder, occurrence
+    )
     sent = disposition in _SENDS and bool(recipients)
     ctx.sandbox.record_call(
         {
@@ -79,6 +81,10 @@ def _answer(ctx: Context, mb, ref_item, occurrence, answer: str, disposition: st
             "time": utcnow().isoformat(),
         }
     )
+    if occurrence is not None and occurrence not in item.deleted_occurrences:
+        from .. import ids
+
+        return item_id_only(ids.encode(mb.guid, ids.OCCURRENCE, item.key, occurrence), item.changekey)
     return item_id_only(item.id, item.changekey)
 
 

@@ -304,3 +304,34 @@ def test_cancelling_twice_and_answering_nothing(alice):
         meeting.cancel()
     with pytest.raises(ErrorMissingInformationReferenceItemId):
         AcceptItem(account=alice).send()
+
+
+def test_answers_to_single_occurrences_of_a_series(alice, bob):
+    series = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="Weekly sync",
+        start=START,
+        end=START + dt.timedelta(minutes=30),
+        recurrence=Recurrence(pattern=DailyPattern(interval=7), start=START.date(), number=3),
+        required_attendees=[Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")],
+    )
+    series.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    next(iter(bob.inbox.all())).accept()
+    window = (START, START + dt.timedelta(days=15))
+    second, third = list(bob.calendar.view(*window))[1:]
+    second.decline()
+    third.tentatively_accept()
+    mine = list(bob.calendar.view(*window))
+    assert [(o.start, o.my_response_type) for o in mine] == [
+        (START, "Accept"),
+        (START + dt.timedelta(days=14), "Tentative"),
+    ]
+    assert mine[1].type == "Exception"
+    theirs = list(alice.calendar.view(*window))
+    assert [_responses_of(o)[BOB.email] for o in theirs] == ["Accept", "Decline", "Tentative"]
+    assert sorted(r.subject for r in alice.inbox.all()) == [
+        "Accepted: Weekly sync",
+        "Declined: Weekly sync",
+        "Tentative: Weekly sync",
+    ]
