@@ -695,14 +695,20 @@ def conflict_counts(mb: Mailbox, item: Item, occurrence: int | None, f: dict[str
     import bisect
 
     start, end = _dt(f, "Start"), _dt(f, "End")
-    if start is None or end is None or item.element != "CalendarItem":
+    if start is None or end is None or item.element not in ("CalendarItem", "MeetingRequest"):
         return 0, 0
-    singles, masters, longest = _folder_spans(mb, item.folder_id)
+    folder_id, own = item.folder_id, item.id
+    if item.element == "MeetingRequest":
+        # A request's conflicts are with the attendee's calendar, its own tentative item aside.
+        folder_id = mb.distinguished["calendar"]
+        assoc = item.fields.get("AssociatedCalendarItemId")
+        own = assoc.get("Id") if assoc is not None else ""
+    singles, masters, longest = _folder_spans(mb, folder_id)
     conflicting = adjacent = 0
     lo = bisect.bisect_left(singles, (start - longest,))
     hi = bisect.bisect_right(singles, (end, dt.datetime.max.replace(tzinfo=UTC)))
     for s, e, other_id, blocking in singles[lo:hi]:
-        if other_id == item.id or not blocking:
+        if other_id == own or not blocking:
             continue
         if s < end and start < e:
             conflicting += 1
@@ -712,7 +718,7 @@ def conflict_counts(mb: Mailbox, item: Item, occurrence: int | None, f: dict[str
     for other in masters:
         for o in expand(other, *window):
             ts = _ts(o.original_start)
-            if other is item and occurrence in (None, ts):
+            if other.id == own and occurrence in (None, ts):
                 continue
             if not _blocking({**other.fields, **other.exceptions.get(ts, {})}):
                 continue

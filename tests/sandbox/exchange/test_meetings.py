@@ -335,3 +335,13 @@ def test_answers_to_single_occurrences_of_a_series(alice, bob):
         "Declined: Weekly sync",
         "Tentative: Weekly sync",
     ]
+
+
+def test_a_request_counts_its_conflicts_in_the_attendee_calendar(alice, bob):
+    busy = CalendarItem(
+        account=bob, folder=bob.calendar, subject="Dentist", start=START, end=START + dt.timedelta(minutes=30)
+    )
+    busy.save(send_meeting_invitations="SendToNone")
+    _meeting(alice)
+    request = bob.inbox.get(id=next(iter(bob.inbox.all())).id)
+    assert request.conflicting_meeting_count == 1 and request.adjacent_meeting_count == 0
