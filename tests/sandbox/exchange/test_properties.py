@@ -544,3 +544,30 @@ def test_subjects_and_category_names_are_cut_at_255_characters(alice, monkeypatc
     got = alice.calendar.get(id=item.id)
     assert len(got.subject) == 255 and [len(c) for c in got.categories] == [255]
     assert len(got.location) == 4000  # no such limit on the location
+
+
+def test_a_series_field_set_on_one_occurrence_is_refused(alice):
+    from exchangelib.errors import ErrorInvalidPropertyForOperation
+
+    start = EWSDateTime(2026, 12, 14, 9, tzinfo=LONDON)
+    series = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="Series",
+        start=start,
+        end=start + dt.timedelta(minutes=30),
+        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=start.date(), number=3),
+    )
+    series.save(send_meeting_invitations="SendToNone")
+    occurrence = list(alice.calendar.view(start=start, end=start + dt.timedelta(days=3)))[1]
+    svc = UpdateItem(account=alice)
+    occurrence.uid = "another-uid"
+    payload = svc.get_payload(
+        items=[(occurrence, ["uid"])],
+        conflict_resolution="AlwaysOverwrite",
+        message_disposition="SaveOnly",
+        send_meeting_invitations_or_cancellations="SendToNone",
+        suppress_read_receipts=True,
+    )
+    with pytest.raises(ErrorInvalidPropertyForOperation):
+        list(svc._get_elements(payload=payload))
