@@ -390,8 +390,11 @@ def _deliver_request(
         _set(mine.fields, "LegacyFreeBusyStatus", "Tentative")
         mine.fields.pop("AppointmentReplyTime", None)
     _write(store, mine, written + ["MyResponseType", "LegacyFreeBusyStatus", "IsCancelled"])
-    # Older requests for this meeting are out of date now.
+    # Older requests for this meeting (for this occurrence, when one occurrence changed) are out of date now.
+    recurrence_id = fmt_datetime(calendar._ts_dt(occurrence)) if occurrence is not None else None
     for old in _messages_for(att_mb, uid, "MeetingRequest"):
+        if child_text(old.fields.get("RecurrenceId"), ".") != recurrence_id:
+            continue
         _set(old.fields, "IsOutOfDate", "true")
         _write(store, old, ["IsOutOfDate"])
     fields = _message_fields(_organizer_mb(store, org_item), att_mb, snapshot, "MeetingRequest", kind, time_changed)

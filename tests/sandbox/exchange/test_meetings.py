@@ -345,3 +345,32 @@ def test_a_request_counts_its_conflicts_in_the_attendee_calendar(alice, bob):
     _meeting(alice)
     request = bob.inbox.get(id=next(iter(bob.inbox.all())).id)
     assert request.conflicting_meeting_count == 1 and request.adjacent_meeting_count == 0
+
+
+def test_an_occurrence_moved_with_an_update_moves_in_the_attendee_series(alice, bob):
+    series = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="Daily",
+        start=START,
+        end=START + dt.timedelta(minutes=15),
+        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=START.date(), number=3),
+        required_attendees=[Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")],
+    )
+    series.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    window = (START, START + dt.timedelta(days=3))
+    second = list(alice.calendar.view(*window))[1]
+    second.start, second.end = second.start + dt.timedelta(hours=3), second.end + dt.timedelta(hours=3)
+    second.save(update_fields=["start", "end"], send_meeting_invitations="SendToAllAndSaveCopy")
+    mine = list(bob.calendar.view(*window))
+    assert [o.start for o in mine] == [
+        START,
+        START + dt.timedelta(days=1, hours=3),
+        START + dt.timedelta(days=2),
+    ]
+    assert mine[1].type == "Exception"
+    requests = [r for r in bob.inbox.all() if isinstance(r, MeetingRequest)]
+    assert sorted((r.meeting_request_type, r.is_out_of_date) for r in requests) == [
+        ("FullUpdate", False),
+        ("NewMeetingRequest", False),  # an occurrence's update leaves the series' request current
+    ]
