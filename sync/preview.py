@@ -360,3 +360,32 @@ def total(previews: list[MailboxPreview]) -> dict[str, Any]:
         "guard_stops": sorted(p.mailbox for p in previews if p.guard.get("tripped")),
         "api_calls": {side: sum(p.api_calls.get(side, 0) for p in previews) for side in SIDES},
     }
+
+
+def dry_run(
+    db_factory: Any,
+    mailbox_email: str,
+    *,
+    salesforce: SalesforceOrg,
+    exchange: ExchangeCalendar,
+    policies: PolicySet | None = None,
+    now: dt.datetime | None = None,
+) -> MailboxPreview:
+    """``calsync sync EMAIL --dry-run``: the plan of the mailbox's next session under its own policies (its
+    effective profile, the rep's Salesforce user read again for the rules if due, without storing it), or
+    under ``policies``. Nothing is written anywhere."""
+    from sync import mailboxes, profiles  # profiles imports the policy store; keep this module's imports light
+
+    now = now or dt.datetime.now(dt.UTC)
+    with db_factory() as db:
+        mailbox = mailboxes.find(db, mailbox_email)
+        if mailbox is None:
+            raise PreviewError(f"{mailbox_email} is not a synced mailbox (add it with `calsync mailboxes add`)")
+        name = None
+        if policies is None:
+            facts = profiles.refresh_facts(db, mailbox, salesforce, now, persist=False)
+            policies, eff = profiles.policies_for(db, mailbox, facts=facts)
+            name = eff.name
+        result = preview_mailbox(db, mailbox, salesforce, exchange, policies, now, profile=name)
+        db.rollback()  # a dry run keeps nothing (it changed nothing: this makes sure)
+        return result

@@ -99,3 +99,31 @@ def mailboxes_list(as_json: bool) -> None:
         click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state}")
         if row["backoff_reason"]:  # the API budget guard paused it: say why and until when
             click.echo(f"    paused: {row['backoff_reason']}")
+
+
+@mailboxes.command("set-profile", context_settings=CONTEXT)
+@click.argument("email")
+@click.argument("profile")
+def mailboxes_set_profile(email: str, profile: str) -> None:
+    """Assign policy profile PROFILE to EMAIL's mailbox explicitly (`-`: no explicit profile, the rules and
+    the default decide). The next session applies the change like any policy change."""
+    from admin_panel import audit
+    from calsync.cli.profiles import cli_actor
+    from sync import profiles
+    from sync.mailboxes import find
+
+    with db_session() as db:
+        mailbox = find(db, email)
+        if mailbox is None:
+            raise click.ClickException(f"no mailbox {email}: calsync mailboxes add {email}")
+        target = None
+        if profile != "-":
+            target = profiles.find(db, profile)
+            if target is None:
+                raise click.ClickException(f"no profile {profile!r} (calsync profiles list)")
+        change = profiles.assign(db, mailbox, target, actor=cli_actor())
+        audit.record(db, actor=cli_actor(), action="mailbox.set_profile", target=f"mailbox:{mailbox.email}",
+                     before=change["before"], after=change["after"])  # fmt: skip
+        db.commit()
+        after = change["after"]
+    click.echo(f"{email}: profile {after['name']} ({after['reason']})")
