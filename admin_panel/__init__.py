@@ -13,11 +13,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from admin_panel import connection_views, identity_views, ops, policy_views, salesforce_views, security, views
+from admin_panel import (
+    connection_views,
+    identity_views,
+    ops,
+    policy_views,
+    profile_views,
+    salesforce_views,
+    security,
+    views,
+)
 from admin_panel.blueprint import bp, login_guard
 
 # The page modules are imported for their routes, which they add to ``bp``.
-PAGES = (views, policy_views, connection_views, salesforce_views, identity_views)
+PAGES = (views, policy_views, connection_views, salesforce_views, identity_views, profile_views)
 
 
 def init_app(app: Flask) -> None:
