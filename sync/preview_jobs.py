@@ -228,7 +228,8 @@ def status(redis: Redis, run: dict[str, Any]) -> dict[str, Any]:
         if job is None:
             row["state"] = "expired"
         else:
-            state = str(job.get_status(refresh=False) or "queued")
+            status_ = job.get_status(refresh=False)
+            state = getattr(status_, "value", status_) or "queued"  # RQ's JobStatus enum, as its plain name
             row["state"] = state
             row["progress"] = job.meta.get("progress")
             if state == "finished" and isinstance(job.return_value(), dict):
