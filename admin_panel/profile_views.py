@@ -1,4 +1,4 @@
-"""Policy profiles in the panel (docs/policies.md #profiles) and the Preview of a policy or profile change.
+"""Policy profiles in the panel (docs/policies.md#profiles) and the Preview of a policy or profile change.
 
 Pages: the profiles, their rules and every mailbox's effective profile and why (``/profiles``); one profile's
 policies per kind (``/profiles/<id>``, edited with the Policies page's form); a mailbox's explicit profile

@@ -1,7 +1,7 @@
 """Plan without applying: read both sides of one mailbox and run the planner, writing nothing anywhere.
 
 This is the read half of a sync session (`sync.session` runs the same two functions before it applies), so a
-preview is the real decision, not an estimate (docs/policies.md #preview):
+preview is the real decision, not an estimate (docs/policies.md#preview):
 
 - `read_inputs(db, mailbox, salesforce, exchange, policies, now)` → `SessionInputs`: the links, both change
   feeds (from the mailbox's saved cursor and watermarks), share requests, items that entered the scope,

@@ -1,4 +1,4 @@
-"""Previews of a policy or profile change, one RQ job per affected mailbox (docs/policies.md #preview).
+"""Previews of a policy or profile change, one RQ job per affected mailbox (docs/policies.md#preview).
 
 A **proposed change** (`Change`) is plain JSON, so that it crosses Redis as data:
 

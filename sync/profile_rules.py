@@ -1,4 +1,4 @@
-"""Rules that give a mailbox a policy profile from its rep's Salesforce user (docs/policies.md #profiles).
+"""Rules that give a mailbox a policy profile from its rep's Salesforce user (docs/policies.md#profiles).
 
 A rule names one attribute of the User and a value: ``role`` (the name of the user's role, ``UserRole.Name``),
 ``profile`` (``Profile.Name``) or ``field:<ApiName>`` (a field of User, e.g. ``field:Department``). It matches

@@ -1,4 +1,4 @@
-"""Policy profiles: named sets of per-kind policies, and which one each mailbox follows (docs/policies.md #profiles).
+"""Policy profiles: named sets of per-kind policies, and which one each mailbox follows (docs/policies.md#profiles).
 
 - The **default profile** is the org's policy table (``sync.policy_store``, the panel's Policies page): every
   mailbox follows it unless another profile applies. Migration ``0008_p19`` named it "Default", so nothing

@@ -1,5 +1,5 @@
 """``calsync profiles``: policy profiles (named sets of per-kind policies) and the rules that assign them
-(docs/policies.md #profiles). ``calsync mailboxes set-profile`` assigns one to a mailbox explicitly."""
+(docs/policies.md#profiles). ``calsync mailboxes set-profile`` assigns one to a mailbox explicitly."""
 
 from __future__ import annotations
 

@@ -303,7 +303,7 @@ def _build_objects() -> dict[str, SObject]:
                 _text("Title", "Title", 80),
                 _text("Phone", "Phone", 40, type="phone"),
                 _text("Department", "Department", 80),
-                # Role and profile: what calsync's policy-profile rules match on (docs/policies.md #profiles).
+                # Role and profile: what calsync's policy-profile rules match on (docs/policies.md#profiles).
                 _ref("UserRoleId", "Role ID", ("UserRole",), "UserRole"),
                 _ref("ProfileId", "Profile ID", ("Profile",), "Profile"),
             ],

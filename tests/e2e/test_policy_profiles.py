@@ -22,7 +22,7 @@ from sandbox.salesforce.seed_data import ROLES
 from sandbox.seed import REPS
 from sync import preview, preview_jobs, profiles
 from sync.mailboxes import find
-from sync.models import AuditEntry, HealthEntry, Link, Mailbox, MailboxProfile, SyncSession, utcnow
+from sync.models import AuditEntry, HealthEntry, Link, Mailbox, MailboxProfile, ProfileRule, SyncSession, utcnow
 from sync.policies import Direction, Policy, SalesforceDeletion
 from tests.e2e.actors import at
 from tests.e2e.engine import Engine
@@ -159,7 +159,7 @@ def test_a_role_change_in_salesforce_moves_the_rep_at_the_next_daily_read(engine
 
 def test_two_reps_on_different_profiles_share_one_meeting(engine, world, sandbox_settings):
     """One meeting, one Event owned by the organiser's rep: the Event follows the owner's profile; another
-    rep's profile decides only what that rep's own side does (docs/policies.md #profiles, conflicts)."""
+    rep's profile decides only what that rep's own side does (docs/policies.md#profiles, conflicts)."""
     bob_engine = Engine(sandbox_settings, world, BOB.email)
     downsync = _profile(engine, "Publish only", direction=Direction.DOWNSYNC_ONLY)
     with engine.factory() as db:
@@ -310,3 +310,27 @@ def test_dry_run_of_an_unknown_mailbox_is_a_clear_error(world, sandbox_info_file
     env = {"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": database_url}
     result = CliRunner().invoke(main, ["sync", "nobody@calsync.example", "--dry-run"], env=env)
     assert result.exit_code == 1 and "is not a synced mailbox" in result.output and "Traceback" not in result.output
+
+
+def test_a_rule_on_a_field_the_org_lacks_stops_the_session_with_a_clear_entry(engine, world):
+    world.outlook().create("Kept back", at(2, 10), at(2, 11))
+    with engine.factory() as db:
+        target = profiles.create(db, "Regional")
+        profiles.add_rule(db, "field:Region__c", "EMEA", target)
+        db.commit()
+    from sync.session import run_session
+
+    result = run_session(engine.factory, engine.email, **engine.connectors())
+    assert result.status == "failed" and "Region__c" in (result.error or "")
+    assert world.salesforce().find_event("Kept back") is None  # no session under a profile that may be wrong
+    assert "session_failed" in {h.code for h in engine.health()}
+    # Fixed (the rule names a field the org has): the session runs, and the entry closes.
+    with engine.factory() as db:
+        rule = db.scalars(select(ProfileRule)).one()
+        rule.attribute = "field:Department"
+        db.commit()
+    assert engine.sync().created["salesforce"] == 1
+    assert "session_failed" not in {h.code for h in engine.health()}
+    with engine.factory() as db:
+        facts = db.get(MailboxProfile, find(db, engine.email).id).user_facts
+    assert facts["fields"] == {"Department": "Field Sales"}
