@@ -334,3 +334,40 @@ def test_a_rule_on_a_field_the_org_lacks_stops_the_session_with_a_clear_entry(en
     with engine.factory() as db:
         facts = db.get(MailboxProfile, find(db, engine.email).id).user_facts
     assert facts["fields"] == {"Department": "Field Sales"}
+
+
+def test_the_profiles_cli(engine, world, sandbox_info_file):
+    env = {"CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": engine.settings.database_url}
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(main, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "profile Events created" in run("profiles", "create", "Events", "--description", "Publish events")
+    run("profiles", "set", "Events", "event", "direction=downsync_only", "salesforce_deletion=delete",
+        "scope.future_days=120")  # fmt: skip
+    assert "rule 1: role = 'Events Team' → Events" in run("profiles", "add-rule", "role", "Events Team", "Events")
+    refused = runner.invoke(main, ["profiles", "set", "Events", "task", "direction=two_way"], env=env)
+    assert refused.exit_code == 1 and "sync one way only" in refused.output and "Traceback" not in refused.output
+    unknown = runner.invoke(main, ["mailboxes", "set-profile", engine.email, "Nope"], env=env)
+    assert unknown.exit_code == 1 and "no profile 'Nope'" in unknown.output
+    listing = json.loads(run("profiles", "list", "--json"))
+    (events,) = [p for p in listing["profiles"] if p["name"] == "Events"]
+    assert events["kinds"] == ["event"] and listing["rules"][0]["profile"] == "Events"
+    assert listing["mailboxes"] == [{"email": engine.email, "profile": "Default", "source": "default",
+                                     "reason": "org default (the rep's Salesforce user has not been read for the "
+                                               "rules yet)"}]  # fmt: skip
+    with engine.factory() as db:
+        policy = profiles.policy_set(db, profiles.find(db, "Events")).for_kind("event")
+    assert (policy.direction, policy.salesforce_deletion, policy.scope.future_days) == (
+        Direction.DOWNSYNC_ONLY, SalesforceDeletion.DELETE, 120,
+    )  # fmt: skip
+    world.set_salesforce_user(ALICE.salesforce_user_id, UserRoleId=EVENTS_TEAM)
+    engine.sync()  # the first session reads the rep's user for the rules
+    listing = json.loads(run("profiles", "list", "--json"))
+    assert listing["mailboxes"][0]["profile"] == "Events" and listing["mailboxes"][0]["source"] == "rule"
+    run("mailboxes", "set-profile", engine.email, "Default")
+    assert json.loads(run("profiles", "list", "--json"))["mailboxes"][0]["source"] == "explicit"
+    assert "profile Events removed" in run("profiles", "delete", "Events")
