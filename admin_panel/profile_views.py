@@ -22,7 +22,7 @@ from admin_panel.blueprint import bp
 from admin_panel.policy_views import EVENT_ONLY, _choices, _values, policy_from_form
 from admin_panel.views import actor, redis
 from backend.globals import db_session, settings
-from sync import policy_store, preview_jobs, profiles
+from sync import policy_store, preview_jobs, profile_rules, profiles
 from sync.entry import EVENT, TASK, is_custom_kind
 from sync.job_queue import session_queue
 from sync.models import Mailbox, PolicyProfile, ProfileRule
@@ -297,11 +297,40 @@ def mailbox_profile_preview(mailbox_id: int):
     return _setup(change, f"{mailbox.email} → {what}", url_for("admin.mailbox_detail", mailbox_id=mailbox.id))
 
 
+@bp.post("/profile-rules/preview")
+def profile_rule_preview():
+    """The new-rule form's Preview: the mailboxes the rule would move (by their reps' values last read)."""
+    db = db_session()
+    form = {k: request.form.get(k, "").strip() for k in ("attribute", "field", "value", "profile_id", "position")}
+    attribute = "field:" + form["field"] if form["attribute"] == "field" else form["attribute"]
+    target = profiles.find(db, form["profile_id"]) if form["profile_id"] else None
+    if form["position"] and not form["position"].lstrip("-").isdigit():
+        return _overview(["The position must be a whole number."], form, 400)
+    try:
+        if target is None:
+            raise profiles.ProfileError("Choose the profile the rule gives.")
+        rule = {
+            "attribute": profile_rules.check_attribute(attribute),
+            "value": profile_rules.check_value(form["value"]),
+            "position": int(form["position"]) if form["position"] else None,
+        }
+    except (profiles.ProfileError, profile_rules.RuleError) as exc:
+        return _overview([str(exc)], form, 400)
+    change = preview_jobs.Change("rule", target.id, rule=rule)
+    return _setup(change, f"new rule: {rule['attribute']} is {rule['value']!r} → {target.name}",
+                  url_for("admin.profile_list"))  # fmt: skip
+
+
 def _change_from_form() -> preview_jobs.Change:
     try:
         change = preview_jobs.Change.from_json(json.loads(request.form.get("change", "")))
-        if change.type not in ("policy", "assign"):
+        if change.type not in ("policy", "assign", "rule"):
             raise ValueError(change.type)
+        if change.type == "rule":
+            profile_rules.check_attribute((change.rule or {}).get("attribute", ""))
+            profile_rules.check_value((change.rule or {}).get("value", ""))
+            if db_session().get(PolicyProfile, change.profile_id) is None:
+                raise ValueError("no such profile")
         if change.type == "policy":
             policy_from_dict(change.policy or {})
             if db_session().get(PolicyProfile, change.profile_id) is None:
@@ -383,6 +412,21 @@ def preview_save(run_id: str):
                      target=f"profile:{profile.name}:{policy.kind}" if not profile.is_default
                      else f"policy:{policy.kind}", before=before, after=policy.to_dict())  # fmt: skip
         flash(f"{profile.name}: policy for {policy.kind} saved.")
+    elif change.type == "rule":
+        target = db.get(PolicyProfile, change.profile_id)
+        if target is None:
+            abort(404, description="The profile of this preview was removed.")
+        rule_data = change.rule or {}
+        try:
+            rule = profiles.add_rule(db, rule_data.get("attribute", ""), rule_data.get("value", ""), target,
+                                     rule_data.get("position"))  # fmt: skip
+        except profiles.ProfileError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("admin.preview_show", run_id=run_id), 303)
+        audit.record(db, actor=actor(), action="profile.rule_add", target=f"rule:{rule.id}",
+                     after={"attribute": rule.attribute, "value": rule.value, "profile": target.name,
+                            "position": rule.position})  # fmt: skip
+        flash(f"Rule added: {rule.attribute} = {rule.value!r} → {target.name}.")
     else:
         target = db.get(PolicyProfile, change.profile_id) if change.profile_id is not None else None
         for mailbox_id in change.mailbox_ids:

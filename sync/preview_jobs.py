@@ -5,7 +5,9 @@ A **proposed change** (`Change`) is plain JSON, so that it crosses Redis as data
 - ``{"type": "policy", "profile_id": P, "policy": {...}}``: profile ``P``'s policy of one kind (the default
   profile's is the org policy table) becomes ``policy`` (a `sync.policies.Policy.to_dict()`);
 - ``{"type": "assign", "profile_id": P or None, "mailbox_ids": [...]}``: these mailboxes get profile ``P``
-  explicitly (None: back to the rules and the default).
+  explicitly (None: back to the rules and the default);
+- ``{"type": "rule", "profile_id": P, "rule": {"attribute", "value", "position"}}``: a new rule giving ``P``
+  (the mailboxes it would move, by the rep's user values last read).
 
 `affected` says which mailboxes a change touches, `proposed_policies` what one of them would follow, and
 `estimate` what the preview will cost in Salesforce read requests. `start` stores the run in Redis and enqueues
@@ -43,14 +45,16 @@ class Change:
     profile_id: int | None
     policy: dict[str, Any] | None = None
     mailbox_ids: tuple[int, ...] = ()
+    rule: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type, "profile_id": self.profile_id, "policy": self.policy,
-                "mailbox_ids": list(self.mailbox_ids)}  # fmt: skip
+                "mailbox_ids": list(self.mailbox_ids), "rule": self.rule}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Change:
-        return cls(data["type"], data.get("profile_id"), data.get("policy"), tuple(data.get("mailbox_ids") or ()))
+        return cls(data["type"], data.get("profile_id"), data.get("policy"), tuple(data.get("mailbox_ids") or ()),
+                   data.get("rule"))  # fmt: skip
 
     @property
     def kind(self) -> str | None:
@@ -61,8 +65,43 @@ def _profile(db: Session, profile_id: int | None) -> PolicyProfile | None:
     return db.get(PolicyProfile, profile_id) if profile_id is not None else None
 
 
-def proposed_policies(db: Session, mailbox: Mailbox, change: Change) -> tuple[PolicySet, str]:
-    """What ``mailbox`` would follow with ``change`` saved, and the profile's name."""
+def _with_rule(db: Session, change: Change) -> list[profile_rules.Rule]:
+    """The rules as they would be with the change's new rule inserted at its position (default: last)."""
+    current = profiles.rules(db)
+    rule = change.rule or {}
+    position = rule.get("position")
+    if position is None:
+        position = max((r.position for r in current), default=0) + 1
+    new = profile_rules.Rule(-1, int(position), profile_rules.check_attribute(rule.get("attribute", "")),
+                             profile_rules.check_value(rule.get("value", "")), int(change.profile_id or 0))  # fmt: skip
+    # Inserted before an existing rule of the same position (as `profiles.add_rule` stores it, it is tried first
+    # only if its position is lower; the same position keeps the older rule first, by id).
+    return sorted([*current, new], key=lambda r: (r.position, r.id if r.id > 0 else 10**12))
+
+
+def _rule_effective(
+    db: Session, mailbox: Mailbox, rules: list[profile_rules.Rule], facts: dict[str, Any] | None = None
+) -> PolicyProfile:
+    row = db.get(MailboxProfile, mailbox.id)
+    if row is not None and row.profile_id is not None:
+        explicit = _profile(db, row.profile_id)  # an explicit profile wins over every rule
+        if explicit is not None:
+            return explicit
+    if facts is None:
+        facts = row.user_facts if row is not None else None
+    rule = profile_rules.first_match(rules, facts)
+    target = _profile(db, rule.profile_id) if rule is not None else None
+    return target or profiles.default_profile(db)
+
+
+def proposed_policies(
+    db: Session, mailbox: Mailbox, change: Change, *, facts: dict[str, Any] | None = None
+) -> tuple[PolicySet, str]:
+    """What ``mailbox`` would follow with ``change`` saved, and the profile's name (``facts``: the rep's user
+    values just read, for a new rule; default: the values last read)."""
+    if change.type == "rule":
+        target = _rule_effective(db, mailbox, _with_rule(db, change), facts)
+        return profiles.policy_set(db, target), target.name
     if change.type == "assign":
         if mailbox.id in change.mailbox_ids:
             target = _profile(db, change.profile_id)
@@ -100,6 +139,20 @@ def affected(db: Session, change: Change) -> list[Mailbox]:
     boxes = list(db.scalars(select(Mailbox).where(Mailbox.enabled.is_(True)).order_by(Mailbox.email)))
     if change.type == "assign":
         return [m for m in boxes if m.id in change.mailbox_ids]
+    if change.type == "rule":
+        # Mailboxes the rule would move by their reps' values last read, and those never read (the job reads them).
+        rules, current = _with_rule(db, change), profiles.rules(db)
+        out = []
+        for m in boxes:
+            row = db.get(MailboxProfile, m.id)
+            if row is not None and row.profile_id is not None:
+                continue
+            unknown = row is None or row.user_facts is None or bool(
+                set(profile_rules.fields_named(rules)) - set((row.user_facts or {}).get("fields", {}))
+            )  # fmt: skip
+            if unknown or _rule_effective(db, m, rules).id != _rule_effective(db, m, current).id:
+                out.append(m)
+        return out
     changed = _profile(db, change.profile_id)
     if changed is None:
         return []
@@ -129,6 +182,7 @@ def estimate(db: Session, change: Change, mailboxes: list[Mailbox]) -> dict[str,
         kinds = [k for k in policy_store.kinds(policies) if policies.for_kind(k).direction is not Direction.OFF]
         linked = {k for (k,) in db.execute(select(Link.kind).where(Link.mailbox_id == mailbox.id).distinct())}
         queries += len(set(kinds) | linked) + (0 if mailbox.salesforce_user_id else 1)
+        queries += 1 if change.type == "rule" else 0  # the rep's user, read for the new rule
     ids = [m.id for m in mailboxes]
     recent = []
     if ids:
@@ -202,8 +256,12 @@ def preview_job(run_id: str, mailbox_id: int) -> dict[str, Any]:
         if mailbox is None:
             return {"mailbox_id": mailbox_id, "status": "failed", "error": "the mailbox was removed"}
         try:
-            policies, name = proposed_policies(db, mailbox, change)
             salesforce, exchange = context.salesforce(), context.exchange(mailbox.email)
+            facts = None
+            if change.type == "rule" and mailbox.salesforce_user_id:  # the rep's values now, as the rule would see
+                fields = profile_rules.fields_named(_with_rule(db, change))
+                facts = profile_rules.read_facts(salesforce, mailbox.salesforce_user_id, fields)
+            policies, name = proposed_policies(db, mailbox, change, facts=facts)
             result = preview.preview_mailbox(db, mailbox, salesforce, exchange, policies, context.clock(), profile=name)
         except Exception as exc:  # a preview that cannot read says why; it never crashes the worker
             error = f"{type(exc).__name__}: {exc}"

@@ -143,3 +143,20 @@ def test_a_preview_of_no_affected_mailbox_says_so(app, admin_client):
     form = {"direction": "off", "scope_past_days": "14", "scope_future_days": "60", "csrf_token": token}
     text = admin_client.post("/admin/policies/event/preview", data=form).get_data(as_text=True)
     assert "No enabled mailbox follows this policy" in text
+
+
+def test_a_new_rule_can_be_previewed_before_it_is_added(app, admin_client, redis_db):
+    _add_mailboxes(app, "rep@calsync.example")
+    token = csrf_of(admin_client.get("/admin/profiles"))
+    admin_client.post("/admin/profiles", data={"name": "Executives", "csrf_token": token})
+    with _db(app) as db:
+        target = profiles.find(db, "Executives").id
+    form = {"attribute": "role", "value": "Executive", "profile_id": str(target), "position": "", "csrf_token": token}
+    setup = admin_client.post("/admin/profile-rules/preview", data=form)
+    text = setup.get_data(as_text=True)
+    assert setup.status_code == 200 and "new rule: role is &#39;Executive&#39; → Executives" in text
+    assert "Affected mailboxes</dt><dd>1</dd>" in text  # never read: the preview job reads the rep's user
+    bad = admin_client.post("/admin/profile-rules/preview", data={**form, "position": "first"})
+    assert bad.status_code == 400 and "The position must be a whole number." in bad.get_data(as_text=True)
+    with _db(app) as db:
+        assert profiles.rules(db) == []  # a preview adds nothing

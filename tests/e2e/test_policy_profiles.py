@@ -20,7 +20,7 @@ from sqlalchemy import select
 from calsync.cli import main
 from sandbox.salesforce.seed_data import ROLES
 from sandbox.seed import REPS
-from sync import preview, preview_jobs, profiles
+from sync import preview, preview_jobs, profile_rules, profiles
 from sync.mailboxes import find
 from sync.models import AuditEntry, HealthEntry, Link, Mailbox, MailboxProfile, ProfileRule, SyncSession, utcnow
 from sync.policies import Direction, Policy, SalesforceDeletion
@@ -371,3 +371,29 @@ def test_the_profiles_cli(engine, world, sandbox_info_file):
     run("mailboxes", "set-profile", engine.email, "Default")
     assert json.loads(run("profiles", "list", "--json"))["mailboxes"][0]["source"] == "explicit"
     assert "profile Events removed" in run("profiles", "delete", "Events")
+
+
+def test_preview_of_a_new_rule_is_what_the_next_session_does(engine, world):
+    mine, made, _ = _synced_pair(engine, world)
+    off = _profile(engine, "No events", direction=Direction.OFF)
+    change = preview_jobs.Change("rule", off, rule={"attribute": "role", "value": "field sales", "position": None})
+    with engine.factory() as db:
+        mailbox = find(db, engine.email)
+        assert [m.email for m in preview_jobs.affected(db, change)] == [engine.email]  # never read: may move
+        connectors = engine.connectors()
+        # What the preview job does: the rep's values read now, then the proposed policies, read and planned.
+        facts = profile_rules.read_facts(connectors["salesforce"], mailbox.salesforce_user_id, [])
+        policies, name = preview_jobs.proposed_policies(db, mailbox, change, facts=facts)
+        planned = preview.preview_mailbox(db, mailbox, connectors["salesforce"], connectors["exchange"], policies,
+                                          utcnow(), profile=name)  # fmt: skip
+        assert preview_jobs.estimate(db, change, [mailbox])["salesforce_reads"] == 3  # Events, Tasks, the user
+    assert facts["role"] == "Field Sales" and name == "No events"
+    assert planned.counts["deleted"] == {"salesforce": 0, "exchange": 1} and planned.counts["unlinked"] == 2
+    with engine.factory() as db:
+        profiles.add_rule(db, "role", "field sales", db.get(profiles.PolicyProfile, off))
+        db.commit()
+    result = engine.sync()
+    _assert_same(planned, result)
+    assert world.outlook().get(made) is None and world.outlook().get(mine) is not None
+    with engine.factory() as db:
+        assert preview_jobs.affected(db, change) == []  # read now: the same rule again would move nobody
