@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
@@ -40,8 +40,10 @@ def all_profiles() -> list[PolicyProfile]:
 
 @bp.app_template_global("mailbox_profile")
 def mailbox_profile(mailbox: Mailbox) -> profiles.Effective:
-    """The effective profile of a mailbox and why, for the mailbox pages."""
-    return profiles.effective(db_session(), mailbox)
+    """The effective profile of a mailbox and why, for the mailbox pages (the rules read once per request)."""
+    if "profile_rules" not in g:
+        g.profile_rules = profiles.rules(db_session())
+    return profiles.effective(db_session(), mailbox, rule_list=g.profile_rules)
 
 
 def _profile_or_404(profile_id: int) -> PolicyProfile:
@@ -353,25 +355,31 @@ def preview_start():
             cost = preview_jobs.estimate(db, change, affected)
             body = render_template("admin/preview_setup.html", change=json.dumps(change.to_json()),
                                    description=description, affected=affected, cost=cost, sample=SAMPLE_DEFAULT,
-                                   back=request.form.get("back", ""),
+                                   back=_back(),
                                    errors=["The sample size must be a whole number of at least 1."])  # fmt: skip
             return body, 400
         sample = int(raw)
     chosen = preview_jobs.pick(affected, sample, seed=description)
     if not chosen:
         flash("No enabled mailbox is affected by this change: nothing to preview.", "error")
-        return redirect(request.form.get("back") or url_for("admin.profile_list"), 303)
+        return redirect(_back(), 303)
     try:
         queue = session_queue(settings().sync_queue, redis())
         run_id = preview_jobs.start(redis(), queue, change, chosen, actor=actor(), description=description,
                                     job_timeout=settings().job_timeout)  # fmt: skip
     except RedisError as exc:
         flash(f"Redis does not answer ({exc}): previews run as jobs and need the queue.", "error")
-        return redirect(request.form.get("back") or url_for("admin.profile_list"), 303)
+        return redirect(_back(), 303)
     audit.record(db, actor=actor(), action="preview.start", target=f"preview:{run_id}",
                  after={"change": change.to_json(), "mailboxes": len(chosen)})  # fmt: skip
     db.commit()
     return redirect(url_for("admin.preview_show", run_id=run_id), 303)
+
+
+def _back() -> str:
+    """Where the preview form came from: a page of the panel, never another site."""
+    back = request.form.get("back", "")
+    return back if back.startswith("/admin/") and "//" not in back else url_for("admin.profile_list")
 
 
 def _run_or_404(run_id: str) -> dict[str, Any]:

@@ -160,3 +160,33 @@ def test_a_new_rule_can_be_previewed_before_it_is_added(app, admin_client, redis
     assert bad.status_code == 400 and "The position must be a whole number." in bad.get_data(as_text=True)
     with _db(app) as db:
         assert profiles.rules(db) == []  # a preview adds nothing
+
+
+JUNK = ["", "x" * 5000, "-1", "1e400", "nan", "<script>alert(1)</script>", "25:99", "ø∂ß", "0x10", "'; DROP TABLE x"]
+
+
+def test_junk_in_every_profile_form_is_a_message_never_a_500(app, admin_client, redis_db):
+    (mailbox_id,) = _add_mailboxes(app, "rep@calsync.example")
+    token = csrf_of(admin_client.get("/admin/profiles"))
+    admin_client.post("/admin/profiles", data={"name": "Field", "csrf_token": token})
+    with _db(app) as db:
+        field = profiles.find(db, "Field").id
+    policy_fields = ["direction", "conflict_winner", "salesforce_deletion", "scope_past_days", "scope_future_days"]
+    forms = {
+        "/admin/profiles": ["name", "description", "copy_from"],
+        "/admin/profile-rules": ["attribute", "field", "value", "profile_id", "position"],
+        "/admin/profile-rules/preview": ["attribute", "field", "value", "profile_id", "position"],
+        f"/admin/profiles/{field}/policies/event": policy_fields,
+        f"/admin/profiles/{field}/policies/event/preview": policy_fields,
+        "/admin/policies/event/preview": policy_fields,
+        f"/admin/mailboxes/{mailbox_id}/profile": ["profile_id"],
+        f"/admin/mailboxes/{mailbox_id}/profile/preview": ["profile_id"],
+        "/admin/previews": ["change", "description", "which", "sample", "back"],
+    }
+    for url, names in forms.items():
+        for junk in JUNK:
+            response = admin_client.post(url, data={"csrf_token": token, **dict.fromkeys(names, junk)})
+            assert response.status_code < 500, (url, junk, response.status_code)
+            assert "<script>alert(1)</script>" not in response.get_data(as_text=True)
+    for url in ("/admin/previews/nosuchrun", "/admin/previews/..%2f..", f"/admin/profiles/{field}/policies/nope"):
+        assert admin_client.get(url).status_code == 404, url
