@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -31,14 +32,14 @@ from sync.connectors.base import SalesforceOrg
 from sync.connectors.errors import ConnectorError
 from sync.entry import is_valid_kind
 from sync.models import Mailbox, MailboxProfile, PolicyProfile, ProfileRule, utcnow
-from sync.policies import Policy, PolicyError, PolicySet, policy_from_dict
+from sync.policies import Policy, PolicySet, policy_from_dict
 
 log = logging.getLogger("calsync.profiles")
 
 DEFAULT_NAME = "Default"
 # Health code of a mailbox whose rep's Salesforce user could not be read for the rules (the last values stay).
 PROFILE_RULES_UNREADABLE = "profile_rules_unreadable"
-_NAME = re.compile(r"^[\w][\w .&/+-]{0,79}$")
+_NAME = re.compile(r"^[^\W\d_][\w .&/+-]{0,79}$")  # a letter first: names never look like ids
 
 
 class ProfileError(ValueError):
@@ -140,6 +141,8 @@ def delete(db: Session, profile: PolicyProfile) -> None:
     users = db.scalar(select(func.count()).select_from(MailboxProfile).where(MailboxProfile.profile_id == profile.id))
     if users:
         raise ProfileError(f"{users} mailbox(es) are assigned to {profile.name!r}: assign them another profile first.")
+    # Its rules go with it (the foreign key cascades too; this does not rely on SQLite enforcing it).
+    db.execute(sa_delete(ProfileRule).where(ProfileRule.profile_id == profile.id))
     db.delete(profile)
 
 
@@ -288,7 +291,7 @@ def check_kind(kind: str) -> str:
 
 
 __all__ = [
-    "DEFAULT_NAME", "PROFILE_RULES_UNREADABLE", "Effective", "PolicyError", "ProfileError", "add_rule", "all_profiles",
+    "DEFAULT_NAME", "PROFILE_RULES_UNREADABLE", "Effective", "ProfileError", "add_rule", "all_profiles",
     "assign", "check_kind", "clear_policy", "create", "default_profile", "delete", "effective", "find",
     "mailboxes_of", "mark_stale", "policies_for", "policy_set", "refresh_facts", "rules", "session_policies",
     "set_policy", "with_policy",
