@@ -74,9 +74,11 @@ def mailboxes_login(email: str, username: str | None, password_stdin: bool, clea
 @click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
 def mailboxes_list(as_json: bool) -> None:
     """List mailboxes with their state."""
+    from sync import profiles
     from sync.mailboxes import all_mailboxes
 
     with db_session() as db:
+        rules = profiles.rules(db)
         rows = [
             {
                 "email": m.email,
@@ -86,6 +88,7 @@ def mailboxes_list(as_json: bool) -> None:
                 "sync_interval_minutes": m.sync_interval_minutes,
                 "backoff_until": m.backoff_until.isoformat() if m.backoff_until else None,
                 "backoff_reason": m.backoff_reason,
+                "profile": profiles.effective(db, m, rule_list=rules).name,
             }
             for m in all_mailboxes(db)
         ]
@@ -96,7 +99,7 @@ def mailboxes_list(as_json: bool) -> None:
         click.echo("no mailboxes yet: calsync mailboxes add EMAIL")
     for row in rows:
         state = "enabled" if row["enabled"] else "disabled"
-        click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state}")
+        click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state:8} {row['profile']}")
         if row["backoff_reason"]:  # the API budget guard paused it: say why and until when
             click.echo(f"    paused: {row['backoff_reason']}")
 

@@ -368,6 +368,7 @@ def test_the_profiles_cli(engine, world, sandbox_info_file):
     engine.sync()  # the first session reads the rep's user for the rules
     listing = json.loads(run("profiles", "list", "--json"))
     assert listing["mailboxes"][0]["profile"] == "Events" and listing["mailboxes"][0]["source"] == "rule"
+    assert json.loads(run("mailboxes", "list", "--json"))[0]["profile"] == "Events"
     run("mailboxes", "set-profile", engine.email, "Default")
     assert json.loads(run("profiles", "list", "--json"))["mailboxes"][0]["source"] == "explicit"
     assert "profile Events removed" in run("profiles", "delete", "Events")
