@@ -349,13 +349,19 @@ def preview_mailbox(
 
 def total(previews: list[MailboxPreview]) -> dict[str, Any]:
     """The sum over mailboxes: counts, health entries by code, mailboxes the guard would stop, requests."""
-    counts = _counts([i for p in previews for i in p.items])
+    counts = _counts([])
+    for p in previews:  # summed from each preview's counts (a job's stored result keeps no item list)
+        for name in SIDED:
+            for side in SIDES:
+                counts[name][side] += p.counts.get(name, {}).get(side, 0)
+        for name in OTHER:
+            counts[name] += p.counts.get(name, 0)
     codes = Counter(h["code"] for p in previews for h in p.health)
     return {
         "mailboxes": len(previews),
         "failed": sum(1 for p in previews if p.status != "ok"),
         "counts": counts,
-        "writes": sum(p.writes for p in previews),
+        "writes": sum(sum(counts[n].values()) for n in SIDED) + counts["untagged"] + counts["joined"],
         "health": dict(sorted(codes.items())),
         "guard_stops": sorted(p.mailbox for p in previews if p.guard.get("tripped")),
         "api_calls": {side: sum(p.api_calls.get(side, 0) for p in previews) for side in SIDES},

@@ -271,7 +271,8 @@ def preview_job(run_id: str, mailbox_id: int) -> dict[str, Any]:
         finally:
             db.rollback()
     progress("done")
-    return {"mailbox_id": mailbox_id, **result.to_json(all_items=True)}
+    # Counts, samples, health and the guard: not every item (a result stays in Redis for a day).
+    return {"mailbox_id": mailbox_id, **result.to_json()}
 
 
 def status(redis: Redis, run: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +306,7 @@ def status(redis: Redis, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_json(data: dict[str, Any]) -> preview.MailboxPreview:
-    items = [preview.PlannedItem(**i) for i in data.get("items", [])]
+    items = [preview.PlannedItem(**i) for i in data.get("items") or []]
     return preview.MailboxPreview(
         mailbox=data["mailbox"], status=data["status"], counts=data["counts"], items=items, health=data["health"],
         guard=data["guard"], api_calls=data["api_calls"], profile=data.get("profile"), error=data.get("error"),
