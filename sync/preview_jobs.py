@@ -14,6 +14,9 @@ A **proposed change** (`Change`) is plain JSON, so that it crosses Redis as data
 ``sync.preview_jobs.preview_job(run_id, mailbox_id)`` for each mailbox (all, or a sample the admin picks); a job
 reads and plans through `sync.preview.preview_mailbox`, writes nothing, keeps its progress in
 ``job.meta["progress"]`` and returns the mailbox's preview as its JSON result. `status` gathers them.
+
+A preview job takes no mailbox lock: it writes nothing, so it cannot disturb a session; one that runs while a
+session of the same mailbox applies may show some of that session's work as still to do.
 """
 
 from __future__ import annotations
