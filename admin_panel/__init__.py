@@ -19,6 +19,7 @@ from admin_panel import (
     microsoft365_views,
     ops,
     policy_views,
+    profile_views,
     salesforce_views,
     security,
     views,
@@ -26,7 +27,7 @@ from admin_panel import (
 from admin_panel.blueprint import bp, login_guard
 
 # The page modules are imported for their routes, which they add to ``bp``.
-PAGES = (views, policy_views, connection_views, salesforce_views, identity_views, microsoft365_views)
+PAGES = (views, policy_views, connection_views, salesforce_views, identity_views, microsoft365_views, profile_views)
 
 
 def init_app(app: Flask) -> None:

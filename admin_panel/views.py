@@ -21,7 +21,7 @@ from admin_panel.charts import bar_chart
 from admin_panel.ops import snapshot
 from admin_panel.throttle import LoginThrottle, log_failed_login
 from backend.globals import db_session, runtime, settings
-from sync import health, mailboxes, settings_store
+from sync import health, mailboxes, profiles, settings_store
 from sync.job_queue import session_queue
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
 from sync.schedule import schedule_config, sync_now
@@ -248,6 +248,7 @@ def _sync_now(mailbox: Mailbox) -> str:
         flash(f"{mailbox.email} is disabled: enable it first.", "error")
         return "disabled"
     mailbox.next_sync_at = utcnow()
+    profiles.mark_stale(db_session(), mailbox)  # "sync now" reads the rep's Salesforce user again (issue 19)
     try:
         outcome = sync_now(session_queue(settings().sync_queue, redis()), mailbox.id, schedule_config(settings()))
     except RedisError as exc:

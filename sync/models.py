@@ -289,3 +289,48 @@ class OutOfScopeItem(Base):
     starts_at: Mapped[dt.datetime]
     ends_at: Mapped[dt.datetime]  # sync.scope.OPEN_END for a series without an end
     seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# -- policy profiles (issue 19) ------------------------------------------------------------------------------
+class PolicyProfile(Base):
+    """A named set of per-kind policies (`sync.profiles`). The default profile (``is_default``) is the org's
+    policy table (`Policy` rows, the panel's Policies page); another profile's ``policies`` holds the settings
+    of the kinds it sets (kind → `sync.policies.Policy.to_dict()` without the kind), the rest follow the
+    default."""
+
+    __tablename__ = "policy_profiles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    policies: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ProfileRule(Base):
+    """A rule on the rep's Salesforce user: ``attribute`` (``role``, ``profile`` or ``field:<ApiName>``) equal
+    to ``value`` (case-insensitive) gives ``profile_id``. Rules are tried by ``position``; the first match wins."""
+
+    __tablename__ = "profile_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    attribute: Mapped[str] = mapped_column(String(120))
+    value: Mapped[str] = mapped_column(String(255))
+    profile_id: Mapped[int] = mapped_column(ForeignKey("policy_profiles.id", ondelete="CASCADE"))
+
+
+class MailboxProfile(Base):
+    """Per mailbox: the explicitly assigned profile (if any), and the rep's Salesforce user as the rules see it
+    (``user_facts``: role, profile and the user fields rules name), read at most once a day and at "sync now"."""
+
+    __tablename__ = "mailbox_profiles"
+
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True)
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("policy_profiles.id", ondelete="RESTRICT"))
+    assigned_by: Mapped[str | None] = mapped_column(String(320))
+    assigned_at: Mapped[dt.datetime | None]
+    user_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    facts_read_at: Mapped[dt.datetime | None]

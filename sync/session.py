@@ -16,19 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync import health, links, mailboxes, policy_store, scope_entry, shares
+from sync import health, links, mailboxes, policy_store, preview, profiles, scope_entry, shares
 from sync.apply import Applier
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
-from sync.entry import EVENT
-from sync.feeds import read_exchange, read_salesforce, refresh_failed
-from sync.models import Link, Mailbox, SyncSession, utcnow
-from sync.planner import plan as make_plan
-from sync.planner.model import ChangeType, ExchangeChange, LinkStatus, MeetingEvent
-from sync.policies import Direction, PolicySet
+from sync.models import Mailbox, SyncSession, utcnow
+from sync.policies import PolicySet
 
 log = logging.getLogger("calsync.session")
 
@@ -183,14 +178,14 @@ def _mailbox_health(db: Session, mailbox: Mailbox, side: str, code: str, message
 
 def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check, progress) -> None:
     progress("reading", 0, 0)
-    policies = policies or policy_store.load(db)
-    kinds = policy_store.kinds(policies)
     if not mailbox.salesforce_user_id:
         user_id = salesforce.active_user_id(mailbox.email)
         if not user_id:
             raise SessionError(f"no active Salesforce user has the e-mail {mailbox.email}")
         mailbox.salesforce_user_id = user_id
         db.commit()
+    # The mailbox's policy profile (issue 19: explicit, by a rule on the rep's user, or the org default).
+    policies = policies or profiles.session_policies(db, mailbox, salesforce, now)
 
     wanted = policy_store.categories(policies)
     due, digest = _categories_due(mailbox, wanted, now)
@@ -199,39 +194,12 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         mailbox.category_state = {"hash": digest, "checked_at": now.isoformat()}
         db.commit()
 
-    previous = links.load(db, mailbox)
-    share_requests = shares.pending(db, mailbox)  # Who/What chosen in the add-in since the last session
-    ex_feed = read_exchange(
-        exchange, sync_state=mailbox.exchange_sync_state, links=previous, policies=policies, kinds=kinds,
-        mailbox_email=mailbox.email, time_zone=mailbox.time_zone, shared=share_requests,
-    )  # fmt: skip
-    sf_feed = read_salesforce(
-        salesforce, owner_id=mailbox.salesforce_user_id, policies=policies, kinds=kinds,
-        watermarks=mailbox.salesforce_watermarks or {}, time_zone=mailbox.time_zone, now=now,
-        linked_kinds={link.kind for link in previous if link.is_live},
-        links=previous,
-    )  # fmt: skip
-    refresh_failed(
-        exchange, salesforce, links=previous, exchange_feed=ex_feed, salesforce_feed=sf_feed, policies=policies,
-        time_zone=mailbox.time_zone, mailbox_email=mailbox.email, shared=share_requests,
-    )  # fmt: skip
-    entered = scope_entry.entered(db, mailbox, policies, now)  # items the scope took in since they were read
-    if entered:
-        scope_entry.read_entered(
-            entered, exchange, salesforce, exchange_feed=ex_feed, salesforce_feed=sf_feed, links=previous,
-            policies=policies, time_zone=mailbox.time_zone, mailbox_email=mailbox.email, shared=share_requests,
-        )  # fmt: skip
-    progress("planning", 0, len(ex_feed.changes) + len(sf_feed.changes))
-    meeting_changes = _meetings_going_up(ex_feed.changes, policies)
-    emails = sorted({a.email for c in meeting_changes for a in c.entry.attendees if a.email})
-    people = salesforce.people_by_email(emails) if emails else {}
-    known = {link.exchange_id for link in previous if link.exchange_id}
-    meetings = meeting_events(db, mailbox, {c.uid for c in meeting_changes if c.uid and c.exchange_id not in known})
-    plan = make_plan(
-        previous, ex_feed.changes, sf_feed.changes, policies, now, mailbox=mailbox.email,
-        exchange_full_count=ex_feed.full_count, salesforce_full_count=sf_feed.full_count,
-        default_time_zone=mailbox.time_zone, people=people, meetings=meetings,
-    )  # fmt: skip
+    # Read and plan exactly as a preview does (sync.preview: the plan-without-applying path).
+    inputs = preview.read_inputs(db, mailbox, salesforce, exchange, policies, now)
+    previous, ex_feed, sf_feed = inputs.links, inputs.exchange_feed, inputs.salesforce_feed
+    share_requests, entered, people = inputs.share_requests, inputs.entered, inputs.people
+    progress("planning", 0, inputs.change_count)
+    plan = preview.plan_inputs(inputs, now)
     total = len(plan.writes)
 
     def _checkpoint(point: str) -> None:
@@ -275,38 +243,9 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     progress("done", total, total)
 
 
-def _meetings_going_up(changes: list[ExchangeChange], policies: PolicySet) -> list[ExchangeChange]:
-    """Changed Exchange Events whose attendees may reach Salesforce this session."""
-    if policies.for_kind(EVENT).direction in (Direction.OFF, Direction.DOWNSYNC_ONLY):
-        return []
-    return [
-        c
-        for c in changes
-        if c.kind == EVENT and c.type is ChangeType.CHANGED and c.entry is not None and c.entry.attendees
-    ]
-
-
-def meeting_events(db: Session, mailbox: Mailbox, uids: set[str]) -> dict[str, MeetingEvent]:
-    """iCalUId → the Event another mailbox's link made for that meeting (one meeting, one Event)."""
-    if not uids:
-        return {}
-    rows = db.execute(
-        select(Link.exchange_uid, Link.salesforce_id, Mailbox.salesforce_user_id)
-        .join(Mailbox, Link.mailbox_id == Mailbox.id)
-        .where(
-            Link.exchange_uid.in_(sorted(uids)),
-            Link.mailbox_id != mailbox.id,
-            Link.kind == EVENT,
-            Link.joined_event.is_(False),
-            Link.state.in_([str(LinkStatus.PENDING), str(LinkStatus.ACTIVE), str(LinkStatus.FAILED)]),
-            Link.salesforce_id.is_not(None),
-        )
-        .order_by(Link.created_at, Link.id)
-    )
-    found: dict[str, MeetingEvent] = {}
-    for uid, salesforce_id, owner in rows:
-        found.setdefault(uid, MeetingEvent(salesforce_id=salesforce_id, owner_user_id=owner))
-    return found
+# Kept under their old names for callers of this module (they live in sync.preview now).
+meeting_events = preview.meeting_events
+_meetings_going_up = preview.meetings_going_up
 
 
 def _past_own_writes(exchange: ExchangeCalendar, state: str | None, writes: dict[str, str | None]) -> str | None:

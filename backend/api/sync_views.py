@@ -14,7 +14,7 @@ from backend.auth import current_caller
 from backend.errors import ApiError
 from backend.globals import db_session
 from backend.visibility import viewer
-from sync import policy_store
+from sync import policy_store, profiles
 from sync.connectors.errors import ConnectorError
 from sync.job_queue import fetch_job
 from sync.policies import Direction
@@ -79,6 +79,8 @@ def sync_now():
     Queues a session; `status` is `duplicate` when one is already queued or running.
     """
     caller = current_caller()
+    profiles.mark_stale(db_session(), caller.mailbox)  # "sync now" reads the rep's Salesforce user again
+    db_session().commit()
     return queue_session(caller.mailbox.id, reason="now")
 
 

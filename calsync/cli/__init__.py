@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from calsync.cli import admin, config, db, demo, mailboxes, sandboxes, sessions, web, workers
+from calsync.cli import admin, config, db, demo, mailboxes, profiles, sandboxes, sessions, web, workers
 from calsync.cli.common import CONTEXT
 
 
@@ -19,6 +19,7 @@ for command in (
     config.config_command,
     db.db,
     mailboxes.mailboxes,
+    profiles.profiles,
     admin.admin,
     sessions.sync_command,
     sandboxes.sandbox,

@@ -111,9 +111,11 @@ def mailboxes_login(email: str, username: str | None, password_stdin: bool, clea
 @click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
 def mailboxes_list(as_json: bool) -> None:
     """List mailboxes with their state."""
+    from sync import profiles
     from sync.mailboxes import all_mailboxes
 
     with db_session() as db:
+        rules = profiles.rules(db)
         rows = [
             {
                 "email": m.email,
@@ -124,6 +126,7 @@ def mailboxes_list(as_json: bool) -> None:
                 "sync_interval_minutes": m.sync_interval_minutes,
                 "backoff_until": m.backoff_until.isoformat() if m.backoff_until else None,
                 "backoff_reason": m.backoff_reason,
+                "profile": profiles.effective(db, m, rule_list=rules).name,
             }
             for m in all_mailboxes(db)
         ]
@@ -134,6 +137,36 @@ def mailboxes_list(as_json: bool) -> None:
         click.echo("no mailboxes yet: calsync mailboxes add EMAIL")
     for row in rows:
         state = "enabled" if row["enabled"] else "disabled"
-        click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {row['backend']:5} {state}")
+        click.echo(
+            f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {row['backend']:5} {state:8} {row['profile']}"
+        )
         if row["backoff_reason"]:  # the API budget guard paused it: say why and until when
             click.echo(f"    paused: {row['backoff_reason']}")
+
+
+@mailboxes.command("set-profile", context_settings=CONTEXT)
+@click.argument("email")
+@click.argument("profile")
+def mailboxes_set_profile(email: str, profile: str) -> None:
+    """Assign policy profile PROFILE to EMAIL's mailbox explicitly (`-`: no explicit profile, the rules and
+    the default decide). The next session applies the change like any policy change."""
+    from admin_panel import audit
+    from calsync.cli.profiles import cli_actor
+    from sync import profiles
+    from sync.mailboxes import find
+
+    with db_session() as db:
+        mailbox = find(db, email)
+        if mailbox is None:
+            raise click.ClickException(f"no mailbox {email}: calsync mailboxes add {email}")
+        target = None
+        if profile != "-":
+            target = profiles.find(db, profile)
+            if target is None:
+                raise click.ClickException(f"no profile {profile!r} (calsync profiles list)")
+        change = profiles.assign(db, mailbox, target, actor=cli_actor())
+        audit.record(db, actor=cli_actor(), action="mailbox.set_profile", target=f"mailbox:{mailbox.email}",
+                     before=change["before"], after=change["after"])  # fmt: skip
+        db.commit()
+        after = change["after"]
+    click.echo(f"{email}: profile {after['name']} ({after['reason']})")

@@ -18,12 +18,19 @@ from calsync.settings import ConfigError
 @click.command("sync", context_settings=CONTEXT)
 @click.argument("email")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the session's figures.")
-def sync_command(email: str, as_json: bool) -> None:
-    """Run one sync session for EMAIL's mailbox now (inline, without the queue; `calsync enqueue` queues one)."""
+@click.option("--dry-run", is_flag=True, help="Read both sides and print the plan without writing anything.")
+def sync_command(email: str, as_json: bool, dry_run: bool) -> None:
+    """Run one sync session for EMAIL's mailbox now (inline, without the queue; `calsync enqueue` queues one).
+
+    With --dry-run, print what the session would do (creates, updates, deletes, reverts per side, unlinks,
+    health entries, the mass-deletion guard) and write nothing: no remote write, no link or cursor change."""
     from sync.runtime import Runtime
     from sync.session import SessionError, run_session
 
     runtime = Runtime.build(load_settings(), migrate=True)
+    if dry_run:
+        _dry_run(runtime, email, as_json)
+        return
     try:
         # Connectors with what an admin connected in the panel laid over the environment's.
         salesforce, exchange = runtime.salesforce(), runtime.exchange(email)
@@ -45,3 +52,35 @@ def sync_command(email: str, as_json: bool) -> None:
             click.echo(f"  failed items: {result.failed}  {result.error or ''}")
     if result.status == "failed":
         sys.exit(1)
+
+
+def _dry_run(runtime, email: str, as_json: bool) -> None:
+    from sync.connectors.errors import ConnectorError
+    from sync.preview import PreviewError, dry_run
+    from sync.profiles import ProfileError
+
+    try:
+        salesforce, exchange = runtime.salesforce(), runtime.exchange(email)
+        preview = dry_run(runtime.session_factory, email, salesforce=salesforce, exchange=exchange)
+    except (ConfigError, PreviewError, ProfileError, ConnectorError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(preview.to_json(all_items=True)))
+        return
+    click.echo(f"{preview.mailbox}: dry run (nothing written), profile {preview.profile or '-'}")
+    counts = preview.counts
+    for side in ("salesforce", "exchange"):
+        click.echo(
+            f"  {side:10}  would create {counts['created'][side]}  update {counts['updated'][side]}  "
+            f"delete {counts['deleted'][side]}  revert {counts['reverted'][side]}  "
+            f"(read requests {preview.api_calls[side]})"
+        )
+    click.echo(f"  unlink {counts['unlinked']}  untag {counts['untagged']}  join {counts['joined']}")
+    if preview.guard.get("tripped"):
+        click.echo(f"  the mass-deletion guard would stop this session: {preview.guard['reason']}")
+    for entry in preview.health:
+        click.echo(f"  health {entry['code']}: {entry['message']}")
+    for key, items in sorted(preview.samples().items()):
+        for item in items:
+            click.echo(f"  {key:22} {item['subject'] or item['item_id'] or item['sync_key']}"
+                       + (f"  ({item['reason']})" if item["reason"] else ""))  # fmt: skip

@@ -177,7 +177,7 @@ def scheduler(once: bool, interval: float | None, log_level: str) -> None:
 @click.argument("email")
 def enqueue(email: str) -> None:
     """Sync now: enqueue a session of EMAIL's mailbox at once (a worker runs it)."""
-    from sync import mailboxes
+    from sync import mailboxes, profiles
     from sync.job_queue import session_queue
     from sync.schedule import sync_now
 
@@ -187,6 +187,8 @@ def enqueue(email: str) -> None:
         if mailbox is None:
             raise click.ClickException(f"{email} is not a synced mailbox (add it with `calsync mailboxes add`)")
         mailbox_id = mailbox.id
+        profiles.mark_stale(db, mailbox)  # "sync now" reads the rep's Salesforce user again (policy profiles)
+        db.commit()
     outcome = sync_now(session_queue(runtime.schedule.queue, runtime.redis), mailbox_id, runtime.schedule)
     click.echo({"enqueued": f"{email}: session enqueued",
                 "requeued": f"{email}: its failed session was requeued",

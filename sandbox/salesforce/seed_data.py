@@ -58,10 +58,29 @@ def _backdate(store: Store, obj_name: str, record_id: str, when: dt.datetime) ->
     record.update(CreatedDate=stamp, LastModifiedDate=stamp, SystemModstamp=stamp)
 
 
+# Roles and profiles of the org (every rep starts as a field sales rep with the standard profile); tests move a
+# rep to another role to exercise calsync's policy-profile rules.
+ROLES: tuple[tuple[str, str], ...] = (
+    ("00E000000000000001", "Field Sales"),
+    ("00E000000000000002", "Events Team"),
+    ("00E000000000000003", "Executive"),
+)
+PROFILES: tuple[tuple[str, str], ...] = (
+    ("00e000000000000001", "Standard User"),
+    ("00e000000000000002", "System Administrator"),
+)
+
+
 def seed_people(store: Store, now: dt.datetime) -> None:
     long_ago = (now - dt.timedelta(days=400)).replace(microsecond=0)
     system = {"CreatedDate": long_ago, "LastModifiedDate": long_ago, "SystemModstamp": long_ago}
     admin = REPS[0].salesforce_user_id
+    for role_id, name in ROLES:
+        store.insert_seed(OBJECTS["UserRole"], {"Id": role_id, "Name": name, "CreatedById": admin,
+                                                "LastModifiedById": admin, **system})  # fmt: skip
+    for profile_id, name in PROFILES:
+        store.insert_seed(OBJECTS["Profile"], {"Id": profile_id, "Name": name, "CreatedById": admin,
+                                               "LastModifiedById": admin, **system})  # fmt: skip
     for rep in REPS:
         store.insert_seed(
             OBJECTS["User"],
@@ -76,6 +95,9 @@ def seed_people(store: Store, now: dt.datetime) -> None:
                 "IsActive": True,
                 "TimeZoneSidKey": rep.timezone,
                 "Title": "Account Executive",
+                "Department": "Field Sales",
+                "UserRoleId": ROLES[0][0],
+                "ProfileId": PROFILES[0][0],
                 "CreatedById": admin,
                 "LastModifiedById": admin,
                 **system,

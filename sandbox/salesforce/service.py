@@ -14,6 +14,7 @@ Admin endpoints (no authentication, never charged; loopback sandbox only):
 | ``POST /__sandbox__/reset`` | ``{"seed": "demo"}``: fresh data (sessions and faults stay) |
 | ``GET /__sandbox__/records/{T}`` | every record of an object, deleted ones included |
 | ``POST /__sandbox__/touch`` | ``{"ids": [...]}``: move SystemModstamp like an automated update |
+| ``PUT /__sandbox__/users/{id}`` | ``{"UserRoleId": ..., "ProfileId": ..., "Department": ...}``: as in Setup |
 | ``POST /__sandbox__/purge-recycle-bin`` | ``{"object": "Event"}`` or ``{}``: empty the recycle bin |
 | ``GET, PUT /__sandbox__/clock`` | ``{"offset_seconds": N}``: shift the sandbox clock |
 | ``POST /__sandbox__/sessions/expire`` | ``{"token": ...}``: end one session (401 next use); ``{}``: every issued one |
@@ -356,6 +357,10 @@ class SalesforceSandbox:
                     touched = [self.store.touch(i)["Id"] for i in body.get("ids", [])]
                     self.save()
                     return _json_response({"touched": touched})
+                if route.startswith("users/") and method == "PUT":
+                    user = self.store.set_user_fields(route.split("/", 1)[1], body)
+                    self.save()
+                    return _json_response(self.store.wire(get_object("User"), user))
                 if route == "purge-recycle-bin" and method == "POST":
                     purged = self.store.purge_recycle_bin(body.get("object"))
                     self.save()

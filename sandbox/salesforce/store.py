@@ -367,6 +367,24 @@ class Store:
         record["SystemModstamp"] = self.stamp()
         return record
 
+    # Fields of a User an admin may change in Setup (the API cannot: User is read-only in the sandbox).
+    USER_ADMIN_FIELDS = frozenset({"UserRoleId", "ProfileId", "Department", "Title"})
+
+    def set_user_fields(self, user_id: str, values: dict[str, Any]) -> Record:
+        """An admin changes a User's role, profile or department in Setup: the record and its stamps move."""
+        obj = OBJECTS["User"]
+        record = self.get(obj, user_id)
+        unknown = sorted(set(values) - self.USER_ADMIN_FIELDS)
+        if unknown:
+            raise ApiError("INVALID_FIELD", f"cannot set {', '.join(unknown)} on User here")
+        for name in ("UserRoleId", "ProfileId"):
+            if values.get(name) is not None:
+                self._check_reference(obj.fields[name], values[name])
+        now = self.stamp()
+        record.update(values, LastModifiedDate=now, SystemModstamp=now)
+        self._remember(obj, record["Id"])
+        return record
+
     # -- validation ------------------------------------------------------------------------------------------
     def _validate(self, obj: SObject, record: Record, given: set[str], old: Record | None) -> None:
         for name in given:

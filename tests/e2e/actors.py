@@ -845,6 +845,10 @@ class World:
         """Move SystemModstamp as an automated process (workflow, trigger) would, without changing content."""
         self._sf("POST", "touch", {"ids": list(ids)})
 
+    def set_salesforce_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a User's ``UserRoleId``, ``ProfileId``, ``Department`` or ``Title``, as an admin does in Setup."""
+        return self._sf("PUT", f"users/{user_id}", fields)
+
     def purge_salesforce_recycle_bin(self, obj: str | None = None) -> int:
         return self._sf("POST", "purge-recycle-bin", {"object": obj} if obj else {})["purged"]
 

@@ -13,6 +13,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 
 from sandbox.salesforce import SalesforceSandbox
 from sandbox.salesforce.oauth import session_id_for
+from sandbox.salesforce.seed_data import PROFILES, ROLES
 from sandbox.seed import ACCOUNTS, ORG_ID, PEOPLE, REPS
 from sandbox.server import ServerThread
 from sandbox.tls import TLSFiles
@@ -118,7 +119,9 @@ def test_empty_seed_has_only_the_shared_people() -> None:
     contacts = sum(p.kind == "Contact" for p in PEOPLE)
     # The reps and the integration user that server-to-server sessions run as.
     leads = len(PEOPLE) - contacts
-    assert counts == {"User": len(REPS) + 1, "Account": len(ACCOUNTS), "Contact": contacts, "Lead": leads}
+    # The org's roles and profiles, which calsync's policy-profile rules match on.
+    assert counts == {"User": len(REPS) + 1, "Account": len(ACCOUNTS), "Contact": contacts, "Lead": leads,
+                      "UserRole": len(ROLES), "Profile": len(PROFILES)}  # fmt: skip
 
 
 def test_demo_seed_gives_every_rep_a_calendar() -> None:

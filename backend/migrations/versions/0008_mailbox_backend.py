@@ -1,13 +1,13 @@
 """mailboxes say which protocol reaches their calendar: EWS or Microsoft Graph
 
-Revision ID: 0008_g16b
+Revision ID: 0008
 Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_g16b"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
