@@ -43,7 +43,7 @@ Salesforce reaching Outlook (UpdateItem on an OccurrenceItemId), and Graph ``ins
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,20 +132,36 @@ def only_exceptions_changed(before: Recurrence | None, after: Recurrence | None)
     )
 
 
+def pattern_occurrences(
+    recurrence: Recurrence, first_start: dt.datetime, time_zone: str, *, limit: int = 1000
+) -> Iterator[tuple[int, dt.date, dt.datetime]]:
+    """(1-based instance index, local date, original start in UTC) of each occurrence the pattern makes,
+    deleted ones included, as Exchange counts them: the series' local time of day on each date (a time in
+    the spring-forward gap moves on by the gap, an ambiguous one takes its first instant)."""
+    from dateutil.rrule import rrulestr
+
+    tz = zone(time_zone)
+    local = first_start.astimezone(tz).replace(tzinfo=None)
+    for index, occurrence in enumerate(rrulestr(recurrence.rrule, dtstart=local), start=1):
+        if index > limit:
+            return
+        moment = dt.datetime.combine(occurrence.date(), local.time()).replace(tzinfo=tz, fold=0)
+        yield index, occurrence.date(), moment.astimezone(dt.UTC)
+
+
 def instance_indexes(
     recurrence: Recurrence, first_start: dt.datetime, time_zone: str, days: Iterable[dt.date]
 ) -> list[int]:
     """EWS ``InstanceIndex`` (1-based position in the pattern) of the occurrences on these local dates."""
-    from dateutil.rrule import rrulestr
-
     wanted = set(days)
-    local = first_start.astimezone(zone(time_zone)).replace(tzinfo=None)
     found: list[int] = []
-    for index, occurrence in enumerate(rrulestr(recurrence.rrule, dtstart=local), start=1):
-        if occurrence.date() in wanted:
+    if not wanted:
+        return found
+    for index, day, _ in pattern_occurrences(recurrence, first_start, time_zone):
+        if day in wanted:
             found.append(index)
-            wanted.discard(occurrence.date())
-        if not wanted or index >= 1000:
+            wanted.discard(day)
+        if not wanted:
             break
     return found
 

@@ -87,6 +87,8 @@ DEFAULT_SHAPE = (
 )
 # Fields an occurrence of a series does not carry (they belong to the master).
 MASTER_ONLY = {"Recurrence", "FirstOccurrence", "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences"}
+# Marks a field deleted on one occurrence (held in the occurrence's overlay; rendered as absent).
+CLEARED = "{urn:calsync:sandbox}cleared"
 
 
 # -- time zones -----------------------------------------------------------------------------------------------
@@ -462,6 +464,8 @@ def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple
         for k in MASTER_ONLY:
             f.pop(k, None)
         f.update(overlay)
+        for k in [k for k, v in overlay.items() if isinstance(v, Element) and v.get(CLEARED)]:
+            f.pop(k, None)
         _set_dt(f, "Start", start)
         _set_dt(f, "End", end)
         _set_dt(f, "OriginalStart", _ts_dt(occurrence))

@@ -3,7 +3,8 @@
 Change keys: ``AlwaysOverwrite`` ignores them; ``NeverOverwrite`` refuses any stale key; ``AutoResolve`` refuses
 a stale key only when a field it sets was written after that key (otherwise the changes merge). A refusal is
 ``ErrorIrresolvableConflict``. Changes addressed to an occurrence (OccurrenceItemId, or an occurrence's ItemId)
-make it a modified occurrence of its master.
+make it a modified occurrence of its master; a field deleted on an occurrence is empty there (the master's
+value does not show through).
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def update_item(ctx: Context, req: Element) -> Element:
                             (overlay if overlay is not None else item.extended).pop(
                                 key if overlay is not None else eval_key(key), None
                             )
+                        elif overlay is not None:
+                            # An occurrence's field deleted is empty there, not the master's again.
+                            overlay[key] = el(t(key), attrs={calendar.CLEARED: "true"})
                         else:
                             target.pop(key, None)
                         continue
