@@ -83,6 +83,7 @@ class Applier:
     # Sync keys whose Exchange item this session created (not found by its key): a cursor read before the create
     # does not cover it.
     exchange_created: set[str] = field(default_factory=set)
+    _salesforce_ids: dict[str, str] = field(default_factory=dict)  # sync key → Salesforce id, of known links
 
     # -- entry point ---------------------------------------------------------------------------------------
     def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
@@ -95,6 +96,7 @@ class Applier:
         for action in plan.actions:
             by_type[type(action)].append(action)
         pending_before = {link.sync_key for link in previous if link.state is LinkStatus.PENDING}
+        self._salesforce_ids = {link.sync_key: link.salesforce_id for link in previous if link.salesforce_id}
 
         self._delete_salesforce(by_type[DeleteSalesforce])
         self._delete_exchange(by_type[DeleteExchange])
@@ -269,6 +271,8 @@ class Applier:
                     exchange_id=existing[action.sync_key], change_key=None
                 )
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
+                if series.has_exceptions(action.entry.recurrence):  # again: occurrence writes are idempotent
+                    self._exchange_occurrences(action, None, existing[action.sync_key])
                 continue
             data, _ = entry_to_exchange(action.entry, sync_key=action.sync_key)
             to_create.append(action)
@@ -289,6 +293,8 @@ class Applier:
                     self.exchange_writes[result.item_id] = result.change_key
                 self.exchange_created.add(action.sync_key)
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
+                if result.item_id and series.has_exceptions(action.entry.recurrence):
+                    self._exchange_occurrences(action, None, result.item_id)  # a new master holds none
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id, Side.SALESFORCE)
 
@@ -318,38 +324,81 @@ class Applier:
     def _update_exchange(self, actions: list[UpdateExchange]) -> None:
         changes: list[ItemChange] = []
         sent: list[UpdateExchange] = []
+        rewritten: list[UpdateExchange] = []
         for action in actions:
             if action.sync_key in self.report.failed_keys:
                 continue
-            if "recurrence" in action.fields and series.only_exceptions_changed(
-                action.current.recurrence, action.entry.recurrence
+            if (
+                "recurrence" in action.fields
+                and "when" not in action.fields
+                and series.only_exceptions_changed(action.current.recurrence, action.entry.recurrence)
             ):
-                if not self._delete_occurrences(action):
+                if not self._exchange_occurrences(action, action.current.recurrence):
                     continue
+                self.report.count(self._label(action, "updated"), Side.EXCHANGE)
                 action = dataclasses.replace(action, fields=tuple(f for f in action.fields if f != "recurrence"))
                 if not action.fields:
                     continue
+            elif {"recurrence", "when"} & set(action.fields) and action.entry.recurrence is not None:
+                rewritten.append(action)  # Exchange drops a rewritten master's exceptions: put them back after
             data, _ = exchange_update(action.current, action.entry, action.fields)
             if not data:
                 continue
             changes.append(ItemChange(action.exchange_id, action.change_key, data))
             sent.append(action)
         self._send_exchange_updates(changes, sent, "updated")
+        for action in rewritten:
+            if action.sync_key not in self.report.failed_keys:
+                self._series_rewritten(action)
 
-    def _delete_occurrences(self, action: UpdateExchange) -> bool:
-        """Occurrences deleted in Salesforce leave the Outlook series one by one (sync.series)."""
-        before, after = action.current.recurrence, action.entry.recurrence
-        assert before is not None and after is not None and action.entry.start is not None
-        days = set(after.exdates) - set(before.exdates)
-        indexes = series.instance_indexes(after, action.entry.start, action.entry.time_zone, days)
+    def _exchange_occurrences(self, action: UpdateExchange | CreateInExchange, before, item_id=None) -> bool:
+        """Deleted and changed occurrences reach the Outlook series one by one (sync.series)."""
+        item_id = item_id or getattr(action, "exchange_id", None)
         try:
-            done = self.exchange.delete_occurrences(action.exchange_id, indexes)
+            done = series.write_exchange_occurrences(self.exchange, item_id, before, action.entry)
         except ConnectorError as exc:
-            self._fail(action.sync_key, Side.EXCHANGE, exc, action.exchange_id)
+            self._fail(action.sync_key, Side.EXCHANGE, exc, item_id)
             return False
-        self.report.writes += done
-        self.report.count(self._label(action, "updated"), Side.EXCHANGE)
+        self.report.writes += done.writes
+        for issue in done.issues:
+            self._health(action.sync_key, Side.EXCHANGE, issue.code, issue.message, item_id)
+        if done.error is not None:
+            self._fail(action.sync_key, Side.EXCHANGE, done.error, item_id)
+            return False
         return True
+
+    def _series_rewritten(self, action: UpdateExchange) -> None:
+        """A series' pattern, start or length written to Outlook: its exceptions that the new pattern still has
+        go back on both sides (Exchange dropped them with the rewrite; the org re-created its occurrence Events
+        if the change came from Salesforce); the others are dropped, with a note (docs/recurrence.md)."""
+        after = action.entry.recurrence
+        bounds = series.series_bounds(action.entry)
+        current = action.current.recurrence
+        if after is None or bounds is None:
+            return
+        if current is not None and series.has_exceptions(current):
+            _, dropped = series.in_pattern(after.with_exceptions(current), bounds[0], action.entry.time_zone)
+            dropped = [d for d in dropped if d not in after.exdates and d not in {o.original for o in after.overrides}]
+            if dropped:
+                self._health(action.sync_key, Side.EXCHANGE, series.EXCEPTIONS_DROPPED,
+                             series.dropped_message(action.entry.subject, dropped), action.exchange_id)  # fmt: skip
+        if not series.has_exceptions(after) or not self._exchange_occurrences(action, None):
+            return
+        series_id = self._salesforce_ids.get(action.sync_key)
+        if series_id:
+            try:
+                done = series.sync_salesforce_occurrences(
+                    self.salesforce, series_id, action.sync_key, after, action.entry.time_zone,
+                    subject=action.entry.subject,
+                )  # fmt: skip
+            except ConnectorError as exc:
+                self._fail(action.sync_key, Side.SALESFORCE, exc, series_id)
+                return
+            self.report.writes += done.writes
+            for issue in done.issues:
+                self._health(action.sync_key, Side.SALESFORCE, issue.code, issue.message, series_id)
+            if done.failed:
+                self._record_result(action.sync_key, Side.SALESFORCE, done.failed[0], series_id)
 
     def _send_exchange_updates(self, changes, sent, verb: str) -> None:
         if not changes:

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync import series
 from sync.connectors.base import DELETE, REMOVED, ExchangeCalendar, ExchangeItem, SalesforceOrg
-from sync.entry import EVENT, TASK, entry_from_projection, is_custom_kind
+from sync.entry import EVENT, TASK, Entry, entry_from_projection, is_custom_kind
 from sync.mapping.exchange import entry_from_exchange
 from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
 from sync.planner.model import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
@@ -237,17 +238,30 @@ def _salesforce_changes(
     """Rows of one object kind as change records (invitees read only where they can matter)."""
     kind = policy.kind
     gone_occurrences: dict[str, list[dict[str, Any]]] = {}
+    occurrence_rows: dict[str, list[dict[str, Any]]] = {}
     if kind == EVENT:
         # Occurrence Events belong to their series, which is the item that syncs (sync.series); deleted ones
-        # become deleted occurrences of their (linked) series.
+        # become deleted occurrences of their (linked) series; edited ones make the series read its
+        # occurrence Events again (one query), for its changed occurrences.
+        edited: set[str] = set()
         for row in rows:
-            if row.get("RecurrenceActivityId") and row.get("IsDeleted") and row["RecurrenceActivityId"] in by_id:
-                gone_occurrences.setdefault(row["RecurrenceActivityId"], []).append(row)
+            series_id = row.get("RecurrenceActivityId")
+            if series_id and row.get("IsDeleted") and series_id in by_id:
+                gone_occurrences.setdefault(series_id, []).append(row)
+            elif series_id and not row.get("IsDeleted") and (series_id in by_id or row.get("IsRecurrence2Exception")):
+                edited.add(series_id)
         rows = [r for r in rows if not r.get("RecurrenceActivityId")]
         listed = {r["Id"] for r in rows}
-        missing = sorted(i for i in gone_occurrences if i not in listed and _new_gaps(by_id[i], gone_occurrences[i]))
+        missing = sorted(
+            i
+            for i in set(gone_occurrences) | (edited & set(by_id))
+            if i not in listed and (i in edited or _new_gaps(by_id[i], gone_occurrences[i]))
+        )
         if missing:
             rows = [*rows, *(r for r in connector.get_records(sobject, missing, salesforce_fields(policy)) if r)]
+        series_ids = {r["Id"] for r in rows if not r.get("IsDeleted")} & edited
+        if series_ids:
+            occurrence_rows = series.read_salesforce_occurrences(connector, series_ids)
     invitees: dict[str, list[str]] = {}
     if kind == EVENT:
         live = [r["Id"] for r in rows if not r.get("IsDeleted")]
@@ -274,15 +288,8 @@ def _salesforce_changes(
         result = from_salesforce(row, policy, time_zone=time_zone, invitee_emails=invitees.get(meta.id, ()))
         entry = result.entry
         if entry is not None and entry.recurrence is not None:
-            # The series' changed and deleted occurrences on this side: as last synced (not read).
-            base = (by_id[meta.id].salesforce_base or {}) if meta.id in by_id else {}
-            held = entry_from_projection(base).recurrence if base.get("recurrence") else None
-            recurrence = entry.recurrence.with_exceptions(held)
-            if meta.id in gone_occurrences:
-                link = by_id[meta.id]
-                gaps = deleted_occurrence_dates(gone_occurrences[meta.id], link.sync_key, entry.time_zone)
-                recurrence = dataclasses.replace(recurrence, exdates=tuple(set(recurrence.exdates) | gaps))
-            entry = entry.replace(recurrence=recurrence)
+            entry = _series_entry(entry, by_id.get(meta.id), gone_occurrences.get(meta.id),
+                                  occurrence_rows.get(meta.id))  # fmt: skip
         changes.append(
             SalesforceChange(
                 meta.id,
@@ -297,6 +304,37 @@ def _salesforce_changes(
             )
         )
     return changes
+
+
+def _series_entry(
+    entry: Entry,
+    link: LinkState | None,
+    gone: list[dict[str, Any]] | None,
+    occurrences: list[dict[str, Any]] | None,
+) -> Entry:
+    """A Salesforce series with its changed and deleted occurrences (sync.series): as last synced, with the
+    occurrence Events deleted since (``gone``) and, when some were edited, as its live occurrence Events
+    (``occurrences``) say. A series whose pattern, start or length changed keeps the exceptions the new
+    pattern still has (the org re-created its occurrence Events: neither list says anything then)."""
+    assert entry.recurrence is not None
+    base = (link.salesforce_base or {}) if link is not None else {}
+    held_entry = entry_from_projection(base) if base.get("recurrence") else None
+    recurrence = entry.recurrence.with_exceptions(held_entry.recurrence if held_entry is not None else None)
+    bounds = series.series_bounds(entry)
+    if held_entry is not None and series.reshaped(held_entry, entry):
+        if bounds is not None:
+            recurrence, _ = series.in_pattern(recurrence, bounds[0], entry.time_zone)
+        return entry.replace(recurrence=recurrence)
+    if occurrences is not None and bounds is not None:
+        overrides = series.salesforce_overrides(
+            occurrences, recurrence, bounds[0], bounds[1], entry.time_zone, link.sync_key if link else None,
+            subject=entry.subject, location=entry.location,
+        )  # fmt: skip
+        recurrence = dataclasses.replace(recurrence, overrides=overrides)
+    if gone and link is not None:
+        gaps = deleted_occurrence_dates(gone, link.sync_key, entry.time_zone)
+        recurrence = dataclasses.replace(recurrence, exdates=tuple(set(recurrence.exdates) | gaps))
+    return entry.replace(recurrence=recurrence)
 
 
 def _new_gaps(link: LinkState, rows: list[dict[str, Any]]) -> bool:

@@ -42,17 +42,31 @@ Salesforce reaching Outlook (UpdateItem on an OccurrenceItemId), and Graph ``ins
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.connectors.base import ExchangeCalendar, ExchangeItem
-from sync.entry import OccurrenceOverride, Recurrence, Side, normalize_location, normalize_subject, to_utc
+from sync.connectors.base import ExchangeCalendar, ExchangeItem, OccurrenceChange
+from sync.entry import (
+    Entry,
+    OccurrenceOverride,
+    Recurrence,
+    Side,
+    normalize_location,
+    normalize_subject,
+    project_when,
+    to_utc,
+)
 from sync.mapping.issues import MappingIssue
 from sync.mapping.timezones import zone
 
 OCCURRENCE_MISSING = "recurrence_occurrence_missing"
+EXCEPTIONS_DROPPED = "recurrence_exceptions_dropped"
+OCCURRENCE_COLUMNS = (
+    "Id, RecurrenceActivityId, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, CalSync_Key__c"
+)
 OCCURRENCE_FIELDS = ("subject", "location", "start", "end")
 
 
@@ -120,15 +134,14 @@ def deleted_occurrence_dates(rows: Iterable[Mapping[str, Any]], sync_key: str, t
 
 
 def only_exceptions_changed(before: Recurrence | None, after: Recurrence | None) -> bool:
-    """The same pattern, other deleted occurrences only (what EWS can do occurrence by occurrence; rewriting
-    a master's pattern would drop every exception the series has)."""
+    """The same pattern, other changed occurrences and more deleted ones only (what EWS can do occurrence by
+    occurrence; rewriting a master's pattern would drop every exception the series has)."""
     return (
         before is not None
         and after is not None
         and before.rrule == after.rrule
-        and before.overrides == after.overrides
         and set(before.exdates) <= set(after.exdates)
-        and before.exdates != after.exdates
+        and (before.exdates != after.exdates or before.overrides != after.overrides)
     )
 
 
@@ -246,6 +259,235 @@ def sync_salesforce_occurrences(
         failed += [r for r in salesforce.update("Event", updates) if not r.success]
         writes += 1
     return OccurrenceWrites(writes, issues, failed)
+
+
+def series_bounds(entry: Entry) -> tuple[dt.datetime, dt.timedelta] | None:
+    """(first occurrence's start, length) of a series entry; all-day series run from local midnights."""
+    if entry.start is not None and entry.end is not None:
+        return entry.start, entry.end - entry.start
+    if entry.start_date is not None and entry.end_date is not None:
+        tz = zone(entry.time_zone)
+        first = dt.datetime.combine(entry.start_date, dt.time(0), tz)
+        last = dt.datetime.combine(entry.end_date, dt.time(0), tz)
+        return first.astimezone(dt.UTC), last - first
+    return None
+
+
+def reshaped(before: Entry, after: Entry) -> bool:
+    """Whether a Salesforce series changed its pattern, first start or length: the org then re-creates its
+    occurrence Events (the exceptions there are gone) and Exchange drops a rewritten master's exceptions."""
+    if before.recurrence is None or after.recurrence is None:
+        return False
+    return before.recurrence.rrule != after.recurrence.rrule or project_when(before) != project_when(after)
+
+
+# -- Salesforce occurrence Events → the series' changed occurrences ------------------------------------------
+def read_salesforce_occurrences(salesforce: Any, series_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Series id → its live occurrence Events (one query per 200 series; none without series)."""
+    ids = sorted(set(series_ids))
+    out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for at in range(0, len(ids), 200):
+        listed = ", ".join(f"'{_soql_id(i)}'" for i in ids[at : at + 200])
+        for row in salesforce.query(
+            f"SELECT {OCCURRENCE_COLUMNS} FROM Event WHERE RecurrenceActivityId IN ({listed}) ORDER BY StartDateTime"
+        ):
+            out.setdefault(row["RecurrenceActivityId"], []).append(row)
+    return out
+
+
+def salesforce_overrides(
+    rows: Sequence[Mapping[str, Any]],
+    recurrence: Recurrence,
+    first_start: dt.datetime,
+    length: dt.timedelta,
+    time_zone: str,
+    sync_key: str | None,
+    *,
+    subject: str,
+    location: str,
+) -> tuple[OccurrenceOverride, ...]:
+    """The changed occurrences of a Salesforce series, from its live occurrence Events.
+
+    Salesforce keeps no original date on an occurrence, so each Event is matched to a date of the pattern:
+    by our tag (``<sync key>@<date>``, on occurrences sync wrote), then an unchanged occurrence by its own
+    date, then an exception by its own date when the pattern has that date and no other Event holds it (an
+    occurrence moved within its day, or only retitled), and the remaining exceptions to the remaining
+    dates in order (an occurrence moved onto another day). An Event that differs from the pattern (time,
+    subject, location), is an exception, or carries our tag becomes an override, as Exchange lists it."""
+    if not rows or first_start is None:
+        return ()
+    skipped = set(recurrence.exdates)
+    pattern: dict[dt.date, dt.datetime] = {}
+    for _, day, start in pattern_occurrences(recurrence, first_start, time_zone, limit=len(rows) + len(skipped) + 100):
+        pattern[day] = start
+    tz = zone(time_zone)
+    claimed: dict[dt.date, Mapping[str, Any]] = {}
+    later: list[Mapping[str, Any]] = []
+    for row in sorted(rows, key=lambda r: r.get("StartDateTime") or ""):
+        key = row.get("CalSync_Key__c") or ""
+        if sync_key and key.startswith(f"{sync_key}@"):
+            day = dt.date.fromisoformat(key.split("@", 1)[1])
+            if day in pattern and day not in claimed:
+                claimed[day] = row
+                continue
+        later.append(row)
+    for exceptions in (False, True):
+        rest = []
+        for row in later:
+            day = _parse(row["StartDateTime"]).astimezone(tz).date() if row.get("StartDateTime") else None
+            if bool(row.get("IsRecurrence2Exception")) == exceptions and day in pattern and day not in claimed:
+                claimed[day] = row
+            else:
+                rest.append(row)
+        later = rest
+    last = [r for r in later if r.get("StartDateTime")]
+    free = [d for d in sorted(pattern) if d not in claimed and d not in skipped]
+    for row, day in zip(last, free, strict=False):
+        claimed[day] = row
+    out: list[OccurrenceOverride] = []
+    for day in sorted(claimed):
+        row = claimed[day]
+        start, end = _parse(row["StartDateTime"]), _parse(row.get("EndDateTime") or row["StartDateTime"])
+        row_subject, row_location = row.get("Subject") or "", row.get("Location") or ""
+        tagged = bool(sync_key) and (row.get("CalSync_Key__c") or "").startswith(f"{sync_key}@")
+        differs = (
+            start != pattern[day]
+            or end != pattern[day] + length
+            or normalize_subject(row_subject) != normalize_subject(subject)
+            or normalize_location(row_location) != normalize_location(location)
+        )
+        if tagged or differs or row.get("IsRecurrence2Exception"):
+            out.append(OccurrenceOverride(day, start, end, row_subject, row_location or None))
+    return tuple(out)
+
+
+def in_pattern(recurrence: Recurrence, first_start: dt.datetime, time_zone: str) -> tuple[Recurrence, list[dt.date]]:
+    """``recurrence`` with only the exceptions whose original date the pattern still has (a pattern change
+    in Salesforce keeps the others nowhere), and the dates dropped."""
+    wanted = set(recurrence.exdates) | {o.original for o in recurrence.overrides}
+    if not wanted:
+        return recurrence, []
+    days = {day for _, day, _ in pattern_occurrences(recurrence, first_start, time_zone)}
+    dropped = sorted(wanted - days)
+    kept = dataclasses.replace(
+        recurrence,
+        exdates=tuple(d for d in recurrence.exdates if d in days),
+        overrides=tuple(o for o in recurrence.overrides if o.original in days),
+    )
+    return kept, dropped
+
+
+def dropped_message(subject: str, dropped: Sequence[dt.date]) -> str:
+    listed = ", ".join(d.isoformat() for d in dropped)
+    return (
+        f"The pattern of {subject!r} changed in Salesforce; the changed or deleted occurrences of {listed} are "
+        "not in the new pattern and were not kept (the others were re-applied on both sides)."
+    )
+
+
+# -- the series' changed occurrences → Exchange, occurrence by occurrence ----------------------------------
+@dataclass
+class ExchangeOccurrenceWrites:
+    """What an Exchange master needs so that its occurrences match a Recurrence's exceptions."""
+
+    deletes: list[int] = field(default_factory=list)  # instance indexes
+    changes: list[OccurrenceChange] = field(default_factory=list)
+    missing: list[dt.date] = field(default_factory=list)  # exception dates the pattern does not have
+
+
+def exchange_occurrence_writes(
+    before: Recurrence | None,
+    after: Recurrence,
+    first_start: dt.datetime,
+    length: dt.timedelta,
+    time_zone: str,
+    *,
+    subject: str,
+    location: str,
+) -> ExchangeOccurrenceWrites:
+    """Occurrence deletes and changes taking a master from ``before``'s exceptions (``None``: a master just
+    written, which holds none) to ``after``'s. An override that is gone goes back to the pattern."""
+    old_ex = set(before.exdates) if before is not None else set()
+    old = {o.original: o for o in before.overrides} if before is not None else {}
+    new = {o.original: o for o in after.overrides}
+    deleted = sorted(set(after.exdates) - old_ex)
+    changed = [o for day, o in new.items() if day not in old or old[day].to_json() != o.to_json()]
+    reverted = sorted(day for day in old if day not in new and day not in after.exdates)
+    wanted = set(deleted) | {o.original for o in changed} | set(reverted)
+    out = ExchangeOccurrenceWrites()
+    if not wanted:
+        return out
+    found: dict[dt.date, tuple[int, dt.datetime]] = {}
+    for index, day, start in pattern_occurrences(after, first_start, time_zone):
+        if day in wanted:
+            found[day] = (index, start)
+            if len(found) == len(wanted):
+                break
+    tz = zone(time_zone)
+    out.missing = sorted(wanted - set(found))
+    out.deletes = [found[d][0] for d in deleted if d in found]
+    for o in changed:
+        if o.original not in found:
+            continue
+        fields: dict[str, Any] = {}
+        if o.start is not None and o.end is not None:
+            fields.update(start=o.start.astimezone(tz), end=o.end.astimezone(tz))
+        if o.subject is not None:
+            fields["subject"] = normalize_subject(o.subject) or subject
+        if o.location is not None:
+            fields["location"] = normalize_location(o.location) or None
+        index, original = found[o.original]
+        out.changes.append(OccurrenceChange(index, original, fields))
+    for day in reverted:
+        if day in found:
+            index, original = found[day]
+            fields = {"start": original.astimezone(tz), "end": (original + length).astimezone(tz),
+                      "subject": subject, "location": normalize_location(location) or None}  # fmt: skip
+            out.changes.append(OccurrenceChange(index, original, fields))
+    return out
+
+
+@dataclass
+class ExchangeOccurrenceOutcome:
+    """What `write_exchange_occurrences` did: requests made, notes, and the first refused occurrence."""
+
+    writes: int = 0
+    issues: list[MappingIssue] = field(default_factory=list)
+    error: Any = None  # a ConnectorError: the caller fails the pair, the next session tries again
+
+
+def write_exchange_occurrences(
+    exchange: ExchangeCalendar, master_id: str, before: Recurrence | None, entry: Entry
+) -> ExchangeOccurrenceOutcome:
+    """Make an Exchange master's occurrences match ``entry``'s exceptions, occurrence by occurrence
+    (DeleteItem / UpdateItem on OccurrenceItemIds, never a rewrite of the master). ``before``: the exceptions
+    the master holds (``None`` right after the master was written, which drops them all). Raises the
+    connector's error when the calendar cannot be reached."""
+    out = ExchangeOccurrenceOutcome()
+    bounds = series_bounds(entry)
+    if entry.recurrence is None or bounds is None:
+        return out
+    plan = exchange_occurrence_writes(
+        before, entry.recurrence, bounds[0], bounds[1], entry.time_zone, subject=entry.subject,
+        location=entry.location,
+    )  # fmt: skip
+    for day in plan.missing:
+        out.issues.append(
+            MappingIssue(
+                OCCURRENCE_MISSING,
+                f"The occurrence of {day} of {entry.subject!r} is not in the Outlook series' pattern; its change "
+                "is not synced.",
+                Side.EXCHANGE,
+                "recurrence",
+            )
+        )
+    if plan.deletes:
+        out.writes += exchange.delete_occurrences(master_id, plan.deletes)
+    if plan.changes:
+        results = exchange.update_occurrences(master_id, plan.changes)
+        out.writes += 1
+        out.error = next((r.error for r in results if not r.ok), None)
+    return out
 
 
 def _occurrence_fields(override: OccurrenceOverride, row: Mapping[str, Any], subject: str) -> dict[str, Any]:

@@ -122,3 +122,54 @@ def test_an_occurrence_deleted_in_salesforce_leaves_the_outlook_series(engine, w
     assert [o.start for o in item["modified_occurrences"]] == [(start + dt.timedelta(days=3, hours=3)).astimezone(UTC)]
     assert engine.health() == []
     _quiet(engine, world)
+
+
+def test_an_occurrence_edited_in_salesforce_becomes_a_modified_occurrence_in_outlook(engine, world):
+    """Issue 23.4(a): time, subject and location of one occurrence Event, edited in Salesforce, reach Outlook
+    as a modified occurrence (UpdateItem on an OccurrenceItemId); the master and its other exceptions stay."""
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(2, 10, tz="Europe/Berlin")
+    sf.create_event(
+        Subject="Weekly forecast", StartDateTime=start, DurationInMinutes=45, Location="Room 1",
+        Recurrence2PatternText="RRULE:FREQ=DAILY;INTERVAL=1;COUNT=4", Recurrence2PatternTimeZone="Europe/Berlin",
+    )  # fmt: skip
+    engine.sync()
+    [item] = outlook.items("Salesforce")
+    master = item["id"]
+    _quiet(engine, world)
+
+    series = sf.find_event("Weekly forecast", series=True)
+    occurrences = sf.occurrences(series["Id"])
+    second, fourth = occurrences[1], occurrences[3]
+    moved = second["StartDateTime"] + dt.timedelta(hours=3)
+    sf.update("Event", second["Id"], StartDateTime=moved, EndDateTime=moved + dt.timedelta(minutes=45))
+    sf.update("Event", fourth["Id"], Subject="Weekly forecast (board)", Location="Board room")
+    result = engine.sync()
+    assert result.updated["exchange"] >= 1, result.to_json()
+    assert engine.health() == [], [h.message for h in engine.health()]
+
+    got = outlook.get(master)
+    assert got["recurrence"] is not None and got["subject"] == "Weekly forecast"
+    assert got["deleted_occurrences"] in (None, [])
+    assert sorted(o.start for o in got["modified_occurrences"]) == sorted(
+        [moved, fourth["StartDateTime"]]
+    )  # fmt: skip
+    board = _occurrence(outlook, master, 4)
+    assert (board.subject, board.location) == ("Weekly forecast (board)", "Board room")
+    late = _occurrence(outlook, master, 2)
+    assert (late.subject, late.location, late.start) == ("Weekly forecast", "Room 1", moved)
+    world.assert_no_meeting_messages()
+    # Nothing comes back to Salesforce: both sides agree.
+    _quiet(engine, world)
+    assert [r["Subject"] for r in sf.occurrences(series["Id"])] == ["Weekly forecast"] * 3 + ["Weekly forecast (board)"]
+
+    # Editing the same occurrence again moves it again; deleting another still deletes only that one.
+    sf.update("Event", second["Id"], Location="Room 7")
+    sf.delete("Event", occurrences[2]["Id"])
+    engine.sync()
+    got = outlook.get(master)
+    assert [d.start for d in got["deleted_occurrences"]] == [occurrences[2]["StartDateTime"]]
+    assert _occurrence(outlook, master, 2).location == "Room 7"
+    assert _occurrence(outlook, master, 4).subject == "Weekly forecast (board)"
+    assert engine.health() == []
+    _quiet(engine, world)
