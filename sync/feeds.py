@@ -259,7 +259,7 @@ def _salesforce_changes(
         )
         if missing:
             rows = [*rows, *(r for r in connector.get_records(sobject, missing, salesforce_fields(policy)) if r)]
-        series_ids = {r["Id"] for r in rows if not r.get("IsDeleted")} & edited
+        series_ids = {r["Id"] for r in rows if not r.get("IsDeleted")} & (edited | set(gone_occurrences))
         if series_ids:
             occurrence_rows = series.read_salesforce_occurrences(connector, series_ids)
     invitees: dict[str, list[str]] = {}
@@ -325,14 +325,13 @@ def _series_entry(
         if bounds is not None:
             recurrence, _ = series.in_pattern(recurrence, bounds[0], entry.time_zone)
         return entry.replace(recurrence=recurrence)
+    gaps = deleted_occurrence_dates(gone, link.sync_key, entry.time_zone) if gone and link is not None else set()
     if occurrences is not None and bounds is not None:
-        overrides = series.salesforce_overrides(
+        recurrence = series.salesforce_exceptions(
             occurrences, recurrence, bounds[0], bounds[1], entry.time_zone, link.sync_key if link else None,
-            subject=entry.subject, location=entry.location,
+            gaps=gaps, subject=entry.subject, location=entry.location,
         )  # fmt: skip
-        recurrence = dataclasses.replace(recurrence, overrides=overrides)
-    if gone and link is not None:
-        gaps = deleted_occurrence_dates(gone, link.sync_key, entry.time_zone)
+    elif gaps:
         recurrence = dataclasses.replace(recurrence, exdates=tuple(set(recurrence.exdates) | gaps))
     return entry.replace(recurrence=recurrence)
 

@@ -295,7 +295,7 @@ def read_salesforce_occurrences(salesforce: Any, series_ids: Iterable[str]) -> d
     return out
 
 
-def salesforce_overrides(
+def salesforce_exceptions(
     rows: Sequence[Mapping[str, Any]],
     recurrence: Recurrence,
     first_start: dt.datetime,
@@ -303,20 +303,22 @@ def salesforce_overrides(
     time_zone: str,
     sync_key: str | None,
     *,
+    gaps: Iterable[dt.date] = (),
     subject: str,
     location: str,
-) -> tuple[OccurrenceOverride, ...]:
-    """The changed occurrences of a Salesforce series, from its live occurrence Events.
+) -> Recurrence:
+    """``recurrence`` with the changed and deleted occurrences its live occurrence Events (``rows``) say.
 
     Salesforce keeps no original date on an occurrence, so each Event is matched to a date of the pattern:
     by our tag (``<sync key>@<date>``, on occurrences sync wrote), then an unchanged occurrence by its own
-    date, then an exception by its own date when the pattern has that date and no other Event holds it (an
+    date, then an exception by its own date when no other Event holds it and it is not known deleted (an
     occurrence moved within its day, or only retitled), and the remaining exceptions to the remaining
     dates in order (an occurrence moved onto another day). An Event that differs from the pattern (time,
-    subject, location), is an exception, or carries our tag becomes an override, as Exchange lists it."""
-    if not rows or first_start is None:
-        return ()
-    skipped = set(recurrence.exdates)
+    subject, location), is an exception, or carries our tag becomes an override, as Exchange lists it.
+    Deleted occurrences: those as last synced plus ``gaps`` (dates of occurrence Events deleted since),
+    except dates a live Event holds (the org re-created a series' occurrence Events, or one came back from
+    the recycle bin)."""
+    skipped = set(recurrence.exdates) | set(gaps)
     pattern: dict[dt.date, dt.datetime] = {}
     for _, day, start in pattern_occurrences(recurrence, first_start, time_zone, limit=len(rows) + len(skipped) + 100):
         pattern[day] = start
@@ -330,21 +332,22 @@ def salesforce_overrides(
             if day in pattern and day not in claimed:
                 claimed[day] = row
                 continue
-        later.append(row)
+        if row.get("StartDateTime"):
+            later.append(row)
     for exceptions in (False, True):
         rest = []
         for row in later:
-            day = _parse(row["StartDateTime"]).astimezone(tz).date() if row.get("StartDateTime") else None
-            if bool(row.get("IsRecurrence2Exception")) == exceptions and day in pattern and day not in claimed:
+            day = _parse(row["StartDateTime"]).astimezone(tz).date()
+            ok = day in pattern and day not in claimed and not (exceptions and day in skipped)
+            if bool(row.get("IsRecurrence2Exception")) == exceptions and ok:
                 claimed[day] = row
             else:
                 rest.append(row)
         later = rest
-    last = [r for r in later if r.get("StartDateTime")]
     free = [d for d in sorted(pattern) if d not in claimed and d not in skipped]
-    for row, day in zip(last, free, strict=False):
+    for row, day in zip(later, free, strict=False):
         claimed[day] = row
-    out: list[OccurrenceOverride] = []
+    overrides: list[OccurrenceOverride] = []
     for day in sorted(claimed):
         row = claimed[day]
         start, end = _parse(row["StartDateTime"]), _parse(row.get("EndDateTime") or row["StartDateTime"])
@@ -357,8 +360,9 @@ def salesforce_overrides(
             or normalize_location(row_location) != normalize_location(location)
         )
         if tagged or differs or row.get("IsRecurrence2Exception"):
-            out.append(OccurrenceOverride(day, start, end, row_subject, row_location or None))
-    return tuple(out)
+            overrides.append(OccurrenceOverride(day, start, end, row_subject, row_location or None))
+    exdates = tuple(d for d in skipped if d not in claimed)
+    return dataclasses.replace(recurrence, exdates=exdates, overrides=tuple(overrides))
 
 
 def in_pattern(recurrence: Recurrence, first_start: dt.datetime, time_zone: str) -> tuple[Recurrence, list[dt.date]]:

@@ -173,3 +173,97 @@ def test_an_occurrence_edited_in_salesforce_becomes_a_modified_occurrence_in_out
     assert _occurrence(outlook, master, 4).subject == "Weekly forecast (board)"
     assert engine.health() == []
     _quiet(engine, world)
+
+
+def _weekly_with_exceptions(engine, world, subject: str, tz: str = "Europe/Berlin"):
+    """An Outlook weekly series of 5 (Berlin) with occurrence 2 moved by two hours and occurrence 4 deleted,
+    synced: (master id, first start, Salesforce series row)."""
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(1, 10, tz=tz)
+    recurrence = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[start.isoweekday()], first_day_of_week=1),
+        start=start.date(), number=5,
+    )  # fmt: skip
+    master = outlook.create(subject, start, start + dt.timedelta(hours=1), recurrence=recurrence, tz=tz)
+    moved = _occurrence(outlook, master, 2)
+    moved.start, moved.end = moved.start + dt.timedelta(hours=2), moved.end + dt.timedelta(hours=2)
+    moved.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
+    _occurrence(outlook, master, 4).delete(send_meeting_cancellations="SendToNone")
+    engine.sync()
+    series = sf.find_event(subject, series=True)
+    assert series is not None and len(sf.occurrences(series["Id"])) == 4, [h.message for h in engine.health()]
+    _quiet(engine, world)
+    return master, start, series
+
+
+def test_a_longer_pattern_in_salesforce_keeps_outlook_exceptions_on_both_sides(engine, world):
+    """Issue 23.4(b): COUNT 5 → 8 in Salesforce. Every exception's original date is still in the pattern:
+    Outlook's moved and deleted occurrences stay (re-applied after the master's rewrite), and the org's
+    re-created occurrence Events get them back."""
+    outlook, sf = world.outlook(), world.salesforce()
+    master, start, series = _weekly_with_exceptions(engine, world, "Account review")
+    pattern = series["Recurrence2PatternText"]
+    sf.update("Event", series["Id"], Recurrence2PatternText=pattern.replace("COUNT=5", "COUNT=8"))
+    engine.sync()
+    assert engine.health() == [], [h.message for h in engine.health()]
+    week = dt.timedelta(weeks=1)
+    got = outlook.get(master)
+    assert got["recurrence"].boundary.number == 8
+    assert [d.start for d in got["deleted_occurrences"]] == [(start + 3 * week).astimezone(UTC)]
+    assert [o.start for o in got["modified_occurrences"]] == [(start + week + dt.timedelta(hours=2)).astimezone(UTC)]
+    rows = sf.occurrences(series["Id"])
+    expected = [start, start + week + dt.timedelta(hours=2), start + 2 * week, *(start + n * week for n in range(4, 8))]
+    assert [r["StartDateTime"] for r in rows] == [s.astimezone(UTC) for s in expected]
+    world.assert_no_meeting_messages()
+    _quiet(engine, world)
+
+
+def test_a_new_weekday_in_salesforce_keeps_the_exceptions_still_in_the_pattern_and_notes_the_others(engine, world):
+    """Issue 23.4(b): weekly on one day → that day and two days later, COUNT 5. The moved occurrence (week 2)
+    is still in the pattern and stays moved on both sides; the deleted one (week 4) is not: it is dropped,
+    and a health entry ``recurrence_exceptions_dropped`` says so."""
+    outlook, sf = world.outlook(), world.salesforce()
+    master, start, series = _weekly_with_exceptions(engine, world, "Territory call")
+    days = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+    first, other = days[start.weekday()], days[(start.weekday() + 2) % 7]
+    rule = f"RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY={first},{other};COUNT=5;WKST=MO"
+    if (start.weekday() + 2) % 7 < start.weekday():
+        rule = f"RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY={other},{first};COUNT=5;WKST=MO"
+    sf.update("Event", series["Id"], Recurrence2PatternText=rule)
+    engine.sync()
+    [note] = engine.health()
+    assert note.code == "recurrence_exceptions_dropped", note.message
+    assert (start + dt.timedelta(weeks=3)).date().isoformat() in note.message
+    got = outlook.get(master)
+    assert got["deleted_occurrences"] in (None, [])
+    week = dt.timedelta(weeks=1)
+    assert [o.start for o in got["modified_occurrences"]] == [(start + week + dt.timedelta(hours=2)).astimezone(UTC)]
+    rows = sf.occurrences(series["Id"])
+    assert len(rows) == 5
+    assert (start + week + dt.timedelta(hours=2)).astimezone(UTC) in [r["StartDateTime"] for r in rows]
+    assert (start + week).astimezone(UTC) not in [r["StartDateTime"] for r in rows]
+    world.assert_no_meeting_messages()
+    _quiet(engine, world)
+
+
+def test_a_pattern_change_in_outlook_drops_the_exceptions_on_both_sides(engine, world):
+    """Issue 23.4(b), the other way: Exchange itself drops a series' exceptions when its pattern changes; the
+    Salesforce series takes the new pattern and re-creates plain occurrence Events (nothing silently kept)."""
+    outlook, sf = world.outlook(), world.salesforce()
+    master, start, series = _weekly_with_exceptions(engine, world, "Forecast call")
+    item = outlook.calendar.get(id=master)
+    item.recurrence = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[start.isoweekday()], first_day_of_week=1),
+        start=start.date(), number=6,
+    )  # fmt: skip
+    item.save(update_fields=["recurrence"], send_meeting_invitations="SendToNone")
+    assert outlook.get(master)["modified_occurrences"] in (None, [])
+    engine.sync()
+    assert engine.health() == [], [h.message for h in engine.health()]
+    row = sf.get("Event", series["Id"])
+    assert "COUNT=6" in row["Recurrence2PatternText"]
+    week = dt.timedelta(weeks=1)
+    assert [r["StartDateTime"] for r in sf.occurrences(series["Id"])] == [
+        (start + n * week).astimezone(UTC) for n in range(6)
+    ]
+    _quiet(engine, world)
