@@ -246,7 +246,7 @@ def _salesforce_changes(
         edited: set[str] = set()
         for row in rows:
             series_id = row.get("RecurrenceActivityId")
-            if series_id and row.get("IsDeleted") and series_id in by_id:
+            if series_id and row.get("IsDeleted"):
                 gone_occurrences.setdefault(series_id, []).append(row)
             elif series_id and not row.get("IsDeleted") and (series_id in by_id or row.get("IsRecurrence2Exception")):
                 edited.add(series_id)
@@ -254,7 +254,7 @@ def _salesforce_changes(
         listed = {r["Id"] for r in rows}
         missing = sorted(
             i
-            for i in set(gone_occurrences) | (edited & set(by_id))
+            for i in (set(gone_occurrences) | edited) & set(by_id)
             if i not in listed and (i in edited or _new_gaps(by_id[i], gone_occurrences[i]))
         )
         if missing:
@@ -325,7 +325,7 @@ def _series_entry(
         if bounds is not None:
             recurrence, _ = series.in_pattern(recurrence, bounds[0], entry.time_zone)
         return entry.replace(recurrence=recurrence)
-    gaps = deleted_occurrence_dates(gone, link.sync_key, entry.time_zone) if gone and link is not None else set()
+    gaps = deleted_occurrence_dates(gone, link.sync_key if link else "", entry.time_zone) if gone else set()
     if occurrences is not None and bounds is not None:
         recurrence = series.salesforce_exceptions(
             occurrences, recurrence, bounds[0], bounds[1], entry.time_zone, link.sync_key if link else None,

@@ -126,7 +126,7 @@ def deleted_occurrence_dates(rows: Iterable[Mapping[str, Any]], sync_key: str, t
     out: set[dt.date] = set()
     for row in rows:
         key = row.get("CalSync_Key__c") or ""
-        if key.startswith(f"{sync_key}@"):
+        if sync_key and key.startswith(f"{sync_key}@"):
             out.add(dt.date.fromisoformat(key.split("@", 1)[1]))
         elif row.get("StartDateTime"):
             out.add(_parse(row["StartDateTime"]).astimezone(zone(time_zone)).date())

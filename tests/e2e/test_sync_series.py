@@ -267,3 +267,42 @@ def test_a_pattern_change_in_outlook_drops_the_exceptions_on_both_sides(engine, 
         (start + n * week).astimezone(UTC) for n in range(6)
     ]
     _quiet(engine, world)
+
+
+def test_a_deleted_outlook_series_comes_back_with_its_salesforce_exceptions_under_downsync_only(engine, world):
+    """Issue 23.4(c): under ``downsync_only`` a series the rep deletes in Outlook is made again from Salesforce,
+    with the occurrences moved, edited and deleted there (not a plain series)."""
+    engine.set_policy(direction="downsync_only")
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(2, 8, 30, tz="America/New_York")
+    series_id = sf.create_event(
+        Subject="Ops stand-up", StartDateTime=start, DurationInMinutes=15, Location="Bridge",
+        Recurrence2PatternText="RRULE:FREQ=DAILY;INTERVAL=1;COUNT=5", Recurrence2PatternTimeZone="America/New_York",
+    )  # fmt: skip
+    rows = sf.occurrences(series_id)
+    moved = rows[1]["StartDateTime"] + dt.timedelta(hours=1)
+    sf.update("Event", rows[1]["Id"], StartDateTime=moved, EndDateTime=moved + dt.timedelta(minutes=15))
+    sf.update("Event", rows[2]["Id"], Subject="Ops stand-up (incident review)")
+    sf.delete("Event", rows[3]["Id"])
+    engine.sync()
+    [item] = outlook.items("Salesforce")
+
+    def exceptions(master: str) -> tuple[list, list, str]:
+        got = outlook.get(master)
+        return (sorted(o.start for o in got["modified_occurrences"] or ()),
+                [d.start for d in got["deleted_occurrences"] or ()],
+                _occurrence(outlook, master, 3).subject)  # fmt: skip
+
+    expected = ([moved, rows[2]["StartDateTime"]], [rows[3]["StartDateTime"]], "Ops stand-up (incident review)")
+    assert exceptions(item["id"]) == expected, [h.message for h in engine.health()]
+    _quiet(engine, world)
+
+    outlook.delete(item["id"])
+    engine.sync()
+    [again] = outlook.items("Salesforce")
+    assert again["id"] != item["id"] and again["subject"] == "Ops stand-up"
+    assert exceptions(again["id"]) == expected
+    assert engine.health() == [], [h.message for h in engine.health()]
+    world.assert_no_meeting_messages()
+    _quiet(engine, world)
+    assert len(sf.occurrences(series_id)) == 4  # Salesforce untouched
