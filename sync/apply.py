@@ -23,7 +23,7 @@ from sync import health, links, series
 from sync.attendees import Person, relation_changes
 from sync.connectors.base import ExchangeCalendar, ItemChange, NewItem, RecordResult, SalesforceOrg
 from sync.connectors.errors import AuthError, ConnectorError
-from sync.entry import Side
+from sync.entry import Side, entry_from_projection
 from sync.mapping.exchange import entry_to_exchange, exchange_update
 from sync.mapping.salesforce import SYNC_KEY_FIELD, event_to_salesforce, salesforce_update
 from sync.models import Link, Mailbox
@@ -110,6 +110,12 @@ class Applier:
         self._leave_events(by_type[LeaveSalesforceEvent])
         self._update_exchange(by_type[UpdateExchange])
         self._remove_categories(by_type[RemoveCategory])
+        cut_short = {
+            link.sync_key
+            for link in previous
+            if link.state is LinkStatus.PENDING and not (link.exchange_id and link.salesforce_id)
+        }
+        self._confirm_series(by_type[UpdateLinkBase], cut_short)
         self._finish_links(plan)
         return self.report
 
@@ -456,6 +462,37 @@ class Applier:
                 self._health(key, Side.SALESFORCE, issue.code, issue.message, series_id)
             if done.failed:
                 self._record_result(key, Side.SALESFORCE, done.failed[0], series_id)
+
+    def _confirm_series(self, actions: list[UpdateLinkBase], cut_short: set[str]) -> None:
+        """A series whose create was cut short (pending link without one side's id, now confirmed) gets its
+        exceptions written again on both sides: the occurrence writes after the create may never have happened
+        (idempotent; found by the simulation)."""
+        for action in actions:
+            link = action.link
+            base = link.exchange_base or {}
+            if action.sync_key not in cut_short or not link.exchange_id or not link.salesforce_id:
+                continue
+            if action.sync_key in self.report.failed_keys or not (base.get("recurrence") or {}).get("rrule"):
+                continue
+            entry = entry_from_projection(base)
+            if not series.has_exceptions(entry.recurrence):
+                continue
+            assert entry.recurrence is not None
+            try:
+                done = series.sync_salesforce_occurrences(
+                    self.salesforce, link.salesforce_id, action.sync_key, entry.recurrence, entry.time_zone,
+                    subject=entry.subject,
+                )  # fmt: skip
+                self.report.writes += done.writes
+                outcome = series.write_exchange_occurrences(self.exchange, link.exchange_id, None, entry)
+                self.report.writes += outcome.writes
+            except ConnectorError as exc:
+                self._fail(action.sync_key, Side.EXCHANGE, exc, link.exchange_id)
+                continue
+            if done.failed:
+                self._record_result(action.sync_key, Side.SALESFORCE, done.failed[0], link.salesforce_id)
+            elif outcome.error is not None:
+                self._fail(action.sync_key, Side.EXCHANGE, outcome.error, link.exchange_id)
 
     # -- invitees (EventRelation) -----------------------------------------------------------------------
     def _sync_invitees(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> None:

@@ -184,12 +184,31 @@ def read_exchange(
             if item_id in by_id:
                 changes[item_id] = ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind)
             continue
-        changes[item_id] = _exchange_change(item, kind, time_zone, shared.get(item_id), modified)
+        change = _exchange_change(item, kind, time_zone, shared.get(item_id), modified)
+        link = by_id.get(item_id) or (by_key.get(item.sync_key) if item.sync_key else None)
+        changes[item_id] = _pending_series(change, link)
     return ExchangeFeed(
         changes=[changes[k] for k in sorted(changes)],
         sync_state=feed.cursor,
         full_count=tagged_count + len(moved) if feed.full else None,
     )
+
+
+def _pending_series(change: ExchangeChange, link: LinkState | None) -> ExchangeChange:
+    """A series whose create may have been cut short (pending link) shows the exceptions the create was to
+    write: the applier writes them again once the link is confirmed (`sync.series`, idempotent), and the
+    missing ones must not read as a change that would drop them on the other side (found by the simulation:
+    a crash after the series' create, before its occurrence writes)."""
+    entry = change.entry
+    if link is None or link.state is not LinkStatus.PENDING or link.exchange_id or entry is None:
+        return change  # a pending link with its item id: a create that landed, awaiting the cursor only
+    base = link.exchange_base or link.salesforce_base
+    if entry.recurrence is None or not base or not base.get("recurrence"):
+        return change
+    held = entry_from_projection(base).recurrence
+    if held is None or held.rrule != entry.recurrence.rrule:
+        return change
+    return dataclasses.replace(change, entry=entry.replace(recurrence=entry.recurrence.with_exceptions(held)))
 
 
 def _unchanged(row: dict[str, Any], by_id: Mapping[str, LinkState]) -> bool:
@@ -234,8 +253,10 @@ def _salesforce_changes(
     rows: Sequence[dict[str, Any]],
     by_id: Mapping[str, LinkState],
     time_zone: str,
+    pending: Mapping[str, LinkState] | None = None,
 ) -> list[SalesforceChange]:
-    """Rows of one object kind as change records (invitees read only where they can matter)."""
+    """Rows of one object kind as change records (invitees read only where they can matter). ``pending``:
+    pending links by sync key (a create cut short: its record has no id in the link yet)."""
     kind = policy.kind
     gone_occurrences: dict[str, list[dict[str, Any]]] = {}
     occurrence_rows: dict[str, list[dict[str, Any]]] = {}
@@ -288,8 +309,8 @@ def _salesforce_changes(
         result = from_salesforce(row, policy, time_zone=time_zone, invitee_emails=invitees.get(meta.id, ()))
         entry = result.entry
         if entry is not None and entry.recurrence is not None:
-            entry = _series_entry(entry, by_id.get(meta.id), gone_occurrences.get(meta.id),
-                                  occurrence_rows.get(meta.id))  # fmt: skip
+            link = by_id.get(meta.id) or (pending or {}).get(meta.sync_key or "")
+            entry = _series_entry(entry, link, gone_occurrences.get(meta.id), occurrence_rows.get(meta.id))
         changes.append(
             SalesforceChange(
                 meta.id,
@@ -364,6 +385,7 @@ def read_salesforce(
     can matter: with ``attendees_to_exchange``, or for Events whose last synced state had attendees; elsewhere
     the Event's attendees are taken as last synced, which saves a query per 200 Events."""
     by_id = {link.salesforce_id: link for link in links if link.salesforce_id}
+    pending = {link.sync_key: link for link in links if link.state is LinkStatus.PENDING and not link.salesforce_id}
     out = SalesforceFeed(watermarks=dict(watermarks))
     linked = set(linked_kinds)
     for kind in kinds:
@@ -389,7 +411,7 @@ def read_salesforce(
             meta = record_meta(row)
             if meta.system_modstamp and (newest is None or meta.system_modstamp > newest):
                 newest = meta.system_modstamp
-        out.changes += _salesforce_changes(connector, policy, sobject, rows, by_id, time_zone)
+        out.changes += _salesforce_changes(connector, policy, sobject, rows, by_id, time_zone, pending)
         for candidate in (answered_at, now if answered_at is None else None):
             if candidate is not None and (newest is None or candidate > newest):
                 newest = candidate

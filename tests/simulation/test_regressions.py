@@ -236,3 +236,17 @@ def test_an_outlook_deletion_after_a_session_that_kept_its_cursor_deletes_the_ev
     machine.sync_with_fault(fault="lock_row", n=1)
     machine.delete(data=Draws("T2"), side="exchange")
     machine.converge()
+
+
+@pytest.mark.parametrize(("side", "point"), [("exchange", "salesforce_created"), ("salesforce", "exchange_created")])
+def test_a_series_created_before_a_crash_gets_its_exceptions_on_both_sides(machine, side, point):
+    """Found by the simulation (issue 23.4): a session crashed right after creating a series with a moved and
+    a deleted occurrence on the other side, before its occurrence writes; the next session confirmed the
+    pending link, read the new copy's missing exceptions as a change and wrote the plain series back over
+    the original. Fixed: a pending series shows the exceptions its create was to write, and the confirmed
+    link writes them again (idempotent)."""
+    machine.policies(winner="exchange")
+    machine.create_series_with_exceptions(span=_span(9, 6), moved=1, deleted=3, side=side)
+    machine.sync_and_crash(point=point)
+    machine.nothing_duplicated_or_lost()
+    machine.converge()  # asserts both sides hold the moved and the deleted occurrence
