@@ -306,3 +306,64 @@ def test_a_deleted_outlook_series_comes_back_with_its_salesforce_exceptions_unde
     world.assert_no_meeting_messages()
     _quiet(engine, world)
     assert len(sf.occurrences(series_id)) == 4  # Salesforce untouched
+
+
+def test_an_occurrence_moved_to_another_day_in_outlook_and_edited_later_in_salesforce(engine, world):
+    """Issue 23.4(d): Outlook → Salesforce with an occurrence moved onto another day (and retitled) and one
+    deleted: one Salesforce series with those exceptions, no ``recurrence_exceptions_unsupported``; then the
+    moved occurrence edited in Salesforce comes back to the same Outlook occurrence (found by its original
+    date through the tag, not by the day it sits on now)."""
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(3, 16, tz="America/New_York")
+    recurrence = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[start.isoweekday()], first_day_of_week=1),
+        start=start.date(), number=4,
+    )  # fmt: skip
+    master = outlook.create("QBR prep", start, start + dt.timedelta(minutes=30), recurrence=recurrence,
+                            tz="America/New_York")  # fmt: skip
+    second = _occurrence(outlook, master, 2)
+    second.start, second.end = second.start + dt.timedelta(days=1), second.end + dt.timedelta(days=1)
+    second.subject = "QBR prep (moved)"
+    second.save(update_fields=["start", "end", "subject"], send_meeting_invitations="SendToNone")
+    _occurrence(outlook, master, 3).delete(send_meeting_cancellations="SendToNone")
+    engine.sync()
+    assert engine.health() == [], [(h.code, h.message) for h in engine.health()]
+    series = sf.find_event("QBR prep", series=True)
+    week, day = dt.timedelta(weeks=1), dt.timedelta(days=1)
+    rows = sf.occurrences(series["Id"])
+    assert [(r["Subject"], r["StartDateTime"]) for r in rows] == [
+        ("QBR prep", start.astimezone(UTC)), ("QBR prep (moved)", (start + week + day).astimezone(UTC)),
+        ("QBR prep", (start + 3 * week).astimezone(UTC)),
+    ]  # fmt: skip
+    _quiet(engine, world)
+
+    sf.update("Event", rows[1]["Id"], Location="Client office")
+    engine.sync()
+    moved = _occurrence(outlook, master, 2)
+    assert (moved.subject, moved.location, moved.start) == ("QBR prep (moved)", "Client office",
+                                                            (start + week + day).astimezone(UTC))  # fmt: skip
+    assert [d.start for d in outlook.get(master)["deleted_occurrences"]] == [(start + 2 * week).astimezone(UTC)]
+    assert engine.health() == []
+    _quiet(engine, world)
+
+
+def test_an_occurrence_moved_onto_another_day_in_salesforce_keeps_its_place_in_the_outlook_series(engine, world):
+    """Issue 23.4(a), the matching: Salesforce keeps no original date on an occurrence Event, so one moved onto
+    a day that another occurrence holds is matched to the pattern date no Event holds (docs/recurrence.md)."""
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(2, 9, tz="Asia/Tokyo")
+    series_id = sf.create_event(
+        Subject="APAC sync", StartDateTime=start, DurationInMinutes=30,
+        Recurrence2PatternText="RRULE:FREQ=DAILY;INTERVAL=1;COUNT=3", Recurrence2PatternTimeZone="Asia/Tokyo",
+    )  # fmt: skip
+    engine.sync()
+    [item] = outlook.items("Salesforce")
+    _quiet(engine, world)
+    second = sf.occurrences(series_id)[1]
+    moved = second["StartDateTime"] + dt.timedelta(days=1, hours=4)  # day 3, after the third occurrence
+    sf.update("Event", second["Id"], StartDateTime=moved, EndDateTime=moved + dt.timedelta(minutes=30))
+    engine.sync()
+    assert engine.health() == [], [h.message for h in engine.health()]
+    assert _occurrence(outlook, item["id"], 2).start == moved
+    assert _occurrence(outlook, item["id"], 3).start == (start + dt.timedelta(days=2)).astimezone(UTC)
+    _quiet(engine, world)
