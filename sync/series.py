@@ -16,28 +16,16 @@ the series record is written as before (pattern and series fields, by the planne
 (time, subject, location). It marks each occurrence Event it changed with ``CalSync_Key__c =
 "<sync key>@<original date>"``, so a moved occurrence is found again by its original date.
 
-Occurrence Events in the Salesforce feed are never items of their own (they belong to their series); the
-series' exceptions on the Salesforce side are taken as last synced (like invitees that are not read).
+Salesforce → Outlook: the feed reads a series' live occurrence Events when some changed
+(`read_salesforce_occurrences`) and matches each to a date of the pattern (`salesforce_exceptions`: Salesforce
+keeps no original date on an occurrence); `write_exchange_occurrences` then deletes and updates single
+occurrences (DeleteItem / UpdateItem on an ``OccurrenceItemId``: master + instance index), never rewriting the
+master's pattern, which would drop the series' other exceptions. A pattern change keeps the exceptions the new
+pattern still has (`in_pattern`) and puts them back on both sides after the rewrite; the others become a health
+entry ``recurrence_exceptions_dropped``.
 
-What Salesforce cannot express, and what the health entry says then:
-
-====================================  =====================================  ====================================
-pattern                               code                                   message (abridged)
-====================================  =====================================  ====================================
-HOURLY/MINUTELY, BYHOUR, BYWEEKNO,    ``recurrence_unsupported``             "The recurrence … cannot be synced:
-several BYSETPOS, yearly intervals,                                          <part> is not supported" (whole
-task regeneration                                                            series not synced, never half)
-a changed or deleted occurrence that  ``recurrence_occurrence_missing``      "The occurrence of <date> has no
-has no Event in Salesforce (beyond    (warning)                              Salesforce Event (…); its change is
-the occurrences the org generated,                                           not synced."
-or deleted there already)
-====================================  =====================================  ====================================
-
-Salesforce → Outlook: an occurrence Event deleted in Salesforce becomes an exdate of its series (the feed
-folds deleted occurrence Events into their series); the Exchange write then deletes that occurrence alone
-(DeleteItem on an ``OccurrenceItemId``: master + instance index), never rewriting the master's pattern, which
-would drop the series' other exceptions. Not done yet (left for a follow-up): occurrences *edited* in
-Salesforce reaching Outlook (UpdateItem on an OccurrenceItemId), and Graph ``instances``.
+Occurrence Events in the Salesforce feed are never items of their own (they belong to their series). What
+Salesforce cannot express, every health entry, the costs and the tested zones: docs/recurrence.md.
 """
 
 from __future__ import annotations
