@@ -343,8 +343,11 @@ def _series_entry(
     recurrence = entry.recurrence.with_exceptions(held_entry.recurrence if held_entry is not None else None)
     bounds = series.series_bounds(entry)
     if held_entry is not None and series.reshaped(held_entry, entry):
+        held_bounds = series.series_bounds(held_entry)
         if bounds is not None:
             recurrence, _ = series.in_pattern(recurrence, bounds[0], entry.time_zone)
+            if held_bounds is not None:
+                recurrence = series.follow_pattern(recurrence, held_bounds, bounds, entry.time_zone)
         return entry.replace(recurrence=recurrence)
     gaps = deleted_occurrence_dates(gone, link.sync_key if link else "", entry.time_zone) if gone else set()
     if occurrences is not None and bounds is not None:

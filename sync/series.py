@@ -369,6 +369,39 @@ def in_pattern(recurrence: Recurrence, first_start: dt.datetime, time_zone: str)
     return kept, dropped
 
 
+def follow_pattern(
+    recurrence: Recurrence,
+    before: tuple[dt.datetime, dt.timedelta],
+    after: tuple[dt.datetime, dt.timedelta],
+    time_zone: str,
+) -> Recurrence:
+    """Overrides that only retitled or relocated an occurrence (it sat where the old pattern put it) follow
+    the series to its new time of day or length; moved ones keep where they were moved to."""
+    if not recurrence.overrides or before == after:
+        return recurrence
+    wanted = {o.original for o in recurrence.overrides}
+    old = {d: s for _, d, s in _dates(recurrence, before[0], time_zone, wanted)}
+    new = {d: s for _, d, s in _dates(recurrence, after[0], time_zone, wanted)}
+    out = []
+    for o in recurrence.overrides:
+        if o.original in old and o.original in new and o.start == old[o.original] and o.end == o.start + before[1]:
+            o = dataclasses.replace(o, start=new[o.original], end=new[o.original] + after[1])
+        out.append(o)
+    return dataclasses.replace(recurrence, overrides=tuple(out))
+
+
+def _dates(
+    recurrence: Recurrence, first: dt.datetime, time_zone: str, wanted: set[dt.date]
+) -> Iterator[tuple[int, dt.date, dt.datetime]]:
+    left = set(wanted)
+    for occurrence in pattern_occurrences(recurrence, first, time_zone):
+        if occurrence[1] in left:
+            left.discard(occurrence[1])
+            yield occurrence
+            if not left:
+                return
+
+
 def dropped_message(subject: str, dropped: Sequence[dt.date]) -> str:
     listed = ", ".join(d.isoformat() for d in dropped)
     return (

@@ -367,3 +367,32 @@ def test_an_occurrence_moved_onto_another_day_in_salesforce_keeps_its_place_in_t
     assert _occurrence(outlook, item["id"], 2).start == moved
     assert _occurrence(outlook, item["id"], 3).start == (start + dt.timedelta(days=2)).astimezone(UTC)
     _quiet(engine, world)
+
+
+def test_a_series_moved_to_a_later_hour_in_salesforce_keeps_its_exceptions(engine, world):
+    """Issue 23.4(b): the series' start moves an hour later in Salesforce (the org re-creates its occurrence
+    Events, Exchange drops a rewritten master's exceptions). The retitled occurrence follows the series to the
+    new hour; the moved one stays where it was moved to; the deleted one stays deleted; on both sides."""
+    outlook, sf = world.outlook(), world.salesforce()
+    master, start, series = _weekly_with_exceptions(engine, world, "Pricing call")
+    third = _occurrence(outlook, master, 3)
+    third.subject = "Pricing call (CFO)"
+    third.save(update_fields=["subject"], send_meeting_invitations="SendToNone")
+    engine.sync()
+    _quiet(engine, world)
+    hour, week = dt.timedelta(hours=1), dt.timedelta(weeks=1)
+    sf.update("Event", series["Id"], StartDateTime=start + hour, EndDateTime=start + 2 * hour)
+    engine.sync()
+    assert engine.health() == [], [h.message for h in engine.health()]
+    later = start + hour
+    expected = [(later, "Pricing call"), (start + week + 2 * hour, "Pricing call"),
+                (later + 2 * week, "Pricing call (CFO)"), (later + 4 * week, "Pricing call")]  # fmt: skip
+    rows = sf.occurrences(series["Id"])
+    assert [(r["StartDateTime"], r["Subject"]) for r in rows] == [(s.astimezone(UTC), t) for s, t in expected]
+    got = outlook.get(master)
+    assert got["start"] == later.astimezone(UTC)
+    assert [d.start for d in got["deleted_occurrences"]] == [(later + 3 * week).astimezone(UTC)]
+    occurrences = [_occurrence(outlook, master, i) for i in (1, 2, 3, 5)]
+    assert [(o.start, o.subject) for o in occurrences] == [(s.astimezone(UTC), t) for s, t in expected]
+    world.assert_no_meeting_messages()
+    _quiet(engine, world)

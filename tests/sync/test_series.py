@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sync.entry import OccurrenceOverride, Recurrence
-from sync.series import exchange_occurrence_writes, in_pattern, salesforce_exceptions
+from sync.series import exchange_occurrence_writes, follow_pattern, in_pattern, salesforce_exceptions
 
 UTC = dt.UTC
 TZ = "Europe/Berlin"
@@ -99,3 +99,12 @@ def test_the_spring_forward_gap_moves_an_occurrence_on_by_the_gap():
     got = salesforce_exceptions(rows, Recurrence("FREQ=DAILY;COUNT=3"), first, LENGTH, TZ, KEY,
                                 subject="Stand-up", location="")  # fmt: skip
     assert got.overrides == ()
+
+
+def test_a_retitled_occurrence_follows_the_series_to_its_new_time_and_a_moved_one_stays():
+    retitled = OccurrenceOverride(dt.date(2026, 12, 8), FIRST + DAY, FIRST + DAY + LENGTH, "Demo")
+    moved = OccurrenceOverride(dt.date(2026, 12, 9), FIRST + 2 * DAY + HOUR, FIRST + 2 * DAY + HOUR + LENGTH)
+    got = follow_pattern(Recurrence(DAILY.rrule, overrides=(retitled, moved)), (FIRST, LENGTH),
+                         (FIRST + 2 * HOUR, 2 * LENGTH), TZ)  # fmt: skip
+    assert [(o.start, o.end) for o in got.overrides] == [
+        (FIRST + DAY + 2 * HOUR, FIRST + DAY + 2 * HOUR + 2 * LENGTH), (moved.start, moved.end)]  # fmt: skip
