@@ -278,7 +278,7 @@ class Applier:
                 )
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
                 if series.has_exceptions(action.entry.recurrence):  # again: occurrence writes are idempotent
-                    self._exchange_occurrences(action, None, existing[action.sync_key])
+                    self._exchange_occurrences(action.sync_key, existing[action.sync_key], None, action.entry)
                 continue
             data, _ = entry_to_exchange(action.entry, sync_key=action.sync_key)
             to_create.append(action)
@@ -300,7 +300,7 @@ class Applier:
                 self.exchange_created.add(action.sync_key)
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
                 if result.item_id and series.has_exceptions(action.entry.recurrence):
-                    self._exchange_occurrences(action, None, result.item_id)  # a new master holds none
+                    self._exchange_occurrences(action.sync_key, result.item_id, None, action.entry)  # holds none
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id, Side.SALESFORCE)
 
@@ -339,7 +339,9 @@ class Applier:
                 and "when" not in action.fields
                 and series.only_exceptions_changed(action.current.recurrence, action.entry.recurrence)
             ):
-                if not self._exchange_occurrences(action, action.current.recurrence):
+                if not self._exchange_occurrences(
+                    action.sync_key, action.exchange_id, action.current.recurrence, action.entry
+                ):
                     continue
                 self.report.count(self._label(action, "updated"), Side.EXCHANGE)
                 action = dataclasses.replace(action, fields=tuple(f for f in action.fields if f != "recurrence"))
@@ -357,19 +359,19 @@ class Applier:
             if action.sync_key not in self.report.failed_keys:
                 self._series_rewritten(action)
 
-    def _exchange_occurrences(self, action: UpdateExchange | CreateInExchange, before, item_id=None) -> bool:
-        """Deleted and changed occurrences reach the Outlook series one by one (sync.series)."""
-        item_id = item_id or getattr(action, "exchange_id", None)
+    def _exchange_occurrences(self, key: str, item_id: str, before, entry) -> bool:
+        """Deleted and changed occurrences reach the Outlook series one by one (sync.series); ``before``: the
+        exceptions the item holds (``None``: a master just written)."""
         try:
-            done = series.write_exchange_occurrences(self.exchange, item_id, before, action.entry)
+            done = series.write_exchange_occurrences(self.exchange, item_id, before, entry)
         except ConnectorError as exc:
-            self._fail(action.sync_key, Side.EXCHANGE, exc, item_id)
+            self._fail(key, Side.EXCHANGE, exc, item_id)
             return False
         self.report.writes += done.writes
         for issue in done.issues:
-            self._health(action.sync_key, Side.EXCHANGE, issue.code, issue.message, item_id)
+            self._health(key, Side.EXCHANGE, issue.code, issue.message, item_id)
         if done.error is not None:
-            self._fail(action.sync_key, Side.EXCHANGE, done.error, item_id)
+            self._fail(key, Side.EXCHANGE, done.error, item_id)
             return False
         return True
 
@@ -388,23 +390,10 @@ class Applier:
             if dropped:
                 self._health(action.sync_key, Side.EXCHANGE, series.EXCEPTIONS_DROPPED,
                              series.dropped_message(action.entry.subject, dropped), action.exchange_id)  # fmt: skip
-        if not series.has_exceptions(after) or not self._exchange_occurrences(action, None):
-            return
-        series_id = self._salesforce_ids.get(action.sync_key)
-        if series_id:
-            try:
-                done = series.sync_salesforce_occurrences(
-                    self.salesforce, series_id, action.sync_key, after, action.entry.time_zone,
-                    subject=action.entry.subject,
-                )  # fmt: skip
-            except ConnectorError as exc:
-                self._fail(action.sync_key, Side.SALESFORCE, exc, series_id)
-                return
-            self.report.writes += done.writes
-            for issue in done.issues:
-                self._health(action.sync_key, Side.SALESFORCE, issue.code, issue.message, series_id)
-            if done.failed:
-                self._record_result(action.sync_key, Side.SALESFORCE, done.failed[0], series_id)
+        if series.has_exceptions(after) and self._exchange_occurrences(
+            action.sync_key, action.exchange_id, None, action.entry
+        ):
+            self._salesforce_occurrences(action.sync_key, self._salesforce_ids.get(action.sync_key), action.entry)
 
     def _send_exchange_updates(self, changes, sent, verb: str) -> None:
         if not changes:
@@ -447,21 +436,24 @@ class Applier:
         todo = [(c.sync_key, self._created.get(c.sync_key, {}).get("salesforce_id"), c.entry) for c in creates]
         todo += [(u.sync_key, u.salesforce_id, u.entry) for u in updates if "recurrence" in u.fields]
         for key, series_id, entry in todo:
-            if not series_id or key in self.report.failed_keys or not series.has_exceptions(entry.recurrence):
-                continue
-            assert entry.recurrence is not None
-            try:
-                done = series.sync_salesforce_occurrences(
-                    self.salesforce, series_id, key, entry.recurrence, entry.time_zone, subject=entry.subject
-                )
-            except ConnectorError as exc:
-                self._fail(key, Side.SALESFORCE, exc, series_id)
-                continue
-            self.report.writes += done.writes
-            for issue in done.issues:
-                self._health(key, Side.SALESFORCE, issue.code, issue.message, series_id)
-            if done.failed:
-                self._record_result(key, Side.SALESFORCE, done.failed[0], series_id)
+            if key not in self.report.failed_keys:
+                self._salesforce_occurrences(key, series_id, entry)
+
+    def _salesforce_occurrences(self, key: str, series_id: str | None, entry) -> bool:
+        """One series' occurrence Events made to match its entry's exceptions (sync.series)."""
+        if not series_id or entry.recurrence is None or not series.has_exceptions(entry.recurrence):
+            return True
+        try:
+            done = series.sync_salesforce_occurrences(
+                self.salesforce, series_id, key, entry.recurrence, entry.time_zone, subject=entry.subject
+            )
+        except ConnectorError as exc:
+            self._fail(key, Side.SALESFORCE, exc, series_id)
+            return False
+        self.report.writes += done.writes
+        for issue in done.issues:
+            self._health(key, Side.SALESFORCE, issue.code, issue.message, series_id)
+        return not done.failed or self._record_result(key, Side.SALESFORCE, done.failed[0], series_id)
 
     def _confirm_series(self, actions: list[UpdateLinkBase], cut_short: set[str]) -> None:
         """A series whose create was cut short (pending link without one side's id, now confirmed) gets its
@@ -475,24 +467,10 @@ class Applier:
             if action.sync_key in self.report.failed_keys or not (base.get("recurrence") or {}).get("rrule"):
                 continue
             entry = entry_from_projection(base)
-            if not series.has_exceptions(entry.recurrence):
-                continue
-            assert entry.recurrence is not None
-            try:
-                done = series.sync_salesforce_occurrences(
-                    self.salesforce, link.salesforce_id, action.sync_key, entry.recurrence, entry.time_zone,
-                    subject=entry.subject,
-                )  # fmt: skip
-                self.report.writes += done.writes
-                outcome = series.write_exchange_occurrences(self.exchange, link.exchange_id, None, entry)
-                self.report.writes += outcome.writes
-            except ConnectorError as exc:
-                self._fail(action.sync_key, Side.EXCHANGE, exc, link.exchange_id)
-                continue
-            if done.failed:
-                self._record_result(action.sync_key, Side.SALESFORCE, done.failed[0], link.salesforce_id)
-            elif outcome.error is not None:
-                self._fail(action.sync_key, Side.EXCHANGE, outcome.error, link.exchange_id)
+            if series.has_exceptions(entry.recurrence) and self._salesforce_occurrences(
+                action.sync_key, link.salesforce_id, entry
+            ):
+                self._exchange_occurrences(action.sync_key, link.exchange_id, None, entry)
 
     # -- invitees (EventRelation) -----------------------------------------------------------------------
     def _sync_invitees(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> None:
