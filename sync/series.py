@@ -53,7 +53,8 @@ from sync.mapping.timezones import zone
 OCCURRENCE_MISSING = "recurrence_occurrence_missing"
 EXCEPTIONS_DROPPED = "recurrence_exceptions_dropped"
 OCCURRENCE_COLUMNS = (
-    "Id, RecurrenceActivityId, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, CalSync_Key__c"
+    "Id, RecurrenceActivityId, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, CalSync_Key__c, "
+    "IsAllDayEvent, ActivityDate, DurationInMinutes"
 )
 OCCURRENCE_FIELDS = ("subject", "location", "start", "end")
 
@@ -117,7 +118,7 @@ def deleted_occurrence_dates(rows: Iterable[Mapping[str, Any]], sync_key: str, t
         if sync_key and key.startswith(f"{sync_key}@"):
             out.add(dt.date.fromisoformat(key.split("@", 1)[1]))
         elif row.get("StartDateTime"):
-            out.add(_parse(row["StartDateTime"]).astimezone(zone(time_zone)).date())
+            out.add(_row_day(row, time_zone))
     return out
 
 
@@ -196,10 +197,9 @@ def sync_salesforce_occurrences(
     if not has_exceptions(recurrence):
         return OccurrenceWrites()
     rows = salesforce.query(
-        "SELECT Id, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, CalSync_Key__c "
-        f"FROM Event WHERE RecurrenceActivityId = '{_soql_id(series_id)}' ORDER BY StartDateTime"
+        f"SELECT {OCCURRENCE_COLUMNS} FROM Event WHERE RecurrenceActivityId = '{_soql_id(series_id)}' "
+        "ORDER BY StartDateTime"
     )
-    tz = zone(time_zone)
     tagged: dict[str, dict[str, Any]] = {}
     by_day: dict[dt.date, dict[str, Any]] = {}
     for row in rows:
@@ -207,7 +207,7 @@ def sync_salesforce_occurrences(
         if key.startswith(f"{sync_key}@"):
             tagged[key] = row
         elif not row.get("IsRecurrence2Exception") and row.get("StartDateTime"):
-            by_day.setdefault(_parse(row["StartDateTime"]).astimezone(tz).date(), row)
+            by_day.setdefault(_row_day(row, time_zone), row)
 
     def find(day: dt.date) -> dict[str, Any] | None:
         return tagged.get(occurrence_key(sync_key, day)) or by_day.get(day)
@@ -232,12 +232,9 @@ def sync_salesforce_occurrences(
                 )
             )
             continue
-        fields = _occurrence_fields(override, row, subject)
+        fields = _occurrence_fields(override, row, subject, time_zone)
         fields["CalSync_Key__c"] = occurrence_key(sync_key, override.original)
-        if any(row.get(k) != v for k, v in fields.items() if k not in ("StartDateTime", "EndDateTime")) or (
-            "StartDateTime" in fields
-            and (_parse(row["StartDateTime"]) != override.start or _parse(row["EndDateTime"]) != override.end)
-        ):
+        if any(row.get(k) != v for k, v in fields.items()):
             updates.append({"Id": row["Id"], **fields})
     writes, failed = 0, []
     if deletes:
@@ -310,7 +307,6 @@ def salesforce_exceptions(
     pattern: dict[dt.date, dt.datetime] = {}
     for _, day, start in pattern_occurrences(recurrence, first_start, time_zone, limit=len(rows) + len(skipped) + 100):
         pattern[day] = start
-    tz = zone(time_zone)
     claimed: dict[dt.date, Mapping[str, Any]] = {}
     later: list[Mapping[str, Any]] = []
     for row in sorted(rows, key=lambda r: r.get("StartDateTime") or ""):
@@ -325,7 +321,7 @@ def salesforce_exceptions(
     for exceptions in (False, True):
         rest = []
         for row in later:
-            day = _parse(row["StartDateTime"]).astimezone(tz).date()
+            day = _row_day(row, time_zone)
             ok = day in pattern and day not in claimed and not (exceptions and day in skipped)
             if bool(row.get("IsRecurrence2Exception")) == exceptions and ok:
                 claimed[day] = row
@@ -338,7 +334,7 @@ def salesforce_exceptions(
     overrides: list[OccurrenceOverride] = []
     for day in sorted(claimed):
         row = claimed[day]
-        start, end = _parse(row["StartDateTime"]), _parse(row.get("EndDateTime") or row["StartDateTime"])
+        start, end = _row_span(row, time_zone)
         row_subject, row_location = row.get("Subject") or "", row.get("Location") or ""
         tagged = bool(sync_key) and (row.get("CalSync_Key__c") or "").startswith(f"{sync_key}@")
         differs = (
@@ -515,16 +511,49 @@ def write_exchange_occurrences(
     return out
 
 
-def _occurrence_fields(override: OccurrenceOverride, row: Mapping[str, Any], subject: str) -> dict[str, Any]:
+def _occurrence_fields(
+    override: OccurrenceOverride, row: Mapping[str, Any], subject: str, time_zone: str
+) -> dict[str, Any]:
+    """The occurrence Event's fields the override wants, only those that differ (times as one group; an all-day
+    occurrence moves by its date)."""
     fields: dict[str, Any] = {}
     if override.start is not None and override.end is not None:
-        fields["StartDateTime"] = _wire(override.start)
-        fields["EndDateTime"] = _wire(override.end)
+        if row.get("IsAllDayEvent"):
+            day = override.start.astimezone(zone(time_zone)).date()
+            if day != _row_day(row, time_zone):
+                fields["ActivityDate"] = day.isoformat()
+        elif _row_span(row, time_zone) != (override.start, override.end):
+            fields["StartDateTime"] = _wire(override.start)
+            fields["EndDateTime"] = _wire(override.end)
     if override.subject is not None:
         fields["Subject"] = normalize_subject(override.subject) or subject
     if override.location is not None:
         fields["Location"] = normalize_location(override.location) or None
     return fields
+
+
+def _row_day(row: Mapping[str, Any], time_zone: str) -> dt.date:
+    """An occurrence Event's local date: its ActivityDate if all-day (Salesforce holds all-day Events at
+    midnight UTC), else its start's date in the series' zone."""
+    if row.get("IsAllDayEvent"):
+        value = row.get("ActivityDate")
+        if value:
+            return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+        return _parse(row["StartDateTime"]).date()
+    return _parse(row["StartDateTime"]).astimezone(zone(time_zone)).date()
+
+
+def _row_span(row: Mapping[str, Any], time_zone: str) -> tuple[dt.datetime, dt.datetime]:
+    """Start and end (UTC) of an occurrence Event as Exchange would hold it: an all-day one runs from local
+    midnight to local midnight in the series' zone."""
+    if row.get("IsAllDayEvent"):
+        day = _row_day(row, time_zone)
+        days = max(1, int(row.get("DurationInMinutes") or 1440) // 1440)
+        tz = zone(time_zone)
+        start = dt.datetime.combine(day, dt.time(0), tz).astimezone(dt.UTC)
+        return start, dt.datetime.combine(day + dt.timedelta(days=days), dt.time(0), tz).astimezone(dt.UTC)
+    start = _parse(row["StartDateTime"])
+    return start, _parse(row.get("EndDateTime") or row["StartDateTime"])
 
 
 def _wire(value: dt.datetime) -> str:

@@ -396,3 +396,35 @@ def test_a_series_moved_to_a_later_hour_in_salesforce_keeps_its_exceptions(engin
     assert [(o.start, o.subject) for o in occurrences] == [(s.astimezone(UTC), t) for s, t in expected]
     world.assert_no_meeting_messages()
     _quiet(engine, world)
+
+
+def test_an_all_day_series_with_a_retitled_and_a_deleted_day_reaches_salesforce(engine, world):
+    """An all-day daily series of 4 (America/New_York) made in Outlook, one day retitled and one deleted: one
+    Salesforce all-day series whose occurrence Events hold those exceptions; a later retitle in Salesforce comes
+    back to that Outlook day."""
+    from tests.e2e.actors import day
+
+    outlook, sf = world.outlook(), world.salesforce()
+    first = day(3)
+    recurrence = Recurrence(pattern=DailyPattern(interval=1), start=first, number=4)
+    master = outlook.create("Trade show", first, first, all_day=True, tz="America/New_York", recurrence=recurrence)
+    second = _occurrence(outlook, master, 2)
+    second.subject = "Trade show (setup)"
+    second.save(update_fields=["subject"], send_meeting_invitations="SendToNone")
+    _occurrence(outlook, master, 4).delete(send_meeting_cancellations="SendToNone")
+    engine.sync()
+    assert engine.health() == [], [(h.code, h.message) for h in engine.health()]
+    series = sf.find_event("Trade show", series=True)
+    assert series["IsAllDayEvent"]
+    rows = sf.occurrences(series["Id"])
+    assert [(r["ActivityDate"], r["Subject"]) for r in rows] == [
+        (first, "Trade show"), (first + dt.timedelta(days=1), "Trade show (setup)"),
+        (first + dt.timedelta(days=2), "Trade show"),
+    ]  # fmt: skip
+    _quiet(engine, world)
+
+    sf.update("Event", rows[2]["Id"], Subject="Trade show (teardown)")
+    engine.sync()
+    assert _occurrence(outlook, master, 3).subject == "Trade show (teardown)"
+    assert engine.health() == [], [(h.code, h.message) for h in engine.health()]
+    _quiet(engine, world)
