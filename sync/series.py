@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sync.connectors.base import ExchangeCalendar, ExchangeItem, OccurrenceChange
+from sync.connectors.errors import ConnectorError
 from sync.entry import (
     Entry,
     OccurrenceOverride,
@@ -52,6 +53,7 @@ from sync.mapping.timezones import zone
 
 OCCURRENCE_MISSING = "recurrence_occurrence_missing"
 EXCEPTIONS_DROPPED = "recurrence_exceptions_dropped"
+CROSSING_BOUNDARY = "ErrorOccurrenceCrossingBoundary"  # EWS and Graph: an occurrence moved past a neighbour
 OCCURRENCE_COLUMNS = (
     "Id, RecurrenceActivityId, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, CalSync_Key__c, "
     "IsAllDayEvent, ActivityDate, DurationInMinutes"
@@ -507,7 +509,19 @@ def write_exchange_occurrences(
     if plan.changes:
         results = exchange.update_occurrences(master_id, plan.changes)
         out.writes += 1
-        out.error = next((r.error for r in results if not r.ok), None)
+        refused = [(change, r.error) for change, r in zip(plan.changes, results, strict=False) if r.error is not None]
+        if refused:
+            change, error = refused[0]
+            if error.code == CROSSING_BOUNDARY:
+                # Exchange cannot hold it (Salesforce can): the pair fails and says why; nothing is reverted.
+                day = change.original_start.astimezone(zone(entry.time_zone)).date()
+                error = ConnectorError(
+                    f"The occurrence of {day} of {entry.subject!r} was moved to or past the day of a neighbouring "
+                    "occurrence; Outlook cannot hold a series' occurrences out of order.",
+                    code=error.code,
+                    service=error.service,
+                )
+            out.error = error
     return out
 
 

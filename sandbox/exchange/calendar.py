@@ -419,6 +419,26 @@ def check_occurrence(item: Item, ts: int) -> None:
         raise EwsError("ErrorItemNotFound")
 
 
+def check_occurrence_boundaries(item: Item, occurrence: int) -> None:
+    """Exchange refuses to move an occurrence to or past the local day of a neighbouring occurrence."""
+    tz = item_zone(item.fields)
+    live = [s for s in (_ts(v) for v in occurrence_starts(item)) if s not in item.deleted_occurrences]
+    if occurrence not in live:
+        return
+    index = live.index(occurrence)
+
+    def day_of(ts: int) -> dt.date:
+        return _occurrence_times(item, ts, item.exceptions.get(ts, {}))[0].astimezone(tz).date()
+
+    new_day = day_of(occurrence)
+    if (index > 0 and new_day <= day_of(live[index - 1])) or (
+        index + 1 < len(live) and new_day >= day_of(live[index + 1])
+    ):
+        raise EwsError(
+            "ErrorOccurrenceCrossingBoundary", "Modified occurrence is crossing or overlapping adjacent occurrence."
+        )
+
+
 # -- rendering ---------------------------------------------------------------------------------------------------
 def _text_of_body(body: Element) -> str:
     text = body.text or ""

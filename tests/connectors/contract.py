@@ -185,6 +185,12 @@ class ExchangeCalendarContract:
         assert codes == ["ErrorCalendarOccurrenceIsDeletedFromRecurrence", None,
                          "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"]  # fmt: skip
 
+        # Like Exchange: an occurrence may not move to or past the day of a neighbouring one.
+        onto = START + 2 * day + dt.timedelta(hours=3)
+        [refused] = calendar.update_occurrences(master_id, [OccurrenceChange(2, second, {"start": onto,
+                                                            "end": onto + dt.timedelta(hours=1)})])  # fmt: skip
+        assert refused.error is not None and refused.error.code == "ErrorOccurrenceCrossingBoundary"
+
     def test_master_categories(self, calendar):
         assert calendar.ensure_categories({"SF Site Visit": 4}) == ["SF Site Visit"]
         assert calendar.ensure_categories({"SF Site Visit": 4}) == []

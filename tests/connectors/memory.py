@@ -202,7 +202,7 @@ class MemoryCalendar:
         if item is None or item.folder != CALENDAR or item.fields.get("recurrence") is None:
             error = ConnectorError("The item was not found.", code="ErrorItemNotFound", service=self.service)
             return [WriteResult(None, None, error) for _ in changes]
-        starts = self._original_starts(item, max(c.index for c in changes))
+        starts = self._original_starts(item, max(c.index for c in changes) + 1)  # + the next neighbour
         length = _as_instant(item.fields["end"], item, end=True) - _as_instant(item.fields["start"], item)
         results = []
         for change in changes:
@@ -222,15 +222,36 @@ class MemoryCalendar:
                 "end": original + length, "subject": item.fields.get("subject"),
                 "location": item.fields.get("location"),
             }  # fmt: skip
+            occ = dict(occ)
             for name in ("subject", "location", "start", "end"):
                 if name in change.fields:
                     value = change.fields[name]
                     occ[name] = value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else value
+            if self._crosses(item, starts, modified, original, occ["start"]):
+                code = "ErrorOccurrenceCrossingBoundary"
+                error = ConnectorError("Crossing an adjacent occurrence.", code=code, service=self.service)
+                results.append(WriteResult(None, None, error))
+                continue
             modified[original] = occ
             item.fields["modified_occurrences"] = [modified[k] for k in sorted(modified)]
             self._touch(master_id, item)
             results.append(WriteResult(occ["id"], item.change_key))
         return results
+
+    def _crosses(self, item: _Item, starts, modified, original: dt.datetime, new_start: dt.datetime) -> bool:
+        """Like Exchange: an occurrence may not move to or past the local day of a neighbouring one."""
+        tz = zone(str(item.fields.get("start_timezone") or "UTC"))
+        gone = set(item.fields.get("deleted_occurrences") or ())
+        live = [s for s in starts if s not in gone]
+        if original not in live:
+            return False
+        at = live.index(original)
+
+        def day(s: dt.datetime) -> dt.date:
+            return (modified[s]["start"] if s in modified else s).astimezone(tz).date()
+
+        new_day = new_start.astimezone(tz).date()
+        return (at > 0 and new_day <= day(live[at - 1])) or (at + 1 < len(live) and new_day >= day(live[at + 1]))
 
     def _touch(self, item_id: str, item: _Item) -> None:
         item.change_key = self._key()

@@ -347,9 +347,11 @@ def test_an_occurrence_moved_to_another_day_in_outlook_and_edited_later_in_sales
     _quiet(engine, world)
 
 
-def test_an_occurrence_moved_onto_another_day_in_salesforce_keeps_its_place_in_the_outlook_series(engine, world):
-    """Issue 23.4(a), the matching: Salesforce keeps no original date on an occurrence Event, so one moved onto
-    a day that another occurrence holds is matched to the pattern date no Event holds (docs/recurrence.md)."""
+def test_an_occurrence_moved_past_its_neighbour_in_salesforce_is_refused_by_outlook_and_said(engine, world):
+    """Salesforce lets a rep move an occurrence Event onto the day of the next one; Exchange refuses to move an
+    occurrence to or past a neighbouring occurrence's day (``ErrorOccurrenceCrossingBoundary``). The pair
+    fails with a health entry that says so, nothing is reverted on either side, and moving it back within
+    its own day syncs and closes the entry."""
     outlook, sf = world.outlook(), world.salesforce()
     start = at(2, 9, tz="Asia/Tokyo")
     series_id = sf.create_event(
@@ -360,12 +362,20 @@ def test_an_occurrence_moved_onto_another_day_in_salesforce_keeps_its_place_in_t
     [item] = outlook.items("Salesforce")
     _quiet(engine, world)
     second = sf.occurrences(series_id)[1]
-    moved = second["StartDateTime"] + dt.timedelta(days=1, hours=4)  # day 3, after the third occurrence
-    sf.update("Event", second["Id"], StartDateTime=moved, EndDateTime=moved + dt.timedelta(minutes=30))
+    onto = second["StartDateTime"] + dt.timedelta(days=1, hours=4)  # day 3, after the third occurrence
+    sf.update("Event", second["Id"], StartDateTime=onto, EndDateTime=onto + dt.timedelta(minutes=30))
+    engine.sync()
+    [entry] = engine.health()
+    assert entry.code == "exchange_rejected" and "neighbouring occurrence" in entry.message, entry.message
+    assert _occurrence(outlook, item["id"], 2).start == second["StartDateTime"]
+    assert onto in [r["StartDateTime"] for r in sf.occurrences(series_id)]  # the rep's move stays
+    world.assert_no_meeting_messages()
+
+    later = second["StartDateTime"] + dt.timedelta(hours=8)  # the same day in Tokyo
+    sf.update("Event", second["Id"], StartDateTime=later, EndDateTime=later + dt.timedelta(minutes=30))
     engine.sync()
     assert engine.health() == [], [h.message for h in engine.health()]
-    assert _occurrence(outlook, item["id"], 2).start == moved
-    assert _occurrence(outlook, item["id"], 3).start == (start + dt.timedelta(days=2)).astimezone(UTC)
+    assert _occurrence(outlook, item["id"], 2).start == later
     _quiet(engine, world)
 
 

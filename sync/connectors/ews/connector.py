@@ -84,7 +84,7 @@ SEND_TO_NONE = "SendToNone"
 OCCURRENCE_ERRORS = frozenset({
     "ErrorCalendarOccurrenceIsDeletedFromRecurrence", "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
     "ErrorItemNotFound", "ErrorCalendarEndDateIsEarlierThanStartDate", "ErrorIrresolvableConflict",
-    "ErrorCalendarCannotUseIdForOccurrenceId", "ErrorCalendarOccurrenceIsOutOfRange",
+    "ErrorCalendarCannotUseIdForOccurrenceId", "ErrorCalendarOccurrenceIsOutOfRange", "ErrorOccurrenceCrossingBoundary",
 })  # fmt: skip
 CATEGORY_LIST = "CategoryList"
 CATEGORY_NS = "CategoryList.xsd"
