@@ -250,3 +250,23 @@ def test_a_series_created_before_a_crash_gets_its_exceptions_on_both_sides(machi
     machine.sync_and_crash(point=point)
     machine.nothing_duplicated_or_lost()
     machine.converge()  # asserts both sides hold the moved and the deleted occurrence
+
+
+@pytest.mark.xfail(strict=True, reason="open: found by the deep simulation on the s23 branch, also fails on main")
+def test_an_event_moved_in_salesforce_while_unshared_in_outlook_converges_when_shared_again(machine):
+    """Found by the deep simulation (not fixed here; it fails on main at 0e1d3ca as well): an Event made in
+    Salesforce and synced, moved a day later in Salesforce (across the US DST change) while the rep unshares
+    it in Outlook, then shared again: every session after converging writes its time to Outlook again (an
+    echo, docs/invariants.md #9). The two all-day items only give the Event its token."""
+    machine.policies(winner="exchange")
+    machine.create_all_day_on_a_dst_day(on=("America/New_York", dt.date(2027, 3, 14)), side="exchange")
+    machine.create_all_day_on_a_dst_day(on=("America/New_York", dt.date(2027, 3, 14)), side="salesforce")
+    start = dt.datetime(2027, 3, 11, 1, 30, tzinfo=dt.UTC)
+    machine.create_in_salesforce(location="Zoom 🎥", private=True, span=(start, start + dt.timedelta(hours=1)),
+                                 words="Lunch")  # fmt: skip
+    machine.sync()
+    machine.move_days(data=Draws("T3"), days=1, side="salesforce")
+    machine.unshare(data=Draws("T3"))
+    machine.sync()
+    machine.share_again(data=Draws("T3"))
+    machine.converge()
