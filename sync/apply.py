@@ -23,7 +23,7 @@ from sync import health, links, series
 from sync.attendees import Person, relation_changes
 from sync.connectors.base import ExchangeCalendar, ItemChange, NewItem, RecordResult, SalesforceOrg
 from sync.connectors.errors import AuthError, ConnectorError
-from sync.entry import Side
+from sync.entry import Side, entry_from_projection
 from sync.mapping.exchange import entry_to_exchange, exchange_update
 from sync.mapping.salesforce import SYNC_KEY_FIELD, event_to_salesforce, salesforce_update
 from sync.models import Link, Mailbox
@@ -83,6 +83,7 @@ class Applier:
     # Sync keys whose Exchange item this session created (not found by its key): a cursor read before the create
     # does not cover it.
     exchange_created: set[str] = field(default_factory=set)
+    _salesforce_ids: dict[str, str] = field(default_factory=dict)  # sync key → Salesforce id, of known links
 
     # -- entry point ---------------------------------------------------------------------------------------
     def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
@@ -95,6 +96,7 @@ class Applier:
         for action in plan.actions:
             by_type[type(action)].append(action)
         pending_before = {link.sync_key for link in previous if link.state is LinkStatus.PENDING}
+        self._salesforce_ids = {link.sync_key: link.salesforce_id for link in previous if link.salesforce_id}
 
         self._delete_salesforce(by_type[DeleteSalesforce])
         self._delete_exchange(by_type[DeleteExchange])
@@ -108,6 +110,12 @@ class Applier:
         self._leave_events(by_type[LeaveSalesforceEvent])
         self._update_exchange(by_type[UpdateExchange])
         self._remove_categories(by_type[RemoveCategory])
+        cut_short = {
+            link.sync_key
+            for link in previous
+            if link.state is LinkStatus.PENDING and not (link.exchange_id and link.salesforce_id)
+        }
+        self._confirm_series(by_type[UpdateLinkBase], cut_short)
         self._finish_links(plan)
         return self.report
 
@@ -269,6 +277,8 @@ class Applier:
                     exchange_id=existing[action.sync_key], change_key=None
                 )
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
+                if series.has_exceptions(action.entry.recurrence):  # again: occurrence writes are idempotent
+                    self._exchange_occurrences(action.sync_key, existing[action.sync_key], None, action.entry)
                 continue
             data, _ = entry_to_exchange(action.entry, sync_key=action.sync_key)
             to_create.append(action)
@@ -289,6 +299,8 @@ class Applier:
                     self.exchange_writes[result.item_id] = result.change_key
                 self.exchange_created.add(action.sync_key)
                 self.report.count(self._label(action, "created"), Side.EXCHANGE)
+                if result.item_id and series.has_exceptions(action.entry.recurrence):
+                    self._exchange_occurrences(action.sync_key, result.item_id, None, action.entry)  # holds none
             else:
                 self._fail(action.sync_key, Side.EXCHANGE, result.error, action.salesforce_id, Side.SALESFORCE)
 
@@ -318,38 +330,70 @@ class Applier:
     def _update_exchange(self, actions: list[UpdateExchange]) -> None:
         changes: list[ItemChange] = []
         sent: list[UpdateExchange] = []
+        rewritten: list[UpdateExchange] = []
         for action in actions:
             if action.sync_key in self.report.failed_keys:
                 continue
-            if "recurrence" in action.fields and series.only_exceptions_changed(
-                action.current.recurrence, action.entry.recurrence
+            if (
+                "recurrence" in action.fields
+                and "when" not in action.fields
+                and series.only_exceptions_changed(action.current.recurrence, action.entry.recurrence)
             ):
-                if not self._delete_occurrences(action):
+                if not self._exchange_occurrences(
+                    action.sync_key, action.exchange_id, action.current.recurrence, action.entry
+                ):
                     continue
+                self.report.count(self._label(action, "updated"), Side.EXCHANGE)
                 action = dataclasses.replace(action, fields=tuple(f for f in action.fields if f != "recurrence"))
                 if not action.fields:
                     continue
+            elif {"recurrence", "when"} & set(action.fields) and action.entry.recurrence is not None:
+                rewritten.append(action)  # Exchange drops a rewritten master's exceptions: put them back after
             data, _ = exchange_update(action.current, action.entry, action.fields)
             if not data:
                 continue
             changes.append(ItemChange(action.exchange_id, action.change_key, data))
             sent.append(action)
         self._send_exchange_updates(changes, sent, "updated")
+        for action in rewritten:
+            if action.sync_key not in self.report.failed_keys:
+                self._series_rewritten(action)
 
-    def _delete_occurrences(self, action: UpdateExchange) -> bool:
-        """Occurrences deleted in Salesforce leave the Outlook series one by one (sync.series)."""
-        before, after = action.current.recurrence, action.entry.recurrence
-        assert before is not None and after is not None and action.entry.start is not None
-        days = set(after.exdates) - set(before.exdates)
-        indexes = series.instance_indexes(after, action.entry.start, action.entry.time_zone, days)
+    def _exchange_occurrences(self, key: str, item_id: str, before, entry) -> bool:
+        """Deleted and changed occurrences reach the Outlook series one by one (sync.series); ``before``: the
+        exceptions the item holds (``None``: a master just written)."""
         try:
-            done = self.exchange.delete_occurrences(action.exchange_id, indexes)
+            done = series.write_exchange_occurrences(self.exchange, item_id, before, entry)
         except ConnectorError as exc:
-            self._fail(action.sync_key, Side.EXCHANGE, exc, action.exchange_id)
+            self._fail(key, Side.EXCHANGE, exc, item_id)
             return False
-        self.report.writes += done
-        self.report.count(self._label(action, "updated"), Side.EXCHANGE)
+        self.report.writes += done.writes
+        for issue in done.issues:
+            self._health(key, Side.EXCHANGE, issue.code, issue.message, item_id)
+        if done.error is not None:
+            self._fail(key, Side.EXCHANGE, done.error, item_id)
+            return False
         return True
+
+    def _series_rewritten(self, action: UpdateExchange) -> None:
+        """A series' pattern, start or length written to Outlook: its exceptions that the new pattern still has
+        go back on both sides (Exchange dropped them with the rewrite; the org re-created its occurrence Events
+        if the change came from Salesforce); the others are dropped, with a note (docs/recurrence.md)."""
+        after = action.entry.recurrence
+        bounds = series.series_bounds(action.entry)
+        current = action.current.recurrence
+        if after is None or bounds is None:
+            return
+        if current is not None and series.has_exceptions(current):
+            _, dropped = series.in_pattern(after.with_exceptions(current), bounds[0], action.entry.time_zone)
+            dropped = [d for d in dropped if d not in after.exdates and d not in {o.original for o in after.overrides}]
+            if dropped:
+                self._health(action.sync_key, Side.EXCHANGE, series.EXCEPTIONS_DROPPED,
+                             series.dropped_message(action.entry.subject, dropped), action.exchange_id)  # fmt: skip
+        if series.has_exceptions(after) and self._exchange_occurrences(
+            action.sync_key, action.exchange_id, None, action.entry
+        ):
+            self._salesforce_occurrences(action.sync_key, self._salesforce_ids.get(action.sync_key), action.entry)
 
     def _send_exchange_updates(self, changes, sent, verb: str) -> None:
         if not changes:
@@ -392,21 +436,41 @@ class Applier:
         todo = [(c.sync_key, self._created.get(c.sync_key, {}).get("salesforce_id"), c.entry) for c in creates]
         todo += [(u.sync_key, u.salesforce_id, u.entry) for u in updates if "recurrence" in u.fields]
         for key, series_id, entry in todo:
-            if not series_id or key in self.report.failed_keys or not series.has_exceptions(entry.recurrence):
+            if key not in self.report.failed_keys:
+                self._salesforce_occurrences(key, series_id, entry)
+
+    def _salesforce_occurrences(self, key: str, series_id: str | None, entry) -> bool:
+        """One series' occurrence Events made to match its entry's exceptions (sync.series)."""
+        if not series_id or entry.recurrence is None or not series.has_exceptions(entry.recurrence):
+            return True
+        try:
+            done = series.sync_salesforce_occurrences(
+                self.salesforce, series_id, key, entry.recurrence, entry.time_zone, subject=entry.subject
+            )
+        except ConnectorError as exc:
+            self._fail(key, Side.SALESFORCE, exc, series_id)
+            return False
+        self.report.writes += done.writes
+        for issue in done.issues:
+            self._health(key, Side.SALESFORCE, issue.code, issue.message, series_id)
+        return not done.failed or self._record_result(key, Side.SALESFORCE, done.failed[0], series_id)
+
+    def _confirm_series(self, actions: list[UpdateLinkBase], cut_short: set[str]) -> None:
+        """A series whose create was cut short (pending link without one side's id, now confirmed) gets its
+        exceptions written again on both sides: the occurrence writes after the create may never have happened
+        (idempotent; found by the simulation)."""
+        for action in actions:
+            link = action.link
+            base = link.exchange_base or {}
+            if action.sync_key not in cut_short or not link.exchange_id or not link.salesforce_id:
                 continue
-            assert entry.recurrence is not None
-            try:
-                done = series.sync_salesforce_occurrences(
-                    self.salesforce, series_id, key, entry.recurrence, entry.time_zone, subject=entry.subject
-                )
-            except ConnectorError as exc:
-                self._fail(key, Side.SALESFORCE, exc, series_id)
+            if action.sync_key in self.report.failed_keys or not (base.get("recurrence") or {}).get("rrule"):
                 continue
-            self.report.writes += done.writes
-            for issue in done.issues:
-                self._health(key, Side.SALESFORCE, issue.code, issue.message, series_id)
-            if done.failed:
-                self._record_result(key, Side.SALESFORCE, done.failed[0], series_id)
+            entry = entry_from_projection(base)
+            if series.has_exceptions(entry.recurrence) and self._salesforce_occurrences(
+                action.sync_key, link.salesforce_id, entry
+            ):
+                self._exchange_occurrences(action.sync_key, link.exchange_id, None, entry)
 
     # -- invitees (EventRelation) -----------------------------------------------------------------------
     def _sync_invitees(self, creates: list[CreateInSalesforce], updates: list[UpdateSalesforce]) -> None:

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync import series
 from sync.connectors.base import DELETE, REMOVED, ExchangeCalendar, ExchangeItem, SalesforceOrg
-from sync.entry import EVENT, TASK, entry_from_projection, is_custom_kind
+from sync.entry import EVENT, TASK, Entry, entry_from_projection, is_custom_kind
 from sync.mapping.exchange import entry_from_exchange
 from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
 from sync.planner.model import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
@@ -183,12 +184,31 @@ def read_exchange(
             if item_id in by_id:
                 changes[item_id] = ExchangeChange(item_id, ChangeType.NOT_FOUND, kind=kind)
             continue
-        changes[item_id] = _exchange_change(item, kind, time_zone, shared.get(item_id), modified)
+        change = _exchange_change(item, kind, time_zone, shared.get(item_id), modified)
+        link = by_id.get(item_id) or (by_key.get(item.sync_key) if item.sync_key else None)
+        changes[item_id] = _pending_series(change, link)
     return ExchangeFeed(
         changes=[changes[k] for k in sorted(changes)],
         sync_state=feed.cursor,
         full_count=tagged_count + len(moved) if feed.full else None,
     )
+
+
+def _pending_series(change: ExchangeChange, link: LinkState | None) -> ExchangeChange:
+    """A series whose create may have been cut short (pending link) shows the exceptions the create was to
+    write: the applier writes them again once the link is confirmed (`sync.series`, idempotent), and the
+    missing ones must not read as a change that would drop them on the other side (found by the simulation:
+    a crash after the series' create, before its occurrence writes)."""
+    entry = change.entry
+    if link is None or link.state is not LinkStatus.PENDING or link.exchange_id or entry is None:
+        return change  # a pending link with its item id: a create that landed, awaiting the cursor only
+    base = link.exchange_base or link.salesforce_base
+    if entry.recurrence is None or not base or not base.get("recurrence"):
+        return change
+    held = entry_from_projection(base).recurrence
+    if held is None or held.rrule != entry.recurrence.rrule:
+        return change
+    return dataclasses.replace(change, entry=entry.replace(recurrence=entry.recurrence.with_exceptions(held)))
 
 
 def _unchanged(row: dict[str, Any], by_id: Mapping[str, LinkState]) -> bool:
@@ -233,21 +253,36 @@ def _salesforce_changes(
     rows: Sequence[dict[str, Any]],
     by_id: Mapping[str, LinkState],
     time_zone: str,
+    pending: Mapping[str, LinkState] | None = None,
 ) -> list[SalesforceChange]:
-    """Rows of one object kind as change records (invitees read only where they can matter)."""
+    """Rows of one object kind as change records (invitees read only where they can matter). ``pending``:
+    pending links by sync key (a create cut short: its record has no id in the link yet)."""
     kind = policy.kind
     gone_occurrences: dict[str, list[dict[str, Any]]] = {}
+    occurrence_rows: dict[str, list[dict[str, Any]]] = {}
     if kind == EVENT:
         # Occurrence Events belong to their series, which is the item that syncs (sync.series); deleted ones
-        # become deleted occurrences of their (linked) series.
+        # become deleted occurrences of their (linked) series; edited ones make the series read its
+        # occurrence Events again (one query), for its changed occurrences.
+        edited: set[str] = set()
         for row in rows:
-            if row.get("RecurrenceActivityId") and row.get("IsDeleted") and row["RecurrenceActivityId"] in by_id:
-                gone_occurrences.setdefault(row["RecurrenceActivityId"], []).append(row)
+            series_id = row.get("RecurrenceActivityId")
+            if series_id and row.get("IsDeleted"):
+                gone_occurrences.setdefault(series_id, []).append(row)
+            elif series_id and not row.get("IsDeleted") and (series_id in by_id or row.get("IsRecurrence2Exception")):
+                edited.add(series_id)
         rows = [r for r in rows if not r.get("RecurrenceActivityId")]
         listed = {r["Id"] for r in rows}
-        missing = sorted(i for i in gone_occurrences if i not in listed and _new_gaps(by_id[i], gone_occurrences[i]))
+        missing = sorted(
+            i
+            for i in (set(gone_occurrences) | edited) & set(by_id)
+            if i not in listed and (i in edited or _new_gaps(by_id[i], gone_occurrences[i]))
+        )
         if missing:
             rows = [*rows, *(r for r in connector.get_records(sobject, missing, salesforce_fields(policy)) if r)]
+        series_ids = {r["Id"] for r in rows if not r.get("IsDeleted")} & (edited | set(gone_occurrences))
+        if series_ids:
+            occurrence_rows = series.read_salesforce_occurrences(connector, series_ids)
     invitees: dict[str, list[str]] = {}
     if kind == EVENT:
         live = [r["Id"] for r in rows if not r.get("IsDeleted")]
@@ -274,15 +309,8 @@ def _salesforce_changes(
         result = from_salesforce(row, policy, time_zone=time_zone, invitee_emails=invitees.get(meta.id, ()))
         entry = result.entry
         if entry is not None and entry.recurrence is not None:
-            # The series' changed and deleted occurrences on this side: as last synced (not read).
-            base = (by_id[meta.id].salesforce_base or {}) if meta.id in by_id else {}
-            held = entry_from_projection(base).recurrence if base.get("recurrence") else None
-            recurrence = entry.recurrence.with_exceptions(held)
-            if meta.id in gone_occurrences:
-                link = by_id[meta.id]
-                gaps = deleted_occurrence_dates(gone_occurrences[meta.id], link.sync_key, entry.time_zone)
-                recurrence = dataclasses.replace(recurrence, exdates=tuple(set(recurrence.exdates) | gaps))
-            entry = entry.replace(recurrence=recurrence)
+            link = by_id.get(meta.id) or (pending or {}).get(meta.sync_key or "")
+            entry = _series_entry(entry, link, gone_occurrences.get(meta.id), occurrence_rows.get(meta.id))
         changes.append(
             SalesforceChange(
                 meta.id,
@@ -297,6 +325,39 @@ def _salesforce_changes(
             )
         )
     return changes
+
+
+def _series_entry(
+    entry: Entry,
+    link: LinkState | None,
+    gone: list[dict[str, Any]] | None,
+    occurrences: list[dict[str, Any]] | None,
+) -> Entry:
+    """A Salesforce series with its changed and deleted occurrences (sync.series): as last synced, with the
+    occurrence Events deleted since (``gone``) and, when some were edited, as its live occurrence Events
+    (``occurrences``) say. A series whose pattern, start or length changed keeps the exceptions the new
+    pattern still has (the org re-created its occurrence Events: neither list says anything then)."""
+    assert entry.recurrence is not None
+    base = (link.salesforce_base or {}) if link is not None else {}
+    held_entry = entry_from_projection(base) if base.get("recurrence") else None
+    recurrence = entry.recurrence.with_exceptions(held_entry.recurrence if held_entry is not None else None)
+    bounds = series.series_bounds(entry)
+    if held_entry is not None and series.reshaped(held_entry, entry):
+        held_bounds = series.series_bounds(held_entry)
+        if bounds is not None:
+            recurrence, _ = series.in_pattern(recurrence, bounds[0], entry.time_zone)
+            if held_bounds is not None:
+                recurrence = series.follow_pattern(recurrence, held_bounds, bounds, entry.time_zone)
+        return entry.replace(recurrence=recurrence)
+    gaps = deleted_occurrence_dates(gone, link.sync_key if link else "", entry.time_zone) if gone else set()
+    if occurrences is not None and bounds is not None:
+        recurrence = series.salesforce_exceptions(
+            occurrences, recurrence, bounds[0], bounds[1], entry.time_zone, link.sync_key if link else None,
+            gaps=gaps, subject=entry.subject, location=entry.location,
+        )  # fmt: skip
+    elif gaps:
+        recurrence = dataclasses.replace(recurrence, exdates=tuple(set(recurrence.exdates) | gaps))
+    return entry.replace(recurrence=recurrence)
 
 
 def _new_gaps(link: LinkState, rows: list[dict[str, Any]]) -> bool:
@@ -327,6 +388,7 @@ def read_salesforce(
     can matter: with ``attendees_to_exchange``, or for Events whose last synced state had attendees; elsewhere
     the Event's attendees are taken as last synced, which saves a query per 200 Events."""
     by_id = {link.salesforce_id: link for link in links if link.salesforce_id}
+    pending = {link.sync_key: link for link in links if link.state is LinkStatus.PENDING and not link.salesforce_id}
     out = SalesforceFeed(watermarks=dict(watermarks))
     linked = set(linked_kinds)
     for kind in kinds:
@@ -352,7 +414,7 @@ def read_salesforce(
             meta = record_meta(row)
             if meta.system_modstamp and (newest is None or meta.system_modstamp > newest):
                 newest = meta.system_modstamp
-        out.changes += _salesforce_changes(connector, policy, sobject, rows, by_id, time_zone)
+        out.changes += _salesforce_changes(connector, policy, sobject, rows, by_id, time_zone, pending)
         for candidate in (answered_at, now if answered_at is None else None):
             if candidate is not None and (newest is None or candidate > newest):
                 newest = candidate

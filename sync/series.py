@@ -16,43 +16,48 @@ the series record is written as before (pattern and series fields, by the planne
 (time, subject, location). It marks each occurrence Event it changed with ``CalSync_Key__c =
 "<sync key>@<original date>"``, so a moved occurrence is found again by its original date.
 
-Occurrence Events in the Salesforce feed are never items of their own (they belong to their series); the
-series' exceptions on the Salesforce side are taken as last synced (like invitees that are not read).
+Salesforce → Outlook: the feed reads a series' live occurrence Events when some changed
+(`read_salesforce_occurrences`) and matches each to a date of the pattern (`salesforce_exceptions`: Salesforce
+keeps no original date on an occurrence); `write_exchange_occurrences` then deletes and updates single
+occurrences (DeleteItem / UpdateItem on an ``OccurrenceItemId``: master + instance index), never rewriting the
+master's pattern, which would drop the series' other exceptions. A pattern change keeps the exceptions the new
+pattern still has (`in_pattern`) and puts them back on both sides after the rewrite; the others become a health
+entry ``recurrence_exceptions_dropped``.
 
-What Salesforce cannot express, and what the health entry says then:
-
-====================================  =====================================  ====================================
-pattern                               code                                   message (abridged)
-====================================  =====================================  ====================================
-HOURLY/MINUTELY, BYHOUR, BYWEEKNO,    ``recurrence_unsupported``             "The recurrence … cannot be synced:
-several BYSETPOS, yearly intervals,                                          <part> is not supported" (whole
-task regeneration                                                            series not synced, never half)
-a changed or deleted occurrence that  ``recurrence_occurrence_missing``      "The occurrence of <date> has no
-has no Event in Salesforce (beyond    (warning)                              Salesforce Event (…); its change is
-the occurrences the org generated,                                           not synced."
-or deleted there already)
-====================================  =====================================  ====================================
-
-Salesforce → Outlook: an occurrence Event deleted in Salesforce becomes an exdate of its series (the feed
-folds deleted occurrence Events into their series); the Exchange write then deletes that occurrence alone
-(DeleteItem on an ``OccurrenceItemId``: master + instance index), never rewriting the master's pattern, which
-would drop the series' other exceptions. Not done yet (left for a follow-up): occurrences *edited* in
-Salesforce reaching Outlook (UpdateItem on an OccurrenceItemId), and Graph ``instances``.
+Occurrence Events in the Salesforce feed are never items of their own (they belong to their series). What
+Salesforce cannot express, every health entry, the costs and the tested zones: docs/recurrence.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.connectors.base import ExchangeCalendar, ExchangeItem
-from sync.entry import OccurrenceOverride, Recurrence, Side, normalize_location, normalize_subject, to_utc
+from sync.connectors.base import ExchangeCalendar, ExchangeItem, OccurrenceChange
+from sync.connectors.errors import ConnectorError
+from sync.entry import (
+    Entry,
+    OccurrenceOverride,
+    Recurrence,
+    Side,
+    normalize_location,
+    normalize_subject,
+    project_when,
+    to_utc,
+)
 from sync.mapping.issues import MappingIssue
 from sync.mapping.timezones import zone
 
 OCCURRENCE_MISSING = "recurrence_occurrence_missing"
+EXCEPTIONS_DROPPED = "recurrence_exceptions_dropped"
+CROSSING_BOUNDARY = "ErrorOccurrenceCrossingBoundary"  # EWS and Graph: an occurrence moved past a neighbour
+OCCURRENCE_COLUMNS = (
+    "Id, RecurrenceActivityId, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, CalSync_Key__c, "
+    "IsAllDayEvent, ActivityDate, DurationInMinutes"
+)
 OCCURRENCE_FIELDS = ("subject", "location", "start", "end")
 
 
@@ -112,40 +117,55 @@ def deleted_occurrence_dates(rows: Iterable[Mapping[str, Any]], sync_key: str, t
     out: set[dt.date] = set()
     for row in rows:
         key = row.get("CalSync_Key__c") or ""
-        if key.startswith(f"{sync_key}@"):
+        if sync_key and key.startswith(f"{sync_key}@"):
             out.add(dt.date.fromisoformat(key.split("@", 1)[1]))
         elif row.get("StartDateTime"):
-            out.add(_parse(row["StartDateTime"]).astimezone(zone(time_zone)).date())
+            out.add(_row_day(row, time_zone))
     return out
 
 
 def only_exceptions_changed(before: Recurrence | None, after: Recurrence | None) -> bool:
-    """The same pattern, other deleted occurrences only (what EWS can do occurrence by occurrence; rewriting
-    a master's pattern would drop every exception the series has)."""
+    """The same pattern, other changed occurrences and more deleted ones only (what EWS can do occurrence by
+    occurrence; rewriting a master's pattern would drop every exception the series has)."""
     return (
         before is not None
         and after is not None
         and before.rrule == after.rrule
-        and before.overrides == after.overrides
         and set(before.exdates) <= set(after.exdates)
-        and before.exdates != after.exdates
+        and (before.exdates != after.exdates or before.overrides != after.overrides)
     )
+
+
+def pattern_occurrences(
+    recurrence: Recurrence, first_start: dt.datetime, time_zone: str, *, limit: int = 1000
+) -> Iterator[tuple[int, dt.date, dt.datetime]]:
+    """(1-based instance index, local date, original start in UTC) of each occurrence the pattern makes,
+    deleted ones included, as Exchange counts them: the series' local time of day on each date (a time in
+    the spring-forward gap moves on by the gap, an ambiguous one takes its first instant)."""
+    from dateutil.rrule import rrulestr
+
+    tz = zone(time_zone)
+    local = first_start.astimezone(tz).replace(tzinfo=None)
+    for index, occurrence in enumerate(rrulestr(recurrence.rrule, dtstart=local), start=1):
+        if index > limit:
+            return
+        moment = dt.datetime.combine(occurrence.date(), local.time()).replace(tzinfo=tz, fold=0)
+        yield index, occurrence.date(), moment.astimezone(dt.UTC)
 
 
 def instance_indexes(
     recurrence: Recurrence, first_start: dt.datetime, time_zone: str, days: Iterable[dt.date]
 ) -> list[int]:
     """EWS ``InstanceIndex`` (1-based position in the pattern) of the occurrences on these local dates."""
-    from dateutil.rrule import rrulestr
-
     wanted = set(days)
-    local = first_start.astimezone(zone(time_zone)).replace(tzinfo=None)
     found: list[int] = []
-    for index, occurrence in enumerate(rrulestr(recurrence.rrule, dtstart=local), start=1):
-        if occurrence.date() in wanted:
+    if not wanted:
+        return found
+    for index, day, _ in pattern_occurrences(recurrence, first_start, time_zone):
+        if day in wanted:
             found.append(index)
-            wanted.discard(occurrence.date())
-        if not wanted or index >= 1000:
+            wanted.discard(day)
+        if not wanted:
             break
     return found
 
@@ -179,10 +199,9 @@ def sync_salesforce_occurrences(
     if not has_exceptions(recurrence):
         return OccurrenceWrites()
     rows = salesforce.query(
-        "SELECT Id, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception, CalSync_Key__c "
-        f"FROM Event WHERE RecurrenceActivityId = '{_soql_id(series_id)}' ORDER BY StartDateTime"
+        f"SELECT {OCCURRENCE_COLUMNS} FROM Event WHERE RecurrenceActivityId = '{_soql_id(series_id)}' "
+        "ORDER BY StartDateTime"
     )
-    tz = zone(time_zone)
     tagged: dict[str, dict[str, Any]] = {}
     by_day: dict[dt.date, dict[str, Any]] = {}
     for row in rows:
@@ -190,7 +209,7 @@ def sync_salesforce_occurrences(
         if key.startswith(f"{sync_key}@"):
             tagged[key] = row
         elif not row.get("IsRecurrence2Exception") and row.get("StartDateTime"):
-            by_day.setdefault(_parse(row["StartDateTime"]).astimezone(tz).date(), row)
+            by_day.setdefault(_row_day(row, time_zone), row)
 
     def find(day: dt.date) -> dict[str, Any] | None:
         return tagged.get(occurrence_key(sync_key, day)) or by_day.get(day)
@@ -215,12 +234,9 @@ def sync_salesforce_occurrences(
                 )
             )
             continue
-        fields = _occurrence_fields(override, row, subject)
+        fields = _occurrence_fields(override, row, subject, time_zone)
         fields["CalSync_Key__c"] = occurrence_key(sync_key, override.original)
-        if any(row.get(k) != v for k, v in fields.items() if k not in ("StartDateTime", "EndDateTime")) or (
-            "StartDateTime" in fields
-            and (_parse(row["StartDateTime"]) != override.start or _parse(row["EndDateTime"]) != override.end)
-        ):
+        if any(row.get(k) != v for k, v in fields.items()):
             updates.append({"Id": row["Id"], **fields})
     writes, failed = 0, []
     if deletes:
@@ -232,16 +248,326 @@ def sync_salesforce_occurrences(
     return OccurrenceWrites(writes, issues, failed)
 
 
-def _occurrence_fields(override: OccurrenceOverride, row: Mapping[str, Any], subject: str) -> dict[str, Any]:
+def series_bounds(entry: Entry) -> tuple[dt.datetime, dt.timedelta] | None:
+    """(first occurrence's start, length) of a series entry; all-day series run from local midnights."""
+    if entry.start is not None and entry.end is not None:
+        return entry.start, entry.end - entry.start
+    if entry.start_date is not None and entry.end_date is not None:
+        tz = zone(entry.time_zone)
+        first = dt.datetime.combine(entry.start_date, dt.time(0), tz)
+        last = dt.datetime.combine(entry.end_date, dt.time(0), tz)
+        return first.astimezone(dt.UTC), last - first
+    return None
+
+
+def reshaped(before: Entry, after: Entry) -> bool:
+    """Whether a Salesforce series changed its pattern, first start or length: the org then re-creates its
+    occurrence Events (the exceptions there are gone) and Exchange drops a rewritten master's exceptions."""
+    if before.recurrence is None or after.recurrence is None:
+        return False
+    return before.recurrence.rrule != after.recurrence.rrule or project_when(before) != project_when(after)
+
+
+# -- Salesforce occurrence Events → the series' changed occurrences ------------------------------------------
+def read_salesforce_occurrences(salesforce: Any, series_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Series id → its live occurrence Events (one query per 200 series; none without series)."""
+    ids = sorted(set(series_ids))
+    out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for at in range(0, len(ids), 200):
+        listed = ", ".join(f"'{_soql_id(i)}'" for i in ids[at : at + 200])
+        for row in salesforce.query(
+            f"SELECT {OCCURRENCE_COLUMNS} FROM Event WHERE RecurrenceActivityId IN ({listed}) ORDER BY StartDateTime"
+        ):
+            out.setdefault(row["RecurrenceActivityId"], []).append(row)
+    return out
+
+
+def salesforce_exceptions(
+    rows: Sequence[Mapping[str, Any]],
+    recurrence: Recurrence,
+    first_start: dt.datetime,
+    length: dt.timedelta,
+    time_zone: str,
+    sync_key: str | None,
+    *,
+    gaps: Iterable[dt.date] = (),
+    subject: str,
+    location: str,
+) -> Recurrence:
+    """``recurrence`` with the changed and deleted occurrences its live occurrence Events (``rows``) say.
+
+    Salesforce keeps no original date on an occurrence, so each Event is matched to a date of the pattern:
+    by our tag (``<sync key>@<date>``, on occurrences sync wrote), then an unchanged occurrence by its own
+    date, then an exception by its own date when no other Event holds it and it is not known deleted (an
+    occurrence moved within its day, or only retitled), and the remaining exceptions to the remaining
+    dates in order (an occurrence moved onto another day). An Event that differs from the pattern (time,
+    subject, location), is an exception, or carries our tag becomes an override, as Exchange lists it.
+    Deleted occurrences: those as last synced plus ``gaps`` (dates of occurrence Events deleted since),
+    except dates a live Event holds (the org re-created a series' occurrence Events, or one came back from
+    the recycle bin)."""
+    skipped = set(recurrence.exdates) | set(gaps)
+    pattern: dict[dt.date, dt.datetime] = {}
+    for _, day, start in pattern_occurrences(recurrence, first_start, time_zone, limit=len(rows) + len(skipped) + 100):
+        pattern[day] = start
+    claimed: dict[dt.date, Mapping[str, Any]] = {}
+    later: list[Mapping[str, Any]] = []
+    for row in sorted(rows, key=lambda r: r.get("StartDateTime") or ""):
+        key = row.get("CalSync_Key__c") or ""
+        if sync_key and key.startswith(f"{sync_key}@"):
+            day = dt.date.fromisoformat(key.split("@", 1)[1])
+            if day in pattern and day not in claimed:
+                claimed[day] = row
+                continue
+        if row.get("StartDateTime"):
+            later.append(row)
+    for exceptions in (False, True):
+        rest = []
+        for row in later:
+            day = _row_day(row, time_zone)
+            ok = day in pattern and day not in claimed and not (exceptions and day in skipped)
+            if bool(row.get("IsRecurrence2Exception")) == exceptions and ok:
+                claimed[day] = row
+            else:
+                rest.append(row)
+        later = rest
+    free = [d for d in sorted(pattern) if d not in claimed and d not in skipped]
+    for row, day in zip(later, free, strict=False):
+        claimed[day] = row
+    overrides: list[OccurrenceOverride] = []
+    for day in sorted(claimed):
+        row = claimed[day]
+        start, end = _row_span(row, time_zone)
+        row_subject, row_location = row.get("Subject") or "", row.get("Location") or ""
+        tagged = bool(sync_key) and (row.get("CalSync_Key__c") or "").startswith(f"{sync_key}@")
+        differs = (
+            start != pattern[day]
+            or end != pattern[day] + length
+            or normalize_subject(row_subject) != normalize_subject(subject)
+            or normalize_location(row_location) != normalize_location(location)
+        )
+        if tagged or differs or row.get("IsRecurrence2Exception"):
+            overrides.append(OccurrenceOverride(day, start, end, row_subject, row_location or None))
+    exdates = tuple(d for d in skipped if d not in claimed)
+    return dataclasses.replace(recurrence, exdates=exdates, overrides=tuple(overrides))
+
+
+def in_pattern(recurrence: Recurrence, first_start: dt.datetime, time_zone: str) -> tuple[Recurrence, list[dt.date]]:
+    """``recurrence`` with only the exceptions whose original date the pattern still has (a pattern change
+    in Salesforce keeps the others nowhere), and the dates dropped."""
+    wanted = set(recurrence.exdates) | {o.original for o in recurrence.overrides}
+    if not wanted:
+        return recurrence, []
+    days = {day for _, day, _ in pattern_occurrences(recurrence, first_start, time_zone)}
+    dropped = sorted(wanted - days)
+    kept = dataclasses.replace(
+        recurrence,
+        exdates=tuple(d for d in recurrence.exdates if d in days),
+        overrides=tuple(o for o in recurrence.overrides if o.original in days),
+    )
+    return kept, dropped
+
+
+def follow_pattern(
+    recurrence: Recurrence,
+    before: tuple[dt.datetime, dt.timedelta],
+    after: tuple[dt.datetime, dt.timedelta],
+    time_zone: str,
+) -> Recurrence:
+    """Overrides that only retitled or relocated an occurrence (it sat where the old pattern put it) follow
+    the series to its new time of day or length; moved ones keep where they were moved to."""
+    if not recurrence.overrides or before == after:
+        return recurrence
+    wanted = {o.original for o in recurrence.overrides}
+    old = {d: s for _, d, s in _dates(recurrence, before[0], time_zone, wanted)}
+    new = {d: s for _, d, s in _dates(recurrence, after[0], time_zone, wanted)}
+    out = []
+    for o in recurrence.overrides:
+        if o.original in old and o.original in new and o.start == old[o.original] and o.end == o.start + before[1]:
+            o = dataclasses.replace(o, start=new[o.original], end=new[o.original] + after[1])
+        out.append(o)
+    return dataclasses.replace(recurrence, overrides=tuple(out))
+
+
+def _dates(
+    recurrence: Recurrence, first: dt.datetime, time_zone: str, wanted: set[dt.date]
+) -> Iterator[tuple[int, dt.date, dt.datetime]]:
+    left = set(wanted)
+    for occurrence in pattern_occurrences(recurrence, first, time_zone):
+        if occurrence[1] in left:
+            left.discard(occurrence[1])
+            yield occurrence
+            if not left:
+                return
+
+
+def dropped_message(subject: str, dropped: Sequence[dt.date]) -> str:
+    listed = ", ".join(d.isoformat() for d in dropped)
+    return (
+        f"The pattern of {subject!r} changed in Salesforce; the changed or deleted occurrences of {listed} are "
+        "not in the new pattern and were not kept (the others were re-applied on both sides)."
+    )
+
+
+# -- the series' changed occurrences → Exchange, occurrence by occurrence ----------------------------------
+@dataclass
+class ExchangeOccurrenceWrites:
+    """What an Exchange master needs so that its occurrences match a Recurrence's exceptions."""
+
+    deletes: list[int] = field(default_factory=list)  # instance indexes
+    changes: list[OccurrenceChange] = field(default_factory=list)
+    missing: list[dt.date] = field(default_factory=list)  # exception dates the pattern does not have
+
+
+def exchange_occurrence_writes(
+    before: Recurrence | None,
+    after: Recurrence,
+    first_start: dt.datetime,
+    length: dt.timedelta,
+    time_zone: str,
+    *,
+    subject: str,
+    location: str,
+) -> ExchangeOccurrenceWrites:
+    """Occurrence deletes and changes taking a master from ``before``'s exceptions (``None``: a master just
+    written, which holds none) to ``after``'s. An override that is gone goes back to the pattern."""
+    old_ex = set(before.exdates) if before is not None else set()
+    old = {o.original: o for o in before.overrides} if before is not None else {}
+    new = {o.original: o for o in after.overrides}
+    deleted = sorted(set(after.exdates) - old_ex)
+    changed = [o for day, o in new.items() if day not in old or old[day].to_json() != o.to_json()]
+    reverted = sorted(day for day in old if day not in new and day not in after.exdates)
+    wanted = set(deleted) | {o.original for o in changed} | set(reverted)
+    out = ExchangeOccurrenceWrites()
+    if not wanted:
+        return out
+    found: dict[dt.date, tuple[int, dt.datetime]] = {}
+    for index, day, start in pattern_occurrences(after, first_start, time_zone):
+        if day in wanted:
+            found[day] = (index, start)
+            if len(found) == len(wanted):
+                break
+    tz = zone(time_zone)
+    out.missing = sorted(wanted - set(found))
+    out.deletes = [found[d][0] for d in deleted if d in found]
+    for o in changed:
+        if o.original not in found:
+            continue
+        fields: dict[str, Any] = {}
+        if o.start is not None and o.end is not None:
+            fields.update(start=o.start.astimezone(tz), end=o.end.astimezone(tz))
+        if o.subject is not None:
+            fields["subject"] = normalize_subject(o.subject) or subject
+        if o.location is not None:
+            fields["location"] = normalize_location(o.location) or None
+        index, original = found[o.original]
+        out.changes.append(OccurrenceChange(index, original, fields))
+    for day in reverted:
+        if day in found:
+            index, original = found[day]
+            fields = {"start": original.astimezone(tz), "end": (original + length).astimezone(tz),
+                      "subject": subject, "location": normalize_location(location) or None}  # fmt: skip
+            out.changes.append(OccurrenceChange(index, original, fields))
+    return out
+
+
+@dataclass
+class ExchangeOccurrenceOutcome:
+    """What `write_exchange_occurrences` did: requests made, notes, and the first refused occurrence."""
+
+    writes: int = 0
+    issues: list[MappingIssue] = field(default_factory=list)
+    error: Any = None  # a ConnectorError: the caller fails the pair, the next session tries again
+
+
+def write_exchange_occurrences(
+    exchange: ExchangeCalendar, master_id: str, before: Recurrence | None, entry: Entry
+) -> ExchangeOccurrenceOutcome:
+    """Make an Exchange master's occurrences match ``entry``'s exceptions, occurrence by occurrence
+    (DeleteItem / UpdateItem on OccurrenceItemIds, never a rewrite of the master). ``before``: the exceptions
+    the master holds (``None`` right after the master was written, which drops them all). Raises the
+    connector's error when the calendar cannot be reached."""
+    out = ExchangeOccurrenceOutcome()
+    bounds = series_bounds(entry)
+    if entry.recurrence is None or bounds is None:
+        return out
+    plan = exchange_occurrence_writes(
+        before, entry.recurrence, bounds[0], bounds[1], entry.time_zone, subject=entry.subject,
+        location=entry.location,
+    )  # fmt: skip
+    for day in plan.missing:
+        out.issues.append(
+            MappingIssue(
+                OCCURRENCE_MISSING,
+                f"The occurrence of {day} of {entry.subject!r} is not in the Outlook series' pattern; its change "
+                "is not synced.",
+                Side.EXCHANGE,
+                "recurrence",
+            )
+        )
+    if plan.deletes:
+        out.writes += exchange.delete_occurrences(master_id, plan.deletes)
+    if plan.changes:
+        results = exchange.update_occurrences(master_id, plan.changes)
+        out.writes += 1
+        refused = [(change, r.error) for change, r in zip(plan.changes, results, strict=False) if r.error is not None]
+        if refused:
+            change, error = refused[0]
+            if error.code == CROSSING_BOUNDARY:
+                # Exchange cannot hold it (Salesforce can): the pair fails and says why; nothing is reverted.
+                day = change.original_start.astimezone(zone(entry.time_zone)).date()
+                error = ConnectorError(
+                    f"The occurrence of {day} of {entry.subject!r} was moved to or past the day of a neighbouring "
+                    "occurrence; Outlook cannot hold a series' occurrences out of order.",
+                    code=error.code,
+                    service=error.service,
+                )
+            out.error = error
+    return out
+
+
+def _occurrence_fields(
+    override: OccurrenceOverride, row: Mapping[str, Any], subject: str, time_zone: str
+) -> dict[str, Any]:
+    """The occurrence Event's fields the override wants, only those that differ (times as one group; an all-day
+    occurrence moves by its date)."""
     fields: dict[str, Any] = {}
     if override.start is not None and override.end is not None:
-        fields["StartDateTime"] = _wire(override.start)
-        fields["EndDateTime"] = _wire(override.end)
+        if row.get("IsAllDayEvent"):
+            day = override.start.astimezone(zone(time_zone)).date()
+            if day != _row_day(row, time_zone):
+                fields["ActivityDate"] = day.isoformat()
+        elif _row_span(row, time_zone) != (override.start, override.end):
+            fields["StartDateTime"] = _wire(override.start)
+            fields["EndDateTime"] = _wire(override.end)
     if override.subject is not None:
         fields["Subject"] = normalize_subject(override.subject) or subject
     if override.location is not None:
         fields["Location"] = normalize_location(override.location) or None
     return fields
+
+
+def _row_day(row: Mapping[str, Any], time_zone: str) -> dt.date:
+    """An occurrence Event's local date: its ActivityDate if all-day (Salesforce holds all-day Events at
+    midnight UTC), else its start's date in the series' zone."""
+    if row.get("IsAllDayEvent"):
+        value = row.get("ActivityDate")
+        if value:
+            return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+        return _parse(row["StartDateTime"]).date()
+    return _parse(row["StartDateTime"]).astimezone(zone(time_zone)).date()
+
+
+def _row_span(row: Mapping[str, Any], time_zone: str) -> tuple[dt.datetime, dt.datetime]:
+    """Start and end (UTC) of an occurrence Event as Exchange would hold it: an all-day one runs from local
+    midnight to local midnight in the series' zone."""
+    if row.get("IsAllDayEvent"):
+        day = _row_day(row, time_zone)
+        days = max(1, int(row.get("DurationInMinutes") or 1440) // 1440)
+        tz = zone(time_zone)
+        start = dt.datetime.combine(day, dt.time(0), tz).astimezone(dt.UTC)
+        return start, dt.datetime.combine(day + dt.timedelta(days=days), dt.time(0), tz).astimezone(dt.UTC)
+    start = _parse(row["StartDateTime"])
+    return start, _parse(row.get("EndDateTime") or row["StartDateTime"])
 
 
 def _wire(value: dt.datetime) -> str:

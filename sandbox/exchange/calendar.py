@@ -60,6 +60,8 @@ DEFAULT_SHAPE = (
 )
 # Fields an occurrence of a series does not carry (they belong to the master).
 MASTER_ONLY = {"Recurrence", "FirstOccurrence", "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences"}
+# Marks a field deleted on one occurrence (held in the occurrence's overlay; rendered as absent).
+CLEARED = "{urn:calsync:sandbox}cleared"
 
 
 # -- time zones -----------------------------------------------------------------------------------------------
@@ -418,6 +420,26 @@ def check_occurrence(item: Item, ts: int) -> None:
         raise EwsError("ErrorItemNotFound")
 
 
+def check_occurrence_boundaries(item: Item, occurrence: int) -> None:
+    """Exchange refuses to move an occurrence to or past the local day of a neighbouring occurrence."""
+    tz = item_zone(item.fields)
+    live = [s for s in (_ts(v) for v in occurrence_starts(item)) if s not in item.deleted_occurrences]
+    if occurrence not in live:
+        return
+    index = live.index(occurrence)
+
+    def day_of(ts: int) -> dt.date:
+        return _occurrence_times(item, ts, item.exceptions.get(ts, {}))[0].astimezone(tz).date()
+
+    new_day = day_of(occurrence)
+    if (index > 0 and new_day <= day_of(live[index - 1])) or (
+        index + 1 < len(live) and new_day >= day_of(live[index + 1])
+    ):
+        raise EwsError(
+            "ErrorOccurrenceCrossingBoundary", "Modified occurrence is crossing or overlapping adjacent occurrence."
+        )
+
+
 # -- rendering ---------------------------------------------------------------------------------------------------
 def _text_of_body(body: Element) -> str:
     text = body.text or ""
@@ -467,6 +489,8 @@ def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple
         if "ReminderDueBy" not in overlay:
             f.pop("ReminderDueBy", None)  # the master's is not this occurrence's
         f.update(overlay)
+        for k in [k for k, v in overlay.items() if isinstance(v, Element) and v.get(CLEARED)]:
+            f.pop(k, None)
         _set_dt(f, "Start", start)
         _set_dt(f, "End", end)
         _set_dt(f, "OriginalStart", _ts_dt(occurrence))

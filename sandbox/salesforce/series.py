@@ -44,6 +44,8 @@ EXCEPTION_FIELDS = ("Subject", "Location", "Description", "ShowAs", "IsPrivate",
 def occurrence_starts(series: Record) -> list[dt.datetime]:
     """Occurrence starts (UTC) of a series record: the RRULE expanded in the pattern's zone, wall-clock."""
     tz = ZoneInfo(series.get("Recurrence2PatternTimeZone") or "UTC")
+    if series.get("IsAllDayEvent"):
+        tz = ZoneInfo("UTC")  # all-day Events sit at midnight UTC of their date: the pattern runs on dates
     first = series["StartDateTime"].astimezone(tz)
     rule = rrulestr(series["Recurrence2PatternText"], dtstart=first.replace(tzinfo=None))
     starts: list[dt.datetime] = []
@@ -99,7 +101,7 @@ def _generate(store: Store, series: Record, user_id: str) -> None:
     for start in occurrence_starts(series):
         values: dict[str, Any] = {f: series.get(f) for f in CARRIED}
         if series.get("IsAllDayEvent"):
-            day = start.astimezone(tz).date()
+            day = start.date()  # midnight UTC of the occurrence's date (occurrence_starts)
             midnight = dt.datetime.combine(day, dt.time(0), dt.UTC)
             values.update(ActivityDate=day, StartDateTime=midnight, ActivityDateTime=midnight,
                           EndDateTime=midnight + length - dt.timedelta(days=1), EndDate=day + length

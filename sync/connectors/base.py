@@ -96,6 +96,21 @@ class ItemChange:
 
 
 @dataclass(frozen=True)
+class OccurrenceChange:
+    """Set these fields on one occurrence of a series, making it a modified occurrence (issue 23, point 4).
+
+    ``index``: the occurrence's 1-based position in the pattern (EWS ``InstanceIndex``, deleted occurrences
+    counted); ``original_start``: where the pattern puts it (UTC; Graph finds its instance by it). ``fields``:
+    any of ``subject``, ``location`` (``None`` clears it), ``start`` and ``end`` (aware datetimes, both or
+    neither); other fields stay as the series has them.
+    """
+
+    index: int
+    original_start: dt.datetime
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """The outcome of one item of a batched write, in the order of the request."""
 
@@ -152,6 +167,14 @@ class ExchangeCalendar(Protocol):
     def delete_occurrences(self, master_id: str, instance_indexes: Sequence[int]) -> int:
         """Delete single occurrences of a series (1-based instance indexes), never notifying attendees; one
         already gone counts as done. Returns the number of requests it made."""
+        ...
+
+    def update_occurrences(self, master_id: str, changes: Sequence[OccurrenceChange]) -> list[WriteResult]:
+        """Change single occurrences of a series (EWS: UpdateItem on an OccurrenceItemId; Graph: PATCH of the
+        instance), never notifying attendees and never touching the master's pattern or its other
+        exceptions. One result per change, in order (``item_id``: the occurrence's id); an occurrence that is
+        deleted or outside the pattern fails alone (``ErrorCalendarOccurrenceIsDeletedFromRecurrence``,
+        ``ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange``). The master's change key changes."""
         ...
 
     def master_categories(self) -> dict[str, int]:

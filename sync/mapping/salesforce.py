@@ -204,7 +204,8 @@ def event_from_salesforce(
         issues.append(
             MappingIssue(
                 RECURRENCE_EXCEPTIONS_UNSUPPORTED,
-                "This event is a changed occurrence of a Salesforce series; changed occurrences are not synced.",
+                "This event is a changed occurrence of a Salesforce series that names no series "
+                "(RecurrenceActivityId); occurrences sync only as part of their series.",
                 Side.SALESFORCE,
                 "IsRecurrence2Exception",
             )

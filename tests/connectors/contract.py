@@ -9,7 +9,8 @@ One suite, one class per protocol; an implementation opts in with a small subcla
 
 The engine relies on exactly these behaviours (a Microsoft Graph connector will opt in the same way): writes
 come back per item and in order, a feed is full without a cursor and incremental with one, a deletion shows in
-the feed, a deleted item is found by its sync key in Deleted Items, a retried create finds its record.
+the feed, a deleted item is found by its sync key in Deleted Items, a retried create finds its record, single
+occurrences of a series change and go alone (the pattern and the other exceptions stay).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from sync.connectors.base import (
     ExchangeCalendar,
     ItemChange,
     NewItem,
+    OccurrenceChange,
     SalesforceOrg,
 )
-from sync.entry import Entry, project
+from sync.entry import Entry, Recurrence, project
 from sync.mapping.exchange import entry_from_exchange, entry_to_exchange, exchange_roundtrip
 from sync.mapping.salesforce import SYNC_KEY_FIELD, event_to_salesforce
 
@@ -139,6 +141,55 @@ class ExchangeCalendarContract:
         assert after is not None and after.categories == () and after.fields["subject"] == "Untag me"
         feed = calendar.changes(None)
         assert next(c for c in feed.changes if c.item_id == item_id).categories == ()
+
+    def test_single_occurrences_change_and_delete_alone(self, calendar):
+        series = _entry("Daily stand-up").replace(recurrence=Recurrence("FREQ=DAILY;INTERVAL=1;COUNT=5"))
+        [(master_id, _)] = self._create(calendar, series)
+        day, moved = dt.timedelta(days=1), dt.timedelta(hours=2)
+        second = START + day  # where the pattern puts occurrence 2 (14:00 UTC is 15:00 in Berlin all week)
+        cursor = calendar.changes(None).cursor
+        results = calendar.update_occurrences(
+            master_id,
+            [
+                OccurrenceChange(2, second, {"subject": "Stand-up (late)", "location": None,
+                                             "start": second + moved, "end": second + moved + dt.timedelta(hours=1)}),
+                OccurrenceChange(3, START + 2 * day, {"location": "Room 9"}),
+            ],
+        )  # fmt: skip
+        assert [r.ok for r in results] == [True, True] and all(r.item_id for r in results)
+        assert calendar.delete_occurrences(master_id, [4]) >= 1
+        calendar.delete_occurrences(master_id, [4])  # already deleted counts as done
+
+        [master] = calendar.fetch([master_id])
+        assert master is not None and master.fields["subject"] == "Daily stand-up"
+        assert master.fields["recurrence"] is not None
+        deleted = [getattr(d, "start", d) for d in master.fields["deleted_occurrences"]]
+        assert deleted == [START + 3 * day]
+        modified = sorted(master.fields["modified_occurrences"], key=lambda o: o["original_start"])
+        third = START + 2 * day
+        assert [(o["original_start"], o["start"]) for o in modified] == [(second, second + moved), (third, third)]
+        occurrences = calendar.fetch([o["id"] for o in modified], fields=("subject", "location", "start", "end"))
+        content = [(o.fields["subject"], o.fields.get("location")) for o in occurrences if o]
+        assert content == [("Stand-up (late)", None), ("Daily stand-up", "Room 9")], content
+        assert master_id in {c.item_id for c in calendar.changes(cursor).changes}
+
+        # A deleted occurrence, or one beyond the pattern, fails alone.
+        results = calendar.update_occurrences(
+            master_id,
+            [OccurrenceChange(4, START + 3 * day, {"subject": "Gone"}),
+             OccurrenceChange(5, START + 4 * day, {"subject": "Last one"}),
+             OccurrenceChange(9, START + 8 * day, {"subject": "Beyond"})],
+        )  # fmt: skip
+        assert [r.ok for r in results] == [False, True, False]
+        codes = [r.error.code if r.error else None for r in results]
+        assert codes == ["ErrorCalendarOccurrenceIsDeletedFromRecurrence", None,
+                         "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"]  # fmt: skip
+
+        # Like Exchange: an occurrence may not move to or past the day of a neighbouring one.
+        onto = START + 2 * day + dt.timedelta(hours=3)
+        [refused] = calendar.update_occurrences(master_id, [OccurrenceChange(2, second, {"start": onto,
+                                                            "end": onto + dt.timedelta(hours=1)})])  # fmt: skip
+        assert refused.error is not None and refused.error.code == "ErrorOccurrenceCrossingBoundary"
 
     def test_master_categories(self, calendar):
         assert calendar.ensure_categories({"SF Site Visit": 4}) == ["SF Site Visit"]

@@ -3,8 +3,10 @@
 sandboxes (`tests.connectors.contract`), so an engine test that uses them sees what a sandbox would do.
 
 The calendar keeps items in a calendar and a Deleted Items folder, a change log for the feed (the cursor is a
-log position; collapsed per item, like SyncFolderItems) and a master category list. The org keeps records per
-sObject with an ``IsDeleted`` flag and a ``SystemModstamp`` from its own clock.
+log position; collapsed per item, like SyncFolderItems) and a master category list. A recurring master keeps
+its deleted occurrences (original starts) and modified occurrences (dicts with ``id``, ``original_start``,
+``start``, ``end``, as EWS lists them; the occurrence's id reads its ``subject`` and ``location`` too).
+The org keeps records per sObject with an ``IsDeleted`` flag and a ``SystemModstamp`` from its own clock.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ from sync.connectors.base import (
     ItemChange,
     ItemFeed,
     NewItem,
+    OccurrenceChange,
     RecordResult,
     WriteResult,
 )
 from sync.connectors.errors import ConnectorError
+from sync.entry import Recurrence
 from sync.mapping.exchange import SYNC_KEY_ATTR
+from sync.mapping.recurrence import ExchangePattern, from_exchange_pattern
+from sync.mapping.timezones import zone
+from sync.series import pattern_occurrences
 
 CALENDAR, DELETED_ITEMS = "calendar", "deleteditems"
 
@@ -88,6 +95,12 @@ class MemoryCalendar:
         out: list[ExchangeItem | None] = []
         for item_id in item_ids:
             item = self._items.get(item_id)
+            occurrence = self._occurrence(item_id) if item is None else None
+            if occurrence is not None:
+                master, occ = occurrence
+                values = {k: v for k, v in occ.items() if k != "id"}
+                out.append(ExchangeItem(item_id, master.change_key, values))
+                continue
             if item is None:
                 out.append(None)
                 continue
@@ -163,7 +176,103 @@ class MemoryCalendar:
         return [WriteResult(i, None) for i in item_ids]
 
     def delete_occurrences(self, master_id: str, instance_indexes: Sequence[int]) -> int:
-        raise NotImplementedError("MemoryCalendar holds no recurring series: series run on the EWS sandbox")
+        item = self._items.get(master_id)
+        if item is None or item.fields.get("recurrence") is None:
+            return len(instance_indexes)  # gone already counts as done, as on EWS
+        starts = self._original_starts(item, max(instance_indexes, default=0))
+        for index in instance_indexes:
+            self.usage.calls += 1
+            if not 1 <= index <= len(starts):
+                continue
+            original = starts[index - 1]
+            deleted = list(item.fields.get("deleted_occurrences") or ())
+            if original in deleted:
+                continue
+            item.fields["deleted_occurrences"] = sorted([*deleted, original])
+            modified = [o for o in item.fields.get("modified_occurrences") or () if o["original_start"] != original]
+            item.fields["modified_occurrences"] = modified or None
+            self._touch(master_id, item)
+        return len(instance_indexes)
+
+    def update_occurrences(self, master_id: str, changes: Sequence[OccurrenceChange]) -> list[WriteResult]:
+        if not changes:
+            return []
+        self.usage.calls += 1
+        item = self._items.get(master_id)
+        if item is None or item.folder != CALENDAR or item.fields.get("recurrence") is None:
+            error = ConnectorError("The item was not found.", code="ErrorItemNotFound", service=self.service)
+            return [WriteResult(None, None, error) for _ in changes]
+        starts = self._original_starts(item, max(c.index for c in changes) + 1)  # + the next neighbour
+        length = _as_instant(item.fields["end"], item, end=True) - _as_instant(item.fields["start"], item)
+        results = []
+        for change in changes:
+            if not 1 <= change.index <= len(starts):
+                code = "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"
+                error = ConnectorError("Out of range.", code=code, service=self.service)
+                results.append(WriteResult(None, None, error))
+                continue
+            original = starts[change.index - 1]
+            if original in (item.fields.get("deleted_occurrences") or ()):
+                code = "ErrorCalendarOccurrenceIsDeletedFromRecurrence"
+                results.append(WriteResult(None, None, ConnectorError("Deleted.", code=code, service=self.service)))
+                continue
+            modified = {o["original_start"]: o for o in item.fields.get("modified_occurrences") or ()}
+            occ = modified.get(original) or {
+                "id": f"{master_id}.occ{change.index}", "original_start": original, "start": original,
+                "end": original + length, "subject": item.fields.get("subject"),
+                "location": item.fields.get("location"),
+            }  # fmt: skip
+            occ = dict(occ)
+            for name in ("subject", "location", "start", "end"):
+                if name in change.fields:
+                    value = change.fields[name]
+                    occ[name] = value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else value
+            if self._crosses(item, starts, modified, original, occ["start"]):
+                code = "ErrorOccurrenceCrossingBoundary"
+                error = ConnectorError("Crossing an adjacent occurrence.", code=code, service=self.service)
+                results.append(WriteResult(None, None, error))
+                continue
+            modified[original] = occ
+            item.fields["modified_occurrences"] = [modified[k] for k in sorted(modified)]
+            self._touch(master_id, item)
+            results.append(WriteResult(occ["id"], item.change_key))
+        return results
+
+    def _crosses(self, item: _Item, starts, modified, original: dt.datetime, new_start: dt.datetime) -> bool:
+        """Like Exchange: an occurrence may not move to or past the local day of a neighbouring one."""
+        tz = zone(str(item.fields.get("start_timezone") or "UTC"))
+        gone = set(item.fields.get("deleted_occurrences") or ())
+        live = [s for s in starts if s not in gone]
+        if original not in live:
+            return False
+        at = live.index(original)
+
+        def day(s: dt.datetime) -> dt.date:
+            return (modified[s]["start"] if s in modified else s).astimezone(tz).date()
+
+        new_day = new_start.astimezone(tz).date()
+        return (at > 0 and new_day <= day(live[at - 1])) or (at + 1 < len(live) and new_day >= day(live[at + 1]))
+
+    def _touch(self, item_id: str, item: _Item) -> None:
+        item.change_key = self._key()
+        self._log.append((item_id, UPDATE))
+
+    def _original_starts(self, item: _Item, count: int) -> list[dt.datetime]:
+        """Original starts (UTC) of a master's first ``count`` occurrences, as EWS numbers them."""
+        rec = item.fields["recurrence"]
+        neutral = from_exchange_pattern(rec)[0] if isinstance(rec, ExchangePattern) else rec
+        assert isinstance(neutral, Recurrence)
+        tz = str(item.fields.get("start_timezone") or "UTC")
+        first = _as_instant(item.fields["start"], item)
+        return [start for _, _, start in pattern_occurrences(neutral, first, tz, limit=count)]
+
+    def _occurrence(self, item_id: str) -> tuple[_Item, dict[str, Any]] | None:
+        master_id, _, _ = item_id.partition(".occ")
+        master = self._items.get(master_id)
+        for occ in (master.fields.get("modified_occurrences") or ()) if master is not None else ():
+            if occ["id"] == item_id:
+                return master, occ
+        return None
 
     def master_categories(self) -> dict[str, int]:
         self.usage.calls += 1
@@ -181,6 +290,15 @@ class MemoryCalendar:
 
     def _key(self) -> str:
         return f"CQAAAB{next(self._ids):08d}"
+
+
+def _as_instant(value: dt.date | dt.datetime, item: _Item, *, end: bool = False) -> dt.datetime:
+    """An item's start or end as an instant (all-day bounds: local midnights; the inclusive end's next one)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC)
+    day = value + dt.timedelta(days=1) if end else value
+    tz = zone(str(item.fields.get("start_timezone") or "UTC"))
+    return dt.datetime.combine(day, dt.time(0), tz).astimezone(dt.UTC)
 
 
 def _iso(moment: dt.datetime) -> str:

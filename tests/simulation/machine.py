@@ -76,12 +76,21 @@ class AllDay:
 
 @dataclass
 class Series:
-    """An Outlook daily series with a moved and a deleted occurrence (issue 23): ``starts`` are the expected
-    occurrence starts (UTC) once synced."""
+    """A daily series of 4 with a moved and a deleted occurrence (issue 23), made in Outlook or in Salesforce:
+    ``originals`` are the pattern's starts (UTC), ``moved`` original → where it is now, ``deleted`` the
+    originals deleted; both sides must hold exactly that once synced."""
 
     token: str
-    ex_id: str
-    starts: list[dt.datetime]
+    origin: str
+    originals: list[dt.datetime]
+    moved: dict[dt.datetime, dt.datetime]
+    deleted: set[dt.datetime]
+    ex_id: str | None = None
+    sf_id: str | None = None
+
+    @property
+    def starts(self) -> list[dt.datetime]:
+        return sorted(self.moved.get(o, o) for o in self.originals if o not in self.deleted)
 
 
 # Spring-forward days inside the sessions' scope (SIM_NOW - 14 days .. + 60 days), with the zone whose day it
@@ -91,6 +100,9 @@ DST_DAYS = (
     ("Europe/Berlin", dt.date(2027, 3, 28)), ("Asia/Beirut", dt.date(2027, 3, 28)),
     ("Asia/Beirut", dt.date(2027, 3, 27)),
 )  # fmt: skip
+
+
+SIDES = ("exchange", "salesforce")
 
 
 def day_start(day: dt.date, tz: str) -> dt.datetime:
@@ -295,34 +307,74 @@ class SyncMachine(RuleBasedStateMachine):
         item.location = location
         self.log.append(f"exchange all-day edit {token} {location}")
 
-    @rule(span=times, moved=st.integers(1, 3), deleted=st.integers(1, 4))
-    def create_series_with_exceptions(self, span, moved, deleted) -> None:
-        """An Outlook daily series of 4 with one occurrence moved an hour later and one deleted."""
+    @rule(span=times, moved=st.integers(1, 3), deleted=st.integers(1, 4), side=st.sampled_from(SIDES))
+    def create_series_with_exceptions(self, span, moved, deleted, side) -> None:
+        """A daily series of 4 (London) with one occurrence moved an hour later and one deleted, made in Outlook
+        or in Salesforce (occurrence Events edited and deleted there)."""
         from exchangelib.recurrence import DailyPattern, Recurrence
 
         token = self._new_token()
         start, end = span
         zone = zoneinfo.ZoneInfo("Europe/London")
         local = start.astimezone(zone)
-        recurrence = Recurrence(pattern=DailyPattern(interval=1), start=local.date(), number=4)
-        ex_id = self.outlook.create(f"{token} series", start, end, recurrence=recurrence)
-        expected = [
+        originals = [
             (local.replace(tzinfo=None) + dt.timedelta(days=n)).replace(tzinfo=zone).astimezone(UTC) for n in range(4)
         ]
-        master = self.outlook.calendar.get(id=ex_id)
+        series = Series(token, side, originals, {}, {originals[deleted - 1]})
+        # An hour later, or earlier near midnight: Exchange refuses to move an occurrence onto another's day.
+        hour = dt.timedelta(hours=1 if (local + dt.timedelta(hours=1)).date() == local.date() else -1)
+        if side == "exchange":
+            recurrence = Recurrence(pattern=DailyPattern(interval=1), start=local.date(), number=4)
+            series.ex_id = self.outlook.create(f"{token} series", start, end, recurrence=recurrence)
+            master = self.outlook.calendar.get(id=series.ex_id)
+            if moved != deleted:
+                occurrence = master.occurrence(index=moved)
+                occurrence.refresh()
+                occurrence.start, occurrence.end = occurrence.start + hour, occurrence.end + hour
+                occurrence.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
+            master.occurrence(index=deleted).delete(send_meeting_cancellations="SendToNone")
+        else:
+            series.sf_id = self.sf.create_event(
+                Subject=f"{token} series", StartDateTime=start, EndDateTime=end,
+                Recurrence2PatternText="RRULE:FREQ=DAILY;INTERVAL=1;COUNT=4",
+                Recurrence2PatternTimeZone="Europe/London",
+            )  # fmt: skip
+            rows = self.sf.occurrences(series.sf_id)
+            if moved != deleted:
+                row = rows[moved - 1]
+                self.sf.update("Event", row["Id"], StartDateTime=row["StartDateTime"] + hour,
+                               EndDateTime=row["EndDateTime"] + hour)  # fmt: skip
+            self.sf.delete("Event", rows[deleted - 1]["Id"])
         if moved != deleted:
-            occurrence = master.occurrence(index=moved)
-            occurrence.refresh()
-            occurrence.start, occurrence.end = (
-                occurrence.start + dt.timedelta(hours=1),
-                occurrence.end + dt.timedelta(hours=1),
-            )
-            occurrence.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
-            expected[moved - 1] += dt.timedelta(hours=1)
-        master.occurrence(index=deleted).delete(send_meeting_cancellations="SendToNone")
-        del expected[deleted - 1]
-        self.series[token] = Series(token, ex_id, sorted(expected))
-        self.log.append(f"exchange series {token} moved {moved} deleted {deleted}")
+            series.moved[originals[moved - 1]] = originals[moved - 1] + hour
+        self.series[token] = series
+        self.log.append(f"{side} series {token} moved {moved} deleted {deleted}")
+
+    @precondition(lambda self: self.series)
+    @rule(data=st.data(), minutes=st.sampled_from([30, -45, 120]))
+    def move_occurrence_in_salesforce(self, data, minutes) -> None:
+        """A rep moves one occurrence Event of a series in Salesforce (issue 23, point 4a)."""
+        token = data.draw(st.sampled_from(sorted(self.series)))
+        series = self.series[token]
+        subject = f"{token} series"
+        found = next((e for e in self.sf.events() if e["Subject"] == subject and e.get("IsRecurrence2")), None)
+        if found is None:
+            return  # made in Outlook and not synced up yet
+        rows = self.sf.occurrences(found["Id"])
+        now = {start: original for original, start in series.moved.items()}
+        live = [o for o in series.originals if o not in series.deleted]
+        if [r["StartDateTime"] for r in rows] != sorted(series.moved.get(o, o) for o in live):
+            return  # the series' exceptions have not reached Salesforce yet
+        row = data.draw(st.sampled_from(rows))
+        original = now.get(row["StartDateTime"], row["StartDateTime"])
+        shift = dt.timedelta(minutes=minutes)
+        london = zoneinfo.ZoneInfo("Europe/London")
+        if (row["StartDateTime"] + shift).astimezone(london).date() != original.astimezone(london).date():
+            return  # onto another occurrence's day: Outlook refuses that (tests/e2e/test_sync_series.py)
+        self.sf.update("Event", row["Id"], StartDateTime=row["StartDateTime"] + shift,
+                       EndDateTime=row["EndDateTime"] + shift)  # fmt: skip
+        series.moved[original] = row["StartDateTime"] + shift
+        self.log.append(f"salesforce occurrence move {token} {original} {minutes:+}m")
 
     def _check_all_day_and_series(self) -> None:
         """After converging: all-day items keep their day on both sides; series hold their exceptions."""
@@ -335,10 +387,15 @@ class SyncMachine(RuleBasedStateMachine):
             assert (sf["IsAllDayEvent"], sf["ActivityDate"], sf["DurationInMinutes"]) == (True, a.day, 1440), token
             assert (sf["Location"] or None) == a.location == (ex["location"] or None), token
         for token, series in self.series.items():
-            sf = sf_events.get(token)
+            sf, ex = sf_events.get(token), ex_items.get(token)
             assert sf is not None and sf["IsRecurrence2"], f"{token} series not in Salesforce"
             starts = [o["StartDateTime"] for o in self.sf.occurrences(sf["Id"])]
             assert starts == series.starts, f"{token}: occurrences {starts} != {series.starts}"
+            assert ex is not None and ex["recurrence"] is not None, f"{token} series not in Outlook"
+            gone = {d.start for d in ex["deleted_occurrences"] or ()}
+            moved = {o.original_start: o.start for o in ex["modified_occurrences"] or ()}
+            outlook = sorted(moved.get(o, o) for o in series.originals if o not in gone)
+            assert outlook == series.starts, f"{token}: Outlook occurrences {outlook} != {series.starts}"
 
     # -- sessions -----------------------------------------------------------------------------------------
     def _session(self, checkpoint=None):

@@ -3,7 +3,9 @@
 Change keys: ``AlwaysOverwrite`` ignores them; ``NeverOverwrite`` refuses any stale key; ``AutoResolve`` refuses
 a stale key only when a field it sets was written after that key (otherwise the changes merge). A refusal is
 ``ErrorIrresolvableConflict``. Changes addressed to an occurrence (OccurrenceItemId, or an occurrence's ItemId)
-make it a modified occurrence of its master.
+make it a modified occurrence of its master; a field deleted on an occurrence is empty there (the master's
+value does not show through); an occurrence moved to or past the day of a neighbouring one is refused
+(``ErrorOccurrenceCrossingBoundary``).
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ def update_item(ctx: Context, req: Element) -> Element:
                             (overlay if overlay is not None else item.extended).pop(
                                 key if overlay is not None else eval_key(key), None
                             )
+                        elif overlay is not None:
+                            # An occurrence's field deleted is empty there, not the master's again.
+                            overlay[key] = el(t(key), attrs={calendar.CLEARED: "true"})
                         else:
                             target.pop(key, None)
                         continue
@@ -98,6 +103,8 @@ def update_item(ctx: Context, req: Element) -> Element:
                     start, end = calendar._occurrence_times(item, occurrence, overlay)
                     if end < start:
                         raise EwsError("ErrorCalendarEndDateIsEarlierThanStartDate")
+                    if {"Start", "End"} & set(keys):
+                        calendar.check_occurrence_boundaries(item, occurrence)
                 else:
                     if "Recurrence" in saved[0] and _SERIES_FIELDS & set(keys):
                         # Like Exchange: a change of the series' time pattern drops its exceptions.

@@ -33,6 +33,7 @@ from exchangelib import (
     Configuration,
     Credentials,
     EWSDateTime,
+    EWSTimeZone,
     FaultTolerance,
     OAuth2AuthorizationCodeCredentials,
     Version,
@@ -53,6 +54,7 @@ from exchangelib.items.base import ID_ONLY
 from exchangelib.properties import (
     DistinguishedFolderId,
     Mailbox,
+    OccurrenceItemId,
     UserConfiguration,
     UserConfigurationName,
     UserConfigurationNameMNS,
@@ -70,6 +72,7 @@ from sync.connectors.base import (
     ItemChange,
     ItemFeed,
     NewItem,
+    OccurrenceChange,
     WriteResult,
 )
 from sync.connectors.errors import AuthError, ConnectorError, TransientError
@@ -77,6 +80,12 @@ from sync.connectors.ews.mapping import dict_to_calendar_item, exchange_item, re
 from sync.mapping.exchange import ITEM_FIELDS as MAPPED_FIELDS
 
 SEND_TO_NONE = "SendToNone"
+# Answers about one occurrence (not the mailbox or the connection): that occurrence fails alone.
+OCCURRENCE_ERRORS = frozenset({
+    "ErrorCalendarOccurrenceIsDeletedFromRecurrence", "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
+    "ErrorItemNotFound", "ErrorCalendarEndDateIsEarlierThanStartDate", "ErrorIrresolvableConflict",
+    "ErrorCalendarCannotUseIdForOccurrenceId", "ErrorCalendarOccurrenceIsOutOfRange", "ErrorOccurrenceCrossingBoundary",
+})  # fmt: skip
 CATEGORY_LIST = "CategoryList"
 CATEGORY_NS = "CategoryList.xsd"
 # Outlook's preset colours: preset0 (red) .. preset24; -1 means "no colour".
@@ -425,6 +434,28 @@ class ExchangeConnector:
                     raise
         return len(instance_indexes)
 
+    def update_occurrences(self, master_id: str, changes: Sequence[OccurrenceChange]) -> list[WriteResult]:
+        """Change single occurrences of a series: one UpdateItem whose ItemChanges address each occurrence by
+        OccurrenceItemId (master id + instance index), never sending updates. No change key is sent: the
+        master's moves with every occurrence written, and only the given fields are set (AutoResolve)."""
+        if not changes:
+            return []
+        items = [_occurrence_update(self.account, self.calendar, master_id, change) for change in changes]
+        try:
+            results = self._run(self._bulk_update, items)
+        except ConnectorError as exc:
+            if exc.code not in OCCURRENCE_ERRORS:
+                raise
+            results = []
+            for one in items:  # exchangelib raises the first refused occurrence: each one fails alone
+                try:
+                    results.extend(self._run(self._bulk_update, [one]))
+                except ConnectorError as single:
+                    if single.code not in OCCURRENCE_ERRORS:
+                        raise
+                    results.append(ConnectorError(str(single), code=single.code, service=self.service))
+        return [self._write_result(r) for r in results]
+
     @staticmethod
     def _write_result(result) -> WriteResult:
         if isinstance(result, ConnectorError):
@@ -505,4 +536,18 @@ def _calendar_item_update(change: ItemChange) -> tuple[CalendarItem, list[str]]:
     their time zones: the list is kept unique)."""
     existing = CalendarItem(id=change.item_id, changekey=change.change_key)
     item, update_fields = dict_to_calendar_item(change.fields, existing)
+    return item, list(dict.fromkeys(update_fields))
+
+
+def _occurrence_update(account: Account, folder: Calendar, master_id: str, change: OccurrenceChange):
+    """The CalendarItem (addressed by OccurrenceItemId) and ``update_fields`` for one occurrence change. Its
+    start and end keep the zone they are given in (the series' own, so Outlook shows the occurrence in it)."""
+    fields = {k: v for k, v in change.fields.items() if k in ("subject", "location", "start", "end")}
+    occurrence = CalendarItem(
+        account=account, folder=folder, _id=OccurrenceItemId(id=master_id, instance_index=change.index)
+    )
+    item, update_fields = dict_to_calendar_item(fields, occurrence)
+    zone = getattr(getattr(fields.get("start"), "tzinfo", None), "key", None)
+    if zone:
+        item._start_timezone = item._end_timezone = EWSTimeZone(zone)
     return item, list(dict.fromkeys(update_fields))

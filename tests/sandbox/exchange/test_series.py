@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.errors import ErrorCalendarOccurrenceIsDeletedFromRecurrence, ErrorRecurrenceHasNoOccurrence
+from exchangelib.properties import OccurrenceItemId
 from exchangelib.recurrence import (
     AbsoluteMonthlyPattern,
     AbsoluteYearlyPattern,
@@ -155,3 +156,20 @@ def test_calendar_view_keeps_local_time_across_dst_and_mixes_singles(alice):
     ]
     # 09:00 London is 09:00Z before the DST change and 08:00Z after.
     assert [i.start.astimezone(EWSTimeZone("UTC")).hour for i in view if i.subject == "series"] == [9, 8, 8]
+
+
+def test_a_field_deleted_on_an_occurrence_is_empty_there_and_stays_on_the_master(alice):
+    """UpdateItem with DeleteItemField on an OccurrenceItemId (no change key, as calsync sends it): that
+    occurrence has no location; the master and the other occurrences keep theirs."""
+    daily = Recurrence(pattern=DailyPattern(interval=1), start=EWSDate(2026, 3, 2), number=3)
+    master = CalendarItem(account=alice, folder=alice.calendar, subject="Daily", location="Room 4",
+                          start=START, end=START + dt.timedelta(minutes=30), recurrence=daily)  # fmt: skip
+    master.save(send_meeting_invitations="SendToNone")
+    second = CalendarItem(account=alice, folder=alice.calendar, _id=OccurrenceItemId(id=master.id, instance_index=2))
+    second.location = None
+    alice.bulk_update(items=[(second, ["location"])], send_meeting_invitations_or_cancellations="SendToNone")
+    occurrences = [master.occurrence(index=i) for i in (1, 2, 3)]
+    for occurrence in occurrences:
+        occurrence.refresh()
+    assert [o.location for o in occurrences] == ["Room 4", None, "Room 4"]
+    assert alice.calendar.get(id=master.id).location == "Room 4"

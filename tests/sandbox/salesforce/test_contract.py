@@ -508,6 +508,24 @@ def test_an_occurrence_is_edited_and_deleted_on_its_own(sf: Salesforce, cleanup:
     assert [r["Location"] for r in _occurrences(sf, series_id)] == ["Online", None]
 
 
+def test_an_all_day_series_has_one_all_day_event_per_date(sf: Salesforce, cleanup: list[str]) -> None:
+    """All-day Events sit at midnight UTC of their date: the pattern runs on dates, whatever the series' zone
+    (west of UTC, expanding midnight UTC in the zone would put every occurrence on the day before)."""
+    day = future().date()
+    series_id = new_event(
+        sf, cleanup, IsAllDayEvent=True, ActivityDate=day.isoformat(), DurationInMinutes=1440,
+        Recurrence2PatternText="RRULE:FREQ=DAILY;INTERVAL=1;COUNT=3", Recurrence2PatternTimeZone="America/New_York",
+    )  # fmt: skip
+    rows = sf.query_all(
+        f"SELECT Id, ActivityDate, StartDateTime, IsAllDayEvent FROM Event WHERE RecurrenceActivityId = '{series_id}' "
+        "ORDER BY StartDateTime"
+    )["records"]
+    cleanup.extend(r["Id"] for r in rows)
+    assert [(r["ActivityDate"], r["IsAllDayEvent"]) for r in rows] == [
+        ((day + dt.timedelta(days=n)).isoformat(), True) for n in range(3)
+    ]
+
+
 def test_deleting_a_series_deletes_its_occurrences(sf: Salesforce, cleanup: list[str]) -> None:
     series_id = new_event(sf, cleanup, Recurrence2PatternText="RRULE:FREQ=DAILY;COUNT=2",
                           Recurrence2PatternTimeZone="UTC")  # fmt: skip
