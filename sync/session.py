@@ -216,6 +216,7 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         previous, ex_feed.changes, sf_feed.changes, policies, now, mailbox=mailbox.email,
         exchange_full_count=ex_feed.full_count, salesforce_full_count=sf_feed.full_count,
         default_time_zone=mailbox.time_zone, people=people, meetings=meetings,
+        notifies_attendees=exchange.notifies_attendees,
     )  # fmt: skip
     total = len(plan.writes)
 
