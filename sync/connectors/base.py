@@ -109,7 +109,8 @@ class WriteResult:
 
 @dataclass
 class ExchangeUsage:
-    calls: int = 0
+    calls: int = 0  # HTTP requests (an EWS POST, a Graph request; a Graph ``$batch`` is one)
+    backoff_ms: int = 0  # time waited because the server asked (Graph Retry-After; EWS waits inside exchangelib)
 
 
 @runtime_checkable

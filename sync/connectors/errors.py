@@ -27,3 +27,26 @@ class BudgetExhausted(ConnectorError):
 
 class AuthError(ConnectorError):
     """Credentials were refused (expired session, wrong password, impersonation denied)."""
+
+
+class MailboxUnavailable(ConnectorError):
+    """This mailbox cannot be reached through this protocol or by this app, whatever we retry: the session ends
+    with a mailbox health entry (``health_code``, ``hint`` for the admin); other mailboxes are unaffected."""
+
+    health_code = "exchange_mailbox_unavailable"
+    hint = ""
+
+
+class MailboxNotOnline(MailboxUnavailable):
+    """Graph answered ``MailboxNotEnabledForRESTAPI``: an on-premises (or unlicensed) mailbox; it syncs over EWS."""
+
+    health_code = "graph_mailbox_on_premises"
+    hint = "On-premises mailbox: Microsoft Graph cannot reach it; use EWS for this mailbox."
+
+
+class MailboxNotInScope(MailboxUnavailable):
+    """Graph answered 403 ``ErrorAccessDenied``: the app is not granted this mailbox (RBAC for Applications
+    scope or an application access policy) or lacks a permission."""
+
+    health_code = "graph_mailbox_not_in_scope"
+    hint = "The calsync app is not allowed to this mailbox: add it to the app's Exchange management scope."
