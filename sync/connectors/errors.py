@@ -50,3 +50,15 @@ class MailboxNotInScope(MailboxUnavailable):
 
     health_code = "graph_mailbox_not_in_scope"
     hint = "The calsync app is not allowed to this mailbox: add it to the app's Exchange management scope."
+
+
+class GraphAuthError(AuthError):
+    """Entra refused calsync's app credentials for Microsoft Graph (wrong secret or certificate, unknown app or
+    tenant): every Graph mailbox stops until an admin fixes the Microsoft 365 connection. ``code`` is Entra's
+    error (``invalid_client``, ``unauthorized_client``, ``invalid_tenant``, ...); ``health_code`` is calsync's
+    stable code for the mailbox health entry (``graph_credentials_refused``, ``graph_app_unknown``,
+    ``graph_unknown_tenant``, ``graph_credentials_invalid``, ``graph_auth_failed``)."""
+
+    def __init__(self, message: str, *, code: str = "", health_code: str = "graph_auth_failed") -> None:
+        super().__init__(message, code=code, service="exchange", status=401)
+        self.health_code = health_code
