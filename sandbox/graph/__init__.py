@@ -27,6 +27,8 @@ Served (``{base}`` = ``https://localhost:<port>/v1.0``; ``{user}`` = a user's id
     PATCH  {base}/users/{user}/events/{id}            If-Match: W/"<changeKey>" (412 when stale) 200
     DELETE {base}/users/{user}/events/{id}            If-Match optional                  204
     GET    {base}/users/{user}/events/{id}/instances?startDateTime&endDateTime
+    GET    {base}/users/{user}/mailFolders/{deleteditems|inbox|sentitems|drafts}/messages[?$filter=<as /events>]
+               [&$select&$top&$skip]                                        Mail.ReadBasic.All
     GET|POST {base}/users/{user}/outlook/masterCategories; GET|PATCH|DELETE …/masterCategories/{id}
     POST   {base}/users/{user}/translateExchangeIds   ewsId, restId, restImmutableEntryId, entryId,
                                                        immutableEntryId; ≤ 1,000 ids of one mailbox
@@ -130,7 +132,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from sandbox import seed as shared_seed
-from sandbox.identity.apps import AppRegistration, Certificate, make_certificate, new_secret
+from sandbox.identity.apps import GRAPH_ROLES, AppRegistration, Certificate, make_certificate, new_secret
 
 from .app import ADMIN_PREFIX, GraphApp
 from .delta import DeltaStates
@@ -195,6 +197,8 @@ class GraphSandbox:
         from sandbox.identity.provider import TENANT_ID
 
         registration = AppRegistration(
+            # Mail.ReadBasic.All: the sync key lookup in Deleted Items (a mail folder) reads its items' ids.
+            roles=[*GRAPH_ROLES, "Mail.ReadBasic.All"],
             client_id=data["client_id"],
             tenant_id=TENANT_ID,
             display_name="calsync",

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
 from werkzeug.datastructures import MultiDict
@@ -44,6 +44,7 @@ _READ = ("Calendars.Read", "Calendars.ReadWrite")
 _WRITE = ("Calendars.ReadWrite",)
 _SETTINGS_READ = ("MailboxSettings.Read", "MailboxSettings.ReadWrite")
 _SETTINGS_WRITE = ("MailboxSettings.ReadWrite",)
+_MAIL_READ = ("Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite")
 _USERS = ("User.Read.All", "User.ReadWrite.All", "User.ReadBasic.All")
 ROUTES = [
     ("/users/<user>", ["GET"], "get_user", "users.get", _USERS),
@@ -64,6 +65,8 @@ ROUTES = [
     ("/users/<user>/calendar/events/<event_id>", ["DELETE"], "delete_event", "events.delete", _WRITE),
     ("/users/<user>/events/<event_id>/instances", ["GET"], "instances", "events.instances", _READ),
     ("/users/<user>/calendar/events/<event_id>/instances", ["GET"], "instances", "events.instances", _READ),
+    # Items of a mail folder (Deleted Items, where DELETE puts events): as Graph's message collection lists them.
+    ("/users/<user>/mailFolders/<folder>/messages", ["GET"], "list_folder_messages", "messages.list", _MAIL_READ),
     ("/users/<user>/outlook/masterCategories", ["GET"], "list_categories", "masterCategories.list", _SETTINGS_READ),
     (
         "/users/<user>/outlook/masterCategories",
@@ -405,7 +408,7 @@ class GraphApp:
             error = GraphError(400, "BadRequest", "Content-Type header is required when a body is present.")
             return {"id": r["id"], "status": 400, "headers": {}, "body": error.body(outer.request_id, None)}
         parts = urlsplit(r["url"] if r["url"].startswith("/") else "/" + r["url"])
-        path = parts.path
+        path = unquote(parts.path)  # as a request line's path is decoded
         if path.startswith(VERSION_PREFIX + "/"):
             path = path[len(VERSION_PREFIX) :]
         item = Call(

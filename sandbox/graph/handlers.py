@@ -103,6 +103,7 @@ _QUERY_OPTIONS = {
     "list_events": {"$filter", "$expand", "$select", "$top", "$skip"},
     "get_event": {"$expand", "$select"},
     "calendar_view": {"$select", "$top", "$skip"},
+    "list_folder_messages": {"$filter", "$select", "$top", "$skip"},
 }
 
 
@@ -450,6 +451,50 @@ def list_events(sb: GraphSandbox, call: Call, mb: Mailbox) -> Reply:
         params = {k: v for k, v in call.query.items()}
         params["$skip"] = str(skip + len(page))
         body["@odata.nextLink"] = _link(call, user, "events", params)
+    return _reply(200, body, _applied(view))
+
+
+_MAIL_FOLDERS = {"deleteditems": "deleteditems", "inbox": "inbox", "sentitems": "sentitems", "drafts": "drafts"}
+
+
+def list_folder_messages(sb: GraphSandbox, call: Call, mb: Mailbox, folder: str) -> Reply:
+    """``GET /users/{id}/mailFolders/{well-known name}/messages``: the folder's items as messages, with the
+    extended-property ``$filter`` of ``/events``. Calendar items moved to Deleted Items are listed too (as
+    Outlook shows them there; ⚠ whether Graph's message collection includes them is unverified)."""
+    _check_options(call, "list_folder_messages")
+    user = call.path.split("/")[2]
+    name = _MAIL_FOLDERS.get(folder.lower())
+    if name is None:
+        raise GraphError(404, "ErrorFolderNotFound", "The specified folder could not be found in the store.")
+    view = view_of(sb, call, user)
+    select = parse_select(call)
+    predicate = parse_filter(call)
+    top = _int_param(call, "$top", DEFAULT_PAGE)
+    skip = _int_param(call, "$skip", 0)
+    found = [i for i in mb.items_in(mb.folder(name).id) if predicate is None or predicate(i)]
+    found.sort(key=lambda i: (i.created, i.id))
+    page = found[skip : skip + min(max(top, 1), MAX_PAGE)]
+    value = []
+    for item in page:
+        subject = item.fields.get("Subject")
+        cats = item.fields.get("Categories")
+        message = {
+            "@odata.type": "#microsoft.graph.message",
+            "@odata.etag": f'W/"{item.changekey}"',
+            "id": view.id_of(ews_ids.decode(item.id)),
+            "changeKey": item.changekey,
+            "subject": subject.text or "" if subject is not None else "",
+            "categories": [c.text or "" for c in cats] if cats is not None else [],
+            "parentFolderId": ids.rest_id(ews_ids.decode(mb.folder(name).id)),
+        }
+        if select is not None:
+            message = {k: v for k, v in message.items() if k in select | {"id", "@odata.etag", "@odata.type"}}
+        value.append(message)
+    body = {"@odata.context": _context(call, user, f"mailFolders('{folder}')/messages"), "value": value}
+    if skip + len(page) < len(found):
+        params = {k: v for k, v in call.query.items()}
+        params["$skip"] = str(skip + len(page))
+        body["@odata.nextLink"] = _link(call, user, f"mailFolders/{folder}/messages", params)
     return _reply(200, body, _applied(view))
 
 

@@ -116,7 +116,7 @@ class GraphCalendar:
             max_attempts=max_attempts, max_wait=max_wait, max_total_wait=max_total_wait, timeout=timeout,
             sleep=sleep,
         )  # fmt: skip
-        self._user = f"/users/{quote(mailbox_email)}"
+        self._user = f"/users/{quote(mailbox_email, safe='@')}"
         # Events the feed just read (with their sync keys): ``fetch`` serves them once instead of asking again.
         self._prefetched: dict[str, dict[str, Any]] = {}
 

@@ -84,7 +84,7 @@ def delta_round(client: GraphClient, window: tuple[dt.datetime, dt.datetime], cu
             return Round(entries, Cursor(link, cursor.start, cursor.end), full=False, requests=pages)
         except Resync:
             pass
-    path = f"/users/{quote(client.mailbox)}/calendarView/delta"
+    path = f"/users/{quote(client.mailbox, safe='@')}/calendarView/delta"
     params = {"startDateTime": _iso(window[0]), "endDateTime": _iso(window[1])}
     for _ in range(3):  # a 410 while a full round pages: start it again (a server in maintenance, twice at most)
         try:
