@@ -7,7 +7,9 @@ every test, and a `World` (actors, logs, counters, faults) per test.
   reset); at the end of the test, the Exchange sandbox must have recorded no new schema violation or internal
   error during it.
 - ``sandbox_info_file``: the info JSON in ``tmp_path``, for ``CALSYNC_SANDBOX_INFO``.
-- ``sandbox_settings``: ``Settings.from_env`` on that file and the test database (``database_url``).
+- ``sandbox_settings``: ``Settings.from_env`` on that file, the test database (``database_url``) and Redis db 15.
+- ``engine`` (`tests.e2e.engine`): the sync engine on the rep's mailbox, once per Exchange protocol
+  (``exchange_protocol``, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
 from calsync.settings import Settings
 from sandbox.runner import RunningSandboxes, SandboxOptions, start_sandboxes
 from tests.e2e.actors import World
+from tests.support import REDIS_SERVER, clean_redis
 
 SALESFORCE_DAILY_BUDGET = SandboxOptions.salesforce_daily_budget
+REDIS_URL = f"{REDIS_SERVER}/15"
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +76,21 @@ def sandbox_info_file(tmp_path, sandboxes) -> Path:
 
 
 @pytest.fixture
-def sandbox_settings(sandbox_info_file, database_url) -> Settings:
+def sandbox_settings(sandbox_info_file, database_url, e2e_redis) -> Settings:
     return Settings.from_env(
-        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": database_url}
+        {
+            "CALSYNC_ENV": "test",
+            "CALSYNC_SANDBOX_INFO": str(sandbox_info_file),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+        }  # fmt: skip
     )
+
+
+@pytest.fixture(scope="session")
+def e2e_redis() -> Iterator[Redis]:
+    """The engine's Redis (db 15: the Graph token cache lives there), flushed before and after the run."""
+    yield from clean_redis(REDIS_URL, "end-to-end tests")
 
 
 from tests.e2e.engine import engine  # noqa: E402,F401 - the sync engine fixture for e2e tests

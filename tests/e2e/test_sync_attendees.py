@@ -62,7 +62,7 @@ def test_a_who_set_in_salesforce_is_kept_when_attendees_change(engine, world):
 
 
 def test_one_meeting_shared_by_two_reps_is_one_event_with_the_other_rep_invited(engine, world, sandbox_settings):
-    bob_engine = Engine(sandbox_settings, world, BOB.email)
+    bob_engine = Engine(sandbox_settings, world, BOB.email, protocol=engine.protocol)
     organizer = world.outlook()
     meeting = organizer.create("Joint pitch", at(5, 14), at(5, 15), attendees=[BOB.email, WILE.email])
     engine.sync()
@@ -87,7 +87,7 @@ def test_one_meeting_shared_by_two_reps_is_one_event_with_the_other_rep_invited(
 
 
 def test_an_attendee_copy_shared_first_makes_the_event_and_the_organizer_joins_it(engine, world, sandbox_settings):
-    bob_engine = Engine(sandbox_settings, world, BOB.email)
+    bob_engine = Engine(sandbox_settings, world, BOB.email, protocol=engine.protocol)
     meeting = world.outlook().create("Kick-off", at(6, 9), at(6, 10), attendees=[BOB.email], categories=())
     bob_copy = world.deliver_meeting(meeting, BOB.email)
     world.outlook(BOB.email).add_category(bob_copy, "Salesforce")
