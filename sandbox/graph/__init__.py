@@ -104,7 +104,8 @@ Differences from real Graph (what the sandbox refuses or does differently):
   undocumented). Events moved to Deleted Items are ``@removed``; Graph ids do not change on that move.
 - ``transactionId``: a POST repeating one answers ``400 ErrorDuplicateTransactionId`` (what Graph clients in
   the wild handle; the status and message are not in the v1.0 reference) and makes no second event.
-- All-day validation (midnight to midnight in one zone) answers ``ErrorInvalidRequest``; Graph's exact code
+- All-day validation (midnight to midnight in one zone; where a zone skips midnight, the day's first instant,
+  as the EWS sandbox normalises) answers ``ErrorInvalidRequest``; Graph's exact code
   for it is unverified. Duplicate category names answer 409 ``ErrorDuplicateMasterCategory`` (unverified).
   The budget refusal message is the sandbox's own; Graph's wording differs by workload.
 - Attendees-only PATCHes are logged as notifying every attendee (Graph notifies changed attendees only).
@@ -113,6 +114,9 @@ Differences from real Graph (what the sandbox refuses or does differently):
   ``hideAttendees`` are accepted and not stored; ``Prefer: outlook.body-content-type`` is not honoured (bodies
   come back as stored).
 - Unimplemented OData options (``$orderby``, ``$search``, ``$count``, ...) answer 400 instead of being applied.
+- ``/mailFolders/{name}/messages`` lists only well-known folders (``deleteditems``, ``inbox``, ``sentitems``,
+  ``drafts``), renders items as minimal messages (id, changeKey, subject, categories, parentFolderId), and lists
+  calendar items moved to Deleted Items among them (unverified on a tenant); ``$filter`` as on ``/events``.
 - Events live in the default calendar only (no ``/calendars/{id}/...``, no ``/calendarGroups``).
 - Items are never moved by Graph other than on DELETE, so restId and restImmutableEntryId both stay valid.
 - Subscriptions (``subscriptions.py``): ``/users/{id}/events`` only, no resource data (no

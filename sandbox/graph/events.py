@@ -544,7 +544,11 @@ def _check_all_day(item: Item, times: dict) -> None:
             zone = zone_elem.get("Id") if zone_elem is not None else "UTC"
             effective[name] = (parse_datetime(item.fields[elem_name].text), zone or "UTC")
     for instant, zone in effective.values():
-        if instant.astimezone(calendar.zone(zone)).time() != dt.time(0, 0):
+        tz = calendar.zone(zone)
+        # The day's start: local midnight, or where a zone skips midnight (Santiago, Beirut) the first instant
+        # after the gap, which 00:00 given as local time resolves to (the EWS sandbox's rule too).
+        day_start = dt.datetime.combine(instant.astimezone(tz).date(), dt.time(0, 0), tzinfo=tz).astimezone(UTC)
+        if instant.astimezone(UTC) != day_start:
             raise GraphError(
                 400,
                 "ErrorInvalidRequest",

@@ -94,3 +94,4 @@ def e2e_redis() -> Iterator[Redis]:
 
 
 from tests.e2e.engine import engine  # noqa: E402,F401 - the sync engine fixture for e2e tests
+from tests.e2e.graph_support import graph_admin, graph_calendar, graph_info  # noqa: E402,F401 - Graph connector fixtures

@@ -112,3 +112,13 @@ def graph_calendar(world, graph_info, graph_admin) -> Iterator[GraphCalendar]:
         yield calendar
     finally:
         calendar.close()
+
+
+def ews_id(calendar: GraphCalendar, graph_id: str) -> str:
+    """The EWS id of a Graph (immutable) id, for the Outlook actor (which speaks EWS)."""
+    answer = calendar.client.request(
+        "POST",
+        f"/users/{calendar.mailbox_email}/translateExchangeIds",
+        body={"inputIds": [graph_id], "sourceIdType": "restImmutableEntryId", "targetIdType": "ewsId"},
+    ).json()
+    return answer["value"][0]["targetId"]

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.connectors.contract import ExchangeCalendarContract
-from tests.e2e.graph_support import graph_admin, graph_calendar, graph_info  # noqa: F401 - fixtures
 
 
 class TestGraphCalendar(ExchangeCalendarContract):
     @pytest.fixture
-    def calendar(self, graph_calendar):  # noqa: F811
+    def calendar(self, graph_calendar):
         return graph_calendar

@@ -7,7 +7,8 @@
   ``$batch`` takes as many slots as Outlook runs of its items at once (≤ 4).
 - 429/503/504 wait ``Retry-After`` (each wait ≤ ``max_wait``, all waits of the connector ≤ ``max_total_wait``),
   counted in ``usage.backoff_ms`` like EWS's ``BackOffMilliseconds``; a ``$batch`` retries only its items that
-  answered 429/503/504. A 401 asks the `TokenSource` for a fresh token once.
+  answered 429/503/504. A 401 asks the `TokenSource` for a fresh token once; a dropped connection is retried
+  once, then a `TransientError`.
 - ``usage.calls`` counts HTTP requests (a ``$batch`` is one), as the EWS connector counts its POSTs.
 
 References: https://learn.microsoft.com/en-us/graph/throttling, .../json-batching, .../outlook-immutable-id.
@@ -177,11 +178,19 @@ class GraphClient:
     ) -> requests.Response:
         """One request, retried on throttling and once on a refused token; a Graph error raises
         (`error_of`) unless its status is in ``ok_statuses``."""
-        refreshed = False
+        refreshed = dropped = False
         attempt = 0
         while True:
             attempt += 1
-            response = self._send(method, path, params, body, headers, slots)
+            try:
+                response = self._send(method, path, params, body, headers, slots)
+            except TransientError:
+                # A dropped connection: once more. Replays are safe: a POST carries its transactionId, a PATCH
+                # its If-Match (a replay of one that went through fails alone, 412), a DELETE of a gone item is 404.
+                if dropped:
+                    raise
+                dropped = True
+                continue
             status = response.status_code
             if status < 400 or status in ok_statuses:
                 return response
