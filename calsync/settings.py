@@ -146,6 +146,46 @@ class Settings:
     exchange_password: str = _setting("EXCHANGE_PASSWORD", "", "Password of the service account.")
     exchange_ca_file: str = _setting("EXCHANGE_CA_FILE", "", "CA bundle to trust for EWS over https.")
     http_timeout: float = _setting("CALSYNC_HTTP_TIMEOUT", 30.0, "Seconds before a Salesforce or EWS call fails.")
+    # -- Microsoft Graph (Exchange Online; docs/graph-deployment.md) ------------------------------------------
+    exchange_backend: str = _setting(
+        "CALSYNC_EXCHANGE_BACKEND",
+        "ews",
+        "Protocol of mailboxes added without --backend: `ews` (Exchange Server on premises, or Exchange Online "
+        "over EWS) or `graph` (Microsoft Graph, Exchange Online only). Each mailbox keeps its own.",
+    )
+    graph_url: str = _setting(
+        "GRAPH_URL", "https://graph.microsoft.com/v1.0", "Microsoft Graph's v1.0 root (the sandbox's locally)."
+    )
+    graph_authority_host: str = _setting(
+        "GRAPH_AUTHORITY_HOST",
+        "https://login.microsoftonline.com",
+        "Identity provider of the tenant; tokens come from {host}/{GRAPH_TENANT_ID} (a national cloud has its own).",
+    )
+    graph_tenant_id: str = _setting("GRAPH_TENANT_ID", "", "Directory (tenant) id of the Microsoft 365 tenant.")
+    graph_client_id: str = _setting(
+        "GRAPH_CLIENT_ID", "", "Application (client) id of calsync's Entra app registration (app-only Graph access)."
+    )
+    graph_private_key_file: str = _setting(
+        "GRAPH_PRIVATE_KEY_FILE",
+        "",
+        "PEM file of the private key of the certificate uploaded to the app registration (recommended over a "
+        "secret); readable by calsync only.",
+    )
+    graph_private_key: str = _setting(
+        "GRAPH_PRIVATE_KEY",
+        "",
+        "The same private key as PEM text, instead of GRAPH_PRIVATE_KEY_FILE (the panel's stored Microsoft 365 "
+        "connection holds it sealed).",
+    )
+    graph_certificate_thumbprint: str = _setting(
+        "GRAPH_CERTIFICATE_THUMBPRINT", "", "SHA-1 thumbprint (hex) of that certificate, as Entra shows it."
+    )
+    graph_client_secret: str = _setting(
+        "GRAPH_CLIENT_SECRET", "", "Client secret of the app registration, used when no certificate is given."
+    )
+    graph_ca_file: str = _setting(
+        "GRAPH_CA_FILE", "", "CA bundle to trust for Graph and its identity provider (the sandbox's CA locally)."
+    )
     # -- add-in API authentication (Office SSO / nested app authentication tokens; docs/architecture.md#security) --
     auth_issuer: str = _setting(
         "CALSYNC_AUTH_ISSUER",
@@ -329,6 +369,15 @@ class Settings:
         account = ex.get("service_account") or {}
         defaults["exchange_username"] = account.get("username", "")
         defaults["exchange_password"] = account.get("password", "")
+        graph = info.get("graph") or {}
+        defaults["graph_url"] = graph.get("base_url", "")
+        defaults["graph_authority_host"] = str(graph.get("authority", "")).rsplit("/", 1)[0]
+        defaults["graph_tenant_id"] = graph.get("tenant_id", "")
+        defaults["graph_client_id"] = graph.get("client_id", "")
+        defaults["graph_private_key_file"] = graph.get("private_key_file", "")
+        defaults["graph_certificate_thumbprint"] = graph.get("thumbprint", "")
+        defaults["graph_client_secret"] = graph.get("client_secret", "")
+        defaults["graph_ca_file"] = graph.get("ca_file", "")
         idp = info.get("identity") or {}
         defaults["auth_issuer"] = idp.get("issuer", "")
         defaults["auth_audience"] = idp.get("audience", "")
@@ -360,6 +409,10 @@ class Settings:
             )
         if self.production and self.exchange_endpoint.startswith("http://"):
             raise ConfigError("EXCHANGE_ENDPOINT must be an https URL in production (the password travels with it)")
+        if self.exchange_backend not in {"ews", "graph"}:
+            raise ConfigError(f"CALSYNC_EXCHANGE_BACKEND must be ews or graph, not {self.exchange_backend!r}")
+        if self.production and self.graph_url.startswith("http://"):
+            raise ConfigError("GRAPH_URL must be an https URL in production (bearer tokens travel with it)")
         if self.exchange_auth_type not in {"basic", "oauth"}:
             raise ConfigError(f"EXCHANGE_AUTH_TYPE must be basic or oauth, not {self.exchange_auth_type!r}")
         _numbers("CALSYNC_SYNC_INTERVALS", self.sync_intervals, minimum=1)
@@ -389,7 +442,15 @@ class Settings:
         """Every setting as it may be printed: secrets as ``***``, URL passwords masked, the built-in key named."""
         from calsync.redact import mask_url
 
-        secret = {"secret_key", "exchange_password", "salesforce_client_secret", "salesforce_access_token", "ops_token"}
+        secret = {
+            "secret_key",
+            "exchange_password",
+            "salesforce_client_secret",
+            "salesforce_access_token",
+            "ops_token",
+            "graph_client_secret",
+            "graph_private_key",
+        }
         shown: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)

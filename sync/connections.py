@@ -1,4 +1,5 @@
-"""Stored connections to Salesforce and Exchange (table ``connections``), secrets encrypted at rest.
+"""Stored connections to Salesforce, Exchange (EWS) and Microsoft 365 (Graph) (table ``connections``), secrets
+encrypted at rest.
 
 The admin panel saves them (Salesforce through OAuth, the Exchange service account by hand); the process's
 runtime (`sync.runtime.Runtime.connection_settings`) lays them over the environment's connection settings.
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from sync.models import Connection
 from sync.secrets import SecretError, fernet, seal, unseal
 
-SERVICES = ("salesforce", "exchange")
+SERVICES = ("salesforce", "exchange", "microsoft365")
 
 
 __all__ = ["SERVICES", "SecretError", "StoredConnection", "decrypt", "delete", "encrypt", "fernet", "load", "save"]

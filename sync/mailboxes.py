@@ -13,14 +13,36 @@ from sync.secrets import seal, unseal
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
+# How a mailbox's calendar is reached (Mailbox.backend): Exchange Web Services or Microsoft Graph.
+BACKENDS = ("ews", "graph")
+BACKEND_LABELS = {"ews": "EWS", "graph": "Microsoft Graph"}
 
 
 class MailboxError(ValueError):
     """Bad input for a mailbox; the message is meant for people."""
 
 
-def add(db: Session, email: str, salesforce_user_id: str | None = None, *, time_zone: str | None = None) -> Mailbox:
-    """Add a mailbox (or update its Salesforce user or zone). The caller commits."""
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise MailboxError(f"{backend!r} is not a mailbox backend: use ews or graph")
+    return backend
+
+
+def add(
+    db: Session,
+    email: str,
+    salesforce_user_id: str | None = None,
+    *,
+    time_zone: str | None = None,
+    backend: str | None = None,
+    default_backend: str = "ews",
+) -> Mailbox:
+    """Add a mailbox (or update its Salesforce user or zone). A new mailbox syncs over ``backend``, else
+    ``default_backend`` (CALSYNC_EXCHANGE_BACKEND); an existing one changes protocol only through
+    `sync.mailbox_moves` (its links' item ids must be translated). The caller commits."""
+    if backend is not None:
+        check_backend(backend)
+    check_backend(default_backend)
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise MailboxError(f"{email!r} is not an e-mail address")
@@ -36,9 +58,14 @@ def add(db: Session, email: str, salesforce_user_id: str | None = None, *, time_
     mailbox = find(db, email)
     if mailbox is None:
         mailbox = Mailbox(email=email, salesforce_user_id=salesforce_user_id, salesforce_watermarks={},
-                          time_zone=time_zone or "UTC")  # fmt: skip
+                          time_zone=time_zone or "UTC", backend=backend or default_backend)  # fmt: skip
         db.add(mailbox)
     else:
+        if backend is not None and backend != mailbox.backend:
+            raise MailboxError(
+                f"{mailbox.email} syncs over {mailbox.backend}: move it with `calsync mailboxes move {mailbox.email} "
+                f"--to {backend}` (its links' item ids are translated)"
+            )
         if salesforce_user_id is not None:
             mailbox.salesforce_user_id = salesforce_user_id
         if time_zone is not None:

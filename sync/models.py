@@ -79,7 +79,11 @@ class Mailbox(Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     # When the master category list was last checked, and for which category definitions.
     category_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # Opaque EWS SyncFolderItems state for the calendar; NULL means "list everything".
+    # Which protocol reaches the calendar: "ews" (Exchange Server, or Exchange Online over EWS) or "graph"
+    # (Microsoft Graph, Exchange Online only); `calsync mailboxes move` switches it (sync.mailbox_moves).
+    backend: Mapped[str] = mapped_column(String(8), default="ews", server_default="ews")
+    # Opaque Exchange change-feed cursor for the calendar (EWS SyncFolderItems state, or Graph's delta link);
+    # NULL means "list everything".
     exchange_sync_state: Mapped[str | None] = mapped_column(Text)
     # Per object kind: the SystemModstamp watermark of the last complete Salesforce read.
     salesforce_watermarks: Mapped[dict[str, Any]] = mapped_column(default=dict)

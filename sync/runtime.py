@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+import requests
 from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -22,10 +23,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.database import make_engine, make_session_factory, upgrade
 from calsync.settings import ConfigError, Settings
-from sync import connections, mailboxes, salesforce_connection
+from sync import connections, mailbox_moves, mailboxes, salesforce_connection
+from sync.connectors.base import ExchangeCalendar
+from sync.connectors.errors import GraphAuthError
 from sync.connectors.ews import ExchangeConfig, ExchangeConnector
+from sync.connectors.graph import GraphCalendar, TokenSource
+from sync.connectors.graph.auth import MsalTokenSource, credentials_from_settings
+from sync.connectors.graph_ids import GraphIds
 from sync.connectors.salesforce import SalesforceConnector
-from sync.jobs import WorkerContext
+from sync.jobs import MailboxLock, WorkerContext
+from sync.mailbox_moves import MoveReport
 from sync.schedule import ScheduleConfig, schedule_config
 
 
@@ -87,19 +94,60 @@ class Runtime:
         environment's (what a sync session uses)."""
         return salesforce_connection.connector(settings or self.connection_settings(), self.db())
 
-    def exchange(self, mailbox_email: str, settings: Settings | None = None) -> ExchangeConnector:
-        """The Exchange connector for one mailbox: its own login when it has one (``calsync mailboxes login``),
+    def exchange(self, mailbox_email: str, settings: Settings | None = None) -> ExchangeCalendar:
+        """The Exchange connector for one mailbox, by its backend: Microsoft Graph with the app registration's
+        tokens (cache shared in Redis), or EWS with its own login when it has one (``calsync mailboxes login``),
         else the service account impersonating it. ``settings`` as for `salesforce`."""
         settings = settings or self.connection_settings()
-        return exchange_connector(settings, mailbox_email, self.mailbox_login(mailbox_email))
+        backend, login = self.mailbox_access(mailbox_email)
+        if backend == "graph":
+            return graph_connector(settings, mailbox_email, self.redis)
+        return exchange_connector(settings, mailbox_email, login)
 
-    def mailbox_login(self, mailbox_email: str) -> tuple[str, str] | None:
-        """The mailbox's own Exchange login, if one was stored (sealed) for it."""
+    def graph_tokens(self, settings: Settings | None = None) -> MsalTokenSource:
+        """App-only Graph tokens of the Microsoft 365 connection in force (``settings`` as for `salesforce`)."""
+        return MsalTokenSource(credentials_from_settings(settings or self.connection_settings()), self.redis)
+
+    def graph_ids(self, mailbox_email: str, settings: Settings | None = None) -> GraphIds:
+        """Id operations (translateExchangeIds, whose an item is) on one mailbox through Graph."""
+        settings = settings or self.connection_settings()
+        tokens = MsalTokenSource(credentials_from_settings(settings), self.redis)
+        return GraphIds(mailbox_email, graph_url=settings.graph_url, tokens=tokens, session=graph_session(settings))
+
+    def move_mailbox(self, mailbox_email: str, target: str, settings: Settings | None = None) -> MoveReport:
+        """Switch a mailbox between EWS and Graph (`sync.mailbox_moves`), under its session lock. Raises
+        `MailboxError` (nothing changed) for an unknown mailbox, a running session or ids that do not translate."""
         with self.db()() as db:
             mailbox = mailboxes.find(db, mailbox_email)
             if mailbox is None:
-                return None
-            return mailboxes.exchange_credentials(mailbox, secret_key=self.settings.secret_key)
+                raise mailboxes.MailboxError(f"no mailbox {mailbox_email}: calsync mailboxes add {mailbox_email}")
+            with MailboxLock(self.redis, mailbox.id, self.schedule.lock_ttl) as lock:
+                if not lock.held:
+                    raise mailboxes.MailboxError(f"{mailbox.email} is syncing right now: move it when the session ends")
+                ids = self.graph_ids(mailbox.email, settings)
+                try:
+                    report = mailbox_moves.move(db, mailbox, target, ids.translate)
+                except BaseException:
+                    db.rollback()
+                    raise
+                finally:
+                    ids.close()
+                db.commit()
+        return report
+
+    def mailbox_access(self, mailbox_email: str) -> tuple[str, tuple[str, str] | None]:
+        """The mailbox's backend (``ews`` or ``graph``; an unknown mailbox: CALSYNC_EXCHANGE_BACKEND) and its own
+        Exchange login, if one was stored (sealed) for it."""
+        with self.db()() as db:
+            mailbox = mailboxes.find(db, mailbox_email)
+            if mailbox is None:
+                return self.settings.exchange_backend, None
+            login = mailboxes.exchange_credentials(mailbox, secret_key=self.settings.secret_key)
+            return mailbox.backend or "ews", login
+
+    def mailbox_login(self, mailbox_email: str) -> tuple[str, str] | None:
+        """The mailbox's own Exchange login, if one was stored (sealed) for it."""
+        return self.mailbox_access(mailbox_email)[1]
 
     def worker_context(self) -> WorkerContext:
         """What session jobs run on in a worker process (`sync.jobs.install` makes it current)."""
@@ -142,6 +190,39 @@ def exchange_connector(
     )
 
 
+def graph_connector(settings: Settings, mailbox_email: str, redis: Redis) -> ExchangeCalendar:
+    """The Microsoft Graph connector for one mailbox: Graph at GRAPH_URL, tokens for the app registration of
+    ``settings`` (certificate or secret) from MSAL with the token cache in ``redis``."""
+    try:
+        tokens: TokenSource = MsalTokenSource(credentials_from_settings(settings), redis)
+    except ConfigError as exc:  # the session ends with a health entry saying so, instead of crashing its job
+        tokens = NoGraphApp(str(exc))
+    return GraphCalendar(mailbox_email, graph_url=settings.graph_url, tokens=tokens, session=graph_session(settings))
+
+
+class NoGraphApp:
+    """The `TokenSource` of a deployment without a (usable) Microsoft 365 connection: every token request is
+    refused with a clear, stable code."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def token(self) -> str:
+        raise GraphAuthError(self.reason, code="not_configured", health_code="graph_not_configured")
+
+    def invalidate(self) -> None:
+        return None
+
+
+def graph_session(settings: Settings) -> requests.Session:
+    """An HTTP session for Graph: the configured CA bundle, no proxy settings from the environment."""
+    session = requests.Session()
+    session.trust_env = False
+    if settings.graph_ca_file:
+        session.verify = settings.graph_ca_file
+    return session
+
+
 def with_stored_connections(settings: Settings, db: Session) -> Settings:
     """``settings`` with the connections an admin saved in the panel laid over the environment's."""
     values: dict[str, str] = {}
@@ -157,4 +238,29 @@ def with_stored_connections(settings: Settings, db: Session) -> Settings:
         for key in ("endpoint", "username", "auth_type", "version"):
             values[f"exchange_{key}"] = exchange.config.get(key, "")
         values["exchange_password"] = exchange.secrets.get("password", "")
-    return replace(settings, **{k: v for k, v in values.items() if v})
+    settings = replace(settings, **{k: v for k, v in values.items() if v})
+    return with_stored_microsoft365(settings, db)
+
+
+def with_stored_microsoft365(settings: Settings, db: Session) -> Settings:
+    """``settings`` with the Microsoft 365 connection saved in the panel in place of the environment's Graph app
+    (all of it: a stored secret is not mixed with a certificate of the environment)."""
+    try:
+        stored = connections.load(db, "microsoft365", settings.secret_key)
+    except connections.SecretError as exc:
+        raise ConfigError(str(exc)) from None
+    if stored is None:
+        return settings
+    config, secrets = stored.config, stored.secrets
+    certificate = bool(secrets.get("private_key"))
+    return replace(
+        settings,
+        graph_tenant_id=config.get("tenant_id", ""),
+        graph_client_id=config.get("client_id", ""),
+        graph_url=config.get("graph_url") or settings.graph_url,
+        graph_authority_host=config.get("authority_host") or settings.graph_authority_host,
+        graph_certificate_thumbprint=config.get("thumbprint", "") if certificate else "",
+        graph_private_key=secrets.get("private_key", "") if certificate else "",
+        graph_private_key_file="",
+        graph_client_secret="" if certificate else secrets.get("client_secret", ""),
+    )

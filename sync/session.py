@@ -44,6 +44,16 @@ SESSION_FAILURE_CODES = frozenset(
         "salesforce_auth_failed",
         "exchange_auth_failed",
         "salesforce_connection_revoked",
+        # Microsoft Graph (sync.connectors.errors: GraphAuthError, MailboxUnavailable and its kinds)
+        "exchange_mailbox_unavailable",
+        "graph_mailbox_on_premises",
+        "graph_mailbox_not_in_scope",
+        "graph_auth_failed",
+        "graph_credentials_refused",
+        "graph_credentials_invalid",
+        "graph_app_unknown",
+        "graph_unknown_tenant",
+        "graph_not_configured",
     }
 )
 SIDES = ("salesforce", "exchange")
@@ -131,7 +141,12 @@ def run_session(
         except ConnectorError as exc:
             db.rollback()
             result.status, result.error = "failed", f"{exc.service or 'remote'} error: {exc}"
-            _mailbox_health(db, mailbox, exc.service or "both", "session_failed", result.error, now)
+            # A mailbox the protocol cannot reach (on premises, outside the app's scope) has its own code and a
+            # hint for the admin; other mailboxes' sessions are not affected.
+            code = getattr(exc, "health_code", "") or "session_failed"
+            hint = getattr(exc, "hint", "")
+            message = f"{hint} ({result.error})" if hint else result.error
+            _mailbox_health(db, mailbox, exc.service or "both", code, message, now)
         except SessionError as exc:
             db.rollback()
             result.status, result.error = "failed", str(exc)

@@ -1,5 +1,9 @@
 """``/items/{itemId}``: one Outlook item as the task pane shows it, and *Share* / *Unshare*.
 
+Mailboxes on Microsoft Graph (``Mailbox.backend``): ids in EWS form become REST form (Graph's URLs take REST and
+immutable ids), every read goes to ``/users/{caller}/events/{id}`` with the app's token, and an id of another
+mailbox's item answers ``ErrorInvalidMailboxItemId`` (403 here); the categories go on through a Graph PATCH.
+
 Item ids arrive in EWS form (``AAMkA...``, with ``/`` ``+``) or REST form (what Office.js ``item.itemId``
 gives in Outlook on the web and ``convertToRestId`` makes: ``-`` and ``_`` instead). EWS's ConvertId has no
 REST format (its IdFormatType lists EwsId, EwsLegacyId, EntryId, HexEntryId, StoreId and OwaId), so the REST
@@ -48,11 +52,22 @@ def to_ews_id(raw: str) -> str:
     return raw.replace("-", "/").replace("_", "+")
 
 
+def to_rest_id(raw: str) -> str:
+    """The REST form of an id given in EWS form (``convertToRestId``'s mapping); REST and immutable ids (what
+    Graph takes in a URL) stay as they are."""
+    return raw.replace("/", "-").replace("+", "_")
+
+
 class OutlookItem:
-    """The caller's calendar item, read through EWS as the caller."""
+    """The caller's calendar item, read as the caller: through EWS (impersonating the caller), or for a mailbox
+    on Microsoft Graph at ``/users/{caller}/events/{id}``. Graph reads send ``Prefer: IdType="ImmutableId"``,
+    so the item comes back under the immutable id the Graph sessions key links on, whichever form Office.js
+    gave. ``ews_id`` is that key: the EWS id on EWS, the immutable id on Graph."""
 
     def __init__(self, caller: Caller, raw_id: str) -> None:
-        self.ews_id = to_ews_id(raw_id)
+        self.graph = caller.mailbox.backend == "graph"
+        self.mailbox_email = caller.mailbox.email
+        self.ews_id = to_rest_id(raw_id) if self.graph else to_ews_id(raw_id)
         self.exchange: ExchangeCalendar = remote.exchange(caller.mailbox.email)
         self.item: ExchangeItem = self._read()
         self.ews_id = canonical_item_id(self.item, self.ews_id)  # the key of links, shares and health refs
@@ -61,13 +76,16 @@ class OutlookItem:
         try:
             found = self.exchange.fetch([self.ews_id], ITEM_FIELDS)
         except ConnectorError as exc:
-            if exc.code == "ErrorAccessDenied":
+            if exc.code == "ErrorAccessDenied" and not self.graph:  # on Graph: the app's scope (MailboxNotInScope)
                 raise ApiError("This item is not in your mailbox.", status=403, code="not_your_item") from None
             # An id of the right shape that names nothing (EWS: malformed) is as unknown as a deleted item.
             if exc.code in {"ErrorItemNotFound", "ErrorInvalidIdMalformed", "ErrorInvalidId"}:
                 raise self.not_found() from None
             raise remote.remote_error(exc) from None
         item = found[0] if found else None
+        if item is None and self.graph and remote.ownership(self.mailbox_email, self.ews_id) == "not_yours":
+            # Graph reads as the caller's mailbox find only its items (ErrorInvalidMailboxItemId otherwise).
+            raise ApiError("This item is not in your mailbox.", status=403, code="not_your_item")
         if item is None:
             raise self.not_found()
         if not item.is_calendar_item:

@@ -1,4 +1,4 @@
-"""``calsync mailboxes``: the mailboxes that sync (add, own Exchange login, list)."""
+"""``calsync mailboxes``: the mailboxes that sync (add, own Exchange login, move between EWS and Graph, list)."""
 
 from __future__ import annotations
 
@@ -28,17 +28,54 @@ def mailboxes() -> None:
 @click.argument("email")
 @click.option("--salesforce-user", "salesforce_user", help="Salesforce User id (005...); found by e-mail if omitted.")
 @click.option("--time-zone", help="IANA zone placing all-day Salesforce items (default UTC), e.g. Europe/London.")
-def mailboxes_add(email: str, salesforce_user: str | None, time_zone: str | None) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(["ews", "graph"]),
+    help="How the calendar is reached: ews (Exchange Server, or Exchange Online over EWS) or graph (Microsoft "
+    "Graph, Exchange Online only). Default: CALSYNC_EXCHANGE_BACKEND (ews). Switch later with `move`.",
+)
+def mailboxes_add(email: str, salesforce_user: str | None, time_zone: str | None, backend: str | None) -> None:
     """Add EMAIL's mailbox to sync (or change its Salesforce user or time zone)."""
     from sync.mailboxes import MailboxError, add
 
+    settings = load_settings()
     with db_session() as db:
         try:
-            mailbox = add(db, email, salesforce_user, time_zone=time_zone)
+            mailbox = add(
+                db, email, salesforce_user, time_zone=time_zone, backend=backend,
+                default_backend=settings.exchange_backend,
+            )  # fmt: skip
         except MailboxError as exc:
             raise click.ClickException(str(exc)) from None
         db.commit()
-        click.echo(f"{mailbox.email}  salesforce user: {mailbox.salesforce_user_id or '(found at first sync)'}")
+        click.echo(
+            f"{mailbox.email}  salesforce user: {mailbox.salesforce_user_id or '(found at first sync)'}  "
+            f"backend: {mailbox.backend}"
+        )
+
+
+@mailboxes.command("move", context_settings=CONTEXT)
+@click.argument("email")
+@click.option("--to", "target", type=click.Choice(["ews", "graph"]), required=True, help="The protocol to move to.")
+def mailboxes_move(email: str, target: str) -> None:
+    """Move EMAIL's mailbox between EWS and Microsoft Graph. Its links' Exchange item ids are translated with
+    Graph's translateExchangeIds (the Microsoft 365 connection must reach the mailbox) and the next session is a
+    full round: nothing is created twice and nothing is deleted. Refused while a session of it runs."""
+    from calsync.settings import ConfigError
+    from sync.connectors.errors import ConnectorError
+    from sync.mailboxes import MailboxError
+    from sync.runtime import Runtime
+
+    runtime = Runtime.build(load_settings(), migrate=True)
+    try:
+        report = runtime.move_mailbox(email, target)
+    except (MailboxError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except ConnectorError as exc:
+        raise click.ClickException(f"Microsoft Graph refused the id translation, nothing was moved: {exc}") from None
+    finally:
+        runtime.close()
+    click.echo(report.describe())
 
 
 @mailboxes.command("login", context_settings=CONTEXT)
@@ -81,6 +118,7 @@ def mailboxes_list(as_json: bool) -> None:
             {
                 "email": m.email,
                 "salesforce_user_id": m.salesforce_user_id,
+                "backend": m.backend,
                 "enabled": m.enabled,
                 "next_sync_at": m.next_sync_at.isoformat() if m.next_sync_at else None,
                 "sync_interval_minutes": m.sync_interval_minutes,
@@ -96,6 +134,6 @@ def mailboxes_list(as_json: bool) -> None:
         click.echo("no mailboxes yet: calsync mailboxes add EMAIL")
     for row in rows:
         state = "enabled" if row["enabled"] else "disabled"
-        click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {state}")
+        click.echo(f"{row['email']:40} {row['salesforce_user_id'] or '-':18} {row['backend']:5} {state}")
         if row["backoff_reason"]:  # the API budget guard paused it: say why and until when
             click.echo(f"    paused: {row['backoff_reason']}")

@@ -181,14 +181,19 @@ class IdentityProvider:
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
 
     def verify_app_token(self, token: str, audience: str) -> dict[str, Any]:
-        """The claims of an app token this provider issued for ``audience``; raises ``jwt.PyJWTError``."""
-        return jwt.decode(
+        """The claims of an app token this provider issued for ``audience``; raises ``jwt.PyJWTError``. Times
+        (``nbf``, ``iat``) are checked against this provider's clock, which tests may move: a token issued
+        after a clock move is not "immature" to the wall clock's eyes; the caller checks ``exp`` the same way."""
+        claims = jwt.decode(
             token,
             self._key.public_key(),
             algorithms=["RS256"],
             audience=audience,
-            options={"require": ["exp", "tid", "appid"], "verify_exp": False},
+            options={"require": ["exp", "tid", "appid"], "verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
+        if float(claims.get("nbf", 0)) > self.now() + 300:  # Entra's 5 minutes of clock skew
+            raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
+        return claims
 
     def _client_credentials(self, tenant: str, form) -> dict[str, Any]:
         client_id = (form.get("client_id") or "").strip()

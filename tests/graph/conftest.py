@@ -61,3 +61,30 @@ def graph_control(graph_info) -> Iterator:
     control("PUT", "/on_premises", before)
     control("PUT", "/clock", {"offset_seconds": 0})
     control("POST", "/reset")
+
+
+@pytest.fixture
+def graph_settings(sandbox_settings, redis):  # noqa: F811
+    """The sandbox settings with the test Redis (where the Graph token cache lives)."""
+    from dataclasses import replace
+
+    return replace(sandbox_settings, redis_url=REDIS_URL)
+
+
+def graph_engine(settings, world, email: str | None = None):  # noqa: F811
+    """An `Engine` (tests/e2e/engine.py) whose mailbox syncs over Microsoft Graph."""
+    from sync import mailboxes
+    from tests.e2e.engine import Engine
+
+    eng = Engine(settings, world, email or world.rep.email)
+    with eng.factory() as db:
+        mailboxes.find(db, eng.email).backend = "graph"
+        db.commit()
+    return eng
+
+
+@pytest.fixture
+def gengine(graph_settings, world):  # noqa: F811
+    eng = graph_engine(graph_settings, world)
+    yield eng
+    eng.runtime.close()

@@ -27,6 +27,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msal
@@ -34,6 +35,7 @@ import requests
 from redis import Redis
 from redis.exceptions import RedisError
 
+from calsync.settings import ConfigError, Settings
 from sync.connectors.errors import GraphAuthError, TransientError
 
 log = logging.getLogger(__name__)
@@ -306,3 +308,36 @@ class MsalTokenSource:
         message += f", {aadsts})" if aadsts else ")"
         message += f": {hint}." if hint else (f": {description.splitlines()[0]}" if description else ".")
         return GraphAuthError(message, code=error or "auth_failed", health_code=health_code)
+
+
+def credentials_from_settings(settings: Settings) -> GraphCredentials:
+    """The app registration of ``settings`` (the stored Microsoft 365 connection already laid over the
+    environment's, `sync.runtime.with_stored_connections`): a certificate when a private key is given, else
+    the client secret. Raises `ConfigError` when Graph is not set up."""
+    if not settings.graph_tenant_id or not settings.graph_client_id:
+        raise ConfigError(
+            "Microsoft Graph is not configured: save a Microsoft 365 connection in the admin panel, or set "
+            "GRAPH_TENANT_ID, GRAPH_CLIENT_ID and GRAPH_PRIVATE_KEY_FILE + GRAPH_CERTIFICATE_THUMBPRINT (or "
+            "GRAPH_CLIENT_SECRET)"
+        )
+    private_key = settings.graph_private_key
+    if not private_key and settings.graph_private_key_file:
+        try:
+            private_key = Path(settings.graph_private_key_file).read_text()
+        except OSError as exc:
+            raise ConfigError(f"GRAPH_PRIVATE_KEY_FILE: cannot read {settings.graph_private_key_file}: {exc}") from None
+    if not private_key and not settings.graph_client_secret:
+        raise ConfigError(
+            "Microsoft Graph has no credential: give a certificate (GRAPH_PRIVATE_KEY_FILE + "
+            "GRAPH_CERTIFICATE_THUMBPRINT) or GRAPH_CLIENT_SECRET"
+        )
+    return GraphCredentials(
+        tenant_id=settings.graph_tenant_id,
+        client_id=settings.graph_client_id,
+        authority=f"{settings.graph_authority_host.rstrip('/')}/{settings.graph_tenant_id}",
+        client_secret="" if private_key else settings.graph_client_secret,
+        private_key=private_key,
+        thumbprint=settings.graph_certificate_thumbprint,
+        ca_file=settings.graph_ca_file,
+        timeout=settings.http_timeout,
+    )
