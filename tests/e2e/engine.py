@@ -11,10 +11,8 @@ every engine write asked for ``SendToNone``), unless the test said it expects me
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -46,7 +44,7 @@ class Engine:
         """Add a rep's mailbox as ``calsync mailboxes add`` would, on this engine's protocol."""
         with self.factory() as db:
             rep = rep_by_email(email) or self.world.rep
-            mailbox = mailboxes.add(db, email, rep.salesforce_user_id, **backend_argument(self.protocol))
+            mailbox = mailboxes.add(db, email, rep.salesforce_user_id, backend=self.protocol)
             mailbox.time_zone = rep.timezone
             db.commit()
 
@@ -66,8 +64,6 @@ class Engine:
         the runtime picks EWS or Graph by the mailbox's backend."""
         email = email or self.email
         exchange = self.runtime.exchange(email, self.settings)
-        if self.protocol == "graph" and getattr(exchange, "protocol", "ews") != "graph":
-            exchange = _interim_graph_calendar(self, email)
         assert getattr(exchange, "protocol", "ews") == self.protocol, (email, exchange)
         return {"salesforce": self.runtime.salesforce(self.settings), "exchange": exchange}
 
@@ -96,34 +92,6 @@ class Engine:
     def links(self) -> list[Link]:
         with self.factory() as db:
             return list(db.scalars(select(Link)))
-
-
-def backend_argument(protocol: str) -> dict:
-    """``mailboxes.add``'s backend argument for ``protocol`` (EWS is also what a mailbox without one uses)."""
-    if "backend" not in inspect.signature(mailboxes.add).parameters:
-        return {}  # INTERIM until the mailbox backend column lands (g16b): see `Engine.connectors`
-    return {"backend": protocol}
-
-
-def _interim_graph_calendar(engine: Engine, email: str):
-    """INTERIM until ``runtime.exchange`` picks the connector by the mailbox's backend (g16b): the Graph
-    connector as the runtime will build it, on the sandbox app's certificate and the runtime's Redis."""
-    import requests
-
-    from sync.connectors.graph import GraphCalendar
-    from sync.connectors.graph.auth import GraphCredentials, MsalTokenSource
-
-    info = engine.world.info["graph"]
-    credentials = GraphCredentials(
-        tenant_id=info["tenant_id"], client_id=info["client_id"], authority=info["authority"],
-        ca_file=info["ca_file"], private_key=Path(info["private_key_file"]).read_text(),
-        thumbprint=info["thumbprint"],
-    )  # fmt: skip
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = info["ca_file"]
-    return GraphCalendar(email, graph_url=info["base_url"], tokens=MsalTokenSource(credentials, engine.runtime.redis),
-                         session=session)  # fmt: skip
 
 
 def check_meeting_messages(engine: Engine) -> None:

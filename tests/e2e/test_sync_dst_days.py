@@ -111,17 +111,10 @@ def test_outlook_two_day_item_across_a_spring_forward_keeps_both_days(wide_scope
 
 @pytest.mark.parametrize("tz, day, hours", DST_DAYS)
 def test_salesforce_all_day_event_on_a_dst_day_comes_down_and_an_outlook_edit_goes_back_up(
-    wide_scope, world, tz, day, hours, request
+    wide_scope, world, tz, day, hours
 ):
     """Point 2: the Salesforce-made Event, synced down, then edited in Outlook: the edit reaches Salesforce."""
     engine, outlook, sf = wide_scope, world.outlook(), world.salesforce()
-    skips_midnight = any(dt.time(0) != day_start(d, tz).astimezone(zoneinfo.ZoneInfo(tz)).time()
-                         for d in (day, day + dt.timedelta(days=1)))  # fmt: skip
-    if engine.protocol == "graph" and skips_midnight:
-        # Known, reported to the lead: the Graph connector sends the day's first instant (01:00) where the zone
-        # skips midnight, and the Graph sandbox refuses an all-day bound that is not 00:00 (ErrorInvalidRequest).
-        # Which of the two real Graph agrees with is unverified (docs/sandboxes.md); strict, so a fix shows.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="Graph all-day bound on a day without midnight"))
     _set_mailbox_zone(engine, tz)
     event_id = sf.create_event(
         Subject="Board day", IsAllDayEvent=True, ActivityDate=day,

@@ -1,4 +1,5 @@
-"""Graph only: the never-notify rule (docs/policies.md, "Never notify") and a token that expires mid-session.
+"""Graph only: the never-notify rule (docs/policies.md, "Never notify"); token expiry mid-session and the other
+Graph-only cases are in tests/graph.
 
 Graph cannot write a meeting without e-mailing its attendees, so the engine holds back what would. Each test
 reads the sandboxes' meeting-message log (the ``engine`` fixture checks at teardown that no engine write sent a
@@ -9,11 +10,9 @@ through exchangelib on the shared store, and send invitations as Outlook does: t
 from __future__ import annotations
 
 import pytest
-import requests
 
 from sandbox.seed import PEOPLE, REPS
 from sync.planner.notify import WOULD_NOTIFY
-from sync.session import run_session
 from tests.e2e.actors import at
 
 pytestmark = pytest.mark.parametrize("exchange_protocol", ["graph"])
@@ -113,37 +112,3 @@ def test_notify_attendees_lets_the_write_through_and_the_log_shows_the_message(e
     [message] = world.engine_meeting_messages()
     assert (message["protocol"], message["kind"], message["recipients"]) == ("graph", "update", [WILE.email])
     assert _notes(engine) == []
-
-
-def test_a_token_that_expires_mid_session_is_renewed_once_and_the_session_finishes(engine, world):
-    """g16b's path: Graph answers 401 to an expired token, the token source drops it (`invalidate`), the client
-    asks the identity provider again and repeats the request; the session ends ok with every write landed."""
-    outlook, sf = world.outlook(), world.salesforce()
-    for n in range(3):
-        sf.create_event(Subject=f"Visit {n}", StartDateTime=at(2 + n, 9), EndDateTime=at(2 + n, 10))
-    graph = world.info["graph"]
-    admin = requests.Session()
-    admin.trust_env, admin.verify = False, graph["ca_file"]
-
-    def clock(seconds: float) -> None:
-        admin.put(f"{graph['admin_url']}/clock", json={"offset_seconds": seconds}, timeout=10).raise_for_status()
-
-    engine.sync()  # a token in the cache, valid for an hour
-    before = admin.get(f"{graph['admin_url']}/log", timeout=10).json()["statuses"].get("401", 0)
-    for n in range(3):
-        sf.update("Event", sf.find_event(f"Visit {n}")["Id"], Location=f"Room {n}")
-
-    def expire_after_reading(phase: str, _done: int, _total: int) -> None:
-        if phase == "planning":
-            clock(2 * 3600)  # two hours on: Graph and the identity provider now refuse the cached token
-
-    try:
-        result = run_session(engine.factory, engine.email, **engine.connectors(), progress=expire_after_reading)
-    finally:
-        clock(0)
-        admin.close()
-    assert result.status == "ok" and result.updated["exchange"] == 3, (result.to_json(), [(h.code, h.message) for h in engine.health()])
-    assert [outlook.find(f"Visit {n}")["location"] for n in range(3)] == ["Room 0", "Room 1", "Room 2"]
-    after = requests.get(f"{graph['admin_url']}/log", verify=graph["ca_file"], timeout=10).json()["statuses"]
-    assert after.get("401", 0) - before >= 1  # the expired token was refused, then replaced
-    assert not [h for h in engine.health() if h.code.startswith("graph_") or h.code.startswith("exchange_")]
