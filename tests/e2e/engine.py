@@ -44,7 +44,9 @@ class Engine:
         """Add a rep's mailbox as ``calsync mailboxes add`` would, on this engine's protocol."""
         with self.factory() as db:
             rep = rep_by_email(email) or self.world.rep
-            mailbox = mailboxes.add(db, email, rep.salesforce_user_id, backend=self.protocol)
+            # The backend only for a new mailbox: an existing one keeps its own (a move changes it, not an add).
+            new = mailboxes.find(db, email) is None
+            mailbox = mailboxes.add(db, email, rep.salesforce_user_id, **({"backend": self.protocol} if new else {}))
             mailbox.time_zone = rep.timezone
             db.commit()
 
@@ -64,7 +66,6 @@ class Engine:
         the runtime picks EWS or Graph by the mailbox's backend."""
         email = email or self.email
         exchange = self.runtime.exchange(email, self.settings)
-        assert getattr(exchange, "protocol", "ews") == self.protocol, (email, exchange)
         return {"salesforce": self.runtime.salesforce(self.settings), "exchange": exchange}
 
     def converge(self, sessions: int = 3) -> SessionResult:
@@ -103,5 +104,8 @@ def check_meeting_messages(engine: Engine) -> None:
 @pytest.fixture
 def engine(world, sandbox_settings, exchange_protocol) -> Iterator[Engine]:
     made = Engine(sandbox_settings, world, world.rep.email, protocol=exchange_protocol)
+    exchange = made.connectors()["exchange"]
+    assert getattr(exchange, "protocol", "ews") == exchange_protocol, exchange  # the runtime picks by backend
+    exchange.close()
     yield made
     check_meeting_messages(made)

@@ -16,7 +16,7 @@ from exchangelib.protocol import BaseProtocol
 
 from calsync.database import upgrade
 from calsync.settings import Settings
-from tests.e2e.conftest import REDIS_URL, e2e_redis, sandbox_info_file, sandboxes, world  # noqa: F401 - reused
+from tests.e2e.conftest import REDIS_URL, sandbox_info_file, sandboxes, world  # noqa: F401 - fixtures reused
 from tests.e2e.engine import Engine
 
 
@@ -35,7 +35,6 @@ def fresh_engine(
     tmp_path,
     monkeypatch,
     exchange_protocol,
-    e2e_redis,  # noqa: F811
 ) -> Iterator[Callable[[], Engine]]:
     """``fresh_engine()``: the sandboxes back to the empty seed and an `Engine` on a new database, its mailbox on
     ``exchange_protocol`` (the simulation runs on EWS and on Graph)."""
