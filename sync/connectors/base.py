@@ -33,9 +33,10 @@ class FeedChange:
     """One entry of the calendar's change feed.
 
     ``change``: ``create``/``update`` (the item is in the calendar), ``delete`` (a *confirmed* deletion or a
-    move out of the calendar: EWS SyncFolderItems Delete, Graph ``@removed`` with reason ``deleted``) or
-    ``removed`` (the item left the feed's view without a known deletion: the engine confirms by a direct fetch,
-    docs/invariants.md #4). ``categories`` and ``sync_key`` are read cheaply with the feed, to skip untagged items.
+    move out of the calendar: EWS SyncFolderItems Delete, a Graph ``@removed`` whose GET answered 404) or
+    ``removed`` (the item left the feed's view without a known deletion, e.g. a Graph ``@removed`` for an item
+    moved outside the window: the engine confirms by a direct fetch, docs/invariants.md #4). ``categories`` and
+    ``sync_key`` are read cheaply with the feed, to skip untagged items.
     """
 
     change: str

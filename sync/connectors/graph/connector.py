@@ -44,7 +44,6 @@ from sync.connectors.base import (
     NewItem,
     WriteResult,
 )
-from sync.connectors.errors import ConnectorError
 from sync.connectors.graph import mapping
 from sync.connectors.graph.client import SERVICE, GraphClient, SubRequest, SubResponse, error_of
 from sync.connectors.graph.feed import Cursor, delta_round
@@ -540,4 +539,4 @@ def _color_name(number: int) -> str:
     return f"preset{number}" if 0 <= number <= 24 else "none"
 
 
-__all__ = ["CONFLICT", "ConnectorError", "GraphCalendar", "default_window"]
+__all__ = ["CONFLICT", "GraphCalendar", "default_window"]
