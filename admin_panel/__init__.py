@@ -1,8 +1,8 @@
 """The admin panel: a Flask blueprint mounted at ``/admin`` (server-rendered Jinja pages, no JavaScript needed).
 
 Pages: overview (charts, queue, budget), mailboxes, policies (with custom-object mappings from Salesforce
-describe), health, sessions, connections (Salesforce OAuth, Exchange service account), settings, audit log,
-and the operator view of the job system at ``/admin/ops`` (`admin_panel.ops`). Access and CSRF:
+describe), health, sessions, connections (Salesforce OAuth, Exchange service account, Microsoft 365 app),
+settings, audit log, and the operator view of the job system at ``/admin/ops`` (`admin_panel.ops`). Access and CSRF:
 `admin_panel.security`. Every change is written to the audit log (`admin_panel.audit`) in the same
 transaction as the change itself.
 
@@ -13,11 +13,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from admin_panel import connection_views, identity_views, ops, policy_views, salesforce_views, security, views
+from admin_panel import (
+    connection_views,
+    identity_views,
+    microsoft365_views,
+    ops,
+    policy_views,
+    salesforce_views,
+    security,
+    views,
+)
 from admin_panel.blueprint import bp, login_guard
 
 # The page modules are imported for their routes, which they add to ``bp``.
-PAGES = (views, policy_views, connection_views, salesforce_views, identity_views)
+PAGES = (views, policy_views, connection_views, salesforce_views, identity_views, microsoft365_views)
 
 
 def init_app(app: Flask) -> None:

@@ -164,27 +164,29 @@ def _mailbox_rows(db) -> list[dict[str, Any]]:
 
 @bp.get("/mailboxes")
 def mailbox_list():
-    return render_template("admin/mailboxes.html", rows=_mailbox_rows(db_session()), errors=[], form={})
+    return render_template("admin/mailboxes.html", rows=_mailbox_rows(db_session()), errors=[],
+                           form={"backend": settings().exchange_backend})  # fmt: skip
 
 
 @bp.post("/mailboxes")
 def mailbox_add():
     db = db_session()
-    form = {k: request.form.get(k, "").strip() for k in ("email", "salesforce_user_id", "time_zone")}
+    form = {k: request.form.get(k, "").strip() for k in ("email", "salesforce_user_id", "time_zone", "backend")}
     try:
         existing = mailboxes.find(db, form["email"]) if form["email"] else None
         if existing is not None:
             raise mailboxes.MailboxError(f"{existing.email} is already a synced mailbox")
         mailbox = mailboxes.add(
-            db, form["email"], form["salesforce_user_id"] or None, time_zone=form["time_zone"] or None
-        )
+            db, form["email"], form["salesforce_user_id"] or None, time_zone=form["time_zone"] or None,
+            backend=form["backend"] or None, default_backend=settings().exchange_backend,
+        )  # fmt: skip
         db.flush()
     except mailboxes.MailboxError as exc:
         db.rollback()
         return form_error("admin/mailboxes.html", [str(exc)], rows=_mailbox_rows(db), form=form)
     audit.record(db, actor=actor(), action="mailbox.add", target=f"mailbox:{mailbox.email}",
                  after={"email": mailbox.email, "salesforce_user_id": mailbox.salesforce_user_id,
-                        "time_zone": mailbox.time_zone})  # fmt: skip
+                        "time_zone": mailbox.time_zone, "backend": mailbox.backend})  # fmt: skip
     db.commit()
     flash(f"{mailbox.email} added: it syncs at the scheduler's next pass.")
     return redirect(url_for("admin.mailbox_list"), 303)

@@ -12,7 +12,9 @@ must not cross a fork; redis-py resets its pool in a forked child by itself).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import requests
@@ -23,12 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.database import make_engine, make_session_factory, upgrade
 from calsync.settings import ConfigError, Settings
-from sync import connections, mailbox_moves, mailboxes, salesforce_connection
+from sync import connections, mailbox_moves, mailboxes, policy_store, salesforce_connection
 from sync.connectors.base import ExchangeCalendar
 from sync.connectors.errors import GraphAuthError
 from sync.connectors.ews import ExchangeConfig, ExchangeConnector
 from sync.connectors.graph import GraphCalendar, TokenSource
 from sync.connectors.graph.auth import MsalTokenSource, credentials_from_settings
+from sync.connectors.graph.connector import default_window
 from sync.connectors.graph_ids import GraphIds
 from sync.connectors.salesforce import SalesforceConnector
 from sync.jobs import MailboxLock, WorkerContext
@@ -101,17 +104,35 @@ class Runtime:
         settings = settings or self.connection_settings()
         backend, login = self.mailbox_access(mailbox_email)
         if backend == "graph":
-            return graph_connector(settings, mailbox_email, self.redis)
+            return graph_connector(settings, mailbox_email, self.redis, window=self.feed_window)
         return exchange_connector(settings, mailbox_email, login)
+
+    def feed_window(self) -> tuple[dt.datetime, dt.datetime]:
+        """The span a Graph change feed covers: the connector's default (30 days back, a year ahead) widened to
+        every kind's policy scope, so that no item a policy syncs lies outside the delta window."""
+        lo, hi = default_window()
+        try:
+            with self.db()() as db:
+                policies = policy_store.load(db)
+        except (OperationalError, ProgrammingError):
+            return lo, hi
+        now = dt.datetime.now(dt.UTC)
+        for kind in policy_store.kinds(policies):
+            start, end = policies.for_kind(kind).scope.window(now)
+            lo, hi = min(lo, start), max(hi, end)
+        return lo, hi
 
     def graph_tokens(self, settings: Settings | None = None) -> MsalTokenSource:
         """App-only Graph tokens of the Microsoft 365 connection in force (``settings`` as for `salesforce`)."""
         return MsalTokenSource(credentials_from_settings(settings or self.connection_settings()), self.redis)
 
-    def graph_ids(self, mailbox_email: str, settings: Settings | None = None) -> GraphIds:
-        """Id operations (translateExchangeIds, whose an item is) on one mailbox through Graph."""
+    def graph_ids(
+        self, mailbox_email: str, settings: Settings | None = None, *, tokens: TokenSource | None = None
+    ) -> GraphIds:
+        """Id operations (translateExchangeIds, whose an item is, Test connection) on one mailbox through Graph;
+        ``tokens`` shares one token source between several mailboxes' calls."""
         settings = settings or self.connection_settings()
-        tokens = MsalTokenSource(credentials_from_settings(settings), self.redis)
+        tokens = tokens or MsalTokenSource(credentials_from_settings(settings), self.redis)
         return GraphIds(mailbox_email, graph_url=settings.graph_url, tokens=tokens, session=graph_session(settings))
 
     def move_mailbox(self, mailbox_email: str, target: str, settings: Settings | None = None) -> MoveReport:
@@ -190,14 +211,24 @@ def exchange_connector(
     )
 
 
-def graph_connector(settings: Settings, mailbox_email: str, redis: Redis) -> ExchangeCalendar:
+def graph_connector(
+    settings: Settings,
+    mailbox_email: str,
+    redis: Redis,
+    *,
+    window: Callable[[], tuple[dt.datetime, dt.datetime]] | None = None,
+) -> ExchangeCalendar:
     """The Microsoft Graph connector for one mailbox: Graph at GRAPH_URL, tokens for the app registration of
-    ``settings`` (certificate or secret) from MSAL with the token cache in ``redis``."""
+    ``settings`` (certificate or secret) from MSAL with the token cache in ``redis``; ``window`` gives the span
+    its change feed covers (`Runtime.feed_window`)."""
     try:
         tokens: TokenSource = MsalTokenSource(credentials_from_settings(settings), redis)
     except ConfigError as exc:  # the session ends with a health entry saying so, instead of crashing its job
         tokens = NoGraphApp(str(exc))
-    return GraphCalendar(mailbox_email, graph_url=settings.graph_url, tokens=tokens, session=graph_session(settings))
+    return GraphCalendar(
+        mailbox_email, graph_url=settings.graph_url, tokens=tokens, session=graph_session(settings), window=window,
+        timeout=settings.http_timeout,
+    )  # fmt: skip
 
 
 class NoGraphApp:

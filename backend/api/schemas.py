@@ -89,8 +89,8 @@ class ItemPath(Parameters):
             "error_code": "invalid_item_id",
             "description": (
                 "The item's id in EWS form (`AAMkA...`) or REST form (Office.js `item.itemId` in Outlook on the web, "
-                "or `convertToRestId`: `-` and `_` instead of `/` and `+`). It must be an item of the caller's own "
-                "mailbox (403 otherwise)."
+                "or `convertToRestId`: `-` and `_` instead of `/` and `+`), or for a mailbox on Microsoft Graph its "
+                "immutable id. It must be an item of the caller's own mailbox (403 otherwise)."
             ),
         },
     )

@@ -87,13 +87,16 @@ def _demo_first_sync(runtime: Runtime) -> None:
     factory = runtime.session_factory
     with factory() as db:
         for rep in REPS:
-            add(db, rep.email, rep.salesforce_user_id, time_zone=rep.timezone)
+            # A hybrid tenant: Exchange Online reps on Microsoft Graph, the on-premises one on EWS.
+            backend = "graph" if rep.exchange_online else "ews"
+            add(db, rep.email, rep.salesforce_user_id, time_zone=rep.timezone, default_backend=backend)
         db.commit()
     click.echo("First sync of every rep (calsync sync EMAIL runs another; CALSYNC_SANDBOX_INFO as above):")
     for rep in REPS:
         result = run_session(factory, rep.email, salesforce=runtime.salesforce(), exchange=runtime.exchange(rep.email))
         click.echo(
-            f"  {rep.email:32} {result.status:8} up {result.created['salesforce']:3}  "
+            f"  {rep.email:32} {'graph' if rep.exchange_online else 'ews':5} {result.status:8} "
+            f"up {result.created['salesforce']:3}  "
             f"down {result.created['exchange']:3}  health entries {result.health}"
         )
 

@@ -5,6 +5,7 @@ mailbox between EWS and Graph) and whose an item is (the add-in API's ownership 
   (https://learn.microsoft.com/en-us/graph/api/user-translateexchangeids); ``ewsId`` ⇄
   ``restImmutableEntryId`` (what the Graph connector keys items on: it sends ``Prefer: IdType="ImmutableId"``).
   Ids Graph cannot translate come back in `Translation.failed` with Graph's error code.
+- `check`: ``GET /users/{id}``, the panel's "Test connection" for one mailbox;
 - `ownership`: ``GET /users/{id}/events/{item}?$select=id`` as that mailbox: ``ErrorInvalidMailboxItemId``
   (an item of another mailbox) answers ``not_yours``; a gone or malformed id ``not_found``.
 
@@ -21,7 +22,7 @@ from urllib.parse import quote
 import requests
 
 from sync.connectors.base import ExchangeUsage
-from sync.connectors.errors import ConnectorError
+from sync.connectors.errors import AuthError, ConnectorError, MailboxUnavailable
 from sync.connectors.graph.client import GraphClient, error_of
 from sync.connectors.graph.tokens import TokenSource
 
@@ -97,8 +98,37 @@ class GraphIds:
             return "not_found"
         raise error_of(answer.status_code, answer.json() if answer.content else None, context="GET event")
 
+    def check(self) -> MailboxCheck:
+        """``GET /users/{id}`` as the Microsoft 365 connection's "Test connection" makes it for one mailbox:
+        what an admin must know (reachable, on premises, outside the app's scope, unknown). A refused token
+        raises (`AuthError`): it concerns every mailbox, not this one."""
+        try:
+            answer = self.client.request(
+                "GET", f"/users/{self._user}", params={"$select": "id,displayName,mail,userPrincipalName"}
+            )
+        except MailboxUnavailable as exc:
+            return MailboxCheck(self.mailbox_email, False, exc.health_code, f"{exc.hint} (Graph: {exc.code})")
+        except AuthError:
+            raise
+        except ConnectorError as exc:
+            if exc.code == "ErrorInvalidUser" or exc.status == 404:
+                return MailboxCheck(self.mailbox_email, False, "graph_unknown_user",
+                                    "No such user in the tenant: check the address.")  # fmt: skip
+            return MailboxCheck(self.mailbox_email, False, exc.code or "graph_error", str(exc))
+        user = answer.json() or {}
+        name = user.get("displayName") or user.get("userPrincipalName") or self.mailbox_email
+        return MailboxCheck(self.mailbox_email, True, "ok", f"Reachable: {name} (id {user.get('id', '?')}).")
+
     def close(self) -> None:
         self.client.close()
 
 
-__all__ = ["BACKEND_ID_TYPE", "ID_TYPES", "ConnectorError", "GraphIds", "Translation"]
+@dataclass(frozen=True)
+class MailboxCheck:
+    email: str
+    ok: bool
+    code: str  # "ok", or the mailbox health code a session would record
+    message: str
+
+
+__all__ = ["BACKEND_ID_TYPE", "ID_TYPES", "GraphIds", "MailboxCheck", "Translation"]

@@ -5,11 +5,12 @@
 - Credentials: a certificate (recommended: the private key PEM and the SHA-1 thumbprint of the certificate
   uploaded to the app registration; MSAL signs an RS256 assertion with ``x5t``) or a client secret.
 - ``acquire_token_for_client`` for ``https://graph.microsoft.com/.default`` (the sandbox takes the same scope).
-- The token cache is MSAL's `SerializableTokenCache`, kept in Redis per tenant + client
-  (``calsync:graph:token-cache:<tenant>:<client>``): RQ forks a work horse per job and an in-memory cache would
-  die with it, so every job would ask Entra again. A token still good for 5 minutes more is served from the
-  process's copy without touching Redis; a miss reads Redis and, when Redis has none either, takes a Redis lock
-  so that forked workers that all miss at once make one token request (the others find it in the cache).
+- The token cache is MSAL's `SerializableTokenCache`, kept in Redis per tenant + client (and credential:
+  ``calsync:graph:token-cache:<tenant>:<client>:<credential digest>``): RQ forks a work horse per job and an
+  in-memory cache would die with it, so every job would ask Entra again. A token still good for 5 minutes
+  more is served from the process's copy without touching Redis; a miss reads Redis and, when Redis has none
+  either, takes a Redis lock so that forked workers that all miss at once make one token request (the others
+  find it in the cache).
 - ``invalidate()`` (Graph answered 401): the refused token leaves the process copy and the Redis cache (only
   that token: another worker may have put a newer one there meanwhile), so the next ``token()`` asks Entra.
 
@@ -102,7 +103,10 @@ class GraphCredentials:
         )
 
     def cache_key(self) -> str:
-        return f"{CACHE_PREFIX}:{self.tenant_id.lower()}:{self.client_id.lower()}"
+        # With a digest of the credential: a replaced secret or certificate never gets a token the old one
+        # obtained (a test of new credentials must reach Entra); the old entry expires with its token.
+        digest = _fingerprint(self.credential())[:16]
+        return f"{CACHE_PREFIX}:{self.tenant_id.lower()}:{self.client_id.lower()}:{digest}"
 
 
 # (pid, authority, client id, credential fingerprint) -> app; see the module docstring.
