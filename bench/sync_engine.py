@@ -24,7 +24,7 @@ A memory pass repeats scenario 1 on fresh sandboxes with tracemalloc on (its ove
 Requests are counted twice: by the connectors (``usage.calls``) and by the sandboxes (Salesforce
 ``/__sandbox__/stats``, Exchange ``/__sandbox__/log``, Graph ``/__sandbox__/log``, reset before each session). On
 Graph the floor (issue 16) is: a quiet session costs 1 delta request per mailbox and 1 SOQL query per kind; N
-changes cost ⌈N/20⌉ ``$batch`` requests per direction (plus the delta pages, ⌈feed/100⌉, and ⌈fetched/20⌉ batches
+changes cost ⌈N/20⌉ ``$batch`` requests per direction (plus the delta pages, ⌈feed/200⌉, and ⌈fetched/20⌉ batches
 of reads); a ``$batch`` counts as one request, its items are listed apart. Results go to
 ``bench/results/sync_engine.json``; ``--profile`` runs the initial sync under cProfile and prints the hotspots.
 """
@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "bench" / "results"
 SF_BATCH, EX_BATCH = 200, 100  # sObject Collections records per call; EWS items per bulk call (exchangelib)
-GRAPH_BATCH, GRAPH_DELTA_PAGE = 20, 100  # requests in one Graph $batch; delta page size (the sandbox's default)
+GRAPH_BATCH, GRAPH_DELTA_PAGE = 20, 200  # requests in one Graph $batch; the delta page size the connector asks for
 EX_FEED_PAGE, EX_GET_PAGE, SF_QUERY_PAGE = 512, 100, 2000  # SyncFolderItems page, GetItem chunk, query page
 EX_WRITE_OPS = {"CreateItem", "UpdateItem", "DeleteItem", "MoveItem", "CreateUserConfiguration",
                 "UpdateUserConfiguration"}  # fmt: skip
