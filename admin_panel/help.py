@@ -76,7 +76,17 @@ POLICY_FIELDS: dict[str, dict] = {
     },
     "attendees_to_exchange": {
         "label": "Salesforce invitees to Exchange",
-        "help": "Add Salesforce invitees to the Exchange item as attendees (no invitation is ever sent).",
+        "help": "Add Salesforce invitees to the Exchange item as attendees (no invitation is ever sent). "
+        "Mailboxes on Microsoft Graph never get attendees from sync (Graph would invite them): the invitees "
+        "are listed at the end of the item's body instead.",
+    },
+    "notify_attendees": {
+        "label": "Notify attendees (Microsoft Graph mailboxes)",
+        "help": "Graph cannot change or delete a meeting without e-mailing its attendees. Unticked (the default), "
+        "a Salesforce change to a meeting the rep organises that has attendees is not written to Outlook: "
+        "the item gets a health note (graph_would_notify) and the rep makes the change in Outlook. Ticked, "
+        "sync writes it and Exchange e-mails every attendee an update or cancellation. EWS mailboxes never "
+        "notify anyone, whatever this says.",
     },
 }
 

@@ -124,6 +124,7 @@ def policy_from_form(kind: str, form, current: Policy) -> tuple[Policy | None, l
             data[name] = form.get(name, "")
     if kind == EVENT:
         data["attendees_to_exchange"] = form.get("attendees_to_exchange") == "1"
+    data["notify_attendees"] = form.get("notify_attendees") == "1"
     data["scope"] = {
         "past_days": _int(form, "scope_past_days", "Scope past days", errors, current.scope.past_days),
         "future_days": _int(form, "scope_future_days", "Scope future days", errors, current.scope.future_days),

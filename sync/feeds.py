@@ -177,6 +177,12 @@ def read_exchange(
     # incremental feed reports that as a Delete; a full listing must too (found by the simulation: lost state
     # after a deletion in Outlook kept the Salesforce Event for ever).
     moved = connector.outside_calendar([i for i, item in zip(ids, fetched, strict=True) if item and i in confirm])
+    # Graph answers 404 for an event in Deleted Items (EWS still reads it, above): found there by its sync key, it
+    # is a deletion too, and the guard counts it as proof the listing read the right mailbox (found by the
+    # simulation on Graph: lost state after the last item went to Deleted Items tripped the guard).
+    gone = {by_id[i].sync_key: i for i, item in zip(ids, fetched, strict=True) if item is None and i in confirm}
+    if gone:
+        moved = set(moved) | {gone[k] for k in connector.find_by_sync_key(sorted(gone), deleted_items=True)}
     modified = read_modified_occurrences(connector, fetched)
     for item_id, item in zip(ids, fetched, strict=True):
         kind = wanted[item_id][0]

@@ -227,6 +227,9 @@ class Policy:
     description: DescriptionMode = DescriptionMode.ONCE
     scope: Scope = field(default_factory=Scope)
     attendees_to_exchange: bool = False
+    # Connectors that cannot write without e-mailing attendees (Graph): may sync update or delete a meeting the
+    # rep organises that has attendees? False: it writes nothing and notes ``graph_would_notify``.
+    notify_attendees: bool = False
     task: TaskOptions | None = None
     custom: CustomObjectMapping | None = None
 
@@ -277,6 +280,8 @@ class Policy:
         for label, days in (("past", self.scope.past_days), ("future", self.scope.future_days)):
             if not isinstance(days, int) or not 0 <= days <= _MAX_SCOPE_DAYS:
                 out.append(f"Scope {label} days must be a whole number from 0 to {_MAX_SCOPE_DAYS}, not {days!r}.")
+        if not isinstance(self.notify_attendees, bool):
+            out.append(f"Notify attendees must be true or false, not {self.notify_attendees!r}.")
         if is_custom_kind(self.kind):
             if self.custom is None:
                 out.append(f"{self.kind} needs a custom object mapping (fields, category).")

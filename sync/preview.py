@@ -92,6 +92,8 @@ class SessionInputs:
     entered: scope_entry.Entered
     people: Mapping[str, Person]
     meetings: Mapping[str, MeetingEvent]
+    # The connector e-mails attendees on any write to a meeting (Graph): the planner holds such writes back.
+    notifies_attendees: bool = False
 
     @property
     def change_count(self) -> int:
@@ -145,7 +147,7 @@ def read_inputs(
     return SessionInputs(
         mailbox=mailbox.email, owner_id=owner_id, time_zone=mailbox.time_zone, policies=policies, links=previous,
         exchange_feed=ex_feed, salesforce_feed=sf_feed, share_requests=share_requests, entered=entered,
-        people=people, meetings=meetings,
+        people=people, meetings=meetings, notifies_attendees=exchange.notifies_attendees,
     )  # fmt: skip
 
 
@@ -155,7 +157,7 @@ def plan_inputs(inputs: SessionInputs, now: dt.datetime, *, policies: PolicySet 
         inputs.links, inputs.exchange_feed.changes, inputs.salesforce_feed.changes, policies or inputs.policies, now,
         mailbox=inputs.mailbox, exchange_full_count=inputs.exchange_feed.full_count,
         salesforce_full_count=inputs.salesforce_feed.full_count, default_time_zone=inputs.time_zone,
-        people=inputs.people, meetings=inputs.meetings,
+        people=inputs.people, meetings=inputs.meetings, notifies_attendees=inputs.notifies_attendees,
     )  # fmt: skip
 
 

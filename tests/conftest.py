@@ -27,6 +27,17 @@ POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
+# The Exchange protocols the engine's e2e tests and the simulation run on (tests/e2e/engine.py). A test about one
+# protocol only says ``@pytest.mark.parametrize("exchange_protocol", ["graph"])``.
+EXCHANGE_PROTOCOLS = ("ews", "graph")
+
+
+@pytest.fixture(params=EXCHANGE_PROTOCOLS)
+def exchange_protocol(request) -> str:
+    """The protocol of the engine's mailboxes: ``ews`` (Exchange Web Services) or ``graph`` (Microsoft Graph)."""
+    return request.param
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path) -> Iterator[str]:
     """A URL of an empty, migrated database, on each configured backend."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import threading
 import time
 import uuid
@@ -197,6 +198,8 @@ class GraphApp:
         if request.path.startswith(ADMIN_PREFIX):
             response = self.sandbox.admin(request)
         elif request.path.startswith(VERSION_PREFIX + "/") or request.path == VERSION_PREFIX:
+            if self.sandbox.faults.take("drop", ""):
+                _drop(environ)
             response = self.graph(request)
         else:
             response = self._json_response(
@@ -466,3 +469,18 @@ def _topological(requests_: list[dict]) -> list[dict]:
     for r in requests_:
         visit(r["id"].lower())
     return order
+
+
+class _Dropped(ConnectionAbortedError):
+    """Raised after closing the client socket: werkzeug treats it as a dropped connection."""
+
+
+def _drop(environ) -> None:
+    """Fault injection (``drop``): close the connection before reading the request, as a failing network does."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise _Dropped("fault injection: connection dropped")

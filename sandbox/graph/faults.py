@@ -1,6 +1,7 @@
 """Fault injection for the Graph sandbox: 429/503/504 with Retry-After, latency, and the delta-feed faults
 (410 resync with Location, syncStateNotFound, empty pages that still carry a nextLink, replayed items), plus
-per-item 429 inside ``$batch``. Each has a "next N" counter (exact tests) and, for the HTTP ones, a rate drawn
+per-item 429 inside ``$batch`` and dropped connections (``drop``: the socket closes before any answer, whatever
+the operation). Each has a "next N" counter (exact tests) and, for the HTTP ones and ``drop``, a rate drawn
 from a seeded RNG. ``operations`` limits faults to some operation names (see the request log)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import threading
 from dataclasses import asdict, dataclass, field, fields
 
 HTTP_KINDS = ("http_429", "http_503", "http_504")
+CONNECTION_KINDS = ("drop",)  # the connection closed before an answer (the request is not carried out)
 DELTA_KINDS = ("delta_gone", "delta_sync_state_not_found", "delta_empty_page", "delta_replay")
 BATCH_KINDS = ("batch_item_429",)
 
@@ -30,6 +32,8 @@ class FaultSettings:
     delta_empty_page_next: int = 0
     delta_replay_next: int = 0
     batch_item_429_next: int = 0
+    drop_rate: float = 0.0
+    drop_next: int = 0
     operations: list[str] = field(default_factory=list)
 
 
@@ -43,7 +47,7 @@ class Faults:
         with self._lock:
             self.settings = FaultSettings()
             self._rng = random.Random(0)
-            self.injected = {k: 0 for k in HTTP_KINDS + DELTA_KINDS + BATCH_KINDS}
+            self.injected = {k: 0 for k in HTTP_KINDS + DELTA_KINDS + BATCH_KINDS + CONNECTION_KINDS}
         self.update(self._initial)
 
     def update(self, changes: dict) -> dict:

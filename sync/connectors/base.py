@@ -131,11 +131,16 @@ class ExchangeUsage:
 
 @runtime_checkable
 class ExchangeCalendar(Protocol):
-    """One mailbox's calendar for one sync session. No write sends meeting invitations or cancellations."""
+    """One mailbox's calendar for one sync session.
+
+    ``notifies_attendees``: whether writes to a meeting with attendees e-mail them (Graph has no ``SendToNone``).
+    False (EWS): no write sends meeting invitations, updates or cancellations. True: the planner holds back the
+    writes that would (`sync.planner.notify`)."""
 
     service: str
     mailbox_email: str
     usage: ExchangeUsage
+    notifies_attendees: bool
 
     def changes(self, cursor: str | None) -> ItemFeed:
         """Item changes since ``cursor`` (``None``: list everything, ``full=True``; an invalid cursor too)."""

@@ -50,6 +50,8 @@ class Context:
     default_time_zone: str
     people: Mapping[str, Person] = field(default_factory=dict)
     meetings: Mapping[str, MeetingEvent] = field(default_factory=dict)
+    # The Exchange connector e-mails attendees on writes (Graph): `sync.planner.notify` applies.
+    notifies_attendees: bool = False
 
     def for_salesforce(
         self, entry: Entry, shared_who_ids: Sequence[str], current_who_ids: Sequence[str] | None = ()

@@ -10,7 +10,10 @@ Fields that do not flow in a direction:
 - ``attendees``: down only with ``attendees_to_exchange`` (then added, never removed);
 - masked private items: subject, body, location and attendees never flow down;
 - a meeting the mailbox attends but does not organise is read-only: nothing is written down, its changes still
-  flow up, and a SF-only edit gives the health note ``exchange_read_only``.
+  flow up, and a SF-only edit gives the health note ``exchange_read_only``;
+- through a connector that e-mails attendees (Graph): attendees never flow down, and nothing is written down to
+  a meeting the rep organises that has attendees (health note ``graph_would_notify``, `sync.planner.notify`)
+  unless the policy has ``notify_attendees``.
 
 Before writing, the target is checked against the side's limits (`salesforce_issues`, `exchange_issues`); any
 issue means no write for the pair (never half of it) and health entries. Writes compare the target as the side
@@ -26,6 +29,7 @@ from sync.entry import EVENT, PROJECTION_FIELDS, Projection, Side, apply_fields,
 from sync.mapping.exchange import exchange_issues, exchange_roundtrip
 from sync.mapping.issues import MappingIssue
 from sync.mapping.salesforce import salesforce_issues, salesforce_roundtrip
+from sync.planner import notify
 from sync.planner.context import (
     MASKED_FIELDS,
     Context,
@@ -126,8 +130,8 @@ def merge(
             return False
         if masked and f in MASKED_FIELDS:
             return False
-        if f == "attendees" and not policy.attendees_to_exchange:
-            return False
+        if f == "attendees" and (not policy.attendees_to_exchange or ctx.notifies_attendees):
+            return False  # through Graph, adding attendees would invite them (sync.planner.notify)
         return not (f == "body" and policy.description is DescriptionMode.ONCE and ex_has_attendees)
 
     up: list[str] = []
@@ -201,6 +205,12 @@ def merge(
     ex_rt = project(exchange_roundtrip(ex_target)) if down else ex_cur
     up = [f for f in up if sf_rt[f] != sf_cur[f]]
     down = [f for f in down if ex_rt[f] != ex_cur[f]]
+    # A write that would e-mail the meeting's attendees is held back; the Salesforce change stays pending.
+    held: list[str] = []
+    attendees = notify.attendee_count(ex_cur, ctx.mailbox)
+    if down and notify.holds(ctx.notifies_attendees, policy, not read_only, attendees):
+        held, down = down, []
+        notes.append(notify.would_notify(key, link.exchange_id, attendees, "update"))
 
     issues: list[MappingIssue] = []
     if up or relations_changed:
@@ -239,6 +249,8 @@ def merge(
         )
     new_sf_base = {**sf_cur, **{f: sf_rt[f] for f in up}}
     new_ex_base = {**ex_cur, **{f: ex_rt[f] for f in down}}
+    if sf_base is not None:
+        new_sf_base.update({f: sf_base[f] for f in held})
     changes: dict[str, Any] = {
         "state": LinkStatus.ACTIVE,
         "exchange_base": new_ex_base,

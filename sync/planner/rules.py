@@ -42,6 +42,10 @@ SF withdrawn                          delete the EX item (sync created it); keep
 edits                                 field-by-field merge against each side's base (`sync.planner.merge`)
 ====================================  =========================================================================
 
+Through a connector that e-mails attendees (Graph), the rows above that delete, untag or update an Exchange
+meeting the rep organises that has attendees give the note ``graph_would_notify`` instead, unless the policy
+has ``notify_attendees``; items created in Exchange never get attendees (`sync.planner.notify`).
+
 Merge of edits: `sync.planner.merge` (its docstring lists the fields that do not flow in a direction).
 Mass-deletion guard (docs/invariants.md #5): `sync.planner.guard`.
 Shared by both: the session's `Context`, masking and link bookkeeping in `sync.planner.context`.
@@ -63,6 +67,7 @@ from sync.entry import EVENT, Projection, Side, project, projection_hash
 from sync.mapping.exchange import exchange_issues, exchange_roundtrip
 from sync.mapping.issues import MappingIssue
 from sync.mapping.salesforce import salesforce_issues, salesforce_roundtrip
+from sync.planner import notify
 from sync.planner.context import Context, bookkeeping, entry_for, fail_pair, is_masked, mask_entry
 from sync.planner.guard import guard
 from sync.planner.merge import merge
@@ -147,6 +152,7 @@ def plan(
     default_time_zone: str = "UTC",
     people: Mapping[str, Person] | None = None,
     meetings: Mapping[str, MeetingEvent] | None = None,
+    notifies_attendees: bool = False,
 ) -> Plan:
     """Plan one session of one mailbox.
 
@@ -155,6 +161,7 @@ def plan(
     ``default_time_zone``: the mailbox's zone, for items re-created from a base snapshot.
     ``people``: attendee e-mail → matched (sObject, id), for WhoId and invitees (`sync.attendees`).
     ``meetings``: iCalUId → the Event another mailbox already made for that meeting (one meeting, one Event).
+    ``notifies_attendees``: the Exchange connector e-mails attendees on writes (Graph, `sync.planner.notify`).
     """
     links = list(links)
     mailboxes = {link.mailbox for link in links}
@@ -174,6 +181,7 @@ def plan(
         default_time_zone=default_time_zone,
         people=people or {},
         meetings=meetings or {},
+        notifies_attendees=notifies_attendees,
     )
     by_key = {link.sync_key: link for link in links}
     by_ex = {link.exchange_id: link for link in sorted(links, key=lambda x: x.sync_key) if link.exchange_id}
@@ -240,7 +248,7 @@ def plan(
     for link in sorted(links, key=lambda x: x.sync_key):
         if link.sync_key not in handled and link.is_live:
             if policies.for_kind(link.kind).direction is Direction.OFF:
-                actions += _off(link)
+                actions += _held(ctx, link, policies.for_kind(link.kind), None, _off(link))
 
     return guard(mailbox, policies.guard, links, actions, exchange_full_count, salesforce_full_count)
 
@@ -398,6 +406,8 @@ def _new_salesforce(ctx: Context, sf: SalesforceChange, key: str) -> list[Action
     if not in_scope(p, ctx.window_for(policy)):
         return []
     entry = sf.entry.replace(categories=(policy.category,))
+    if ctx.notifies_attendees:
+        entry = notify.invitees_in_body(entry, listed=policy.attendees_to_exchange)
     issues = exchange_issues(entry)
     if issues:
         return _health(key, issues, sf.salesforce_id, Side.SALESFORCE)
@@ -437,7 +447,7 @@ def _plan_pair(
     policy = ctx.policies.for_kind(link.kind)
     direction = policy.direction
     if direction is Direction.OFF:
-        return _off(link) if link.is_live else []
+        return _held(ctx, link, policy, ex, _off(link)) if link.is_live else []
 
     if link.state is LinkStatus.UNLINKED:
         return _reshare(ctx, link, ex, policy)
@@ -513,12 +523,23 @@ def _plan_pair(
     if sf_deleted:
         if direction is Direction.UPSYNC_ONLY:
             return _recreate(ctx, link, policy, Side.SALESFORCE, ex, ex_cur)
-        return _salesforce_gone(link, policy, "salesforce_deleted")
+        return _held(ctx, link, policy, ex, _salesforce_gone(link, policy, "salesforce_deleted"))
 
     if sf_withdrawn:
-        return _withdraw(link)
+        return _held(ctx, link, policy, ex, _withdraw(link))
 
     return merge(ctx, link, policy, ex, sf, ex_cur, sf_cur)
+
+
+def _held(
+    ctx: Context, link: LinkState, policy: Policy, ex: ExchangeChange | None, actions: list[Action]
+) -> list[Action]:
+    """Exchange deletions and category removals that would e-mail attendees, held back (`sync.planner.notify`)."""
+    organiser, p = notify.exchange_now(link, ex)
+    attendees = notify.attendee_count(p, ctx.mailbox)
+    if not notify.holds(ctx.notifies_attendees, policy, organiser, attendees):
+        return actions
+    return notify.hold_deletions(actions, link, attendees)
 
 
 def _delete_sf(link: LinkState, reason: str) -> DeleteSalesforce:
@@ -600,6 +621,8 @@ def _recreate(
         ]
     if missing is Side.EXCHANGE:
         entry = entry.replace(categories=(policy.category,))
+        if ctx.notifies_attendees:
+            entry = notify.invitees_in_body(entry, listed=policy.attendees_to_exchange)
         issues = exchange_issues(entry)
     else:
         if is_masked(policy, link.origin, source_cur):

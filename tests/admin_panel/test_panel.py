@@ -229,3 +229,21 @@ def test_secrets_need_the_key_they_were_stored_with(db_session):
     assert connections.load(db_session, "exchange", "key-one-" * 4).secrets == {"password": "pw"}
     with pytest.raises(connections.SecretError, match="CALSYNC_SECRET_KEY changed"):
         connections.load(db_session, "exchange", "key-two-" * 4)
+
+
+def test_notify_attendees_is_a_policy_checkbox_with_its_help_and_defaults_off(admin_client, app):
+    page = admin_client.get("/admin/policies/task")
+    text = page.get_data(as_text=True)
+    assert 'name="notify_attendees"' in text and "graph_would_notify" in text  # the help says what happens
+    with runtime_of(app).session_factory() as db:
+        assert policy_store.load(db).for_kind("task").notify_attendees is False
+    form = {"csrf_token": csrf_of(page), "direction": "downsync_only", "scope_past_days": "14",
+            "scope_future_days": "60", "task_category": "SF Task", "task_color": "4", "task_all_day": "1",
+            "notify_attendees": "1"}  # fmt: skip
+    assert admin_client.post("/admin/policies/task", data=form).status_code == 303
+    with runtime_of(app).session_factory() as db:
+        policies = policy_store.load(db)
+    assert policies.for_kind("task").notify_attendees is True
+    assert policies.for_kind("event").notify_attendees is False  # per kind
+    [entry] = _audit(app)
+    assert entry.after["notify_attendees"] is True

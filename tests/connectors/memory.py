@@ -57,6 +57,8 @@ class MemoryCalendar:
     mailbox_email: str = "rep@example.com"
     service: str = "exchange"
     usage: ExchangeUsage = field(default_factory=ExchangeUsage)
+    # True: stands in for a connector whose writes e-mail attendees (Graph); the engine must hold them back.
+    notifies_attendees: bool = False
     _items: dict[str, _Item] = field(default_factory=dict)
     _log: list[tuple[str, str]] = field(default_factory=list)  # (item id, create|update|delete)
     _categories: dict[str, int] = field(default_factory=dict)

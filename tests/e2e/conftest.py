@@ -7,7 +7,9 @@ every test, and a `World` (actors, logs, counters, faults) per test.
   reset); at the end of the test, the Exchange sandbox must have recorded no new schema violation or internal
   error during it.
 - ``sandbox_info_file``: the info JSON in ``tmp_path``, for ``CALSYNC_SANDBOX_INFO``.
-- ``sandbox_settings``: ``Settings.from_env`` on that file and the test database (``database_url``).
+- ``sandbox_settings``: ``Settings.from_env`` on that file, the test database (``database_url``) and Redis db 15.
+- ``engine`` (`tests.e2e.engine`): the sync engine on the rep's mailbox, once per Exchange protocol
+  (``exchange_protocol``, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import pytest
 from calsync.settings import Settings
 from sandbox.runner import RunningSandboxes, SandboxOptions, start_sandboxes
 from tests.e2e.actors import World
+from tests.support import REDIS_SERVER, clean_redis
 
 SALESFORCE_DAILY_BUDGET = SandboxOptions.salesforce_daily_budget
+REDIS_URL = f"{REDIS_SERVER}/15"
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +40,16 @@ def sandboxes(tmp_path_factory) -> Iterator[RunningSandboxes]:
         validate_schema=True,
         salesforce_daily_budget=SALESFORCE_DAILY_BUDGET,
     )
+    # The engine's Redis (db 15, where the Graph token cache lives): flushed before and after the run. Here rather
+    # than in a fixture of its own, so that folders importing these fixtures (tests/graph) need no other name.
+    redis = clean_redis(REDIS_URL, "end-to-end tests")
+    next(redis)
     running = start_sandboxes(options)
     try:
         yield running
     finally:
         running.stop()
+        next(redis, None)
     exchange = running.exchange
     assert not exchange.schema_errors, "EWS schema violations:\n" + "\n".join(exchange.schema_errors[:20])
     assert not exchange.internal_errors, "Exchange sandbox internal errors:\n" + "\n".join(
@@ -73,7 +82,12 @@ def sandbox_info_file(tmp_path, sandboxes) -> Path:
 @pytest.fixture
 def sandbox_settings(sandbox_info_file, database_url) -> Settings:
     return Settings.from_env(
-        {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": database_url}
+        {
+            "CALSYNC_ENV": "test",
+            "CALSYNC_SANDBOX_INFO": str(sandbox_info_file),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+        }  # fmt: skip
     )
 
 

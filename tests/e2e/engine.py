@@ -1,8 +1,17 @@
-"""Run real sync sessions in end-to-end tests: the engine with its real connectors against the sandboxes."""
+"""Run real sync sessions in end-to-end tests: the engine with its real connectors against the sandboxes.
+
+The ``engine`` fixture runs every test that takes it twice, once per Exchange protocol (``exchange_protocol``:
+``ews``, ``graph``): the engine's mailboxes use that backend, while the actors keep making the rep's own Outlook
+edits through exchangelib on the same store (the EWS and Graph sandboxes share one). At teardown it checks the
+sandboxes' meeting-message log: no write of the engine sent an invitation, update or cancellation (on EWS also:
+every engine write asked for ``SendToNone``), unless the test said it expects messages
+(``engine.expect_meeting_messages = True``, the ``notify_attendees`` tests).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -23,13 +32,21 @@ class Engine:
     settings: Settings
     world: World
     email: str
+    protocol: str = "ews"  # the backend of the mailboxes this engine adds (`add_mailbox`)
+    expect_meeting_messages: bool = False
 
     def __post_init__(self) -> None:
         self.runtime = Runtime.build(self.settings, migrate=True)
         self.factory = self.runtime.session_factory
+        self.add_mailbox(self.email)
+
+    def add_mailbox(self, email: str) -> None:
+        """Add a rep's mailbox as ``calsync mailboxes add`` would, on this engine's protocol."""
         with self.factory() as db:
-            rep = rep_by_email(self.email) or self.world.rep
-            mailbox = mailboxes.add(db, self.email, rep.salesforce_user_id)
+            rep = rep_by_email(email) or self.world.rep
+            # The backend only for a new mailbox: an existing one keeps its own (a move changes it, not an add).
+            new = mailboxes.find(db, email) is None
+            mailbox = mailboxes.add(db, email, rep.salesforce_user_id, **({"backend": self.protocol} if new else {}))
             mailbox.time_zone = rep.timezone
             db.commit()
 
@@ -44,12 +61,12 @@ class Engine:
         assert result.status != "failed", result.error
         return result
 
-    def connectors(self) -> dict:
-        """A session's connectors, on the environment's connection settings (the mailbox's own login if any)."""
-        return {
-            "salesforce": self.runtime.salesforce(self.settings),
-            "exchange": self.runtime.exchange(self.email, self.settings),
-        }
+    def connectors(self, email: str | None = None) -> dict:
+        """A session's connectors, on the environment's connection settings (the mailbox's own login if any);
+        the runtime picks EWS or Graph by the mailbox's backend."""
+        email = email or self.email
+        exchange = self.runtime.exchange(email, self.settings)
+        return {"salesforce": self.runtime.salesforce(self.settings), "exchange": exchange}
 
     def converge(self, sessions: int = 3) -> SessionResult:
         """Run sessions until one writes nothing (at most ``sessions``); return that quiet one."""
@@ -78,6 +95,17 @@ class Engine:
             return list(db.scalars(select(Link)))
 
 
+def check_meeting_messages(engine: Engine) -> None:
+    """The teardown check of every engine test (see the module docstring)."""
+    if not engine.expect_meeting_messages:
+        engine.world.assert_no_meeting_messages()
+
+
 @pytest.fixture
-def engine(world, sandbox_settings) -> Engine:
-    return Engine(sandbox_settings, world, world.rep.email)
+def engine(world, sandbox_settings, exchange_protocol) -> Iterator[Engine]:
+    made = Engine(sandbox_settings, world, world.rep.email, protocol=exchange_protocol)
+    exchange = made.connectors()["exchange"]
+    assert getattr(exchange, "protocol", "ews") == exchange_protocol, exchange  # the runtime picks by backend
+    exchange.close()
+    yield made
+    check_meeting_messages(made)

@@ -76,6 +76,7 @@ def test_every_request_and_batch_item_prefers_immutable_ids_and_utc(calendar):
                 assert item["headers"]["Prefer"] == 'IdType="ImmutableId", outlook.timezone="UTC"'
 
 
+@pytest.mark.parametrize("exchange_protocol", ["ews"])  # `engine` is the EWS side of the comparison
 def test_sync_key_is_the_ews_named_property_and_ids_are_immutable(engine, calendar, graph_info):
     """Written through Graph, the key is read by the EWS connector on the same store (links survive a move
     from EWS to Graph), and the Graph id is the restImmutableEntryId of the EWS item."""
@@ -268,6 +269,7 @@ def test_a_retried_create_finds_its_event(calendar):
     assert calendar.find_by_sync_key([key]) == {key: first.item_id}
 
 
+@pytest.mark.parametrize("exchange_protocol", ["ews"])  # `engine` is the EWS side of the comparison
 # -- series ------------------------------------------------------------------------------------------------------------
 def test_a_series_with_a_moved_and_a_deleted_occurrence_reads_as_on_ews(engine, calendar):
     weekly = _entry("Weekly pipeline", recurrence=Recurrence("FREQ=WEEKLY;BYDAY=TH;COUNT=6"))
@@ -310,6 +312,7 @@ def test_a_series_with_a_moved_and_a_deleted_occurrence_reads_as_on_ews(engine, 
     assert project(graph_entry) == project(ews_entry)
 
 
+@pytest.mark.parametrize("exchange_protocol", ["ews"])  # `engine` is the EWS side of the comparison
 # -- all-day items on DST days ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("tz", "day", "hours"),

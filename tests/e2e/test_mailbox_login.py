@@ -1,5 +1,6 @@
 """A mailbox may sync with its own Exchange login (delegate access) instead of the impersonating service account."""
 
+import pytest
 from click.testing import CliRunner
 
 from calsync.cli import main
@@ -19,6 +20,7 @@ def _login(engine, password):
         db.commit()
 
 
+@pytest.mark.parametrize("exchange_protocol", ["ews"])  # an EWS login: no Graph twin
 def test_a_mailbox_with_its_own_login_syncs_without_impersonation(engine, world):
     _login(engine, ALICE.password)
     with engine.factory() as db:
@@ -33,6 +35,7 @@ def test_a_mailbox_with_its_own_login_syncs_without_impersonation(engine, world)
     assert after.get(ALICE.email, 0) - before.get(ALICE.email, 0) == result.api_calls["exchange"]
 
 
+@pytest.mark.parametrize("exchange_protocol", ["ews"])  # an EWS login: no Graph twin
 def test_a_wrong_own_password_fails_the_session_with_a_clear_health_entry(engine, world):
     _login(engine, "not-the-password")
     result = run_session(engine.factory, engine.email, **engine.connectors())
@@ -51,6 +54,7 @@ def test_sealed_values_need_the_same_secret_key():
         raise AssertionError("a different key opened the secret")
 
 
+@pytest.mark.parametrize("exchange_protocol", ["ews"])  # an EWS login: no Graph twin
 def test_cli_login_stores_and_clears_the_login(engine, sandbox_settings, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", sandbox_settings.database_url)
     runner = CliRunner()

@@ -120,7 +120,8 @@ def test_salesforce_all_day_event_on_a_dst_day_comes_down_and_an_outlook_edit_go
         Subject="Board day", IsAllDayEvent=True, ActivityDate=day,
         StartDateTime=dt.datetime.combine(day, dt.time(0), UTC), DurationInMinutes=1440,
     )  # fmt: skip
-    assert engine.sync().created["exchange"] == 1
+    first = engine.sync()
+    assert first.created["exchange"] == 1, (first.to_json(), [(h.code, h.message) for h in engine.health()])
     item = outlook.find("Board day")
     assert item["is_all_day"] and item["timezone"] == tz
     assert outlook.all_day_bounds(item["id"]) == (day_start(day, tz), day_start(day + dt.timedelta(days=1), tz))

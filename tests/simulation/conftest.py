@@ -16,7 +16,7 @@ from exchangelib.protocol import BaseProtocol
 
 from calsync.database import upgrade
 from calsync.settings import Settings
-from tests.e2e.conftest import sandbox_info_file, sandboxes, world  # noqa: F401 - fixtures reused as they are
+from tests.e2e.conftest import REDIS_URL, sandbox_info_file, sandboxes, world  # noqa: F401 - fixtures reused
 from tests.e2e.engine import Engine
 
 
@@ -34,8 +34,10 @@ def fresh_engine(
     migrated_template,
     tmp_path,
     monkeypatch,
+    exchange_protocol,
 ) -> Iterator[Callable[[], Engine]]:
-    """``fresh_engine()``: the sandboxes back to the empty seed and an `Engine` on a new database."""
+    """``fresh_engine()``: the sandboxes back to the empty seed and an `Engine` on a new database, its mailbox on
+    ``exchange_protocol`` (the simulation runs on EWS and on Graph)."""
     # exchangelib waits 10 s, then 20 s, ... before retrying after an HTTP 500 or a timeout: the same retries,
     # without the wall-clock wait, keep thousands of simulated sessions affordable.
     monkeypatch.setattr(BaseProtocol, "RETRY_WAIT", 0.05)
@@ -43,6 +45,7 @@ def fresh_engine(
 
     def make() -> Engine:
         world.reset()
+        world.reset_graph()
         for actor in [*world._outlook.values(), *world._salesforce.values()]:  # noqa: SLF001
             actor.close()  # actors of the previous example: their clients hold sessions of their own
         world._outlook.clear()  # noqa: SLF001
@@ -50,9 +53,14 @@ def fresh_engine(
         path = tmp_path / f"sim-{uuid.uuid4().hex[:8]}.db"
         shutil.copy(migrated_template, path)
         settings = Settings.from_env(
-            {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "DATABASE_URL": f"sqlite:///{path}"}
+            {
+                "CALSYNC_ENV": "test",
+                "CALSYNC_SANDBOX_INFO": str(sandbox_info_file),
+                "DATABASE_URL": f"sqlite:///{path}",
+                "REDIS_URL": REDIS_URL,
+            }  # fmt: skip
         )
-        engine = Engine(settings, world, world.rep.email)
+        engine = Engine(settings, world, world.rep.email, protocol=exchange_protocol)
         made.append(engine)
         return engine
 

@@ -269,4 +269,38 @@ def test_an_event_moved_in_salesforce_while_unshared_in_outlook_converges_when_s
     machine.unshare(data=Draws("T3"))
     machine.sync()
     machine.share_again(data=Draws("T3"))
+
+
+@pytest.mark.parametrize("exchange_protocol", ["graph"])
+@pytest.mark.parametrize("fault", ["graph_429", "graph_503", "delta_gone", "batch_429", "stale_412", "drop"])
+def test_every_graph_fault_leaves_a_session_that_converges(machine, fault):
+    """Each Graph fault once, deterministically (the simulation draws them at random): edits on both sides,
+    a session under the fault, then the sides converge with nothing lost, duplicated or left open."""
+    machine.policies(winner="salesforce")
+    machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.create_in_salesforce(words="Lunch", span=_span(3, 12), location="Room 2", private=False)
+    machine.sync()
+    machine.edit(data=Draws("T1", f"{fault} ex"), side="exchange", what="subject")
+    machine.edit(data=Draws("T2", "Hall ✨"), side="salesforce", what="location")
+    machine.create_in_salesforce(words="Démo", span=_span(4, 9), location=None, private=False)
+    machine.sync_with_fault(fault=fault, n=3)
+    # The fault did happen: the sandbox injected it (or, for stale_412, answered a PATCH with 412).
+    graph = machine.world._graph  # noqa: SLF001
+    if fault == "stale_412":
+        assert graph("GET", "log")["statuses"].get("412", 0) >= 1
+    else:
+        kind = {"graph_429": "http_429", "graph_503": "http_503", "batch_429": "batch_item_429"}.get(fault, fault)
+        assert graph("GET", "faults")["injected"][kind] >= 1
+    machine.nothing_duplicated_or_lost()
+    machine.converge()
+
+
+@pytest.mark.parametrize("point", ["pending_saved", "salesforce_created", "exchange_created", "links_saved"])
+def test_a_crash_at_each_applier_checkpoint_converges(machine, point):
+    """A worker killed at each checkpoint of the Applier, on both protocols (the simulation draws them)."""
+    machine.policies(winner="exchange")
+    machine.create_in_outlook(words="Review", span=_span(2, 10), location=None, private=False)
+    machine.create_in_salesforce(words="Lunch", span=_span(3, 12), location="Room 2", private=False)
+    machine.sync_and_crash(point=point)
+    machine.nothing_duplicated_or_lost()
     machine.converge()

@@ -68,3 +68,37 @@ def test_a_session_on_memory_connectors_syncs_both_ways_then_writes_nothing(db_e
 
 def _subject_change(item, entry) -> ItemChange:
     return ItemChange(item.item_id, item.change_key, {"subject": entry.subject})
+
+
+def test_a_notifying_calendar_gets_no_write_to_a_meeting_with_attendees_but_a_health_note(db_engine):
+    """`MemoryCalendar(notifies_attendees=True)` stands in for Graph: a Salesforce edit of the rep's meeting with
+    attendees is held (`graph_would_notify`), the Outlook item keeps its subject; without attendees it is written."""
+    from sqlalchemy import select
+
+    from sync.models import HealthEntry
+
+    factory = make_session_factory(db_engine)
+    with factory() as db:
+        mailboxes.add(db, EMAIL, OWNER, time_zone="UTC")
+        db.commit()
+    calendar, org = MemoryCalendar(EMAIL, notifies_attendees=True), MemoryOrg(clock=NOW)
+    meeting = _entry("Pipeline review", 1, categories=("Salesforce",))
+    [with_people, alone] = calendar.create(
+        [
+            NewItem(entry_to_exchange(meeting)[0] | {"required_attendees": ["ann@example.com", "bob@example.com"]}),
+            NewItem(entry_to_exchange(meeting.replace(subject="Solo review"))[0]),
+        ]  # fmt: skip
+    )
+    assert run_session(factory, EMAIL, salesforce=org, exchange=calendar, now=NOW).status == "ok"
+    events = {r["Subject"]: r["Id"] for r in org.changed_records("Event", ["Subject"], owner_id=OWNER, since=None)}
+    later = NOW + dt.timedelta(minutes=10)
+    org.clock = later
+    org.update("Event", [{"Id": events["Pipeline review"], "Subject": "Moved in Salesforce"},
+                         {"Id": events["Solo review"], "Subject": "Solo moved"}])  # fmt: skip
+    result = run_session(factory, EMAIL, salesforce=org, exchange=calendar, now=later)
+    assert result.status == "ok" and result.updated["exchange"] == 1, result.to_json()
+    subjects = {i.item_id: i.fields["subject"] for i in calendar.fetch([with_people.item_id, alone.item_id]) if i}
+    assert subjects == {with_people.item_id: "Pipeline review", alone.item_id: "Solo moved"}
+    with factory() as db:
+        notes = [(h.code, h.item_ref) for h in db.scalars(select(HealthEntry).where(HealthEntry.status == "open"))]
+    assert notes == [("graph_would_notify", f"exchange:{with_people.item_id}")]

@@ -200,6 +200,7 @@ class ExchangeConnector:
     """One mailbox's calendar, for one sync session."""
 
     service = "exchange"
+    notifies_attendees = False  # every write says SendToNone
 
     def __init__(self, config: ExchangeConfig, mailbox_email: str) -> None:
         self.config = config

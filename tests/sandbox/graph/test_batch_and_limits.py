@@ -4,6 +4,9 @@ flight per app and mailbox, a request budget, injected 429/503/504 with Retry-Af
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+import requests
+
 from .conftest import event_body
 
 
@@ -116,3 +119,14 @@ def test_request_log_and_counters(graph, mailboxes, info):
     assert log["requests"]["events.list"] == 1 and log["requests"]["calendarView.delta"] == 1
     assert log["requests_by_mailbox"][f"{info['client_id']} {mailboxes[0]}"] == 2
     assert [c["operation"] for c in log["calls"]] == ["events.list", "calendarView.delta"]
+
+
+def test_a_dropped_connection_answers_nothing_and_changes_nothing(graph, mailboxes):
+    user = mailboxes[0]
+    graph.control("PUT", "/faults", {"drop_next": 1})
+    with pytest.raises(requests.ConnectionError):
+        graph.post(f"/users/{user}/events", json={"subject": "Dropped", "start": {"dateTime": "2031-01-01T09:00:00",
+                   "timeZone": "UTC"}, "end": {"dateTime": "2031-01-01T10:00:00", "timeZone": "UTC"}})  # fmt: skip
+    assert graph.control("GET", "/faults")["injected"]["drop"] == 1
+    listed = graph.get(f"/users/{user}/events").json()["value"]
+    assert "Dropped" not in [e["subject"] for e in listed]  # the request was never carried out
