@@ -13,11 +13,12 @@ import re
 import uuid
 import zoneinfo
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from exchangelib.extended_properties import ExtendedProperty as _ClientExtendedProperty
 from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 
-from . import ids
+from . import ids, properties
 from .errors import EwsError
 from .schema import calendar_field_order, calendar_field_types
 from .store import Item, Mailbox
@@ -38,37 +39,9 @@ from .xml import (
 UTC = dt.UTC
 # The GUIDs of the distinguished property sets (the MAPI table that exchangelib also ships).
 _SET_IDS = dict(_ClientExtendedProperty.DISTINGUISHED_SET_NAME_TO_ID_MAP)
-# Fields the server computes: a client may not set them, they are rendered from the item's state.
-COMPUTED = {
-    "ItemId",
-    "ParentFolderId",
-    "ItemClass",
-    "DateTimeCreated",
-    "LastModifiedTime",
-    "DateTimeReceived",
-    "Size",
-    "HasAttachments",
-    "IsAssociated",
-    "TextBody",
-    "CalendarItemType",
-    "IsRecurring",
-    "IsMeeting",
-    "MyResponseType",
-    "FirstOccurrence",
-    "LastOccurrence",
-    "ModifiedOccurrences",
-    "DeletedOccurrences",
-    "Duration",
-    "OriginalStart",
-    "RecurrenceId",
-    "LastModifiedName",
-    "Culture",
-    "MeetingRequestWasSent",
-    "AppointmentState",
-    "AppointmentSequenceNumber",
-    "IsOrganizer",
-    "ReminderDueBy",
-}
+# Fields the server computes: a client may not set them, they are rendered from the item's state. The table
+# of what is writable, appendable and deletable (with Exchange's response codes) is properties.py.
+COMPUTED = properties.READ_ONLY
 # Set by the server at creation but writable (Organizer is fixed to the mailbox owner for own items).
 DEFAULT_SHAPE = (
     "ItemId",
@@ -196,11 +169,21 @@ def _enrich_mailbox(mailbox: Element, directory: Directory, mailbox_emails: set[
             mailbox.append(c)
 
 
+_MAX_LENGTH = {"Subject": 255, "Categories": 255}
+
+
+@functools.cache
+def _message_field_types() -> dict[str, str]:
+    from .schema import item_type_fields
+
+    return dict(item_type_fields("MeetingRequestMessageType"))
+
+
 def normalise_field(elem: Element, directory: Directory, mailbox_emails: set[str]) -> Element:
     """Copy a client-sent field element, normalising values the way Exchange stores and returns them."""
     name = local(elem)
     elem = copy(elem)
-    xtype = calendar_field_types().get(name)
+    xtype = calendar_field_types().get(name) or _message_field_types().get(name)
     try:
         if xtype == "xs:boolean":
             elem.text = fmt_bool(parse_bool(elem.text))
@@ -222,6 +205,11 @@ def normalise_field(elem: Element, directory: Directory, mailbox_emails: set[str
         mb = elem.find(t("Mailbox"))
         if mb is not None:
             _enrich_mailbox(mb, directory, mailbox_emails)
+    elif name in _MAX_LENGTH:
+        # Exchange keeps the first 255 characters of a subject (and of each category name).
+        for e in [elem] if name == "Subject" else list(elem):
+            if e.text and len(e.text) > _MAX_LENGTH[name]:
+                e.text = e.text[: _MAX_LENGTH[name]]
     elif name == "Body" and elem.get("BodyType") is None:
         elem.set("BodyType", "Text")
     return elem
@@ -339,6 +327,18 @@ def organizer_element(mb: Mailbox) -> Element:
 
 
 # -- recurrence --------------------------------------------------------------------------------------------------
+def _attachments():
+    from .services import attachments  # the services package imports this module
+
+    return attachments
+
+
+def _meetings():
+    from . import meetings  # imports this module
+
+    return meetings
+
+
 def _rec():
     from . import recurrence  # written in parallel; imported late so the rest works without it
 
@@ -454,6 +454,8 @@ def _duration(start: dt.datetime, end: dt.datetime) -> str:
 
 def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple[str, str, dict[str, Element]]:
     """(item id, change key, every field of the item or occurrence, computed ones included)."""
+    if item.element != "CalendarItem":
+        return _meetings().full_fields(mb, item)
     f = dict(item.fields)
     item_id = item.id
     recurring = "Recurrence" in item.fields
@@ -462,6 +464,8 @@ def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple
         start, end = _occurrence_times(item, occurrence, overlay)
         for k in MASTER_ONLY:
             f.pop(k, None)
+        if "ReminderDueBy" not in overlay:
+            f.pop("ReminderDueBy", None)  # the master's is not this occurrence's
         f.update(overlay)
         _set_dt(f, "Start", start)
         _set_dt(f, "End", end)
@@ -475,40 +479,107 @@ def full_fields(mb: Mailbox, item: Item, occurrence: int | None = None) -> tuple
         f["CalendarItemType"] = el(t("CalendarItemType"), "RecurringMaster" if recurring else "Single")
         if recurring:
             f.update(_master_fields(mb, item))
-    f["IsRecurring"] = el(t("IsRecurring"), fmt_bool(occurrence is not None))
     f["ItemId"] = el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": item.changekey})
     f["ParentFolderId"] = el(
         t("ParentFolderId"), attrs={"Id": item.folder_id, "ChangeKey": mb.folders[item.folder_id].changekey}
     )
-    f["ItemClass"] = el(t("ItemClass"), "IPM.Appointment")
+    f.setdefault("ItemClass", el(t("ItemClass"), "IPM.Appointment"))
     f["DateTimeCreated"] = el(t("DateTimeCreated"), fmt_datetime(item.created))
     f["DateTimeReceived"] = el(t("DateTimeReceived"), fmt_datetime(item.created))
     f["LastModifiedTime"] = el(t("LastModifiedTime"), fmt_datetime(item.modified))
     f["LastModifiedName"] = el(t("LastModifiedName"), mb.name)
-    f["HasAttachments"] = el(t("HasAttachments"), "false")
+    stored_attachments = item.fields.get("Attachments")
+    f["HasAttachments"] = el(t("HasAttachments"), fmt_bool(_attachments().has_attachments(stored_attachments)))
+    if stored_attachments is not None:
+        f["Attachments"] = _attachments().metadata(stored_attachments)
     f["IsAssociated"] = el(t("IsAssociated"), "false")
-    f["Culture"] = el(t("Culture"), "en-US")
-    size = sum(len(e.text or "") for e in f.values()) + 512
-    f["Size"] = el(t("Size"), str(size))
+    # Flags of the underlying message: a calendar item is never a draft, submitted, resent or "from me".
+    for flag in ("IsSubmitted", "IsDraft", "IsFromMe", "IsResend", "IsUnmodified"):
+        f[flag] = el(t(flag), "false")
+    f.setdefault("Culture", el(t("Culture"), "en-US"))
+    f["EffectiveRights"] = _effective_rights(mb, item)
+    f["ConversationId"] = el(t("ConversationId"), attrs={"Id": _conversation_id(item)})
+    f["WebClientReadFormQueryString"] = el(
+        t("WebClientReadFormQueryString"),
+        "https://localhost/owa/?ItemID=" + quote(item_id, safe="") + "&exvsurl=1&viewmodel=CalendarItemDetails",
+    )
     if "Body" in f:
         f["TextBody"] = el(t("TextBody"), _text_of_body(f["Body"]), {"BodyType": "Text"})
     attendees = any(f.get(n) is not None and len(f[n]) for n in ("RequiredAttendees", "OptionalAttendees", "Resources"))
     f["IsMeeting"] = el(t("IsMeeting"), fmt_bool(attendees))
+    for name, list_name in (("DisplayTo", "RequiredAttendees"), ("DisplayCc", "OptionalAttendees")):
+        names = _display_names(f.get(list_name))
+        if names:
+            f[name] = el(t(name), names)
+        else:
+            f.pop(name, None)
     organizer = child_text(f.get("Organizer"), f"{t('Mailbox')}/{t('EmailAddress')}", mb.email)
     is_organizer = organizer.lower() == mb.email.lower()
     f["IsOrganizer"] = el(t("IsOrganizer"), fmt_bool(is_organizer))
+    # The EWS reference's IsRecurring table: False on a single item and on the organiser's master (documented as
+    # a server bug), True on an attendee's master and on occurrences and exceptions.
+    is_recurring = occurrence is not None or (recurring and not is_organizer)
+    f["IsRecurring"] = el(t("IsRecurring"), fmt_bool(is_recurring))
     if "MyResponseType" not in f:
         f["MyResponseType"] = el(t("MyResponseType"), "Organizer" if is_organizer or not attendees else "Unknown")
-    f["MeetingRequestWasSent"] = el(t("MeetingRequestWasSent"), fmt_bool(attendees and is_organizer))
+    # Stored by the meeting-message code when a request actually went out (never on SendToNone).
+    f.setdefault("MeetingRequestWasSent", el(t("MeetingRequestWasSent"), "false"))
+    f.setdefault("AppointmentSequenceNumber", el(t("AppointmentSequenceNumber"), "0"))
+    f.setdefault("IsResponseRequested", el(t("IsResponseRequested"), "true"))
+    f.setdefault("AllowNewTimeProposal", el(t("AllowNewTimeProposal"), "true"))
+    f.setdefault("ConferenceType", el(t("ConferenceType"), "0"))
+    f["IsOnlineMeeting"] = el(t("IsOnlineMeeting"), "false")
+    f["ResponseObjects"] = response_objects(attendees, is_organizer, _flag(f, "IsCancelled"))
     state = (1 if attendees else 0) | (0 if is_organizer else 2) | (4 if _flag(f, "IsCancelled") else 0)
     f["AppointmentState"] = el(t("AppointmentState"), str(state))
     start, end = _dt(f, "Start"), _dt(f, "End")
     if start and end:
         f["Duration"] = el(t("Duration"), _duration(start, end))
-    if _flag(f, "ReminderIsSet") and start:
-        minutes = int(f["ReminderMinutesBeforeStart"].text) if "ReminderMinutesBeforeStart" in f else 15
-        _set_dt(f, "ReminderDueBy", start - dt.timedelta(minutes=minutes))
+    if start and "ReminderDueBy" not in f:
+        # ReminderDueBy is when the event occurs; the reminder shows ReminderMinutesBeforeStart before it.
+        _set_dt(f, "ReminderDueBy", start)
+    f["DateTimeStamp"] = el(t("DateTimeStamp"), fmt_datetime(item.created))
+    size = sum(len(e.text or "") for e in f.values()) + 512
+    if stored_attachments is not None:
+        size += sum(int(a.findtext(t("Size")) or 0) for a in stored_attachments)
+    f["Size"] = el(t("Size"), str(size))
     return item_id, item.changekey, f
+
+
+def response_objects(meeting: bool, organizer: bool, cancelled: bool) -> Element:
+    """ResponseObjects: what a client can answer with (CreateItem response objects) for this item."""
+    if not meeting:
+        names = ["ForwardItem"]
+    elif organizer:
+        names = ["ReplyToItem", "ReplyAllToItem", "ForwardItem", "CancelCalendarItem"]
+    elif cancelled:
+        names = ["ReplyToItem", "ReplyAllToItem", "ForwardItem", "RemoveItem"]
+    else:
+        names = ["AcceptItem", "TentativelyAcceptItem", "DeclineItem", "ReplyToItem", "ReplyAllToItem", "ForwardItem"]
+    return el(t("ResponseObjects"), children=[el(t(n)) for n in names])
+
+
+def _effective_rights(mb: Mailbox, item: Item) -> Element:
+    # The mailbox owner (or a full-access delegate, the only other caller here) may do everything with an item.
+    names = ("CreateAssociated", "CreateContents", "CreateHierarchy", "Delete", "Modify", "Read", "ViewPrivateItems")
+    values = ("false", "false", "false", "true", "true", "true", "true")
+    return el(t("EffectiveRights"), children=[el(t(n), v) for n, v in zip(names, values, strict=True)])
+
+
+def _conversation_id(item: Item) -> str:
+    # Opaque like Exchange's (a conversation index hash); stable per item, shared by nothing else here.
+    return base64.b64encode(b"\x01\x00conv" + item.key.bytes).decode("ascii")
+
+
+def _display_names(attendees: Element | None) -> str | None:
+    """DisplayTo/DisplayCc: the attendees' display names (their address when they have none), "; "-joined."""
+    if attendees is None:
+        return None
+    out = []
+    for a in attendees.iter(t("Attendee")):
+        mailbox = a.find(t("Mailbox"))
+        out.append(child_text(mailbox, t("Name")) or child_text(mailbox, t("EmailAddress")) or "")
+    return "; ".join(n for n in out if n) or None
 
 
 def _master_fields(mb: Mailbox, item: Item) -> dict[str, Element]:
@@ -575,6 +646,8 @@ class Shape:
                     extended.append(p)
                 elif name == "IndexedFieldURI":
                     fields.append(field_name(p.get("FieldURI")))
+        if (child_text(elem, t("IncludeMimeContent")) or "").lower() in ("true", "1"):
+            fields.append("MimeContent")
         return cls(base, fields, extended, child_text(elem, t("BodyType")))
 
 
@@ -583,7 +656,90 @@ def field_name(uri: str) -> str:
     return (uri or "").split(":", 1)[-1]
 
 
-def render(mb: Mailbox, item: Item, shape: Shape, occurrence: int | None = None, tag: str = "CalendarItem") -> Element:
+# Per calendar folder: the single items' spans sorted by start, the recurring masters and the longest single item;
+# rebuilt when the mailbox changed (GetItem computes conflicts for each item it returns).
+_SPANS: dict[tuple[str, str], tuple[tuple, list, list, dt.timedelta]] = {}
+
+
+def _blocking(fields: dict[str, Element]) -> bool:
+    status = fields.get("LegacyFreeBusyStatus")
+    return not ((status is not None and status.text == "Free") or _flag(fields, "IsCancelled"))
+
+
+def _folder_spans(mb: Mailbox, folder_id: str):
+    signature = (len(mb.items), max((i.changed_seq for i in mb.items.values()), default=0))
+    cached = _SPANS.get((mb.email, folder_id))
+    if cached is not None and cached[0] == signature:
+        return cached[1:]
+    singles, masters, longest = [], [], dt.timedelta(0)
+    for other in mb.items_in(folder_id):
+        if other.element != "CalendarItem":
+            continue
+        if "Recurrence" in other.fields:
+            masters.append(other)
+            continue
+        s, e = _dt(other.fields, "Start"), _dt(other.fields, "End")
+        if s is None or e is None:
+            continue
+        singles.append((s, e, other.id, _blocking(other.fields)))
+        longest = max(longest, e - s)
+    singles.sort()
+    if len(_SPANS) > 64:
+        _SPANS.clear()
+    _SPANS[(mb.email, folder_id)] = (signature, singles, masters, longest)
+    return singles, masters, longest
+
+
+def conflict_counts(mb: Mailbox, item: Item, occurrence: int | None, f: dict[str, Element]) -> tuple[int, int]:
+    """(ConflictingMeetingCount, AdjacentMeetingCount): other busy items of the same calendar that overlap the
+    item's time, or end where it starts or start where it ends. Exchange computes them in GetItem only."""
+    import bisect
+
+    start, end = _dt(f, "Start"), _dt(f, "End")
+    if start is None or end is None or item.element not in ("CalendarItem", "MeetingRequest"):
+        return 0, 0
+    folder_id, own = item.folder_id, item.id
+    if item.element == "MeetingRequest":
+        # A request's conflicts are with the attendee's calendar, its own tentative item aside.
+        folder_id = mb.distinguished["calendar"]
+        assoc = item.fields.get("AssociatedCalendarItemId")
+        own = assoc.get("Id") if assoc is not None else ""
+    singles, masters, longest = _folder_spans(mb, folder_id)
+    conflicting = adjacent = 0
+    lo = bisect.bisect_left(singles, (start - longest,))
+    hi = bisect.bisect_right(singles, (end, dt.datetime.max.replace(tzinfo=UTC)))
+    for s, e, other_id, blocking in singles[lo:hi]:
+        if other_id == own or not blocking:
+            continue
+        if s < end and start < e:
+            conflicting += 1
+        elif e == start or s == end:
+            adjacent += 1
+    window = (start - dt.timedelta(days=1), end + dt.timedelta(days=1))
+    for other in masters:
+        for o in expand(other, *window):
+            ts = _ts(o.original_start)
+            if other.id == own and occurrence in (None, ts):
+                continue
+            if not _blocking({**other.fields, **other.exceptions.get(ts, {})}):
+                continue
+            if o.start < end and start < o.end:
+                conflicting += 1
+            elif o.end == start or o.start == end:
+                adjacent += 1
+    return conflicting, adjacent
+
+
+def render(
+    mb: Mailbox,
+    item: Item,
+    shape: Shape,
+    occurrence: int | None = None,
+    tag: str = "CalendarItem",
+    conflicts: bool = False,
+) -> Element:
+    if item.element != "CalendarItem":
+        tag = item.element  # a meeting message (sandbox/exchange/meetings.py)
     if shape.base == "IdOnly" and not shape.fields and not shape.extended:
         # The common paging shape: no need to compute every field.
         item_id = item.id if occurrence is None else ids.encode(mb.guid, ids.OCCURRENCE, item.key, occurrence)
@@ -596,7 +752,15 @@ def render(mb: Mailbox, item: Item, shape: Shape, occurrence: int | None = None,
     else:
         wanted = set(f) - {"MimeContent"}
     wanted |= set(shape.fields)
-    order = calendar_field_order()
+    if conflicts and wanted & {"ConflictingMeetingCount", "AdjacentMeetingCount"}:
+        counts = conflict_counts(mb, item, occurrence, f)
+        f["ConflictingMeetingCount"] = el(t("ConflictingMeetingCount"), str(counts[0]))
+        f["AdjacentMeetingCount"] = el(t("AdjacentMeetingCount"), str(counts[1]))
+    if "MimeContent" in wanted and "MimeContent" not in f and item.element == "CalendarItem":
+        from .mime import mime_of
+
+        f["MimeContent"] = mime_of(f, mb.email)
+    order = calendar_field_order() if item.element == "CalendarItem" else _meetings().order(item)
     out = el(t(tag))
     ext_pos = order["ExtendedProperty"]
     names = sorted((n for n in wanted if n in f and n in order), key=order.__getitem__)

@@ -82,3 +82,28 @@ def calendar_field_order() -> dict[str, int]:
 @functools.cache
 def calendar_field_types() -> dict[str, str]:
     return dict(calendar_item_fields())
+
+
+@functools.cache
+def item_type_fields(type_name: str) -> tuple[tuple[str, str], ...]:
+    """(element name, XSD type) of an item type's children in schema order, its base types' first
+    (``MeetingRequestMessageType`` -> ItemType, MessageType, MeetingMessageType, its own)."""
+    doc = etree.parse(str(SCHEMA_DIR / "types.xsd"))
+    ns = {"xs": XS}
+    node = doc.find(f".//xs:complexType[@name='{type_name}']", ns)
+    if node is None:
+        raise KeyError(type_name)
+    ext = node.find("xs:complexContent/xs:extension", ns)
+    if ext is None:
+        seq = node.find("xs:sequence", ns)
+        base: tuple[tuple[str, str], ...] = ()
+    else:
+        seq = ext.find("xs:sequence", ns)
+        base = item_type_fields(ext.get("base").split(":")[-1])
+    own = tuple((e.get("name"), e.get("type")) for e in seq.iter(f"{{{XS}}}element")) if seq is not None else ()
+    return base + own
+
+
+@functools.cache
+def item_type_order(type_name: str) -> dict[str, int]:
+    return {name: i for i, (name, _) in enumerate(item_type_fields(type_name))}

@@ -93,6 +93,9 @@ class Item:
     deleted_occurrences: set[int] = field(default_factory=set)
     # Field (or repr of an extended-property key) -> seq of its last write; AutoResolve conflict checks use it.
     field_seqs: dict[str, int] = field(default_factory=dict)
+    # The response element: CalendarItem, or a meeting message (MeetingRequest, MeetingResponse,
+    # MeetingCancellation) in Inbox, Sent Items or Drafts (sandbox/exchange/meetings.py).
+    element: str = "CalendarItem"
 
 
 @dataclass
@@ -270,6 +273,7 @@ class Store:
                             "exceptions": {str(k): els(v) for k, v in i.exceptions.items()},
                             "deleted_occurrences": sorted(i.deleted_occurrences),
                             "field_seqs": i.field_seqs,
+                            "element": i.element,
                         }
                         for i in mb.items.values()
                     ],
@@ -317,6 +321,7 @@ class Store:
                     exceptions={int(k): els(v) for k, v in i["exceptions"].items()},
                     deleted_occurrences=set(i["deleted_occurrences"]),
                     field_seqs=dict(i.get("field_seqs", {})),
+                    element=i.get("element", "CalendarItem"),
                 )
             store.mailboxes[mb.email.lower()] = mb
         return store

@@ -233,8 +233,8 @@ class OutlookUser:
     def cancel(self, item_id: str) -> None:
         """The organizer cancels a meeting: cancellations go to the attendees and the item leaves the calendar.
 
-        EWS's CancelCalendarItem is not implemented by the sandbox, so this is what Outlook does in one step:
-        DeleteItem (to Deleted Items) with ``SendToAllAndSaveCopy``."""
+        What Outlook does in one step: DeleteItem (to Deleted Items) with ``SendToAllAndSaveCopy`` (the sandbox
+        also takes EWS's CancelCalendarItem, ``item.cancel()``; this actor keeps the DeleteItem path)."""
         self.delete(item_id, send="SendToAllAndSaveCopy")
 
     def add_category(self, item_id: str, name: str) -> None:
@@ -758,7 +758,9 @@ class World:
     def deliver_meeting(self, organizer_item_id: str, attendee_email: str, response: str = "Accept") -> str:
         """Put (or refresh) the attendee's copy of a meeting, as Exchange transport does when an invitation or
         update arrives: same fields and UID, organizer kept, no categories or extended properties of the
-        organizer's. The sandbox does not deliver by itself. Returns the attendee's item id."""
+        organizer's. The sandbox delivers by itself when the organizer's write sends (sandbox/exchange/meetings.py);
+        this puts or refreshes the copy whatever the write said (SendToNone included). Returns the attendee's
+        item id."""
         from sandbox.exchange import calendar
         from sandbox.exchange.xml import el, t
 
@@ -770,7 +772,11 @@ class World:
                 raise LookupError(f"no mailbox {attendee_email}")
             uid = source.fields["UID"].text
             target = next(
-                (i for i in mb.items.values() if i.fields.get("UID") is not None and i.fields["UID"].text == uid),
+                (
+                    i
+                    for i in mb.items.values()
+                    if i.element == "CalendarItem" and i.fields.get("UID") is not None and i.fields["UID"].text == uid
+                ),
                 None,
             )
             if target is None:
@@ -798,7 +804,8 @@ class World:
             item.fields["IsCancelled"] = el(t("IsCancelled"), "true")
             subject = item.fields.get("Subject")
             text = subject.text if subject is not None else ""
-            item.fields["Subject"] = el(t("Subject"), f"Canceled: {text}")
+            if not text.startswith("Canceled: "):  # the sandbox may have delivered it already (meetings.py)
+                item.fields["Subject"] = el(t("Subject"), f"Canceled: {text}")
             ex.store.touch(item)
             ex.persist()
 

@@ -162,6 +162,7 @@ def error(operation: str, err: EwsError, children: list[Element | None] = ()) ->
 
 def _registry() -> dict[str, Callable[[Context, Element], Element]]:
     from . import (
+        attachments,
         convert_id,
         create_item,
         delete_item,
@@ -202,6 +203,9 @@ def _registry() -> dict[str, Callable[[Context, Element], Element]]:
         "SyncFolderHierarchy": sync_folder_hierarchy.sync_folder_hierarchy,
         "MoveItem": move_copy_item.move_item,
         "CopyItem": move_copy_item.copy_item,
+        "CreateAttachment": attachments.create_attachment,
+        "GetAttachment": attachments.get_attachment,
+        "DeleteAttachment": attachments.delete_attachment,
     }
 
 

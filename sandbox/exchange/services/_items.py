@@ -3,11 +3,10 @@ messages that a request would have sent."""
 
 from __future__ import annotations
 
-from .. import calendar
-from ..errors import EwsError
+from .. import calendar, meetings, mime, properties
 from ..store import Item, Mailbox
 from ..xml import Element, child_text, copy, el, local, t, utcnow
-from . import Context
+from . import Context, attachments
 
 NO_SEND = {"SendToNone", "SaveOnly"}
 
@@ -16,7 +15,7 @@ def normalise(ctx: Context, elem: Element) -> Element:
     return calendar.normalise_field(elem, ctx.sandbox.directory(), ctx.sandbox.mailbox_email_set())
 
 
-def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = None) -> str:
+def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = None, creating: bool = False) -> str:
     """Store one child of a t:CalendarItem (a field or an ExtendedProperty); return the key it was stored under."""
     name = local(child)
     if name == "ExtendedProperty":
@@ -27,12 +26,22 @@ def set_field(ctx: Context, item: Item, child: Element, overlay: dict | None = N
         else:
             item.extended[key] = value
         return repr(key)
-    if name in calendar.COMPUTED:
-        raise EwsError("ErrorInvalidPropertySet", f"Property {name} is read-only and cannot be set.")
+    if item.element == "CalendarItem":
+        properties.check_set(name, occurrence=overlay is not None, creating=creating)
+    else:
+        properties.check_message_set(name)
+    if name == "Attachments":
+        attachments.add(item, child)
+        return name
+    if name == "MimeContent" and item.element == "CalendarItem":
+        # Exchange reads the item from its MIME (MimeContent comes first in a request, so the fields set
+        # explicitly after it win) and answers MimeContent generated from the item (mime.py).
+        target = overlay if overlay is not None else item.fields
+        for key, value in mime.fields_from_mime(child).items():
+            target[key] = normalise(ctx, value)
+        return name
     value = normalise(ctx, child)
     if overlay is not None:
-        if name in calendar.MASTER_ONLY or name == "UID":
-            raise EwsError("ErrorInvalidPropertySet", f"Property {name} cannot be set on an occurrence.")
         overlay[name] = value
     else:
         item.fields[name] = value
@@ -49,15 +58,35 @@ def attendees(item: Item) -> list[str]:
 
 
 def record_send(
-    ctx: Context, operation: str, mb: Mailbox, item: Item, setting: str | None, kind: str, occurrence: int | None = None
+    ctx: Context,
+    operation: str,
+    mb: Mailbox,
+    item: Item,
+    setting: str | None,
+    kind: str,
+    occurrence: int | None = None,
+    previous: list[str] | None = None,
+    time_changed: bool = False,
 ) -> None:
-    """Log the call's send setting; log a sent invitation/cancellation when the item is a meeting we organise
-    and the setting sends."""
+    """Log the call's send setting; when the item is a meeting we organise and the setting sends, log the sent
+    invitation/update/cancellation and deliver it to the attendees who are sandbox mailboxes (meetings.py)."""
     is_organizer = (
-        child_text(item.fields.get("Organizer"), f"{t('Mailbox')}/{t('EmailAddress')}", mb.email) or ""
-    ).lower() == mb.email.lower()
+        item.element == "CalendarItem"
+        and (child_text(item.fields.get("Organizer"), f"{t('Mailbox')}/{t('EmailAddress')}", mb.email) or "").lower()
+        == mb.email.lower()
+    )
     recipients = attendees(item) if is_organizer else []
-    sent = bool(setting and setting not in NO_SEND and recipients)
+    sends = bool(setting and setting not in NO_SEND)
+    if sends and "Changed" in (setting or "") and previous is not None:
+        added = [r for r in recipients if r.lower() not in {p.lower() for p in previous}]
+        recipients = added or recipients
+    sent = sends and bool(recipients)
+    delivered: list[str] = []
+    save_copy = bool(setting and setting.endswith("AndSaveCopy"))
+    if sent:
+        delivered = meetings.send_meeting(
+            ctx.store, mb, item, kind, occurrence, recipients, save_copy, time_changed=time_changed
+        )
     subject = item.fields.get("Subject")
     ctx.sandbox.record_call(
         {
@@ -69,18 +98,46 @@ def record_send(
             "kind": kind,
             "sent": sent,
             "recipients": recipients if sent else [],
+            "delivered": delivered,
             "subject": subject.text if subject is not None else None,
             "time": utcnow().isoformat(),
         }
     )
+    if sends and is_organizer and previous and kind == "update":
+        # Attendees the update removed get a cancellation, like on Exchange.
+        current = {r.lower() for r in attendees(item)}
+        removed = [p for p in previous if p.lower() not in current]
+        if removed:
+            gone = meetings.send_meeting(ctx.store, mb, item, "cancellation", occurrence, removed, save_copy)
+            ctx.sandbox.record_call(
+                {
+                    "operation": operation,
+                    "mailbox": mb.email,
+                    "item_id": item.id,
+                    "occurrence": occurrence,
+                    "setting": setting,
+                    "kind": "cancellation",
+                    "sent": True,
+                    "recipients": removed,
+                    "delivered": gone,
+                    "subject": subject.text if subject is not None else None,
+                    "time": utcnow().isoformat(),
+                }
+            )
 
 
-def item_id_only(item_id: str, changekey: str) -> Element:
-    return el(t("CalendarItem"), children=[el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": changekey})])
+def item_id_only(item_id: str, changekey: str, tag: str = "CalendarItem") -> Element:
+    return el(t(tag), children=[el(t("ItemId"), attrs={"Id": item_id, "ChangeKey": changekey})])
 
 
 def append_field(ctx: Context, item: Item, child: Element, overlay: dict | None) -> str:
     name = local(child)
+    if name != "ExtendedProperty":
+        properties.check_append(name)
+        if item.element == "CalendarItem":
+            properties.check_set(name, occurrence=overlay is not None)
+        else:
+            properties.check_message_set(name)
     target = overlay if overlay is not None else item.fields
     if name == "ExtendedProperty" or name not in target:
         return set_field(ctx, item, child, overlay)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from .. import calendar
 from ..errors import EwsError
-from ..xml import Element, el, local, m
-from . import Context, error, response, success
+from ..xml import Element, copy, el, local, m, t
+from . import Context, error, respond, response, success
 from ._items import item_id_only, record_send, set_field
 
 
@@ -16,6 +16,9 @@ def create_item(ctx: Context, req: Element) -> Element:
     target = req.find(m("SavedItemFolderId"))
     messages = []
     for child in req.find(m("Items")):
+        if local(child) in respond.RESPONSE_ELEMENTS:
+            messages.append(respond.respond(ctx, req, child, target))
+            continue
         try:
             if target is not None:
                 mb, folder = ctx.folder(target[0])
@@ -31,7 +34,7 @@ def create_item(ctx: Context, req: Element) -> Element:
             item = ctx.store.new_item(mb, folder)
             try:
                 for c in child:
-                    key = set_field(ctx, item, c)
+                    key = set_field(ctx, item, c, creating=True)
                     item.field_seqs[key] = item.changed_seq
                 calendar.apply_rules(mb, item, ctx.timezone, creating=True)
             except Exception:
@@ -39,7 +42,12 @@ def create_item(ctx: Context, req: Element) -> Element:
                 raise
             ctx.wrote = True
             record_send(ctx, "CreateItem", mb, item, setting, "invitation")
-            messages.append(success("CreateItem", [el(m("Items"), children=[item_id_only(item.id, item.changekey)])]))
+            created = item_id_only(item.id, item.changekey)
+            stored = item.fields.get("Attachments")
+            if stored is not None:  # the new attachments' ids, which exchangelib copies onto its objects
+                ids_only = [el(a.tag, children=[copy(a.find(t("AttachmentId")))]) for a in stored]
+                created.append(el(t("Attachments"), children=ids_only))
+            messages.append(success("CreateItem", [el(m("Items"), children=[created])]))
         except EwsError as e:
             messages.append(error("CreateItem", e, [el(m("Items"))]))
     return response("CreateItem", messages)

@@ -14,7 +14,7 @@ def get_item(ctx: Context, req: Element) -> Element:
     for id_elem in req.find(m("ItemIds")):
         try:
             mb, item, occurrence = ctx.item(id_elem)
-            rendered = calendar.render(mb, item, shape, occurrence)
+            rendered = calendar.render(mb, item, shape, occurrence, conflicts=True)
             messages.append(success("GetItem", [el(m("Items"), children=[rendered])]))
         except EwsError as e:
             messages.append(error("GetItem", e, [el(m("Items"))]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy as _copy
 
-from .. import calendar
+from .. import calendar, meetings, properties
 from ..errors import EwsError
 from ..store import change_key_seq
 from ..xml import Element, el, local, m, t
@@ -18,7 +18,6 @@ from . import Context, error, response, success
 from ._items import append_field, item_id_only, record_send, set_field
 
 _SERIES_FIELDS = {"Start", "End", "Recurrence", "StartTimeZone", "EndTimeZone", "IsAllDayEvent"}
-_REQUIRED = {"Start", "End"}
 _ONE_PROPERTY = "An object within a change description must contain one and only one property to modify."
 
 
@@ -70,8 +69,8 @@ def update_item(ctx: Context, req: Element) -> Element:
                 for u, key in zip(updates, keys, strict=True):
                     kind = local(u)
                     if kind == "DeleteItemField":
-                        if key in _REQUIRED:
-                            raise EwsError("ErrorInvalidPropertyDelete", f"{key} cannot be deleted.")
+                        if not key.startswith("("):
+                            properties.check_delete(key)
                         target = overlay if overlay is not None else item.fields
                         if key.startswith("("):
                             (overlay if overlay is not None else item.extended).pop(
@@ -83,8 +82,10 @@ def update_item(ctx: Context, req: Element) -> Element:
                     payload = [c for c in u if local(c) not in ("FieldURI", "ExtendedFieldURI", "IndexedFieldURI")]
                     if len(payload) != 1 or not len(payload[0]):
                         raise EwsError("ErrorIncorrectUpdatePropertyCount", _ONE_PROPERTY)
-                    if local(payload[0]) != "CalendarItem":
-                        raise EwsError("ErrorObjectTypeChanged", "The sandbox stores calendar items only.")
+                    if local(payload[0]) not in (item.element, "Item") and not (
+                        item.element != "CalendarItem" and local(payload[0]) == "Message"
+                    ):
+                        raise EwsError("ErrorObjectTypeChanged", f"The item is a {item.element}.")
                     fields = list(payload[0])
                     if len(fields) != 1:
                         raise EwsError("ErrorIncorrectUpdatePropertyCount", _ONE_PROPERTY)
@@ -105,7 +106,8 @@ def update_item(ctx: Context, req: Element) -> Element:
                     if "Recurrence" not in item.fields:
                         item.exceptions.clear()
                         item.deleted_occurrences.clear()
-                    calendar.apply_rules(mb, item, ctx.timezone, creating=False)
+                    if item.element == "CalendarItem":
+                        calendar.apply_rules(mb, item, ctx.timezone, creating=False)
             except Exception:
                 item.fields, item.extended, item.exceptions, item.deleted_occurrences = saved
                 raise
@@ -113,13 +115,23 @@ def update_item(ctx: Context, req: Element) -> Element:
             for k in keys:
                 item.field_seqs[k] = item.changed_seq
             ctx.wrote = True
-            record_send(ctx, "UpdateItem", mb, item, setting, "update", occurrence)
+            record_send(
+                ctx,
+                "UpdateItem",
+                mb,
+                item,
+                setting,
+                "update",
+                occurrence,
+                previous=meetings.attendee_emails(saved[0]),
+                time_changed=bool(_SERIES_FIELDS & set(keys)),
+            )
             item_id = id_elem.get("Id") if occurrence is not None and local(id_elem) == "ItemId" else None
             if occurrence is not None:
                 from .. import ids
 
                 item_id = ids.encode(mb.guid, ids.OCCURRENCE, item.key, occurrence)
-            rendered = item_id_only(item_id or item.id, item.changekey)
+            rendered = item_id_only(item_id or item.id, item.changekey, item.element)
             messages.append(
                 success(
                     "UpdateItem",
