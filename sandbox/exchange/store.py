@@ -22,7 +22,7 @@ from .xml import Element, from_bytes, to_bytes, utcnow
 
 # Distinguished folders: name -> (display name, folder class, response element, parent distinguished name)
 DISTINGUISHED: dict[str, tuple[str, str | None, str, str | None]] = {
-    "root": ("Top of Information Store", None, "Folder", None),
+    "root": ("root", None, "Folder", None),  # what Exchange names the mailbox root
     "msgfolderroot": ("Top of Information Store", "IPF.Note", "Folder", "root"),
     "calendar": ("Calendar", "IPF.Appointment", "CalendarFolder", "msgfolderroot"),
     "tasks": ("Tasks", "IPF.Task", "TasksFolder", "msgfolderroot"),
