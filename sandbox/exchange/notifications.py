@@ -317,6 +317,8 @@ class Notifications:
     def _render(self, mb: Mailbox, sub: Subscription, c: Change) -> list[Element]:
         if c.kind == "folder_created":
             return self._render_folder(mb, sub, c)
+        if c.kind in ("folder_modified", "folder_moved", "folder_deleted"):
+            return self._render_folder_change(mb, sub, c)
         if c.kind == "created" and c.item_id not in mb.items and not self._ever_existed(mb, c.item_id):
             return []  # a CreateItem that failed and was rolled back
         folders = sub.folders
@@ -375,7 +377,9 @@ class Notifications:
     def _render_folder(self, mb: Mailbox, sub: Subscription, c: Change) -> list[Element]:
         """A new folder: CreatedEvent for it, ModifiedEvent for its parent (Microsoft's 'new folder' row)."""
         folder = mb.folders.get(c.folder_id)
-        parent = mb.folders.get(folder.parent_id) if folder is not None and folder.parent_id else None
+        # Events render when read: a folder deleted since keeps the parent its change recorded.
+        parent_id = folder.parent_id if folder is not None else c.old_folder_id
+        parent = mb.folders.get(parent_id) if parent_id else None
         if parent is None or (sub.folders is not None and parent.id not in sub.folders):
             return []
         stamp = fmt_datetime(c.time)
@@ -383,7 +387,7 @@ class Notifications:
         if "CreatedEvent" in sub.event_types:
             events.append(el(t("CreatedEvent"), children=[
                 el(t("TimeStamp"), stamp),
-                el(t("FolderId"), attrs={"Id": folder.id, "ChangeKey": folder.changekey}),
+                el(t("FolderId"), attrs={"Id": c.folder_id, "ChangeKey": folder.changekey if folder else None}),
                 el(t("ParentFolderId"), attrs={"Id": parent.id, "ChangeKey": parent.changekey}),
             ]))  # fmt: skip
         if "ModifiedEvent" in sub.event_types:
@@ -394,6 +398,29 @@ class Notifications:
                 el(t("ParentFolderId"), attrs={"Id": grand.id, "ChangeKey": grand.changekey}),
             ]))  # fmt: skip
         return events
+
+    def _render_folder_change(self, mb: Mailbox, sub: Subscription, c: Change) -> list[Element]:
+        """A renamed (ModifiedEvent), moved (MovedEvent) or deleted (DeletedEvent) folder, seen by subscriptions
+        to its parent (old or new), as Exchange reports folder events (sandbox/exchange/services/folders.py)."""
+        folder = mb.folders.get(c.folder_id)
+        # A deleted folder is gone: its change keeps the parent it had (old_folder_id).
+        parent_id = folder.parent_id if folder is not None else c.old_folder_id
+        parents = {parent_id, c.old_folder_id} - {None}
+        if not parent_id or (sub.folders is not None and not parents & sub.folders):
+            return []
+        name = {"folder_modified": "ModifiedEvent", "folder_moved": "MovedEvent"}.get(c.kind, "DeletedEvent")
+        if name not in sub.event_types:
+            return []
+
+        def ref(tag: str, folder_id: str) -> Element:
+            f = mb.folders.get(folder_id)
+            return el(t(tag), attrs={"Id": folder_id, "ChangeKey": f.changekey if f else None})
+
+        stamp = el(t("TimeStamp"), fmt_datetime(c.time))
+        children = [stamp, ref("FolderId", c.folder_id), ref("ParentFolderId", parent_id)]
+        if c.kind == "folder_moved":
+            children += [el(t("OldFolderId"), attrs={"Id": c.folder_id}), ref("OldParentFolderId", c.old_folder_id)]
+        return [el(t(name), children=children)]
 
     @staticmethod
     def _ever_existed(mb: Mailbox, item_id: str) -> bool:

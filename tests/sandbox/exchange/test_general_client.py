@@ -4,10 +4,20 @@ calendar folders made, renamed and deleted by the client. All through unmodified
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, Q
-from exchangelib.errors import ErrorInvalidOperation
-from exchangelib.folders import FolderCollection
+from exchangelib.errors import (
+    ErrorDeleteDistinguishedFolder,
+    ErrorFolderExists,
+    ErrorFolderNotFound,
+    ErrorInvalidOperation,
+    ErrorItemNotFound,
+    ErrorMoveDistinguishedFolder,
+    ErrorObjectTypeChanged,
+)
+from exchangelib.folders import Calendar, FolderCollection
 
 UTC = EWSTimeZone("UTC")
 
@@ -41,3 +51,103 @@ def test_a_calendar_view_takes_no_restriction(alice):
     assert [i.subject for i in view] == ["in view"]
     with pytest.raises(ErrorInvalidOperation):
         view.filter(subject="in view").count()
+
+
+def _new_calendar(account, name: str, parent=None) -> Calendar:
+    return Calendar(parent=parent or account.calendar, name=name).save()
+
+
+def test_a_client_creates_renames_and_deletes_a_calendar_folder(alice):
+    team = _new_calendar(alice, "Team")
+    assert team.id and team.changekey
+    assert team.folder_class == "IPF.Appointment"
+    with pytest.raises(ErrorFolderExists):
+        _new_calendar(alice, "team")  # names compare case-insensitively
+    assert [f.name for f in alice.calendar.children] == ["Team"]
+    fetched = alice.calendar / "Team"
+    assert (type(fetched), fetched.id) == (Calendar, team.id)
+
+    old_key = team.changekey
+    team.name = "Team meetings"
+    team.save()
+    assert team.changekey != old_key
+    team.refresh()
+    assert team.name == "Team meetings"
+    with pytest.raises(ErrorObjectTypeChanged):
+        team.folder_class = "IPF.Note"
+        team.save(update_fields=["folder_class"])
+    team.folder_class = "IPF.Appointment"
+
+    # Its items are ordinary calendar items; deleting the folder deletes them.
+    start = EWSDateTime(2026, 6, 2, 9, tzinfo=UTC)
+    item = CalendarItem(account=alice, folder=team, subject="stand-up", start=start, end=start + dt.timedelta(hours=1))
+    item.save()
+    assert [i.subject for i in team.view(start=start, end=start + dt.timedelta(days=1))] == ["stand-up"]
+    team_id, team_key = team.id, team.changekey
+    team.delete()
+    assert [f.name for f in alice.calendar.children] == []
+    with pytest.raises(ErrorItemNotFound):
+        alice.calendar.get(id=item.id, changekey=item.changekey)
+    with pytest.raises(ErrorFolderNotFound):
+        Calendar(root=alice.root, id=team_id, changekey=team_key).refresh()
+
+
+def test_distinguished_folders_cannot_be_deleted(alice):
+    with pytest.raises(ErrorDeleteDistinguishedFolder):
+        alice.calendar.delete()
+
+
+def test_empty_keeps_sub_folders_unless_asked(alice):
+    parent = _new_calendar(alice, "Projects")
+    _new_calendar(alice, "Apollo", parent=parent)
+    start = EWSDateTime(2026, 6, 3, 9, tzinfo=UTC)
+    CalendarItem(account=alice, folder=parent, subject="x", start=start, end=start + dt.timedelta(hours=1)).save()
+    parent.empty()
+    assert list(parent.all()) == []
+    assert [f.name for f in parent.children] == ["Apollo"]
+    parent.empty(delete_sub_folders=True)
+    assert list(parent.children) == []
+
+
+def test_move_keeps_the_id_and_changes_the_changekey(alice):
+    a = _new_calendar(alice, "A")
+    b = _new_calendar(alice, "B")
+    a_id, a_key = a.id, a.changekey
+    a.move(b)
+    assert (a.id, a.parent.id) == (a_id, b.id) and a.changekey != a_key
+    a.refresh()
+    assert a.parent.id == b.id
+    with pytest.raises(ErrorMoveDistinguishedFolder):
+        alice.calendar.move(b)
+
+
+def test_sync_hierarchy_reports_update_and_delete(alice):
+    root = alice.msg_folder_root
+    list(root.sync_hierarchy())
+    state = root.folder_sync_state
+    kept, dropped = _new_calendar(alice, "Kept"), _new_calendar(alice, "Dropped")
+    # (exchangelib also looks up distinguished folders the sandbox makes on first use: those are creates too.)
+    created = [(k, f.name) for k, f in root.sync_hierarchy(sync_state=state) if f.name in ("Kept", "Dropped")]
+    assert sorted(created) == [("create", "Dropped"), ("create", "Kept")]
+    state = root.folder_sync_state
+    kept.name = "Kept (renamed)"
+    kept.save()
+    dropped_id = dropped.id
+    dropped.delete()
+    changes = list(root.sync_hierarchy(sync_state=state))
+    assert [(k, f.name) for k, f in changes if k == "update"] == [("update", "Kept (renamed)")]
+    assert [f.id for k, f in changes if k == "delete"] == [dropped_id]
+
+
+def test_folder_changes_raise_notifications_on_the_parent(alice):
+    sub_id, watermark = alice.calendar.subscribe_to_pull()
+    team = _new_calendar(alice, "Team")
+    team_id = team.id
+    team.name = "Team 2"
+    team.save()
+    team.delete()
+    events = [e for n in alice.calendar.get_events(sub_id, watermark) for e in n.events]
+    # (The calendar's own ModifiedEvents, for its changed child list, are there too.)
+    on_team = [type(e).__name__ for e in events if getattr(e, "folder_id", None) and e.folder_id.id == team_id]
+    assert on_team == ["CreatedEvent", "ModifiedEvent", "DeletedEvent"]
+    alice.calendar.unsubscribe(sub_id)
