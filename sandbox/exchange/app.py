@@ -216,7 +216,9 @@ class EwsApp:
         sb = self.sandbox
         if not sb.validate_schema:
             return
-        elements = [payload] + ([versions.xsd_view(h) for h in header] if header is not None else [])
+        from .services.subscribe import request_xsd_view
+
+        elements = [request_xsd_view(payload)] + ([versions.xsd_view(h) for h in header] if header is not None else [])
         for e in elements:
             errors = sb.validator.errors(e)
             if errors:

@@ -7,15 +7,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, Q
+from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, Message, Q
 from exchangelib.errors import (
     ErrorDeleteDistinguishedFolder,
     ErrorFolderExists,
     ErrorFolderNotFound,
+    ErrorInvalidItemForOperationCreateItem,
     ErrorInvalidOperation,
     ErrorItemNotFound,
     ErrorMoveDistinguishedFolder,
     ErrorObjectTypeChanged,
+    ErrorSubscriptionNotFound,
 )
 from exchangelib.folders import Calendar, FolderCollection
 
@@ -151,3 +153,24 @@ def test_folder_changes_raise_notifications_on_the_parent(alice):
     on_team = [type(e).__name__ for e in events if getattr(e, "folder_id", None) and e.folder_id.id == team_id]
     assert on_team == ["CreatedEvent", "ModifiedEvent", "DeletedEvent"]
     alice.calendar.unsubscribe(sub_id)
+
+
+def test_a_pull_subscription_resumes_from_a_watermark(alice):
+    # exchangelib sends the watermark as m:Watermark (Exchange takes it); the new subscription starts there.
+    sub_id, watermark = alice.calendar.subscribe_to_pull()
+    start = EWSDateTime(2026, 6, 4, 9, tzinfo=UTC)
+    item = CalendarItem(account=alice, folder=alice.calendar, subject="a", start=start, end=start)
+    item.save()
+    alice.calendar.unsubscribe(sub_id)
+    sub_id, _ = alice.calendar.subscribe_to_pull(watermark=watermark)
+    events = [e for n in alice.calendar.get_events(sub_id, watermark) for e in n.events]
+    assert ("CreatedEvent", item.id) in [(type(e).__name__, getattr(e.item_id, "id", None)) for e in events]
+    alice.calendar.unsubscribe(sub_id)
+    with pytest.raises(ErrorSubscriptionNotFound):
+        alice.calendar.unsubscribe(sub_id)
+
+
+def test_a_message_is_refused_with_a_schema_valid_code(alice):
+    # The sandbox stores calendar items only; its answer must still be a ResponseCode Exchange can send.
+    with pytest.raises(ErrorInvalidItemForOperationCreateItem):
+        Message(account=alice, folder=alice.inbox, subject="mail").save()
