@@ -24,9 +24,10 @@ from ..store import Folder, Mailbox, change_key
 from ..xml import Element, el, local, m, t
 from . import Context, error, response, success
 
-# Folder elements a client may create -> the class Exchange gives one created without FolderClass.
+# Folder elements a client may create -> the class Exchange gives one created without FolderClass (a generic
+# t:Folder has none: clients read it back as a plain folder, not a mail folder).
 _KINDS = {
-    "Folder": "IPF.Note",
+    "Folder": None,
     "CalendarFolder": "IPF.Appointment",
     "ContactsFolder": "IPF.Contact",
     "TasksFolder": "IPF.Task",
@@ -40,7 +41,9 @@ def _folder_ref(folder: Folder) -> Element:
 def _check_name_free(mb: Mailbox, parent_id: str, name: str, except_id: str | None = None) -> None:
     for f in mb.folders.values():
         if f.parent_id == parent_id and f.id != except_id and f.display_name.casefold() == name.casefold():
-            raise EwsError("ErrorFolderExists", "A folder with the specified name already exists.")
+            raise EwsError(
+                "ErrorFolderExists", f"Could not create folder '{name}'. A folder with that name already exists."
+            )
 
 
 def _subtree(mb: Mailbox, folder: Folder) -> list[Folder]:
@@ -123,7 +126,13 @@ def update_folder(ctx: Context, req: Element) -> Element:
     messages = []
     for change in req.find(m("FolderChanges")):
         try:
-            mb, folder = ctx.folder(change[0])
+            try:
+                mb, folder = ctx.folder(change[0])
+            except EwsError as e:
+                if e.code != "ErrorFolderNotFound":
+                    raise
+                # What Exchange answers UpdateFolder for a folder id whose folder is gone.
+                raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.") from None
             for update in change.find(t("Updates")):
                 _apply_update(mb, folder, update)
             _bump(ctx, mb, folder)

@@ -19,7 +19,7 @@ from exchangelib.errors import (
     ErrorObjectTypeChanged,
     ErrorSubscriptionNotFound,
 )
-from exchangelib.folders import Calendar, FolderCollection
+from exchangelib.folders import Calendar, Folder, FolderCollection
 
 UTC = EWSTimeZone("UTC")
 
@@ -174,3 +174,16 @@ def test_a_message_is_refused_with_a_schema_valid_code(alice):
     # The sandbox stores calendar items only; its answer must still be a ResponseCode Exchange can send.
     with pytest.raises(ErrorInvalidItemForOperationCreateItem):
         Message(account=alice, folder=alice.inbox, subject="mail").save()
+
+
+def test_a_generic_folder_has_no_class_and_a_gone_one_is_not_found(alice):
+    f = Folder(parent=alice.calendar, name="Plain").save()
+    f.refresh()  # exchangelib checks it reads back the folder type it made
+    assert (type(f), f.folder_class) == (Folder, None)
+    with pytest.raises(ErrorFolderExists, match="Could not create folder 'plain'"):
+        Folder(parent=alice.calendar, name="plain").save()
+    folder_id, changekey = f.id, f.changekey
+    f.delete()
+    f.id, f.changekey = folder_id, changekey
+    with pytest.raises(ErrorItemNotFound):
+        f.save()  # UpdateFolder of a deleted folder
