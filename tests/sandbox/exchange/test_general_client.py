@@ -187,3 +187,9 @@ def test_a_generic_folder_has_no_class_and_a_gone_one_is_not_found(alice):
     f.id, f.changekey = folder_id, changekey
     with pytest.raises(ErrorItemNotFound):
         f.save()  # UpdateFolder of a deleted folder
+
+
+def test_user_configuration_dictionaries_round_trip_booleans(alice):
+    dictionary = {False: "off key", 7: True, "flag": False, "list": ("a", "b")}
+    alice.calendar.create_user_configuration(name="Prefs", dictionary=dictionary)
+    assert alice.calendar.get_user_configuration(name="Prefs").dictionary == dictionary
