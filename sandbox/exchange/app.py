@@ -43,6 +43,9 @@ class _Dropped(ConnectionAbortedError):
     """Raised after closing the client socket: werkzeug treats it as a dropped connection."""
 
 
+AFFINITY_COOKIE = "sandbox-mailbox-server~1"
+
+
 class EwsApp:
     def __init__(self, sandbox: ExchangeSandbox) -> None:
         self.sandbox = sandbox
@@ -166,7 +169,12 @@ class EwsApp:
                     fault_code="a:ErrorInternalServerError",
                 )
             )
-        return self.soap_response(result)
+        answer = self.soap_response(result)
+        if operation == "Subscribe":
+            # Exchange Online pins a subscription to its mailbox server with this cookie; clients (exchangelib,
+            # the EWS Managed API) send it back on GetEvents/GetStreamingEvents. One server here: a constant.
+            answer.set_cookie("X-BackEndOverrideCookie", AFFINITY_COOKIE, httponly=True, secure=False)
+        return answer
 
     def authenticate(self, request: Request) -> str | None:
         """The authenticated user name (an e-mail address), or None."""

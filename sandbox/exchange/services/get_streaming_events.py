@@ -9,6 +9,8 @@ the sandbox answers like Exchange and validates each envelope with that one elem
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,6 +65,10 @@ def get_streaming_events(ctx: Context, req: Element):
     bad: list[tuple[str, EwsError]] = []
     for sub_id in ids:
         try:
+            if not _well_formed(sub_id):
+                # What Exchange answers GetStreamingEvents for an id that is no subscription id at all (exchangelib's
+                # real-server tests send "AAA-"); a well-formed unknown one stays ErrorSubscriptionNotFound.
+                raise EwsError("ErrorInvalidSubscription", "Subscription is invalid.")
             subs.append(notifications.lookup(sub_id, ctx.principal, ("streaming",)))
         except EwsError as e:
             bad.append((sub_id, e))
@@ -80,6 +86,14 @@ def get_streaming_events(ctx: Context, req: Element):
         for sub in subs:
             sub.connections += 1
     return Streamed(_stream(sandbox, subs, minutes))
+
+
+def _well_formed(sub_id: str) -> bool:
+    try:
+        base64.b64decode(sub_id, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return bool(sub_id)
 
 
 def _stream(sandbox, subs: list[Subscription], minutes: int) -> Iterator[Element]:

@@ -14,6 +14,7 @@ from exchangelib.errors import (
     ErrorFolderNotFound,
     ErrorInvalidItemForOperationCreateItem,
     ErrorInvalidOperation,
+    ErrorInvalidSubscription,
     ErrorItemNotFound,
     ErrorMoveDistinguishedFolder,
     ErrorObjectTypeChanged,
@@ -193,3 +194,15 @@ def test_user_configuration_dictionaries_round_trip_booleans(alice):
     dictionary = {False: "off key", 7: True, "flag": False, "list": ("a", "b")}
     alice.calendar.create_user_configuration(name="Prefs", dictionary=dictionary)
     assert alice.calendar.get_user_configuration(name="Prefs").dictionary == dictionary
+
+
+def test_subscribe_sets_the_affinity_cookie(alice):
+    alice.affinity_cookie = None
+    sub_id = alice.calendar.subscribe_to_streaming()
+    assert alice.affinity_cookie  # exchangelib sends it back on the requests that follow
+    alice.calendar.unsubscribe(sub_id)
+
+
+def test_streaming_names_a_malformed_subscription_id(alice):
+    with pytest.raises(ErrorInvalidSubscription, match="Subscription is invalid"):
+        list(alice.calendar.get_streaming_events("AAA-", connection_timeout=1, max_notifications_returned=1))
