@@ -10,8 +10,10 @@ import base64
 import binascii
 import json
 import logging
+import select
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -44,6 +46,23 @@ class _Dropped(ConnectionAbortedError):
 
 
 AFFINITY_COOKIE = "sandbox-mailbox-server~1"
+
+
+def _peer_closed(environ) -> Callable[[], bool]:
+    """Whether the client of this (streaming) request hung up. A client sends nothing after its request, so a
+    readable socket means a FIN or a TLS close_notify: the client is gone."""
+    sock = environ.get("werkzeug.socket")
+
+    def check() -> bool:
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    return check
 
 
 class EwsApp:
@@ -151,6 +170,7 @@ class EwsApp:
                 if ctx.wrote:
                     sb.persist()
             if not isinstance(result, etree._Element):  # GetStreamingEvents: envelopes written as they come
+                result.client_gone = _peer_closed(environ)
                 return self.streaming_response(result)
         except SoapFault as f:
             return self.fault_response(f)

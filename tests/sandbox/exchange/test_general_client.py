@@ -5,6 +5,8 @@ calendar folders made, renamed and deleted by the client. All through unmodified
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, Message, Q
@@ -17,10 +19,13 @@ from exchangelib.errors import (
     ErrorInvalidSubscription,
     ErrorItemNotFound,
     ErrorMoveDistinguishedFolder,
+    ErrorNewEventStreamConnectionOpened,
     ErrorObjectTypeChanged,
     ErrorSubscriptionNotFound,
 )
 from exchangelib.folders import Calendar, Folder, FolderCollection
+
+from .conftest import ALICE
 
 UTC = EWSTimeZone("UTC")
 
@@ -206,3 +211,54 @@ def test_subscribe_sets_the_affinity_cookie(alice):
 def test_streaming_names_a_malformed_subscription_id(alice):
     with pytest.raises(ErrorInvalidSubscription, match="Subscription is invalid"):
         list(alice.calendar.get_streaming_events("AAA-", connection_timeout=1, max_notifications_returned=1))
+
+
+def _events(notifications, item_id) -> list[str]:
+    return [
+        type(e).__name__
+        for n in notifications
+        for e in n.events
+        if getattr(e, "item_id", None) and e.item_id.id == item_id
+    ]
+
+
+def test_events_after_a_closed_stream_wait_for_the_next_connection(alice):
+    # exchangelib hangs up after max_notifications_returned; what happens next belongs to its next connection.
+    sub_id = alice.calendar.subscribe_to_streaming()
+    start = EWSDateTime(2026, 6, 5, 9, tzinfo=UTC)
+    item = CalendarItem(account=alice, folder=alice.calendar, subject="a", start=start, end=start)
+    item.save()
+    first = list(alice.calendar.get_streaming_events(sub_id, connection_timeout=1, max_notifications_returned=1))
+    assert "CreatedEvent" in _events(first, item.id)
+    item.subject = "b"
+    item.save(update_fields=["subject"])
+    second = list(alice.calendar.get_streaming_events(sub_id, connection_timeout=1, max_notifications_returned=1))
+    assert _events(second, item.id)[:1] == ["ModifiedEvent"]
+    alice.calendar.unsubscribe(sub_id)
+
+
+def test_a_new_stream_connection_ends_the_old_one(env, alice):
+    sub_id = alice.calendar.subscribe_to_streaming()
+    outcome: list = []
+
+    def listen() -> None:
+        try:
+            outcome.append(list(alice.calendar.get_streaming_events(sub_id, connection_timeout=1)))
+        except ErrorNewEventStreamConnectionOpened as e:
+            outcome.append(e)
+
+    old = threading.Thread(target=listen)
+    old.start()
+    time.sleep(1)
+    second = env.account(ALICE)
+    start = EWSDateTime(2026, 6, 6, 9, tzinfo=UTC)
+    item = CalendarItem(account=second, folder=second.calendar, subject="c", start=start, end=start)
+    newer = threading.Thread(target=lambda: outcome.append(list(second.calendar.get_streaming_events(
+        sub_id, connection_timeout=1, max_notifications_returned=1))))  # fmt: skip
+    newer.start()
+    time.sleep(1)
+    item.save()
+    newer.join(30)
+    old.join(30)
+    assert isinstance(outcome[0], ErrorNewEventStreamConnectionOpened)
+    assert "CreatedEvent" in _events(outcome[1], item.id)
