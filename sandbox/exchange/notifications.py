@@ -45,8 +45,9 @@ delivery is in ``GET /__sandbox__/notifications``.
 **Errors** (the ResponseCode reference): an unknown, unsubscribed or malformed subscription id is
 ``ErrorSubscriptionNotFound``; one that expired (pull timeout, push given up, streaming idle) is
 ``ErrorExpiredSubscription`` (Exchange answers that while it deletes an expired subscription, then NotFound; the
-sandbox keeps answering it, undocumented beyond that); a push id given to GetEvents or Unsubscribe is
-``ErrorInvalidPullSubscriptionId``; a pull or push id given to GetStreamingEvents ``ErrorInvalidSubscription``
+sandbox keeps answering it, undocumented beyond that); a push id given to GetEvents is
+``ErrorInvalidPullSubscriptionId``, given to Unsubscribe ``ErrorInvalidSubscription``; a pull or push id (or a
+malformed one) given to GetStreamingEvents ``ErrorInvalidSubscription``
 (undocumented; Exchange's own example of a GetStreamingEvents error uses that code); another account's
 subscription ``ErrorSubscriptionAccessDenied``; folders of two mailboxes in one Subscribe
 ``ErrorInvalidSubscriptionRequest``; a push URL that is not http(s) or not 1-2082 characters

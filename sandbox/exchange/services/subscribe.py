@@ -69,7 +69,12 @@ def subscribe(ctx: Context, req: Element) -> Element:
 def unsubscribe(ctx: Context, req: Element) -> Element:
     notifications = ctx.sandbox.notifications
     try:
-        sub = notifications.lookup(req.findtext(m("SubscriptionId")), ctx.principal, ("pull", "streaming"))
+        sub_id = req.findtext(m("SubscriptionId"))
+        sub = notifications.lookup(sub_id, ctx.principal, ("pull", "streaming", "push"))
+        if sub.kind == "push":
+            # A push subscription ends by answering a notification with Unsubscribe; Exchange refuses the
+            # operation with this code (exchangelib's real-server tests expect it).
+            raise EwsError("ErrorInvalidSubscription", "A push subscription cannot be unsubscribed this way.")
         notifications.unsubscribe(sub)
         return response("Unsubscribe", [success("Unsubscribe")])
     except EwsError as e:
