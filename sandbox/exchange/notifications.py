@@ -11,8 +11,10 @@ The table keeps the last ``MAX_CHANGES`` changes per mailbox (Exchange keeps 30 
 of another mailbox or of another sandbox instance is ``ErrorInvalidWatermark``.
 
 **Events per change**, as Microsoft's table of events per scenario shows them (Exchange 2013 and later):
-created -> CreatedEvent (+ NewMailEvent in the Inbox); a new folder (the sandbox makes one when a
-distinguished folder is first used) -> CreatedEvent with FolderId and a ModifiedEvent of its parent;
+created -> CreatedEvent (+ NewMailEvent in the Inbox); a new folder (CreateFolder, or a distinguished folder
+on first use) -> CreatedEvent with FolderId and a ModifiedEvent of its parent; a renamed, moved or deleted
+folder (services/folders.py) -> ModifiedEvent, MovedEvent or DeletedEvent with FolderId, to subscriptions of
+its parent;
 modified -> ModifiedEvent; moved (also DeleteItem with MoveToDeletedItems) -> MovedEvent with
 OldParentFolderId (and OldItemId: sandbox ids survive a move, Exchange's change);
 copied (CopyItem) -> CopiedEvent with OldItemId; deleted -> DeletedEvent. Each is followed by a
