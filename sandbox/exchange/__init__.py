@@ -4,10 +4,10 @@ SOAP at ``/EWS/Exchange.asmx`` (Exchange 2013 SP1 level, validated against ``sch
 and Bearer auth, impersonation by a service account, calendar items with every writable property
 (``properties.py``), attachments and MimeContent, recurring series, meeting requests, responses and
 cancellations between mailboxes (``meetings.py``), SyncFolderItems, SyncFolderHierarchy, MoveItem/CopyItem,
-subscriptions and notifications (pull, push, streaming: ``notifications.py``), the master category list,
-ConvertId, ResolveNames and fault injection; request versions as in ``versions.py``. The admin API lives under
-``/__sandbox__`` (``faults``, ``reset``, ``log``, ``notifications``). What still differs from Exchange:
-docs/sandboxes.md and each module's docstring.
+folder writes (``services/folders.py``), subscriptions and notifications (pull, push, streaming:
+``notifications.py``), the master category list, ConvertId, ResolveNames and fault injection; request versions
+as in ``versions.py``. The admin API lives under ``/__sandbox__`` (``faults``, ``reset``, ``log``,
+``notifications``). What still differs from Exchange: docs/sandboxes.md and each module's docstring.
 
     sandbox = ExchangeSandbox(seed="demo")
     server = ServerThread(sandbox.wsgi_app)

@@ -10,8 +10,10 @@ import base64
 import binascii
 import json
 import logging
+import select
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -41,6 +43,26 @@ _IIS_500 = b"<html><body><h1>Server Error in '/EWS' Application.</h1><p>Injected
 
 class _Dropped(ConnectionAbortedError):
     """Raised after closing the client socket: werkzeug treats it as a dropped connection."""
+
+
+AFFINITY_COOKIE = "sandbox-mailbox-server~1"
+
+
+def _peer_closed(environ) -> Callable[[], bool]:
+    """Whether the client of this (streaming) request hung up. A client sends nothing after its request, so a
+    readable socket means a FIN or a TLS close_notify: the client is gone."""
+    sock = environ.get("werkzeug.socket")
+
+    def check() -> bool:
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    return check
 
 
 class EwsApp:
@@ -148,6 +170,7 @@ class EwsApp:
                 if ctx.wrote:
                     sb.persist()
             if not isinstance(result, etree._Element):  # GetStreamingEvents: envelopes written as they come
+                result.client_gone = _peer_closed(environ)
                 return self.streaming_response(result)
         except SoapFault as f:
             return self.fault_response(f)
@@ -166,7 +189,12 @@ class EwsApp:
                     fault_code="a:ErrorInternalServerError",
                 )
             )
-        return self.soap_response(result)
+        answer = self.soap_response(result)
+        if operation == "Subscribe":
+            # Exchange Online pins a subscription to its mailbox server with this cookie; clients (exchangelib,
+            # the EWS Managed API) send it back on GetEvents/GetStreamingEvents. One server here: a constant.
+            answer.set_cookie("X-BackEndOverrideCookie", AFFINITY_COOKIE, httponly=True, secure=False)
+        return answer
 
     def authenticate(self, request: Request) -> str | None:
         """The authenticated user name (an e-mail address), or None."""
@@ -216,7 +244,9 @@ class EwsApp:
         sb = self.sandbox
         if not sb.validate_schema:
             return
-        elements = [payload] + ([versions.xsd_view(h) for h in header] if header is not None else [])
+        from .services.subscribe import request_xsd_view
+
+        elements = [request_xsd_view(payload)] + ([versions.xsd_view(h) for h in header] if header is not None else [])
         for e in elements:
             errors = sb.validator.errors(e)
             if errors:

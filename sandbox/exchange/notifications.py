@@ -11,8 +11,10 @@ The table keeps the last ``MAX_CHANGES`` changes per mailbox (Exchange keeps 30 
 of another mailbox or of another sandbox instance is ``ErrorInvalidWatermark``.
 
 **Events per change**, as Microsoft's table of events per scenario shows them (Exchange 2013 and later):
-created -> CreatedEvent (+ NewMailEvent in the Inbox); a new folder (the sandbox makes one when a
-distinguished folder is first used) -> CreatedEvent with FolderId and a ModifiedEvent of its parent;
+created -> CreatedEvent (+ NewMailEvent in the Inbox); a new folder (CreateFolder, or a distinguished folder
+on first use) -> CreatedEvent with FolderId and a ModifiedEvent of its parent; a renamed, moved or deleted
+folder (services/folders.py) -> ModifiedEvent, MovedEvent or DeletedEvent with FolderId, to subscriptions of
+its parent;
 modified -> ModifiedEvent; moved (also DeleteItem with MoveToDeletedItems) -> MovedEvent with
 OldParentFolderId (and OldItemId: sandbox ids survive a move, Exchange's change);
 copied (CopyItem) -> CopiedEvent with OldItemId; deleted -> DeletedEvent. Each is followed by a
@@ -45,8 +47,9 @@ delivery is in ``GET /__sandbox__/notifications``.
 **Errors** (the ResponseCode reference): an unknown, unsubscribed or malformed subscription id is
 ``ErrorSubscriptionNotFound``; one that expired (pull timeout, push given up, streaming idle) is
 ``ErrorExpiredSubscription`` (Exchange answers that while it deletes an expired subscription, then NotFound; the
-sandbox keeps answering it, undocumented beyond that); a push id given to GetEvents or Unsubscribe is
-``ErrorInvalidPullSubscriptionId``; a pull or push id given to GetStreamingEvents ``ErrorInvalidSubscription``
+sandbox keeps answering it, undocumented beyond that); a push id given to GetEvents is
+``ErrorInvalidPullSubscriptionId``, given to Unsubscribe ``ErrorInvalidSubscription``; a pull or push id (or a
+malformed one) given to GetStreamingEvents ``ErrorInvalidSubscription``
 (undocumented; Exchange's own example of a GetStreamingEvents error uses that code); another account's
 subscription ``ErrorSubscriptionAccessDenied``; folders of two mailboxes in one Subscribe
 ``ErrorInvalidSubscriptionRequest``; a push URL that is not http(s) or not 1-2082 characters
@@ -317,6 +320,8 @@ class Notifications:
     def _render(self, mb: Mailbox, sub: Subscription, c: Change) -> list[Element]:
         if c.kind == "folder_created":
             return self._render_folder(mb, sub, c)
+        if c.kind in ("folder_modified", "folder_moved", "folder_deleted"):
+            return self._render_folder_change(mb, sub, c)
         if c.kind == "created" and c.item_id not in mb.items and not self._ever_existed(mb, c.item_id):
             return []  # a CreateItem that failed and was rolled back
         folders = sub.folders
@@ -375,7 +380,9 @@ class Notifications:
     def _render_folder(self, mb: Mailbox, sub: Subscription, c: Change) -> list[Element]:
         """A new folder: CreatedEvent for it, ModifiedEvent for its parent (Microsoft's 'new folder' row)."""
         folder = mb.folders.get(c.folder_id)
-        parent = mb.folders.get(folder.parent_id) if folder is not None and folder.parent_id else None
+        # Events render when read: a folder deleted since keeps the parent its change recorded.
+        parent_id = folder.parent_id if folder is not None else c.old_folder_id
+        parent = mb.folders.get(parent_id) if parent_id else None
         if parent is None or (sub.folders is not None and parent.id not in sub.folders):
             return []
         stamp = fmt_datetime(c.time)
@@ -383,7 +390,7 @@ class Notifications:
         if "CreatedEvent" in sub.event_types:
             events.append(el(t("CreatedEvent"), children=[
                 el(t("TimeStamp"), stamp),
-                el(t("FolderId"), attrs={"Id": folder.id, "ChangeKey": folder.changekey}),
+                el(t("FolderId"), attrs={"Id": c.folder_id, "ChangeKey": folder.changekey if folder else None}),
                 el(t("ParentFolderId"), attrs={"Id": parent.id, "ChangeKey": parent.changekey}),
             ]))  # fmt: skip
         if "ModifiedEvent" in sub.event_types:
@@ -394,6 +401,29 @@ class Notifications:
                 el(t("ParentFolderId"), attrs={"Id": grand.id, "ChangeKey": grand.changekey}),
             ]))  # fmt: skip
         return events
+
+    def _render_folder_change(self, mb: Mailbox, sub: Subscription, c: Change) -> list[Element]:
+        """A renamed (ModifiedEvent), moved (MovedEvent) or deleted (DeletedEvent) folder, seen by subscriptions
+        to its parent (old or new), as Exchange reports folder events (sandbox/exchange/services/folders.py)."""
+        folder = mb.folders.get(c.folder_id)
+        # A deleted folder is gone: its change keeps the parent it had (old_folder_id).
+        parent_id = folder.parent_id if folder is not None else c.old_folder_id
+        parents = {parent_id, c.old_folder_id} - {None}
+        if not parent_id or (sub.folders is not None and not parents & sub.folders):
+            return []
+        name = {"folder_modified": "ModifiedEvent", "folder_moved": "MovedEvent"}.get(c.kind, "DeletedEvent")
+        if name not in sub.event_types:
+            return []
+
+        def ref(tag: str, folder_id: str) -> Element:
+            f = mb.folders.get(folder_id)
+            return el(t(tag), attrs={"Id": folder_id, "ChangeKey": f.changekey if f else None})
+
+        stamp = el(t("TimeStamp"), fmt_datetime(c.time))
+        children = [stamp, ref("FolderId", c.folder_id), ref("ParentFolderId", parent_id)]
+        if c.kind == "folder_moved":
+            children += [el(t("OldFolderId"), attrs={"Id": c.folder_id}), ref("OldParentFolderId", c.old_folder_id)]
+        return [el(t(name), children=children)]
 
     @staticmethod
     def _ever_existed(mb: Mailbox, item_id: str) -> bool:

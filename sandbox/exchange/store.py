@@ -22,7 +22,7 @@ from .xml import Element, from_bytes, to_bytes, utcnow
 
 # Distinguished folders: name -> (display name, folder class, response element, parent distinguished name)
 DISTINGUISHED: dict[str, tuple[str, str | None, str, str | None]] = {
-    "root": ("Top of Information Store", None, "Folder", None),
+    "root": ("root", None, "Folder", None),  # what Exchange names the mailbox root
     "msgfolderroot": ("Top of Information Store", "IPF.Note", "Folder", "root"),
     "calendar": ("Calendar", "IPF.Appointment", "CalendarFolder", "msgfolderroot"),
     "tasks": ("Tasks", "IPF.Task", "TasksFolder", "msgfolderroot"),
@@ -72,6 +72,7 @@ class Folder:
     user_configs: dict[str, dict[str, Element]] = field(default_factory=dict)
     # Items that left this folder: item id -> (seq it entered, seq it left). Read by SyncFolderItems.
     tombstones: dict[str, tuple[int, int]] = field(default_factory=dict)
+    created_seq: int = 0  # the write that made it (SyncFolderHierarchy: Create or Update)
 
 
 @dataclass
@@ -108,6 +109,8 @@ class Mailbox:
     folders: dict[str, Folder] = field(default_factory=dict)
     distinguished: dict[str, str] = field(default_factory=dict)
     items: dict[str, Item] = field(default_factory=dict)
+    # Deleted folders: id -> (seq of the delete, ids of its ancestors then). Read by SyncFolderHierarchy.
+    folder_tombstones: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
 
     def folder(self, name: str) -> Folder:
         return self.folders[self.distinguished[name]]
@@ -162,6 +165,7 @@ class Store:
         display, cls, element, parent = DISTINGUISHED.get(name, (name, "IPF.Note", "Folder", "msgfolderroot"))
         parent_id = self.distinguished_folder(mb, parent).id if parent else None
         key = uuid.uuid4()
+        seq = self.next_seq()
         folder = Folder(
             id=ids.encode(mb.guid, ids.FOLDER, key),
             key=key,
@@ -170,7 +174,8 @@ class Store:
             folder_class=cls,
             element=element,
             parent_id=parent_id,
-            changekey=change_key(self.next_seq()),
+            changekey=change_key(seq),
+            created_seq=seq,
         )
         mb.folders[folder.id] = folder
         mb.distinguished[name] = folder.id
@@ -243,6 +248,7 @@ class Store:
                     "guid": str(mb.guid),
                     "timezone": mb.timezone,
                     "distinguished": mb.distinguished,
+                    "folder_tombstones": mb.folder_tombstones,
                     "folders": [
                         {
                             "id": f.id,
@@ -255,6 +261,7 @@ class Store:
                             "changekey": f.changekey,
                             "user_configs": {n: els(c) for n, c in f.user_configs.items()},
                             "tombstones": f.tombstones,
+                            "created_seq": f.created_seq,
                         }
                         for f in mb.folders.values()
                     ],
@@ -292,6 +299,7 @@ class Store:
         for m in data["mailboxes"]:
             mb = Mailbox(m["email"], m["password"], m["name"], uuid.UUID(m["guid"]), m.get("timezone", "UTC"))
             mb.distinguished = dict(m["distinguished"])
+            mb.folder_tombstones = {k: (v[0], list(v[1])) for k, v in m.get("folder_tombstones", {}).items()}
             for f in m["folders"]:
                 mb.folders[f["id"]] = Folder(
                     id=f["id"],
@@ -304,6 +312,7 @@ class Store:
                     changekey=f["changekey"],
                     user_configs={n: els(c) for n, c in f["user_configs"].items()},
                     tombstones={k: tuple(v) for k, v in f["tombstones"].items()},
+                    created_seq=f.get("created_seq", 0),
                 )
             for i in m["items"]:
                 exts = [from_bytes(e.encode()) for e in i["extended"]]

@@ -26,7 +26,11 @@ def create_item(ctx: Context, req: Element) -> Element:
                 mb = ctx.mailbox()
                 folder = mb.folder("calendar")
             if local(child) != "CalendarItem":
-                raise EwsError("ErrorInvalidItemForOperation", f"Calendar items only, not {local(child)}.")
+                raise EwsError(
+                    # (ErrorInvalidItemForOperation is no ResponseCode of the schema: this one is.)
+                    "ErrorInvalidItemForOperationCreateItem",
+                    f"The sandbox stores calendar items only, not {local(child)}.",
+                )
             if setting is None:
                 raise EwsError(
                     "ErrorSendMeetingInvitationsRequired", "SendMeetingInvitations is required for calendar items."

@@ -68,6 +68,9 @@ def find_item(ctx: Context, req: Element) -> Element:
         view = view if view is not None else req.find(m(name))
     restriction = req.find(m("Restriction"))
     sort = req.find(m("SortOrder"))
+    if view is not None and local(view) == "CalendarView" and (restriction is not None or sort is not None):
+        # Exchange expands a CalendarView without filtering or sorting it (clients filter the occurrences).
+        raise EwsError("ErrorInvalidOperation", "Restrictions and sort order may not be specified for a CalendarView.")
     messages = []
     for fid in req.find(m("ParentFolderIds")):
         try:

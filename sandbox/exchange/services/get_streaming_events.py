@@ -9,9 +9,11 @@ the sandbox answers like Exchange and validates each envelope with that one elem
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from ..errors import EwsError, SoapFault
 from ..notifications import HEARTBEAT_MINUTES, STREAMING_IDLE_MINUTES, Subscription
@@ -21,9 +23,11 @@ from . import Context, error, response
 
 @dataclass
 class Streamed:
-    """A response the WSGI layer writes as a stream of envelopes (each item of ``bodies`` is one body payload)."""
+    """A response the WSGI layer writes as a stream of envelopes (each item of ``bodies`` is one body payload).
+    The WSGI layer sets ``client_gone``: the stream ends, without taking more events, once the client hung up."""
 
     bodies: Iterator[Element]
+    client_gone: Callable[[], bool] = field(default=lambda: False)
 
 
 def _message(children: list[Element], status: str | None) -> Element:
@@ -63,6 +67,10 @@ def get_streaming_events(ctx: Context, req: Element):
     bad: list[tuple[str, EwsError]] = []
     for sub_id in ids:
         try:
+            if not _well_formed(sub_id):
+                # What Exchange answers GetStreamingEvents for an id that is no subscription id at all (exchangelib's
+                # real-server tests send "AAA-"); a well-formed unknown one stays ErrorSubscriptionNotFound.
+                raise EwsError("ErrorInvalidSubscription", "Subscription is invalid.")
             subs.append(notifications.lookup(sub_id, ctx.principal, ("streaming",)))
         except EwsError as e:
             bad.append((sub_id, e))
@@ -76,13 +84,39 @@ def get_streaming_events(ctx: Context, req: Element):
             ],
         )
         return response("GetStreamingEvents", [msg])
+    token = object()
     with notifications.cond:
         for sub in subs:
             sub.connections += 1
-    return Streamed(_stream(sandbox, subs, minutes))
+            # As in Exchange, a new connection for a subscription ends the one it had (which then answers
+            # ErrorNewEventStreamConnectionOpened): events go to the newest connection only.
+            sub.extra["stream"] = token
+    streamed = Streamed(iter(()))
+    streamed.bodies = _stream(sandbox, subs, minutes, streamed, token)
+    return streamed
 
 
-def _stream(sandbox, subs: list[Subscription], minutes: int) -> Iterator[Element]:
+def _well_formed(sub_id: str) -> bool:
+    try:
+        base64.b64decode(sub_id, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return bool(sub_id)
+
+
+def _superseded(subs: list[Subscription], token: object) -> Element:
+    msg = error(
+        "GetStreamingEvents",
+        EwsError("ErrorNewEventStreamConnectionOpened", "A new connection was opened for the subscription."),
+        [
+            el(m("ErrorSubscriptionIds"), children=[el(t("SubscriptionId"), s.id) for s in subs]),
+            el(m("ConnectionStatus"), "Closed"),
+        ],
+    )
+    return response("GetStreamingEvents", [msg])
+
+
+def _stream(sandbox, subs: list[Subscription], minutes: int, streamed: Streamed, token: object) -> Iterator[Element]:
     notifications = sandbox.notifications
     store = sandbox.store
     start = time.monotonic()
@@ -92,9 +126,15 @@ def _stream(sandbox, subs: list[Subscription], minutes: int) -> Iterator[Element
             deadline = start + notifications.minutes(minutes)
             heartbeat = notifications.minutes(HEARTBEAT_MINUTES)
             notes, more = [], False
+            if streamed.client_gone():
+                return  # events stay pending for the client's next connection
             with store.lock:
                 with notifications.cond:
                     live = [s for s in subs if notifications.subscriptions.get(s.id) is s]
+                    taken = [s for s in live if s.extra.get("stream") is not token]
+                if taken:
+                    yield _superseded(taken, token)
+                    return
                 if not live:
                     break
                 for sub in live:

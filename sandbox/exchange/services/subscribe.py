@@ -8,6 +8,8 @@ the subscriptions themselves is in ``notifications.py``.
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 from ..errors import EwsError, SoapFault
 from ..xml import Element, el, local, m, parse_bool, t
 from . import Context, error, response, success
@@ -49,7 +51,8 @@ def subscribe(ctx: Context, req: Element) -> Element:
                 folders.add(folder.id)
             folders = frozenset(folders)
         mailbox = mailbox or ctx.mailbox()
-        watermark = request.findtext(t("Watermark"))
+        # exchangelib sends the resume watermark as m:Watermark, which Exchange accepts (request_xsd_view).
+        watermark = request.findtext(t("Watermark")) or request.findtext(m("Watermark"))
         if kind == "push":
             kw["url"] = check_push_url(request.findtext(t("URL")))
         sub = notifications.subscribe(
@@ -66,8 +69,24 @@ def subscribe(ctx: Context, req: Element) -> Element:
 def unsubscribe(ctx: Context, req: Element) -> Element:
     notifications = ctx.sandbox.notifications
     try:
-        sub = notifications.lookup(req.findtext(m("SubscriptionId")), ctx.principal, ("pull", "streaming"))
+        sub_id = req.findtext(m("SubscriptionId"))
+        sub = notifications.lookup(sub_id, ctx.principal, ("pull", "streaming", "push"))
+        if sub.kind == "push":
+            # A push subscription ends by answering a notification with Unsubscribe; Exchange refuses the
+            # operation with this code (exchangelib's real-server tests expect it).
+            raise EwsError("ErrorInvalidSubscription", "A push subscription cannot be unsubscribed this way.")
         notifications.unsubscribe(sub)
         return response("Unsubscribe", [success("Unsubscribe")])
     except EwsError as e:
         return response("Unsubscribe", [error("Unsubscribe", e)])
+
+
+def request_xsd_view(payload: Element) -> Element:
+    """A Subscribe request as the XSD wants it: m:Watermark (what exchangelib sends, and Exchange takes; exchangelib's
+    own real-server tests resubscribe with it) read as t:Watermark. Everything else is validated as sent."""
+    if local(payload) != "Subscribe" or payload.find(f"*/{m('Watermark')}") is None:
+        return payload
+    view = deepcopy(payload)
+    for wm in view.iterfind(f"*/{m('Watermark')}"):
+        wm.tag = t("Watermark")
+    return view

@@ -3,9 +3,9 @@ https://learn.microsoft.com/en-us/exchange/client-developer/web-service-referenc
 
 The folders below ``SyncFolderId`` (the whole tree, as Exchange does; without it, the mailbox root), in one
 answer (the operation has no paging: IncludesLastFolderInRange is always true). The first sync lists every
-folder as a Create; later ones the folders created since the state (the sandbox makes folders only when a
-distinguished folder is first used: it has no CreateFolder, UpdateFolder or DeleteFolder, so Update and Delete
-never occur). The state is opaque: base64 of ``h1:<store epoch>:<folder id>:<write counter>`` and a checksum;
+folder as a Create; later ones a Create for each folder made since the state, an Update for each one
+changed since (renamed or moved, services/folders.py) and a Delete for each one deleted since. The state is
+opaque: base64 of ``h1:<store epoch>:<folder id>:<write counter>`` and a checksum;
 another folder's, another sandbox's or a mangled state is ErrorInvalidSyncStateData.
 """
 
@@ -73,7 +73,12 @@ def sync_folder_hierarchy(ctx: Context, req: Element) -> Element:
         for folder in _below(mb, root.id):
             seq = change_key_seq(folder.changekey) or 0
             if seq > base:
-                changes.append(el(t("Create"), children=[folder_element(ctx, mb, folder, shape)]))
+                kind = "Create" if folder.created_seq > base or not base else "Update"
+                changes.append(el(t(kind), children=[folder_element(ctx, mb, folder, shape)]))
+        if base:
+            for folder_id, (seq, ancestors) in mb.folder_tombstones.items():
+                if seq > base and root.id in ancestors:
+                    changes.append(el(t("Delete"), children=[el(t("FolderId"), attrs={"Id": folder_id})]))
         messages = [
             success(
                 "SyncFolderHierarchy",

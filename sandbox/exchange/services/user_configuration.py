@@ -61,6 +61,17 @@ def get_user_configuration(ctx: Context, req: Element) -> Element:
     return response("GetUserConfiguration", [msg])
 
 
+def _canonical(part: Element) -> Element:
+    """Dictionary Boolean keys and values as Exchange stores them: xs:boolean's ``true``/``false`` (exchangelib
+    writes ``1``/``0`` and reads back only the words)."""
+    if local(part) == "Dictionary":
+        for typed in part.iter(t("DictionaryKey"), t("DictionaryValue")):
+            if typed.findtext(t("Type")) == "Boolean":
+                for v in typed.iterfind(t("Value")):
+                    v.text = {"1": "true", "0": "false"}.get((v.text or "").strip(), v.text)
+    return part
+
+
 def _write(ctx: Context, req: Element, operation: str, create: bool) -> Element:
     from ..store import change_key
 
@@ -75,7 +86,7 @@ def _write(ctx: Context, req: Element, operation: str, create: bool) -> Element:
         stored = dict(folder.user_configs.get(name, {}))
         for c in conf:
             if local(c) in PARTS:
-                stored[local(c)] = copy(c)
+                stored[local(c)] = _canonical(copy(c))
         stored["_changekey"] = el(t("ChangeKey"), change_key(ctx.store.next_seq()))
         folder.user_configs[name] = stored
         ctx.wrote = True

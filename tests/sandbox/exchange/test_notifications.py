@@ -357,10 +357,10 @@ def test_push_posts_events_and_keep_alives_until_the_listener_unsubscribes(fast,
     # With nothing to say, a StatusEvent every StatusFrequency minutes.
     listener.wait_for(lambda: any(isinstance(e, StatusEvent) for e in listener.events()), seconds=MINUTE * 4)
 
-    # A push id is not for GetEvents or Unsubscribe.
+    # A push id is not for GetEvents or Unsubscribe (it ends by answering a notification with Unsubscribe).
     with pytest.raises(ErrorInvalidPullSubscriptionId):
         list(alice.calendar.get_events(sub_id, watermark))
-    with pytest.raises(ErrorInvalidPullSubscriptionId):
+    with pytest.raises(ErrorInvalidSubscription):
         alice.calendar.unsubscribe(sub_id)
 
     # Answering Unsubscribe ends it: nothing more arrives.

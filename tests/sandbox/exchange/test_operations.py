@@ -21,7 +21,8 @@ CATEGORIES_NS = "{CategoryList.xsd}"
 
 
 def test_distinguished_folders_and_find_folder(env, alice):
-    assert alice.root.name == "Top of Information Store"
+    assert alice.root.name == "root"
+    assert alice.msg_folder_root.name == "Top of Information Store"
     assert (alice.calendar.name, alice.calendar.folder_class) == ("Calendar", "IPF.Appointment")
     assert (alice.tasks.name, alice.inbox.name, alice.trash.name) == ("Tasks", "Inbox", "Deleted Items")
     assert alice.calendar.parent.name == "Top of Information Store"
