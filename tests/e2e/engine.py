@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from calsync.settings import Settings
+from sandbox.graph import ids as graph_ids
 from sandbox.seed import rep_by_email
 from sync import mailboxes, policy_store
 from sync.models import HealthEntry, Link
@@ -60,6 +61,13 @@ class Engine:
         )
         assert result.status != "failed", result.error
         return result
+
+    def item_id(self, ews_id: str) -> str:
+        """The id the engine's connector knows an Outlook item by, from the id an exchangelib actor sees: the same
+        id on EWS, its immutable id on Graph (what ``translateExchangeIds`` to ``restImmutableEntryId`` answers)."""
+        if self.protocol != "graph":
+            return ews_id
+        return graph_ids.immutable_id(graph_ids.parse(ews_id))
 
     def connectors(self, email: str | None = None) -> dict:
         """A session's connectors, on the environment's connection settings (the mailbox's own login if any);

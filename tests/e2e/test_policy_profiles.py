@@ -89,7 +89,7 @@ def test_explicit_profile_off_previews_and_removes_only_what_sync_created(engine
     assert planned.counts["deleted"] == {"salesforce": 0, "exchange": 1}
     assert planned.counts["unlinked"] == 2
     assert [(i.action, i.side, i.item_id) for i in planned.items if i.action == "deleted"] == [
-        ("deleted", "exchange", made)
+        ("deleted", "exchange", engine.item_id(made))
     ]
     unlinked = {i.sync_key for i in planned.items if i.action == "unlinked"}
 
@@ -213,7 +213,7 @@ def test_preview_of_downsync_only_is_what_the_next_session_does(engine, world):
     change = preview_jobs.Change("policy", default, policy=policy.to_dict())
     planned = _preview(engine, change)
     assert planned.counts["reverted"] == {"salesforce": 0, "exchange": 1}
-    assert [i.item_id for i in planned.items if i.action == "reverted"] == [mine]
+    assert [i.item_id for i in planned.items if i.action == "reverted"] == [engine.item_id(mine)]
     assert "not_sent_up" in {h["code"] for h in planned.health}
     engine.set_policy(direction="downsync_only")
     result = engine.sync()
@@ -234,7 +234,9 @@ def test_preview_of_salesforce_deletion_delete_is_what_the_next_session_does(eng
     planned = _preview(engine, preview_jobs.Change("policy", default, policy=policy.to_dict()))
     assert today.counts["deleted"]["exchange"] == 0 and today.counts["untagged"] == 2
     assert planned.counts["deleted"] == {"salesforce": 0, "exchange": 2}
-    assert sorted(i.item_id for i in planned.items if i.action == "deleted") == sorted([mine, made])
+    assert sorted(i.item_id for i in planned.items if i.action == "deleted") == sorted(
+        map(engine.item_id, [mine, made])
+    )
     engine.set_policy(salesforce_deletion="delete")
     result = engine.sync()
     _assert_same(planned, result)
@@ -253,7 +255,7 @@ def test_the_guard_a_preview_shows(engine, world):
     planned = _preview(engine, preview_jobs.Change("policy", default, policy=policy.to_dict()))
     assert planned.guard["tripped"] and planned.counts["deleted"]["exchange"] == 0
     assert "mass_deletion_guard" in {h["code"] for h in planned.health}
-    assert sorted(i.item_id for i in planned.stopped if i.action == "deleted") == sorted(ids)
+    assert sorted(i.item_id for i in planned.stopped if i.action == "deleted") == sorted(map(engine.item_id, ids))
     engine.set_policy(salesforce_deletion="delete")
     result = engine.sync()
     assert result.status == "partial" and "mass-deletion guard" in (result.error or "")

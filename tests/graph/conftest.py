@@ -88,3 +88,10 @@ def gengine(graph_settings, world):  # noqa: F811
     eng = graph_engine(graph_settings, world)
     yield eng
     eng.runtime.close()
+
+
+@pytest.fixture
+def exchange_protocol() -> str:
+    """These tests choose each mailbox's backend themselves (several start on EWS and move to Graph): the e2e
+    engine's default mailbox protocol stays EWS here rather than running every test twice."""
+    return "ews"

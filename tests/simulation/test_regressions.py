@@ -252,9 +252,9 @@ def test_a_series_created_before_a_crash_gets_its_exceptions_on_both_sides(machi
     machine.converge()  # asserts both sides hold the moved and the deleted occurrence
 
 
-@pytest.mark.xfail(strict=True, reason="open: found by the deep simulation on the s23 branch, also fails on main")
 def test_an_event_moved_in_salesforce_while_unshared_in_outlook_converges_when_shared_again(machine):
-    """Found by the deep simulation (not fixed here; it fails on main at 0e1d3ca as well): an Event made in
+    """Found by the deep simulation on the issue-23 branch (it failed on 0e1d3ca too; it passes since the
+    merge with issue 16's engine work, on both protocols, so it stays as a regression test): an Event made in
     Salesforce and synced, moved a day later in Salesforce (across the US DST change) while the rep unshares
     it in Outlook, then shared again: every session after converging writes its time to Outlook again (an
     echo, docs/invariants.md #9). The two all-day items only give the Event its token."""
