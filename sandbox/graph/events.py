@@ -426,7 +426,10 @@ def apply(
     written: list[str] = []
 
     def put(name: str, elem: Element | None) -> None:
-        if elem is None:
+        if elem is None and occurrence is not None:
+            # An occurrence's field cleared is empty there, not the master's again (as EWS DeleteItemField).
+            target[name] = el(t(name), attrs={calendar.CLEARED: "true"})
+        elif elem is None:
             target.pop(name, None)
         else:
             target[name] = elem

@@ -42,8 +42,10 @@ from sync.connectors.base import (
     ItemChange,
     ItemFeed,
     NewItem,
+    OccurrenceChange,
     WriteResult,
 )
+from sync.connectors.errors import ConnectorError
 from sync.connectors.graph import mapping
 from sync.connectors.graph.client import SERVICE, GraphClient, SubRequest, SubResponse, error_of
 from sync.connectors.graph.feed import Cursor, delta_round
@@ -65,6 +67,7 @@ _SELECT = {
     "sensitivity": ("sensitivity",), "required_attendees": ("attendees",), "optional_attendees": ("attendees",),
     "categories": ("categories",), "recurrence": ("recurrence", "originalStartTimeZone"),
 }  # fmt: skip
+_OCCURRENCE_FIELDS = ("subject", "location", "start", "end")  # what `OccurrenceChange` may set
 _ALWAYS = ("id", "changeKey", "type", "seriesMasterId", "isOrganizer", "isCancelled", "iCalUId",
            "lastModifiedDateTime")  # fmt: skip
 
@@ -448,31 +451,96 @@ class GraphCalendar:
         if not instance_indexes:
             return 0
         before = self.usage.calls
-        [answer] = self._get_events([master_id])
-        if answer.status == 404:
+        master = self._master(master_id)
+        if master is None:
             return self.usage.calls - before
-        if not answer.ok:
-            raise error_of(answer.status, answer.body, context="GET event")
-        master = answer.body or {}
         expected = self._expected_starts(master, None)
         wanted = {int(expected[i - 1].timestamp()) for i in instance_indexes if 0 < i <= len(expected)}
-        if not wanted:
-            return self.usage.calls - before
-        lo = dt.datetime.fromtimestamp(min(wanted), dt.UTC) - dt.timedelta(days=1)
-        hi = dt.datetime.fromtimestamp(max(wanted), dt.UTC) + dt.timedelta(days=2)
-        page = self.client.get_json(
-            f"{self._user}/events/{master_id}/instances",
-            {"startDateTime": _iso(lo), "endDateTime": _iso(hi), "$top": "1000"},
-        )
-        ids = []
-        for inst in page.get("value") or []:
-            original = mapping.parse_datetime(inst.get("originalStart"))
-            if original is not None and int(original.timestamp()) in wanted:
-                ids.append(str(inst["id"]))
+        ids = [str(inst["id"]) for inst in self._instances_at(master_id, wanted).values()]
         for result in self.delete(ids):
             if result.error is not None:
                 raise result.error
         return self.usage.calls - before
+
+    def update_occurrences(self, master_id: str, changes: Sequence[OccurrenceChange]) -> list[WriteResult]:
+        """Change single occurrences: read the master (its pattern and zone), find each occurrence's instance
+        by its original start with one ``/instances`` read, then PATCH the given fields of each (batched).
+
+        No ``If-Match``: like EWS (no change key on an OccurrenceItemId), every occurrence written moves the
+        master's change key, so a second occurrence of the same batch would fail on the first one's write.
+        An occurrence beyond the pattern fails with ``ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange``, one
+        the pattern has but ``/instances`` does not with ``ErrorCalendarOccurrenceIsDeletedFromRecurrence`` (the
+        EWS codes), a move to or past a neighbour's day with Graph's own ``ErrorOccurrenceCrossingBoundary``."""
+        if not changes:
+            return []
+        master = self._master(master_id)
+        if master is None or not master.get("recurrence"):
+            error = ConnectorError("The series was not found.", code="ErrorItemNotFound", service=SERVICE, status=404)
+            return [WriteResult(None, None, error) for _ in changes]
+        expected = {int(s.timestamp()) for s in self._expected_starts(master, None)}
+        count = len(expected)
+        results: list[WriteResult | None] = [None] * len(changes)
+        wanted: dict[int, int] = {}  # change position → its original start (epoch seconds)
+        for n, change in enumerate(changes):
+            at = int(change.original_start.timestamp())
+            if not 1 <= change.index <= count or at not in expected:
+                results[n] = WriteResult(None, None, ConnectorError(
+                    f"Occurrence {change.index} is outside the series' pattern.", service=SERVICE, status=400,
+                    code="ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"))  # fmt: skip
+            else:
+                wanted[n] = at
+        found = self._instances_at(master_id, set(wanted.values())) if wanted else {}
+        zone_name = mapping.item_zone(master) or "UTC"
+        patches: list[tuple[int, str, SubRequest]] = []
+        for n, at in wanted.items():
+            inst = found.get(at)
+            if inst is None:
+                results[n] = WriteResult(None, None, ConnectorError(
+                    f"Occurrence {changes[n].index} was deleted from the series.", service=SERVICE, status=404,
+                    code="ErrorCalendarOccurrenceIsDeletedFromRecurrence"))  # fmt: skip
+                continue
+            inst_id = str(inst["id"])
+            fields = {k: v for k, v in changes[n].fields.items() if k in _OCCURRENCE_FIELDS}
+            body = mapping.graph_body(fields, fallback_zone=zone_name)
+            patches.append((n, inst_id, SubRequest("PATCH", f"{self._user}/events/{inst_id}", body)))
+        if patches:
+            self._prefetched.pop(master_id, None)  # its change key moves
+            answers = self.client.batch([request for _, _, request in patches])
+            for (n, inst_id, _), answer in zip(patches, answers, strict=True):
+                self._prefetched.pop(inst_id, None)
+                results[n] = self._write_result(answer, fallback_id=inst_id)
+        return [r for r in results if r is not None]
+
+    def _master(self, master_id: str) -> dict[str, Any] | None:
+        """The series master as Graph has it (``None``: gone)."""
+        [answer] = self._get_events([master_id])
+        if answer.status == 404:
+            return None
+        if not answer.ok:
+            raise error_of(answer.status, answer.body, context="GET event")
+        return answer.body or {}
+
+    def _instances_at(self, master_id: str, starts: set[int]) -> dict[int, dict[str, Any]]:
+        """Original start (epoch seconds) → the series' instance there, for these starts: one ``/instances``
+        read over their span (paged); a start with no instance is a deleted occurrence."""
+        if not starts:
+            return {}
+        lo = dt.datetime.fromtimestamp(min(starts), dt.UTC) - dt.timedelta(days=1)
+        hi = dt.datetime.fromtimestamp(max(starts), dt.UTC) + dt.timedelta(days=2)
+        page = self.client.get_json(
+            f"{self._user}/events/{master_id}/instances",
+            {"startDateTime": _iso(lo), "endDateTime": _iso(hi), "$top": "1000"},
+        )
+        instances = list(page.get("value") or [])
+        while page.get("@odata.nextLink"):
+            page = self.client.get_json(page["@odata.nextLink"])
+            instances += page.get("value") or []
+        out = {}
+        for inst in instances:
+            original = mapping.parse_datetime(inst.get("originalStart"))
+            if original is not None and int(original.timestamp()) in starts:
+                out[int(original.timestamp())] = inst
+        return out
 
     def _write_result(self, answer: SubResponse, *, fallback_id: str | None = None) -> WriteResult:
         if answer.ok:

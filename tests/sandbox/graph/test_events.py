@@ -168,6 +168,12 @@ def test_recurrence_patterns_round_trip_and_occurrences_cannot_cross_neighbours(
         f"/users/{user}/events/{middle['id']}", json=event_body(start + dt.timedelta(days=2, hours=1), "too far")
     )
     assert _error(crossing) == (400, "ErrorOccurrenceCrossingBoundary")
+    # An occurrence's location cleared stays empty there (the master's does not show through), as on EWS.
+    graph.patch(f"/users/{user}/events/{master['id']}", json={"location": {"displayName": "Room 4"}})
+    cleared = graph.patch(f"/users/{user}/events/{middle['id']}", json={"location": {"displayName": ""}})
+    assert cleared.status_code == 200, cleared.text
+    assert graph.get(f"/users/{user}/events/{middle['id']}").json()["location"]["displayName"] == ""
+    assert graph.get(f"/users/{user}/events/{occurrences[0]['id']}").json()["location"]["displayName"] == "Room 4"
     bad = graph.post(
         f"/users/{user}/events",
         json=event_body(
