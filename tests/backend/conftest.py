@@ -130,3 +130,10 @@ def mailbox(db_session):
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def exchange_protocol() -> str:
+    """The e2e engine's mailboxes stay on EWS here: these tests are about the API and the workers, not a protocol
+    (tests/e2e runs the engine on both, tests/graph covers the add-in API on Graph mailboxes)."""
+    return "ews"

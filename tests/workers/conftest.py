@@ -60,3 +60,10 @@ def context(redis, sandbox_settings, config, clock) -> Iterator[jobs.WorkerConte
     jobs.install(ctx)
     yield ctx
     jobs.install(None)
+
+
+@pytest.fixture
+def exchange_protocol() -> str:
+    """The e2e engine's mailboxes stay on EWS here: these tests are about the API and the workers, not a protocol
+    (tests/e2e runs the engine on both, tests/graph covers the add-in API on Graph mailboxes)."""
+    return "ews"

@@ -158,11 +158,9 @@ def test_graph_written_series_meetings_and_all_day_events_read_through_ews(graph
     [master] = list(ews.calendar.filter(contract_key="K-SERIES"))
     assert master.type == "RecurringMaster" and master.recurrence.boundary.number == 3
     assert [a.mailbox.email_address for a in master.required_attendees] == ["wile.coyote@acme.test"]
-    occurrences = list(
-        ews.calendar.view(start=EWSDateTime.from_datetime(window[0]), end=EWSDateTime.from_datetime(window[1])).filter(
-            subject="Graph series"
-        )
-    )
+    # Exchange refuses a restriction on a CalendarView (ErrorInvalidOperation): filter the expanded view here.
+    view = ews.calendar.view(start=EWSDateTime.from_datetime(window[0]), end=EWSDateTime.from_datetime(window[1]))
+    occurrences = [item for item in view if item.subject == "Graph series"]
     assert len(occurrences) == 3
     [day_item] = list(ews.calendar.filter(subject="Graph all day"))
     assert (day_item.is_all_day, day_item.legacy_free_busy_status, day_item.sensitivity) == (True, "OOF", "Private")
