@@ -106,8 +106,8 @@ def microsoft365_save():
             try:
                 load_pem_private_key(private_key.encode(), password=None)
             except (ValueError, TypeError):
-                errors.append("The private key must be an unencrypted PEM private key (-----BEGIN PRIVATE KEY----- "
-                              "or -----BEGIN RSA PRIVATE KEY-----) of the uploaded certificate.")  # fmt: skip
+                errors.append("The private key must be the uploaded certificate's private key, unencrypted PEM "
+                              "(PKCS#8 or PKCS#1).")  # fmt: skip
         elif not kept.get("private_key"):
             errors.append(
                 "Paste the private key (PEM) of the certificate uploaded to the app registration"
