@@ -205,9 +205,14 @@ def with_push(decision: Decision, push_state: str, *, status: str, now: dt.datet
     ``push_state`` is the mailbox's Exchange channel (`sync.push.health.exchange_push_state`): ``up`` → the
     next periodic session after the safety interval (default 6 h); ``down`` (it was up: reported down or its
     heartbeat expired) → the fallback interval (default 30 minutes); ``none`` (never had push) → the adaptive
-    decision as it is. A budget back-off and a failed session's retry time are kept as they are."""
-    if decision.backoff_until is not None or status == "failed" or push_state == "none":
+    decision as it is. A budget back-off is kept as it is. A failed or partial session (its failed items come
+    back at the next session) runs again within the fallback interval: a session push asked for may have
+    taken the only request, and must not leave its change waiting six hours."""
+    if decision.backoff_until is not None or push_state == "none":
         return decision
+    if status in ("failed", "partial"):
+        soon = now + dt.timedelta(minutes=push.fallback_interval_minutes)
+        return Decision(decision.interval, min(decision.next_sync_at, soon), None, None)
     minutes = push.safety_interval_minutes if push_state == "up" else push.fallback_interval_minutes
     return Decision(minutes, now + dt.timedelta(minutes=minutes), None, None)
 
