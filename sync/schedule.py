@@ -367,6 +367,11 @@ class TickReport:
     pulled_back: list[int] = field(default_factory=list)  # stretched intervals shortened: push went down
 
 
+# RQ job statuses of a session that will still run (or runs): a push request waits for it.
+_WAITING = frozenset({JobStatus.QUEUED.value, JobStatus.STARTED.value, JobStatus.SCHEDULED.value,
+                      JobStatus.DEFERRED.value})  # fmt: skip
+
+
 class Scheduler:
     """``calsync scheduler``: enqueue due sessions every ``interval`` seconds while holding the leader lock, and
     between those passes, every ``push_interval`` seconds (CALSYNC_PUSH_PASS_SECONDS), a short push pass that
@@ -440,13 +445,20 @@ class Scheduler:
         with self.db_factory() as db:
             rows = {row.id: row for row in db.execute(
                 select(Mailbox.id, Mailbox.enabled, Mailbox.backoff_until).where(Mailbox.id.in_(ids)))}  # fmt: skip
+        # One round trip for the whole batch: a mailbox whose session is queued, scheduled or running is left to
+        # it (its request stays pending, for this session to take or for one more after it).
+        with self.redis.pipeline(transaction=False) as pipe:
+            for mailbox_id in ids:
+                pipe.hget(Job.key_for(job_id(mailbox_id)), "status")
+            statuses = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+        busy = {m for m, status in zip(ids, statuses, strict=True) if status in _WAITING}
         enqueued = []
         for mailbox_id in ids:
             row = rows.get(mailbox_id)
             if row is None or not row.enabled:
                 drop_request(self.redis, mailbox_id)
                 continue
-            if row.backoff_until is not None and row.backoff_until > now:
+            if mailbox_id in busy or (row.backoff_until is not None and row.backoff_until > now):
                 continue
             if enqueue_session(self.queue, mailbox_id, self.config, reason="push") != "duplicate":
                 enqueued.append(mailbox_id)
