@@ -11,7 +11,8 @@ change notifications and lifecycle notifications.
 - A watcher thread reads the store's write counter every ``poll_seconds`` and notifies each subscription of the
   changes to its mailbox's Calendar folder since the last look, whichever protocol wrote them (EWS or Graph):
   ``{"value": [{subscriptionId, subscriptionExpirationDateTime, changeType, resource, resourceData {@odata.type,
-  @odata.id, @odata.etag, id}, clientState, tenantId}]}``. A change is ``created`` when the item entered the
+  @odata.id, @odata.etag, id}, clientState, tenantId}]}``; ids are restIds, or immutable ids for a subscription
+  created with ``Prefer: IdType="ImmutableId"`` (as Graph does). A change is ``created`` when the item entered the
   folder since, ``deleted`` when it left, else ``updated``. Deliveries time out after 3 seconds (Graph's ack
   deadline) and are not retried; every delivery is in ``GET /__sandbox__/notifications``.
 - ``POST /__sandbox__/subscriptions/{id}/lifecycle`` ``{"event": "reauthorizationRequired" | "missed" |
@@ -58,6 +59,7 @@ class Subscription:
     expiration: dt.datetime
     seen_seq: int
     user_id: str
+    immutable_ids: bool = False  # created with Prefer: IdType="ImmutableId"
     extra: dict = field(default_factory=dict)
 
     def json(self) -> dict:
@@ -138,7 +140,7 @@ class Subscriptions:
             )
         return when
 
-    def create(self, caller, body) -> dict:
+    def create(self, caller, body, *, immutable: bool = False) -> dict:
         if not isinstance(body, dict):
             raise body_read("The request body must be a JSON object.")
         resource = body.get("resource")
@@ -185,6 +187,7 @@ class Subscriptions:
             expiration=expiration,
             seen_seq=self.sandbox.exchange.store.seq,
             user_id=self.sandbox.object_id(mb.email),
+            immutable_ids=immutable,
         )
         with self._lock:
             self.items[sub.id] = sub
@@ -329,7 +332,8 @@ class Subscriptions:
         for kind, item_id, changekey in found:
             if kind not in sub.change_types:
                 continue
-            rest = ids.rest_id(ews_ids.decode(item_id))
+            parsed = ews_ids.decode(item_id)
+            rest = ids.immutable_id(parsed) if sub.immutable_ids else ids.rest_id(parsed)
             resource = f"Users/{sub.user_id}/Events/{rest}"
             data = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource, "id": rest}
             if changekey:
