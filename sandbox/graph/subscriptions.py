@@ -15,6 +15,8 @@ change notifications and lifecycle notifications.
   created with ``Prefer: IdType="ImmutableId"`` (as Graph does). A change is ``created`` when the item entered the
   folder since, ``deleted`` when it left, else ``updated``. Deliveries time out after 3 seconds (Graph's ack
   deadline) and are not retried; every delivery is in ``GET /__sandbox__/notifications``.
+  ``PUT /__sandbox__/notifications {"paused": true}`` holds change notifications back (nothing is lost: the
+  changes are notified once ``{"paused": false}``), so a test can act before Graph would have notified.
 - ``POST /__sandbox__/subscriptions/{id}/lifecycle`` ``{"event": "reauthorizationRequired" | "missed" |
   "subscriptionRemoved"}`` sends that lifecycle notification (``subscriptionRemoved`` also removes it).
   Expired subscriptions stop receiving notifications and are dropped.
@@ -89,6 +91,8 @@ class Subscriptions:
         self._lock = threading.Lock()
         self.items: dict[str, Subscription] = {}
         self.deliveries: list[dict] = []
+        # Held back while paused (a test's control): changes are kept and notified at the first look after.
+        self.paused = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -290,6 +294,8 @@ class Subscriptions:
                 logging.getLogger("sandbox.graph").exception("subscription watcher failed")
 
     def poll_once(self) -> None:
+        if self.paused:
+            return
         store = self.sandbox.exchange.store
         now = dt.datetime.fromtimestamp(self.sandbox.now(), dt.UTC)
         with self._lock:

@@ -31,6 +31,10 @@ class Webhook:
     url: str
     server: ServerThread
     graph_info: dict[str, Any]
+    start: int = 0  # the sandbox's log outlives tests: deliveries before this test are not ours
+
+    def __post_init__(self) -> None:
+        self.start = len(self._log())
 
     def http(self) -> requests.Session:
         session = requests.Session()
@@ -38,12 +42,15 @@ class Webhook:
         session.verify = self.graph_info["ca_file"]
         return session
 
-    def deliveries(self, kind: str | None = None) -> list[dict]:
+    def _log(self) -> list[dict]:
         with self.http() as http:
             answer = http.get(self.graph_info["admin_url"] + "/notifications", timeout=30)
         answer.raise_for_status()
-        found = answer.json()["deliveries"]
-        return [d for d in found if kind is None or d["kind"] == kind]
+        return answer.json()["deliveries"]
+
+    def deliveries(self, kind: str | None = None) -> list[dict]:
+        """The Graph sandbox's webhook deliveries (and validations) since this test began."""
+        return [d for d in self._log()[self.start :] if kind is None or d["kind"] == kind]
 
     def wait_for_delivery(self, predicate: Callable[[dict], bool], timeout: float = 15.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -65,6 +72,9 @@ def webhook(graph_settings, sandboxes, graph_info) -> Iterator[Webhook]:
         server.stop()
         runtime_of(app).close()
         _delete_subscriptions(graph_info)
+        with requests.put(graph_info["admin_url"] + "/notifications", json={"paused": False},
+                          verify=graph_info["ca_file"], timeout=30):  # fmt: skip
+            pass
 
 
 @pytest.fixture
