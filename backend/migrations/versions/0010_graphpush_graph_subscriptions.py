@@ -1,7 +1,7 @@
 """graph_subscriptions: each Graph mailbox's change-notification subscription (issue 18, docs/push.md)
 
 Revision ID: 0010_graphpush
-Revises: 0009
+Revises: 0010
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import sync.models
 
 revision = "0010_graphpush"
-down_revision = "0009"
+down_revision = "0010"  # push's latency samples (0010_push_latency_samples.py); the lead re-chains at merge
 branch_labels = None
 depends_on = None
 
