@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import time
 from dataclasses import replace
 
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from calsync.cli import main
 from sandbox.seed import REPS
 from sync import mailboxes
 from sync.models import GraphSubscription, Mailbox
@@ -201,3 +204,22 @@ def test_a_pass_makes_at_most_its_batch_of_operations_and_one_pass_runs_at_a_tim
     finally:
         for engine in engines:
             engine.runtime.close()
+
+
+def test_the_cli_runs_one_pass_and_lists_the_subscriptions(gengine, world, webhook, graph_settings, sandbox_info_file,
+                                                           graph_info):  # fmt: skip
+    env = {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file),
+           "DATABASE_URL": graph_settings.database_url, "REDIS_URL": graph_settings.redis_url}  # fmt: skip
+    runner = CliRunner()
+    refused = runner.invoke(main, ["graph-subscriptions", "sync"], env=env)
+    assert refused.exit_code == 1 and f"{world.rep.email}: public_url_missing" in refused.output, refused.output
+
+    done = runner.invoke(
+        main, ["graph-subscriptions", "sync", "--json"], env={**env, "CALSYNC_PUBLIC_URL": webhook.url}
+    )
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    assert (report["created"], report["requests"], report["failed"]) == (1, 1, {})
+    [sub] = graph_subscriptions(graph_info)
+    listed = runner.invoke(main, ["graph-subscriptions", "list"], env=env)
+    assert listed.exit_code == 0 and world.rep.email in listed.output and sub["id"] in listed.output
