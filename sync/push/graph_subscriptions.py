@@ -67,6 +67,7 @@ LOCK_TTL = 600  # seconds: longer than a pass of CALSYNC_GRAPH_SUBSCRIPTION_BATC
 RETRY_KEY = "calsync:push:graph:retry:{mailbox_id}"
 REQUESTS_KEY = "calsync:push:graph:requests"  # hash: operation -> Graph requests made, all keepers together
 GONE = 404
+SETTINGS_REFRESH_SECONDS = 300  # how often a long-lived keeper (the listener's) reads the stored connection again
 STATUS_COMPONENT = "graph-subscriptions"  # record_status: this process's last pass, for the panel
 
 
@@ -148,6 +149,11 @@ class GraphSubscriptionKeeper:
         self._token_source: TokenSource | None = None
         self.http = session or requests.Session()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        # Mailbox → (detail, time) of the last "up" heartbeat: a listener calls tick every few seconds, and a
+        # heartbeat is only due every third of its TTL (or when the subscription changed).
+        self._beats: dict[int, tuple[str, float]] = {}
+        self._refresh: Callable[[], None] | None = None
+        self._refreshed = time.monotonic()
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> GraphSubscriptionKeeper:
@@ -156,13 +162,21 @@ class GraphSubscriptionKeeper:
         from sync.runtime import graph_session
 
         settings = runtime.connection_settings()
-        return cls(
+        keeper = cls(
             db=runtime.db,
             redis=runtime.redis,
             settings=settings,
-            tokens=lambda: runtime.graph_tokens(settings),
+            tokens=lambda: runtime.graph_tokens(keeper.settings),
             session=graph_session(settings),
         )
+
+        def refresh() -> None:  # an admin may change the Microsoft 365 connection while a listener runs
+            fresh = runtime.connection_settings()
+            if fresh != keeper.settings:
+                keeper.settings, keeper._token_source = fresh, None
+
+        keeper._refresh = refresh
+        return keeper
 
     # -- the pass --------------------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> KeeperReport:
@@ -170,6 +184,12 @@ class GraphSubscriptionKeeper:
         clock). Never raises for a Graph or configuration failure: those are in the report and the channels."""
         now = time.time() if now is None else now
         report = KeeperReport()
+        if self._refresh is not None and time.monotonic() - self._refreshed > SETTINGS_REFRESH_SECONDS:
+            self._refreshed = time.monotonic()
+            try:
+                self._refresh()
+            except ConfigError as exc:  # a stored connection that no longer decrypts: keep the last good one
+                log.warning("Graph subscription keeper keeps its settings: %s", exc)
         token = secrets.token_hex(8)
         if not self.redis.set(LOCK_KEY, token, nx=True, ex=LOCK_TTL):
             report.locked = True
@@ -331,6 +351,7 @@ class GraphSubscriptionKeeper:
                 db.commit()
         report.deleted += 1
         if row.mailbox_id is not None:  # moved to EWS or disabled: this channel no longer carries its changes
+            self._beats.pop(row.mailbox_id, None)
             record_channel(self.redis, row.mailbox_id, CHANNEL, "down", "not a Graph mailbox any more", now=now)
 
     def _subscribe(self, mailbox: Mailbox, when: dt.datetime, report: KeeperReport) -> GraphSubscription:
@@ -389,10 +410,16 @@ class GraphSubscriptionKeeper:
 
     def _up(self, mailbox: Mailbox, row: GraphSubscription | None, now: float) -> None:
         detail = f"subscription {row.subscription_id} until {graph_time(row.expires_at)}" if row is not None else ""
-        record_channel(self.redis, mailbox.id, CHANNEL, "up", detail, ttl=self.settings.graph_channel_ttl, now=now)
+        ttl = self.settings.graph_channel_ttl
+        last = self._beats.get(mailbox.id)
+        if last is not None and last[0] == detail and 0 <= now - last[1] < ttl / 3:
+            return
+        record_channel(self.redis, mailbox.id, CHANNEL, "up", detail, ttl=ttl, now=now)
+        self._beats[mailbox.id] = (detail, now)
 
     def _down(self, mailbox: Mailbox, reason: str, report: KeeperReport, now: float) -> None:
         report.failed[mailbox.email] = reason.split(":", 1)[0]
+        self._beats.pop(mailbox.id, None)
         record_channel(self.redis, mailbox.id, CHANNEL, "down", reason, now=now)
 
     def _report_status(self, now: float, report: KeeperReport) -> None:

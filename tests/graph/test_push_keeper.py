@@ -76,9 +76,13 @@ def test_each_graph_mailbox_gets_one_validated_subscription(gengine, world, keep
     assert _channel(redis, mailbox.id)["state"] == "up"
     assert mailbox.id in pending(redis)  # the catch-up session for what changed before the subscription
 
+    beat = _channel(redis, mailbox.id)["updated"]
     again = keeper.tick()
     assert (again.created, again.healthy, again.requests) == (0, 1, 0), again.as_dict()
     assert len(graph_subscriptions(graph_info)) == 1
+    assert _channel(redis, mailbox.id)["updated"] == beat  # a heartbeat is due every third of its TTL only
+    later = keeper.tick(time.time() + 301)  # CALSYNC_GRAPH_CHANNEL_TTL 900 / 3
+    assert later.requests == 0 and float(_channel(redis, mailbox.id)["updated"]) > float(beat)
 
 
 def test_an_expiring_subscription_is_renewed_and_an_expired_one_recreated(gengine, world, push_settings, graph_info,
