@@ -186,6 +186,42 @@ class Settings:
     graph_ca_file: str = _setting(
         "GRAPH_CA_FILE", "", "CA bundle to trust for Graph and its identity provider (the sandbox's CA locally)."
     )
+    # -- Microsoft Graph change notifications (docs/push.md, "Microsoft Graph") --------------------------------
+    graph_subscription_minutes: int = _setting(
+        "CALSYNC_GRAPH_SUBSCRIPTION_MINUTES",
+        4230,
+        "Lifetime asked for each Graph change-notification subscription, at creation and at every renewal "
+        "(minutes, 45 to 10080; 4230, just under three days, is accepted by every Graph revision).",
+    )
+    graph_subscription_renew_minutes: int = _setting(
+        "CALSYNC_GRAPH_SUBSCRIPTION_RENEW_MINUTES",
+        720,
+        "Renew a Graph subscription once it expires within this many minutes (less than its lifetime); the keeper "
+        "must run more often than this (`calsync graph-subscriptions sync` or the listener).",
+    )
+    graph_subscription_retry_seconds: int = _setting(
+        "CALSYNC_GRAPH_SUBSCRIPTION_RETRY_SECONDS",
+        300,
+        "Seconds before the keeper tries again to subscribe a mailbox whose subscription Graph refused.",
+    )
+    graph_subscription_batch: int = _setting(
+        "CALSYNC_GRAPH_SUBSCRIPTION_BATCH",
+        100,
+        "Most Graph subscription operations (create, renew, reauthorize, delete) of one keeper pass; the rest wait "
+        "for the next pass, so a pass stays short.",
+    )
+    graph_channel_ttl: int = _setting(
+        "CALSYNC_GRAPH_CHANNEL_TTL",
+        900,
+        "Seconds a mailbox's graph-webhook push channel counts as up after a keeper pass saw its subscription "
+        "healthy; without a pass for this long its scheduler falls back to polling.",
+    )
+    graph_webhook_rate_limit: str = _setting(
+        "CALSYNC_GRAPH_WEBHOOK_RATE_LIMIT",
+        "1200/minute",
+        "Requests per client address to the Graph webhooks (/api/v1/graph/notifications and /lifecycle, which "
+        "Microsoft calls without a token), in `limits` notation; more get 429. Empty: no limit.",
+    )
     # -- add-in API authentication (Office SSO / nested app authentication tokens; docs/architecture.md#security) --
     auth_issuer: str = _setting(
         "CALSYNC_AUTH_ISSUER",
@@ -484,6 +520,25 @@ class Settings:
         for env, value in minutes:
             if value < 1:
                 raise ConfigError(f"{env} must be at least 1 minute, not {value}")
+        self._validate_graph_subscriptions()
+
+    def _validate_graph_subscriptions(self) -> None:
+        lifetime, renew = self.graph_subscription_minutes, self.graph_subscription_renew_minutes
+        if not 45 <= lifetime <= 10_080:
+            raise ConfigError(f"CALSYNC_GRAPH_SUBSCRIPTION_MINUTES must be 45 to 10080 minutes, not {lifetime}")
+        if not 1 <= renew < lifetime:
+            raise ConfigError(
+                f"CALSYNC_GRAPH_SUBSCRIPTION_RENEW_MINUTES must be at least 1 and less than the lifetime "
+                f"({lifetime}), not {renew}"
+            )
+        positive = {
+            "CALSYNC_GRAPH_SUBSCRIPTION_BATCH": self.graph_subscription_batch,
+            "CALSYNC_GRAPH_CHANNEL_TTL": self.graph_channel_ttl,
+            "CALSYNC_GRAPH_SUBSCRIPTION_RETRY_SECONDS": self.graph_subscription_retry_seconds,
+        }
+        for env, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"{env} must be at least 1, not {value}")
 
     @property
     def production(self) -> bool:
