@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from calsync.cli import admin, config, db, demo, mailboxes, profiles, sandboxes, sessions, web, workers
+from calsync.cli import admin, config, db, demo, listener, mailboxes, profiles, sandboxes, sessions, web, workers
 from calsync.cli.common import CONTEXT
 
 
@@ -30,5 +30,6 @@ for command in (
     workers.worker,
     workers.scheduler,
     workers.enqueue,
+    listener.listener,
 ):
     main.add_command(command)
