@@ -57,6 +57,7 @@ from calsync.settings import Settings
 from sync.models import Mailbox
 from sync.push import is_echo, record_channel, record_event, record_notification, record_status, request_sync
 from sync.push.leases import Leases, forget_subscription, load_subscription, quota, save_subscription
+from sync.schedule import lock_key
 
 log = logging.getLogger("calsync.listener")
 
@@ -144,6 +145,7 @@ class ListenerConfig:
     shard: int = 0
     shards: int = 1
     heartbeat_ttl: int | None = None  # None: the push heartbeat TTL (CALSYNC_PUSH_HEARTBEAT_TTL)
+    defer_max: float = 900.0  # longest wait for a running session's end (CALSYNC_JOB_TIMEOUT)
 
 
 def listener_config(settings: Settings, *, shard: int = 0, shards: int = 1, interval: float | None = None,
@@ -159,7 +161,8 @@ def listener_config(settings: Settings, *, shard: int = 0, shards: int = 1, inte
         stream_failures=settings.listener_stream_failures,
         shard=shard,
         shards=shards,
-        heartbeat_ttl=getattr(settings, "push_heartbeat_ttl", None),
+        heartbeat_ttl=settings.push_heartbeat_ttl,
+        defer_max=float(settings.job_timeout),
     )
 
 
@@ -309,12 +312,15 @@ class Listener:
         self.stats = Stats()
         self.keeper_errors: dict[str, str] = {}
         self.passes = 0
+        self.deferred: dict[int, tuple[float, list[ItemEvent]]] = {}  # mailbox id -> (since, events)
+        self._deferred_lock = threading.Lock()
 
     # -- one pass ------------------------------------------------------------------------------------------------
     def tick(self) -> dict[str, Any]:
         """Leases, subscriptions, pull rounds, streaming groups, heartbeats, status, keepers. Returns the status."""
         self.passes += 1
         self._drain_inbox()
+        self.settle()
         live = self.leases.heartbeat()
         self._balance(self._ews_mailboxes(), max(len(live), 1))
         self._subscribe()
@@ -405,6 +411,10 @@ class Listener:
                 continue
             try:
                 push = self._push(held)
+            except Exception as exc:  # noqa: BLE001 - a mailbox whose connector cannot be built stays down
+                held.error = f"cannot reach the mailbox: {type(exc).__name__}: {exc}"[:300]
+                continue
+            try:
                 if held.kind == STREAMING and held.streaming_failures < self.config.stream_failures:
                     try:
                         held.sub_id, held.watermark = push.subscribe_streaming(), None
@@ -473,7 +483,15 @@ class Listener:
     def _regroup(self) -> None:
         """Stable groups per login: a mailbox stays in its connection while it is held; newcomers fill a
         connection with room or open a new one; any group whose members changed reconnects with the new set."""
-        wanted = {h.id: h for h in self.held.values() if h.kind == STREAMING and h.sub_id and h.push is not None}
+        wanted = {}
+        for held in self.held.values():
+            if held.kind == STREAMING and held.sub_id:
+                try:
+                    self._push(held)  # a resumed subscription has no client yet
+                except Exception as exc:  # noqa: BLE001 - a mailbox whose connector cannot be built stays down
+                    held.error = f"cannot reach the mailbox: {type(exc).__name__}: {exc}"[:300]
+                    continue
+                wanted[held.id] = held
         placed: set[int] = set()
         plans: list[tuple[_Stream | None, tuple, dict[int, str]]] = []
         for stream in self.streams:
@@ -548,10 +566,40 @@ class Listener:
     # -- events ------------------------------------------------------------------------------------------------
     def handle(self, mailbox_id: int | None, events: list[ItemEvent], *, channel: str = CHANNELS[STREAMING]) -> bool:
         """The only thing a notification does: request a session, unless every event is our own write's echo.
-        Thread-safe (the streaming threads call it)."""
+        Thread-safe (the streaming threads call it).
+
+        While the mailbox's own session runs (its lock is held), the events wait: that session records its writes
+        (`record_writes`) only after making them, and its events arrive within milliseconds, before that record.
+        They are judged when the session has finished (`settle`), so our own writes never cost a session."""
         if mailbox_id is None or not events:
             return False
         record_notification(self.redis, mailbox_id, channel)
+        if self.redis.exists(lock_key(mailbox_id)):
+            with self._deferred_lock:
+                self.deferred.setdefault(mailbox_id, (time.monotonic(), []))[1].extend(events)
+            return False
+        return self._judge(mailbox_id, events)
+
+    def settle(self) -> None:
+        """Judge the events that waited for their mailbox's session to end (or waited longer than a session may
+        run: then the lock belongs to a dead worker, and the events are judged anyway)."""
+        with self._deferred_lock:
+            waiting = list(self.deferred.items())
+        if not waiting:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for mid, _ in waiting:
+                pipe.exists(lock_key(mid))
+            locked = pipe.execute()
+        now = time.monotonic()
+        for (mid, (since, _)), busy in zip(waiting, locked, strict=True):
+            if busy and now - since < self.config.defer_max:
+                continue
+            with self._deferred_lock:
+                _, events = self.deferred.pop(mid, (since, []))
+            self._judge(mid, events)
+
+    def _judge(self, mailbox_id: int, events: list[ItemEvent]) -> bool:
         foreign = [e for e in events if not is_echo(self.redis, mailbox_id, "exchange", e.item_id, e.changekey)]
         self.stats.add(events=len(events), echoes=len(events) - len(foreign))
         if not foreign:
@@ -647,11 +695,18 @@ class Listener:
                 while not stop.is_set() and time.monotonic() < deadline:
                     if not self.inbox.empty():
                         break
+                    self._settle_quietly()
                     stop.wait(min(0.2, max(0.0, deadline - time.monotonic())))
                 if stop.is_set():
                     return
         finally:
             self.close()
+
+    def _settle_quietly(self) -> None:
+        try:
+            self.settle()
+        except Exception:  # Redis hiccup: the events stay deferred, the next try judges them
+            log.exception("judging deferred events failed")
 
     def close(self) -> None:
         """Shutdown: end the connections, hand every mailbox over (the next holder resumes its subscription),
