@@ -22,17 +22,26 @@ if TYPE_CHECKING:
 
 
 def graph_keepers(runtime: Runtime) -> list[tuple[str, Callable[[], Any]]]:
-    """The Graph subscriptions keeper, if that part is installed: ``sync.push.graph_subscriptions.keep(runtime)``
-    renews, reauthorizes and recreates the Graph mailboxes' subscriptions (helper graphpush's module). Without it
-    the EWS listener runs alone."""
+    """The Graph subscriptions keeper, if that part is installed (``sync.push.graph_subscriptions``:
+    ``GraphSubscriptionKeeper.from_runtime(runtime).tick()`` renews, reauthorizes and recreates the Graph
+    mailboxes' subscriptions; its own Redis lock keeps it to one pass at a time across listeners). Built at its
+    first call, so a missing Microsoft 365 connection shows as the keeper's error in the listener's status
+    and never stops the EWS listener."""
     try:
         module = importlib.import_module("sync.push.graph_subscriptions")
     except ImportError:
         return []
-    keep = getattr(module, "keep", None)
-    if not callable(keep):
+    keeper_class = getattr(module, "GraphSubscriptionKeeper", None)
+    if keeper_class is None:
         return []
-    return [("graph subscriptions keeper", lambda: keep(runtime))]
+    built: list[Any] = []
+
+    def keep() -> Any:
+        if not built:
+            built.append(keeper_class.from_runtime(runtime))
+        return built[0].tick()
+
+    return [("graph subscriptions keeper", keep)]
 
 
 @click.command("listener", context_settings=CONTEXT)
