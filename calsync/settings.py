@@ -360,6 +360,13 @@ class Settings:
         "Timeout of pull subscriptions (minutes without a GetEvents before Exchange drops one, 1-1440). A listener "
         "restarted within it resumes the subscription; later, it resubscribes from the saved watermark.",
     )
+    listener_retry_seconds: float = _setting(
+        "CALSYNC_LISTENER_RETRY_SECONDS",
+        10.0,
+        "Longest wait the listener gives a busy or failing Exchange inside one call (ErrorServerBusy back-off, "
+        "503, dropped connections) before it reports the mailbox's channel down and tries again itself; sessions "
+        "keep their own, longer patience.",
+    )
     listener_stream_failures: int = _setting(
         "CALSYNC_LISTENER_STREAM_FAILURES",
         3,
@@ -542,6 +549,8 @@ class Settings:
                 "CALSYNC_LISTENER_PULL_TIMEOUT_MINUTES must be 1 to 1440 (minutes), not "
                 f"{self.listener_pull_timeout_minutes}"
             )
+        if self.listener_retry_seconds < 0:
+            raise ConfigError(f"CALSYNC_LISTENER_RETRY_SECONDS must be 0 or more, not {self.listener_retry_seconds}")
         if self.listener_interval <= 0:
             raise ConfigError(
                 f"CALSYNC_LISTENER_INTERVAL must be a positive number of seconds, not {self.listener_interval}"

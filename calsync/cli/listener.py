@@ -75,7 +75,8 @@ def listener(once: bool, shard: int, shards: int, interval: float | None, force_
     configure_logging(log_level.upper())
     config = listener_config(settings, shard=shard, shards=shards, interval=interval,
                              mode="pull" if force_pull else None)  # fmt: skip
-    runner = Listener(runtime.redis, runtime.session_factory, EwsBackend(runtime.exchange), config, name=name,
+    backend = EwsBackend(runtime.exchange, retry_seconds=settings.listener_retry_seconds)
+    runner = Listener(runtime.redis, runtime.session_factory, backend, config, name=name,
                       keepers=graph_keepers(runtime))  # fmt: skip
     if once:
         runner.run(once=True)

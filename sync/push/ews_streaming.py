@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
+from exchangelib import FaultTolerance
 from exchangelib.errors import (
     ErrorExpiredSubscription,
     ErrorInvalidSubscription,
@@ -82,23 +83,70 @@ class _Calls:
 CALLS = _Calls()
 
 
+class _ListenerProtocol:
+    """The account's exchangelib protocol (its session pool, credentials, server), with the listener's own retry
+    policy: a session waits out a busy server for minutes (CALSYNC_HTTP_TIMEOUT, the connector's back-off), while
+    a listener should say "down" within seconds and try again on its own schedule. Only the listener's services
+    see this view; the shared protocol keeps its policy for everyone else in the process."""
+
+    def __init__(self, protocol: Any, retry_seconds: float) -> None:
+        self._protocol = protocol
+        policy = protocol.config.retry_policy
+        # The connector's policy class (a 401 is a login failure, not throttling), with a shorter wait.
+        self.retry_policy = type(policy)(max_wait=retry_seconds) if isinstance(policy, FaultTolerance) else policy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._protocol, name)
+
+
+class _Pools:
+    """Each open GetStreamingEvents connection holds one HTTP session of its protocol's pool until it ends
+    (exchangelib keeps it for the streamed response), and exchangelib's pool holds one session by default: the
+    pool grows with the open connections, plus room for the Subscribe and GetEvents calls beside them."""
+
+    SPARE = 4
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: dict[int, int] = {}
+
+    def reserve(self, protocol: Any) -> None:
+        with self.lock:
+            count = self.open[id(protocol)] = self.open.get(id(protocol), 0) + 1
+            if protocol.max_connections < count + self.SPARE:
+                protocol.max_connections = count + self.SPARE
+
+    def free(self, protocol: Any) -> None:
+        with self.lock:
+            self.open[id(protocol)] = max(self.open.get(id(protocol), 1) - 1, 0)
+
+
+POOLS = _Pools()
+
+
 class EwsMailbox:
     """Subscriptions on one mailbox's calendar, through its session connector's exchangelib account."""
 
-    def __init__(self, connector: Any) -> None:
+    def __init__(self, connector: Any, *, retry_seconds: float = 10.0) -> None:
         self.connector = connector
         self.account = connector.account
         self.calendar = connector.calendar
+        self.protocol = _ListenerProtocol(self.account.protocol, retry_seconds)
         self.email: str = connector.mailbox_email
         config = connector.config
         # Subscriptions share a connection only when the same login made them (Exchange: ErrorSubscriptionAccessDenied
         # otherwise): the service account for impersonated mailboxes, the mailbox itself for one with its own login.
         self.login_key = (config.endpoint, (config.username or config.access_token[-12:]).lower(), config.impersonation)
 
+    def _service(self, cls: type, **kwargs: Any) -> Any:
+        service = cls(account=self.account, **kwargs)
+        service.protocol = self.protocol
+        return service
+
     def subscribe_streaming(self) -> str:
         CALLS.add("Subscribe")
         try:
-            return SubscribeToStreaming(account=self.account).get(folders=[self.calendar], event_types=ITEM_EVENTS)
+            return self._service(SubscribeToStreaming).get(folders=[self.calendar], event_types=ITEM_EVENTS)
         except (EWSError, TransportError, requests.RequestException) as exc:
             raise _failure(exc) from exc
 
@@ -106,7 +154,7 @@ class EwsMailbox:
         """(subscription id, watermark). With ``watermark``, the server replays every event after it."""
         CALLS.add("Subscribe")
         try:
-            sub_id, mark = SubscribeToPull(account=self.account).get(
+            sub_id, mark = self._service(SubscribeToPull).get(
                 folders=[self.calendar], event_types=ITEM_EVENTS, watermark=watermark, timeout=timeout_minutes
             )
         except ErrorInvalidWatermark as exc:
@@ -119,7 +167,7 @@ class EwsMailbox:
         """The events after ``watermark`` (every page, following MoreEvents) and the watermark to save after
         handling them."""
         events: list[ItemEvent] = []
-        service = GetEvents(account=self.account)
+        service = self._service(GetEvents)
         mark = watermark
         while True:
             CALLS.add("GetEvents")
@@ -140,7 +188,7 @@ class EwsMailbox:
     def unsubscribe(self, sub_id: str) -> None:
         CALLS.add("Unsubscribe")
         try:
-            Unsubscribe(account=self.account).get(subscription_id=sub_id)
+            self._service(Unsubscribe).get(subscription_id=sub_id)
         except LOST:
             pass  # already gone: what we wanted
         except (EWSError, TransportError, requests.RequestException) as exc:
@@ -180,11 +228,15 @@ class StreamConnection:
         self.mailbox = mailbox
         self.ids = list(subscription_ids)
         self.minutes = minutes
-        self.service = _StreamingEvents(account=mailbox.account, on_open=on_open)
+        self.service = mailbox._service(_StreamingEvents, on_open=on_open)
         self.closing = threading.Event()
+        self._pool = mailbox.account.protocol
+        self._reserved = False
 
     def notifications(self) -> Iterator[tuple[str, list[ItemEvent]]]:
         CALLS.add("GetStreamingEvents")
+        POOLS.reserve(self._pool)
+        self._reserved = True
         try:
             for notification in self.service.call(subscription_ids=self.ids, connection_timeout=self.minutes):
                 if isinstance(notification, Exception):
@@ -214,17 +266,21 @@ class StreamConnection:
             self.service.stop_streaming()
         except Exception:  # noqa: BLE001 - nothing left to release, or released by the other thread already
             pass
+        if self._reserved:
+            self._reserved = False
+            POOLS.free(self._pool)
 
 
 class EwsBackend:
     """The `sync.push.listener.Backend` on EWS: ``connector_for(email)`` builds a mailbox's session connector
     (``Runtime.exchange``), whose login and settings the subscriptions use."""
 
-    def __init__(self, connector_for: Callable[[str], Any]) -> None:
+    def __init__(self, connector_for: Callable[[str], Any], *, retry_seconds: float = 10.0) -> None:
         self.connector_for = connector_for
+        self.retry_seconds = retry_seconds
 
     def mailbox(self, email: str) -> EwsMailbox:
-        return EwsMailbox(self.connector_for(email))
+        return EwsMailbox(self.connector_for(email), retry_seconds=self.retry_seconds)
 
     def stream(self, mailbox: EwsMailbox, subscription_ids: list[str], minutes: int, *,
                on_open: Callable[[], None] | None = None) -> StreamConnection:  # fmt: skip

@@ -32,8 +32,9 @@ def _config(**kw) -> ListenerConfig:
     return ListenerConfig(**values)
 
 
-def _listener(redis, engine, name: str, **kw) -> Listener:
-    return Listener(redis, engine.factory, EwsBackend(engine.runtime.exchange), _config(**kw), name=name)
+def _listener(redis, engine, name: str, *, retry_seconds: float = 10.0, **kw) -> Listener:
+    backend = EwsBackend(engine.runtime.exchange, retry_seconds=retry_seconds)
+    return Listener(redis, engine.factory, backend, _config(**kw), name=name)
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -190,3 +191,20 @@ def test_two_listeners_split_the_mailboxes_and_one_takes_over_from_a_dead_one(
         for mailbox_id in b_mailboxes:
             _wait(lambda m=mailbox_id: m in pending_requests(redis), 10, f"the takeover request for {mailbox_id}")
         assert a.stats.lost == 0
+
+
+def test_a_mailbox_whose_streaming_keeps_failing_falls_back_to_pull(world, engine, redis, fast_minutes, mid):
+    outlook = world.outlook()
+    # Every GetStreamingEvents answers IIS's "Server Error in '/EWS' Application" (exchangelib retries it
+    # within the listener's short retry budget, then gives up).
+    world.set_exchange_faults(http_500_rate=1.0, operations=["GetStreamingEvents"])
+    listener = _listener(redis, engine, "fallback", stream_failures=3, retry_seconds=0.5)
+    with Running(listener):
+        _wait(lambda: listener.held.get(mid) is not None and listener.held[mid].kind == "pull", 30,
+              "the fall-back to pull")  # fmt: skip
+        _wait(lambda: exchange_push_state(redis, mid) == "up", 10, "the pull channel to be up")
+        assert _served(redis, mid)  # the new pull subscription's catch-up session
+        outlook.create("Heard by pull", at(7, 9), at(7, 10))
+        _wait(lambda: mid in pending_requests(redis), 10, "the request from GetEvents")
+    assert load_subscription(redis, mid)["kind"] == "pull"
+    assert CALLS.snapshot()["GetEvents"] >= 1

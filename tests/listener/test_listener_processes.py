@@ -89,6 +89,10 @@ def processes(sandbox_info_file, engine, redis, tmp_path, fast_minutes) -> Itera
         procs.stop_all()
 
 
+# A process's start (imports, migrations) takes seconds, and more on a loaded machine.
+STARTUP = 120
+
+
 def _wait(predicate, timeout: float, what: str, procs: Processes | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -130,17 +134,17 @@ def test_an_outlook_edit_reaches_salesforce_through_the_listener_and_our_writes_
     processes.start("worker", "worker", "--name", "push-worker")
     processes.start("scheduler", "scheduler", "--interval", "1")
     processes.listener("listener")
-    _wait(lambda: exchange_push_state(redis, mid) == "up", 30, "the streaming channel to be up", processes)
+    _wait(lambda: exchange_push_state(redis, mid) == "up", STARTUP, "the streaming channel to be up", processes)
     # The new subscription's catch-up session runs and finds nothing.
-    _wait(lambda: _sessions(engine) >= 2 and mid not in pending_requests(redis), 30, "the catch-up session",
+    _wait(lambda: _sessions(engine) >= 2 and mid not in pending_requests(redis), 60, "the catch-up session",
           processes)  # fmt: skip
 
     outlook.create("Booked in Outlook", at(1, 9), at(1, 10))
-    _wait(lambda: salesforce.find_event("Booked in Outlook") is not None, 30, "the event in Salesforce", processes)
+    _wait(lambda: salesforce.find_event("Booked in Outlook") is not None, 60, "the event in Salesforce", processes)
     event_id = salesforce.find_event("Booked in Outlook")["Id"]
     item_id = outlook.find("Booked in Outlook")["id"]
     outlook.edit(item_id, subject="Moved in Outlook")
-    _wait(lambda: (salesforce.get("Event", event_id) or {}).get("Subject") == "Moved in Outlook", 30,
+    _wait(lambda: (salesforce.get("Event", event_id) or {}).get("Subject") == "Moved in Outlook", 60,
           "the edit in Salesforce", processes)  # fmt: skip
 
     # A session that writes to Exchange (a Salesforce event, synced on demand) requests no second session: the
@@ -154,7 +158,7 @@ def test_an_outlook_edit_reaches_salesforce_through_the_listener_and_our_writes_
     salesforce.create_event(Subject="Booked in Salesforce", StartDateTime=start, EndDateTime=end,
                             OwnerId=world.rep.salesforce_user_id)  # fmt: skip
     subprocess.run([CALSYNC, "enqueue", engine.email], env=processes.env, cwd=ROOT, check=True, capture_output=True)
-    _wait(lambda: outlook.find("Booked in Salesforce") is not None, 30, "the item in Outlook", processes)
+    _wait(lambda: outlook.find("Booked in Salesforce") is not None, 60, "the item in Outlook", processes)
     _wait(lambda: _status(redis, "listener")["echoes"] > echoes, 15, "the echo of our write", processes)
     time.sleep(3)  # a wrongly requested session would be enqueued and run by now
     assert _sessions(engine) == before + 1
@@ -173,15 +177,15 @@ def test_a_sigkilled_listener_misses_nothing_after_a_restart_even_if_the_subscri
     processes.start("worker", "worker", "--name", "push-worker")
     processes.start("scheduler", "scheduler", "--interval", "1")
     processes.listener("first")
-    _wait(lambda: exchange_push_state(redis, mid) == "up", 30, "the streaming channel", processes)
+    _wait(lambda: exchange_push_state(redis, mid) == "up", STARTUP, "the streaming channel", processes)
     subscription = load_subscription(redis, mid)["id"]
     outlook.create("Heard mid-stream", at(1, 9), at(1, 10))
-    _wait(lambda: salesforce.find_event("Heard mid-stream") is not None, 30, "the first edit", processes)
+    _wait(lambda: salesforce.find_event("Heard mid-stream") is not None, 60, "the first edit", processes)
 
     processes.kill("first")  # mid-stream: its connection is open
     outlook.create("Made while the listener was dead", at(1, 11), at(1, 12))
     processes.listener("second")
-    _wait(lambda: salesforce.find_event("Made while the listener was dead") is not None, 30,
+    _wait(lambda: salesforce.find_event("Made while the listener was dead") is not None, STARTUP,
           "the edit made while it was down", processes)  # fmt: skip
     assert f"resuming streaming subscription {subscription[-10:]}" in processes.log("second")
     assert load_subscription(redis, mid)["id"] == subscription
@@ -190,13 +194,13 @@ def test_a_sigkilled_listener_misses_nothing_after_a_restart_even_if_the_subscri
     outlook.create("Made while the subscription expired", at(1, 13), at(1, 14))
     expire_subscriptions(world)
     processes.listener("third")
-    _wait(lambda: salesforce.find_event("Made while the subscription expired") is not None, 30,
+    _wait(lambda: salesforce.find_event("Made while the subscription expired") is not None, STARTUP,
           "the edit made while the subscription expired", processes)  # fmt: skip
     log = processes.log("third")
     assert "streaming subscription lost on the server (ErrorExpiredSubscription)" in log, log
     _wait(lambda: load_subscription(redis, mid).get("id") not in ("", subscription), 10, "a new subscription")
     outlook.create("On the new subscription", at(1, 15), at(1, 16))
-    _wait(lambda: salesforce.find_event("On the new subscription") is not None, 30, "an edit on the new one",
+    _wait(lambda: salesforce.find_event("On the new subscription") is not None, 60, "an edit on the new one",
           processes)  # fmt: skip
 
 
@@ -207,7 +211,7 @@ def test_two_listener_processes_split_the_mailboxes_and_one_takes_over_from_the_
     processes.listener("left")
     processes.listener("right")
     _wait(lambda: _status(redis, "left").get("mailboxes") == 2 and _status(redis, "right").get("mailboxes") == 2,
-          30, "an even split", processes)  # fmt: skip
+          STARTUP, "an even split", processes)  # fmt: skip
     holders = {m: load_subscription(redis, m).get("holder") for m in ids}
     assert sorted(holders.values()) == ["left", "left", "right", "right"]
     for m in ids:
