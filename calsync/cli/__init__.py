@@ -11,6 +11,7 @@ from calsync.cli import (
     db,
     demo,
     graph_subscriptions,
+    listener,
     mailboxes,
     profiles,
     sandboxes,
@@ -43,5 +44,6 @@ for command in (
     workers.scheduler,
     workers.enqueue,
     graph_subscriptions.graph_subscriptions,
+    listener.listener,
 ):
     main.add_command(command)
