@@ -316,6 +316,36 @@ class Settings:
         "Seconds between two short passes of `calsync scheduler` that enqueue the sessions push notifications "
         "asked for (between its CALSYNC_SCHEDULER_INTERVAL passes over the schedule).",
     )
+    salesforce_scan_seconds: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_SECONDS",
+        60.0,
+        "Seconds between two passes of `calsync salesforce-scan` (docs/push.md, Salesforce scan): one query per "
+        "synced object kind for the whole org, then sessions only for the mailboxes whose rows changed.",
+    )
+    salesforce_scan_owner_chunk: int = _setting(
+        "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK",
+        400,
+        "Owners (Salesforce user ids) per scan query's `OwnerId IN (...)` list: 400 keeps the query's URI near "
+        "11 KB, under the REST API's 16,384 bytes for URI and headers. More owners: one more query per kind.",
+    )
+    salesforce_scan_org_wide: bool = _setting(
+        "CALSYNC_SALESFORCE_SCAN_ORG_WIDE",
+        False,
+        "Scan every owner's rows (no OwnerId filter) and keep the synced owners' ones: one query per kind "
+        "however many reps, at the price of reading other users' changed rows too.",
+    )
+    salesforce_scan_retention_hours: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_RETENTION_HOURS",
+        12.0,
+        "Hours the scan keeps the changed rows it read for each mailbox in Redis: a session whose watermark is "
+        "older (it failed for that long) reads Salesforce itself.",
+    )
+    salesforce_scan_healthy_seconds: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS",
+        180.0,
+        "Sessions trust the scan's rows only if its last successful pass is at most this old; otherwise they "
+        "query Salesforce themselves (the per-mailbox path before the scan).",
+    )
     api_budget_max_requests: int = _setting(
         "CALSYNC_API_BUDGET_MAX_REQUESTS",
         0,
@@ -456,6 +486,20 @@ class Settings:
         if self.push_coalesce_seconds < 0:
             raise ConfigError(
                 f"CALSYNC_PUSH_COALESCE_SECONDS must be 0 or more seconds, not {self.push_coalesce_seconds}"
+            )
+        if self.salesforce_scan_seconds < 1:
+            raise ConfigError(
+                f"CALSYNC_SALESFORCE_SCAN_SECONDS must be at least 1 second, not {self.salesforce_scan_seconds}"
+            )
+        if not 1 <= self.salesforce_scan_owner_chunk <= 500:
+            raise ConfigError(
+                "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK must be from 1 to 500 (the URI limit), not "
+                f"{self.salesforce_scan_owner_chunk}"
+            )
+        if self.salesforce_scan_retention_hours <= 0 or self.salesforce_scan_healthy_seconds <= 0:
+            raise ConfigError(
+                "CALSYNC_SALESFORCE_SCAN_RETENTION_HOURS and CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS must be more "
+                "than 0"
             )
         if self.push_pass_seconds < 0.1:
             raise ConfigError(f"CALSYNC_PUSH_PASS_SECONDS must be at least 0.1 seconds, not {self.push_pass_seconds}")

@@ -41,6 +41,7 @@ from sync import health, settings_store
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import BudgetExhausted
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
+from sync.push.salesforce_rows import ScannedSalesforce
 from sync.schedule import BUDGET_HEALTH_CODE, ScheduleConfig, after_session, lock_key, over_budget
 from sync.session import SessionResult, run_session
 
@@ -64,6 +65,8 @@ class WorkerContext:
     exchange: Callable[[str], ExchangeCalendar]
     config: ScheduleConfig = field(default_factory=ScheduleConfig)
     clock: Callable[[], dt.datetime] = utcnow
+    # Sessions read the Salesforce org scan's rows while its last pass is this recent (sync.push.salesforce_rows).
+    scan_healthy_seconds: float = 180.0
     _db: sessionmaker[Session] | None = None
     _db_pid: int = 0
 
@@ -220,7 +223,9 @@ def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, 
         return skipped
 
     job = get_current_job()
-    salesforce = context.salesforce()
+    # While the org scan is healthy its rows answer the session's change queries (zero Salesforce calls).
+    salesforce = ScannedSalesforce(context.salesforce(), context.redis, mailbox_id,
+                                   healthy_seconds=context.scan_healthy_seconds)  # fmt: skip
     progress = Progress(job, salesforce, config)
     result = run_session(factory, email, salesforce=salesforce, exchange=context.exchange(email), progress=progress)
     now = context.clock()

@@ -5,7 +5,19 @@ from __future__ import annotations
 
 import click
 
-from calsync.cli import admin, config, db, demo, mailboxes, profiles, sandboxes, sessions, web, workers
+from calsync.cli import (
+    admin,
+    config,
+    db,
+    demo,
+    mailboxes,
+    profiles,
+    salesforce_scan,
+    sandboxes,
+    sessions,
+    web,
+    workers,
+)
 from calsync.cli.common import CONTEXT
 
 
@@ -30,5 +42,6 @@ for command in (
     workers.worker,
     workers.scheduler,
     workers.enqueue,
+    salesforce_scan.salesforce_scan,
 ):
     main.add_command(command)

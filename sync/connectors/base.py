@@ -248,6 +248,13 @@ class SalesforceOrg(Protocol):
         """Rows of ``owner_id`` modified at or after ``since``, deleted ones included (``IsDeleted``)."""
         ...
 
+    def owners_changed_records(
+        self, sobject: str, fields: Iterable[str], *, owner_ids: Sequence[str] | None, since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Rows of any of ``owner_ids`` (``None``: every owner) modified at or after ``since``, deleted ones
+        included, with ``OwnerId`` and ``LastModifiedById`` (the org-wide change scan)."""
+        ...
+
     def get_records(self, sobject: str, ids: Sequence[str], fields: Iterable[str]) -> list[dict[str, Any] | None]:
         """Records by id, in order; ``None`` where the record does not exist (a confirmed deletion)."""
         ...

@@ -188,6 +188,20 @@ class SalesforceConnector:
         soql += " ORDER BY SystemModstamp, Id"
         return self.query(soql, include_deleted=True)
 
+    def owners_changed_records(
+        self, sobject: str, fields: Iterable[str], *, owner_ids: Sequence[str] | None, since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Rows of any of ``owner_ids`` (``None``: of every owner) modified at or after ``since``, deleted ones
+        included: the org-wide change scan's query (``sync.push.salesforce_scan``), one queryAll and its pages.
+        The caller keeps the IN list short enough for the URI limit (16,384 bytes with the headers)."""
+        columns = ", ".join(dict.fromkeys(["Id", "IsDeleted", "SystemModstamp", "OwnerId", "LastModifiedById",
+                                           *fields]))  # fmt: skip
+        soql = f"SELECT {columns} FROM {sobject} WHERE SystemModstamp >= {soql_datetime(since)}"
+        if owner_ids is not None:
+            soql += format_soql(" AND OwnerId IN {}", list(owner_ids))
+        soql += " ORDER BY SystemModstamp, Id"
+        return self.query(soql, include_deleted=True)
+
     def get_records(self, sobject: str, ids: Sequence[str], fields: Iterable[str]) -> list[dict[str, Any] | None]:
         """Records by id, ``None`` where one no longer exists (GET composite/sobjects/{T})."""
         field_list = ",".join(dict.fromkeys(["Id", *fields]))
