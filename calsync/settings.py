@@ -324,9 +324,16 @@ class Settings:
     )
     salesforce_scan_owner_chunk: int = _setting(
         "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK",
-        400,
-        "Owners (Salesforce user ids) per scan query's `OwnerId IN (...)` list: 400 keeps the query's URI near "
-        "11 KB, under the REST API's 16,384 bytes for URI and headers. More owners: one more query per kind.",
+        2000,
+        "Owners (Salesforce user ids) per scan query's `OwnerId IN (...)` list; more owners make one more query "
+        "per object. At most 4000 (SOQL's 100,000 characters); without the Composite API at most 400 are used "
+        "(the query's URI must stay under the REST API's 16,384 bytes).",
+    )
+    salesforce_scan_composite: bool = _setting(
+        "CALSYNC_SALESFORCE_SCAN_COMPOSITE",
+        True,
+        "Send the scan's queries five to a Composite API request (one API call for all five, the SOQL in the "
+        "body); off: one queryAll request per query.",
     )
     salesforce_scan_org_wide: bool = _setting(
         "CALSYNC_SALESFORCE_SCAN_ORG_WIDE",
@@ -491,9 +498,9 @@ class Settings:
             raise ConfigError(
                 f"CALSYNC_SALESFORCE_SCAN_SECONDS must be at least 1 second, not {self.salesforce_scan_seconds}"
             )
-        if not 1 <= self.salesforce_scan_owner_chunk <= 500:
+        if not 1 <= self.salesforce_scan_owner_chunk <= 4000:
             raise ConfigError(
-                "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK must be from 1 to 500 (the URI limit), not "
+                "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK must be from 1 to 4000 (SOQL's length limit), not "
                 f"{self.salesforce_scan_owner_chunk}"
             )
         if self.salesforce_scan_retention_hours <= 0 or self.salesforce_scan_healthy_seconds <= 0:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.settings import Settings
 from sync import policy_store, profiles
-from sync.connectors.base import SalesforceOrg
+from sync.connectors.base import ChangeQuery, SalesforceOrg
 from sync.connectors.errors import ConnectorError
 from sync.entry import is_custom_kind
 from sync.feeds import WATERMARK_OVERLAP, salesforce_fields, salesforce_object
@@ -53,13 +53,17 @@ log = logging.getLogger("calsync.salesforce_scan")
 LEADER_KEY = "calsync:salesforce-scan:leader"
 STATE_KEY = "salesforce_scan"  # the org_settings row of the watermarks
 CHANNEL = "salesforce-scan"
+# Owners per query when each query is its own GET: the IN list must keep the URI (with the headers) under
+# 16,384 bytes; about 28 bytes an id once URL-encoded.
+GET_OWNER_CHUNK = 400
 
 
 @dataclass(frozen=True)
 class ScanConfig:
     interval: float = 60.0  # CALSYNC_SALESFORCE_SCAN_SECONDS
-    owner_chunk: int = 400  # CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK
+    owner_chunk: int = 2000  # CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK
     org_wide: bool = False  # CALSYNC_SALESFORCE_SCAN_ORG_WIDE
+    composite: bool = True  # CALSYNC_SALESFORCE_SCAN_COMPOSITE
     retention: float = 12 * 3600.0  # CALSYNC_SALESFORCE_SCAN_RETENTION_HOURS, in seconds
     healthy: float = 180.0  # CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS
     overlap: dt.timedelta = WATERMARK_OVERLAP
@@ -70,6 +74,7 @@ def scan_config(settings: Settings) -> ScanConfig:
         interval=settings.salesforce_scan_seconds,
         owner_chunk=settings.salesforce_scan_owner_chunk,
         org_wide=settings.salesforce_scan_org_wide,
+        composite=settings.salesforce_scan_composite,
         retention=settings.salesforce_scan_retention_hours * 3600,
         healthy=settings.salesforce_scan_healthy_seconds,
     )
@@ -125,6 +130,13 @@ def save_watermark(db: Session, sobject: str, value: dt.datetime) -> None:
     db.commit()
 
 
+@dataclass(frozen=True)
+class Plan:
+    query: ChangeQuery
+    owners: Sequence[str]  # whose rows the query brings (every owner of the object with ``org_wide``)
+    covers: dict[int, held.Cover | None]
+
+
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -168,7 +180,9 @@ class SalesforceScanner:
         return self.scan()
 
     def scan(self) -> ScanReport:
-        """One pass over every synced object (the caller holds the leader lock, or is a test)."""
+        """One pass over every synced object (the caller holds the leader lock, or is a test). All queries go
+        out together (five to a Composite request, one API call); if one fails, nothing of this pass is kept
+        (no watermark, no cover moves), the next pass reads the same span again."""
         report = ScanReport()
         if self._connector is None:  # kept between passes: one sign-in, not one per minute
             self._connector = self.salesforce()
@@ -177,34 +191,45 @@ class SalesforceScanner:
         with self.db_factory() as db:
             found = targets(db)
             marks = load_watermarks(db)
+        everyone = sorted({m for t in found.values() for ms in t.owners.values() for m, _ in ms})
+        plans = [plan for sobject in sorted(found) for plan in self._plan(found[sobject], marks.get(sobject))]
+        try:
+            answers = connector.owners_changed_batch([p.query for p in plans], composite=self.config.composite)
+        except ConnectorError as exc:
+            # Sessions use their own queries once the scan's rows go stale (CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS).
+            log.warning("Salesforce scan failed: %s", exc)
+            report.errors.append(str(exc))
+            for mailbox_id in everyone:
+                record_channel(self.redis, mailbox_id, CHANNEL, "down", str(exc)[:500], now=self.clock())
+            report.calls = connector.usage.calls - calls_before
+            return report
+        answered = connector.usage.server_time or dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         ours = self._integration_user(connector, found)
-        scanned: set[int] = set()
         wanted: set[int] = set()
-        for sobject in sorted(found):
-            target = found[sobject]
-            try:
-                done, answered = self._scan_object(connector, target, marks.get(sobject), ours, wanted, report)
-            except ConnectorError as exc:
-                # Nothing of this object moves: its sessions use their own queries once the scan's rows go stale.
-                log.warning("Salesforce scan of %s failed: %s", sobject, exc)
-                report.errors.append(f"{sobject}: {exc}")
-                continue
-            scanned |= done
-            if answered is not None:
-                with self.db_factory() as db:
-                    save_watermark(db, sobject, answered)
+        for plan, rows in zip(plans, answers, strict=True):
+            report.queries += 1
+            by_owner: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                by_owner.setdefault(row.get("OwnerId") or "", []).append(row)
+            target = found[plan.query.sobject]
+            for owner in plan.owners:
+                report.rows += len(by_owner.get(owner, ()))
+                for mailbox_id, own_mark in target.owners[owner]:
+                    self._hold(mailbox_id, owner, target.sobject, list(plan.query.fields), by_owner.get(owner, []),
+                               plan.query.since, answered, plan.covers.get(mailbox_id), own_mark, ours, wanted,
+                               report)  # fmt: skip
+        with self.db_factory() as db:
+            for sobject in sorted(found):
+                save_watermark(db, sobject, answered)
         now = self.clock()
         for mailbox_id in sorted(wanted):
             request_sync(self.redis, mailbox_id, source="salesforce", now=now)
         report.requested = sorted(wanted)
-        for mailbox_id in sorted(scanned):
+        for mailbox_id in everyone:
             record_channel(self.redis, mailbox_id, CHANNEL, "up", ttl=int(self.config.healthy), now=now)
-        failed = {m for t in found.values() for ms in t.owners.values() for m, _ in ms} - scanned
-        for mailbox_id in sorted(failed):
-            record_channel(self.redis, mailbox_id, CHANNEL, "down", "; ".join(report.errors)[:500], now=now)
-        report.mailboxes = len(scanned)
+        report.mailboxes = len(everyone)
         report.calls = connector.usage.calls - calls_before
-        if report.requested or report.errors:
+        if report.requested:
             log.info("salesforce scan: %s", report.to_json())
         return report
 
@@ -218,46 +243,33 @@ class SalesforceScanner:
         owners = {o for t in found.values() for o in t.owners}
         return user if user and user not in owners else None
 
-    def _scan_object(self, connector: SalesforceOrg, target: Target, mark: str | None, ours: str | None,
-                     wanted: set[int], report: ScanReport) -> tuple[set[int], dt.datetime | None]:  # fmt: skip
-        """Query one object for every owner chunk; keep the rows, note the mailboxes to request. Returns the
-        mailboxes scanned and the org time to move the watermark to (the earliest chunk's answer)."""
+    def _plan(self, target: Target, mark: str | None) -> list[Plan]:
+        """The queries of one object: one per owner chunk (one for all with ``org_wide``), each from the
+        watermark minus the overlap, or from further back for mailboxes the scan holds nothing for yet (their
+        own watermark minus the overlap, so that their next session finds itself covered); never before the
+        retention."""
         config = self.config
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         floor = now - dt.timedelta(seconds=config.retention)
         # First pass ever: from now (minus the overlap); mailboxes not covered yet are read from their own marks.
         base = (dt.datetime.fromisoformat(mark) if mark else now) - config.overlap
         owners = sorted(target.owners)
-        mailbox_ids = [m for o in owners for m, _ in target.owners[o]]
-        existing = held.covers(self.redis, mailbox_ids, target.sobject)
-        fields = sorted(target.fields)
-        groups = [None] if config.org_wide else list(_chunks(owners, config.owner_chunk))
-        answers: list[dt.datetime] = []
-        scanned: set[int] = set()
+        existing = held.covers(self.redis, [m for o in owners for m, _ in target.owners[o]], target.sobject)
+        fields = tuple(sorted(target.fields))
+        chunk = config.owner_chunk if config.composite else min(config.owner_chunk, GET_OWNER_CHUNK)
+        groups: list[list[str] | None] = [None] if config.org_wide else [list(g) for g in _chunks(owners, chunk)]
+        plans: list[Plan] = []
         for group in groups:
-            members = owners if group is None else list(group)
+            members = owners if group is None else group
             since = base
             for owner in members:
                 for mailbox_id, own_mark in target.owners[owner]:
                     cover = existing.get(mailbox_id)
                     if cover is None or cover.owner != owner or not set(fields) <= cover.fields:
-                        start = dt.datetime.fromisoformat(own_mark) - config.overlap if own_mark else base
-                        since = min(since, start)
-            since = max(since, floor)
-            rows = connector.owners_changed_records(target.sobject, fields, owner_ids=group, since=since)
-            report.queries += 1
-            answered = connector.usage.server_time or now
-            answers.append(answered)
-            by_owner: dict[str, list[dict[str, Any]]] = {}
-            for row in rows:
-                by_owner.setdefault(row.get("OwnerId") or "", []).append(row)
-            report.rows += sum(len(by_owner.get(o, ())) for o in members)
-            for owner in members:
-                for mailbox_id, own_mark in target.owners[owner]:
-                    self._hold(mailbox_id, owner, target.sobject, fields, by_owner.get(owner, []), since, answered,
-                               existing.get(mailbox_id), own_mark, ours, wanted, report)  # fmt: skip
-                    scanned.add(mailbox_id)
-        return scanned, (min(answers) if answers else None)
+                        since = min(since, dt.datetime.fromisoformat(own_mark) - config.overlap if own_mark else base)
+            query = ChangeQuery(target.sobject, fields, None if group is None else tuple(group), max(since, floor))
+            plans.append(Plan(query, members, existing))
+        return plans
 
     def _hold(self, mailbox_id: int, owner: str, sobject: str, fields: list[str], rows: list[dict[str, Any]],
               since: dt.datetime, answered: dt.datetime, cover: held.Cover | None, own_mark: str | None,

@@ -373,6 +373,9 @@ class MemoryOrg:
             for r in sorted(rows, key=lambda r: (r["SystemModstamp"], r["Id"]))
         ]
 
+    def owners_changed_batch(self, queries: Sequence[Any], *, composite: bool = True) -> list[list[dict[str, Any]]]:
+        return [self.owners_changed_records(q.sobject, q.fields, owner_ids=q.owner_ids, since=q.since) for q in queries]
+
     def get_records(self, sobject: str, ids: Sequence[str], fields: Iterable[str]) -> list[dict[str, Any] | None]:
         self._tick()
         table = self._table(sobject)

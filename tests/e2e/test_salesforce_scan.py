@@ -116,7 +116,8 @@ def test_a_salesforce_edit_reaches_outlook_through_the_scan_with_no_salesforce_c
     sf.update("Event", event_id, Subject="Scan me (moved)", Location="Room 9")
     before = world.salesforce_requests()
     report = scanner.scan()
-    assert _calls(world, before) == {"query": OBJECTS}  # one query per object for the whole org
+    # One query per object for the whole org, both in one Composite request: one API call.
+    assert _calls(world, before) == {"composite": 1} and report.queries == OBJECTS and report.calls == 1
     assert report.requested == [mailbox_id]
     assert mailbox_id in pending_requests(engine.runtime.redis)  # what the scheduler's push pass enqueues
 
@@ -166,7 +167,7 @@ def test_two_owners_changes_in_one_scan_request_both_mailboxes_with_one_query_pe
     world.salesforce(BOB).create_event(Subject="Bob's new", StartDateTime=at(4, 9), EndDateTime=at(4, 10))
     before = world.salesforce_requests()
     report = scanner.scan()
-    assert _calls(world, before) == {"query": OBJECTS} and report.queries == OBJECTS
+    assert _calls(world, before) == {"composite": 1} and report.queries == OBJECTS
     assert set(report.requested) == ids and report.new_rows == 3
     for email, subject in ((engine.email, "Alice's (edited)"), (BOB, "Bob's new")):
         result, _ = _session(engine, email)
@@ -175,19 +176,30 @@ def test_two_owners_changes_in_one_scan_request_both_mailboxes_with_one_query_pe
     assert world.outlook(BOB).find("Bob's task (edited)") is not None
 
 
-def test_owners_beyond_one_chunk_cost_one_query_per_chunk_and_org_wide_one_per_object(scan_engine, world):
+def test_owners_beyond_one_chunk_cost_one_query_per_chunk_five_to_a_composite_call(scan_engine, world):
     engine = scan_engine
+    carol = "carol.chen@calsync.example"
     engine.add_mailbox(BOB)
+    engine.add_mailbox(carol)
     world.salesforce(BOB).create_event(Subject="Chunked", StartDateTime=at(1, 9), EndDateTime=at(1, 10))
+    bob = _mailbox_id(engine, BOB)
+    # Three owners, one per chunk, two objects: six queries, five to a Composite request.
     before = world.salesforce_requests()
     chunked = _scanner(engine, owner_chunk=1).scan()
-    assert chunked.queries == 2 * OBJECTS and _calls(world, before) == {"query": 2 * OBJECTS}
-    assert chunked.requested == [_mailbox_id(engine, BOB)]
+    assert chunked.queries == 3 * OBJECTS and _calls(world, before) == {"composite": 2}
+    assert chunked.requested == [bob] and chunked.mailboxes == 3
+    # Without the Composite API: one queryAll GET per query.
     _clean(engine.runtime.redis)
     before = world.salesforce_requests()
-    wide = _scanner(engine, owner_chunk=1, org_wide=True).scan()
+    plain = _scanner(engine, owner_chunk=1, composite=False).scan()
+    assert plain.queries == 3 * OBJECTS and _calls(world, before) == {"query": 3 * OBJECTS}
+    assert plain.requested == [bob]
+    # Org-wide: no OwnerId filter, one query per object however many reps.
+    _clean(engine.runtime.redis)
+    before = world.salesforce_requests()
+    wide = _scanner(engine, owner_chunk=1, org_wide=True, composite=False).scan()
     assert wide.queries == OBJECTS and _calls(world, before) == {"query": OBJECTS}
-    assert wide.requested == [_mailbox_id(engine, BOB)]
+    assert wide.requested == [bob]
 
 
 def test_the_scan_pages_over_more_than_2000_rows(scan_engine, world):
@@ -209,7 +221,7 @@ def test_the_scan_pages_over_more_than_2000_rows(scan_engine, world):
     before = world.salesforce_requests()
     report = _scanner(engine).scan()
     calls = _calls(world, before)
-    assert calls == {"query": 1, "query_more": 1}, calls  # 2,100 rows: two pages of at most 2,000
+    assert calls == {"composite": 1, "query_more": 1}, calls  # 2,100 rows: two pages of at most 2,000
     assert report.rows == 2100 and report.requested == [mailbox_id]
     held = salesforce_rows.held_rows(engine.runtime.redis, mailbox_id, "Event", dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     assert len(held) == 2100 and len({r["Id"] for r in held}) == 2100
@@ -282,3 +294,37 @@ def test_the_cli_makes_one_pass(scan_engine, world, sandbox_info_file, database_
     assert report["queries"] == OBJECTS and report["requested"] == [_mailbox_id(scan_engine, scan_engine.email)]
     bad = CliRunner().invoke(main, ["salesforce-scan", "--interval", "0"], env=env)
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_a_failed_scan_keeps_nothing_reports_the_channel_down_and_sessions_fall_back(scan_engine, world):
+    engine, sf = scan_engine, world.salesforce()
+    event_id = sf.create_event(Subject="Flaky", StartDateTime=at(3, 9), EndDateTime=at(3, 10))
+    scanner = _ready(engine, world)
+    mailbox_id = _mailbox_id(engine, engine.email)
+    with engine.factory() as db:
+        marks = load_watermarks(db)
+    sf.update("Event", event_id, Subject="Flaky (edited)")
+    world.set_salesforce_faults(fail_next_requests=1)  # the Composite request answers 503
+    failed = scanner.scan()
+    assert failed.errors and failed.requested == [] and failed.rows == 0
+    with engine.factory() as db:
+        assert load_watermarks(db) == marks  # nothing moved: the next pass reads the same span
+    channel = engine.runtime.redis.hgetall(f"calsync:push:channel:{mailbox_id}:salesforce-scan")
+    assert channel[b"state"] == b"down"
+    # The next pass finds the edit.
+    assert scanner.scan().requested == [mailbox_id]
+    assert engine.runtime.redis.hget(f"calsync:push:channel:{mailbox_id}:salesforce-scan", "state") == b"up"
+
+
+def test_a_query_the_org_refuses_inside_the_composite_request_is_a_connector_error(scan_engine, world):
+    from sync.connectors.base import ChangeQuery
+    from sync.connectors.errors import ConnectorError
+
+    connector = scan_engine.runtime.salesforce(scan_engine.settings)
+    since = dt.datetime.now(dt.UTC)
+    good = ChangeQuery("Event", ("Subject",), None, since)
+    bad = ChangeQuery("Event", ("NoSuchField__c",), None, since)
+    assert connector.owners_changed_batch([good, good]) == [[], []]
+    with pytest.raises(ConnectorError) as refused:
+        connector.owners_changed_batch([good, bad])
+    assert refused.value.code == "INVALID_FIELD" and refused.value.status == 400
