@@ -304,6 +304,12 @@ class Settings:
         "Seconds a session's own writes (Exchange change keys, Salesforce SystemModstamps) are remembered, so "
         "that the notifications they cause enqueue nothing.",
     )
+    push_echo_wait_seconds: float = _setting(
+        "CALSYNC_PUSH_ECHO_WAIT_SECONDS",
+        5.0,
+        "Most seconds an echo check waits while a session's write to that mailbox is in flight (its answer, with "
+        "the change key to compare, may arrive after the notification it causes).",
+    )
     push_heartbeat_ttl: int = _setting(
         "CALSYNC_PUSH_HEARTBEAT_TTL",
         180,
@@ -507,6 +513,10 @@ class Settings:
             raise ConfigError(
                 "CALSYNC_SALESFORCE_SCAN_RETENTION_HOURS and CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS must be more "
                 "than 0"
+            )
+        if self.push_echo_wait_seconds < 0:
+            raise ConfigError(
+                f"CALSYNC_PUSH_ECHO_WAIT_SECONDS must be 0 or more seconds, not {self.push_echo_wait_seconds}"
             )
         if self.push_pass_seconds < 0.1:
             raise ConfigError(f"CALSYNC_PUSH_PASS_SECONDS must be at least 0.1 seconds, not {self.push_pass_seconds}")

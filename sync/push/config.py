@@ -16,6 +16,12 @@ class PushConfig:
     echo_ttl: int = 900  # CALSYNC_PUSH_ECHO_TTL (seconds)
     heartbeat_ttl: int = 180  # CALSYNC_PUSH_HEARTBEAT_TTL (seconds)
     pass_seconds: float = 2.0  # CALSYNC_PUSH_PASS_SECONDS
+    echo_wait_seconds: float = 5.0  # CALSYNC_PUSH_ECHO_WAIT_SECONDS
+    # A Salesforce write whose SystemModstamp we do not know (the REST write answers carry none) covers any
+    # modstamp up to our write's end plus this margin (the two clocks' skew; SystemModstamp has whole seconds).
+    clock_margin_seconds: float = 1.0
+    # A write batch in flight is marked for at most this long (a crashed session's marker expires).
+    in_flight_ttl: int = 120
     # How long a channel's record (state, last notification) is kept after its last update: long enough that
     # "was up, heartbeat expired" is told apart from "never had push" (that mailbox keeps its adaptive interval).
     record_ttl: int = 7 * 24 * 3600
@@ -33,4 +39,5 @@ def push_config(settings: Settings) -> PushConfig:
         echo_ttl=settings.push_echo_ttl,
         heartbeat_ttl=settings.push_heartbeat_ttl,
         pass_seconds=settings.push_pass_seconds,
+        echo_wait_seconds=settings.push_echo_wait_seconds,
     )

@@ -6,8 +6,10 @@ A change notification (Graph webhook, EWS streaming or pull, the Salesforce org 
 Keys (all under ``calsync:push:``):
 
 - ``pending`` — sorted set, member the mailbox id, score the time of the *first* request not yet taken by a
-  session (``ZADD NX``: later requests of a burst keep the first time, so a burst within the coalescing
+  session (``ZADD LT``: later requests of a burst keep the first time, so a burst within the coalescing
   window makes one session, and a steady stream of notifications cannot postpone a session for ever).
+  Requests from the Salesforce org scan are due at once (scored one window early): the scan already gathers
+  an interval's changes into one request per mailbox, and waiting again would only add latency.
 - ``full`` — hash mailbox id → time of the latest request with ``full=True`` (the session re-reads without
   trusting its cursor).
 - ``sources:<id>`` — hash source → time of that source's latest request (the panel and the latency figures).
@@ -39,7 +41,8 @@ def sources_key(mailbox_id: int) -> str:
     return f"{PREFIX}sources:{int(mailbox_id)}"
 
 
-def request_sync(redis: Redis, mailbox_id: int, *, source: str, full: bool = False, now: float | None = None) -> None:
+def request_sync(redis: Redis, mailbox_id: int, *, source: str, full: bool = False, now: float | None = None,
+                 config: PushConfig = DEFAULT) -> None:  # fmt: skip
     """Record that ``mailbox_id`` needs a session (the only effect of a change notification).
 
     ``source``: ``graph``, ``ews`` or ``salesforce``. ``full=True`` (a Graph ``missed`` event, a lost EWS
@@ -50,8 +53,10 @@ def request_sync(redis: Redis, mailbox_id: int, *, source: str, full: bool = Fal
         raise ValueError(f"unknown push source {source!r} (expected one of {', '.join(SOURCES)})")
     now = time.time() if now is None else now
     member = str(int(mailbox_id))
+    # Never later than the request: `take_request` compares it with a session's start.
+    score = now - config.coalesce_seconds if source == "salesforce" else now
     with redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(PENDING_KEY, {member: now}, nx=True)
+        pipe.zadd(PENDING_KEY, {member: score}, lt=True)
         if full:
             pipe.hset(FULL_KEY, member, now)
         pipe.hset(sources_key(mailbox_id), source, now)
@@ -105,6 +110,15 @@ def take_request(redis: Redis, mailbox_id: int, *, started: float | None = None)
     started = time.time() if started is None else started
     taken, full = redis.eval(_TAKE, 2, PENDING_KEY, FULL_KEY, str(int(mailbox_id)), repr(float(started)))
     return Taken(requested=bool(taken), full=bool(full))
+
+
+def drop_request(redis: Redis, mailbox_id: int) -> None:
+    """Forget a mailbox's request (the push pass does, for a mailbox removed or disabled meanwhile)."""
+    member = str(int(mailbox_id))
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(PENDING_KEY, member)
+        pipe.hdel(FULL_KEY, member)
+        pipe.execute()
 
 
 def last_requests(redis: Redis, mailbox_id: int) -> dict[str, float]:

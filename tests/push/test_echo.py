@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 import time
 
 import pytest
 
 from sync.push import PushConfig, is_echo, record_writes
+from sync.push.echo import writing, writing_key
 
 
 def test_own_writes_are_echoes_and_other_versions_are_not(redis):
@@ -26,10 +29,35 @@ def test_salesforce_modstamp_spellings_match(redis):
     assert not is_echo(redis, 1, "salesforce", "00U1", "2026-12-04T18:00:01.000+0000")
 
 
-def test_an_unknown_version_only_matches_a_notification_without_one(redis):
-    record_writes(redis, 1, "salesforce", [("00U1", None)])
+def test_an_unknown_salesforce_modstamp_covers_modifications_up_to_our_write(redis):
+    wrote_at = dt.datetime(2026, 12, 4, 18, 0, 0, tzinfo=dt.UTC).timestamp()
+    record_writes(redis, 1, "salesforce", [("00U1", None)], now=wrote_at)
     assert is_echo(redis, 1, "salesforce", "00U1", None)
-    assert not is_echo(redis, 1, "salesforce", "00U1", "2026-12-04T18:00:00.000+0000")
+    assert is_echo(redis, 1, "salesforce", "00U1", "2026-12-04T17:59:59.000+0000")  # our write's own modstamp
+    assert is_echo(redis, 1, "salesforce", "00U1", "2026-12-04T18:00:01.000+0000")  # within the clock margin
+    assert not is_echo(redis, 1, "salesforce", "00U1", "2026-12-04T18:00:02.000+0000")  # edited after us
+    assert not is_echo(redis, 1, "salesforce", "00U1", "not a timestamp")
+
+
+def test_an_exchange_write_without_change_key_matches_only_a_notification_without_one(redis):
+    record_writes(redis, 1, "exchange", [("AAMk1", None)])  # a deletion
+    assert is_echo(redis, 1, "exchange", "AAMk1", None)
+    assert not is_echo(redis, 1, "exchange", "AAMk1", "CK1")
+
+
+def test_is_echo_waits_for_a_write_in_flight(redis):
+    def write_later():
+        with writing(redis, 1, "exchange"):
+            time.sleep(0.3)  # the notification arrives while the write's answer is on its way
+            record_writes(redis, 1, "exchange", [("AAMk1", "CK1")])
+
+    thread = threading.Thread(target=write_later)
+    thread.start()
+    time.sleep(0.05)
+    assert not is_echo(redis, 1, "exchange", "AAMk1", "CK1", wait=0)  # a caller that cannot wait
+    assert is_echo(redis, 1, "exchange", "AAMk1", "CK1")
+    thread.join()
+    assert not redis.exists(writing_key(1, "exchange"))
 
 
 def test_two_writes_of_one_item_both_count(redis):

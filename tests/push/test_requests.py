@@ -29,7 +29,7 @@ def test_the_starting_session_takes_the_request_and_a_later_one_stays(redis):
     request_sync(redis, 3, source="salesforce", now=1000)
     assert take_request(redis, 3, started=1006).requested
     assert pending_requests(redis) == {}
-    request_sync(redis, 3, source="salesforce", now=1010)  # while the session runs
+    request_sync(redis, 3, source="graph", now=1010)  # while the session runs
     request_sync(redis, 3, source="ews", now=1011)
     assert pending_requests(redis) == {3: 1010.0}  # exactly one more session
     assert not take_request(redis, 3, started=1009).requested  # a session that started before it does not take it
@@ -63,3 +63,12 @@ def test_an_unknown_source_is_refused(redis):
     with pytest.raises(ValueError, match="unknown push source"):
         request_sync(redis, 1, source="carrier-pigeon")
     assert pending_requests(redis) == {}
+
+
+def test_org_scan_requests_are_due_at_once_and_pull_a_waiting_request_forward(redis):
+    request_sync(redis, 8, source="salesforce", now=1000, config=CONFIG)
+    assert due_requests(redis, now=1000, config=CONFIG) == [8]
+    request_sync(redis, 9, source="ews", now=1000, config=CONFIG)
+    request_sync(redis, 9, source="salesforce", now=1001, config=CONFIG)
+    assert due_requests(redis, now=1001, config=CONFIG) == [8, 9]
+    assert not take_request(redis, 9, started=990).requested  # still never before the request itself
