@@ -409,6 +409,43 @@ class Settings:
         "Failed GetStreamingEvents connections in a row after which the mailboxes of that connection fall back "
         "to pull subscriptions (until the listener restarts).",
     )
+    salesforce_scan_seconds: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_SECONDS",
+        60.0,
+        "Seconds between two passes of `calsync salesforce-scan` (docs/push.md, Salesforce scan): one query per "
+        "synced object kind for the whole org, then sessions only for the mailboxes whose rows changed.",
+    )
+    salesforce_scan_owner_chunk: int = _setting(
+        "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK",
+        2000,
+        "Owners (Salesforce user ids) per scan query's `OwnerId IN (...)` list; more owners make one more query "
+        "per object. At most 4000 (SOQL's 100,000 characters); without the Composite API at most 400 are used "
+        "(the query's URI must stay under the REST API's 16,384 bytes).",
+    )
+    salesforce_scan_composite: bool = _setting(
+        "CALSYNC_SALESFORCE_SCAN_COMPOSITE",
+        True,
+        "Send the scan's queries five to a Composite API request (one API call for all five, the SOQL in the "
+        "body); off: one queryAll request per query.",
+    )
+    salesforce_scan_org_wide: bool = _setting(
+        "CALSYNC_SALESFORCE_SCAN_ORG_WIDE",
+        False,
+        "Scan every owner's rows (no OwnerId filter) and keep the synced owners' ones: one query per kind "
+        "however many reps, at the price of reading other users' changed rows too.",
+    )
+    salesforce_scan_retention_hours: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_RETENTION_HOURS",
+        12.0,
+        "Hours the scan keeps the changed rows it read for each mailbox in Redis: a session whose watermark is "
+        "older (it failed for that long) reads Salesforce itself.",
+    )
+    salesforce_scan_healthy_seconds: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS",
+        180.0,
+        "Sessions trust the scan's rows only if its last successful pass is at most this old; otherwise they "
+        "query Salesforce themselves (the per-mailbox path before the scan).",
+    )
     api_budget_max_requests: int = _setting(
         "CALSYNC_API_BUDGET_MAX_REQUESTS",
         0,
@@ -549,6 +586,20 @@ class Settings:
         if self.push_coalesce_seconds < 0:
             raise ConfigError(
                 f"CALSYNC_PUSH_COALESCE_SECONDS must be 0 or more seconds, not {self.push_coalesce_seconds}"
+            )
+        if self.salesforce_scan_seconds < 1:
+            raise ConfigError(
+                f"CALSYNC_SALESFORCE_SCAN_SECONDS must be at least 1 second, not {self.salesforce_scan_seconds}"
+            )
+        if not 1 <= self.salesforce_scan_owner_chunk <= 4000:
+            raise ConfigError(
+                "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK must be from 1 to 4000 (SOQL's length limit), not "
+                f"{self.salesforce_scan_owner_chunk}"
+            )
+        if self.salesforce_scan_retention_hours <= 0 or self.salesforce_scan_healthy_seconds <= 0:
+            raise ConfigError(
+                "CALSYNC_SALESFORCE_SCAN_RETENTION_HOURS and CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS must be more "
+                "than 0"
             )
         if self.push_echo_wait_seconds < 0:
             raise ConfigError(

@@ -14,6 +14,7 @@ from calsync.cli import (
     listener,
     mailboxes,
     profiles,
+    salesforce_scan,
     sandboxes,
     sessions,
     web,
@@ -45,5 +46,6 @@ for command in (
     workers.enqueue,
     graph_subscriptions.graph_subscriptions,
     listener.listener,
+    salesforce_scan.salesforce_scan,
 ):
     main.add_command(command)

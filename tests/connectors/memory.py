@@ -357,6 +357,25 @@ class MemoryOrg:
             for r in sorted(rows, key=lambda r: (r["SystemModstamp"], r["Id"]))
         ]
 
+    def owners_changed_records(
+        self, sobject: str, fields: Iterable[str], *, owner_ids: Sequence[str] | None, since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        self._tick()
+        owners = set(owner_ids) if owner_ids is not None else None
+        rows = [
+            r
+            for r in self._table(sobject).values()
+            if (owners is None or r.get("OwnerId") in owners) and r["SystemModstamp"] >= _iso(since)
+        ]
+        wanted = ["Id", "IsDeleted", "SystemModstamp", "OwnerId", "LastModifiedById", *fields]
+        return [
+            {k: r.get(k) for k in dict.fromkeys(wanted)}
+            for r in sorted(rows, key=lambda r: (r["SystemModstamp"], r["Id"]))
+        ]
+
+    def owners_changed_batch(self, queries: Sequence[Any], *, composite: bool = True) -> list[list[dict[str, Any]]]:
+        return [self.owners_changed_records(q.sobject, q.fields, owner_ids=q.owner_ids, since=q.since) for q in queries]
+
     def get_records(self, sobject: str, ids: Sequence[str], fields: Iterable[str]) -> list[dict[str, Any] | None]:
         self._tick()
         table = self._table(sobject)
