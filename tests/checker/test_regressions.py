@@ -1,0 +1,49 @@
+"""Histories the checker found (tests/checker/test_checker.py), shrunk and kept by name: each replays the exact
+history on the real session and checks every invariant after every step, as the checker does.
+
+A history whose engine fix is not done yet is ``xfail(strict=True)`` with the reason: it fails loudly once fixed,
+so the mark comes off with the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.checker import history
+
+LOST_DATABASE_AFTER_DELETION = (
+    "a lost database forgets the tombstone of a pair whose one side was deleted: the other side, still carrying "
+    "the pair's sync key, is taken for a new item and copied back (docs/invariants.md #3, #12); the engine would "
+    "have to read Deleted Items / IsDeleted rows by sync key after a full listing"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=LOST_DATABASE_AFTER_DELETION)
+def test_an_outlook_deletion_then_a_lost_database_does_not_bring_the_item_back(checker_db) -> None:
+    history.run(checker_db, [("create", "exchange", False), ("sync", None), ("delete", "exchange", 0),
+                             ("lose", "database", "strict")])  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, reason=LOST_DATABASE_AFTER_DELETION)
+def test_a_salesforce_deletion_then_a_lost_database_does_not_bring_the_event_back(checker_db) -> None:
+    history.run(checker_db, [("create", "exchange", False), ("sync", None), ("delete", "salesforce", 0),
+                             ("lose", "database", "strict")])  # fmt: skip
+
+
+EDIT_WHILE_DATABASE_LOST = (
+    "with no link row, the adopted pair has no base: every differing field is a conflict and goes to the conflict "
+    "winner, so an edit on the losing side since the last session is lost (docs/invariants.md #1, #12); the "
+    "engine could compare modification times instead (a design choice for the lead)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=EDIT_WHILE_DATABASE_LOST)
+def test_a_salesforce_edit_survives_a_lost_database(checker_db) -> None:
+    """("lose", "database", "strict"): the model still expects the edit to win, as after a normal run."""
+    history.run(checker_db, [("create", "exchange", False), ("sync", None), ("edit", "salesforce", 0, "subject", 0),
+                             ("lose", "database", "strict")])  # fmt: skip
+
+
+def test_the_same_edit_on_both_sides_then_another_edit_is_synced(checker_db) -> None:
+    """A checker bug found by the checker: the second edit's write is not an echo of the twin edit."""
+    history.run(checker_db, [("create", "exchange", False), ("sync", None), ("twin", 0, "subject", 0),
+                             ("edit", "exchange", 0, "subject", 0)])  # fmt: skip
