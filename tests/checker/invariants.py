@@ -56,7 +56,7 @@ def check_counterparts(world: World) -> None:
     origins = {m.origin_id for m in world.meetings}
     for m in world.meetings:
         for side, ids in world.items_of(m).items():
-            if len(ids) > 1:
+            if len(ids) > 1 and not (m.unshared and m.lost_tombstone):  # UNSHARED_THEN_DATABASE_LOST
                 fail(6, "at most one counterpart per item", f"{m.token} has {len(ids)} items in {side}: {ids}", world)
     for item_id, fields in world.ex_items().items():
         if item_id not in origins and fields.get(SYNC_KEY_ATTR) not in keys:
@@ -214,8 +214,12 @@ def check_converged(world: World) -> None:
     open_refs = {ref for _, ref in world.open_health()}
     for m in world.meetings:
         ids = world.items_of(m)
+        goes_up = s["direction"] in ("two_way", "upsync_only") and s["private_items"] == "full"
         if m.bad:
-            if ids["exchange"] and not any(ids["exchange"][0] in ref for ref in open_refs):
+            if m.unshared or m.deleted or not goes_up:
+                continue
+            mine = [*ids["exchange"], *ids["salesforce"], m.key]
+            if ids["exchange"] and ids["salesforce"] and not any(i in ref for i in mine for ref in open_refs):
                 fail(11, "per-item isolation", f"{m.token} cannot sync (location of 300 characters) but no health "
                      f"entry is open: {sorted(open_refs)}", world)  # fmt: skip
             continue

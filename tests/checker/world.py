@@ -127,6 +127,7 @@ class World:
     sessions: int = 0
     log: list[str] = field(default_factory=list)
     ever: dict[str, set[Any]] = field(default_factory=dict)  # every value each setting has had
+    database_lost: bool = False  # lost (not strict) and no session has linked the pairs again yet
     twins: set[str] = field(default_factory=set)  # meetings given the same edit on both sides since the last session
 
     @classmethod
@@ -238,6 +239,8 @@ class World:
         now = self.projection(side, item_id)
         if now is not None:
             m.pending.setdefault(name, {})[side] = now[name]
+            if self.database_lost:
+                m.free.add(name)
         return True
 
     def delete(self, m: Meeting, side: str) -> bool:
@@ -250,6 +253,7 @@ class World:
             MemoryOrg.delete(self.org, ids[:1])
         m.deleted.add(side)
         m.user_deleted.add(ids[0])
+        m.lost_tombstone = m.lost_tombstone or self.database_lost
         return True
 
     def set_category(self, m: Meeting, shared: bool) -> bool:
@@ -278,11 +282,12 @@ class World:
             self.db.execute("UPDATE mailboxes SET exchange_sync_state = NULL, salesforce_watermarks = '{}'")
         else:  # the whole database but the mailbox row (restored from nothing, registered again)
             for m in self.meetings:
-                m.lost_tombstone = m.lost_tombstone or (bool(m.deleted) and not strict)
+                m.lost_tombstone = m.lost_tombstone or (bool(m.deleted or m.unshared) and not strict)
                 # With no base, the pair is adopted and every differing field is a conflict for the conflict
                 # winner (test_regressions.py, EDIT_WHILE_DATABASE_LOST): the model no longer says which wins.
                 if not strict:
                     m.free |= set(m.pending)
+            self.database_lost = not strict
             self.db.execute(
                 "DELETE FROM links", "DELETE FROM health_entries", "DELETE FROM sync_sessions",
                 "DELETE FROM out_of_scope_items", "DELETE FROM share_requests",
@@ -313,6 +318,8 @@ class World:
             self.db.arm(False)
         writes = list(f.writes)
         f.clear()
+        if result is not None and result.status == "ok":
+            self.database_lost = False
         return result, writes
 
     def live_links(self) -> int:
