@@ -439,6 +439,7 @@ def _new_salesforce(ctx: Context, sf: SalesforceChange, key: str) -> list[Action
 def _plan_pair(
     ctx: Context, key: str, link: LinkState | None, ex: ExchangeChange | None, sf: SalesforceChange | None
 ) -> list[Action]:
+    adopting = link is None
     if link is None:
         # Adoption: both items carry our key but the link row is gone. Merge with no base.
         assert ex is not None and sf is not None
@@ -507,7 +508,12 @@ def _plan_pair(
         return _missing_side(ctx, link, policy, ex, sf, ex_cur, sf_cur, ex_deleted, sf_deleted, sf_withdrawn)
 
     if _is_private_skip(policy, link.origin, ex_cur) and not (ex_deleted or ex_unshared):
-        return [_private_skipped(key, link.exchange_id)]
+        if not adopting:
+            return [_private_skipped(key, link.exchange_id)]
+        # An adopted pair stays linked, as it was before its link was lost: left unlinked, its Salesforce record
+        # would look new at its next reading and be copied down beside the private item (found by the checker).
+        relinked = bookkeeping(link, ex, sf, state=LinkStatus.ACTIVE, exchange_base=ex_cur, salesforce_base=sf_cur)
+        return [_private_skipped(key, link.exchange_id), UpdateLinkBase(sync_key=key, link=relinked)]
 
     if ex_unshared:
         if sf_deleted:
