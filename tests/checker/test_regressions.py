@@ -84,3 +84,9 @@ def test_the_same_edit_on_both_sides_then_another_edit_is_synced(checker_db) -> 
     """A checker bug found by the checker: the second edit's write is not an echo of the twin edit."""
     history.run(checker_db, [("create", "exchange", False), ("sync", None), ("twin", 0, "subject", 0),
                              ("edit", "exchange", 0, "subject", 0)])  # fmt: skip
+
+
+def test_a_bad_location_replaced_by_an_edit_syncs(checker_db) -> None:
+    """A checker bug found by bench/checker.py (#11): an edit of the bad location fixes the item like ``fix``."""
+    history.run(checker_db, [("create", "exchange", True), ("sync", None), ("bad", 0),
+                             ("edit", "exchange", 0, "location", 0)])  # fmt: skip

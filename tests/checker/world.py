@@ -235,6 +235,8 @@ class World:
             if what == "time":
                 record = {"StartDateTime": format_datetime(value[0]), "EndDateTime": format_datetime(value[1])}
             MemoryOrg.update(self.org, "Event", [{"Id": item_id, **record}])
+        if what == "location" and side == "exchange":
+            m.bad = False  # a new location replaces the one Salesforce could not hold
         name = FIELD_OF[what]
         now = self.projection(side, item_id)
         if now is not None:
