@@ -22,8 +22,9 @@ codes. A divergence the next session does not fix is the one to look at.
 
 What counts as "differ": a field differs when neither side's value, as the other side would hold it once written
 (the mappings' round trips: Salesforce has no *tentative*, a masked private item shows "Private appointment"),
-equals the other side's value. Fields that flow in neither direction are not compared: ``attendees`` (Salesforce
-holds only the attendees it matches to a Contact, Lead or User) and ``body`` under ``description=once``.
+equals the other side's value. Fields that do not flow are not compared: ``attendees`` (Salesforce holds only the
+attendees it matches to a Contact, Lead or User), and under ``description=once`` the ``body`` of a meeting with
+attendees or one edited in Outlook (it never goes up).
 """
 
 from __future__ import annotations
@@ -184,16 +185,23 @@ class VerifyInputs:
 
 
 # -- comparing one pair -----------------------------------------------------------------------------------
-def compared_fields(policy: Policy) -> tuple[str, ...]:
-    """The projection fields a pair of this kind must agree on (see the module docstring)."""
+def compared_fields(policy: Policy, ex_p: Projection, exchange_base: Projection | None) -> tuple[str, ...]:
+    """The projection fields a pair must agree on (see the module docstring). Under ``description=once`` the
+    body never goes up and never down to a meeting with attendees (`sync.planner.merge`): it is compared only
+    where Salesforce's body would have come down, a non-meeting whose Outlook body is as last synced."""
     skip = {"attendees"}
     if policy.description is DescriptionMode.ONCE:
-        skip.add("body")
+        outlook_edit = exchange_base is None or ex_p.get("body") != exchange_base.get("body")
+        if outlook_edit or ex_p.get("attendees"):
+            skip.add("body")
     return tuple(f for f in PROJECTION_FIELDS if f not in skip)
 
 
-def differing_fields(policy: Policy, origin: Side, ex_entry: Entry, sf_entry: Entry) -> list[FieldDiff]:
-    """The fields on which neither side, written to the other, would give the other's value."""
+def differing_fields(
+    policy: Policy, origin: Side, ex_entry: Entry, sf_entry: Entry, exchange_base: Projection | None = None
+) -> list[FieldDiff]:
+    """The fields on which neither side, written to the other, would give the other's value (``exchange_base``:
+    the link's, for the fields that flow one way only)."""
     ex_p = project(ex_entry)
     sf_p = project(sf_entry)
     up_entry = mask_entry(ex_entry) if is_masked(policy, origin, ex_p) else ex_entry
@@ -201,7 +209,7 @@ def differing_fields(policy: Policy, origin: Side, ex_entry: Entry, sf_entry: En
     down = project(exchange_roundtrip(sf_entry))  # Salesforce's value as Exchange would hold it
     return [
         FieldDiff(f, ex_p.get(f), sf_p.get(f))
-        for f in compared_fields(policy)
+        for f in compared_fields(policy, ex_p, exchange_base)
         if up.get(f) != sf_p.get(f) and ex_p.get(f) != down.get(f)
     ]
 
@@ -364,7 +372,7 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
             continue  # outside the scope nothing syncs (leaving scope never deletes)
         compared += 1
         policy = policies.for_kind(link.kind)
-        diffs = differing_fields(policy, link.origin, ex.entry, sf.entry)
+        diffs = differing_fields(policy, link.origin, ex.entry, sf.entry, link.exchange_base)
         if diffs:
             names = ", ".join(d.field for d in diffs)
             add("fields_differ", f"the two sides differ on {names}", subject=subject, fields=tuple(diffs), **ids)

@@ -219,7 +219,9 @@ def test_cli_json_schema_exit_codes_and_the_stored_report(engine, world, sandbox
         stored = {r.mailbox_id: r for r in db.scalars(select(VerifyRow))}
         assert len(stored) == 2 and sorted(r.findings for r in stored.values()) == [0, 1]
     unknown = runner.invoke(main, ["verify", "nobody@calsync.example", "--json"], env=env)
-    assert unknown.exit_code == 2 and "is not a synced mailbox" in unknown.output
+    assert unknown.exit_code == 2 and "is not a synced mailbox" in unknown.stderr
+    failed = json.loads(unknown.stdout)  # a script reads one report, failed, whatever went wrong
+    assert set(failed) == REPORT_KEYS and failed["status"] == "failed" and failed["exit_code"] == 2
 
 
 @pytest.mark.parametrize("exchange_protocol", ["ews"])
