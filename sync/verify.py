@@ -338,11 +338,11 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
         ids = {"sync_key": link.sync_key, "exchange_id": ex_id, "salesforce_id": sf_id,
                "salesforce_object": link.salesforce_object, "object_kind": link.kind}  # fmt: skip
         subject = _subject(ex.entry if ex else None, sf.entry if sf else None, link.exchange_base, link.salesforce_base)
-        ex_gone = ex is not None and ex.type in DELETION_TYPES
+        ex_gone = ex is not None and (ex.type in DELETION_TYPES or ex.is_cancelled)  # the planner's reading too
         sf_gone = sf is not None and sf.type in DELETION_TYPES
         if ex_gone:
-            add("exchange_gone", "the link's Outlook item no longer exists (deleted or moved out of the calendar)",
-                subject=subject, **ids)  # fmt: skip
+            why = "was cancelled" if ex.is_cancelled else "no longer exists (deleted or moved out of the calendar)"
+            add("exchange_gone", f"the link's Outlook item {why}", subject=subject, **ids)
         if sf_gone:
             add("salesforce_gone", "the link's Salesforce record no longer exists (deleted)", subject=subject, **ids)
         if ex_gone or sf_gone:
@@ -443,8 +443,8 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
             refs=[new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)], **ids)  # fmt: skip
 
     for ex in sorted(ex_by_id.values(), key=lambda c: c.exchange_id):
-        if ex.exchange_id in accounted_ex or ex.type is not ChangeType.CHANGED:
-            continue
+        if ex.exchange_id in accounted_ex or ex.type is not ChangeType.CHANGED or ex.is_cancelled:
+            continue  # a cancelled meeting is a deletion to the planner: it never syncs
         if (ex.sync_key or "") in inputs.known_elsewhere:
             continue
         ids = {"exchange_id": ex.exchange_id, "object_kind": ex.kind}

@@ -4,24 +4,31 @@ the JSON schema, and zero writes on both sides (the sandboxes count them)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from click.testing import CliRunner
+from exchangelib import HTMLBody
+from exchangelib.recurrence import DailyPattern, Recurrence
 from sqlalchemy import select
 
 from calsync.cli import main
-from sandbox.seed import REPS
+from sandbox.seed import PEOPLE, REPS
 from sync import verify_read
 from sync.models import Link, Mailbox
 from sync.models import VerifyReport as VerifyRow
+from sync.policies import PrivateItems
 from sync.session import run_session
 from sync.verify import KINDS, SCHEMA, VerifyReport
-from tests.e2e.actors import SALESFORCE_CATEGORY, at
+from tests.e2e.actors import SALESFORCE_CATEGORY, at, day
 from tests.e2e.conftest import REDIS_URL
+from tests.e2e.engine import Engine
+from tests.e2e.test_sync_tasks_and_custom_objects import SITE_VISITS
 
 REPORT_KEYS = {"schema", "mailbox", "status", "error", "checked_at", "profile", "exit_code", "counts", "summary",
                "findings", "guard", "api_calls"}  # fmt: skip
+CONTACT = next(p.email for p in PEOPLE if p.kind == "Contact")
 FINDING_KEYS = {"kind", "message", "object_kind", "sync_key", "exchange_id", "salesforce_id", "salesforce_object",
                 "subject", "fields", "related", "next_session", "after_reset"}  # fmt: skip
 
@@ -231,3 +238,54 @@ def test_an_unshared_item_is_not_a_finding_once_unlinked(engine, world):
     world.outlook().remove_category(item, SALESFORCE_CATEGORY)
     engine.converge()
     assert run_verify(engine).findings == []
+
+
+def _occurrence(outlook, master_id: str, index: int):
+    occurrence = outlook.calendar.get(id=master_id).occurrence(index=index)
+    occurrence.refresh()
+    return occurrence
+
+
+def test_a_varied_converged_calendar_is_clean(engine, world, sandbox_settings):
+    """No false finding on what sync keeps apart by design or holds lossily: series with exceptions from both
+    sides, all-day items across zones, tasks (one completed), custom objects, meetings with matched and unmatched
+    attendees, a masked private item, an HTML body, a meeting shared by two reps (one Event, joined)."""
+    engine.set_policy(private_items=PrivateItems.MASKED)
+    engine.set_policy(kind="custom:Site_Visit__c", custom=SITE_VISITS)
+    outlook, sf = world.outlook(), world.salesforce()
+    start = at(2, 9)
+    daily = Recurrence(pattern=DailyPattern(interval=1), start=start.date(), number=5)
+    master = outlook.create("Daily stand-up", start, at(2, 9, 30), recurrence=daily)
+    moved = _occurrence(outlook, master, 2)
+    moved.start, moved.end = moved.start + dt.timedelta(hours=2), moved.end + dt.timedelta(hours=2)
+    moved.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
+    _occurrence(outlook, master, 4).delete(send_meeting_cancellations="SendToNone")
+    sf.create_event(Subject="Team sync", StartDateTime=at(1, 11), DurationInMinutes=30,
+                    Recurrence2PatternText="RRULE:FREQ=DAILY;INTERVAL=1;COUNT=3",
+                    Recurrence2PatternTimeZone="Europe/London")  # fmt: skip
+    outlook.create("Trade show", day(4), day(5), all_day=True, tz="America/New_York")
+    sf.create_event(Subject="Offsite", IsAllDayEvent=True, ActivityDate=day(6), DurationInMinutes=1440)
+    sf.create_task(Subject="Send the quote", ActivityDate=day(3), Status="Not Started")
+    done = sf.create_task(Subject="Call back", ActivityDate=day(2))
+    sf.create_record("Site_Visit__c", Name="Visit Acme plant", Visit_Start__c=at(2, 13), Visit_End__c=at(2, 15),
+                     OwnerId=world.rep.salesforce_user_id)  # fmt: skip
+    outlook.create("Customer call", at(3, 10), at(3, 11), attendees=[CONTACT, "stranger@nowhere.test"])
+    outlook.create("Doctor", at(3, 12), at(3, 13), private=True, location="Clinic", body="Private notes")
+    outlook.create("Styled", at(4, 10), at(4, 11), body=HTMLBody("<p>Hello <b>there</b></p><p>Line two</p>"))
+    outlook.create("Tentative hold", at(4, 14), at(4, 15), show_as="Tentative")
+    bob = Engine(sandbox_settings, world, REPS[1].email, protocol=engine.protocol)
+    pitch = outlook.create("Joint pitch", at(5, 14), at(5, 15), attendees=[REPS[1].email])
+    engine.converge()
+    sf.update("Task", done, Status="Completed")
+    engine.converge()
+    bob_copy = world.deliver_meeting(pitch, REPS[1].email)
+    world.outlook(REPS[1].email).add_category(bob_copy, SALESFORCE_CATEGORY)
+    bob.converge()
+    engine.converge()
+
+    report = run_verify(engine)
+    assert report.findings == [], [f.to_json() for f in report.findings]
+    assert report.counts["pairs_compared"] == report.counts["links"] == 12
+    other = run_verify(engine, REPS[1].email)
+    assert other.findings == [], [f.to_json() for f in other.findings]
+    assert other.counts["links"] == 1  # Bob's joined link: Alice's Event, compared in Alice's mailbox

@@ -107,6 +107,14 @@ CASES = {
     "tagged in Outlook, out of scope": ([], [ex_changed(event(days=400))], [], None, []),
     "private Outlook item under skip": ([], [ex_changed(E.replace(is_private=True))], [], None, []),
     "Outlook item under downsync_only": ([], [ex_changed(E)], [], policies(direction=Direction.DOWNSYNC_ONLY), []),
+    "a linked meeting cancelled by its organiser": (
+        [L],
+        [ex_changed(E, is_cancelled=True)],
+        [sf_changed(E)],
+        None,
+        ["exchange_gone"],
+    ),
+    "a cancelled meeting with no link": ([], [ex_changed(E, is_cancelled=True)], [], None, []),
     "Salesforce record, no key, no link": ([], [], [sf_changed(E)], None, ["salesforce_only"]),
     "Salesforce record, no key, out of scope": ([], [], [sf_changed(event(days=-400))], None, []),
     "Salesforce record with an unknown key": (
