@@ -19,6 +19,14 @@ from sync import verify_jobs, verify_read
 from sync.job_queue import session_queue
 from sync.models import Mailbox
 
+# Findings shown on the mailbox page; the CLI's --json has them all.
+ROWS_SHOWN = 100
+
+
+@bp.app_context_processor
+def _verify_globals() -> dict[str, Any]:
+    return {"verify_rows": ROWS_SHOWN}
+
 
 @bp.app_template_global("verify_report")
 def verify_report(mailbox: Mailbox) -> dict[str, Any] | None:
