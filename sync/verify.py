@@ -106,6 +106,7 @@ class Finding:
     subject: str | None = None
     fields: tuple[FieldDiff, ...] = ()
     related: tuple[str, ...] = ()  # the other items of a duplicate (ids), or the other links (sync keys)
+    health: tuple[str, ...] = ()  # codes of the mailbox's open health entries for these items
     next_session: Decision | None = None
     after_reset: Decision | None = None
 
@@ -114,7 +115,7 @@ class Finding:
             "kind": self.kind, "message": self.message, "object_kind": self.object_kind, "sync_key": self.sync_key,
             "exchange_id": self.exchange_id, "salesforce_id": self.salesforce_id,
             "salesforce_object": self.salesforce_object, "subject": self.subject,
-            "fields": [f.to_json() for f in self.fields], "related": list(self.related),
+            "fields": [f.to_json() for f in self.fields], "related": list(self.related), "health": list(self.health),
             "next_session": self.next_session.to_json() if self.next_session else None,
             "after_reset": self.after_reset.to_json() if self.after_reset else None,
         }  # fmt: skip
@@ -182,6 +183,8 @@ class VerifyInputs:
     next_plan: Plan | None = None
     reset_plan: Plan | None = None
     known_elsewhere: frozenset[str] = frozenset()
+    # Open health entries of the mailbox: item ref ("exchange:<id>", "salesforce:<id>") → codes.
+    open_health: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 # -- comparing one pair -----------------------------------------------------------------------------------
@@ -300,7 +303,11 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
 
     def add(kind: str, message: str, *, refs: Iterable[str | None] = (), **kw: Any) -> None:
         keys = [kw.get("sync_key"), kw.get("exchange_id"), kw.get("salesforce_id"), *kw.get("related", ()), *refs]
-        findings.append(Finding(kind, message, next_session=nxt.about(keys), after_reset=reset.about(keys), **kw))
+        items = [f"exchange:{kw['exchange_id']}" if kw.get("exchange_id") else "",
+                 f"salesforce:{kw['salesforce_id']}" if kw.get("salesforce_id") else ""]  # fmt: skip
+        health = tuple(sorted({c for ref in items for c in inputs.open_health.get(ref, ())}))
+        findings.append(Finding(kind, message, health=health, next_session=nxt.about(keys),
+                                after_reset=reset.about(keys), **kw))  # fmt: skip
 
     def window_has(kind: str, *projections: Projection | None) -> bool:
         window = policies.for_kind(kind).scope.window(inputs.now)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sync import preview
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.feeds import salesforce_changes_for
-from sync.models import Link, Mailbox
+from sync.models import HealthEntry, Link, Mailbox
 from sync.models import VerifyReport as VerifyRow
 from sync.planner.model import SalesforceChange
 from sync.policies import PolicySet
@@ -46,6 +46,15 @@ def _known_elsewhere(db: Session, mailbox: Mailbox, refs: Iterable[str]) -> froz
         for key, record in rows:
             found |= {key, record} & set(chunk)
     return frozenset(found)
+
+
+def _open_health(db: Session, mailbox: Mailbox) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    rows = db.execute(select(HealthEntry.item_ref, HealthEntry.code).where(
+        HealthEntry.mailbox_id == mailbox.id, HealthEntry.status == "open"))  # fmt: skip
+    for ref, code in rows:
+        out.setdefault(ref, []).append(code)
+    return out
 
 
 def verify_mailbox(
@@ -80,7 +89,7 @@ def verify_mailbox(
                 mailbox=mailbox.email, links=full.links, exchange=full.exchange_feed.changes,
                 salesforce=[*full.salesforce_feed.changes, *extra], policies=policies, now=now,
                 next_plan=preview.plan_inputs(upcoming, now), reset_plan=preview.plan_inputs(full, now),
-                known_elsewhere=_known_elsewhere(db, mailbox, theirs - mine),
+                known_elsewhere=_known_elsewhere(db, mailbox, theirs - mine), open_health=_open_health(db, mailbox),
             )
         )  # fmt: skip
     finally:

@@ -292,3 +292,9 @@ def test_policy_for_off_kinds_is_not_compared():
     pol = policies(Policy(kind=TASK, direction=Direction.OFF))
     t = entry_for_kind(TASK)
     assert kinds(run([], [ex_changed(t, "ex-5")], [], pol)) == []
+
+
+def test_open_health_entries_of_the_items_are_named():
+    report = run([], [ex_changed(E, "ex-7")], [], open_health={"exchange:ex-7": ["duration_over_14_days"],
+                                                                "exchange:other": ["x"]})  # fmt: skip
+    assert report.findings[0].health == ("duration_over_14_days",)
