@@ -14,7 +14,7 @@ from sync import jobs, verify_jobs, verify_read
 from sync.job_queue import session_queue, worker_options
 from sync.models import AuditEntry, Mailbox
 from sync.runtime import Runtime
-from sync.verify import VerifyReport
+from sync.verify import Decision, Finding, VerifyReport
 from tests.admin_panel.conftest import REDIS_URL, VIEWER, csrf_of, log_in
 from tests.e2e.actors import at
 from tests.e2e.test_verify import writes
@@ -76,6 +76,24 @@ def test_run_verify_from_the_mailbox_page_shows_the_findings(app, admin_client, 
     admin_client.post(f"/admin/mailboxes/{mailbox_id}/verify", data={"csrf_token": token})
     _run_jobs(sandbox_settings)
     assert "<strong>clean</strong>" in admin_client.get(f"/admin/mailboxes/{mailbox_id}").get_data(as_text=True)
+
+
+def test_the_page_lists_findings_with_their_health_codes(app, admin_client):
+    with runtime_of(app).session_factory() as db:
+        mailbox = Mailbox(email="erin@calsync.example")
+        db.add(mailbox)
+        db.flush()
+        finding = Finding("exchange_only", "the Outlook item is tagged for sync but has no Salesforce record",
+                          exchange_id="AAMk9", subject="Two-week trip", health=("duration_over_14_days",),
+                          next_session=Decision())  # fmt: skip
+        report = VerifyReport(mailbox=mailbox.email, checked_at="2026-12-04T18:00:00+00:00", findings=[finding],
+                              counts={"links": 0, "pairs_compared": 0})  # fmt: skip
+        verify_read.store(db, mailbox, report, requested_by="cli")
+        db.commit()
+        mailbox_id = mailbox.id
+    page = admin_client.get(f"/admin/mailboxes/{mailbox_id}").get_data(as_text=True)
+    assert "1 finding</strong> (exchange_only 1)" in page
+    assert "nothing (health: duration_over_14_days)" in page and "Two-week trip" in page
 
 
 def test_a_report_that_could_not_be_read_says_why(app, admin_client):
