@@ -302,7 +302,9 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
     findings: list[Finding] = []
 
     def add(kind: str, message: str, *, refs: Iterable[str | None] = (), **kw: Any) -> None:
-        keys = [kw.get("sync_key"), kw.get("exchange_id"), kw.get("salesforce_id"), *kw.get("related", ()), *refs]
+        # The plans' actions about the finding's own items (a duplicate's copies come in ``refs``; the linked item
+        # a copy resembles does not: its pair's actions are not about the copy).
+        keys = [kw.get("sync_key"), kw.get("exchange_id"), kw.get("salesforce_id"), *refs]
         items = [f"exchange:{kw['exchange_id']}" if kw.get("exchange_id") else "",
                  f"salesforce:{kw['salesforce_id']}" if kw.get("salesforce_id") else ""]  # fmt: skip
         health = tuple(sorted({c for ref in items for c in inputs.open_health.get(ref, ())}))
@@ -324,7 +326,7 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
                 first = group[0]
                 add("duplicate_link", f"{len(group)} live links name the {side} {item_id}", object_kind=first.kind,
                     sync_key=first.sync_key, subject=_subject(first.exchange_base, first.salesforce_base),
-                    related=tuple(link.sync_key for link in group[1:]),
+                    related=tuple(link.sync_key for link in group[1:]), refs=[link.sync_key for link in group[1:]],
                     **({attr: item_id}), salesforce_object=first.salesforce_object)  # fmt: skip
 
     accounted_ex: set[str] = set()
@@ -409,7 +411,7 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
             where = "Outlook items" if side == "exchange" else "Salesforce records"
             add(f"duplicate_{side}", f"{len(set(copies) | {extra[attr]})} {where} carry the sync key {key}",
                 object_kind=group[0].kind, sync_key=key, subject=_subject(*(c.entry for c in group)), related=related,
-                **extra)  # fmt: skip
+                refs=related, **extra)  # fmt: skip
             accounted |= set(copies)
 
     # Unlinked items, side by side (an item and a record under one unlinked key: the next session adopts them).
