@@ -8,7 +8,8 @@ here. docs/verify.md has the finding kinds, the JSON schema and the exit codes; 
 - ``fields_differ``: a live pair whose mapped fields differ (which fields, both values);
 - ``exchange_only``: an Outlook item tagged for sync, in scope, with no Salesforce counterpart;
 - ``salesforce_only``: a Salesforce record in scope, without a sync key, with no Outlook counterpart;
-- ``salesforce_unlinked``: a Salesforce record carrying a sync key that no link of the mailbox knows;
+- ``salesforce_unlinked``: a Salesforce record whose sync key no link of the mailbox knows (its ``CalSync_Key__c``,
+  or the key its Outlook item carries, made from the record's id): lost link rows;
 - ``duplicate_exchange`` / ``duplicate_salesforce``: several items on one side for one pair (one sync key on
   several items, or an unlinked copy with the same subject and time as a linked item);
 - ``duplicate_link``: several live links naming one item;
@@ -429,7 +430,10 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
             continue
         p = project(sf.entry)
         if sf.sync_key:
-            twin = next((e for e in ex_by_id.values() if e.sync_key == sf.sync_key and e.type is ChangeType.CHANGED),
+            # The Outlook item of the same pair: it carries the key, or (the pair's origin) its id gives the key.
+            twin = next((e for e in sorted(ex_by_id.values(), key=lambda c: c.exchange_id)
+                         if e.type is ChangeType.CHANGED and e.exchange_id not in accounted_ex
+                         and sf.sync_key in (e.sync_key, new_sync_key(mailbox, Side.EXCHANGE, e.exchange_id))),
                         None)  # fmt: skip
             sf_unlinked_keys[sf.sync_key] = sf.salesforce_id
             where = f" (the Outlook item {twin.exchange_id} carries it too)" if twin else ""
@@ -439,6 +443,16 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
                 refs=[new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)], **ids)  # fmt: skip
             if twin is not None:
                 accounted_ex.add(twin.exchange_id)
+            continue
+        derived = new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)
+        twin = next((e for e in sorted(ex_by_id.values(), key=lambda c: c.exchange_id)
+                     if e.type is ChangeType.CHANGED and e.exchange_id not in accounted_ex and e.sync_key == derived
+                     and derived not in by_key), None)  # fmt: skip
+        if twin is not None:  # a pair made from Salesforce: its Outlook item carries the key the record's id gives
+            accounted_ex.add(twin.exchange_id)
+            add("salesforce_unlinked", f"the Outlook item {twin.exchange_id} carries the sync key {derived} made from "
+                "this record's id, which no link knows", sync_key=derived, subject=sf.entry.subject,
+                exchange_id=twin.exchange_id, **ids)  # fmt: skip
             continue
         if not window_has(sf.kind, p):
             continue

@@ -302,3 +302,32 @@ def test_a_meeting_salesforce_cannot_hold_is_outlook_only_and_says_why(engine, w
     # full read would: the open entry is the answer to "why".
     assert finding.health == ("duration_over_14_days",) == tuple(h.code for h in engine.health())
     assert finding.next_session.writes == () and finding.after_reset.health == ("duration_over_14_days",)
+
+
+def test_lost_link_rows_are_records_no_link_knows_and_a_full_read_pairs_them_again(engine, world):
+    """The link rows lost while the cursors stay: each Salesforce record's key names its Outlook item (the key
+    on the item, or the item's id, whichever side the pair came from). The next session, reading from the
+    cursors, would not see the Outlook items and would copy the records down again; verify says so, and that a
+    full read would write nothing. After "Reset sync state" the session pairs them again (docs/invariants.md
+    #12), copying nothing, and verify is clean."""
+    mine = world.outlook().create("From Outlook", at(1, 10), at(1, 11))
+    world.salesforce().create_event(Subject="From Salesforce", StartDateTime=at(2, 10), EndDateTime=at(2, 11))
+    engine.converge()
+    with engine.factory() as db:
+        for row in db.scalars(select(Link)):
+            db.delete(row)
+        db.commit()
+    report = run_verify(engine)
+    assert kinds(report) == ["salesforce_unlinked", "salesforce_unlinked"], [f.to_json() for f in report.findings]
+    pairs = {f.subject: f for f in report.findings}
+    assert pairs["From Outlook"].exchange_id == engine.item_id(mine) and pairs["From Salesforce"].exchange_id
+    for finding in report.findings:
+        assert [a["action"] for a in finding.next_session.actions] == ["created"]  # a copy in waiting
+        assert finding.after_reset.writes == ()  # a full read adopts the pair instead
+    with engine.factory() as db:  # the panel's "Reset sync state"
+        mailbox = db.scalars(select(Mailbox).where(Mailbox.email == engine.email)).one()
+        mailbox.exchange_sync_state, mailbox.salesforce_watermarks = None, {}
+        db.commit()
+    result = engine.sync()
+    assert result.created == {"salesforce": 0, "exchange": 0}, result.to_json()
+    assert run_verify(engine).findings == []

@@ -294,6 +294,20 @@ def test_policy_for_off_kinds_is_not_compared():
     assert kinds(run([], [ex_changed(t, "ex-5")], [], pol)) == []
 
 
+def test_lost_link_rows_pair_each_record_with_its_outlook_item():
+    """A restored database without the links: a record's key names its Outlook item (the item carries the key,
+    or the item was the pair's origin and its id gives the key); one finding per pair, naming both."""
+    origin_key = new_sync_key(MAILBOX, Side.EXCHANGE, "ex-1")
+    b, c = E.replace(subject="B"), E.replace(subject="C")
+    made_from_sf = new_sync_key(MAILBOX, Side.SALESFORCE, "sf-3")  # the record itself carries no key then
+    ex = [ex_changed(E), ex_changed(b, "ex-2", sync_key="k2"), ex_changed(c, "ex-3", sync_key=made_from_sf)]
+    sf = [sf_changed(E, sync_key=origin_key), sf_changed(b, "sf-2", sync_key="k2"), sf_changed(c, "sf-3")]
+    report = run([], ex, sf)
+    assert sorted((f.kind, f.salesforce_id, f.exchange_id) for f in report.findings) == [
+        ("salesforce_unlinked", "sf-1", "ex-1"), ("salesforce_unlinked", "sf-2", "ex-2"),
+        ("salesforce_unlinked", "sf-3", "ex-3")]  # fmt: skip
+
+
 def test_open_health_entries_of_the_items_are_named():
     report = run([], [ex_changed(E, "ex-7")], [], open_health={"exchange:ex-7": ["duration_over_14_days"],
                                                                 "exchange:other": ["x"]})  # fmt: skip
