@@ -331,3 +331,9 @@ def test_lost_link_rows_are_records_no_link_knows_and_a_full_read_pairs_them_aga
     result = engine.sync()
     assert result.created == {"salesforce": 0, "exchange": 0}, result.to_json()
     assert run_verify(engine).findings == []
+
+
+def test_verify_needs_one_mailbox_or_all(database_url):
+    for args in (["verify"], ["verify", "a@b.example", "--all"]):
+        result = CliRunner().invoke(main, args, env={"DATABASE_URL": database_url})
+        assert result.exit_code == 2 and "give one EMAIL or --all" in result.stderr
