@@ -17,6 +17,7 @@ from calsync.cli import (
     salesforce_scan,
     sandboxes,
     sessions,
+    verify,
     web,
     workers,
 )
@@ -36,6 +37,7 @@ for command in (
     profiles.profiles,
     admin.admin,
     sessions.sync_command,
+    verify.verify_command,
     sandboxes.sandbox,
     demo.demo,
     sandboxes.sandbox_info,
