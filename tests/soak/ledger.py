@@ -9,8 +9,8 @@ it on either side, and counts them (one counterpart per item). Expected final st
 - ``deleted_exchange`` (deleted in Outlook): no Event, no item in the calendar;
 - ``deleted_salesforce`` (the Event deleted): no Event; the Outlook item stays, without the category
   (``salesforce_deletion = keep``), unless the Event was deleted before its Outlook copy existed;
-- ``unshared`` (the category removed in Outlook): the Event stays (``on_unshare = keep_salesforce``), one untagged
-  Outlook item;
+- ``unshared`` (the category removed in Outlook): the Event stays (``on_unshare = keep_salesforce``; none if it
+  was unshared before it was sent up), one untagged Outlook item;
 - ``uncertain``: a write whose outcome the workload could not confirm: only the counts are checked.
 """
 

@@ -47,7 +47,7 @@ OPERATIONS = {  # weight of each kind of edit
 }  # fmt: skip
 MAX_LIVE_PER_MAILBOX = 40
 DELETE_SPACING = 60.0  # seconds between two deletions (or unshares) in one mailbox
-ATTEMPTS = 8
+ATTEMPTS = 12  # with the back-off below, about 40 s: longer than any burst the soak injects
 
 
 class Skip(Exception):
@@ -180,6 +180,9 @@ class Workload:
         """The rep removes the "Salesforce" category in Outlook: unlinked, the Event stays (keep_salesforce)."""
         item = self._pick(mailbox, deletion=True)
         item_id = self._exchange_id(item)
+        if item.salesforce_id is None:  # was it synced up? If not, no Event may ever come (see the check)
+            found = self._find_salesforce(mailbox, item.token)
+            item.salesforce_id = found["Id"] if found else None
         self.last_delete[mailbox] = time.monotonic()
         self._retry(lambda _a: self.outlook[mailbox].remove_category(item_id, SALESFORCE_CATEGORY), item)
         item.state, item.last_side = UNSHARED, EXCHANGE
