@@ -334,3 +334,18 @@ class MailboxProfile(Base):
     assigned_at: Mapped[dt.datetime | None]
     user_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     facts_read_at: Mapped[dt.datetime | None]
+
+
+class VerifyReport(Base):
+    """The last `calsync verify` report of one mailbox (`sync.verify`, docs/verify.md): its JSON as printed by
+    ``calsync verify --json``, kept for the admin panel's mailbox page."""
+
+    __tablename__ = "verify_reports"
+
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True)
+    checked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))  # ok | failed
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Who ran it: "cli", or the admin's e-mail for a run from the panel.
+    requested_by: Mapped[str | None] = mapped_column(String(320))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from calsync.cli import admin, config, db, demo, mailboxes, profiles, sandboxes, sessions, web, workers
+from calsync.cli import admin, config, db, demo, mailboxes, profiles, sandboxes, sessions, verify, web, workers
 from calsync.cli.common import CONTEXT
 
 
@@ -22,6 +22,7 @@ for command in (
     profiles.profiles,
     admin.admin,
     sessions.sync_command,
+    verify.verify_command,
     sandboxes.sandbox,
     demo.demo,
     sandboxes.sandbox_info,
