@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.soak.sandbox_admin import SandboxAdmin
-from tests.soak.services import Database, Managed, RedisServer
+from tests.soak.services import Database, Managed, RedisServer, children
 
 log = logging.getLogger("soak.chaos")
 
@@ -29,6 +29,7 @@ KINDS = {
     "worker_sigkill": 22, "scheduler_sigkill": 5, "listener_sigkill": 5, "redis_restart": 12, "postgres_kill": 12,
     "salesforce_503_burst": 10, "salesforce_unavailable_window": 5, "salesforce_lock_row_burst": 5,
     "ews_503_burst": 8, "ews_server_busy_burst": 8, "graph_429_burst": 8, "graph_503_burst": 6,
+    "slow_sandboxes_window": 6,
 }  # fmt: skip
 
 
@@ -82,6 +83,10 @@ class Supervisor:
                 log.exception("supervisor pass failed")
 
 
+class Skipped(Exception):
+    """The fault has no target right now (e.g. every worker is already down): not injected, not counted."""
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -120,6 +125,8 @@ class Chaos:
             kind = self.rng.choices(list(self.kinds), weights=list(self.kinds.values()))[0]
             try:
                 detail = getattr(self, kind)()
+            except Skipped:
+                continue
             except Exception as exc:  # noqa: BLE001 - a fault that could not be injected is logged, not fatal
                 self.errors.append(f"{kind}: {exc!r}")
                 log.warning("fault %s could not be injected: %r", kind, exc)
@@ -139,12 +146,23 @@ class Chaos:
         return {"process": process.name, "pids": pids, "down_s": down}
 
     def worker_sigkill(self) -> dict[str, Any]:
-        return self._sigkill(self.rng.choice(self.workers))
+        """Mostly a worker in the middle of a session (it has a work horse): the case that leaves a job started,
+        a lock held and pairs pending."""
+        alive = [w for w in self.workers if w.alive()]
+        if not alive:
+            raise Skipped("no worker is up")
+        busy = [w for w in alive if children(w.process.pid)]
+        target = self.rng.choice(busy if busy and self.rng.random() < 0.75 else alive)
+        return {**self._sigkill(target), "mid_session": target in busy}
 
     def scheduler_sigkill(self) -> dict[str, Any]:
+        if not self.scheduler.alive():
+            raise Skipped("the scheduler is down")
         return self._sigkill(self.scheduler)
 
     def listener_sigkill(self) -> dict[str, Any]:
+        if not self.listener.alive():
+            raise Skipped("the listener is down")
         return self._sigkill(self.listener)
 
     def redis_restart(self) -> dict[str, Any]:
@@ -187,6 +205,16 @@ class Chaos:
         n, retry_after = self.rng.randint(3, 20), self.rng.choice((1, 2))
         self.admin.faults("graph", http_429_next=n, retry_after=retry_after)
         return {"next_requests": n, "retry_after": retry_after}
+
+    def slow_sandboxes_window(self) -> dict[str, Any]:
+        """Every sandbox answers late for a while: sessions last longer, so kills land mid-session more often."""
+        latency, seconds = self.rng.choice((150, 300, 600)), round(self.rng.uniform(5, 15), 1)
+        for sandbox in ("salesforce", "exchange", "graph"):
+            self.admin.faults(sandbox, latency_ms=latency)
+        self._stop.wait(seconds)
+        for sandbox in ("salesforce", "exchange", "graph"):
+            self.admin.faults(sandbox, latency_ms=0)
+        return {"latency_ms": latency, "seconds": seconds}
 
     def graph_503_burst(self) -> dict[str, Any]:
         n = self.rng.randint(3, 15)

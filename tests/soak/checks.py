@@ -219,25 +219,21 @@ def run_verify(env: dict[str, str]) -> tuple[list[str], dict[str, Any] | None]:
         return [f"calsync verify --all --json exited {done.returncode}, not JSON: {done.stdout[-500:]}"
                 f"{done.stderr[-1500:]}"], None  # fmt: skip
     problems = [f"calsync verify: {p}" for p in verify_problems(report)]
-    if done.returncode != 0 and not problems:
+    if done.returncode != 0 and not problems:  # 1: findings, 2: a mailbox could not be read
         problems.append(f"calsync verify exited {done.returncode}: {done.stderr[-500:]}")
     return problems, report
 
 
-def verify_problems(report: Any) -> list[str]:
-    """The findings in a verify report: every non-empty list under a mailbox's report (differences, orphans,
-    duplicates, dangling links, ...), whatever the exact key names."""
+def verify_problems(report: dict[str, Any]) -> list[str]:
+    """The findings of a ``--all`` report (docs/verify.md: ``{"reports": [...], "total": {...}}``), one line each."""
     out: list[str] = []
-    mailboxes = report.get("mailboxes", report) if isinstance(report, dict) else report
-    if isinstance(mailboxes, dict):
-        mailboxes = [dict(value, mailbox=key) if isinstance(value, dict) else value for key, value in mailboxes.items()]
-    for entry in mailboxes if isinstance(mailboxes, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        name = entry.get("mailbox") or entry.get("email") or "?"
-        for key, value in entry.items():
-            if isinstance(value, list) and value:
-                out.append(f"{name}: {key}: {len(value)} ({json.dumps(value[:2], default=str)[:300]})")
+    for entry in report.get("reports", []):
+        if entry.get("status") != "ok":
+            out.append(f"{entry.get('mailbox')}: verify failed: {entry.get('error')}")
+        for finding in entry.get("findings", []):
+            writes = (finding.get("next_session") or {}).get("writes")
+            out.append(f"{entry.get('mailbox')}: {finding.get('kind')}: {finding.get('subject')!r}: "
+                       f"{finding.get('message')} (next session writes {writes})")  # fmt: skip
     return out
 
 

@@ -139,7 +139,7 @@ def run(options: Options) -> dict[str, Any]:
         report["workload"] = {
             "edits": ledger.edits, "by_op": dict(ledger.counts), "done": dict(workload.done),
             "skipped": dict(workload.skipped), "failed": dict(workload.failed), "gated_to_last_side": workload.gated,
-            "absorbed_errors": dict(workload.errors),
+            "absorbed_errors": dict(workload.errors), "writes_by_client": dict(workload.clients),
         }  # fmt: skip
 
         redis = Redis.from_url(redis_server.url)
@@ -150,7 +150,8 @@ def run(options: Options) -> dict[str, Any]:
         if not quiet["converged"]:
             problems["converged"] = [f"no quiet round in {quiet['rounds']}: {quiet['history'][-1]}"]
         problems["ledger"], report["items"] = checks.check_ledger(ledger, workload)
-        problems["verify"], report["verify"] = checks.run_verify(env)
+        problems["verify"], verified = checks.run_verify(env)
+        report["verify"] = verified and {"total": verified.get("total"), "problems": problems["verify"][:50]}
         supervisor.stop()
         for process in processes:
             process.stop()

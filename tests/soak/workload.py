@@ -1,6 +1,7 @@
 """The workload: a seeded stream of edits through the real clients, the way reps work: in Outlook (exchangelib, the
-mailbox owner's own login, `tests.e2e.actors.OutlookUser`) and in Salesforce (simple-salesforce with the rep's
-session, `tests.e2e.actors.SalesforceUser`). Every edit goes into the `Ledger`.
+mailbox owner's own login, `tests.e2e.actors.OutlookUser`), through Microsoft Graph for some edits and deletions
+of Exchange Online mailboxes (`tests.soak.graph_actor.GraphUser`), and in Salesforce (simple-salesforce with the
+rep's session, `tests.e2e.actors.SalesforceUser`). Every edit goes into the `Ledger`.
 
 What keeps the ledger exact (so that any difference at the end is the engine's doing):
 - an edit is made on the side of the item's last edit, or on the other side only once that side shows the
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.e2e.actors import SALESFORCE_CATEGORY, OutlookUser, SalesforceUser
+from tests.e2e.graph_support import MsalTokens
+from tests.soak.graph_actor import GraphUser
 from tests.soak.ledger import (
     DELETED_EXCHANGE,
     DELETED_SALESFORCE,
@@ -56,7 +59,7 @@ class Skip(Exception):
 
 class Workload:
     def __init__(self, info: dict[str, Any], mailboxes: list[str], ledger: Ledger, rng: random.Random,
-                 seed: int) -> None:  # fmt: skip
+                 seed: int, *, graph_share: float = 0.4) -> None:  # fmt: skip
         self.info = info
         self.mailboxes = mailboxes
         self.ledger = ledger
@@ -65,6 +68,12 @@ class Workload:
         self.counter = 0
         self.outlook = {m: OutlookUser(info, m) for m in mailboxes}
         self.salesforce = {m: SalesforceUser(info, m) for m in mailboxes}
+        # Exchange Online mailboxes (whatever protocol the engine uses for them) are also edited through Graph.
+        on_premises = {e.lower() for e in info["graph"].get("on_premises", [])}
+        tokens = MsalTokens(info["graph"])
+        self.graph = {m: GraphUser(info, m, tokens) for m in mailboxes if m.lower() not in on_premises}
+        self.graph_share = graph_share
+        self.clients: Counter[str] = Counter()  # writes per client
         self.last_delete: dict[str, float] = {}
         self.done: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
@@ -73,7 +82,7 @@ class Workload:
         self.errors: Counter[str] = Counter()  # exceptions the retries absorbed, by type
 
     def close(self) -> None:
-        for actor in [*self.outlook.values(), *self.salesforce.values()]:
+        for actor in [*self.outlook.values(), *self.salesforce.values(), *self.graph.values()]:
             actor.close()
 
     # -- the loop -------------------------------------------------------------------------------------------------
@@ -90,7 +99,8 @@ class Workload:
                 continue
             except Exception as exc:  # noqa: BLE001 - retries exhausted: logged, counted, the soak goes on
                 self.failed[op] += 1
-                log.warning("workload %s in %s failed after %d attempts: %r", op, mailbox, ATTEMPTS, exc)
+                log.warning("workload %s in %s failed (nothing recorded unless marked uncertain): %r", op, mailbox,
+                            exc)  # fmt: skip
                 return op
             self.done[op] += 1
             return op
@@ -119,7 +129,8 @@ class Workload:
 
         self._retry(create, item)
         item.state, item.last_side = LIVE, EXCHANGE
-        self.ledger.record("create", item, EXCHANGE)
+        self.clients["exchangelib"] += 1
+        self.ledger.record("create", item, EXCHANGE, client="exchangelib")
 
     def create_salesforce(self, mailbox: str) -> None:
         item = self._new_item(mailbox, SALESFORCE)
@@ -136,7 +147,8 @@ class Workload:
 
         self._retry(create, item)
         item.state, item.last_side = LIVE, SALESFORCE
-        self.ledger.record("create", item, SALESFORCE)
+        self.clients["simple-salesforce"] += 1
+        self.ledger.record("create", item, SALESFORCE, client="simple-salesforce")
 
     def edit(self, mailbox: str) -> None:
         item = self._pick(mailbox)
@@ -161,9 +173,12 @@ class Workload:
         item = self._pick(mailbox, deletion=True)
         item_id = self._exchange_id(item)
         self.last_delete[mailbox] = time.monotonic()
-        self._retry(lambda _a: self._exchange_delete(item, item_id), item)
+        via_graph = self._via_graph(mailbox)
+        self._retry(lambda _a: self._exchange_delete(item, item_id, via_graph), item)
         item.state, item.last_side = DELETED_EXCHANGE, EXCHANGE
-        self.ledger.record("delete", item, EXCHANGE)
+        client = "graph" if via_graph else "exchangelib"
+        self.clients[client] += 1
+        self.ledger.record("delete", item, EXCHANGE, client=client)
 
     def delete_salesforce(self, mailbox: str) -> None:
         item = self._pick(mailbox, deletion=True)
@@ -174,7 +189,8 @@ class Workload:
         self.last_delete[mailbox] = time.monotonic()
         self._retry(lambda _a: self._salesforce_delete(item, record_id), item)
         item.state, item.last_side = DELETED_SALESFORCE, SALESFORCE
-        self.ledger.record("delete", item, SALESFORCE)
+        self.clients["simple-salesforce"] += 1
+        self.ledger.record("delete", item, SALESFORCE, client="simple-salesforce")
 
     def unshare(self, mailbox: str) -> None:
         """The rep removes the "Salesforce" category in Outlook: unlinked, the Event stays (keep_salesforce)."""
@@ -186,7 +202,8 @@ class Workload:
         self.last_delete[mailbox] = time.monotonic()
         self._retry(lambda _a: self.outlook[mailbox].remove_category(item_id, SALESFORCE_CATEGORY), item)
         item.state, item.last_side = UNSHARED, EXCHANGE
-        self.ledger.record("unshare", item, EXCHANGE)
+        self.clients["exchangelib"] += 1
+        self.ledger.record("unshare", item, EXCHANGE, client="exchangelib")
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _new_item(self, mailbox: str, origin: str) -> Item:
@@ -220,10 +237,16 @@ class Workload:
         if side != item.last_side and not self._caught_up(item, side):
             self.gated += 1
             side = item.last_side
+        client = "simple-salesforce"
         if side == EXCHANGE:
             item_id = self._exchange_id(item)
-            zone = {"tz": "UTC"} if "start" in fields else {}
-            self._retry(lambda _a: self.outlook[item.mailbox].edit(item_id, **zone, **fields), item)
+            if self._via_graph(item.mailbox):
+                client = "graph"
+                self._retry(lambda _a: self.graph[item.mailbox].edit(item_id, **fields), item)
+            else:
+                client = "exchangelib"
+                zone = {"tz": "UTC"} if "start" in fields else {}
+                self._retry(lambda _a: self.outlook[item.mailbox].edit(item_id, **zone, **fields), item)
         else:
             record_id = self._salesforce_id(item)
             names = {"subject": "Subject", "location": "Location", "start": "StartDateTime", "end": "EndDateTime"}
@@ -233,7 +256,8 @@ class Workload:
             setattr(item, name, value)
         item.revision += 1
         item.last_side = side
-        self.ledger.record(op, item, side, changed=sorted(fields))
+        self.clients[client] += 1
+        self.ledger.record(op, item, side, changed=sorted(fields), client=client)
 
     def _caught_up(self, item: Item, side: str) -> bool:
         try:
@@ -275,10 +299,16 @@ class Workload:
         found = [e for e in salesforce_events(self.salesforce[mailbox], self.prefix) if token_of(e["Subject"]) == token]
         return found[0] if found else None
 
-    def _exchange_delete(self, item: Item, item_id: str) -> None:
+    def _via_graph(self, mailbox: str) -> bool:
+        return mailbox in self.graph and self.rng.random() < self.graph_share
+
+    def _exchange_delete(self, item: Item, item_id: str, via_graph: bool) -> None:
         if self.outlook[item.mailbox].get(item_id) is None:
             return  # a retry of a delete that landed
-        self.outlook[item.mailbox].delete(item_id)
+        if via_graph:
+            self.graph[item.mailbox].delete(item_id)
+        else:
+            self.outlook[item.mailbox].delete(item_id)
 
     def _salesforce_delete(self, item: Item, record_id: str) -> None:
         if self.salesforce[item.mailbox].get("Event", record_id) is None:
