@@ -280,6 +280,48 @@ class Settings:
     scheduler_batch: int = _setting(
         "CALSYNC_SCHEDULER_BATCH", 1000, "Most sessions one scheduler pass enqueues (the rest wait for the next)."
     )
+    push_coalesce_seconds: float = _setting(
+        "CALSYNC_PUSH_COALESCE_SECONDS",
+        5.0,
+        "Change-driven sync (docs/push.md): a burst of change notifications for one mailbox within this many "
+        "seconds of the first makes one session.",
+    )
+    push_safety_interval_minutes: int = _setting(
+        "CALSYNC_PUSH_SAFETY_INTERVAL_MINUTES",
+        360,
+        "Minutes between two periodic (safety-net) sessions of a mailbox while its Exchange push channel is up; "
+        "when the channel is down the mailbox is polled every CALSYNC_PUSH_FALLBACK_INTERVAL_MINUTES.",
+    )
+    push_fallback_interval_minutes: int = _setting(
+        "CALSYNC_PUSH_FALLBACK_INTERVAL_MINUTES",
+        30,
+        "Minutes between periodic sessions of a mailbox whose push channel was up and is now down (heartbeat "
+        "expired or reported down). Mailboxes that never had push keep CALSYNC_SYNC_INTERVALS.",
+    )
+    push_echo_ttl: int = _setting(
+        "CALSYNC_PUSH_ECHO_TTL",
+        900,
+        "Seconds a session's own writes (Exchange change keys, Salesforce SystemModstamps) are remembered, so "
+        "that the notifications they cause enqueue nothing.",
+    )
+    push_echo_wait_seconds: float = _setting(
+        "CALSYNC_PUSH_ECHO_WAIT_SECONDS",
+        5.0,
+        "Most seconds an echo check waits while a session's write to that mailbox is in flight (its answer, with "
+        "the change key to compare, may arrive after the notification it causes).",
+    )
+    push_heartbeat_ttl: int = _setting(
+        "CALSYNC_PUSH_HEARTBEAT_TTL",
+        180,
+        "Seconds a push channel reported `up` stays up without a new heartbeat from its listener; then the "
+        "mailbox counts as on fallback polling.",
+    )
+    push_pass_seconds: float = _setting(
+        "CALSYNC_PUSH_PASS_SECONDS",
+        2.0,
+        "Seconds between two short passes of `calsync scheduler` that enqueue the sessions push notifications "
+        "asked for (between its CALSYNC_SCHEDULER_INTERVAL passes over the schedule).",
+    )
     api_budget_max_requests: int = _setting(
         "CALSYNC_API_BUDGET_MAX_REQUESTS",
         0,
@@ -417,12 +459,31 @@ class Settings:
             raise ConfigError(f"EXCHANGE_AUTH_TYPE must be basic or oauth, not {self.exchange_auth_type!r}")
         _numbers("CALSYNC_SYNC_INTERVALS", self.sync_intervals, minimum=1)
         _numbers("CALSYNC_JOB_RETRY_INTERVALS", self.job_retry_intervals, minimum=0)
+        if self.push_coalesce_seconds < 0:
+            raise ConfigError(
+                f"CALSYNC_PUSH_COALESCE_SECONDS must be 0 or more seconds, not {self.push_coalesce_seconds}"
+            )
+        if self.push_echo_wait_seconds < 0:
+            raise ConfigError(
+                f"CALSYNC_PUSH_ECHO_WAIT_SECONDS must be 0 or more seconds, not {self.push_echo_wait_seconds}"
+            )
+        if self.push_pass_seconds < 0.1:
+            raise ConfigError(f"CALSYNC_PUSH_PASS_SECONDS must be at least 0.1 seconds, not {self.push_pass_seconds}")
         if len(_numbers("CALSYNC_API_BUDGET_BACKOFF_HOURS", self.api_budget_backoff_hours, minimum=0)) != 3:
             raise ConfigError("CALSYNC_API_BUDGET_BACKOFF_HOURS must be three numbers: first,step,cap (hours)")
         for env, value in (("CALSYNC_JOB_TIMEOUT", self.job_timeout), ("CALSYNC_LOCK_TTL", self.lock_ttl),
-                           ("CALSYNC_SCHEDULER_LEADER_TTL", self.scheduler_leader_ttl)):  # fmt: skip
+                           ("CALSYNC_SCHEDULER_LEADER_TTL", self.scheduler_leader_ttl),
+                           ("CALSYNC_PUSH_ECHO_TTL", self.push_echo_ttl),
+                           ("CALSYNC_PUSH_HEARTBEAT_TTL", self.push_heartbeat_ttl)):  # fmt: skip
             if value < 1:
                 raise ConfigError(f"{env} must be at least 1 second, not {value}")
+        minutes = (
+            ("CALSYNC_PUSH_SAFETY_INTERVAL_MINUTES", self.push_safety_interval_minutes),
+            ("CALSYNC_PUSH_FALLBACK_INTERVAL_MINUTES", self.push_fallback_interval_minutes),
+        )
+        for env, value in minutes:
+            if value < 1:
+                raise ConfigError(f"{env} must be at least 1 minute, not {value}")
 
     @property
     def production(self) -> bool:

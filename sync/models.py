@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -334,3 +335,18 @@ class MailboxProfile(Base):
     assigned_at: Mapped[dt.datetime | None]
     user_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     facts_read_at: Mapped[dt.datetime | None]
+
+
+class LatencySample(Base):
+    """One write of a session and how long after the edit on the other side it landed (issue 18: the panel's
+    latency chart; `sync.push.latency`). ``direction``: ``outlook_to_salesforce`` or ``salesforce_to_outlook``;
+    ``trigger``: why the session ran (``push``, ``schedule``, ``now``)."""
+
+    __tablename__ = "push_latency_samples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(24))
+    seconds: Mapped[float] = mapped_column(Float)
+    written_at: Mapped[dt.datetime] = mapped_column(index=True)
+    trigger: Mapped[str | None] = mapped_column(String(16))

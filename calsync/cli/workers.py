@@ -141,7 +141,8 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
 )
 @click.option("--log-level", type=LEVELS, default="INFO", show_default=True, help="calsync log level.")
 def scheduler(once: bool, interval: float | None, log_level: str) -> None:
-    """Enqueue due sync sessions (adaptive 30/60/120-minute intervals, API budget back-off).
+    """Enqueue due sync sessions (adaptive 30/60/120-minute intervals, API budget back-off), and the sessions
+    push notifications request (every CALSYNC_PUSH_PASS_SECONDS, after the coalescing window).
 
     Run one per deployment, or several for availability: a leader lock in Redis lets only one act at a time.
     It also hands sessions of dead workers back to the queue and moves retries whose back-off is over.
@@ -163,13 +164,16 @@ def scheduler(once: bool, interval: float | None, log_level: str) -> None:
         click.echo(
             f"enqueued {len(report.enqueued)}, requeued {len(report.requeued)}, "
             f"already queued or running {len(report.duplicates)}, "
-            f"handed back from dead workers {len(report.abandoned)}"
+            f"handed back from dead workers {len(report.abandoned)}, "
+            f"enqueued for push requests {len(report.pushed)}, "
+            f"back to fallback polling {len(report.pulled_back)}"
         )
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"scheduler: a pass every {runner.interval:g} s (Ctrl-C stops it)")
+    click.echo(f"scheduler: a pass every {runner.interval:g} s, push requests every {runner.push_interval:g} s "
+               "(Ctrl-C stops it)")  # fmt: skip
     runner.run(stop=stop)
 
 
