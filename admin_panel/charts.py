@@ -55,8 +55,10 @@ def line_chart(
     peak = max(values, default=0.0) or 1.0
     slot = (WIDTH - 2 * PAD) / max(len(days) - 1, 1)
 
+    top = 2 * PAD  # the key and the "max" label sit above the lines, never on a point
+
     def point(index: int, value: float) -> tuple[float, float]:
-        return PAD + index * slot, HEIGHT - PAD - (HEIGHT - 2 * PAD) * value / peak
+        return PAD + index * slot, HEIGHT - PAD - (HEIGHT - PAD - top) * value / peak
 
     parts, key, summary = [], [], []
     for n, (label, series, colour, dashed) in enumerate(lines):
@@ -75,10 +77,9 @@ def line_chart(
                          f"{escape(label)}: {_seconds(value)}</title></circle>")  # fmt: skip
         known = [v for v in series if v is not None]
         summary.append(f"{label} at most {_seconds(max(known))}" if known else f"{label} no samples")
-        y = 12 + 12 * n
-        key.append(f'<line x1="{WIDTH - PAD - 70}" y1="{y - 3}" x2="{WIDTH - PAD - 56}" y2="{y - 3}" stroke="{colour}" '
-                   f'stroke-width="2"{dash}/><text x="{WIDTH - PAD - 52}" y="{y}" font-size="10" fill="#444">'
-                   f"{escape(label)}</text>")  # fmt: skip
+        x = WIDTH - PAD - 110 + 56 * n  # one row: ── p50   - - p95
+        key.append(f'<line x1="{x}" y1="9" x2="{x + 16}" y2="9" stroke="{colour}" stroke-width="2"{dash}/>'
+                   f'<text x="{x + 20}" y="12" font-size="10" fill="#444">{escape(label)}</text>')  # fmt: skip
     first = days[0].strftime("%d %b") if days else ""
     last = days[-1].strftime("%d %b") if days else ""
     label = f"{title} over {len(days)} days: " + "; ".join(summary)
