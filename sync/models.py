@@ -175,6 +175,9 @@ class SyncSession(Base):
     salesforce_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Salesforce sessions renewed during the session (INVALID_SESSION_ID, then a new token).
     salesforce_reauths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why it ran: ``push`` (a change notification), ``schedule``, ``now`` (asked for), ``share``... (None: before
+    # sessions kept it). The task pane's "last sync" says when a change made it.
+    trigger: Mapped[str | None] = mapped_column(String(16))
 
 
 class HealthEntry(Base):
