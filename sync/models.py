@@ -175,6 +175,9 @@ class SyncSession(Base):
     salesforce_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Salesforce sessions renewed during the session (INVALID_SESSION_ID, then a new token).
     salesforce_reauths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why it ran: ``push`` (a change notification), ``schedule``, ``now`` (asked for), ``share``... (None: before
+    # sessions kept it). The task pane's "last sync" says when a change made it.
+    trigger: Mapped[str | None] = mapped_column(String(16))
 
 
 class HealthEntry(Base):
@@ -375,3 +378,18 @@ class LatencySample(Base):
     seconds: Mapped[float] = mapped_column(Float)
     written_at: Mapped[dt.datetime] = mapped_column(index=True)
     trigger: Mapped[str | None] = mapped_column(String(16))
+
+
+class VerifyReport(Base):
+    """The last `calsync verify` report of one mailbox (`sync.verify`, docs/verify.md): its JSON as printed by
+    ``calsync verify --json``, kept for the admin panel's mailbox page."""
+
+    __tablename__ = "verify_reports"
+
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True)
+    checked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))  # ok | failed
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Who ran it: "cli", or the admin's e-mail for a run from the panel.
+    requested_by: Mapped[str | None] = mapped_column(String(320))

@@ -1,6 +1,6 @@
 """graph_subscriptions: each Graph mailbox's change-notification subscription (issue 18, docs/push.md)
 
-Revision ID: 0010_graphpush
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 
 import sync.models
 
-revision = "0010_graphpush"
-down_revision = "0010"  # push's latency samples (0010_push_latency_samples.py); the lead re-chains at merge
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
