@@ -123,7 +123,10 @@ def _handle(items: list[Any], counts: Counter[str]) -> None:
     changed: set[int] = set()
     for item in items:
         row = _authentic(item, rows, counts)
-        if row is None or row.mailbox_id is None:
+        if row is None:
+            continue
+        if row.mailbox_id is None:  # the mailbox was removed: the keeper deletes its subscription next pass
+            counts["unknown_subscription"] += 1
             continue
         if "lifecycleEvent" in item:
             _lifecycle(item.get("lifecycleEvent"), row, stamp, now, counts)

@@ -227,3 +227,16 @@ def test_the_cli_runs_one_pass_and_lists_the_subscriptions(gengine, world, webho
     [sub] = graph_subscriptions(graph_info)
     listed = runner.invoke(main, ["graph-subscriptions", "list"], env=env)
     assert listed.exit_code == 0 and world.rep.email in listed.output and sub["id"] in listed.output
+
+
+def test_the_listener_runs_the_keeper_each_pass(gengine, world, webhook, graph_settings, sandbox_info_file,
+                                                graph_info, redis):  # fmt: skip
+    env = {"CALSYNC_ENV": "test", "CALSYNC_SANDBOX_INFO": str(sandbox_info_file), "CALSYNC_PUBLIC_URL": webhook.url,
+           "DATABASE_URL": graph_settings.database_url, "REDIS_URL": graph_settings.redis_url}  # fmt: skip
+    result = CliRunner().invoke(main, ["listener", "--once"], env=env)
+    assert result.exit_code == 0, result.output
+    [sub] = graph_subscriptions(graph_info)
+    assert sub["resource"] == f"/users/{world.rep.email}/events"
+    [row] = _rows(gengine)
+    assert row.subscription_id == sub["id"]
+    assert _channel(redis, row.mailbox_id)["state"] == "up"
