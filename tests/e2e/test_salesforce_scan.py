@@ -131,8 +131,8 @@ def test_a_salesforce_edit_reaches_outlook_through_the_scan_with_no_salesforce_c
 
     # Quiet afterwards: the scan requests nothing (the row is held at that stamp), the session costs nothing.
     assert scanner.scan().requested == []
-    quiet, _ = _session(engine)
-    assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0
+    quiet, scanned = _session(engine)
+    assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0, (scanned.fallbacks, scanned.usage.by_resource)
 
 
 def test_an_outlook_triggered_session_makes_exactly_its_write_and_the_echo_requests_nothing(scan_engine, world):
@@ -150,8 +150,8 @@ def test_an_outlook_triggered_session_makes_exactly_its_write_and_the_echo_reque
     report = scanner.scan()  # reads our own write back: LastModifiedById is the integration user
     assert report.new_rows == 1 and report.echoes == 1 and report.requested == []
     assert pending_requests(engine.runtime.redis) == {}
-    quiet, _ = _session(engine)
-    assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0
+    quiet, scanned = _session(engine)
+    assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0, (scanned.fallbacks, scanned.usage.by_resource)
 
 
 def test_two_owners_changes_in_one_scan_request_both_mailboxes_with_one_query_per_object(scan_engine, world):
