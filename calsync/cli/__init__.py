@@ -10,11 +10,14 @@ from calsync.cli import (
     config,
     db,
     demo,
+    graph_subscriptions,
+    listener,
     mailboxes,
     profiles,
     salesforce_scan,
     sandboxes,
     sessions,
+    verify,
     web,
     workers,
 )
@@ -34,6 +37,7 @@ for command in (
     profiles.profiles,
     admin.admin,
     sessions.sync_command,
+    verify.verify_command,
     sandboxes.sandbox,
     demo.demo,
     sandboxes.sandbox_info,
@@ -42,6 +46,8 @@ for command in (
     workers.worker,
     workers.scheduler,
     workers.enqueue,
+    graph_subscriptions.graph_subscriptions,
+    listener.listener,
     salesforce_scan.salesforce_scan,
 ):
     main.add_command(command)

@@ -290,6 +290,10 @@ class MemoryCalendar:
     def close(self) -> None:
         """Nothing to release."""
 
+    def items(self) -> dict[str, _Item]:
+        """The store itself (calendar and Deleted Items), for tests that look at the whole mailbox at once."""
+        return self._items
+
     def _key(self) -> str:
         return f"CQAAAB{next(self._ids):08d}"
 
@@ -323,6 +327,10 @@ class MemoryOrg:
         self.clock += dt.timedelta(seconds=1)
         self.usage.server_time = self.clock
         return _iso(self.clock)
+
+    def records(self, sobject: str) -> dict[str, dict[str, Any]]:
+        """The store's rows of ``sobject`` (deleted ones too), for tests that look at the whole org at once."""
+        return self._table(sobject)
 
     def _table(self, sobject: str) -> dict[str, dict[str, Any]]:
         return self._records.setdefault(sobject, {})
