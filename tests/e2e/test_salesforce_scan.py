@@ -328,3 +328,49 @@ def test_a_query_the_org_refuses_inside_the_composite_request_is_a_connector_err
     with pytest.raises(ConnectorError) as refused:
         connector.owners_changed_batch([good, bad])
     assert refused.value.code == "INVALID_FIELD" and refused.value.status == 400
+
+
+def test_a_salesforce_edit_reaches_outlook_through_real_scan_scheduler_and_worker_processes(
+    scan_engine, world, sandbox_info_file, tmp_path
+):
+    """`calsync salesforce-scan`, `calsync scheduler` and `calsync worker` as processes: a Salesforce edit
+    reaches Outlook with no periodic session due, in a session that makes no Salesforce call."""
+    import datetime as _dt
+    import os
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from sync.models import SyncSession
+    from tests.push.test_push_processes import Processes
+
+    engine, sf, outlook = scan_engine, world.salesforce(), world.outlook()
+    event_id = sf.create_event(Subject="Process scan", StartDateTime=at(2, 15), EndDateTime=at(2, 16))
+    _ready(engine, world)
+    mailbox_id = _mailbox_id(engine, engine.email)
+    with engine.factory() as db:
+        db.get(Mailbox, mailbox_id).next_sync_at = _dt.datetime.now(_dt.UTC) + _dt.timedelta(hours=12)
+        db.commit()
+        before = max(s.id for s in db.scalars(select(SyncSession)))
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=engine.settings.database_url,
+               REDIS_URL=REDIS_URL, PYTHONPATH=str(root), SALESFORCE_AUTH="client_credentials",
+               CALSYNC_PUSH_COALESCE_SECONDS="0.5", CALSYNC_PUSH_PASS_SECONDS="0.5")  # fmt: skip
+    procs = Processes(env, tmp_path)
+    assert Path(sys.executable).with_name("calsync").exists()
+    try:
+        procs.start("scan", "salesforce-scan", "--interval", "2")
+        procs.start("scheduler", "scheduler")
+        procs.start("worker", "worker", "--name", "sfscan-process")
+        sf.update("Event", event_id, Subject="Process scan (moved in Salesforce)")
+        deadline = time.monotonic() + 60
+        while outlook.find("Process scan (moved in Salesforce)") is None:
+            assert time.monotonic() < deadline, procs.log("scan") + procs.log("scheduler") + procs.log("worker")
+            time.sleep(0.5)
+    finally:
+        procs.stop()
+    with engine.factory() as db:
+        sessions = list(db.scalars(select(SyncSession).where(SyncSession.id > before)))
+    assert sessions and all(s.trigger == "push" for s in sessions), [(s.trigger, s.status) for s in sessions]
+    assert all(s.api_calls["salesforce"] == 0 for s in sessions), [s.api_calls for s in sessions]
