@@ -374,3 +374,30 @@ def test_a_salesforce_edit_reaches_outlook_through_real_scan_scheduler_and_worke
         sessions = list(db.scalars(select(SyncSession).where(SyncSession.id > before)))
     assert sessions and all(s.trigger == "push" for s in sessions), [(s.trigger, s.status) for s in sessions]
     assert all(s.api_calls["salesforce"] == 0 for s in sessions), [s.api_calls for s in sessions]
+
+
+def test_the_safety_net_comes_back_to_30_minutes_while_the_scan_is_down(scan_engine, world):
+    """Exchange push up keeps the 6-hour safety interval only while the scan is up too: with the scan down a
+    Salesforce edit is found by the mailbox's own queries, at its next periodic session."""
+    from sync.push import record_channel
+    from sync.push.config import PushConfig
+    from sync.push.salesforce_rows import with_scan
+    from sync.schedule import Decision, with_push
+
+    redis = scan_engine.runtime.redis
+    scanner = _ready(scan_engine, world)
+    mailbox_id = _mailbox_id(scan_engine, scan_engine.email)
+    never = mailbox_id + 1000  # never scanned: its Exchange state stands
+    for mid in (mailbox_id, never):
+        record_channel(redis, mid, "ews-streaming", "up")
+    assert with_scan(redis, {mailbox_id: "up", never: "up"}) == {mailbox_id: "up", never: "up"}
+    now = dt.datetime.now(dt.UTC)
+    plain = Decision(30, now + dt.timedelta(minutes=30), None, None)
+    assert with_push(plain, "up", status="ok", now=now, push=PushConfig()).interval == 360
+
+    world.set_salesforce_faults(fail_next_requests=1)
+    assert scanner.scan().errors  # the scan reports every mailbox down
+    state = with_scan(redis, {mailbox_id: "up", never: "up"})
+    assert state == {mailbox_id: "down", never: "up"}
+    assert with_push(plain, state[mailbox_id], status="ok", now=now, push=PushConfig()).interval == 30
+    assert with_scan(redis, {mailbox_id: "down"}) == {mailbox_id: "down"}
