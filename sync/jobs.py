@@ -48,7 +48,7 @@ from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
 from sync.push.echo import RecordingExchange, RecordingSalesforce
 from sync.push.health import exchange_push_state
 from sync.push.requests import take_request
-from sync.push.salesforce_rows import ScannedSalesforce
+from sync.push.salesforce_rows import ScannedSalesforce, with_scan
 from sync.schedule import BUDGET_HEALTH_CODE, ScheduleConfig, after_session, lock_key, over_budget, with_push
 from sync.session import SessionResult, run_session
 
@@ -248,7 +248,7 @@ def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, 
 
 def _push_state(redis: Redis, mailbox_id: int) -> str:
     try:
-        return exchange_push_state(redis, mailbox_id)
+        return with_scan(redis, {mailbox_id: exchange_push_state(redis, mailbox_id)})[mailbox_id]
     except RedisError:  # the schedule must not fail for a health read: poll as if push were down
         log.warning("could not read the push health of mailbox %s; polling it", mailbox_id)
         return "down"

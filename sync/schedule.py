@@ -47,6 +47,7 @@ from sync.models import Mailbox, utcnow
 from sync.push.config import PushConfig, push_config
 from sync.push.health import exchange_push_states
 from sync.push.requests import drop_request, due_requests
+from sync.push.salesforce_rows import with_scan
 
 log = logging.getLogger("calsync.schedule")
 
@@ -477,7 +478,8 @@ class Scheduler:
             ).limit(self.config.batch)))  # fmt: skip
             if not waiting:
                 return []
-            states = exchange_push_states(self.redis, [m.id for m in waiting], now=self.epoch())
+            states = with_scan(self.redis, exchange_push_states(self.redis, [m.id for m in waiting], now=self.epoch()),
+                               now=self.epoch())  # fmt: skip
             moved = []
             for mailbox in waiting:
                 change = pulled_back(mailbox.next_sync_at, mailbox.sync_interval_minutes, states[mailbox.id], push)

@@ -144,6 +144,30 @@ def forget(redis: Redis, mailbox_id: int, sobjects: Iterable[str]) -> None:
         pipe.execute()
 
 
+def with_scan(redis: Redis, exchange_states: dict[int, str], *, now: float | None = None) -> dict[int, str]:
+    """The push state that sets a mailbox's safety interval, from its Exchange channel's (`sync.schedule`):
+    ``up`` only while the org scan is up for it too, if the scan ever covered it (a Salesforce edit must not
+    wait the 6-hour safety net while the scan is down: its sessions query Salesforce themselves then, but only
+    when they run). Mailboxes the scan never reported keep their Exchange state."""
+    from sync.push.health import channel_key, channel_state
+
+    now = time.time() if now is None else now
+    ids = [m for m, state in exchange_states.items() if state == "up"]
+    if not ids:
+        return dict(exchange_states)
+    with redis.pipeline(transaction=False) as pipe:
+        for mailbox_id in ids:
+            pipe.hmget(channel_key(mailbox_id, "salesforce-scan"), "state", "expires")
+        answers = pipe.execute()
+    out = dict(exchange_states)
+    for mailbox_id, (state, expires) in zip(ids, answers, strict=True):
+        fields = {"state": state.decode() if isinstance(state, bytes) else state,
+                  "expires": expires.decode() if isinstance(expires, bytes) else expires}  # fmt: skip
+        if channel_state(fields, now) == "down":
+            out[mailbox_id] = "down"
+    return out
+
+
 class ScannedSalesforce:
     """A session's Salesforce connector whose ``changed_records`` come from the scan's rows when they cover the
     session's watermark (zero API calls); every other call, and every read the scan does not cover, goes to the

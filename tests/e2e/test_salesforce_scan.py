@@ -131,8 +131,8 @@ def test_a_salesforce_edit_reaches_outlook_through_the_scan_with_no_salesforce_c
 
     # Quiet afterwards: the scan requests nothing (the row is held at that stamp), the session costs nothing.
     assert scanner.scan().requested == []
-    quiet, _ = _session(engine)
-    assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0
+    quiet, scanned = _session(engine)
+    assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0, (scanned.fallbacks, scanned.usage.by_resource)
 
 
 def test_an_outlook_triggered_session_makes_exactly_its_write_and_the_echo_requests_nothing(scan_engine, world):
@@ -150,8 +150,8 @@ def test_an_outlook_triggered_session_makes_exactly_its_write_and_the_echo_reque
     report = scanner.scan()  # reads our own write back: LastModifiedById is the integration user
     assert report.new_rows == 1 and report.echoes == 1 and report.requested == []
     assert pending_requests(engine.runtime.redis) == {}
-    quiet, _ = _session(engine)
-    assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0
+    quiet, scanned = _session(engine)
+    assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0, (scanned.fallbacks, scanned.usage.by_resource)
 
 
 def test_two_owners_changes_in_one_scan_request_both_mailboxes_with_one_query_per_object(scan_engine, world):
@@ -328,3 +328,76 @@ def test_a_query_the_org_refuses_inside_the_composite_request_is_a_connector_err
     with pytest.raises(ConnectorError) as refused:
         connector.owners_changed_batch([good, bad])
     assert refused.value.code == "INVALID_FIELD" and refused.value.status == 400
+
+
+def test_a_salesforce_edit_reaches_outlook_through_real_scan_scheduler_and_worker_processes(
+    scan_engine, world, sandbox_info_file, tmp_path
+):
+    """`calsync salesforce-scan`, `calsync scheduler` and `calsync worker` as processes: a Salesforce edit
+    reaches Outlook with no periodic session due, in a session that makes no Salesforce call."""
+    import datetime as _dt
+    import os
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from sync.models import SyncSession
+    from tests.push.test_push_processes import Processes
+
+    engine, sf, outlook = scan_engine, world.salesforce(), world.outlook()
+    event_id = sf.create_event(Subject="Process scan", StartDateTime=at(2, 15), EndDateTime=at(2, 16))
+    _ready(engine, world)
+    mailbox_id = _mailbox_id(engine, engine.email)
+    with engine.factory() as db:
+        db.get(Mailbox, mailbox_id).next_sync_at = _dt.datetime.now(_dt.UTC) + _dt.timedelta(hours=12)
+        db.commit()
+        before = max(s.id for s in db.scalars(select(SyncSession)))
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=engine.settings.database_url,
+               REDIS_URL=REDIS_URL, PYTHONPATH=str(root), SALESFORCE_AUTH="client_credentials",
+               CALSYNC_PUSH_COALESCE_SECONDS="0.5", CALSYNC_PUSH_PASS_SECONDS="0.5")  # fmt: skip
+    procs = Processes(env, tmp_path)
+    assert Path(sys.executable).with_name("calsync").exists()
+    try:
+        procs.start("scan", "salesforce-scan", "--interval", "2")
+        procs.start("scheduler", "scheduler")
+        procs.start("worker", "worker", "--name", "sfscan-process")
+        sf.update("Event", event_id, Subject="Process scan (moved in Salesforce)")
+        deadline = time.monotonic() + 60
+        while outlook.find("Process scan (moved in Salesforce)") is None:
+            assert time.monotonic() < deadline, procs.log("scan") + procs.log("scheduler") + procs.log("worker")
+            time.sleep(0.5)
+    finally:
+        procs.stop()
+    with engine.factory() as db:
+        sessions = list(db.scalars(select(SyncSession).where(SyncSession.id > before)))
+    assert sessions and all(s.trigger == "push" for s in sessions), [(s.trigger, s.status) for s in sessions]
+    assert all(s.api_calls["salesforce"] == 0 for s in sessions), [s.api_calls for s in sessions]
+
+
+def test_the_safety_net_comes_back_to_30_minutes_while_the_scan_is_down(scan_engine, world):
+    """Exchange push up keeps the 6-hour safety interval only while the scan is up too: with the scan down a
+    Salesforce edit is found by the mailbox's own queries, at its next periodic session."""
+    from sync.push import record_channel
+    from sync.push.config import PushConfig
+    from sync.push.salesforce_rows import with_scan
+    from sync.schedule import Decision, with_push
+
+    redis = scan_engine.runtime.redis
+    scanner = _ready(scan_engine, world)
+    mailbox_id = _mailbox_id(scan_engine, scan_engine.email)
+    never = mailbox_id + 1000  # never scanned: its Exchange state stands
+    for mid in (mailbox_id, never):
+        record_channel(redis, mid, "ews-streaming", "up")
+    assert with_scan(redis, {mailbox_id: "up", never: "up"}) == {mailbox_id: "up", never: "up"}
+    now = dt.datetime.now(dt.UTC)
+    plain = Decision(30, now + dt.timedelta(minutes=30), None, None)
+    assert with_push(plain, "up", status="ok", now=now, push=PushConfig()).interval == 360
+
+    world.set_salesforce_faults(fail_next_requests=1)
+    assert scanner.scan().errors  # the scan reports every mailbox down
+    state = with_scan(redis, {mailbox_id: "up", never: "up"})
+    assert state == {mailbox_id: "down", never: "up"}
+    assert with_push(plain, state[mailbox_id], status="ok", now=now, push=PushConfig()).interval == 30
+    assert with_scan(redis, {mailbox_id: "down"}) == {mailbox_id: "down"}
