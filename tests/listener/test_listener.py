@@ -208,3 +208,23 @@ def test_a_mailbox_whose_streaming_keeps_failing_falls_back_to_pull(world, engin
         _wait(lambda: mid in pending_requests(redis), 10, "the request from GetEvents")
     assert load_subscription(redis, mid)["kind"] == "pull"
     assert CALLS.snapshot()["GetEvents"] >= 1
+
+
+def test_a_mailbox_added_while_listening_joins_the_same_connection(world, engine, redis, fast_minutes, mid):
+    listener = _listener(redis, engine, "grows", connection_minutes=5)  # connections outlive the test
+    listener.tick()
+    with Running(listener):
+        _wait(lambda: listener.stats.connections == 1, 10, "the first connection")
+        first = listener.streams[0]
+        engine.add_mailbox(REPS[1].email)
+        other = _mailbox_id(engine, REPS[1].email)
+        # Subscribe while the first connection holds its HTTP session, then one connection for both: the server
+        # ends the old one (ErrorNewEventStreamConnectionOpened) once the new one has the subscriptions.
+        _wait(lambda: [set(s.members) for s in listener.streams] == [{mid, other}], 10, "one group of two")
+        _wait(lambda: listener.stats.connections == 2, 10, "the new connection")
+        _served(redis, other)
+        world.outlook(REPS[1].email).create("In the added mailbox", at(1, 9), at(1, 10))
+        world.outlook().create("In the first mailbox", at(1, 11), at(1, 12))
+        _wait(lambda: {mid, other} <= set(pending_requests(redis)), 10, "requests for both mailboxes")
+        _wait(lambda: not first.thread.is_alive(), 10, "the old connection to end (superseded)")
+        assert listener.stats.lost == 0
