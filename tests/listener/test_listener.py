@@ -228,3 +228,15 @@ def test_a_mailbox_added_while_listening_joins_the_same_connection(world, engine
         _wait(lambda: {mid, other} <= set(pending_requests(redis)), 10, "requests for both mailboxes")
         _wait(lambda: not first.thread.is_alive(), 10, "the old connection to end (superseded)")
         assert listener.stats.lost == 0
+
+
+def test_a_pass_makes_at_most_a_batch_of_new_subscriptions(world, engine, redis, fast_minutes, four_mailboxes):
+    listener = _listener(redis, engine, "batches", subscribe_batch=3)
+    try:
+        first = listener.tick()
+        assert first["mailboxes"] == 4 and sum(1 for h in listener.held.values() if h.sub_id) == 3
+        assert sorted(first["down"]) == [h.id for h in listener.held.values() if not h.sub_id]  # not subscribed yet
+        second = listener.tick()
+        assert all(h.sub_id for h in listener.held.values()) and second["down"] == []
+    finally:
+        listener.close()
