@@ -115,14 +115,14 @@ def run_session(
     ``full_exchange``: a push source lost notifications (Graph ``missed``, a lost EWS subscription): the
     Exchange feed is read from scratch, the cursor forgotten first (committed, so that a session that fails
     leaves the next one reading from scratch too). ``trigger`` (``push``, ``schedule``, ``now``) labels the
-    session's latency samples (`sync.push.latency`)."""
+    session (``SyncSession.trigger``) and its latency samples (`sync.push.latency`)."""
     started = time.monotonic()
     now = now or utcnow()
     with db_factory() as db:
         mailbox = mailboxes.find(db, mailbox_email)
         if mailbox is None:
             raise SessionError(f"{mailbox_email} is not a synced mailbox (add it with `calsync mailboxes add`)")
-        record = SyncSession(mailbox_id=mailbox.id, started_at=now, status="running")
+        record = SyncSession(mailbox_id=mailbox.id, started_at=now, status="running", trigger=trigger)
         db.add(record)
         db.commit()
         result = SessionResult(mailbox=mailbox.email, status="running", session_id=record.id)
