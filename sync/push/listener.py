@@ -376,14 +376,21 @@ class Listener:
         """A mailbox we just took: resume its saved subscription if there is one."""
         held = Held(mid, email, kind=self.config.mode)
         saved = load_subscription(self.redis, mid)
-        if saved.get("id") and saved.get("kind") in (STREAMING, PULL):
-            held.kind, held.sub_id, held.watermark = saved["kind"], saved["id"], saved.get("watermark") or None
-            held.streaming_failures = self.config.stream_failures if saved.get("fallback") == "1" else 0
-            if saved.get("released") != "1" and saved.get("holder") != self.name:
-                # Its holder died: what its connection had received but not handled is unknown.
+        kind, ours = saved.get("kind"), saved.get("holder") == self.name
+        # Resume it unless this listener wants the other kind: forced pull mode, or streaming again after another
+        # process's fall-back (a fall-back lasts until the listener restarts). A new subscription covers its gap.
+        wanted = kind == self.config.mode or (kind == PULL and saved.get("fallback") == "1" and ours)
+        if saved.get("id") and kind in (STREAMING, PULL) and wanted:
+            held.kind, held.sub_id, held.watermark = kind, saved["id"], saved.get("watermark") or None
+            held.streaming_failures = self.config.stream_failures if kind == PULL and ours else 0
+            if kind == STREAMING and saved.get("released") != "1" and not ours:
+                # Its holder died (or stopped mid-stream): what its connection had received but not handled is
+                # unknown. A pull subscription needs nothing: its watermark was saved after handling.
                 self._gap(mid, f"taken over from {saved.get('holder') or 'a listener'} without a hand-over")
             log.info("mailbox %d: resuming %s subscription %s", mid, held.kind, _short(held.sub_id))
             record_event(self.redis, "resume", mailbox_id=mid, channel=CHANNELS[held.kind])
+        elif saved.get("id") and kind in (STREAMING, PULL):
+            log.info("mailbox %d: replacing its %s subscription by a %s one", mid, kind, self.config.mode)
         self.held[mid] = held
         self._save(held)
 

@@ -240,3 +240,23 @@ def test_a_pass_makes_at_most_a_batch_of_new_subscriptions(world, engine, redis,
         assert all(h.sub_id for h in listener.held.values()) and second["down"] == []
     finally:
         listener.close()
+
+
+def test_forced_pull_replaces_a_saved_streaming_subscription_and_covers_the_change(
+    world, engine, redis, fast_minutes, mid
+):
+    first = _listener(redis, engine, "streams")
+    first.tick()
+    first.close()
+    assert _served(redis, mid)
+    second = _listener(redis, engine, "pulls", mode="pull")
+    try:
+        status = second.tick()
+        saved = load_subscription(redis, mid)
+        assert status["pull"] == 1 and saved["kind"] == "pull" and saved["watermark"]
+        assert status["gaps"] == 1 and _served(redis, mid)  # the switch is covered by one session
+        world.outlook().create("Pulled", at(8, 9), at(8, 10))
+        second.tick()
+        assert mid in pending_requests(redis)
+    finally:
+        second.close()
