@@ -396,6 +396,12 @@ class Settings:
         "Timeout of pull subscriptions (minutes without a GetEvents before Exchange drops one, 1-1440). A listener "
         "restarted within it resumes the subscription; later, it resubscribes from the saved watermark.",
     )
+    listener_subscribe_batch: int = _setting(
+        "CALSYNC_LISTENER_SUBSCRIBE_BATCH",
+        100,
+        "Most new subscriptions one listener pass makes (the rest wait for the next pass), so that a listener "
+        "starting with thousands of mailboxes keeps renewing its leases and heartbeats meanwhile.",
+    )
     listener_retry_seconds: float = _setting(
         "CALSYNC_LISTENER_RETRY_SECONDS",
         10.0,
@@ -669,6 +675,7 @@ class Settings:
         counts = (
             ("CALSYNC_LISTENER_SUBSCRIPTIONS_PER_CONNECTION", self.listener_subscriptions_per_connection),
             ("CALSYNC_LISTENER_STREAM_FAILURES", self.listener_stream_failures),
+            ("CALSYNC_LISTENER_SUBSCRIBE_BATCH", self.listener_subscribe_batch),
         )
         for env, value in counts:
             if value < 1:

@@ -79,8 +79,10 @@ def listener(once: bool, shard: int, shards: int, interval: float | None, force_
     runner = Listener(runtime.redis, runtime.session_factory, backend, config, name=name,
                       keepers=graph_keepers(runtime))  # fmt: skip
     if once:
-        runner.run(once=True)
-        status = runner.status()
+        try:
+            status = runner.tick()
+        finally:
+            runner.close()  # hands the mailboxes over: the next listener resumes their subscriptions
         click.echo(f"{runner.name}: {status['mailboxes']} mailbox(es) ({status['streaming']} streaming, "
                    f"{status['pull']} pull), {status['requests']} session(s) requested")  # fmt: skip
         return

@@ -31,6 +31,7 @@ from exchangelib.errors import (
     ErrorExpiredSubscription,
     ErrorInvalidSubscription,
     ErrorInvalidWatermark,
+    ErrorMissedNotificationEvents,
     ErrorNewEventStreamConnectionOpened,
     ErrorSubscriptionNotFound,
     ErrorSubscriptionUnsubsribed,
@@ -46,8 +47,10 @@ from sync.push.listener import ItemEvent, PushError, StreamSuperseded, Subscript
 log = logging.getLogger("calsync.listener")
 
 ITEM_EVENTS = ("CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "CopiedEvent")
-# The answers that mean "this subscription is gone on the server": subscribe again (and cover the gap).
-LOST = (ErrorSubscriptionNotFound, ErrorExpiredSubscription, ErrorInvalidSubscription, ErrorSubscriptionUnsubsribed)
+# The answers that mean "this subscription is gone on the server, or lost events": subscribe again (and cover the
+# gap). ErrorMissedNotificationEvents: Exchange could not keep the subscription's queue.
+LOST = (ErrorSubscriptionNotFound, ErrorExpiredSubscription, ErrorInvalidSubscription, ErrorSubscriptionUnsubsribed,
+        ErrorMissedNotificationEvents)  # fmt: skip
 
 
 def _failure(exc: Exception) -> PushError:

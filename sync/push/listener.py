@@ -146,6 +146,7 @@ class ListenerConfig:
     shards: int = 1
     heartbeat_ttl: int | None = None  # None: the push heartbeat TTL (CALSYNC_PUSH_HEARTBEAT_TTL)
     defer_max: float = 900.0  # longest wait for a running session's end (CALSYNC_JOB_TIMEOUT)
+    subscribe_batch: int = 100  # most new subscriptions per pass
 
 
 def listener_config(settings: Settings, *, shard: int = 0, shards: int = 1, interval: float | None = None,
@@ -163,6 +164,7 @@ def listener_config(settings: Settings, *, shard: int = 0, shards: int = 1, inte
         shards=shards,
         heartbeat_ttl=settings.push_heartbeat_ttl,
         defer_max=float(settings.job_timeout),
+        subscribe_batch=settings.listener_subscribe_batch,
     )
 
 
@@ -313,6 +315,7 @@ class Listener:
         self.keeper_errors: dict[str, str] = {}
         self.passes = 0
         self.deferred: dict[int, tuple[float, list[ItemEvent]]] = {}  # mailbox id -> (since, events)
+        self.down: dict[int, str] = {}  # mailbox id -> why its channel was reported down in the last pass
         self._deferred_lock = threading.Lock()
 
     # -- one pass ------------------------------------------------------------------------------------------------
@@ -373,14 +376,21 @@ class Listener:
         """A mailbox we just took: resume its saved subscription if there is one."""
         held = Held(mid, email, kind=self.config.mode)
         saved = load_subscription(self.redis, mid)
-        if saved.get("id") and saved.get("kind") in (STREAMING, PULL):
-            held.kind, held.sub_id, held.watermark = saved["kind"], saved["id"], saved.get("watermark") or None
-            held.streaming_failures = self.config.stream_failures if saved.get("fallback") == "1" else 0
-            if saved.get("released") != "1" and saved.get("holder") != self.name:
-                # Its holder died: what its connection had received but not handled is unknown.
+        kind, ours = saved.get("kind"), saved.get("holder") == self.name
+        # Resume it unless this listener wants the other kind: forced pull mode, or streaming again after another
+        # process's fall-back (a fall-back lasts until the listener restarts). A new subscription covers its gap.
+        wanted = kind == self.config.mode or (kind == PULL and saved.get("fallback") == "1" and ours)
+        if saved.get("id") and kind in (STREAMING, PULL) and wanted:
+            held.kind, held.sub_id, held.watermark = kind, saved["id"], saved.get("watermark") or None
+            held.streaming_failures = self.config.stream_failures if kind == PULL and ours else 0
+            if kind == STREAMING and saved.get("released") != "1" and not ours:
+                # Its holder died (or stopped mid-stream): what its connection had received but not handled is
+                # unknown. A pull subscription needs nothing: its watermark was saved after handling.
                 self._gap(mid, f"taken over from {saved.get('holder') or 'a listener'} without a hand-over")
             log.info("mailbox %d: resuming %s subscription %s", mid, held.kind, _short(held.sub_id))
             record_event(self.redis, "resume", mailbox_id=mid, channel=CHANNELS[held.kind])
+        elif saved.get("id") and kind in (STREAMING, PULL):
+            log.info("mailbox %d: replacing its %s subscription by a %s one", mid, kind, self.config.mode)
         self.held[mid] = held
         self._save(held)
 
@@ -406,9 +416,13 @@ class Listener:
         return held.push
 
     def _subscribe(self) -> None:
+        budget = self.config.subscribe_batch
         for held in list(self.held.values()):
             if held.sub_id:
                 continue
+            if budget <= 0:
+                return  # the next pass goes on: leases and heartbeats must not wait for thousands of Subscribes
+            budget -= 1
             try:
                 push = self._push(held)
             except Exception as exc:  # noqa: BLE001 - a mailbox whose connector cannot be built stays down
@@ -619,6 +633,7 @@ class Listener:
     def _heartbeats(self) -> None:
         in_stream = {mid: s for s in self.streams if s.alive for mid in s.members}
         ttl = self.config.heartbeat_ttl
+        self.down = {}
         for held in self.held.values():
             channel = CHANNELS[held.kind]
             error = held.error
@@ -631,6 +646,7 @@ class Listener:
             if not error and not held.sub_id:
                 error = "not subscribed yet"
             if error:
+                self.down[held.id] = error
                 record_channel(self.redis, held.id, channel, "down", error, ttl)
             else:
                 record_channel(self.redis, held.id, channel, "up", f"{self.name} {_short(held.sub_id)}", ttl)
@@ -656,7 +672,8 @@ class Listener:
             "mailboxes": len(self.held),
             "streaming": kinds.count(STREAMING),
             "pull": kinds.count(PULL),
-            "down": sorted(h.id for h in self.held.values() if h.error),
+            "down": sorted(m for m in self.down if m in self.held),
+            "deferred": len(self.deferred),
             "connections": sum(1 for s in self.streams if s.alive),
             "ews_calls": self.backend.calls(),
             "passes": self.passes,

@@ -208,3 +208,55 @@ def test_a_mailbox_whose_streaming_keeps_failing_falls_back_to_pull(world, engin
         _wait(lambda: mid in pending_requests(redis), 10, "the request from GetEvents")
     assert load_subscription(redis, mid)["kind"] == "pull"
     assert CALLS.snapshot()["GetEvents"] >= 1
+
+
+def test_a_mailbox_added_while_listening_joins_the_same_connection(world, engine, redis, fast_minutes, mid):
+    listener = _listener(redis, engine, "grows", connection_minutes=5)  # connections outlive the test
+    listener.tick()
+    with Running(listener):
+        _wait(lambda: listener.stats.connections == 1, 10, "the first connection")
+        first = listener.streams[0]
+        engine.add_mailbox(REPS[1].email)
+        other = _mailbox_id(engine, REPS[1].email)
+        # Subscribe while the first connection holds its HTTP session, then one connection for both: the server
+        # ends the old one (ErrorNewEventStreamConnectionOpened) once the new one has the subscriptions.
+        _wait(lambda: [set(s.members) for s in listener.streams] == [{mid, other}], 10, "one group of two")
+        _wait(lambda: listener.stats.connections == 2, 10, "the new connection")
+        _served(redis, other)
+        world.outlook(REPS[1].email).create("In the added mailbox", at(1, 9), at(1, 10))
+        world.outlook().create("In the first mailbox", at(1, 11), at(1, 12))
+        _wait(lambda: {mid, other} <= set(pending_requests(redis)), 10, "requests for both mailboxes")
+        _wait(lambda: not first.thread.is_alive(), 10, "the old connection to end (superseded)")
+        assert listener.stats.lost == 0
+
+
+def test_a_pass_makes_at_most_a_batch_of_new_subscriptions(world, engine, redis, fast_minutes, four_mailboxes):
+    listener = _listener(redis, engine, "batches", subscribe_batch=3)
+    try:
+        first = listener.tick()
+        assert first["mailboxes"] == 4 and sum(1 for h in listener.held.values() if h.sub_id) == 3
+        assert sorted(first["down"]) == [h.id for h in listener.held.values() if not h.sub_id]  # not subscribed yet
+        second = listener.tick()
+        assert all(h.sub_id for h in listener.held.values()) and second["down"] == []
+    finally:
+        listener.close()
+
+
+def test_forced_pull_replaces_a_saved_streaming_subscription_and_covers_the_change(
+    world, engine, redis, fast_minutes, mid
+):
+    first = _listener(redis, engine, "streams")
+    first.tick()
+    first.close()
+    assert _served(redis, mid)
+    second = _listener(redis, engine, "pulls", mode="pull")
+    try:
+        status = second.tick()
+        saved = load_subscription(redis, mid)
+        assert status["pull"] == 1 and saved["kind"] == "pull" and saved["watermark"]
+        assert status["gaps"] == 1 and _served(redis, mid)  # the switch is covered by one session
+        world.outlook().create("Pulled", at(8, 9), at(8, 10))
+        second.tick()
+        assert mid in pending_requests(redis)
+    finally:
+        second.close()
