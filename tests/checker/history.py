@@ -79,7 +79,6 @@ def apply_step(world: World, step: Step) -> None:
         m = _meeting(world, step[1])
         if m is not None and not m.unshared and world.set_category(m, shared=False):
             m.unshared = True
-            m.lost_tombstone = m.lost_tombstone or world.database_lost
     elif what == "reshare":
         m = _meeting(world, step[1])
         if m is not None and m.unshared and world.set_category(m, shared=True):

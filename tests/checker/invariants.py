@@ -56,7 +56,7 @@ def check_counterparts(world: World) -> None:
     origins = {m.origin_id for m in world.meetings}
     for m in world.meetings:
         for side, ids in world.items_of(m).items():
-            if len(ids) > 1 and not (m.unshared and m.lost_tombstone):  # UNSHARED_THEN_DATABASE_LOST
+            if len(ids) > 1:
                 fail(6, "at most one counterpart per item", f"{m.token} has {len(ids)} items in {side}: {ids}", world)
     for item_id, fields in world.ex_items().items():
         if item_id not in origins and fields.get(SYNC_KEY_ATTR) not in keys:

@@ -288,7 +288,7 @@ class World:
             self.db.execute("UPDATE mailboxes SET exchange_sync_state = NULL, salesforce_watermarks = '{}'")
         else:  # the whole database but the mailbox row (restored from nothing, registered again)
             for m in self.meetings:
-                m.lost_tombstone = m.lost_tombstone or (("exchange" in m.deleted or m.unshared) and not strict)
+                m.lost_tombstone = m.lost_tombstone or ("exchange" in m.deleted and not strict)
                 # With no base, the pair is adopted and every differing field is a conflict for the conflict
                 # winner (test_regressions.py, EDIT_WHILE_DATABASE_LOST): the model no longer says which wins.
                 if not strict:
