@@ -35,7 +35,7 @@ class ExchangeFeed:
     full_count: int | None = None  # tagged items in a full listing; None for an incremental feed
     # Items of a full listing with none of our categories and no link: one unshared before its link was lost is
     # among them (`unshared_counterparts` pairs it with its Salesforce record again).
-    untagged: list[str] = field(default_factory=list)
+    untagged: list[tuple[str, str | None]] = field(default_factory=list)  # (item id, the sync key it carries)
 
 
 @dataclass
@@ -111,7 +111,7 @@ def read_exchange(
     wanted: dict[str, tuple[str, str | None]] = {}  # item id → (kind, change key)
     changes: dict[str, ExchangeChange] = {}
     seen: set[str] = set()
-    untagged: list[str] = []
+    untagged: list[tuple[str, str | None]] = []
     tagged_count = 0
     for change in feed.changes:
         seen.add(change.item_id)
@@ -131,7 +131,7 @@ def read_exchange(
         tags = {c.lower() for c in change.categories}
         tag_kind = next((categories[c] for c in sorted(tags) if c in categories), None)
         if feed.full and tag_kind is None and link is None:
-            untagged.append(change.item_id)
+            untagged.append((change.item_id, change.sync_key))
         # For the guard's "empty side" check: tagged items, and linked items still there without the tag (an
         # unshared item proves the listing reads the right mailbox as well as a tagged one does).
         if tag_kind is not None or (link is not None and link.is_live):
@@ -211,21 +211,25 @@ def read_exchange(
 def unshared_counterparts(
     exchange_feed: ExchangeFeed, salesforce_feed: SalesforceFeed, *, links: Sequence[LinkState], mailbox_email: str
 ) -> None:
-    """After a full listing, the untagged Outlook items whose pair's key a Salesforce record without a link carries
-    (the key of an Outlook-made pair is derived from the item's id): items unshared before their link was lost.
-    Reported as ``unshared``, so the planner pairs them again instead of copying the record down beside them
-    (found by the checker, docs/invariants.md #6, #12). Appends to the Exchange feed in place; no API call."""
+    """After a full listing, the untagged Outlook items whose pair's key belongs to a Salesforce record without a
+    link: items unshared before their link was lost. A pair's key is the one an item carries (made by sync) or the
+    one derived from its origin's id. Reported as ``unshared``, so the planner pairs them again instead of copying
+    the record down beside them (found by the checker, docs/invariants.md #6, #12). Appends to the Exchange feed in
+    place; no API call."""
     if not exchange_feed.untagged:
         return
     known = {link.sync_key for link in links}
-    keys = {c.sync_key for c in salesforce_feed.changes if c.type is ChangeType.CHANGED and c.sync_key} - known
+    keys = {
+        c.sync_key or new_sync_key(mailbox_email, Side.SALESFORCE, c.salesforce_id)
+        for c in salesforce_feed.changes
+        if c.type is ChangeType.CHANGED
+    } - known
     if not keys:
         return
-    exchange_feed.changes += [
-        ExchangeChange(item_id, ChangeType.UNSHARED, kind=EVENT)
-        for item_id in exchange_feed.untagged
-        if new_sync_key(mailbox_email, Side.EXCHANGE, item_id) in keys
-    ]
+    for item_id, carried in exchange_feed.untagged:
+        key = carried or new_sync_key(mailbox_email, Side.EXCHANGE, item_id)
+        if key in keys:
+            exchange_feed.changes.append(ExchangeChange(item_id, ChangeType.UNSHARED, kind=EVENT, sync_key=carried))
 
 
 def _pending_series(change: ExchangeChange, link: LinkState | None) -> ExchangeChange:
