@@ -15,10 +15,11 @@ from typing import Any
 
 from sync import series
 from sync.connectors.base import DELETE, REMOVED, ExchangeCalendar, ExchangeItem, SalesforceOrg
-from sync.entry import EVENT, TASK, Entry, entry_from_projection, is_custom_kind
+from sync.entry import EVENT, TASK, Entry, Side, entry_from_projection, is_custom_kind
 from sync.mapping.exchange import entry_from_exchange
 from sync.mapping.salesforce import EVENT_FIELDS, TASK_FIELDS, from_salesforce, record_meta
 from sync.planner.model import ChangeType, ExchangeChange, LinkState, LinkStatus, SalesforceChange, SharedRelations
+from sync.planner.rules import new_sync_key
 from sync.policies import Direction, Policy, PolicySet
 from sync.series import deleted_occurrence_dates, read_modified_occurrences
 
@@ -32,6 +33,9 @@ class ExchangeFeed:
     changes: list[ExchangeChange] = field(default_factory=list)
     sync_state: str | None = None
     full_count: int | None = None  # tagged items in a full listing; None for an incremental feed
+    # Items of a full listing with none of our categories and no link: one unshared before its link was lost is
+    # among them (`unshared_counterparts` pairs it with its Salesforce record again).
+    untagged: list[tuple[str, str | None]] = field(default_factory=list)  # (item id, the sync key it carries)
 
 
 @dataclass
@@ -107,6 +111,7 @@ def read_exchange(
     wanted: dict[str, tuple[str, str | None]] = {}  # item id → (kind, change key)
     changes: dict[str, ExchangeChange] = {}
     seen: set[str] = set()
+    untagged: list[tuple[str, str | None]] = []
     tagged_count = 0
     for change in feed.changes:
         seen.add(change.item_id)
@@ -125,6 +130,8 @@ def read_exchange(
             continue
         tags = {c.lower() for c in change.categories}
         tag_kind = next((categories[c] for c in sorted(tags) if c in categories), None)
+        if feed.full and tag_kind is None and link is None:
+            untagged.append((change.item_id, change.sync_key))
         # For the guard's "empty side" check: tagged items, and linked items still there without the tag (an
         # unshared item proves the listing reads the right mailbox as well as a tagged one does).
         if tag_kind is not None or (link is not None and link.is_live):
@@ -197,7 +204,32 @@ def read_exchange(
         changes=[changes[k] for k in sorted(changes)],
         sync_state=feed.cursor,
         full_count=tagged_count + len(moved) if feed.full else None,
+        untagged=untagged,
     )
+
+
+def unshared_counterparts(
+    exchange_feed: ExchangeFeed, salesforce_feed: SalesforceFeed, *, links: Sequence[LinkState], mailbox_email: str
+) -> None:
+    """After a full listing, the untagged Outlook items whose pair's key belongs to a Salesforce record without a
+    link: items unshared before their link was lost. A pair's key is the one an item carries (made by sync) or the
+    one derived from its origin's id. Reported as ``unshared``, so the planner pairs them again instead of copying
+    the record down beside them (found by the checker, docs/invariants.md #6, #12). Appends to the Exchange feed in
+    place; no API call."""
+    if not exchange_feed.untagged:
+        return
+    known = {link.sync_key for link in links}
+    keys = {
+        c.sync_key or new_sync_key(mailbox_email, Side.SALESFORCE, c.salesforce_id)
+        for c in salesforce_feed.changes
+        if c.type is ChangeType.CHANGED
+    } - known
+    if not keys:
+        return
+    for item_id, carried in exchange_feed.untagged:
+        key = carried or new_sync_key(mailbox_email, Side.EXCHANGE, item_id)
+        if key in keys:
+            exchange_feed.changes.append(ExchangeChange(item_id, ChangeType.UNSHARED, kind=EVENT, sync_key=carried))
 
 
 def _pending_series(change: ExchangeChange, link: LinkState | None) -> ExchangeChange:

@@ -39,7 +39,14 @@ from sync import links, policy_store, scope_entry, shares
 from sync.attendees import Person
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.entry import EVENT, Entry
-from sync.feeds import ExchangeFeed, SalesforceFeed, read_exchange, read_salesforce, refresh_failed
+from sync.feeds import (
+    ExchangeFeed,
+    SalesforceFeed,
+    read_exchange,
+    read_salesforce,
+    refresh_failed,
+    unshared_counterparts,
+)
 from sync.mapping.exchange import exchange_update
 from sync.mapping.salesforce import salesforce_update
 from sync.models import Link, Mailbox
@@ -133,6 +140,7 @@ def read_inputs(
         linked_kinds={link.kind for link in previous if link.is_live},
         links=sf_links,
     )  # fmt: skip
+    unshared_counterparts(ex_feed, sf_feed, links=previous, mailbox_email=mailbox.email)
     refresh_failed(
         exchange, salesforce, links=previous, exchange_feed=ex_feed, salesforce_feed=sf_feed, policies=policies,
         time_zone=mailbox.time_zone, mailbox_email=mailbox.email, shared=share_requests,

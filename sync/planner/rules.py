@@ -25,7 +25,8 @@ no link, SF new record                create in EX with the kind's category (ups
                                       still synced down once")
 no link, both new with one sync key   adopt: link them and merge with no base (lost link state, docs/invariants.md #12);
                                       a deleted SF record under the key of a new EX item: adopt, then the
-                                      "SF deleted" row below
+                                      "SF deleted" row below; an untagged EX item whose derived key a SF record
+                                      carries (unshared before the link was lost): adopt as a tombstone
 unlinked link                         ignored; an EX item shared again re-links (or re-creates in SF if the SF
                                       record was deleted)
 mapping issues on a side              health entries for the issues, link marked ``failed``; nothing written
@@ -231,9 +232,11 @@ def plan(
     adopted: dict[str, tuple[ExchangeChange, SalesforceChange]] = {}
     for ex in new_ex:
         key = ex_key(ex)
-        if ex.type is not ChangeType.CHANGED or key in by_key or key in adopted:
+        if ex.type not in (ChangeType.CHANGED, ChangeType.UNSHARED) or key in by_key or key in adopted:
             continue
-        counterpart = sf_by_key.get(key) or sf_gone_by_key.get(key)
+        # An item unshared before its link was lost (`sync.feeds.unshared_counterparts`) pairs with a live record.
+        gone = sf_gone_by_key.get(key) if ex.type is ChangeType.CHANGED else None
+        counterpart = sf_by_key.get(key) or gone
         if counterpart is not None:
             adopted[key] = (ex, counterpart)
             pairs[key] = [None, ex, counterpart]
@@ -515,6 +518,11 @@ def _plan_pair(
         relinked = bookkeeping(link, ex, sf, state=LinkStatus.ACTIVE, exchange_base=ex_cur, salesforce_base=sf_cur)
         return [_private_skipped(key, link.exchange_id), UpdateLinkBase(sync_key=key, link=relinked)]
 
+    if ex_unshared and adopting:
+        # Unshared before its link was lost: keep the tombstone a normal run kept (nothing is deleted now; the
+        # unshare happened under whatever on_unshare was then), so the record is not taken for a new one.
+        tombstone = dataclasses.replace(link, state=LinkStatus.UNLINKED, salesforce_base=sf_cur)
+        return [UpdateLinkBase(sync_key=key, link=tombstone)]
     if ex_unshared:
         if sf_deleted:
             return [Unlink(sync_key=key, reason="unshared", salesforce_deleted=True)]

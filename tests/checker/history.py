@@ -4,7 +4,8 @@ A step is a tuple, readable in a failure and literal in a regression test (``tes
 
 =====================================  ====================================================================
 ``("create", side, private)``          the user makes a meeting in Outlook (tagged) or in Salesforce
-``("edit", side, m, field, v)``        the user edits meeting ``m`` (an index, taken modulo the meetings)
+``("edit", side, m, field, v)``        the user edits meeting ``m`` (an index, taken modulo the meetings):
+                                       subject, location, body, time, private, or attendees (Outlook)
 ``("twin", m, field, v)``              the same edit on both sides (docs/invariants.md #2)
 ``("delete", side, m)``                the user deletes the meeting's item on that side
 ``("unshare", m)`` / ``("reshare", m)``  the Salesforce category off / on again in Outlook
@@ -78,7 +79,6 @@ def apply_step(world: World, step: Step) -> None:
         m = _meeting(world, step[1])
         if m is not None and not m.unshared and world.set_category(m, shared=False):
             m.unshared = True
-            m.lost_tombstone = m.lost_tombstone or world.database_lost
     elif what == "reshare":
         m = _meeting(world, step[1])
         if m is not None and m.unshared and world.set_category(m, shared=True):

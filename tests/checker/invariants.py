@@ -56,7 +56,7 @@ def check_counterparts(world: World) -> None:
     origins = {m.origin_id for m in world.meetings}
     for m in world.meetings:
         for side, ids in world.items_of(m).items():
-            if len(ids) > 1 and not (m.unshared and m.lost_tombstone):  # UNSHARED_THEN_DATABASE_LOST
+            if len(ids) > 1:
                 fail(6, "at most one counterpart per item", f"{m.token} has {len(ids)} items in {side}: {ids}", world)
     for item_id, fields in world.ex_items().items():
         if item_id not in origins and fields.get(SYNC_KEY_ATTR) not in keys:
@@ -154,7 +154,7 @@ def expected(world: World, m: Meeting, name: str) -> tuple[bool, Any]:
         return False, None
     if s["private_items"] != "full" and (m.agreed.get("is_private") or any(m.pending.get("is_private", {}).values())):
         return False, None
-    if name == "is_private" or (name == "body" and s["description"] != "two_way"):
+    if name in ("is_private", "attendees") or (name == "body" and s["description"] != "two_way"):
         return False, None
     direction = s["direction"]
     if direction == "downsync_only":
@@ -240,7 +240,7 @@ def check_converged(world: World) -> None:
         if differ:
             fail(10, "convergence", f"{m.token} differs after converging: {differ}", world)
         for name in list(m.pending):
-            if name in fields or name in ("body", "is_private"):
+            if name in fields or name in ("body", "is_private", "attendees"):
                 m.agreed[name] = ex[name]
                 m.pending.pop(name)
                 m.free.discard(name)

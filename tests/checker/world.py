@@ -38,8 +38,9 @@ NOW = dt.datetime(2026, 12, 8, 9, tzinfo=dt.UTC)
 CATEGORY = "Salesforce"
 SIDES = ("exchange", "salesforce")
 # Projection fields the user edits (sync.entry); "time" edits move "when".
-EDIT_FIELDS = ("subject", "location", "body", "time", "private")
-FIELD_OF = {"subject": "subject", "location": "location", "body": "body", "time": "when", "private": "is_private"}
+EDIT_FIELDS = ("subject", "location", "body", "time", "private", "attendees")
+FIELD_OF = {"subject": "subject", "location": "location", "body": "body", "time": "when", "private": "is_private",
+            "attendees": "attendees"}  # fmt: skip
 BAD_LOCATION = "L" * 300  # Salesforce holds 255 characters: a health entry, never a cut value
 
 
@@ -212,6 +213,8 @@ class World:
             return None if v == 0 else f"{m.token} room {tag}"
         if what == "body":
             return None if v == 0 else f"{m.token} body {tag}"
+        if what == "attendees":  # invitees in Outlook (Salesforce keeps them as EventRelation rows: not edited here)
+            return [{"email": f"guest{n}@example.org", "name": f"Guest {n}"} for n in range(v)] or None
         if what == "time":
             later = 2 if side == "salesforce" else 0  # the two sides move it to different times
             start = NOW + dt.timedelta(days=self.meetings.index(m) + 1, minutes=30 * (v + later))
@@ -220,12 +223,13 @@ class World:
 
     def edit(self, m: Meeting, side: str, what: str, value: Any) -> bool:
         ids = self.items_of(m)[side]
-        if not ids:
+        if not ids or (what == "attendees" and side == "salesforce"):
             return False
         item_id = ids[0]
         if side == "exchange":
             change = {"subject": {"subject": value}, "location": {"location": value}, "body": {"body": value},
-                      "private": {"sensitivity": "Private" if value else "Normal"}}.get(what)  # fmt: skip
+                      "private": {"sensitivity": "Private" if value else "Normal"},
+                      "attendees": {"required_attendees": value}}.get(what)  # fmt: skip
             if what == "time":
                 change = {"start": value[0], "end": value[1], "is_all_day": False}
             MemoryCalendar.update(self.calendar, [ItemChange(item_id, None, change)])
@@ -284,7 +288,7 @@ class World:
             self.db.execute("UPDATE mailboxes SET exchange_sync_state = NULL, salesforce_watermarks = '{}'")
         else:  # the whole database but the mailbox row (restored from nothing, registered again)
             for m in self.meetings:
-                m.lost_tombstone = m.lost_tombstone or (("exchange" in m.deleted or m.unshared) and not strict)
+                m.lost_tombstone = m.lost_tombstone or ("exchange" in m.deleted and not strict)
                 # With no base, the pair is adopted and every differing field is a conflict for the conflict
                 # winner (test_regressions.py, EDIT_WHILE_DATABASE_LOST): the model no longer says which wins.
                 if not strict:
