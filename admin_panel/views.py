@@ -19,6 +19,7 @@ from admin_panel import accounts, audit, help, security
 from admin_panel.blueprint import bp
 from admin_panel.charts import bar_chart
 from admin_panel.ops import snapshot
+from admin_panel.push_health import push_section
 from admin_panel.throttle import LoginThrottle, log_failed_login
 from backend.globals import db_session, runtime, settings
 from sync import health, mailboxes, profiles, settings_store
@@ -119,6 +120,7 @@ def overview():
                                  "#6a1b9a"),
         open_health=db.scalar(select(func.count()).select_from(HealthEntry).where(HealthEntry.status == "open")),
         mailbox_count=db.scalar(select(func.count()).select_from(Mailbox)),
+        push=push_section(redis(), db),
     )  # fmt: skip
 
 

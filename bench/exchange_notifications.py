@@ -20,26 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exchangelib import BASIC, DELEGATE, Account, CalendarItem, Configuration, Credentials, EWSDateTime, EWSTimeZone  # noqa: E402
+from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone  # noqa: E402
 from exchangelib.services import SendNotification  # noqa: E402
-from exchangelib.version import EXCHANGE_2013_SP1, Version  # noqa: E402
 
+from bench.ews_accounts import account_for  # noqa: E402
 from sandbox import seed  # noqa: E402
 from sandbox.exchange import EWS_PATH, ExchangeSandbox  # noqa: E402
 from sandbox.server import ServerThread  # noqa: E402
 
 UTC = EWSTimeZone("UTC")
-
-
-def account_for(endpoint: str, rep) -> Account:
-    config = Configuration(
-        service_endpoint=endpoint,
-        credentials=Credentials(rep.email, rep.password),
-        auth_type=BASIC,
-        version=Version(build=EXCHANGE_2013_SP1),
-        max_connections=64,
-    )
-    return Account(rep.email, config=config, autodiscover=False, access_type=DELEGATE)
 
 
 def new_item(account, subject: str, hour: int = 9) -> CalendarItem:
@@ -150,7 +139,7 @@ def main() -> None:
     # A sandbox minute of 10 s: one-minute streaming connections outlast the measurement without waiting a minute.
     sandbox = ExchangeSandbox(seed="empty", notification_minute_seconds=10)
     server = ServerThread(sandbox.wsgi_app)
-    account = account_for(server.url + EWS_PATH, seed.REPS[0])
+    account = account_for(server.url + EWS_PATH, seed.REPS[0], max_connections=64)
 
     def show(name: str, values: list[float]) -> None:
         ms = [v * 1000 for v in values]

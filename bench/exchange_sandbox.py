@@ -18,26 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exchangelib import BASIC, DELEGATE, Account, CalendarItem, Configuration, Credentials, EWSDateTime, EWSTimeZone  # noqa: E402
+from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone  # noqa: E402
 from exchangelib.services import SyncFolderItems  # noqa: E402
-from exchangelib.version import EXCHANGE_2013_SP1, Version  # noqa: E402
 
+from bench.ews_accounts import account_for  # noqa: E402
 from sandbox import seed  # noqa: E402
 from sandbox.exchange import EWS_PATH, ExchangeSandbox  # noqa: E402
 from sandbox.exchange.xml import el, fmt_datetime, t  # noqa: E402
 from sandbox.server import ServerThread  # noqa: E402
 
 LONDON = EWSTimeZone("Europe/London")
-
-
-def account_for(endpoint: str, rep) -> Account:
-    config = Configuration(
-        service_endpoint=endpoint,
-        credentials=Credentials(rep.email, rep.password),
-        auth_type=BASIC,
-        version=Version(build=EXCHANGE_2013_SP1),
-    )
-    return Account(rep.email, config=config, autodiscover=False, access_type=DELEGATE)
 
 
 def make_items(account: Account, count: int, offset: int = 0) -> list[CalendarItem]:

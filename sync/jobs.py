@@ -15,7 +15,11 @@ What a session job guarantees:
   percentage stops the session cleanly; the mailbox backs off (2.5 h, 4.5 h, 6.5 h, ...), with a health entry
   and ``Mailbox.backoff_reason``.
 - **the schedule**: afterwards the mailbox's next session time and adaptive interval are set
-  (`sync.schedule.after_session`).
+  (`sync.schedule.after_session`), stretched to the safety interval while the mailbox's Exchange push channel
+  is up and brought to the fallback interval when it is down (`sync.schedule.with_push`, docs/push.md).
+- **push** (docs/push.md): before reading, the session takes the mailbox's pending push request (and its
+  ``full`` flag: the Exchange feed is read again without the cursor); every write goes through connectors
+  that record it for echo suppression (`sync.push.echo.RecordingExchange` / `RecordingSalesforce`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,11 @@ from sync import health, settings_store
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import BudgetExhausted
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
-from sync.schedule import BUDGET_HEALTH_CODE, ScheduleConfig, after_session, lock_key, over_budget
+from sync.push.echo import RecordingExchange, RecordingSalesforce
+from sync.push.health import exchange_push_state
+from sync.push.requests import take_request
+from sync.push.salesforce_rows import ScannedSalesforce
+from sync.schedule import BUDGET_HEALTH_CODE, ScheduleConfig, after_session, lock_key, over_budget, with_push
 from sync.session import SessionResult, run_session
 
 log = logging.getLogger("calsync.jobs")
@@ -64,6 +72,8 @@ class WorkerContext:
     exchange: Callable[[str], ExchangeCalendar]
     config: ScheduleConfig = field(default_factory=ScheduleConfig)
     clock: Callable[[], dt.datetime] = utcnow
+    # Sessions read the Salesforce org scan's rows while its last pass is this recent (sync.push.salesforce_rows).
+    scan_healthy_seconds: float = 180.0
     _db: sessionmaker[Session] | None = None
     _db_pid: int = 0
 
@@ -220,13 +230,28 @@ def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, 
         return skipped
 
     job = get_current_job()
-    salesforce = context.salesforce()
+    # Before anything is read: the push requests made until now are this session's (later ones make one more).
+    taken = take_request(context.redis, mailbox_id)
+    # While the org scan is healthy its rows answer the session's change queries (zero Salesforce calls).
+    scanned = ScannedSalesforce(context.salesforce(), context.redis, mailbox_id,
+                                healthy_seconds=context.scan_healthy_seconds)  # fmt: skip
+    salesforce = RecordingSalesforce(scanned, context.redis, mailbox_id, config.push)
+    exchange = RecordingExchange(context.exchange(email), context.redis, mailbox_id, config.push)
     progress = Progress(job, salesforce, config)
-    result = run_session(factory, email, salesforce=salesforce, exchange=context.exchange(email), progress=progress)
+    result = run_session(factory, email, salesforce=salesforce, exchange=exchange, progress=progress,
+                         full_exchange=taken.full, trigger=reason)  # fmt: skip
     now = context.clock()
     save_usage(context.redis, salesforce, now)
-    _reschedule(factory, mailbox_id, result, now, config)
-    return {**result.to_json(), "reason": reason}
+    _reschedule(factory, mailbox_id, result, now, config, push_state=_push_state(context.redis, mailbox_id))
+    return {**result.to_json(), "reason": reason, "push_request": taken.requested, "full": taken.full}
+
+
+def _push_state(redis: Redis, mailbox_id: int) -> str:
+    try:
+        return exchange_push_state(redis, mailbox_id)
+    except RedisError:  # the schedule must not fail for a health read: poll as if push were down
+        log.warning("could not read the push health of mailbox %s; polling it", mailbox_id)
+        return "down"
 
 
 def _open_budget_entry(db: Session, mailbox_id: int) -> HealthEntry | None:
@@ -253,7 +278,7 @@ def _budget_stop(factory: sessionmaker[Session], mailbox_id: int, message: str, 
 
 
 def _reschedule(factory: sessionmaker[Session], mailbox_id: int, result: SessionResult, now: dt.datetime,
-                config: ScheduleConfig) -> None:  # fmt: skip
+                config: ScheduleConfig, push_state: str = "none") -> None:  # fmt: skip
     with factory() as db:
         mailbox = db.get(Mailbox, mailbox_id)
         if mailbox is None:
@@ -268,6 +293,7 @@ def _reschedule(factory: sessionmaker[Session], mailbox_id: int, result: Session
         changed = result.writes > 0 or result.failed > 0
         decision = after_session(mailbox.sync_interval_minutes, status=result.status, changed=changed, now=now,
                                  config=config, budget_attempt=budget_attempt, budget_reason=result.error)  # fmt: skip
+        decision = with_push(decision, push_state, status=result.status, now=now, push=config.push)
         _apply(mailbox, decision)
         db.commit()
 

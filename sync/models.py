@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -174,6 +175,9 @@ class SyncSession(Base):
     salesforce_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Salesforce sessions renewed during the session (INVALID_SESSION_ID, then a new token).
     salesforce_reauths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why it ran: ``push`` (a change notification), ``schedule``, ``now`` (asked for), ``share``... (None: before
+    # sessions kept it). The task pane's "last sync" says when a change made it.
+    trigger: Mapped[str | None] = mapped_column(String(16))
 
 
 class HealthEntry(Base):
@@ -291,6 +295,31 @@ class OutOfScopeItem(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+# -- Microsoft Graph change notifications (issue 18; docs/push.md, "Microsoft Graph") -------------------------
+class GraphSubscription(Base):
+    """A Graph mailbox's change-notification subscription on ``/users/{id}/events``, kept by
+    `sync.push.graph_subscriptions`. The webhook (``backend/api/graph_notifications.py``) finds the mailbox by
+    ``subscription_id`` and checks the ``clientState`` Graph echoes against ``client_state_hash`` (SHA-256: the
+    secret itself is never stored). A recreated subscription replaces the row's subscription in place.
+    ``mailbox_id`` is NULL once the mailbox is removed: the keeper still deletes the subscription at Graph."""
+
+    __tablename__ = "graph_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(64), unique=True)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id", ondelete="SET NULL"), unique=True)
+    mailbox_email: Mapped[str] = mapped_column(String(320))
+    resource: Mapped[str] = mapped_column(String(512))
+    client_state_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_renewed_at: Mapped[dt.datetime | None]
+    last_notification_at: Mapped[dt.datetime | None]
+    # Lifecycle notifications mark the row; the keeper acts on the mark (no Graph call inside the webhook).
+    reauthorize_requested_at: Mapped[dt.datetime | None]
+    removed_at: Mapped[dt.datetime | None]
+
+
 # -- policy profiles (issue 19) ------------------------------------------------------------------------------
 class PolicyProfile(Base):
     """A named set of per-kind policies (`sync.profiles`). The default profile (``is_default``) is the org's
@@ -334,6 +363,21 @@ class MailboxProfile(Base):
     assigned_at: Mapped[dt.datetime | None]
     user_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     facts_read_at: Mapped[dt.datetime | None]
+
+
+class LatencySample(Base):
+    """One write of a session and how long after the edit on the other side it landed (issue 18: the panel's
+    latency chart; `sync.push.latency`). ``direction``: ``outlook_to_salesforce`` or ``salesforce_to_outlook``;
+    ``trigger``: why the session ran (``push``, ``schedule``, ``now``)."""
+
+    __tablename__ = "push_latency_samples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(24))
+    seconds: Mapped[float] = mapped_column(Float)
+    written_at: Mapped[dt.datetime] = mapped_column(index=True)
+    trigger: Mapped[str | None] = mapped_column(String(16))
 
 
 class VerifyReport(Base):

@@ -44,6 +44,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from calsync.settings import Settings
 from sync.job_queue import session_queue
 from sync.models import Mailbox, utcnow
+from sync.push.config import PushConfig, push_config
+from sync.push.health import exchange_push_states
+from sync.push.requests import drop_request, due_requests
 
 log = logging.getLogger("calsync.schedule")
 
@@ -73,6 +76,7 @@ class ScheduleConfig:
     backoff_cap: dt.timedelta = dt.timedelta(hours=24.5)
     # The org's usage as the last session saw it is trusted this long for the check before a session.
     usage_max_age: dt.timedelta = dt.timedelta(minutes=15)
+    push: PushConfig = field(default_factory=PushConfig)  # change-driven sync (docs/push.md)
 
 
 def schedule_config(settings: Settings) -> ScheduleConfig:
@@ -93,6 +97,7 @@ def schedule_config(settings: Settings) -> ScheduleConfig:
         backoff_first=dt.timedelta(hours=first),
         backoff_step=dt.timedelta(hours=step),
         backoff_cap=dt.timedelta(hours=cap),
+        push=push_config(settings),
     )
 
 
@@ -192,6 +197,36 @@ def after_session(
         return Decision(current_interval, until, until, reason)
     interval = current_interval if status == "failed" else next_interval(current_interval, changed, config.intervals)
     return Decision(interval, now + dt.timedelta(minutes=interval), None, None)
+
+
+def with_push(decision: Decision, push_state: str, *, status: str, now: dt.datetime, push: PushConfig) -> Decision:
+    """The periodic safety net under change-driven sync (docs/push.md, "Safety interval").
+
+    ``push_state`` is the mailbox's Exchange channel (`sync.push.health.exchange_push_state`): ``up`` → the
+    next periodic session after the safety interval (default 6 h); ``down`` (it was up: reported down or its
+    heartbeat expired) → the fallback interval (default 30 minutes); ``none`` (never had push) → the adaptive
+    decision as it is. A budget back-off is kept as it is. A failed or partial session (its failed items come
+    back at the next session) runs again within the fallback interval: a session push asked for may have
+    taken the only request, and must not leave its change waiting six hours."""
+    if decision.backoff_until is not None or push_state == "none":
+        return decision
+    if status in ("failed", "partial"):
+        soon = now + dt.timedelta(minutes=push.fallback_interval_minutes)
+        return Decision(decision.interval, min(decision.next_sync_at, soon), None, None)
+    minutes = push.safety_interval_minutes if push_state == "up" else push.fallback_interval_minutes
+    return Decision(minutes, now + dt.timedelta(minutes=minutes), None, None)
+
+
+def pulled_back(next_sync_at: dt.datetime | None, interval: int, push_state: str,
+                push: PushConfig) -> tuple[int, dt.datetime] | None:  # fmt: skip
+    """A mailbox waiting out a stretched interval whose push went down: its next session comes forward to the
+    fallback interval after its last one (``next_sync_at - interval``); None when nothing changes."""
+    if push_state == "up" or next_sync_at is None or interval <= push.fallback_interval_minutes:
+        return None
+    if push_state == "none" and interval != push.safety_interval_minutes:
+        return None  # the adaptive interval of a mailbox without push (30/60/120) stays
+    earlier = next_sync_at - dt.timedelta(minutes=interval - push.fallback_interval_minutes)
+    return push.fallback_interval_minutes, min(next_sync_at, earlier)
 
 
 # -- enqueueing -------------------------------------------------------------------------------------------
@@ -328,10 +363,20 @@ class TickReport:
     requeued: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
+    pushed: list[int] = field(default_factory=list)  # sessions enqueued for push requests
+    pulled_back: list[int] = field(default_factory=list)  # stretched intervals shortened: push went down
+
+
+# RQ job statuses of a session that will still run (or runs): a push request waits for it.
+_WAITING = frozenset({JobStatus.QUEUED.value, JobStatus.STARTED.value, JobStatus.SCHEDULED.value,
+                      JobStatus.DEFERRED.value})  # fmt: skip
 
 
 class Scheduler:
-    """``calsync scheduler``: enqueue due sessions every ``interval`` seconds while holding the leader lock."""
+    """``calsync scheduler``: enqueue due sessions every ``interval`` seconds while holding the leader lock, and
+    between those passes, every ``push_interval`` seconds (CALSYNC_PUSH_PASS_SECONDS), a short push pass that
+    enqueues the sessions push notifications asked for (`push_tick`). ``epoch`` is the clock of push requests
+    (epoch seconds, as `sync.push.request_sync` records them)."""
 
     def __init__(
         self,
@@ -340,13 +385,17 @@ class Scheduler:
         config: ScheduleConfig,
         *,
         interval: float = 30.0,
+        push_interval: float | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        epoch: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
         self.db_factory = db_factory
         self.config = config
         self.interval = interval
+        self.push_interval = min(interval, config.push.pass_seconds if push_interval is None else push_interval)
         self.clock = clock
+        self.epoch = epoch
         self.queue = session_queue(config.queue, redis)
         # The leader lock must outlive a few passes, or a slow pass would hand leadership around.
         self.leader = LeaderLock(redis, max(config.leader_ttl, int(3 * interval) + 1))
@@ -375,7 +424,71 @@ class Scheduler:
         if ids:
             log.info("scheduler pass: %d enqueued, %d requeued, %d already queued or running",
                      len(report.enqueued), len(report.requeued), len(report.duplicates))  # fmt: skip
+        report.pulled_back = self._pull_back(now)
+        report.pushed = self._enqueue_push_requests()
         return report
+
+    def push_tick(self) -> TickReport:
+        """The short pass between two full ones: only the push requests whose coalescing window is over."""
+        if not self.leader.hold():
+            return TickReport(leader=False)
+        return TickReport(leader=True, pushed=self._enqueue_push_requests())
+
+    def _enqueue_push_requests(self) -> list[int]:
+        """Enqueue a session for every push request past its coalescing window. The request stays pending until
+        the session takes it when it starts (`sync.push.requests`); a queued or running session makes the
+        enqueue a duplicate, and a mailbox backing off from the API budget waits for its back-off to end."""
+        ids = due_requests(self.redis, now=self.epoch(), config=self.config.push, limit=self.config.batch)
+        if not ids:
+            return []
+        now = self.clock()
+        with self.db_factory() as db:
+            rows = {row.id: row for row in db.execute(
+                select(Mailbox.id, Mailbox.enabled, Mailbox.backoff_until).where(Mailbox.id.in_(ids)))}  # fmt: skip
+        # One round trip for the whole batch: a mailbox whose session is queued, scheduled or running is left to
+        # it (its request stays pending, for this session to take or for one more after it).
+        with self.redis.pipeline(transaction=False) as pipe:
+            for mailbox_id in ids:
+                pipe.hget(Job.key_for(job_id(mailbox_id)), "status")
+            statuses = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+        busy = {m for m, status in zip(ids, statuses, strict=True) if status in _WAITING}
+        enqueued = []
+        for mailbox_id in ids:
+            row = rows.get(mailbox_id)
+            if row is None or not row.enabled:
+                drop_request(self.redis, mailbox_id)
+                continue
+            if mailbox_id in busy or (row.backoff_until is not None and row.backoff_until > now):
+                continue
+            if enqueue_session(self.queue, mailbox_id, self.config, reason="push") != "duplicate":
+                enqueued.append(mailbox_id)
+        if enqueued:
+            log.info("push pass: %d sessions enqueued", len(enqueued))
+        return enqueued
+
+    def _pull_back(self, now: dt.datetime) -> list[int]:
+        """Mailboxes waiting out a stretched safety interval whose push went down get the fallback interval
+        (`pulled_back`): a dead listener must not leave a mailbox unsynced for six hours."""
+        push = self.config.push
+        with self.db_factory() as db:
+            waiting = list(db.scalars(select(Mailbox).where(
+                Mailbox.enabled.is_(True), Mailbox.sync_interval_minutes > push.fallback_interval_minutes,
+                Mailbox.next_sync_at > now, or_(Mailbox.backoff_until.is_(None), Mailbox.backoff_until <= now),
+            ).limit(self.config.batch)))  # fmt: skip
+            if not waiting:
+                return []
+            states = exchange_push_states(self.redis, [m.id for m in waiting], now=self.epoch())
+            moved = []
+            for mailbox in waiting:
+                change = pulled_back(mailbox.next_sync_at, mailbox.sync_interval_minutes, states[mailbox.id], push)
+                if change is not None:
+                    mailbox.sync_interval_minutes, mailbox.next_sync_at = change
+                    moved.append(mailbox.id)
+            db.commit()
+        if moved:
+            log.info("push down for %d mailboxes: periodic sessions back to every %d minutes", len(moved),
+                     push.fallback_interval_minutes)  # fmt: skip
+        return moved
 
     def _move_scheduled_retries(self) -> None:
         """RQ's scheduler duty for the sync queue (retries with back-off wait in its scheduled registry), so
@@ -389,14 +502,21 @@ class Scheduler:
 
     def run(self, *, once: bool = False, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
+        next_full = time.monotonic()
         try:
             while True:
                 started = time.monotonic()
+                full = started >= next_full
                 try:
-                    self.tick()
+                    self.tick() if full else self.push_tick()
                 except Exception:  # a database or Redis hiccup must not end the scheduler
-                    log.exception("scheduler pass failed; trying again in %s s", self.interval)
-                if once or stop.wait(max(0.0, self.interval - (time.monotonic() - started))):
+                    log.exception("scheduler pass failed; trying again in %s s", self.push_interval)
+                if full:
+                    next_full = started + self.interval
+                if once:
+                    return
+                wait = min(self.push_interval, next_full - time.monotonic())
+                if stop.wait(max(0.0, wait)):
                     return
         finally:
             self.close()

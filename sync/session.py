@@ -24,6 +24,7 @@ from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
 from sync.models import Mailbox, SyncSession, utcnow
 from sync.policies import PolicySet
+from sync.push import latency
 
 log = logging.getLogger("calsync.session")
 
@@ -104,23 +105,33 @@ def run_session(
     checkpoint: Callable[[str], None] | None = None,
     force_category_check: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    full_exchange: bool = False,
+    trigger: str | None = None,
 ) -> SessionResult:
     """``progress(phase, done, total)`` is called as the session moves on (phases ``reading``, ``planning``,
     ``applying`` with writes done of planned, ``done``); it may raise `BudgetExhausted` to stop the session
-    cleanly between two committed batches (the job's API budget guard does)."""
+    cleanly between two committed batches (the job's API budget guard does).
+
+    ``full_exchange``: a push source lost notifications (Graph ``missed``, a lost EWS subscription): the
+    Exchange feed is read from scratch, the cursor forgotten first (committed, so that a session that fails
+    leaves the next one reading from scratch too). ``trigger`` (``push``, ``schedule``, ``now``) labels the
+    session (``SyncSession.trigger``) and its latency samples (`sync.push.latency`)."""
     started = time.monotonic()
     now = now or utcnow()
     with db_factory() as db:
         mailbox = mailboxes.find(db, mailbox_email)
         if mailbox is None:
             raise SessionError(f"{mailbox_email} is not a synced mailbox (add it with `calsync mailboxes add`)")
-        record = SyncSession(mailbox_id=mailbox.id, started_at=now, status="running")
+        record = SyncSession(mailbox_id=mailbox.id, started_at=now, status="running", trigger=trigger)
         db.add(record)
         db.commit()
         result = SessionResult(mailbox=mailbox.email, status="running", session_id=record.id)
+        if full_exchange and mailbox.exchange_sync_state is not None:
+            mailbox.exchange_sync_state = None
+            db.commit()
         try:
             _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check,
-                 progress or (lambda _phase, _done, _total: None))  # fmt: skip
+                 progress or (lambda _phase, _done, _total: None), trigger)  # fmt: skip
             health.resolve(db, mailbox_id=mailbox.id, item_ref=health.MAILBOX_REF, codes=set(SESSION_FAILURE_CODES))
         except BudgetExhausted as exc:
             db.rollback()
@@ -176,7 +187,8 @@ def _mailbox_health(db: Session, mailbox: Mailbox, side: str, code: str, message
     db.commit()
 
 
-def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check, progress) -> None:
+def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check, progress,
+         trigger=None) -> None:  # fmt: skip
     progress("reading", 0, 0)
     if not mailbox.salesforce_user_id:
         user_id = salesforce.active_user_id(mailbox.email)
@@ -209,6 +221,12 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     progress("applying", 0, total)
     applier = Applier(db, mailbox, salesforce, exchange, now, checkpoint=_checkpoint, people=people)
     report = applier.apply(plan, previous)
+    if not plan.guard.tripped:
+        # Edit → other side, per write (the panel's latency chart): committed with the session's last commit.
+        written_at = utcnow()
+        samples = latency.samples_from_session(plan.actions, report.failed_keys, ex_feed.changes, sf_feed.changes,
+                                               written_at, previous)  # fmt: skip
+        latency.record_samples(db, mailbox.id, samples, written_at=written_at, trigger=trigger)
 
     if not plan.guard.tripped:
         scope_entry.remember(

@@ -143,22 +143,30 @@ function render() {
       return li;
     }),
   );
-  renderLastSync(view.last_sync);
+  renderLastSync(view.last_sync, view.push);
   if (view.notice) {
     say(view.notice, "warning");
   }
   setBusy(false);
 }
 
-function renderLastSync(last) {
-  if (!last) {
-    $("last-sync").textContent = "Not synced yet.";
-    return;
+/** "Last sync: <when>", saying when a change (a push notification) made it and whether changes of this mailbox
+ * are notified (they then sync within about a minute) or a noticed change is about to sync. */
+function renderLastSync(last, push) {
+  let text = "Not synced yet.";
+  if (last) {
+    const when = new Date(last.finished_at || last.started_at).toLocaleString();
+    const words = { ok: "Last sync", partial: "Last sync (some items need attention)", failed: "Last sync failed",
+      running: "Syncing since", abandoned: "Last sync was interrupted" };
+    const cause = last.trigger === "push" && last.status !== "running" ? " (after a change)" : "";
+    text = `${words[last.status] || "Last sync"}${cause}: ${when}`;
   }
-  const when = new Date(last.finished_at || last.started_at).toLocaleString();
-  const words = { ok: "Last sync", partial: "Last sync (some items need attention)", failed: "Last sync failed",
-    running: "Syncing since", abandoned: "Last sync was interrupted" };
-  $("last-sync").textContent = `${words[last.status] || "Last sync"}: ${when}`;
+  if (push && push.pending) {
+    text += " · A change was noticed: syncing in a moment.";
+  } else if (push && push.state === "up") {
+    text += " · Changes sync within a minute.";
+  }
+  $("last-sync").textContent = text;
 }
 
 // -- pickers (combobox + listbox, keyboard: ↑ ↓ Enter Esc) ----------------------------------------------------
@@ -384,7 +392,7 @@ async function follow(job) {
   if (ui.item) {
     await refresh();
   }
-  renderLastSync(status.last_session);
+  renderLastSync(status.last_session, status.push);
   setBusy(false);
 }
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from backend.api import bp, remote, schemas
 from backend.api import records as sf_records
 from backend.api.item_ids import canonical_item_id
-from backend.api.util import last_session, queue_session
+from backend.api.util import last_session, push_state, queue_session
 from backend.auth import Caller, current_caller
 from backend.errors import ApiError
 from backend.globals import db_session
@@ -240,6 +240,7 @@ def item_view(db: Session, caller: Caller, item: OutlookItem) -> dict[str, Any]:
         "who": [record(i) for i in who_ids],
         "what": record(what_id) if what_id else None,
         "last_sync": last,
+        "push": push_state(caller.mailbox),
         "health": _health(db, caller, item.ews_id, link),
         "notice": lookup_error,
     }

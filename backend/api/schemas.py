@@ -174,6 +174,26 @@ class SessionSummary(Strict):
     status = fields.String(required=True, validate=validate.OneOf(SESSION_STATUSES))
     started_at = Timestamp(required=True)
     finished_at = Timestamp(required=True, allow_none=True)
+    trigger = _nullable_string(
+        metadata={
+            "description": "Why it ran: `push` (a change noticed in Outlook or Salesforce), `schedule`, `now` (asked "
+            "for), `share`, `unshare`; null for sessions from before this was kept."
+        }
+    )
+
+
+class PushState(Strict):
+    state = fields.String(
+        required=True,
+        validate=validate.OneOf(["up", "down", "none"]),
+        metadata={
+            "description": "`up`: Outlook changes of this mailbox are notified, so they sync within about a "
+            "minute; `down`: notifications stopped, the mailbox is polled until they are back; `none`: polled."
+        },
+    )
+    pending = fields.Boolean(
+        required=True, metadata={"description": "A change was noticed and its session has not started yet."}
+    )
 
 
 class MailboxState(Strict):
@@ -258,6 +278,7 @@ class Item(Strict):
     who = fields.List(fields.Nested(Record), required=True)
     what = fields.Nested(Record, required=True, allow_none=True)
     last_sync = fields.Nested(LastSession, required=True, allow_none=True)
+    push = fields.Nested(PushState, required=True, allow_none=True, metadata={"description": "Null: not known."})
     health = fields.List(fields.Nested(HealthNote), required=True)
     notice = _nullable_string()
 
@@ -297,3 +318,4 @@ class Job(Strict):
     progress = fields.Nested(Progress, required=True, allow_none=True)
     error = _nullable_string(metadata={"description": "Why the sync failed, in plain words."})
     last_session = fields.Nested(LastSession, required=True, allow_none=True)
+    push = fields.Nested(PushState, required=True, allow_none=True, metadata={"description": "Null: not known."})

@@ -9,7 +9,7 @@ from rq.exceptions import NoSuchJobError
 
 from backend.api import bp, remote, schemas
 from backend.api import records as sf_records
-from backend.api.util import last_session, plain_session_error, queue_session
+from backend.api.util import last_session, plain_session_error, push_state, queue_session
 from backend.auth import current_caller
 from backend.errors import ApiError
 from backend.globals import db_session
@@ -122,4 +122,5 @@ def job_status(job_ref: str):
         "progress": progress if isinstance(progress, dict) else None,
         "error": error,
         "last_session": last,
+        "push": push_state(caller.mailbox),
     }

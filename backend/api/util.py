@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from backend.api import remote
 from sync.models import Mailbox, SyncSession
+from sync.push import exchange_push_state
+from sync.push.requests import PENDING_KEY
 from sync.schedule import job_id, sync_now
 
 
@@ -17,7 +19,20 @@ def session_summary(row: SyncSession | None) -> dict[str, Any] | None:
     """A session as ``schemas.LastSession`` writes it."""
     if row is None:
         return None
-    return {"status": row.status, "started_at": row.started_at, "finished_at": row.finished_at, "error": row.error}
+    return {"status": row.status, "started_at": row.started_at, "finished_at": row.finished_at, "error": row.error,
+            "trigger": row.trigger}  # fmt: skip
+
+
+def push_state(mailbox: Mailbox) -> dict[str, Any] | None:
+    """Whether Outlook changes of the mailbox are notified (`sync.push` health) and a noticed change waits for
+    its session, as ``schemas.PushState``; None when Redis does not answer (the pane then says nothing of it)."""
+    try:
+        redis = remote.redis()
+        state = exchange_push_state(redis, mailbox.id)
+        pending = redis.zscore(PENDING_KEY, str(mailbox.id)) is not None
+    except RedisError:
+        return None
+    return {"state": state, "pending": pending}
 
 
 def last_session(db: Session, mailbox: Mailbox) -> dict[str, Any] | None:

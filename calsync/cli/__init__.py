@@ -5,7 +5,22 @@ from __future__ import annotations
 
 import click
 
-from calsync.cli import admin, config, db, demo, mailboxes, profiles, sandboxes, sessions, verify, web, workers
+from calsync.cli import (
+    admin,
+    config,
+    db,
+    demo,
+    graph_subscriptions,
+    listener,
+    mailboxes,
+    profiles,
+    salesforce_scan,
+    sandboxes,
+    sessions,
+    verify,
+    web,
+    workers,
+)
 from calsync.cli.common import CONTEXT
 
 
@@ -31,5 +46,8 @@ for command in (
     workers.worker,
     workers.scheduler,
     workers.enqueue,
+    graph_subscriptions.graph_subscriptions,
+    listener.listener,
+    salesforce_scan.salesforce_scan,
 ):
     main.add_command(command)

@@ -125,11 +125,29 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
 
     configure_logging(log_level.upper())
     runtime = queue_runtime(load_settings())
+    if name:
+        _claim_name(runtime, name)
     jobs.install(runtime.worker_context())
     worker_class = rq.Worker if fork else rq.SimpleWorker
     queue = session_queue(runtime.schedule.queue, runtime.redis)
     rq_worker = worker_class([queue], connection=runtime.redis, name=name, **worker_options())
     rq_worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level.upper())
+
+
+def _claim_name(runtime: Runtime, name: str) -> None:
+    """Take over ``name`` from a dead worker of this host (killed before it could say so: sync.worker_names), or
+    stop with one clear line when a live worker holds it (RQ would raise a traceback)."""
+    from sync.worker_names import free_stale_name, holder
+
+    if free_stale_name(runtime.redis, name):
+        logging.getLogger("calsync.worker").warning("worker name %s was held by a dead worker: taken over", name)
+        return
+    found = holder(runtime.redis, name)
+    if found is not None:
+        raise click.ClickException(
+            f"a worker named {name!r} is running (host {found['hostname']}, pid {found['pid']}); pick another "
+            "--name, or stop that one first"
+        )
 
 
 @click.command("scheduler", context_settings=CONTEXT)
@@ -141,7 +159,8 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
 )
 @click.option("--log-level", type=LEVELS, default="INFO", show_default=True, help="calsync log level.")
 def scheduler(once: bool, interval: float | None, log_level: str) -> None:
-    """Enqueue due sync sessions (adaptive 30/60/120-minute intervals, API budget back-off).
+    """Enqueue due sync sessions (adaptive 30/60/120-minute intervals, API budget back-off), and the sessions
+    push notifications request (every CALSYNC_PUSH_PASS_SECONDS, after the coalescing window).
 
     Run one per deployment, or several for availability: a leader lock in Redis lets only one act at a time.
     It also hands sessions of dead workers back to the queue and moves retries whose back-off is over.
@@ -163,13 +182,16 @@ def scheduler(once: bool, interval: float | None, log_level: str) -> None:
         click.echo(
             f"enqueued {len(report.enqueued)}, requeued {len(report.requeued)}, "
             f"already queued or running {len(report.duplicates)}, "
-            f"handed back from dead workers {len(report.abandoned)}"
+            f"handed back from dead workers {len(report.abandoned)}, "
+            f"enqueued for push requests {len(report.pushed)}, "
+            f"back to fallback polling {len(report.pulled_back)}"
         )
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"scheduler: a pass every {runner.interval:g} s (Ctrl-C stops it)")
+    click.echo(f"scheduler: a pass every {runner.interval:g} s, push requests every {runner.push_interval:g} s "
+               "(Ctrl-C stops it)")  # fmt: skip
     runner.run(stop=stop)
 
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 import copy as _copy
 import uuid
 
-from . import calendar
+from . import calendar, properties
 from .errors import EwsError
 from .store import Item, Mailbox, Store
 from .xml import Element, child_text, copy, el, fmt_bool, fmt_datetime, t, utcnow
@@ -70,32 +70,13 @@ RESPONSE_CLASS = {
     "Decline": ("Declined: ", "IPM.Schedule.Meeting.Resp.Neg"),
 }
 CANCELED = "Canceled: "
-# Fields of the organiser's meeting that travel with a request into the attendee's calendar item.
+# Fields of the organiser's meeting that travel with a request into the attendee's calendar item: the message's
+# content, every calendar field a client may write but the organiser's own free/busy (the attendee's copy shows
+# its own), and the organiser.
 MEETING_FIELDS = (
-    "Subject",
-    "Sensitivity",
-    "Body",
-    "Importance",
-    "UID",
-    "Start",
-    "End",
-    "IsAllDayEvent",
-    "Location",
-    "When",
-    "Organizer",
-    "RequiredAttendees",
-    "OptionalAttendees",
-    "Resources",
-    "Recurrence",
-    "MeetingTimeZone",
-    "StartTimeZone",
-    "EndTimeZone",
-    "IsResponseRequested",
-    "AllowNewTimeProposal",
-    "ConferenceType",
-    "MeetingWorkspaceUrl",
-    "NetShowUrl",
-    "EnhancedLocation",
+    ("Subject", "Sensitivity", "Body", "Importance")
+    + tuple(sorted(properties.CALENDAR_WRITABLE - {"LegacyFreeBusyStatus"}))
+    + ("Organizer",)
 )
 _TIME_FIELDS = ("Start", "End", "Recurrence", "IsAllDayEvent")
 _ATTENDEE_LISTS = ("RequiredAttendees", "OptionalAttendees", "Resources")

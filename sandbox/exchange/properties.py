@@ -32,10 +32,9 @@ from __future__ import annotations
 
 from .errors import EwsError
 
-# Writable on create and update.
-WRITABLE = frozenset(
+# Writable on create and update: the t:ItemType elements, then the t:CalendarItemType ones.
+ITEM_WRITABLE = frozenset(
     {
-        # t:ItemType
         "MimeContent",
         "ItemClass",
         "Subject",
@@ -52,7 +51,11 @@ WRITABLE = frozenset(
         "Flag",
         "PolicyTag",
         "ArchiveTag",
-        # t:CalendarItemType
+    }
+)
+# The writable t:CalendarItemType elements (meeting requests carry all but LegacyFreeBusyStatus: meetings.py).
+CALENDAR_WRITABLE = frozenset(
+    {
         "UID",
         "Start",
         "End",
@@ -75,6 +78,7 @@ WRITABLE = frozenset(
         "EnhancedLocation",
     }
 )
+WRITABLE = ITEM_WRITABLE | CALENDAR_WRITABLE
 # AppendToItemField: the body and the recipient/attendee collections only.
 APPENDABLE = frozenset(
     {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,6 +16,9 @@ import pytest
 from playwright.sync_api import expect
 
 from sandbox.seed import PEOPLE
+from sync import mailboxes
+from sync.push import record_channel, request_sync
+from sync.schedule import Scheduler, schedule_config
 from tests.browser import screenshot
 from tests.e2e.actors import at
 
@@ -155,3 +159,24 @@ def test_salesforce_tasks_are_read_only(open_pane, world, engine):
     expect(page.locator("#pickers")).to_be_hidden()
     expect(page.locator("#state-badge")).to_have_text("Shared")
     screenshot(page, "taskpane-read-only-task")
+
+
+def test_last_sync_says_a_change_made_it_and_that_changes_sync_within_a_minute(
+    open_pane, world, run_worker, addin_settings, redis11, engine
+):
+    """Issue 18: a session the push pass enqueued for a change notification (the real scheduler and worker)."""
+    item_id = world.outlook().create("Moved by the rep", at(2, 10), at(2, 11))
+    with engine.factory() as db:
+        mailbox_id = mailboxes.find(db, world.rep.email).id
+    record_channel(redis11, mailbox_id, "ews-streaming", "up", ttl=300)
+    request_sync(redis11, mailbox_id, source="ews")
+    page = open_pane(item_id, "Moved by the rep")
+    expect(page.locator("#last-sync")).to_have_text("Not synced yet. · A change was noticed: syncing in a moment.")
+    scheduler = Scheduler(redis11, engine.factory, schedule_config(addin_settings), epoch=lambda: time.time() + 60)
+    assert scheduler.push_tick().pushed == [mailbox_id]
+    assert run_worker() == 1
+    page.reload()
+    expect(page.locator("#state-badge")).to_have_text("Shared")
+    expect(page.locator("#last-sync")).to_have_text(re.compile(r"^Last sync \(after a change\): .+ · Changes sync "
+                                                               r"within a minute\.$"))  # fmt: skip
+    screenshot(page, "taskpane-last-sync-push")

@@ -8,6 +8,9 @@ from __future__ import annotations
 import pytest
 
 from backend.globals import runtime_of
+from sync import mailboxes
+from sync.push import record_channel, record_notification
+from sync.push.health import record_status
 from tests.admin_panel.conftest import ADMIN, VIEWER
 from tests.browser import screenshot
 from tests.e2e.actors import at
@@ -40,7 +43,7 @@ def test_a_policy_changed_in_the_panel_rules_the_next_session(served_panel, engi
     assert item is not None
 
     log_in(page, served_panel.url, *ADMIN)
-    assert page.locator("svg.chart").count() == 5
+    assert page.locator("svg.chart").count() == 7  # 5 per-day counts, 2 latency charts
     screenshot(page, "admin-overview")
 
     nav(page, "Policies")
@@ -63,6 +66,30 @@ def test_a_policy_changed_in_the_panel_rules_the_next_session(served_panel, engi
     assert page.locator("td:has-text('policy.update')").count() == 1
     assert page.locator("td:has-text('admin@calsync.example')").count() >= 1
     screenshot(page, "admin-audit-log")
+
+
+def test_the_overview_shows_push_health_and_the_latency_of_real_sessions(served_panel, engine, world, browser_page,
+                                                                          redis_db):  # fmt: skip
+    """Issue 18: the session's own latency samples (an Outlook item made, synced to Salesforce) and the push
+    health a listener reports (the real `record_*` calls on the panel's Redis)."""
+    page = browser_page
+    world.outlook().create("Quarterly review", at(2, 10), at(2, 11))
+    engine.sync()
+    with engine.factory() as db:
+        mailbox_id = mailboxes.find(db, world.rep.email).id
+    record_channel(redis_db, mailbox_id, "ews-streaming", "up", ttl=300)
+    record_notification(redis_db, mailbox_id, "ews-streaming")
+    record_status(redis_db, "listener", "listener-1", {"shard": "0/1", "subscriptions": 1}, ttl=60)
+
+    log_in(page, served_panel.url, *ADMIN)
+    summary = page.locator("#push-summary")
+    assert "1 of 1 mailboxes on push" in summary.inner_text() and "ews-streaming" in summary.inner_text()
+    assert "listener-1" in page.locator("#push-listeners").inner_text()
+    chart = page.get_by_role("img", name="Outlook → Salesforce latency over 14 days: p50 at most", exact=False)
+    assert chart.count() == 1 and chart.locator("circle").count() == 2  # today's p50 and p95
+    assert page.get_by_text("Outlook → Salesforce (1 write)").count() == 1
+    page.locator("#push").scroll_into_view_if_needed()
+    screenshot(page, "admin-overview-push")
 
 
 def test_forms_refuse_bad_input_with_a_message(served_panel, browser_page):

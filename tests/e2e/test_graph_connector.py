@@ -245,6 +245,31 @@ def test_removed_outside_the_window_is_not_a_deletion(calendar):
     assert still is not None and still.fields["start"] == far
 
 
+def test_a_deleted_series_is_the_deletion_of_its_master(calendar, world):
+    """The delta feed lists a series only as its instances, and a deleted series as ``@removed`` instances
+    whose ids do not name the master (issue 23.4c on Graph): the connector reads the masters the chain listed
+    and reports the one gone. A deleted single occurrence leaves its master alone."""
+    daily = _entry("Daily stand-up", recurrence=Recurrence("FREQ=DAILY;COUNT=5"))
+    weekly = _entry("Weekly review", 3, recurrence=Recurrence("FREQ=WEEKLY;COUNT=4"))
+    (series, _), (other, _), (single, _) = _create(calendar, daily, weekly, _entry("One-off", 5))
+    cursor = calendar.changes(None).cursor
+    assert calendar.delete_occurrences(other, [2]) >= 1
+    feed = calendar.changes(cursor)
+    ours = {series, other, single}
+    assert not ours & {c.item_id for c in feed.changes if c.change == DELETE}  # only the occurrence's own id
+    assert other in {c.item_id for c in feed.changes}
+
+    world.outlook().delete(ews_id(calendar, series))  # the rep deletes the whole series in Outlook
+    before = calendar.usage.calls
+    feed = calendar.changes(feed.cursor)
+    deleted = {c.item_id for c in feed.changes if c.change == DELETE}
+    assert deleted & ours == {series}
+    # One delta page, one batch confirming the 5 @removed instances, one batch reading the listed masters.
+    assert calendar.usage.calls - before == 3
+    before = calendar.usage.calls
+    assert calendar.changes(feed.cursor).changes == [] and calendar.usage.calls - before == 1
+
+
 def test_a_stale_change_key_fails_that_item_alone(calendar, world):
     (stale, _), (fresh, _) = _create(calendar, _entry("Edited in Outlook"), _entry("Ours", 2))
     items = {i.item_id: i for i in calendar.fetch([stale, fresh]) if i}

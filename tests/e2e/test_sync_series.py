@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from exchangelib.recurrence import DailyPattern, Recurrence, WeeklyPattern
 
 from tests.e2e.actors import at
@@ -270,15 +269,9 @@ def test_a_pattern_change_in_outlook_drops_the_exceptions_on_both_sides(engine, 
     _quiet(engine, world)
 
 
-def test_a_deleted_outlook_series_comes_back_with_its_salesforce_exceptions_under_downsync_only(
-    engine, world, exchange_protocol
-):
+def test_a_deleted_outlook_series_comes_back_with_its_salesforce_exceptions_under_downsync_only(engine, world):
     """Issue 23.4(c): under ``downsync_only`` a series the rep deletes in Outlook is made again from Salesforce,
     with the occurrences moved, edited and deleted there (not a plain series)."""
-    if exchange_protocol == "graph":
-        # Open (issue 23.4c on Graph): the re-created series does not come back in the session that saw the
-        # deletion on a Graph mailbox; EWS passes. Found at the merge of update_occurrences for Graph.
-        pytest.xfail("re-creating a deleted series under downsync_only on Graph: open")
     engine.set_policy(direction="downsync_only")
     outlook, sf = world.outlook(), world.salesforce()
     start = at(2, 8, 30, tz="America/New_York")

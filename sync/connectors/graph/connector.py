@@ -21,6 +21,7 @@ engine keeps such writes away from meetings with attendees.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -143,7 +144,6 @@ class GraphCalendar:
         ask = wanted if previous is not None else (lo, hi + self.window_slack)
         rnd = delta_round(self.client, ask, previous)
         self._prefetched.clear()  # reads older than this round are not served
-        feed = ItemFeed(cursor=rnd.cursor.encode(), full=rnd.full)
 
         # Item id (a series: its master) → the feed entry and the categories of all its instances. Entries may
         # repeat (Graph replays): the last one wins.
@@ -161,6 +161,10 @@ class GraphCalendar:
             categories = seen.pop(target, ({}, set()))[1] if instance else set()
             seen[target] = (entry if not instance else {}, categories | set(entry.get("categories") or ()))
         removed = [i for i in dict.fromkeys(removed) if i not in seen]
+        # The series masters the chain has listed (kept in the cursor): a full round starts the list afresh.
+        masters = set() if rnd.full or previous is None else set(previous.masters)
+        masters |= {str(e["seriesMasterId"]) for e in rnd.entries if e.get("seriesMasterId") and "@removed" not in e}
+        feed = ItemFeed(cursor="", full=rnd.full)
 
         # Sync keys are not in the delta feed: read them (batched GETs, ⌈n/20⌉ requests) for tagged items only,
         # the ones the engine reads next anyway (`fetch` then serves these answers). Untagged items need no key:
@@ -196,11 +200,39 @@ class GraphCalendar:
                 # Absence (or @removed) in a full round proves nothing (invariant 4): the engine confirms.
                 feed.changes.extend(FeedChange(REMOVED, i) for i in removed)
             else:
-                # @removed is a deletion *or* a change outside the window: only a direct GET tells.
-                answers = self.client.batch([SubRequest("GET", f"{self._user}/events/{i}?$select=id") for i in removed])
-                for item_id, answer in zip(removed, answers, strict=True):
-                    feed.changes.append(FeedChange(DELETE if answer.status == 404 else REMOVED, item_id))
+                feed.changes.extend(self._confirm_removed(removed, seen, masters))
+        feed.cursor = dataclasses.replace(rnd.cursor, masters=tuple(sorted(masters))).encode()
         return feed
+
+    def _confirm_removed(self, removed: list[str], seen: Mapping[str, Any], masters: set[str]) -> list[FeedChange]:
+        """``@removed`` ids of an incremental round as changes. ``@removed`` is a deletion *or* a change outside
+        the window: only a direct GET tells (404: deleted). An instance still there counts as its master. A
+        deleted series shows only as its instances, whose 404s do not name the master: then the listed masters
+        with no live instance in this round are read too, and those gone are its deletions (⌈m/20⌉ requests,
+        only in a round that deleted something). ``masters`` loses the masters found gone."""
+        query = "$select=id,type,seriesMasterId"
+        answers = self.client.batch([SubRequest("GET", f"{self._user}/events/{i}?{query}") for i in removed])
+        out: list[FeedChange] = []
+        unnamed = False
+        for item_id, answer in zip(removed, answers, strict=True):
+            if answer.status == 404:
+                out.append(FeedChange(DELETE, item_id))
+                masters.discard(item_id)
+                unnamed = True
+                continue
+            master = str((answer.body or {}).get("seriesMasterId") or "") if answer.ok else ""
+            if master and master not in seen:
+                out.append(FeedChange(REMOVED, master))
+            elif not master:
+                out.append(FeedChange(REMOVED, item_id))
+        suspects = sorted(m for m in masters if m not in seen and m not in removed) if unnamed else []
+        if suspects:
+            answers = self.client.batch([SubRequest("GET", f"{self._user}/events/{m}?$select=id") for m in suspects])
+            for master, answer in zip(suspects, answers, strict=True):
+                if answer.status == 404:
+                    out.append(FeedChange(DELETE, master))
+                    masters.discard(master)
+        return list({(c.change, c.item_id): c for c in out}.values())
 
     # -- reads ---------------------------------------------------------------------------------------------
     def _get_events(self, item_ids: Sequence[str], select: Iterable[str] | None = None) -> list[SubResponse]:

@@ -36,15 +36,22 @@ PAGE_PREFER = {"Prefer": f"{PREFER}, odata.maxpagesize={PAGE_SIZE}"}
 
 @dataclass(frozen=True)
 class Cursor:
+    """Where the next round resumes. ``masters``: the series masters whose instances the chain has listed.
+    The feed lists a series only as its occurrences and exceptions, and a deleted series as ``@removed``
+    instances whose ids (and their 404s) do not name the master: these are the masters to confirm then."""
+
     delta_link: str
     start: dt.datetime
     end: dt.datetime
+    masters: tuple[str, ...] = ()
 
     def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
         return self.start <= start and self.end >= end
 
     def encode(self) -> str:
-        data = {"link": self.delta_link, "start": self.start.isoformat(), "end": self.end.isoformat()}
+        data: dict[str, Any] = {"link": self.delta_link, "start": self.start.isoformat(), "end": self.end.isoformat()}
+        if self.masters:
+            data["masters"] = list(self.masters)
         return CURSOR_PREFIX + base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
     @classmethod
@@ -56,9 +63,10 @@ class Cursor:
         try:
             data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
             return cls(
-                str(data["link"]), dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"])
-            )
-        except (ValueError, KeyError, TypeError):
+                str(data["link"]), dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"]),
+                tuple(str(m) for m in data.get("masters") or ()),
+            )  # fmt: skip
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
 

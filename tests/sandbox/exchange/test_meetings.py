@@ -8,16 +8,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from exchangelib import Attendee, CalendarItem, EWSDateTime, EWSTimeZone, Mailbox
+from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, Mailbox
 from exchangelib.errors import (
     ErrorCalendarIsCancelledForAccept,
     ErrorCalendarIsNotOrganizer,
     ErrorCalendarIsOrganizerForAccept,
 )
 from exchangelib.items import MeetingCancellation, MeetingRequest, MeetingResponse
-from exchangelib.recurrence import DailyPattern, Recurrence
 
 from .conftest import ALICE, BOB, CAROL
+from .items import attendee, saved_item
 
 LONDON = EWSTimeZone("Europe/London")
 START = EWSDateTime(2026, 11, 10, 10, 0, tzinfo=LONDON)
@@ -25,22 +25,11 @@ EXTERNAL = "wile.coyote@acme.test"
 
 
 def _meeting(alice, subject="Pipeline review", send="SendToAllAndSaveCopy", **kw) -> CalendarItem:
-    item = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject=subject,
-        start=START,
-        end=START + dt.timedelta(hours=1),
-        location="Room 1",
-        required_attendees=[
-            Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown"),
-            Attendee(mailbox=Mailbox(email_address=EXTERNAL), response_type="Unknown"),
-        ],
-        optional_attendees=[Attendee(mailbox=Mailbox(email_address=CAROL.email), response_type="Unknown")],
+    return saved_item(
+        alice, subject, START, 60, send=send, location="Room 1",
+        required_attendees=[attendee(BOB.email), attendee(EXTERNAL)], optional_attendees=[attendee(CAROL.email)],
         **kw,
-    )
-    item.save(send_meeting_invitations=send)
-    return item
+    )  # fmt: skip
 
 
 def _responses_of(item: CalendarItem) -> dict[str, str]:
@@ -209,16 +198,8 @@ def test_send_to_none_delivers_nothing_and_save_only_answers_stay_in_drafts(env,
 
 
 def test_recurring_meeting_and_an_occurrence_cancelled(alice, bob):
-    series = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="Daily stand-up",
-        start=START,
-        end=START + dt.timedelta(minutes=15),
-        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=START.date(), number=5),
-        required_attendees=[Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")],
-    )
-    series.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    saved_item(alice, "Daily stand-up", START, 15, daily=(1, 5), send="SendToAllAndSaveCopy",
+               required_attendees=[attendee(BOB.email)])  # fmt: skip
     request = next(iter(bob.inbox.all()))
     assert request.type == "RecurringMaster" and request.recurrence is not None
     master = bob.calendar.get(id=request.associated_calendar_item_id.id)
@@ -307,16 +288,8 @@ def test_cancelling_twice_and_answering_nothing(alice):
 
 
 def test_answers_to_single_occurrences_of_a_series(alice, bob):
-    series = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="Weekly sync",
-        start=START,
-        end=START + dt.timedelta(minutes=30),
-        recurrence=Recurrence(pattern=DailyPattern(interval=7), start=START.date(), number=3),
-        required_attendees=[Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")],
-    )
-    series.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    saved_item(alice, "Weekly sync", START, 30, daily=(7, 3), send="SendToAllAndSaveCopy",
+               required_attendees=[attendee(BOB.email)])  # fmt: skip
     next(iter(bob.inbox.all())).accept()
     window = (START, START + dt.timedelta(days=15))
     second, third = list(bob.calendar.view(*window))[1:]
@@ -338,26 +311,15 @@ def test_answers_to_single_occurrences_of_a_series(alice, bob):
 
 
 def test_a_request_counts_its_conflicts_in_the_attendee_calendar(alice, bob):
-    busy = CalendarItem(
-        account=bob, folder=bob.calendar, subject="Dentist", start=START, end=START + dt.timedelta(minutes=30)
-    )
-    busy.save(send_meeting_invitations="SendToNone")
+    saved_item(bob, "Dentist", START, 30)
     _meeting(alice)
     request = bob.inbox.get(id=next(iter(bob.inbox.all())).id)
     assert request.conflicting_meeting_count == 1 and request.adjacent_meeting_count == 0
 
 
 def test_an_occurrence_moved_with_an_update_moves_in_the_attendee_series(alice, bob):
-    series = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="Daily",
-        start=START,
-        end=START + dt.timedelta(minutes=15),
-        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=START.date(), number=3),
-        required_attendees=[Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")],
-    )
-    series.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    saved_item(alice, "Daily", START, 15, daily=(1, 3), send="SendToAllAndSaveCopy",
+               required_attendees=[attendee(BOB.email)])  # fmt: skip
     window = (START, START + dt.timedelta(days=3))
     second = list(alice.calendar.view(*window))[1]
     second.start, second.end = second.start + dt.timedelta(hours=3), second.end + dt.timedelta(hours=3)

@@ -28,6 +28,7 @@ from exchangelib.version import EXCHANGE_2013_SP1, Version
 from sandbox.exchange.schema import calendar_field_order
 
 from .conftest import ALICE, BOB, CAROL
+from .items import attendee, saved_item
 
 LONDON = EWSTimeZone("Europe/London")
 TNS = "{http://schemas.microsoft.com/exchange/services/2006/types}"
@@ -73,9 +74,9 @@ def _full_item(account) -> CalendarItem:
         location="Room 42",
         when="Tuesday morning, London time",
         is_response_requested=False,
-        required_attendees=[Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")],
+        required_attendees=[attendee(BOB.email)],
         optional_attendees=[Attendee(mailbox=Mailbox(email_address="wile.coyote@acme.test"), response_type="Unknown")],
-        resources=[Attendee(mailbox=Mailbox(email_address=CAROL.email), response_type="Unknown")],
+        resources=[attendee(CAROL.email)],
         conference_type=2,
         allow_new_time_proposal=False,
         meeting_workspace_url="https://workspace.example.test/m/1",
@@ -130,10 +131,7 @@ def test_a_client_that_sets_every_writable_field_succeeds_and_reads_them_back(en
 
 def test_defaults_of_fields_the_client_leaves_out(alice):
     start = EWSDateTime(2026, 12, 2, 9, 0, tzinfo=LONDON)
-    item = CalendarItem(
-        account=alice, folder=alice.calendar, subject="Plain", start=start, end=start + dt.timedelta(minutes=45)
-    )
-    item.save(send_meeting_invitations="SendToNone")
+    item = saved_item(alice, "Plain", start, 45)
     got = alice.calendar.get(id=item.id)
     # Exchange's ReminderDueBy is when the event occurs (the reminder shows ReminderMinutesBeforeStart earlier).
     assert got.reminder_due_by == start
@@ -144,14 +142,7 @@ def test_defaults_of_fields_the_client_leaves_out(alice):
 
 
 def test_every_writable_field_can_be_updated_and_deleted(alice):
-    item = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="Update me",
-        start=EWSDateTime(2026, 12, 3, 9, tzinfo=LONDON),
-        end=EWSDateTime(2026, 12, 3, 10, tzinfo=LONDON),
-    )
-    item.save(send_meeting_invitations="SendToNone")
+    item = saved_item(alice, "Update me", EWSDateTime(2026, 12, 3, 9, tzinfo=LONDON))
     full = _full_item(alice)
     names = sorted(_writable_fields() - {"start", "end", "_start_timezone", "_end_timezone", "is_all_day"})
     for name in names:
@@ -254,15 +245,7 @@ def _update(account, item, field: str, kind: str = "SetItemField", value_xml: st
 
 
 def test_update_codes_for_read_only_unappendable_and_undeletable_fields(alice):
-    item = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="Codes",
-        location="Here",
-        start=EWSDateTime(2026, 12, 5, 9, tzinfo=LONDON),
-        end=EWSDateTime(2026, 12, 5, 10, tzinfo=LONDON),
-    )
-    item.save(send_meeting_invitations="SendToNone")
+    item = saved_item(alice, "Codes", EWSDateTime(2026, 12, 5, 9, tzinfo=LONDON), location="Here")
     # SetItemField on a computed field: ErrorInvalidPropertySet.
     uri_item = alice.calendar.get(id=item.id)
     res = _update(alice, uri_item, "subject", value_xml="<t:IsCancelled>true</t:IsCancelled>")
@@ -277,10 +260,10 @@ def test_update_codes_for_read_only_unappendable_and_undeletable_fields(alice):
     got = alice.calendar.get(id=item.id)
     assert (got.location, got.is_cancelled, got.start) == ("Here", False, item.start)
     # Appending attendees works (and keeps the ones there).
-    uri_item.required_attendees = [Attendee(mailbox=Mailbox(email_address=BOB.email), response_type="Unknown")]
+    uri_item.required_attendees = [attendee(BOB.email)]
     uri_item.save(update_fields=["required_attendees"], send_meeting_invitations="SendToNone")
     uri_item = alice.calendar.get(id=item.id)
-    uri_item.required_attendees = [Attendee(mailbox=Mailbox(email_address=CAROL.email), response_type="Unknown")]
+    uri_item.required_attendees = [attendee(CAROL.email)]
     res = _update(alice, uri_item, "required_attendees", kind="AppendToItemField")
     assert not isinstance(res[0], Exception)
     got = alice.calendar.get(id=item.id)
@@ -289,16 +272,7 @@ def test_update_codes_for_read_only_unappendable_and_undeletable_fields(alice):
 
 def test_recurring_master_computed_fields(alice):
     start = EWSDateTime(2026, 12, 7, 9, tzinfo=LONDON)
-    item = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="Daily",
-        start=start,
-        end=start + dt.timedelta(minutes=30),
-        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=start.date(), number=3),
-        reminder_due_by=start - dt.timedelta(minutes=5),
-    )
-    item.save(send_meeting_invitations="SendToNone")
+    item = saved_item(alice, "Daily", start, 30, daily=(1, 3), reminder_due_by=start - dt.timedelta(minutes=5))
     got = alice.calendar.get(id=item.id)
     # The EWS reference's IsRecurring table: False on the organiser's master (sic), True on occurrences.
     assert got.type == "RecurringMaster" and got.is_recurring is False
@@ -321,15 +295,8 @@ def test_the_property_table_covers_every_calendar_item_element_of_the_schema():
 def test_attachments_inline_on_create_then_attach_and_detach(alice):
     from exchangelib import FileAttachment, ItemAttachment, Message
 
-    item = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="With files",
-        start=EWSDateTime(2026, 12, 8, 9, tzinfo=LONDON),
-        end=EWSDateTime(2026, 12, 8, 10, tzinfo=LONDON),
-        attachments=[FileAttachment(name="agenda.txt", content=b"1. numbers\n2. lunch\n")],
-    )
-    item.save(send_meeting_invitations="SendToNone")
+    item = saved_item(alice, "With files", EWSDateTime(2026, 12, 8, 9, tzinfo=LONDON),
+                      attachments=[FileAttachment(name="agenda.txt", content=b"1. numbers\n2. lunch\n")])  # fmt: skip
     assert item.attachments[0].attachment_id is not None
     got = alice.calendar.get(id=item.id)
     assert got.has_attachments is True
@@ -389,17 +356,7 @@ def test_mime_content_creates_an_item_and_is_answered_as_icalendar(alice):
 
 def test_conflicting_and_adjacent_meeting_counts(alice):
     def at(subject, hour, minutes, length, **kw):
-        start = EWSDateTime(2026, 12, 10, hour, minutes, tzinfo=LONDON)
-        item = CalendarItem(
-            account=alice,
-            folder=alice.calendar,
-            subject=subject,
-            start=start,
-            end=start + dt.timedelta(minutes=length),
-            **kw,
-        )
-        item.save(send_meeting_invitations="SendToNone")
-        return item
+        return saved_item(alice, subject, EWSDateTime(2026, 12, 10, hour, minutes, tzinfo=LONDON), length, **kw)
 
     a = at("A", 9, 0, 60)
     at("overlaps", 9, 30, 60)
@@ -540,16 +497,8 @@ def test_subjects_and_category_names_are_cut_at_255_characters(alice, monkeypatc
     # exchangelib checks the 255 limit itself; lift it, as exchangelib's own tests do, to see the server's cut.
     for name in ("subject", "categories"):
         monkeypatch.setattr(CalendarItem.get_field_by_fieldname(name), "max_length", 4000)
-    item = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="s" * 4000,
-        categories=["c" * 300],
-        location="l" * 4000,
-        start=EWSDateTime(2026, 12, 11, 9, tzinfo=LONDON),
-        end=EWSDateTime(2026, 12, 11, 10, tzinfo=LONDON),
-    )
-    item.save(send_meeting_invitations="SendToNone")
+    item = saved_item(alice, "s" * 4000, EWSDateTime(2026, 12, 11, 9, tzinfo=LONDON), categories=["c" * 300],
+                      location="l" * 4000)  # fmt: skip
     got = alice.calendar.get(id=item.id)
     assert len(got.subject) == 255 and [len(c) for c in got.categories] == [255]
     assert len(got.location) == 4000  # no such limit on the location
@@ -559,15 +508,7 @@ def test_a_series_field_set_on_one_occurrence_is_refused(alice):
     from exchangelib.errors import ErrorInvalidPropertyForOperation
 
     start = EWSDateTime(2026, 12, 14, 9, tzinfo=LONDON)
-    series = CalendarItem(
-        account=alice,
-        folder=alice.calendar,
-        subject="Series",
-        start=start,
-        end=start + dt.timedelta(minutes=30),
-        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=start.date(), number=3),
-    )
-    series.save(send_meeting_invitations="SendToNone")
+    saved_item(alice, "Series", start, 30, daily=(1, 3))
     occurrence = list(alice.calendar.view(start=start, end=start + dt.timedelta(days=3)))[1]
     svc = UpdateItem(account=alice)
     occurrence.uid = "another-uid"
