@@ -293,111 +293,150 @@ def _issues(change: Any) -> str:
 
 def compare(inputs: VerifyInputs) -> VerifyReport:
     """The findings of one mailbox (see the module docstring); deterministic, independent of input order."""
-    policies, mailbox = inputs.policies, inputs.mailbox
-    links = sorted(inputs.links, key=lambda link: link.sync_key)
-    live = [link for link in links if link.is_live]
-    by_key = {link.sync_key: link for link in links}
-    ex_by_id: dict[str, ExchangeChange] = _by_id(inputs.exchange, "exchange_id")
-    sf_by_id: dict[str, SalesforceChange] = _by_id(inputs.salesforce, "salesforce_id")
-    nxt, reset = _Decisions(inputs.next_plan, links), _Decisions(inputs.reset_plan, links)
-    findings: list[Finding] = []
+    return _Comparison(inputs).run()
 
-    def add(kind: str, message: str, *, refs: Iterable[str | None] = (), **kw: Any) -> None:
+
+class _Comparison:
+    """One `compare` call, in four passes over the same indexes: links naming one item twice, the live pairs,
+    one sync key on several items of a side, and the items no link accounts for (records first, so that a
+    record and an Outlook item of one lost pair make one finding)."""
+
+    def __init__(self, inputs: VerifyInputs) -> None:
+        self.inputs = inputs
+        self.policies, self.mailbox = inputs.policies, inputs.mailbox
+        self.links = sorted(inputs.links, key=lambda link: link.sync_key)
+        self.live = [link for link in self.links if link.is_live]
+        self.by_key = {link.sync_key: link for link in self.links}
+        self.ex_by_id: dict[str, ExchangeChange] = _by_id(inputs.exchange, "exchange_id")
+        self.sf_by_id: dict[str, SalesforceChange] = _by_id(inputs.salesforce, "salesforce_id")
+        # Items with content, by the sync key they carry (a pending create's item has it before the link has its id).
+        self.ex_by_key = {c.sync_key: c for c in self._changed(self.ex_by_id) if c.sync_key}
+        self.sf_by_key = {c.sync_key: c for c in self._changed(self.sf_by_id) if c.sync_key}
+        self.next, self.reset = _Decisions(inputs.next_plan, self.links), _Decisions(inputs.reset_plan, self.links)
+        self.findings: list[Finding] = []
+        self.accounted_ex: set[str] = set()  # items a finding or a live link already covers
+        self.accounted_sf: set[str] = set()
+        self.linked_ex: list[tuple[str, Projection]] = []  # (id, projection) of linked items, to recognise copies
+        self.linked_sf: list[tuple[str, Projection]] = []
+        self.compared = 0
+
+    @staticmethod
+    def _changed(by_id: Mapping[str, Any]) -> list[Any]:
+        return [by_id[k] for k in sorted(by_id) if by_id[k].type is ChangeType.CHANGED]
+
+    def run(self) -> VerifyReport:
+        self.duplicate_links()
+        for link in self.live:
+            self.pair(link)
+        self.keyed_duplicates("exchange", self.ex_by_id, self.accounted_ex, "exchange_id")
+        self.keyed_duplicates("salesforce", self.sf_by_id, self.accounted_sf, "salesforce_id")
+        for sf in self._changed(self.sf_by_id):
+            self.unlinked_record(sf)
+        for ex in self._changed(self.ex_by_id):
+            self.unlinked_item(ex)
+        self.findings.sort(key=lambda f: (KINDS.index(f.kind), f.sync_key or "", f.exchange_id or "",
+                                          f.salesforce_id or ""))  # fmt: skip
+        plans = (("next_session", self.inputs.next_plan), ("after_reset", self.inputs.reset_plan))
+        return VerifyReport(
+            mailbox=self.mailbox,
+            checked_at=self.inputs.now.isoformat(),
+            counts={"links": len(self.live), "exchange_items": len(self._changed(self.ex_by_id)),
+                    "salesforce_records": len(self._changed(self.sf_by_id)), "pairs_compared": self.compared},
+            findings=self.findings,
+            guard={name: bool(p.guard.tripped) for name, p in plans if p is not None},
+        )  # fmt: skip
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def add(self, kind: str, message: str, *, refs: Iterable[str | None] = (), **kw: Any) -> None:
         # The plans' actions about the finding's own items (a duplicate's copies come in ``refs``; the linked item
         # a copy resembles does not: its pair's actions are not about the copy).
         keys = [kw.get("sync_key"), kw.get("exchange_id"), kw.get("salesforce_id"), *refs]
         items = [f"exchange:{kw['exchange_id']}" if kw.get("exchange_id") else "",
                  f"salesforce:{kw['salesforce_id']}" if kw.get("salesforce_id") else ""]  # fmt: skip
-        health = tuple(sorted({c for ref in items for c in inputs.open_health.get(ref, ())}))
-        findings.append(Finding(kind, message, health=health, next_session=nxt.about(keys),
-                                after_reset=reset.about(keys), **kw))  # fmt: skip
+        health = tuple(sorted({c for ref in items for c in self.inputs.open_health.get(ref, ())}))
+        self.findings.append(Finding(kind, message, health=health, next_session=self.next.about(keys),
+                                     after_reset=self.reset.about(keys), **kw))  # fmt: skip
 
-    def window_has(kind: str, *projections: Projection | None) -> bool:
-        window = policies.for_kind(kind).scope.window(inputs.now)
+    def in_scope(self, kind: str, *projections: Projection | None) -> bool:
+        window = self.policies.for_kind(kind).scope.window(self.inputs.now)
         return any(p is not None and in_scope(p, window) for p in projections)
 
-    # Live links that name one item twice.
-    for attr, side in (("exchange_id", "Outlook item"), ("salesforce_id", "Salesforce record")):
-        groups: dict[str, list[LinkState]] = defaultdict(list)
-        for link in live:
-            if getattr(link, attr) and not (attr == "salesforce_id" and link.joined):
-                groups[getattr(link, attr)].append(link)
-        for item_id, group in sorted(groups.items()):
-            if len(group) > 1:
-                first = group[0]
-                add("duplicate_link", f"{len(group)} live links name the {side} {item_id}", object_kind=first.kind,
-                    sync_key=first.sync_key, subject=_subject(first.exchange_base, first.salesforce_base),
-                    related=tuple(link.sync_key for link in group[1:]), refs=[link.sync_key for link in group[1:]],
-                    **({attr: item_id}), salesforce_object=first.salesforce_object)  # fmt: skip
+    # -- the passes -----------------------------------------------------------------------------------------
+    def duplicate_links(self) -> None:
+        """Live links that name one Salesforce record (the link table keeps one per Outlook item)."""
+        for attr, side in (("exchange_id", "Outlook item"), ("salesforce_id", "Salesforce record")):
+            groups: dict[str, list[LinkState]] = defaultdict(list)
+            for link in self.live:
+                if getattr(link, attr) and not (attr == "salesforce_id" and link.joined):
+                    groups[getattr(link, attr)].append(link)
+            for item_id, group in sorted(groups.items()):
+                if len(group) < 2:
+                    continue
+                first, others = group[0], [link.sync_key for link in group[1:]]
+                self.add("duplicate_link", f"{len(group)} live links name the {side} {item_id}",
+                         object_kind=first.kind, sync_key=first.sync_key, related=tuple(others), refs=others,
+                         subject=_subject(first.exchange_base, first.salesforce_base),
+                         salesforce_object=first.salesforce_object, **{attr: item_id})  # fmt: skip
 
-    accounted_ex: set[str] = set()
-    accounted_sf: set[str] = set()
-    linked_ex: list[tuple[str, Projection]] = []  # (item id, projection) of linked Outlook items, for copies
-    linked_sf: list[tuple[str, Projection]] = []
-    compared = 0
-    # The item a pending create made carries the link's key before the link has its id (as the planner pairs it).
-    ex_by_key = {c.sync_key: c for c in ex_by_id.values() if c.sync_key and c.type is ChangeType.CHANGED}
-    sf_by_key = {c.sync_key: c for c in sf_by_id.values() if c.sync_key and c.type is ChangeType.CHANGED}
-    for link in live:
-        ex = ex_by_id.get(link.exchange_id) if link.exchange_id else ex_by_key.get(link.sync_key)
-        sf = sf_by_id.get(link.salesforce_id) if link.salesforce_id else sf_by_key.get(link.sync_key)
+    def pair(self, link: LinkState) -> None:
+        """One live link: an item gone, an item that cannot be read, a create cut short, or both sides compared."""
+        ex = self.ex_by_id.get(link.exchange_id) if link.exchange_id else self.ex_by_key.get(link.sync_key)
+        sf = self.sf_by_id.get(link.salesforce_id) if link.salesforce_id else self.sf_by_key.get(link.sync_key)
         ex_id = link.exchange_id or (ex.exchange_id if ex else None)
         sf_id = link.salesforce_id or (sf.salesforce_id if sf else None)
-        accounted_ex |= {ex_id} if ex_id else set()
-        accounted_sf |= {sf_id} if sf_id else set()
-        ids = {"sync_key": link.sync_key, "exchange_id": ex_id, "salesforce_id": sf_id,
-               "salesforce_object": link.salesforce_object, "object_kind": link.kind}  # fmt: skip
+        self.accounted_ex |= {ex_id} if ex_id else set()
+        self.accounted_sf |= {sf_id} if sf_id else set()
         subject = _subject(ex.entry if ex else None, sf.entry if sf else None, link.exchange_base, link.salesforce_base)
+        ids = {"sync_key": link.sync_key, "exchange_id": ex_id, "salesforce_id": sf_id, "subject": subject,
+               "salesforce_object": link.salesforce_object, "object_kind": link.kind}  # fmt: skip
         ex_gone = ex is not None and (ex.type in DELETION_TYPES or ex.is_cancelled)  # the planner's reading too
         sf_gone = sf is not None and sf.type in DELETION_TYPES
         if ex_gone:
             why = "was cancelled" if ex.is_cancelled else "no longer exists (deleted or moved out of the calendar)"
-            add("exchange_gone", f"the link's Outlook item {why}", subject=subject, **ids)
+            self.add("exchange_gone", f"the link's Outlook item {why}", **ids)
         if sf_gone:
-            add("salesforce_gone", "the link's Salesforce record no longer exists (deleted)", subject=subject, **ids)
+            self.add("salesforce_gone", "the link's Salesforce record no longer exists (deleted)", **ids)
         if ex_gone or sf_gone:
-            continue
-        ex_ok = ex is not None and ex.type is ChangeType.CHANGED
-        sf_ok = sf is not None and sf.type is ChangeType.CHANGED
-        for change, name in ((ex, "Outlook item"), (sf, "Salesforce record")):
-            if change is not None and change.type is ChangeType.CHANGED and change.entry is None:
-                add("cannot_sync", f"the {name} cannot be synced: {_issues(change)}", subject=subject, **ids)
-        if ex_ok and ex.entry is not None:
-            linked_ex.append((ex.exchange_id, project(ex.entry)))
-        if sf_ok and sf.entry is not None:
-            linked_sf.append((sf.salesforce_id, project(sf.entry)))
-        if ex_ok and ex.entry is not None and not sf_id:
-            if window_has(link.kind, project(ex.entry)):
-                add("exchange_only", "the Outlook item's Salesforce record was never created (a create cut short)",
-                    subject=subject, **ids)  # fmt: skip
-            continue
-        if sf_ok and sf.entry is not None and not ex_id:
-            if window_has(link.kind, project(sf.entry)):
-                add("salesforce_only", "the Salesforce record's Outlook item was never created (a create cut short)",
-                    subject=subject, **ids)  # fmt: skip
-            continue
-        if link.joined or not (ex_ok and sf_ok) or ex.entry is None or sf.entry is None:
-            continue  # a joined Event is its organiser's pair to keep; an unshared item is the planner's to unlink
-        if not window_has(link.kind, project(ex.entry), project(sf.entry)):
-            continue  # outside the scope nothing syncs (leaving scope never deletes)
-        compared += 1
-        policy = policies.for_kind(link.kind)
-        diffs = differing_fields(policy, link.origin, ex.entry, sf.entry, link.exchange_base)
+            return
+        ex_entry = ex.entry if ex is not None and ex.type is ChangeType.CHANGED else None
+        sf_entry = sf.entry if sf is not None and sf.type is ChangeType.CHANGED else None
+        for change, entry, name in ((ex, ex_entry, "Outlook item"), (sf, sf_entry, "Salesforce record")):
+            if change is not None and change.type is ChangeType.CHANGED and entry is None:
+                self.add("cannot_sync", f"the {name} cannot be synced: {_issues(change)}", **ids)
+        if ex_entry is not None:
+            self.linked_ex.append((ex.exchange_id, project(ex_entry)))  # type: ignore[union-attr]
+        if sf_entry is not None:
+            self.linked_sf.append((sf.salesforce_id, project(sf_entry)))  # type: ignore[union-attr]
+        if ex_entry is not None and not sf_id:
+            if self.in_scope(link.kind, project(ex_entry)):
+                self.add("exchange_only", "the Outlook item's Salesforce record was never created (a create cut "
+                         "short)", **ids)  # fmt: skip
+            return
+        if sf_entry is not None and not ex_id:
+            if self.in_scope(link.kind, project(sf_entry)):
+                self.add("salesforce_only", "the Salesforce record's Outlook item was never created (a create cut "
+                         "short)", **ids)  # fmt: skip
+            return
+        if link.joined or ex_entry is None or sf_entry is None:
+            return  # a joined Event is its organiser's pair to keep; an unshared item is the planner's to unlink
+        if not self.in_scope(link.kind, project(ex_entry), project(sf_entry)):
+            return  # outside the scope nothing syncs (leaving scope never deletes)
+        self.compared += 1
+        diffs = differing_fields(self.policies.for_kind(link.kind), link.origin, ex_entry, sf_entry,
+                                 link.exchange_base)  # fmt: skip
         if diffs:
             names = ", ".join(d.field for d in diffs)
-            add("fields_differ", f"the two sides differ on {names}", subject=subject, fields=tuple(diffs), **ids)
+            self.add("fields_differ", f"the two sides differ on {names}", fields=tuple(diffs), **ids)
 
-    # One sync key on several items of one side: copies (an Outlook copy keeps the key) or a second record.
-    for side, changes, accounted, attr in (
-        ("exchange", ex_by_id, accounted_ex, "exchange_id"),
-        ("salesforce", sf_by_id, accounted_sf, "salesforce_id"),
-    ):
+    def keyed_duplicates(self, side: str, by_id: Mapping[str, Any], accounted: set[str], attr: str) -> None:
+        """One sync key on several items of one side: copies (an Outlook copy keeps the key), or a record
+        carrying a live link's key that is not the link's record."""
         keyed: dict[str, list[Any]] = defaultdict(list)
-        for c in changes.values():
-            if c.sync_key and c.type is ChangeType.CHANGED:
+        for c in self._changed(by_id):
+            if c.sync_key:
                 keyed[c.sync_key].append(c)
         for key, group in sorted(keyed.items()):
-            link = by_key.get(key)
+            link = self.by_key.get(key)
             linked_id = getattr(link, attr) if link is not None and link.is_live else None
             group.sort(key=lambda c: (getattr(c, attr) != linked_id, getattr(c, attr)))
             if len(group) < 2 and not (linked_id and getattr(group[0], attr) != linked_id):
@@ -410,95 +449,81 @@ def compare(inputs: VerifyInputs) -> VerifyReport:
                          "salesforce_object": group[0].salesforce_object}  # fmt: skip
             related = tuple(i for i in copies if i != extra[attr])
             where = "Outlook items" if side == "exchange" else "Salesforce records"
-            add(f"duplicate_{side}", f"{len(set(copies) | {extra[attr]})} {where} carry the sync key {key}",
-                object_kind=group[0].kind, sync_key=key, subject=_subject(*(c.entry for c in group)), related=related,
-                refs=related, **extra)  # fmt: skip
+            self.add(f"duplicate_{side}", f"{len(set(copies) | {extra[attr]})} {where} carry the sync key {key}",
+                     object_kind=group[0].kind, sync_key=key, subject=_subject(*(c.entry for c in group)),
+                     related=related, refs=related, **extra)  # fmt: skip
             accounted |= set(copies)
 
-    # Unlinked items, side by side (an item and a record under one unlinked key: the next session adopts them).
-    sf_unlinked_keys: dict[str, str] = {}
-    for sf in sorted(sf_by_id.values(), key=lambda c: c.salesforce_id):
-        if sf.salesforce_id in accounted_sf or sf.type is not ChangeType.CHANGED:
-            continue
-        if sf.salesforce_id in inputs.known_elsewhere or (sf.sync_key or "") in inputs.known_elsewhere:
-            continue
-        if sf.sync_key and sf.sync_key in by_key:
-            continue  # a tombstone's record (unlinked on purpose), or a live link's second record (above)
+    def _twin(self, keys: Iterable[str]) -> ExchangeChange | None:
+        """The unaccounted Outlook item of a lost pair: it carries one of ``keys``, or its id gives one of them
+        (it was the pair's origin)."""
+        wanted = set(keys)
+        for ex in self._changed(self.ex_by_id):
+            if ex.exchange_id in self.accounted_ex:
+                continue
+            if ex.sync_key in wanted or new_sync_key(self.mailbox, Side.EXCHANGE, ex.exchange_id) in wanted:
+                return ex
+        return None
+
+    def unlinked_record(self, sf: SalesforceChange) -> None:
+        known = self.inputs.known_elsewhere
+        if sf.salesforce_id in self.accounted_sf or sf.salesforce_id in known or (sf.sync_key or "") in known:
+            return
+        if sf.sync_key and sf.sync_key in self.by_key:
+            return  # a tombstone's record (unlinked on purpose), or a live link's second record (above)
         ids = {"salesforce_id": sf.salesforce_id, "salesforce_object": sf.salesforce_object, "object_kind": sf.kind}
+        derived = new_sync_key(self.mailbox, Side.SALESFORCE, sf.salesforce_id)  # the key a new pair would get
         if sf.entry is None:
-            add("cannot_sync", f"the Salesforce record cannot be synced: {_issues(sf)}", sync_key=sf.sync_key, **ids)
-            continue
-        p = project(sf.entry)
+            self.add("cannot_sync", f"the Salesforce record cannot be synced: {_issues(sf)}", sync_key=sf.sync_key,
+                     **ids)  # fmt: skip
+            return
         if sf.sync_key:
-            # The Outlook item of the same pair: it carries the key, or (the pair's origin) its id gives the key.
-            twin = next((e for e in sorted(ex_by_id.values(), key=lambda c: c.exchange_id)
-                         if e.type is ChangeType.CHANGED and e.exchange_id not in accounted_ex
-                         and sf.sync_key in (e.sync_key, new_sync_key(mailbox, Side.EXCHANGE, e.exchange_id))),
-                        None)  # fmt: skip
-            sf_unlinked_keys[sf.sync_key] = sf.salesforce_id
+            twin = self._twin([sf.sync_key])
             where = f" (the Outlook item {twin.exchange_id} carries it too)" if twin else ""
-            add("salesforce_unlinked", f"the Salesforce record carries the sync key {sf.sync_key}, which no link "
-                f"knows{where}", sync_key=sf.sync_key, subject=sf.entry.subject,
-                exchange_id=twin.exchange_id if twin else None,
-                refs=[new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)], **ids)  # fmt: skip
+            message = f"the Salesforce record carries the sync key {sf.sync_key}, which no link knows{where}"
+            key = sf.sync_key
+        else:
+            twin = None if derived in self.by_key else self._twin([derived])
+            message = (f"the Outlook item {twin.exchange_id} carries the sync key {derived} made from this record's "
+                       "id, which no link knows") if twin else ""  # fmt: skip
+            key = derived
+        if twin is not None or sf.sync_key:
             if twin is not None:
-                accounted_ex.add(twin.exchange_id)
-            continue
-        derived = new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)
-        twin = next((e for e in sorted(ex_by_id.values(), key=lambda c: c.exchange_id)
-                     if e.type is ChangeType.CHANGED and e.exchange_id not in accounted_ex and e.sync_key == derived
-                     and derived not in by_key), None)  # fmt: skip
-        if twin is not None:  # a pair made from Salesforce: its Outlook item carries the key the record's id gives
-            accounted_ex.add(twin.exchange_id)
-            add("salesforce_unlinked", f"the Outlook item {twin.exchange_id} carries the sync key {derived} made from "
-                "this record's id, which no link knows", sync_key=derived, subject=sf.entry.subject,
-                exchange_id=twin.exchange_id, **ids)  # fmt: skip
-            continue
-        if not window_has(sf.kind, p):
-            continue
-        copy_of = next((i for i, q in linked_sf if _same_content(p, q)), None)
+                self.accounted_ex.add(twin.exchange_id)
+            self.add("salesforce_unlinked", message, sync_key=key, subject=sf.entry.subject, refs=[derived],
+                     exchange_id=twin.exchange_id if twin else None, **ids)  # fmt: skip
+            return
+        p = project(sf.entry)
+        if not self.in_scope(sf.kind, p):
+            return
+        copy_of = next((i for i, q in self.linked_sf if _same_content(p, q)), None)
         if copy_of is not None:
-            add("duplicate_salesforce", f"an unlinked Salesforce record has the subject and time of the linked "
-                f"record {copy_of}", subject=sf.entry.subject, related=(copy_of,),
-                refs=[new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)], **ids)  # fmt: skip
-            continue
-        add("salesforce_only", "the Salesforce record has no Outlook item", subject=sf.entry.subject,
-            refs=[new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)], **ids)  # fmt: skip
+            self.add("duplicate_salesforce", f"an unlinked Salesforce record has the subject and time of the linked "
+                     f"record {copy_of}", subject=sf.entry.subject, related=(copy_of,), refs=[derived],
+                     **ids)  # fmt: skip
+            return
+        self.add("salesforce_only", "the Salesforce record has no Outlook item", subject=sf.entry.subject,
+                 refs=[derived], **ids)  # fmt: skip
 
-    for ex in sorted(ex_by_id.values(), key=lambda c: c.exchange_id):
-        if ex.exchange_id in accounted_ex or ex.type is not ChangeType.CHANGED or ex.is_cancelled:
-            continue  # a cancelled meeting is a deletion to the planner: it never syncs
-        if (ex.sync_key or "") in inputs.known_elsewhere:
-            continue
+    def unlinked_item(self, ex: ExchangeChange) -> None:
+        if ex.exchange_id in self.accounted_ex or ex.is_cancelled:
+            return  # a cancelled meeting is a deletion to the planner: it never syncs
+        if (ex.sync_key or "") in self.inputs.known_elsewhere:
+            return
         ids = {"exchange_id": ex.exchange_id, "object_kind": ex.kind}
-        key = ex.sync_key if ex.sync_key and ex.sync_key not in by_key else None
-        refs = [key or new_sync_key(mailbox, Side.EXCHANGE, ex.exchange_id)]
+        key = ex.sync_key if ex.sync_key and ex.sync_key not in self.by_key else None
+        refs = [key or new_sync_key(self.mailbox, Side.EXCHANGE, ex.exchange_id)]
         if ex.entry is None:
-            add("cannot_sync", f"the Outlook item cannot be synced: {_issues(ex)}", sync_key=ex.sync_key, refs=refs,
-                **ids)  # fmt: skip
-            continue
+            self.add("cannot_sync", f"the Outlook item cannot be synced: {_issues(ex)}", sync_key=ex.sync_key,
+                     refs=refs, **ids)  # fmt: skip
+            return
         p = project(ex.entry)
-        if not window_has(ex.kind, p) or stays_in_outlook(policies.for_kind(ex.kind), ex.entry):
-            continue
-        copy_of = next((i for i, q in linked_ex if _same_content(p, q)), None)
+        if not self.in_scope(ex.kind, p) or stays_in_outlook(self.policies.for_kind(ex.kind), ex.entry):
+            return
+        copy_of = next((i for i, q in self.linked_ex if _same_content(p, q)), None)
         if copy_of is not None:
-            add("duplicate_exchange", f"an unlinked Outlook item has the subject and time of the linked item "
-                f"{copy_of}", subject=ex.entry.subject, related=(copy_of,), refs=refs, **ids)  # fmt: skip
-            continue
-        add("exchange_only", "the Outlook item is tagged for sync but has no Salesforce record",
-            sync_key=ex.sync_key, subject=ex.entry.subject, refs=refs, **ids)  # fmt: skip
-
-    findings.sort(key=lambda f: (KINDS.index(f.kind), f.sync_key or "", f.exchange_id or "", f.salesforce_id or ""))
-    return VerifyReport(
-        mailbox=mailbox,
-        checked_at=inputs.now.isoformat(),
-        counts={
-            "links": len(live),
-            "exchange_items": sum(1 for c in ex_by_id.values() if c.type is ChangeType.CHANGED),
-            "salesforce_records": sum(1 for c in sf_by_id.values() if c.type is ChangeType.CHANGED),
-            "pairs_compared": compared,
-        },
-        findings=findings,
-        guard={name: bool(p.guard.tripped) for name, p in (("next_session", inputs.next_plan),
-                                                            ("after_reset", inputs.reset_plan)) if p is not None},
-    )  # fmt: skip
+            self.add("duplicate_exchange", f"an unlinked Outlook item has the subject and time of the linked item "
+                     f"{copy_of}", subject=ex.entry.subject, related=(copy_of,), refs=refs, **ids)  # fmt: skip
+            return
+        self.add("exchange_only", "the Outlook item is tagged for sync but has no Salesforce record",
+                 sync_key=ex.sync_key, subject=ex.entry.subject, refs=refs, **ids)  # fmt: skip

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from calsync.cli.common import CONTEXT, load_settings
 from calsync.settings import ConfigError
+
+if TYPE_CHECKING:
+    from sync.verify import VerifyReport
 
 # Exit codes (docs/verify.md#exit-codes), as `sync.verify` defines them; repeated here so that `calsync --help`
 # needs no engine import.
@@ -83,7 +87,7 @@ def verify_command(email: str | None, every: bool, as_json: bool, no_store: bool
     sys.exit(summary["exit_code"])
 
 
-def _print(report) -> None:
+def _print(report: VerifyReport) -> None:
     if report.status != "ok":
         click.echo(f"{report.mailbox}: could not verify: {report.error}")
         return
