@@ -55,6 +55,9 @@ def process_env(options: Options, info_path: Path, database_url: str, redis_url:
         CALSYNC_LOCK_TTL="9", CALSYNC_JOB_RETRIES="3", CALSYNC_JOB_RETRY_INTERVALS="2,5,10",
         CALSYNC_JOB_TIMEOUT="300", CALSYNC_HTTP_TIMEOUT="20", PYTHONUNBUFFERED="1",
         CALSYNC_SANDBOX_REPS=str(options.mailboxes),
+        # Push (the listener, Graph subscriptions) stretches a mailbox's periodic sessions to a 6 h safety net;
+        # the soak serves no webhook for Graph notifications, so the net stays at the one-minute schedule.
+        CALSYNC_PUSH_SAFETY_INTERVAL_MINUTES="1", CALSYNC_PUSH_FALLBACK_INTERVAL_MINUTES="1",
     )  # fmt: skip
     return env
 

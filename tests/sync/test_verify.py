@@ -103,6 +103,13 @@ CASES = {
         None,
         [],
     ),
+    "tombstone of a pair born in Salesforce, unshared in Outlook (the record has no sync key)": (
+        [replace(link_for(E, origin=Side.SALESFORCE), state=LinkStatus.UNLINKED)],
+        [],
+        [sf_changed(E)],
+        None,
+        [],
+    ),
     "tagged in Outlook, no link": ([], [ex_changed(E)], [], None, ["exchange_only"]),
     "tagged in Outlook, out of scope": ([], [ex_changed(event(days=400))], [], None, []),
     "private Outlook item under skip": ([], [ex_changed(E.replace(is_private=True))], [], None, []),
