@@ -28,14 +28,18 @@ write call, whatever path in the engine makes it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from sync.push.config import DEFAULT, PushConfig
+
+log = logging.getLogger("calsync.push")
 
 SIDES = ("exchange", "salesforce")
 UNKNOWN = "*"
@@ -150,11 +154,27 @@ class _Recording:
         return getattr(self._inner, name)
 
     def _write(self, call, pairs_of):
-        with writing(self._redis, self._mailbox_id, self.side, config=self._config):
+        # Recording is best effort: with Redis gone mid-session the write still happens (a session does not
+        # need Redis to finish its work); the only cost is that its notifications are not known as echoes and
+        # may make one more session (docs/push.md, "Echo suppression").
+        key = writing_key(self._mailbox_id, self.side)
+        marked = self._best_effort("not marked in flight", self._redis.set, key, 1, ex=self._config.in_flight_ttl)
+        try:
             results = call()
-            self.recorded += record_writes(self._redis, self._mailbox_id, self.side, pairs_of(results),
-                                           config=self._config)  # fmt: skip
+            recorded = self._best_effort("not recorded as echoes", record_writes, self._redis, self._mailbox_id,
+                                         self.side, pairs_of(results), config=self._config)  # fmt: skip
+            self.recorded += recorded or 0
+        finally:
+            if marked:
+                self._best_effort("in-flight marker left to its TTL", self._redis.delete, key)
         return results
+
+    def _best_effort(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except RedisError as exc:
+            log.warning("mailbox %s: %s writes %s (%s)", self._mailbox_id, self.side, what, exc)
+            return None
 
 
 class RecordingExchange(_Recording):

@@ -231,7 +231,11 @@ class ScannedSalesforce:
         assert since is not None
         # The cover first, then the rows: rows a scan added meanwhile are newer than the cover's ``to``, never
         # missing from what the new watermark claims (the scan writes a chunk's rows and cover in one MULTI).
-        rows = held_rows(self.redis, self.mailbox_id, sobject, since)
+        try:
+            rows = held_rows(self.redis, self.mailbox_id, sobject, since)
+        except Exception as exc:  # noqa: BLE001 - Redis gone between the cover and the rows: query, as before
+            self.fallbacks.append(f"{sobject}: scan rows unreadable ({type(exc).__name__})")
+            return self.connector.changed_records(sobject, fields, owner_id=owner_id, since=since, where=where)
         self.usage.server_time = found.to
         self.scan_reads += 1
         return rows

@@ -78,3 +78,21 @@ def test_bad_side_and_empty_ids(redis):
         record_writes(redis, 1, "outlook", [("x", "y")])
     assert record_writes(redis, 1, "exchange", [("", "CK"), (None, "CK")]) == 0
     assert not is_echo(redis, 1, "exchange", "", "CK")
+
+
+def test_a_write_goes_through_when_redis_is_gone(redis):
+    """Recording is best effort: a session whose Redis went away mid-session still writes (it may make one more
+    session, as its notifications are not known as echoes)."""
+    from redis import Redis
+
+    from sync.connectors.base import NewItem
+    from sync.push.echo import RecordingExchange
+    from tests.connectors.memory import MemoryCalendar
+
+    calendar = MemoryCalendar()
+    gone = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens on port 1
+    recording = RecordingExchange(calendar, gone, 1)
+    [result] = recording.create([NewItem({"subject": "Call", "sync_key": "k1"})])
+    assert result.ok and result.item_id
+    assert recording.recorded == 0
+    assert list(calendar.items()) == [result.item_id]  # the item is in the mailbox
