@@ -11,11 +11,11 @@ import rq
 
 from calsync.settings import ConfigError, Settings
 from sync import jobs
-from sync.job_queue import worker_options
+from sync.job_queue import RidesOutRedisOutages, worker_options
 from sync.runtime import Runtime
 
 
-class Worker(rq.Worker):
+class Worker(RidesOutRedisOutages, rq.Worker):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.update(worker_options())  # JSON and calsync's job functions only, whatever `rq worker` says
         super().__init__(*args, **kwargs)

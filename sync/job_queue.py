@@ -12,8 +12,12 @@ require a password (and TLS across machines): ``REDIS_URL=rediss://:password@hos
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING, Any
 
+import rq
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -47,6 +51,69 @@ def session_queue(name: str, connection: Redis) -> Queue:
 def worker_options() -> dict[str, Any]:
     """Keyword arguments for every RQ worker of calsync."""
     return {"serializer": SERIALIZER, "job_class": SessionJob}
+
+
+# How long a worker waits for Redis to come back after losing it, before it gives up and exits (an operator's
+# process manager restarts it then).
+REDIS_OUTAGE_SECONDS = 300.0
+log = logging.getLogger("calsync.worker")
+
+
+class RidesOutRedisOutages:
+    """Mixin for RQ workers: a Redis connection lost around a job (a Redis restart or failover) makes the worker
+    wait for Redis and carry on, where RQ's own loop quits on the first unhandled ``ConnectionError`` (found by the
+    chaos soak, docs/soak.md). The session itself needs no Redis to finish (sync.jobs); a restarted Redis has
+    forgotten the worker, so it registers again. Dequeuing already retries on its own in RQ."""
+
+    outage_seconds = REDIS_OUTAGE_SECONDS
+
+    def execute_job(self, job: Job, queue: Queue) -> Any:
+        try:
+            return super().execute_job(job, queue)  # type: ignore[misc]
+        except RedisConnectionError as exc:
+            self._wait_for_redis(exc)
+            return None
+
+    def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().heartbeat(*args, **kwargs)  # type: ignore[misc]
+        except RedisConnectionError as exc:
+            self._wait_for_redis(exc)
+            return None
+
+    def run_maintenance_tasks(self) -> Any:
+        try:
+            return super().run_maintenance_tasks()  # type: ignore[misc]
+        except RedisConnectionError as exc:
+            self._wait_for_redis(exc)
+            return None
+
+    def _wait_for_redis(self, error: Exception) -> None:
+        worker: Any = self
+        log.warning("worker %s lost Redis (%s); waiting up to %.0f s for it", worker.name, error, self.outage_seconds)
+        deadline, delay = time.monotonic() + self.outage_seconds, 0.5
+        while True:
+            try:
+                worker.connection.ping()
+                break
+            except RedisConnectionError:
+                if worker._stop_requested or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        try:
+            worker.register_birth()  # a Redis restarted empty has forgotten this worker
+        except ValueError:
+            pass  # it kept its data: the worker is still registered
+        log.warning("worker %s has Redis again", worker.name)
+
+
+class Worker(RidesOutRedisOutages, rq.Worker):
+    """calsync's forking worker (each session in a work horse)."""
+
+
+class SimpleWorker(RidesOutRedisOutages, rq.SimpleWorker):
+    """calsync's worker that runs sessions in its own process (``calsync worker --no-fork``)."""
 
 
 def all_queues(connection: Redis) -> list[Queue]:

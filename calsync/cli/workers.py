@@ -118,17 +118,15 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
     Start as many as you like, on as many machines: they share Redis and the database. Each session logs
     one line `session {json}` (mailbox, counts, requests, duration, outcome).
     """
-    import rq
-
     from sync import jobs
-    from sync.job_queue import session_queue, worker_options
+    from sync.job_queue import SimpleWorker, Worker, session_queue, worker_options
 
     configure_logging(log_level.upper())
     runtime = queue_runtime(load_settings())
     if name:
         _claim_name(runtime, name)
     jobs.install(runtime.worker_context())
-    worker_class = rq.Worker if fork else rq.SimpleWorker
+    worker_class = Worker if fork else SimpleWorker
     queue = session_queue(runtime.schedule.queue, runtime.redis)
     rq_worker = worker_class([queue], connection=runtime.redis, name=name, **worker_options())
     rq_worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level.upper())

@@ -156,3 +156,61 @@ def test_database_connection_terminated_between_sessions_is_invisible(world, san
     result = engine.sync()  # pre-ping replaces the dead connections
     assert result.status == "ok" and result.created["salesforce"] == 1, result.to_json()
     assert world.salesforce().find_event("After the drop") is not None
+
+
+def test_a_worker_rides_out_a_redis_restart_and_runs_the_next_session(
+    world, engine, own_redis, sandbox_info_file, tmp_path
+):
+    """RQ's loop quits on the first ConnectionError after a job; calsync's worker waits for Redis and carries on
+    (found by the chaos soak, docs/soak.md): the same process runs the session enqueued after the restart."""
+    _make_items(world)
+    env = dict(os.environ)
+    env.update(
+        CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=engine.settings.database_url,
+        REDIS_URL=own_redis.url, CALSYNC_LOCK_TTL="2", CALSYNC_JOB_RETRIES="0", PYTHONPATH=str(ROOT),
+    )  # fmt: skip
+    config = schedule_config(Settings.from_env(env))
+    with engine.factory() as db:
+        mailbox_id = mailboxes.find(db, engine.email).id
+    redis = Redis.from_url(own_redis.url)
+    from sync.schedule import enqueue_session
+
+    assert enqueue_session(session_queue(config.queue, redis), mailbox_id, config) == "enqueued"
+    world.set_exchange_faults(latency_ms=400)
+    sandbox = world.sandboxes.salesforce
+    writes_before = sandbox.writes
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "calsync.cli", "worker", "--name", "rides-out"],
+        env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while sandbox.writes == writes_before:
+            assert worker.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the session never wrote to Salesforce"
+            time.sleep(0.02)
+        own_redis.restart(down_for=1.0)
+        world.set_exchange_faults(latency_ms=0)
+        with engine.factory() as db:  # the first session finishes without Redis
+            deadline = time.monotonic() + 90
+            while db.scalars(select(SyncSession.status).order_by(SyncSession.id)).first() in (None, "running"):
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.2)
+                db.expire_all()
+        redis.close()
+        redis = Redis.from_url(own_redis.url)
+        assert enqueue_session(session_queue(config.queue, redis), mailbox_id, config) == "enqueued"
+        deadline = time.monotonic() + 90
+        with engine.factory() as db:
+            while len(db.scalars(select(SyncSession).where(SyncSession.status != "running")).all()) < 2:
+                assert worker.poll() is None, log.read_text()[-3000:]  # still alive: it waited for Redis
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.2)
+                db.expire_all()
+        assert "has Redis again" in log.read_text()
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        redis.close()
+    _assert_converged(world, engine)
