@@ -11,7 +11,7 @@ CALSYNC_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 CALSYNC_TEST_REDIS_SERVER ?= redis://127.0.0.1:6379
 export CALSYNC_TEST_POSTGRES_URL CALSYNC_TEST_REDIS_SERVER
 
-.PHONY: install demo test lint format test-prerequisites demo-prerequisites addin-vendor
+.PHONY: install demo test check soak lint format test-prerequisites demo-prerequisites addin-vendor
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,20 @@ demo: demo-prerequisites
 test: test-prerequisites
 	@$(MAKE) --no-print-directory lint
 	CALSYNC_ENV=test $(BIN)/pytest
+
+# The planner-level checker's deep profile (docs/checker.md): random histories for MINUTES minutes (default 10).
+MINUTES ?= 10
+check: install
+	CALSYNC_ENV=test CALSYNC_CHECK_MINUTES=$(MINUTES) $(BIN)/pytest tests/checker/test_checker.py -x -q -s
+
+# The chaos soak (docs/soak.md): the real processes under a random workload and faults for SOAK_MINUTES, then
+# quiesced and checked. Its own redis-server and database (PostgreSQL at CALSYNC_TEST_POSTGRES_URL's server, or
+# SQLite when that is empty); SOAK_SEED repeats a run. Not part of `make test`.
+SOAK_MINUTES ?= 20
+SOAK_SEED ?=
+soak: test-prerequisites
+	@$(MAKE) --no-print-directory install
+	CALSYNC_ENV=test nice $(BIN)/python -m tests.soak --minutes $(SOAK_MINUTES) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 # ruff, then the layer contract of pyproject.toml (import-linter).
 lint: install

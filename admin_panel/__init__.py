@@ -22,12 +22,16 @@ from admin_panel import (
     profile_views,
     salesforce_views,
     security,
+    verify_views,
     views,
 )
 from admin_panel.blueprint import bp, login_guard
 
 # The page modules are imported for their routes, which they add to ``bp``.
-PAGES = (views, policy_views, connection_views, salesforce_views, identity_views, microsoft365_views, profile_views)
+PAGES = (
+    views, policy_views, connection_views, salesforce_views, identity_views, microsoft365_views, profile_views,
+    verify_views,
+)  # fmt: skip
 
 
 def init_app(app: Flask) -> None:

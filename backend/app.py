@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, jsonify, request, send_from_direct
 
 from addin.manifest import DEFAULT_APP_ID, ManifestError, application_id_uri, render_manifest
 from backend import api, auth, errors, limits
+from backend.api import graph_notifications
 from backend.errors import ApiError
 from backend.globals import install_runtime, runtime_of
 from backend.globals import settings as current_settings
@@ -42,6 +43,7 @@ def create_backend(runtime: Runtime, test_config: dict | None = None) -> Flask:
     init_addin_files(app)
     api.init_app(app)
     limits.init_app(app)  # per-caller rate limits on /api/v1, checked after authentication
+    graph_notifications.init_app(app)  # Graph's webhooks: no token, their own limit (docs/push.md)
     return app
 
 

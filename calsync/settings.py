@@ -186,6 +186,42 @@ class Settings:
     graph_ca_file: str = _setting(
         "GRAPH_CA_FILE", "", "CA bundle to trust for Graph and its identity provider (the sandbox's CA locally)."
     )
+    # -- Microsoft Graph change notifications (docs/push.md, "Microsoft Graph") --------------------------------
+    graph_subscription_minutes: int = _setting(
+        "CALSYNC_GRAPH_SUBSCRIPTION_MINUTES",
+        4230,
+        "Lifetime asked for each Graph change-notification subscription, at creation and at every renewal "
+        "(minutes, 45 to 10080; 4230, just under three days, is accepted by every Graph revision).",
+    )
+    graph_subscription_renew_minutes: int = _setting(
+        "CALSYNC_GRAPH_SUBSCRIPTION_RENEW_MINUTES",
+        720,
+        "Renew a Graph subscription once it expires within this many minutes (less than its lifetime); the keeper "
+        "must run more often than this (`calsync graph-subscriptions sync` or the listener).",
+    )
+    graph_subscription_retry_seconds: int = _setting(
+        "CALSYNC_GRAPH_SUBSCRIPTION_RETRY_SECONDS",
+        300,
+        "Seconds before the keeper tries again to subscribe a mailbox whose subscription Graph refused.",
+    )
+    graph_subscription_batch: int = _setting(
+        "CALSYNC_GRAPH_SUBSCRIPTION_BATCH",
+        100,
+        "Most Graph subscription operations (create, renew, reauthorize, delete) of one keeper pass; the rest wait "
+        "for the next pass, so a pass stays short.",
+    )
+    graph_channel_ttl: int = _setting(
+        "CALSYNC_GRAPH_CHANNEL_TTL",
+        900,
+        "Seconds a mailbox's graph-webhook push channel counts as up after a keeper pass saw its subscription "
+        "healthy; without a pass for this long its scheduler falls back to polling.",
+    )
+    graph_webhook_rate_limit: str = _setting(
+        "CALSYNC_GRAPH_WEBHOOK_RATE_LIMIT",
+        "1200/minute",
+        "Requests per client address to the Graph webhooks (/api/v1/graph/notifications and /lifecycle, which "
+        "Microsoft calls without a token), in `limits` notation; more get 429. Empty: no limit.",
+    )
     # -- add-in API authentication (Office SSO / nested app authentication tokens; docs/architecture.md#security) --
     auth_issuer: str = _setting(
         "CALSYNC_AUTH_ISSUER",
@@ -321,6 +357,94 @@ class Settings:
         2.0,
         "Seconds between two short passes of `calsync scheduler` that enqueue the sessions push notifications "
         "asked for (between its CALSYNC_SCHEDULER_INTERVAL passes over the schedule).",
+    )
+    # -- the EWS listener (`calsync listener`; sync/push/listener.py, docs/push.md "EWS listener") --------------
+    listener_mode: str = _setting(
+        "CALSYNC_LISTENER_MODE",
+        "streaming",
+        "How `calsync listener` hears of EWS changes: `streaming` (GetStreamingEvents, several subscriptions per "
+        "connection; a mailbox whose streaming fails falls back to pull) or `pull` (GetEvents every pass, for "
+        "networks that break long-lived HTTP responses).",
+    )
+    listener_interval: float = _setting(
+        "CALSYNC_LISTENER_INTERVAL",
+        10.0,
+        "Seconds between two passes of `calsync listener`: lease renewal, push heartbeats, new subscriptions, and "
+        "a GetEvents per pull subscription. Keep it well below CALSYNC_PUSH_HEARTBEAT_TTL.",
+    )
+    listener_connection_minutes: int = _setting(
+        "CALSYNC_LISTENER_CONNECTION_MINUTES",
+        25,
+        "ConnectionTimeout of each GetStreamingEvents connection, 1-29 minutes (Exchange's maximum is 30): the "
+        "listener opens the next connection as soon as the server closes this one, well inside the 30 minutes a "
+        "streaming subscription survives without a connection, so no event is lost in between.",
+    )
+    listener_subscriptions_per_connection: int = _setting(
+        "CALSYNC_LISTENER_SUBSCRIPTIONS_PER_CONNECTION",
+        200,
+        "Most streaming subscriptions sharing one GetStreamingEvents connection (Microsoft recommends at most 200).",
+    )
+    listener_lease_ttl: int = _setting(
+        "CALSYNC_LISTENER_LEASE_TTL",
+        60,
+        "Seconds of a listener's lease on a mailbox in Redis (renewed every pass): when a listener dies, the others "
+        "take its mailboxes over after at most this long. At least 3 passes.",
+    )
+    listener_pull_timeout_minutes: int = _setting(
+        "CALSYNC_LISTENER_PULL_TIMEOUT_MINUTES",
+        30,
+        "Timeout of pull subscriptions (minutes without a GetEvents before Exchange drops one, 1-1440). A listener "
+        "restarted within it resumes the subscription; later, it resubscribes from the saved watermark.",
+    )
+    listener_retry_seconds: float = _setting(
+        "CALSYNC_LISTENER_RETRY_SECONDS",
+        10.0,
+        "Longest wait the listener gives a busy or failing Exchange inside one call (ErrorServerBusy back-off, "
+        "503, dropped connections) before it reports the mailbox's channel down and tries again itself; sessions "
+        "keep their own, longer patience.",
+    )
+    listener_stream_failures: int = _setting(
+        "CALSYNC_LISTENER_STREAM_FAILURES",
+        3,
+        "Failed GetStreamingEvents connections in a row after which the mailboxes of that connection fall back "
+        "to pull subscriptions (until the listener restarts).",
+    )
+    salesforce_scan_seconds: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_SECONDS",
+        60.0,
+        "Seconds between two passes of `calsync salesforce-scan` (docs/push.md, Salesforce scan): one query per "
+        "synced object kind for the whole org, then sessions only for the mailboxes whose rows changed.",
+    )
+    salesforce_scan_owner_chunk: int = _setting(
+        "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK",
+        2000,
+        "Owners (Salesforce user ids) per scan query's `OwnerId IN (...)` list; more owners make one more query "
+        "per object. At most 4000 (SOQL's 100,000 characters); without the Composite API at most 400 are used "
+        "(the query's URI must stay under the REST API's 16,384 bytes).",
+    )
+    salesforce_scan_composite: bool = _setting(
+        "CALSYNC_SALESFORCE_SCAN_COMPOSITE",
+        True,
+        "Send the scan's queries five to a Composite API request (one API call for all five, the SOQL in the "
+        "body); off: one queryAll request per query.",
+    )
+    salesforce_scan_org_wide: bool = _setting(
+        "CALSYNC_SALESFORCE_SCAN_ORG_WIDE",
+        False,
+        "Scan every owner's rows (no OwnerId filter) and keep the synced owners' ones: one query per kind "
+        "however many reps, at the price of reading other users' changed rows too.",
+    )
+    salesforce_scan_retention_hours: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_RETENTION_HOURS",
+        12.0,
+        "Hours the scan keeps the changed rows it read for each mailbox in Redis: a session whose watermark is "
+        "older (it failed for that long) reads Salesforce itself.",
+    )
+    salesforce_scan_healthy_seconds: float = _setting(
+        "CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS",
+        180.0,
+        "Sessions trust the scan's rows only if its last successful pass is at most this old; otherwise they "
+        "query Salesforce themselves (the per-mailbox path before the scan).",
     )
     api_budget_max_requests: int = _setting(
         "CALSYNC_API_BUDGET_MAX_REQUESTS",
@@ -463,6 +587,20 @@ class Settings:
             raise ConfigError(
                 f"CALSYNC_PUSH_COALESCE_SECONDS must be 0 or more seconds, not {self.push_coalesce_seconds}"
             )
+        if self.salesforce_scan_seconds < 1:
+            raise ConfigError(
+                f"CALSYNC_SALESFORCE_SCAN_SECONDS must be at least 1 second, not {self.salesforce_scan_seconds}"
+            )
+        if not 1 <= self.salesforce_scan_owner_chunk <= 4000:
+            raise ConfigError(
+                "CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK must be from 1 to 4000 (SOQL's length limit), not "
+                f"{self.salesforce_scan_owner_chunk}"
+            )
+        if self.salesforce_scan_retention_hours <= 0 or self.salesforce_scan_healthy_seconds <= 0:
+            raise ConfigError(
+                "CALSYNC_SALESFORCE_SCAN_RETENTION_HOURS and CALSYNC_SALESFORCE_SCAN_HEALTHY_SECONDS must be more "
+                "than 0"
+            )
         if self.push_echo_wait_seconds < 0:
             raise ConfigError(
                 f"CALSYNC_PUSH_ECHO_WAIT_SECONDS must be 0 or more seconds, not {self.push_echo_wait_seconds}"
@@ -484,6 +622,57 @@ class Settings:
         for env, value in minutes:
             if value < 1:
                 raise ConfigError(f"{env} must be at least 1 minute, not {value}")
+        self._validate_graph_subscriptions()
+        self._validate_listener()
+
+    def _validate_graph_subscriptions(self) -> None:
+        lifetime, renew = self.graph_subscription_minutes, self.graph_subscription_renew_minutes
+        if not 45 <= lifetime <= 10_080:
+            raise ConfigError(f"CALSYNC_GRAPH_SUBSCRIPTION_MINUTES must be 45 to 10080 minutes, not {lifetime}")
+        if not 1 <= renew < lifetime:
+            raise ConfigError(
+                f"CALSYNC_GRAPH_SUBSCRIPTION_RENEW_MINUTES must be at least 1 and less than the lifetime "
+                f"({lifetime}), not {renew}"
+            )
+        positive = {
+            "CALSYNC_GRAPH_SUBSCRIPTION_BATCH": self.graph_subscription_batch,
+            "CALSYNC_GRAPH_CHANNEL_TTL": self.graph_channel_ttl,
+            "CALSYNC_GRAPH_SUBSCRIPTION_RETRY_SECONDS": self.graph_subscription_retry_seconds,
+        }
+        for env, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"{env} must be at least 1, not {value}")
+
+    def _validate_listener(self) -> None:
+        if self.listener_mode not in {"streaming", "pull"}:
+            raise ConfigError(f"CALSYNC_LISTENER_MODE must be streaming or pull, not {self.listener_mode!r}")
+        if not 1 <= self.listener_connection_minutes <= 29:
+            raise ConfigError(
+                f"CALSYNC_LISTENER_CONNECTION_MINUTES must be 1 to 29 (minutes), not {self.listener_connection_minutes}"
+            )
+        if not 1 <= self.listener_pull_timeout_minutes <= 1440:
+            raise ConfigError(
+                "CALSYNC_LISTENER_PULL_TIMEOUT_MINUTES must be 1 to 1440 (minutes), not "
+                f"{self.listener_pull_timeout_minutes}"
+            )
+        if self.listener_retry_seconds < 0:
+            raise ConfigError(f"CALSYNC_LISTENER_RETRY_SECONDS must be 0 or more, not {self.listener_retry_seconds}")
+        if self.listener_interval <= 0:
+            raise ConfigError(
+                f"CALSYNC_LISTENER_INTERVAL must be a positive number of seconds, not {self.listener_interval}"
+            )
+        if self.listener_lease_ttl < 3 * self.listener_interval:
+            raise ConfigError(
+                f"CALSYNC_LISTENER_LEASE_TTL ({self.listener_lease_ttl} s) must be at least 3 passes "
+                f"(3 x CALSYNC_LISTENER_INTERVAL = {3 * self.listener_interval:g} s)"
+            )
+        counts = (
+            ("CALSYNC_LISTENER_SUBSCRIPTIONS_PER_CONNECTION", self.listener_subscriptions_per_connection),
+            ("CALSYNC_LISTENER_STREAM_FAILURES", self.listener_stream_failures),
+        )
+        for env, value in counts:
+            if value < 1:
+                raise ConfigError(f"{env} must be at least 1, not {value}")
 
     @property
     def production(self) -> bool:

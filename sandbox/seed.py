@@ -6,6 +6,7 @@ Ids are fixed so that tests, the demo and the info file can name them. Each sand
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 ORG_ID = "00D5g00000CALSYNC"
@@ -63,6 +64,26 @@ REPS: tuple[Rep, ...] = (
     _rep(2, "Bob", "Baker", "America/New_York"),
     _rep(3, "Carol", "Chen", "Europe/Berlin"),
     _rep(4, "Dan", "Diaz", "America/Los_Angeles", exchange_online=False),  # on premises: EWS only
+)
+
+# More reps for load and soak runs (tests/soak/): ``CALSYNC_SANDBOX_REPS`` is the roster's size (default: the four
+# above). Read once at import, in every process that runs or reads the sandboxes, so the three sandboxes agree;
+# the extra reps are "Soak RepNN" (soak.repNN@calsync.example), every fourth on premises (EWS only).
+MAX_REPS = 50  # ids 005…0NN; 99 is the integration user
+EXTRA_ZONES = ("Europe/London", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney")
+
+
+def _roster_size(raw: str | None) -> int:
+    if not raw:
+        return len(REPS)
+    if not raw.isdigit() or not len(REPS) <= int(raw) <= MAX_REPS:
+        raise ValueError(f"CALSYNC_SANDBOX_REPS must be a number from {len(REPS)} to {MAX_REPS}, not {raw!r}")
+    return int(raw)
+
+
+REPS += tuple(
+    _rep(n, "Soak", f"Rep{n:02d}", EXTRA_ZONES[n % len(EXTRA_ZONES)], exchange_online=n % 4 != 0)
+    for n in range(len(REPS) + 1, _roster_size(os.environ.get("CALSYNC_SANDBOX_REPS")) + 1)
 )
 
 ACCOUNTS: tuple[tuple[str, str], ...] = (

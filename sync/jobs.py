@@ -48,6 +48,7 @@ from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
 from sync.push.echo import RecordingExchange, RecordingSalesforce
 from sync.push.health import exchange_push_state
 from sync.push.requests import take_request
+from sync.push.salesforce_rows import ScannedSalesforce
 from sync.schedule import BUDGET_HEALTH_CODE, ScheduleConfig, after_session, lock_key, over_budget, with_push
 from sync.session import SessionResult, run_session
 
@@ -71,6 +72,8 @@ class WorkerContext:
     exchange: Callable[[str], ExchangeCalendar]
     config: ScheduleConfig = field(default_factory=ScheduleConfig)
     clock: Callable[[], dt.datetime] = utcnow
+    # Sessions read the Salesforce org scan's rows while its last pass is this recent (sync.push.salesforce_rows).
+    scan_healthy_seconds: float = 180.0
     _db: sessionmaker[Session] | None = None
     _db_pid: int = 0
 
@@ -229,7 +232,10 @@ def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, 
     job = get_current_job()
     # Before anything is read: the push requests made until now are this session's (later ones make one more).
     taken = take_request(context.redis, mailbox_id)
-    salesforce = RecordingSalesforce(context.salesforce(), context.redis, mailbox_id, config.push)
+    # While the org scan is healthy its rows answer the session's change queries (zero Salesforce calls).
+    scanned = ScannedSalesforce(context.salesforce(), context.redis, mailbox_id,
+                                healthy_seconds=context.scan_healthy_seconds)  # fmt: skip
+    salesforce = RecordingSalesforce(scanned, context.redis, mailbox_id, config.push)
     exchange = RecordingExchange(context.exchange(email), context.redis, mailbox_id, config.push)
     progress = Progress(job, salesforce, config)
     result = run_session(factory, email, salesforce=salesforce, exchange=exchange, progress=progress,

@@ -295,6 +295,31 @@ class OutOfScopeItem(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+# -- Microsoft Graph change notifications (issue 18; docs/push.md, "Microsoft Graph") -------------------------
+class GraphSubscription(Base):
+    """A Graph mailbox's change-notification subscription on ``/users/{id}/events``, kept by
+    `sync.push.graph_subscriptions`. The webhook (``backend/api/graph_notifications.py``) finds the mailbox by
+    ``subscription_id`` and checks the ``clientState`` Graph echoes against ``client_state_hash`` (SHA-256: the
+    secret itself is never stored). A recreated subscription replaces the row's subscription in place.
+    ``mailbox_id`` is NULL once the mailbox is removed: the keeper still deletes the subscription at Graph."""
+
+    __tablename__ = "graph_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(64), unique=True)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id", ondelete="SET NULL"), unique=True)
+    mailbox_email: Mapped[str] = mapped_column(String(320))
+    resource: Mapped[str] = mapped_column(String(512))
+    client_state_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_renewed_at: Mapped[dt.datetime | None]
+    last_notification_at: Mapped[dt.datetime | None]
+    # Lifecycle notifications mark the row; the keeper acts on the mark (no Graph call inside the webhook).
+    reauthorize_requested_at: Mapped[dt.datetime | None]
+    removed_at: Mapped[dt.datetime | None]
+
+
 # -- policy profiles (issue 19) ------------------------------------------------------------------------------
 class PolicyProfile(Base):
     """A named set of per-kind policies (`sync.profiles`). The default profile (``is_default``) is the org's
@@ -353,3 +378,18 @@ class LatencySample(Base):
     seconds: Mapped[float] = mapped_column(Float)
     written_at: Mapped[dt.datetime] = mapped_column(index=True)
     trigger: Mapped[str | None] = mapped_column(String(16))
+
+
+class VerifyReport(Base):
+    """The last `calsync verify` report of one mailbox (`sync.verify`, docs/verify.md): its JSON as printed by
+    ``calsync verify --json``, kept for the admin panel's mailbox page."""
+
+    __tablename__ = "verify_reports"
+
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True)
+    checked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))  # ok | failed
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Who ran it: "cli", or the admin's e-mail for a run from the panel.
+    requested_by: Mapped[str | None] = mapped_column(String(320))

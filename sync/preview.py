@@ -109,10 +109,13 @@ def read_inputs(
     now: dt.datetime,
     *,
     owner_id: str | None = None,
+    full: bool = False,
 ) -> SessionInputs:
     """Read both sides for ``mailbox`` under ``policies`` (reads only; see the module docstring).
 
-    ``owner_id``: the rep's Salesforce User id (default: the mailbox's)."""
+    ``owner_id``: the rep's Salesforce User id (default: the mailbox's). ``full``: read everything, as a
+    session after lost cursors does (a full Exchange listing, every Salesforce row), and keep the Salesforce
+    rows still at their link's SystemModstamp too: `sync.verify` compares both sides of every pair."""
     owner_id = owner_id or mailbox.salesforce_user_id
     if not owner_id:
         raise PreviewError(f"{mailbox.email} has no Salesforce user yet")
@@ -120,14 +123,15 @@ def read_inputs(
     previous = links.load(db, mailbox)
     share_requests = shares.pending(db, mailbox)  # Who/What chosen in the add-in since the last session
     ex_feed = read_exchange(
-        exchange, sync_state=mailbox.exchange_sync_state, links=previous, policies=policies, kinds=kinds,
-        mailbox_email=mailbox.email, time_zone=mailbox.time_zone, shared=share_requests,
+        exchange, sync_state=None if full else mailbox.exchange_sync_state, links=previous, policies=policies,
+        kinds=kinds, mailbox_email=mailbox.email, time_zone=mailbox.time_zone, shared=share_requests,
     )  # fmt: skip
+    sf_links = [dataclasses.replace(link, salesforce_modstamp=None) for link in previous] if full else previous
     sf_feed = read_salesforce(
         salesforce, owner_id=owner_id, policies=policies, kinds=kinds,
-        watermarks=mailbox.salesforce_watermarks or {}, time_zone=mailbox.time_zone, now=now,
+        watermarks={} if full else mailbox.salesforce_watermarks or {}, time_zone=mailbox.time_zone, now=now,
         linked_kinds={link.kind for link in previous if link.is_live},
-        links=previous,
+        links=sf_links,
     )  # fmt: skip
     refresh_failed(
         exchange, salesforce, links=previous, exchange_feed=ex_feed, salesforce_feed=sf_feed, policies=policies,

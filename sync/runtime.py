@@ -178,6 +178,7 @@ class Runtime:
             salesforce=self.salesforce,
             exchange=self.exchange,
             config=self.schedule,
+            scan_healthy_seconds=self.settings.salesforce_scan_healthy_seconds,
         )
 
     def close(self) -> None:

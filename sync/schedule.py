@@ -205,9 +205,14 @@ def with_push(decision: Decision, push_state: str, *, status: str, now: dt.datet
     ``push_state`` is the mailbox's Exchange channel (`sync.push.health.exchange_push_state`): ``up`` → the
     next periodic session after the safety interval (default 6 h); ``down`` (it was up: reported down or its
     heartbeat expired) → the fallback interval (default 30 minutes); ``none`` (never had push) → the adaptive
-    decision as it is. A budget back-off and a failed session's retry time are kept as they are."""
-    if decision.backoff_until is not None or status == "failed" or push_state == "none":
+    decision as it is. A budget back-off is kept as it is. A failed or partial session (its failed items come
+    back at the next session) runs again within the fallback interval: a session push asked for may have
+    taken the only request, and must not leave its change waiting six hours."""
+    if decision.backoff_until is not None or push_state == "none":
         return decision
+    if status in ("failed", "partial"):
+        soon = now + dt.timedelta(minutes=push.fallback_interval_minutes)
+        return Decision(decision.interval, min(decision.next_sync_at, soon), None, None)
     minutes = push.safety_interval_minutes if push_state == "up" else push.fallback_interval_minutes
     return Decision(minutes, now + dt.timedelta(minutes=minutes), None, None)
 
@@ -362,6 +367,11 @@ class TickReport:
     pulled_back: list[int] = field(default_factory=list)  # stretched intervals shortened: push went down
 
 
+# RQ job statuses of a session that will still run (or runs): a push request waits for it.
+_WAITING = frozenset({JobStatus.QUEUED.value, JobStatus.STARTED.value, JobStatus.SCHEDULED.value,
+                      JobStatus.DEFERRED.value})  # fmt: skip
+
+
 class Scheduler:
     """``calsync scheduler``: enqueue due sessions every ``interval`` seconds while holding the leader lock, and
     between those passes, every ``push_interval`` seconds (CALSYNC_PUSH_PASS_SECONDS), a short push pass that
@@ -435,13 +445,20 @@ class Scheduler:
         with self.db_factory() as db:
             rows = {row.id: row for row in db.execute(
                 select(Mailbox.id, Mailbox.enabled, Mailbox.backoff_until).where(Mailbox.id.in_(ids)))}  # fmt: skip
+        # One round trip for the whole batch: a mailbox whose session is queued, scheduled or running is left to
+        # it (its request stays pending, for this session to take or for one more after it).
+        with self.redis.pipeline(transaction=False) as pipe:
+            for mailbox_id in ids:
+                pipe.hget(Job.key_for(job_id(mailbox_id)), "status")
+            statuses = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+        busy = {m for m, status in zip(ids, statuses, strict=True) if status in _WAITING}
         enqueued = []
         for mailbox_id in ids:
             row = rows.get(mailbox_id)
             if row is None or not row.enabled:
                 drop_request(self.redis, mailbox_id)
                 continue
-            if row.backoff_until is not None and row.backoff_until > now:
+            if mailbox_id in busy or (row.backoff_until is not None and row.backoff_until > now):
                 continue
             if enqueue_session(self.queue, mailbox_id, self.config, reason="push") != "duplicate":
                 enqueued.append(mailbox_id)

@@ -5,7 +5,22 @@ from __future__ import annotations
 
 import click
 
-from calsync.cli import admin, config, db, demo, mailboxes, profiles, sandboxes, sessions, web, workers
+from calsync.cli import (
+    admin,
+    config,
+    db,
+    demo,
+    graph_subscriptions,
+    listener,
+    mailboxes,
+    profiles,
+    salesforce_scan,
+    sandboxes,
+    sessions,
+    verify,
+    web,
+    workers,
+)
 from calsync.cli.common import CONTEXT
 
 
@@ -22,6 +37,7 @@ for command in (
     profiles.profiles,
     admin.admin,
     sessions.sync_command,
+    verify.verify_command,
     sandboxes.sandbox,
     demo.demo,
     sandboxes.sandbox_info,
@@ -30,5 +46,8 @@ for command in (
     workers.worker,
     workers.scheduler,
     workers.enqueue,
+    graph_subscriptions.graph_subscriptions,
+    listener.listener,
+    salesforce_scan.salesforce_scan,
 ):
     main.add_command(command)

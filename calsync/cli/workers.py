@@ -125,11 +125,29 @@ def worker(burst: bool, with_scheduler: bool, fork: bool, name: str | None, log_
 
     configure_logging(log_level.upper())
     runtime = queue_runtime(load_settings())
+    if name:
+        _claim_name(runtime, name)
     jobs.install(runtime.worker_context())
     worker_class = rq.Worker if fork else rq.SimpleWorker
     queue = session_queue(runtime.schedule.queue, runtime.redis)
     rq_worker = worker_class([queue], connection=runtime.redis, name=name, **worker_options())
     rq_worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level.upper())
+
+
+def _claim_name(runtime: Runtime, name: str) -> None:
+    """Take over ``name`` from a dead worker of this host (killed before it could say so: sync.worker_names), or
+    stop with one clear line when a live worker holds it (RQ would raise a traceback)."""
+    from sync.worker_names import free_stale_name, holder
+
+    if free_stale_name(runtime.redis, name):
+        logging.getLogger("calsync.worker").warning("worker name %s was held by a dead worker: taken over", name)
+        return
+    found = holder(runtime.redis, name)
+    if found is not None:
+        raise click.ClickException(
+            f"a worker named {name!r} is running (host {found['hostname']}, pid {found['pid']}); pick another "
+            "--name, or stop that one first"
+        )
 
 
 @click.command("scheduler", context_settings=CONTEXT)

@@ -59,6 +59,8 @@ connection limits (ErrorExceededConnectionCount), a second connection for a subs
 **Time.** Exchange counts these timeouts in minutes. ``ExchangeSandbox(notification_minute_seconds=...)`` (or
 ``PUT /__sandbox__/notifications {"minute_seconds": 1}``) sets how many real seconds a sandbox minute lasts, so
 tests see a 1-minute streaming connection close after a second (a test-only knob; the default is 60).
+``PUT /__sandbox__/notifications {"expire": "all"}`` (or a list of ids) expires subscriptions at once, as if
+their timeout had passed (connected streaming subscriptions are left alone with "all", refused by id).
 """
 
 from __future__ import annotations
@@ -257,6 +259,28 @@ class Notifications:
             if sub.expires is not None and sub.connections == 0 and sub.expires <= now:
                 self.subscriptions.pop(sub.id, None)
                 self._forget(sub.id)
+
+    def expire_now(self, which: object) -> list[str]:
+        """Test knob (``{"expire": "all"}`` or a list of ids): those subscriptions expire now, as if their timeout
+        had passed (a listener down longer than 30 minutes, a pull subscription not polled within its Timeout).
+        A subscription that still has an open streaming connection is refused (ValueError): Exchange does not
+        expire a connected one. Later calls answer ErrorExpiredSubscription."""
+        with self.cond:
+            if which == "all":
+                ids = list(self.subscriptions)
+            elif isinstance(which, list) and all(isinstance(i, str) for i in which):
+                ids = [i for i in which if i in self.subscriptions]
+            else:
+                raise ValueError('expire must be "all" or a list of subscription ids')
+            connected = [i for i in ids if self.subscriptions[i].connections > 0]
+            if connected and which != "all":
+                raise ValueError(f"{len(connected)} of these subscriptions have an open streaming connection")
+            ids = [i for i in ids if i not in connected]
+            for sub_id in ids:
+                self.subscriptions.pop(sub_id, None)
+                self._forget(sub_id)
+            self.cond.notify_all()
+        return ids
 
     def _forget(self, sub_id: str) -> None:
         self.gone[sub_id] = "expired"
@@ -580,6 +604,8 @@ class Notifications:
                 if not 0.05 <= value <= 3600:
                     raise ValueError("minute_seconds must be between 0.05 and 3600")
                 self.minute_seconds = value
+            if "expire" in body:
+                self.expire_now(body["expire"])
         with self.cond:
             return {
                 "minute_seconds": self.minute_seconds,

@@ -86,7 +86,8 @@ Control endpoints under ``/__sandbox__`` (no token): ``GET /`` (info), ``GET|PUT
 ``GET|PUT /limits`` (``concurrency``, ``budget``, ``window_seconds``, ``retry_after``), ``GET|PUT /scopes``
 (``{client_id: [emails] | null}``, null = every mailbox), ``GET|PUT /on_premises`` (``{"mailboxes": [...]}``),
 ``GET /log`` (request counters per operation and per app+mailbox, statuses, calls), ``GET /messages`` (the meeting-
-message log of both protocols), ``GET /notifications`` (webhook deliveries), ``POST /subscriptions/{id}/lifecycle``
+message log of both protocols), ``GET /notifications`` (webhook deliveries), ``PUT /notifications``
+(``{"paused": bool}``: hold change notifications back), ``POST /subscriptions/{id}/lifecycle``
 (``{"event"}``: send a lifecycle notification), ``POST /reset`` (log, faults, limits), ``POST /delta/expire``
 (forget every delta token), ``GET|PUT /clock`` (``{"offset_seconds"}``: moves the clock tokens are checked against,
 the identity provider's included).
@@ -299,7 +300,13 @@ class GraphSandbox:
                 self.limits.reset()
                 return js({"ok": True})
             if path == "/notifications" and method == "GET":
-                return js({"deliveries": list(self.subscriptions.deliveries)})
+                return js({"deliveries": list(self.subscriptions.deliveries), "paused": self.subscriptions.paused})
+            if path == "/notifications" and method == "PUT":
+                paused = body.get("paused")
+                if not isinstance(paused, bool):
+                    raise ValueError("paused must be true or false")
+                self.subscriptions.paused = paused
+                return js({"paused": paused})
             if path.startswith("/subscriptions/") and path.endswith("/lifecycle") and method == "POST":
                 sub_id = path[len("/subscriptions/") : -len("/lifecycle")]
                 return js(self.subscriptions.lifecycle(sub_id, str(body.get("event"))))

@@ -724,7 +724,10 @@ def list_subscriptions(sb: GraphSandbox, call: Call) -> Reply:
 
 
 def create_subscription(sb: GraphSandbox, call: Call) -> Reply:
-    return _reply(201, {**_subscription_context(call), **sb.subscriptions.create(call.caller, call.body)})
+    # Prefer: IdType="ImmutableId" on the creation makes the subscription's notifications carry immutable ids.
+    immutable = prefer(call).get("idtype", "").lower() == "immutableid"
+    created = sb.subscriptions.create(call.caller, call.body, immutable=immutable)
+    return _reply(201, {**_subscription_context(call), **created})
 
 
 def get_subscription(sb: GraphSandbox, call: Call, sub_id: str) -> Reply:

@@ -11,9 +11,12 @@ change notifications and lifecycle notifications.
 - A watcher thread reads the store's write counter every ``poll_seconds`` and notifies each subscription of the
   changes to its mailbox's Calendar folder since the last look, whichever protocol wrote them (EWS or Graph):
   ``{"value": [{subscriptionId, subscriptionExpirationDateTime, changeType, resource, resourceData {@odata.type,
-  @odata.id, @odata.etag, id}, clientState, tenantId}]}``. A change is ``created`` when the item entered the
+  @odata.id, @odata.etag, id}, clientState, tenantId}]}``; ids are restIds, or immutable ids for a subscription
+  created with ``Prefer: IdType="ImmutableId"`` (as Graph does). A change is ``created`` when the item entered the
   folder since, ``deleted`` when it left, else ``updated``. Deliveries time out after 3 seconds (Graph's ack
   deadline) and are not retried; every delivery is in ``GET /__sandbox__/notifications``.
+  ``PUT /__sandbox__/notifications {"paused": true}`` holds change notifications back (nothing is lost: the
+  changes are notified once ``{"paused": false}``), so a test can act before Graph would have notified.
 - ``POST /__sandbox__/subscriptions/{id}/lifecycle`` ``{"event": "reauthorizationRequired" | "missed" |
   "subscriptionRemoved"}`` sends that lifecycle notification (``subscriptionRemoved`` also removes it).
   Expired subscriptions stop receiving notifications and are dropped.
@@ -58,6 +61,7 @@ class Subscription:
     expiration: dt.datetime
     seen_seq: int
     user_id: str
+    immutable_ids: bool = False  # created with Prefer: IdType="ImmutableId"
     extra: dict = field(default_factory=dict)
 
     def json(self) -> dict:
@@ -87,6 +91,8 @@ class Subscriptions:
         self._lock = threading.Lock()
         self.items: dict[str, Subscription] = {}
         self.deliveries: list[dict] = []
+        # Held back while paused (a test's control): changes are kept and notified at the first look after.
+        self.paused = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -138,7 +144,7 @@ class Subscriptions:
             )
         return when
 
-    def create(self, caller, body) -> dict:
+    def create(self, caller, body, *, immutable: bool = False) -> dict:
         if not isinstance(body, dict):
             raise body_read("The request body must be a JSON object.")
         resource = body.get("resource")
@@ -185,6 +191,7 @@ class Subscriptions:
             expiration=expiration,
             seen_seq=self.sandbox.exchange.store.seq,
             user_id=self.sandbox.object_id(mb.email),
+            immutable_ids=immutable,
         )
         with self._lock:
             self.items[sub.id] = sub
@@ -287,6 +294,8 @@ class Subscriptions:
                 logging.getLogger("sandbox.graph").exception("subscription watcher failed")
 
     def poll_once(self) -> None:
+        if self.paused:
+            return
         store = self.sandbox.exchange.store
         now = dt.datetime.fromtimestamp(self.sandbox.now(), dt.UTC)
         with self._lock:
@@ -329,7 +338,8 @@ class Subscriptions:
         for kind, item_id, changekey in found:
             if kind not in sub.change_types:
                 continue
-            rest = ids.rest_id(ews_ids.decode(item_id))
+            parsed = ews_ids.decode(item_id)
+            rest = ids.immutable_id(parsed) if sub.immutable_ids else ids.rest_id(parsed)
             resource = f"Users/{sub.user_id}/Events/{rest}"
             data = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource, "id": rest}
             if changekey:

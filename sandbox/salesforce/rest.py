@@ -12,6 +12,7 @@ api_rest.meta/api_rest/resources_list.htm).
 | ``sobjects/{T}/updated/?start=&end=``, ``sobjects/{T}/deleted/?start=&end=`` | GET |
 | ``sobjects/{T}/{id}`` | GET (``?fields=``), PATCH, DELETE |
 | ``sobjects/{T}/{externalIdField}/{value}`` | GET, PATCH (upsert), DELETE |
+| ``composite`` | POST: up to 25 subrequests (5 queries), one API call; runs query/queryAll GETs only, no ``@{}`` |
 | ``composite/sobjects`` | POST (create), PATCH (update), DELETE (``?ids=&allOrNone=``) |
 | ``composite/sobjects/{T}`` | GET (``?ids=&fields=``) or POST (body ``ids``, ``fields``): retrieve |
 | ``composite/sobjects/{T}/{externalIdField}`` | PATCH: upsert |
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from sandbox.salesforce import ids, sharing
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from sandbox.salesforce.service import SalesforceSandbox
 
 MAX_COLLECTION = 200
+MAX_COMPOSITE, MAX_COMPOSITE_QUERIES = 25, 5  # subrequests per composite request, of which queries
 CURSOR_IDLE_SECONDS = 15 * 60
 MAX_CURSORS = 200
 ROLLED_BACK = RecordError(
@@ -131,6 +134,8 @@ class RestApi:
                 ("PATCH", "sobject_upsert"): self.upsert,
                 ("DELETE", "external_id_delete"): self.delete_by_external_id,
             }
+        elif head == "composite" and n == 1:
+            table = {("POST", "composite"): self.composite}
         elif head == "composite" and n >= 2 and segments[1] == "sobjects":
             if n == 2:
                 table = {
@@ -263,6 +268,43 @@ class RestApi:
         if cursor is None or not position_text.isdigit() or int(position_text) >= len(cursor.records):
             raise ApiError("INVALID_QUERY_LOCATOR", "invalid query locator")
         return Result(200, self._page(call, locator, int(position_text)))
+
+    # -- composite -------------------------------------------------------------------------------------------
+    def composite(self, call: Call) -> Result:
+        """POST composite: subrequests in order, one API call for all (the caller charged one). Only queries
+        and their next pages run here; each answer is ``{body, httpHeaders, httpStatusCode, referenceId}``."""
+        body = call.json_body()
+        subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(subrequests, list) or not subrequests:
+            raise ApiError("JSON_PARSER_ERROR", "compositeRequest must be a non-empty list of subrequests")
+        if len(subrequests) > MAX_COMPOSITE:
+            raise ApiError("LIMIT_EXCEEDED", f"Limit of {MAX_COMPOSITE} subrequests exceeded")
+        prefix = f"/services/data/v{call.version}/"
+        queries = 0
+        answers = []
+        for sub in subrequests:
+            if not isinstance(sub, dict) or not sub.get("url") or not sub.get("referenceId"):
+                raise ApiError("JSON_PARSER_ERROR", "each subrequest needs method, url and referenceId")
+            path, _, query_string = str(sub["url"]).partition("?")
+            segments = [p for p in path[len(prefix) :].split("/") if p] if path.startswith(prefix) else []
+            method = str(sub.get("method") or "GET").upper()
+            if method == "GET" and segments and segments[0] in {"query", "queryAll"} and len(segments) in {1, 2}:
+                queries += 1
+                if queries > MAX_COMPOSITE_QUERIES:
+                    raise ApiError("LIMIT_EXCEEDED", f"Limit of {MAX_COMPOSITE_QUERIES} query subrequests exceeded")
+                environ = EnvironBuilder(path=path, query_string=query_string, method="GET",
+                                         headers=dict(sub.get("httpHeaders") or {})).get_environ()  # fmt: skip
+                try:
+                    result = self.query(Call(Request(environ), call.version, call.user_id, segments))
+                except ApiError as exc:
+                    result = Result(exc.status, exc.body())
+            else:
+                result = Result(400, [{"errorCode": "NOT_SUPPORTED",
+                                       "message": "the sandbox runs only query subrequests in composite"}])  # fmt: skip
+            self.sandbox.composite_subrequests += 1
+            answers.append({"body": result.body, "httpHeaders": result.headers, "httpStatusCode": result.status,
+                            "referenceId": sub["referenceId"]})  # fmt: skip
+        return Result(200, {"compositeResponse": answers})
 
     # -- single records --------------------------------------------------------------------------------------
     def _fields_param(self, obj: SObject, raw: str | None) -> list[Any] | None:

@@ -10,7 +10,7 @@ Admin endpoints (no authentication, never charged; loopback sandbox only):
 | endpoint | what |
 |---|---|
 | ``GET, PUT, DELETE /__sandbox__/faults`` | read, change (keys of ``faults.Faults``), reset fault settings |
-| ``GET, DELETE /__sandbox__/stats`` | API requests per endpoint, record writes, api usage; DELETE zeroes counters |
+| ``GET, DELETE /__sandbox__/stats`` | requests per endpoint, composite subrequests, writes, api usage; DELETE: zero |
 | ``POST /__sandbox__/reset`` | ``{"seed": "demo"}``: fresh data (sessions and faults stay) |
 | ``GET /__sandbox__/records/{T}`` | every record of an object, deleted ones included |
 | ``POST /__sandbox__/touch`` | ``{"ids": [...]}``: move SystemModstamp like an automated update |
@@ -102,6 +102,7 @@ class SalesforceSandbox:
                            rotate_refresh_tokens=rotate_refresh_tokens)  # fmt: skip
         self.rest = RestApi(self)
         self.requests: Counter[str] = Counter()
+        self.composite_subrequests = 0  # inside composite requests (each composite request counts once)
         self.writes = 0
         if self.state_file is not None and self.state_file.exists():
             self._load(self.state_file)
@@ -154,6 +155,7 @@ class SalesforceSandbox:
             seed_data.build(self.store, seed)
             self.rest.cursors.clear()
             self.requests.clear()
+            self.composite_subrequests = 0
             self.writes = 0
             self.seed = seed
             self.save()
@@ -304,7 +306,9 @@ class SalesforceSandbox:
                 result = Result(400, exc.as_api_error().body())
             except ApiError as exc:
                 result = Result(exc.status, exc.body())
-            if request.method != "GET" and not (request.method == "POST" and name == "collection_retrieve"):
+            # Reads sent as POST (a retrieve with many ids, a composite of queries) write nothing.
+            if request.method != "GET" and not (request.method == "POST" and name in {"collection_retrieve",
+                                                                                     "composite"}):  # fmt: skip
                 self.writes += 1
                 self.save()
         response = _json_response(result.body, result.status, result.headers)
@@ -336,10 +340,12 @@ class SalesforceSandbox:
                     if method == "DELETE":
                         self.requests.clear()
                         self.writes = 0
+                        self.composite_subrequests = 0
                     return _json_response(
                         {
                             "requests": dict(self.requests),
                             "total_requests": sum(self.requests.values()),
+                            "composite_subrequests": self.composite_subrequests,
                             "writes": self.writes,
                             "api_usage": {"used": self.usage.used, "max": self.usage.max},
                         }

@@ -233,6 +233,16 @@ class ApiUsage:
     reauthentications: int = 0  # sessions renewed after INVALID_SESSION_ID
 
 
+@dataclass(frozen=True)
+class ChangeQuery:
+    """One query of the org-wide change scan: rows of ``owner_ids`` (None: every owner) changed since ``since``."""
+
+    sobject: str
+    fields: tuple[str, ...]
+    owner_ids: tuple[str, ...] | None
+    since: dt.datetime
+
+
 @runtime_checkable
 class SalesforceOrg(Protocol):
     """The org, through its REST API, as one integration user. Records are JSON dicts as the API returns them."""
@@ -246,6 +256,19 @@ class SalesforceOrg(Protocol):
         self, sobject: str, fields: Iterable[str], *, owner_id: str, since: dt.datetime | None, where: str = ""
     ) -> list[dict[str, Any]]:
         """Rows of ``owner_id`` modified at or after ``since``, deleted ones included (``IsDeleted``)."""
+        ...
+
+    def owners_changed_records(
+        self, sobject: str, fields: Iterable[str], *, owner_ids: Sequence[str] | None, since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Rows of any of ``owner_ids`` (``None``: every owner) modified at or after ``since``, deleted ones
+        included, with ``OwnerId`` and ``LastModifiedById`` (the org-wide change scan)."""
+        ...
+
+    def owners_changed_batch(
+        self, queries: Sequence[ChangeQuery], *, composite: bool = True
+    ) -> list[list[dict[str, Any]]]:
+        """`owners_changed_records` for each query, in order; ``composite``: several in one API call."""
         ...
 
     def get_records(self, sobject: str, ids: Sequence[str], fields: Iterable[str]) -> list[dict[str, Any] | None]:

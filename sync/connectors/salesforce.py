@@ -3,6 +3,7 @@
 Every method names the REST resource it uses. References:
 - query / queryAll: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm
 - sObject Collections: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections.htm
+- Composite (queries batched, one API call): https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite_post.htm
 - Limit header: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm
 
 Sessions come from a `TokenProvider` (``sync.connectors.salesforce_auth``), acquired at the first call. When
@@ -20,17 +21,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from simple_salesforce import Salesforce, SalesforceError, format_soql
 
 from sync.api_names import is_sobject
 from sync.attendees import Relation
-from sync.connectors.base import TRANSIENT_CODES, ApiUsage, RecordResult
+from sync.connectors.base import TRANSIENT_CODES, ApiUsage, ChangeQuery, RecordResult
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError, TransientError
 from sync.connectors.salesforce_auth import SalesforceSession, TokenProvider
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call
+COMPOSITE_QUERIES = 5  # query subrequests per Composite request
 _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -187,6 +190,66 @@ class SalesforceConnector:
             soql += f" AND ({where})"
         soql += " ORDER BY SystemModstamp, Id"
         return self.query(soql, include_deleted=True)
+
+    def query_batch(self, soqls: Sequence[str], *, include_deleted: bool = False) -> list[list[dict[str, Any]]]:
+        """Several queries, their rows in order, five to a Composite request (POST composite: one API call for
+        all five, the SOQL in the body, so no URI limit; up to 100,000 characters each). Further pages of a
+        large answer are one ``nextRecordsUrl`` GET each, as for `query`."""
+        resource = "queryAll" if include_deleted else "query"
+        out: list[list[dict[str, Any]]] = []
+        for group in _chunks(list(soqls), COMPOSITE_QUERIES):
+            subrequests = [
+                {"method": "GET", "referenceId": f"q{n}",
+                 "url": f"/services/data/v{self.config.api_version}/{resource}/?{urlencode({'q': soql})}"}
+                for n, soql in enumerate(group)
+            ]  # fmt: skip
+            answer = self._call("restful", "composite", method="POST", json={"compositeRequest": subrequests},
+                                timeout=self._timeout)  # fmt: skip
+            for item in (answer or {}).get("compositeResponse") or []:
+                status, body = int(item.get("httpStatusCode") or 0), item.get("body")
+                if status >= 400:
+                    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+                    code, message = first.get("errorCode", ""), first.get("message", "") or f"HTTP {status}"
+                    kind = TransientError if status >= 500 or code in TRANSIENT_CODES else ConnectorError
+                    raise kind(message, code=code, service=self.service, status=status)
+                rows = list((body or {}).get("records") or [])
+                while not (body or {}).get("done", True):
+                    body = self._call("query_more", body["nextRecordsUrl"], identifier_is_url=True,
+                                      include_deleted=include_deleted)  # fmt: skip
+                    rows.extend(body.get("records", []))
+                out.append(rows)
+        if len(out) != len(soqls):
+            raise ConnectorError("Salesforce answered fewer composite subrequests than sent", service=self.service)
+        return out
+
+    def owners_changed_batch(
+        self, queries: Sequence[ChangeQuery], *, composite: bool = True
+    ) -> list[list[dict[str, Any]]]:
+        """`owners_changed_records` for several (object, fields, owner ids, since), their rows in order: five to
+        a Composite request (one API call) with ``composite``, else one queryAll each."""
+        soqls = [self.owners_changed_soql(q.sobject, q.fields, owner_ids=q.owner_ids, since=q.since) for q in queries]
+        if composite:
+            return self.query_batch(soqls, include_deleted=True)
+        return [self.query(soql, include_deleted=True) for soql in soqls]
+
+    def owners_changed_soql(self, sobject: str, fields: Iterable[str], *, owner_ids: Sequence[str] | None,
+                            since: dt.datetime) -> str:  # fmt: skip
+        """The SOQL of `owners_changed_records` and `owners_changed_batch`."""
+        columns = ", ".join(dict.fromkeys(["Id", "IsDeleted", "SystemModstamp", "OwnerId", "LastModifiedById",
+                                           *fields]))  # fmt: skip
+        soql = f"SELECT {columns} FROM {sobject} WHERE SystemModstamp >= {soql_datetime(since)}"
+        if owner_ids is not None:
+            soql += format_soql(" AND OwnerId IN {}", list(owner_ids))
+        return soql + " ORDER BY SystemModstamp, Id"
+
+    def owners_changed_records(
+        self, sobject: str, fields: Iterable[str], *, owner_ids: Sequence[str] | None, since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Rows of any of ``owner_ids`` (``None``: of every owner) modified at or after ``since``, deleted ones
+        included: the org-wide change scan's query (``sync.push.salesforce_scan``), one queryAll and its pages.
+        The caller keeps the IN list short enough for the URI limit (16,384 bytes with the headers)."""
+        return self.query(self.owners_changed_soql(sobject, fields, owner_ids=owner_ids, since=since),
+                          include_deleted=True)  # fmt: skip
 
     def get_records(self, sobject: str, ids: Sequence[str], fields: Iterable[str]) -> list[dict[str, Any] | None]:
         """Records by id, ``None`` where one no longer exists (GET composite/sobjects/{T})."""

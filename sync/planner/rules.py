@@ -23,7 +23,9 @@ no link, EX new item (shared)         events, two_way/upsync_only: create in SF 
                                       ``not_sent_up``; tasks/custom: nothing (they only flow down)
 no link, SF new record                create in EX with the kind's category (upsync_only too: "created in SF are
                                       still synced down once")
-no link, both new with one sync key   adopt: link them and merge with no base (lost link state, docs/invariants.md #12)
+no link, both new with one sync key   adopt: link them and merge with no base (lost link state, docs/invariants.md #12);
+                                      a deleted SF record under the key of a new EX item: adopt, then the
+                                      "SF deleted" row below
 unlinked link                         ignored; an EX item shared again re-links (or re-creates in SF if the SF
                                       record was deleted)
 mapping issues on a side              health entries for the issues, link marked ``failed``; nothing written
@@ -222,12 +224,19 @@ def plan(
         return sf.sync_key or new_sync_key(mailbox, Side.SALESFORCE, sf.salesforce_id)
 
     sf_by_key = {sf_key(sf): sf for sf in new_sf if sf.type is ChangeType.CHANGED and sf_key(sf) not in by_key}
+    # A deleted record (queryAll lists it) under the key of a new Exchange item: the pair's Salesforce side was
+    # deleted while its link was lost; adopted, it is planned as that deletion, not as a new item to copy up
+    # again (found by the checker: tests/checker/test_regressions.py, docs/invariants.md #3, #12).
+    sf_gone_by_key = {sf_key(sf): sf for sf in new_sf if sf.type in DELETION_TYPES and sf_key(sf) not in by_key}
     adopted: dict[str, tuple[ExchangeChange, SalesforceChange]] = {}
     for ex in new_ex:
         key = ex_key(ex)
-        if ex.type is ChangeType.CHANGED and key in sf_by_key and key not in by_key and key not in adopted:
-            adopted[key] = (ex, sf_by_key[key])
-            pairs[key] = [None, ex, sf_by_key[key]]
+        if ex.type is not ChangeType.CHANGED or key in by_key or key in adopted:
+            continue
+        counterpart = sf_by_key.get(key) or sf_gone_by_key.get(key)
+        if counterpart is not None:
+            adopted[key] = (ex, counterpart)
+            pairs[key] = [None, ex, counterpart]
     paired = {id(c) for pair in adopted.values() for c in pair}
     new_ex = [ex for ex in new_ex if id(ex) not in paired]
     new_sf = [sf for sf in new_sf if id(sf) not in paired]
@@ -430,6 +439,7 @@ def _new_salesforce(ctx: Context, sf: SalesforceChange, key: str) -> list[Action
 def _plan_pair(
     ctx: Context, key: str, link: LinkState | None, ex: ExchangeChange | None, sf: SalesforceChange | None
 ) -> list[Action]:
+    adopting = link is None
     if link is None:
         # Adoption: both items carry our key but the link row is gone. Merge with no base.
         assert ex is not None and sf is not None
@@ -498,7 +508,12 @@ def _plan_pair(
         return _missing_side(ctx, link, policy, ex, sf, ex_cur, sf_cur, ex_deleted, sf_deleted, sf_withdrawn)
 
     if _is_private_skip(policy, link.origin, ex_cur) and not (ex_deleted or ex_unshared):
-        return [_private_skipped(key, link.exchange_id)]
+        if not adopting:
+            return [_private_skipped(key, link.exchange_id)]
+        # An adopted pair stays linked, as it was before its link was lost: left unlinked, its Salesforce record
+        # would look new at its next reading and be copied down beside the private item (found by the checker).
+        relinked = bookkeeping(link, ex, sf, state=LinkStatus.ACTIVE, exchange_base=ex_cur, salesforce_base=sf_cur)
+        return [_private_skipped(key, link.exchange_id), UpdateLinkBase(sync_key=key, link=relinked)]
 
     if ex_unshared:
         if sf_deleted:

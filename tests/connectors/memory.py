@@ -290,6 +290,10 @@ class MemoryCalendar:
     def close(self) -> None:
         """Nothing to release."""
 
+    def items(self) -> dict[str, _Item]:
+        """The store itself (calendar and Deleted Items), for tests that look at the whole mailbox at once."""
+        return self._items
+
     def _key(self) -> str:
         return f"CQAAAB{next(self._ids):08d}"
 
@@ -324,6 +328,10 @@ class MemoryOrg:
         self.usage.server_time = self.clock
         return _iso(self.clock)
 
+    def records(self, sobject: str) -> dict[str, dict[str, Any]]:
+        """The store's rows of ``sobject`` (deleted ones too), for tests that look at the whole org at once."""
+        return self._table(sobject)
+
     def _table(self, sobject: str) -> dict[str, dict[str, Any]]:
         return self._records.setdefault(sobject, {})
 
@@ -356,6 +364,25 @@ class MemoryOrg:
             {k: r.get(k) for k in dict.fromkeys(wanted)}
             for r in sorted(rows, key=lambda r: (r["SystemModstamp"], r["Id"]))
         ]
+
+    def owners_changed_records(
+        self, sobject: str, fields: Iterable[str], *, owner_ids: Sequence[str] | None, since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        self._tick()
+        owners = set(owner_ids) if owner_ids is not None else None
+        rows = [
+            r
+            for r in self._table(sobject).values()
+            if (owners is None or r.get("OwnerId") in owners) and r["SystemModstamp"] >= _iso(since)
+        ]
+        wanted = ["Id", "IsDeleted", "SystemModstamp", "OwnerId", "LastModifiedById", *fields]
+        return [
+            {k: r.get(k) for k in dict.fromkeys(wanted)}
+            for r in sorted(rows, key=lambda r: (r["SystemModstamp"], r["Id"]))
+        ]
+
+    def owners_changed_batch(self, queries: Sequence[Any], *, composite: bool = True) -> list[list[dict[str, Any]]]:
+        return [self.owners_changed_records(q.sobject, q.fields, owner_ids=q.owner_ids, since=q.since) for q in queries]
 
     def get_records(self, sobject: str, ids: Sequence[str], fields: Iterable[str]) -> list[dict[str, Any] | None]:
         self._tick()

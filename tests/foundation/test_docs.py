@@ -28,7 +28,7 @@ def headings(page: Path) -> set[str]:
 
 def test_every_citation_names_a_page_an_anchor_and_an_invariant_that_exist():
     invariants = {int(n) for n in INVARIANT.findall((DOCS / "invariants.md").read_text())}
-    assert invariants == set(range(1, 14))
+    assert invariants == set(range(1, 15))  # numbers are stable: a new invariant takes the next one
     cited = 0
     for path in tracked("*.py", "*.md", "*.js", "*.html"):
         for page, anchor, number in CITATION.findall(path.read_text(encoding="utf-8")):

@@ -95,3 +95,8 @@ def exchange_protocol() -> str:
     """These tests choose each mailbox's backend themselves (several start on EWS and move to Graph): the e2e
     engine's default mailbox protocol stays EWS here rather than running every test twice."""
     return "ews"
+
+
+# Graph change notifications (tests/graph/test_push_*.py): the web app over HTTPS as webhook, the keeper.
+from tests.e2e.graph_support import graph_admin  # noqa: E402,F401
+from tests.graph.push_support import keeper, push_runtime, push_settings, webhook  # noqa: E402,F401

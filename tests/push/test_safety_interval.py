@@ -19,12 +19,11 @@ BACKOFF = Decision(60, NOW + dt.timedelta(hours=2.5), NOW + dt.timedelta(hours=2
     ("decision", "state", "status", "minutes"),
     [
         (ADAPTIVE, "up", "ok", 360),  # push healthy: the next periodic session in 6 h
-        (ADAPTIVE, "up", "partial", 360),
         (ADAPTIVE, "down", "ok", 30),  # push down: every 30 minutes, whatever the adaptive step
         (Decision(120, NOW + dt.timedelta(minutes=120), None, None), "down", "ok", 30),
         (ADAPTIVE, "none", "ok", 60),  # never had push: the adaptive interval as before
-        (ADAPTIVE, "up", "failed", 60),  # a failed session keeps its retry time
         (BACKOFF, "up", "failed", None),  # an API budget back-off is kept
+        (BACKOFF, "down", "failed", None),
     ],
 )
 def test_with_push(decision, state, status, minutes):
@@ -32,8 +31,20 @@ def test_with_push(decision, state, status, minutes):
     if minutes is None:
         assert result == decision
     else:
-        assert result.interval == minutes
-        assert result.next_sync_at == NOW + dt.timedelta(minutes=minutes) or status == "failed"
+        assert (result.interval, result.next_sync_at) == (minutes, NOW + dt.timedelta(minutes=minutes))
+        assert result.backoff_until is None
+
+
+@pytest.mark.parametrize("status", ["failed", "partial"])
+@pytest.mark.parametrize(
+    ("interval", "state", "minutes_until_next"),
+    [(360, "up", 30), (360, "down", 30), (30, "down", 30), (60, "none", 60)],
+)
+def test_a_failed_or_partial_session_comes_back_within_the_fallback(status, interval, state, minutes_until_next):
+    kept = Decision(interval, NOW + dt.timedelta(minutes=interval), None, None)  # after_session keeps the interval
+    result = with_push(kept, state, status=status, now=NOW, push=PUSH)
+    assert result.interval == interval  # the interval itself is the next successful session's business
+    assert result.next_sync_at == NOW + dt.timedelta(minutes=minutes_until_next)
 
 
 LAST = NOW - dt.timedelta(minutes=50)  # the last session ended 50 minutes ago

@@ -24,6 +24,7 @@ from sync import mailboxes
 from sync.job_queue import session_queue
 from sync.models import SyncSession
 from sync.schedule import Scheduler, enqueue_session, job_id, lock_key, schedule_config
+from sync.worker_names import holder
 from tests.e2e.actors import at
 from tests.workers.conftest import REDIS_URL
 
@@ -180,3 +181,38 @@ def test_two_scheduler_processes_enqueue_each_session_once_and_fail_over(redis, 
                 proc.terminate()
                 proc.wait(10)
         engine.dispose()
+
+
+def _holder_pid(redis, name: str) -> str | None:
+    found = holder(redis, name)
+    return found["pid"] if found else None
+
+
+def test_a_named_worker_restarts_after_a_sigkill_and_a_live_name_is_refused(redis, database_url, tmp_path):
+    """Found by the chaos soak (docs/soak.md): a ``--name``d worker killed outright left its name "active" in Redis,
+    so its restart exited with RQ's traceback until the name's key expired (up to 7 minutes)."""
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, PYTHONPATH=str(ROOT))
+    first = subprocess.Popen([CALSYNC, "worker", "--name", "steady"], env=env, cwd=ROOT,
+                             stdout=(tmp_path / "first.log").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+    second = None
+    try:
+        _wait(lambda: _holder_pid(redis, "steady") == str(first.pid), 60, "the first worker's birth")
+        # A second worker under the same name while the first lives: one clear line, no traceback.
+        twin = subprocess.run([CALSYNC, "worker", "--name", "steady"], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert twin.returncode == 1, twin
+        assert "a worker named 'steady' is running (host" in twin.stderr and "Traceback" not in twin.stderr, twin
+        first.kill()  # no clean shutdown: its name stays registered as active
+        first.wait(10)
+        assert _holder_pid(redis, "steady") == str(first.pid)
+        second = subprocess.Popen([CALSYNC, "worker", "--name", "steady"], env=env, cwd=ROOT,
+                                  stdout=(tmp_path / "second.log").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+        _wait(lambda: _holder_pid(redis, "steady") == str(second.pid) or second.poll() is not None, 60,
+              "the second worker's birth")  # fmt: skip
+        assert second.poll() is None, (tmp_path / "second.log").read_text()
+        assert "held by a dead worker: taken over" in (tmp_path / "second.log").read_text()
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(20)

@@ -462,3 +462,47 @@ def test_a_new_folder_raises_created_and_modified_folder_events(fast, alice):
         ("CreatedEvent", favorites.id, root.id),
         ("ModifiedEvent", root.id, alice.root.id),
     ]
+
+
+def test_the_expire_knob_expires_idle_subscriptions_and_spares_connected_ones(fast, alice):
+    """``PUT /__sandbox__/notifications {"expire": ...}``: the subscriptions answer ErrorExpiredSubscription at once,
+    as after their timeout; a subscription with an open streaming connection is not expired (Exchange never does)."""
+    idle = alice.calendar.subscribe_to_streaming()
+    pulled, watermark = alice.calendar.subscribe_to_pull(timeout=5)
+    connected = alice.calendar.subscribe_to_streaming()
+    reader = threading.Thread(target=lambda: list(alice.calendar.get_streaming_events(connected, connection_timeout=3)))
+    reader.start()
+    try:
+        _wait_connected(fast, connected)
+        refused = requests.put(fast.admin + "/notifications", json={"expire": [connected]}, timeout=10)
+        assert refused.status_code == 400 and "open streaming connection" in refused.json()["error"]
+        assert requests.put(fast.admin + "/notifications", json={"expire": "all"}, timeout=10).status_code == 200
+        left = {s["id"] for s in requests.get(fast.admin + "/notifications", timeout=10).json()["subscriptions"]}
+        assert left == {connected}
+    finally:
+        reader.join()
+    with pytest.raises(ErrorExpiredSubscription):
+        list(alice.calendar.get_streaming_events(idle, connection_timeout=1))
+    with pytest.raises(ErrorExpiredSubscription):
+        list(alice.calendar.get_events(pulled, watermark))
+    bad = requests.put(fast.admin + "/notifications", json={"expire": 3}, timeout=10)
+    assert bad.status_code == 400 and "expire" in bad.json()["error"]
+
+
+def _wait_connected(env, sub_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while env.sandbox.notifications.subscriptions[sub_id].connections == 0:
+        assert time.monotonic() < deadline, "the streaming connection did not open"
+        time.sleep(0.02)
+
+
+def test_a_reseeded_store_still_reports_writes_to_new_subscriptions(fast):
+    """The e2e tests reset the sandbox by reseeding its store in process: subscriptions made afterwards must see
+    the writes to the new store."""
+    with fast.sandbox.store.lock:
+        fast.sandbox._seeded_store()  # noqa: SLF001 - what tests/e2e's World.reset does
+    alice = fast.account(ALICE)
+    sub_id, watermark = alice.calendar.subscribe_to_pull(timeout=5)
+    created = _new(alice, "after the reseed")
+    _, events, _ = _pull(alice.calendar, sub_id, watermark)
+    assert ("CreatedEvent", created.id) in _item_events(events)

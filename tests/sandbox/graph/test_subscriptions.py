@@ -144,3 +144,41 @@ def test_subscription_refuses_http_bad_validation_and_far_expiry(graph, running,
         },
     )
     assert on_prem.status_code == 404
+
+
+def test_a_subscription_created_with_immutable_ids_notifies_immutable_ids(graph, receiver, mailboxes, window):
+    user = mailboxes[2]
+    immutable = {"Prefer": 'IdType="ImmutableId"'}
+    created = graph.post(
+        "/subscriptions",
+        json={"changeType": "created,updated", "notificationUrl": receiver.url, "resource": f"/users/{user}/events",
+              "expirationDateTime": _expiry(), "clientState": "s"},
+        headers=immutable,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    event = graph.post(f"/users/{user}/events", json=event_body(window[0], "immutable"), headers=immutable).json()
+    default_id = graph.get(f"/users/{user}/events/{event['id']}").json()["id"]
+    assert default_id != event["id"]  # two formats of one item
+    [note] = receiver.wait_for(lambda n: n["resourceData"]["id"] in (event["id"], default_id))
+    assert note["resourceData"]["id"] == event["id"]
+    assert note["resourceData"]["@odata.etag"] == f'W/"{event["changeKey"]}"'
+    assert graph.delete(f"/subscriptions/{created.json()['id']}").status_code == 204
+
+
+def test_paused_notifications_are_held_back_and_delivered_after(graph, receiver, mailboxes, window):
+    user = mailboxes[2]
+    created = graph.post(
+        "/subscriptions",
+        json={"changeType": "created", "notificationUrl": receiver.url, "resource": f"/users/{user}/events",
+              "expirationDateTime": _expiry()},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    graph.control("PUT", "/notifications", {"paused": True})
+    try:
+        event = graph.post(f"/users/{user}/events", json=event_body(window[0], "held back")).json()
+        time.sleep(0.6)  # three looks of the watcher
+        assert not [n for body in receiver.notifications for n in body["value"]]
+    finally:
+        graph.control("PUT", "/notifications", {"paused": False})
+    receiver.wait_for(lambda n: n["resourceData"]["id"] == event["id"])
+    assert graph.delete(f"/subscriptions/{created.json()['id']}").status_code == 204

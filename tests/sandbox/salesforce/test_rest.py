@@ -457,3 +457,30 @@ def test_collection_retrieve_by_post_and_limits(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.restful("composite/sobjects/Event", params={"ids": event_id})
     assert error_codes(caught.value) == ["MISSING_ARGUMENT"]
+
+
+def test_composite_runs_queries_as_one_request_within_its_limits(sf: Salesforce) -> None:
+    base = f"/services/data/v{sf.sf_version}"
+
+    def sub(n: int, url: str, method: str = "GET") -> dict[str, Any]:
+        return {"method": method, "url": url, "referenceId": f"r{n}"}
+
+    answer = sf.restful("composite", method="POST", json={"compositeRequest": [
+        sub(0, f"{base}/query/?q=SELECT+Id+FROM+User+LIMIT+1"),
+        sub(1, f"{base}/queryAll/?q=SELECT+Id+FROM+Event+WHERE+IsDeleted+%3D+true"),
+        sub(2, f"{base}/query/?q=SELECT+Nope+FROM+User"),
+        sub(3, f"{base}/sobjects/Account", "POST"),
+    ]})  # fmt: skip
+    slots = answer["compositeResponse"]
+    assert [s["referenceId"] for s in slots] == ["r0", "r1", "r2", "r3"]
+    assert slots[0]["httpStatusCode"] == 200 and len(slots[0]["body"]["records"]) == 1
+    assert slots[1]["httpStatusCode"] == 200 and slots[1]["body"]["done"] is True
+    assert slots[2]["httpStatusCode"] == 400 and slots[2]["body"][0]["errorCode"] == "INVALID_FIELD"
+    assert slots[3]["httpStatusCode"] == 400 and slots[3]["body"][0]["errorCode"] == "NOT_SUPPORTED"
+    six = [sub(n, f"{base}/query/?q=SELECT+Id+FROM+User") for n in range(6)]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite", method="POST", json={"compositeRequest": six})
+    assert error_codes(caught.value) == ["LIMIT_EXCEEDED"]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite", method="POST", json={"compositeRequest": []})
+    assert error_codes(caught.value) == ["JSON_PARSER_ERROR"]

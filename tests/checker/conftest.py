@@ -1,0 +1,38 @@
+"""The checker's Hypothesis profiles and its process-wide database.
+
+- ``checker-short`` (the default, in ``make test``): ``CALSYNC_CHECK_EXAMPLES`` histories (100 by default),
+  derandomized, so a normal run is reproducible and takes well under a minute;
+- ``checker-deep`` (``CALSYNC_CHECK_MINUTES=N``, or ``make check MINUTES=N``): random histories for N minutes
+  (rounds of 1,000 until the time is up), each failure shrunk to a minimal history.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+from tests.checker.world import Database
+
+MINUTES = float(os.environ.get("CALSYNC_CHECK_MINUTES", "0") or 0)
+EXAMPLES = int(os.environ.get("CALSYNC_CHECK_EXAMPLES", "100"))
+
+settings.register_profile(
+    "checker-short", max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
+)  # fmt: skip
+# The deep profile runs in rounds of this many random histories until the minutes are up.
+settings.register_profile(
+    "checker-deep", max_examples=1000, deadline=None, derandomize=False, database=None,
+    suppress_health_check=list(HealthCheck),
+)  # fmt: skip
+PROFILE = settings.get_profile("checker-deep" if MINUTES else "checker-short")
+
+
+@pytest.fixture(scope="session")
+def checker_db() -> Iterator[Database]:
+    db = Database()
+    yield db
+    db.engine.dispose()
