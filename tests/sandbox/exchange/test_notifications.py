@@ -380,10 +380,13 @@ def test_push_retries_a_failing_listener_then_gives_up(fast, alice, listener):
     listener.answer = "fail"
     sub_id, watermark = alice.calendar.subscribe_to_push(listener.url, status_frequency=2)
     _new(alice, "undeliverable")
-    # Retries after 30 s, 60 s, ... until StatusFrequency (2 minutes) has passed since the first failure.
+    # Retries after 30 s, 60 s, 120 s... until StatusFrequency (2 minutes) has passed since the first failure:
+    # tries at 0, 0.5, 1.5 and 3.5 minutes, the last one given up. Counted past 3.5 minutes (the third try comes
+    # at 1.5; waiting only 2 more minutes raced the fourth).
     listener.wait_for(lambda: len(listener.received) >= 3, seconds=MINUTE * 4)
-    time.sleep(MINUTE * 2)
+    time.sleep(MINUTE * 3)
     tries = len(listener.received)
+    assert tries == 4
     time.sleep(MINUTE * 2)
     assert len(listener.received) == tries  # dropped
     with pytest.raises(ErrorExpiredSubscription):
