@@ -700,11 +700,9 @@ class World:
         ex = self.sandboxes.exchange
         # The Exchange admin reset clears the log and the faults only: the data are reset in process.
         with ex.store.lock:
-            # The new store keeps the old one's observers: the EWS notification journal (subscriptions) and the
-            # Graph sandbox watch every write through them.
-            observers = list(ex.store.observers)
+            # The reseeded store keeps the old one's observers (the EWS notification journal and the Graph sandbox
+            # watch every write through them): `_seeded_store` carries them over.
             ex._seeded_store()  # noqa: SLF001 - no admin endpoint for it
-            ex.store.observers.extend(observers)
             ex.persist()
         self._ex("POST", "reset")
         self._actor_ranges.clear()
