@@ -32,35 +32,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-CALSYNC = str(Path(sys.executable).with_name("calsync"))
-
-
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    from sync.push.latency import percentile
-
-    ordered = sorted(values)
-    return {"count": len(ordered), "p50": percentile(ordered, 0.5), "p95": percentile(ordered, 0.95),
-            "max": ordered[-1] if ordered else None}  # fmt: skip
-
-
-def _schema_url(base: str) -> tuple[str, str]:
-    schema = f"bench_push_{uuid.uuid4().hex[:8]}"
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}", schema
+from bench.push_bench import CALSYNC, drop_schema, percentiles, schema_url  # noqa: E402
 
 
 def run(pass_seconds: float, edits: int, seconds: float, database_url: str, redis_url: str, state: Path) -> dict:
     from redis import Redis
-    from sqlalchemy import create_engine, select, text
+    from sqlalchemy import select, text
 
     from calsync.database import make_engine, make_session_factory, upgrade
     from sandbox.runner import SandboxOptions, start_sandboxes
@@ -72,10 +56,7 @@ def run(pass_seconds: float, edits: int, seconds: float, database_url: str, redi
     from sync.schedule import ScheduleConfig, enqueue_session
     from tests.e2e.actors import OutlookUser
 
-    url, schema = _schema_url(database_url)
-    admin = create_engine(database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url, schema = schema_url(database_url)
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     running = start_sandboxes(SandboxOptions(state_dir=state / f"sandboxes-{pass_seconds:g}", seed="empty",
@@ -162,8 +143,8 @@ def run(pass_seconds: float, edits: int, seconds: float, database_url: str, redi
             "failed_sessions": sum(s.status == "failed" for s in sessions),
             "requests_per_session": round(edits / max(len(sessions), 1), 2),
             "unserved_requests": len(requests) - len(waits),
-            "request_to_session_start_s": _percentiles(waits),
-            "edit_to_salesforce_write_s": _percentiles(samples),
+            "request_to_session_start_s": percentiles(waits),
+            "edit_to_salesforce_write_s": percentiles(samples),
         }
     finally:
         for proc in procs:
@@ -174,9 +155,7 @@ def run(pass_seconds: float, edits: int, seconds: float, database_url: str, redi
             except subprocess.TimeoutExpired:
                 proc.kill()
         running.stop()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        drop_schema(database_url, schema)
 
 
 def main() -> None:

@@ -37,8 +37,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
-import math
 import random
 import sys
 import tempfile
@@ -50,69 +48,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.push_bench import per_pass_calls, quiet_logs, rep_email, rep_user, seed  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 POLL_MINUTES, SAFETY_MINUTES, SCAN_SECONDS = 30, 360, 60
 DRAIN_STEPS = POLL_MINUTES
 WRITES = {"collection_create", "collection_update", "collection_delete", "collection_upsert"}
-
-
-def rep_email(group: str, i: int) -> str:
-    return f"{group}.rep{i:04d}@calsync.example"
-
-
-def rep_user(group: str, i: int) -> str:
-    return f"005{'P' if group == 'poll' else 'S'}{i:014d}"
-
-
-def quiet_logs() -> None:
-    for name in ("exchangelib", "urllib3", "werkzeug", "sandbox", "calsync"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-# -- set-up -----------------------------------------------------------------------------------------------------
-def seed(running: Any, groups: list[str], n: int, items: int) -> dict[tuple[str, int], dict[str, list]]:
-    """Users, mailboxes and items; returns (group, i) → {"outlook": [Exchange items], "salesforce": [Event ids]}."""
-    from sandbox.exchange.demo import SALESFORCE, _add
-    from sandbox.exchange.xml import el, fmt_datetime, t
-    from sandbox.salesforce.schema import OBJECTS
-    from sandbox.seed import REPS
-
-    sf, ex = running.salesforce, running.exchange
-    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    out: dict[tuple[str, int], dict[str, list]] = {}
-    with sf.lock:
-        template = dict(sf.store.tables["User"][REPS[0].salesforce_user_id])
-        for group in groups:
-            for i in range(n):
-                sf.store.insert_seed(OBJECTS["User"], {
-                    **template, "Id": rep_user(group, i), "Username": rep_email(group, i),
-                    "Email": rep_email(group, i), "FirstName": "Rep", "LastName": f"{group} {i:04d}",
-                    "Name": f"Rep {group} {i:04d}", "Alias": f"r{i:04d}",
-                })  # fmt: skip
-                events = []
-                for k in range(items):
-                    start = today + dt.timedelta(days=2 + k % 30, hours=14 + k % 4)
-                    record = sf.store.create(OBJECTS["Event"], {
-                        "Subject": f"Salesforce call {k}", "OwnerId": rep_user(group, i),
-                        "StartDateTime": start.isoformat(),
-                        "EndDateTime": (start + dt.timedelta(minutes=30)).isoformat(),
-                    }, rep_user(group, i))  # fmt: skip
-                    events.append(record["Id"])
-                out[(group, i)] = {"salesforce": events, "outlook": []}
-    for group in groups:
-        for i in range(n):
-            ex.add_mailbox(rep_email(group, i), "bench-password")
-    with ex.store.lock:
-        for group in groups:
-            for i in range(n):
-                mb = ex.store.mailbox(rep_email(group, i))
-                for k in range(items):
-                    start = today + dt.timedelta(days=1 + k % 30, hours=8 + k % 6)
-                    item = _add(ex, ex.store, mb, Subject=f"Customer meeting {k}", Start=fmt_datetime(start),
-                                End=fmt_datetime(start + dt.timedelta(minutes=45)),
-                                Categories=el(t("Categories"), children=[el(t("String"), SALESFORCE)]))  # fmt: skip
-                    out[(group, i)]["outlook"].append(item.id)
-    return out
 
 
 def edit_outlook(running: Any, email: str, item_id: str, subject: str) -> None:
@@ -194,11 +135,6 @@ class Group:
             self.session_calls += salesforce.usage.calls
             self.calls.update(salesforce.usage.by_resource)
         return result
-
-
-def per_pass_calls(reps: int, objects: int, chunk: int) -> int:
-    """Composite requests of one scan pass for that many reps (five queries each)."""
-    return math.ceil(objects * math.ceil(reps / chunk) / 5)
 
 
 def main() -> None:
