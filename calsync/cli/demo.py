@@ -1,4 +1,5 @@
-"""``calsync demo``: everything local at once (sandboxes, a first sync, the backend, a worker and the scheduler)."""
+"""``calsync demo``: everything local at once (sandboxes, a first sync, the backend, a worker, the scheduler, the
+listener and the Salesforce scan)."""
 
 from __future__ import annotations
 
@@ -147,7 +148,8 @@ def _stop_processes(processes: list) -> None:
 
 
 def _demo_workers(runtime: Runtime, info_path: Path) -> list:
-    """Start one `calsync worker` and one `calsync scheduler` on the sandboxes, when Redis answers."""
+    """Start one `calsync worker`, `calsync scheduler`, `calsync listener` (EWS push, Graph subscriptions) and
+    `calsync salesforce-scan` on the sandboxes, when Redis answers: edits on either side sync within a minute."""
     import subprocess
 
     from redis.exceptions import RedisError
@@ -164,11 +166,15 @@ def _demo_workers(runtime: Runtime, info_path: Path) -> list:
         return []
     env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(info_path))
     started = []
-    for name in ("worker", "scheduler"):
+    for name in ("worker", "scheduler", "listener", "salesforce-scan"):
         log = info_path.parent / f"demo-{name}.log"  # beside the sandbox info file (instance/ by default)
         # Own session: Ctrl-C in the terminal reaches the demo only, which then stops these in order.
         started.append(subprocess.Popen([sys.executable, "-m", "calsync.cli", name], env=env, stdout=log.open("w"),
                                         stderr=subprocess.STDOUT, start_new_session=True))  # fmt: skip
         click.echo(f"calsync {name} running (log: {log})")
-    click.echo("  Every rep's mailbox now syncs every 30 to 120 minutes; `calsync enqueue EMAIL` syncs one now.")
+    click.echo(
+        "  Edits on either side now sync within a minute (EWS mailboxes by the listener, Salesforce by the org "
+        "scan; Graph mailboxes need CALSYNC_PUBLIC_URL over https for change notifications, else they are "
+        "polled); `calsync enqueue EMAIL` syncs one now."
+    )
     return started
