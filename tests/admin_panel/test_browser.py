@@ -6,9 +6,11 @@ a custom object mapped from describe. Screenshots go to test-artifacts/screensho
 from __future__ import annotations
 
 import pytest
+from rq import SimpleWorker
 
 from backend.globals import runtime_of
-from sync import mailboxes
+from sync import jobs, mailboxes
+from sync.job_queue import session_queue, worker_options
 from sync.push import record_channel, record_notification
 from sync.push.health import record_status
 from tests.admin_panel.conftest import ADMIN, VIEWER
@@ -20,6 +22,17 @@ pytestmark = pytest.mark.slow
 
 def nav(page, section: str) -> None:
     page.get_by_role("navigation").get_by_role("link", name=section, exact=True).click()
+
+
+def run_queued_jobs(served_panel) -> None:
+    """What `calsync worker` does with the jobs the panel queued (previews, verify runs), in this process."""
+    panel_runtime = runtime_of(served_panel.app)
+    jobs.install(panel_runtime.worker_context())
+    try:
+        queue = session_queue(panel_runtime.settings.sync_queue, panel_runtime.redis)
+        SimpleWorker([queue], connection=panel_runtime.redis, **worker_options()).work(burst=True, with_scheduler=False)
+    finally:
+        jobs.install(None)
 
 
 def log_in(page, url: str, email: str, password: str) -> None:

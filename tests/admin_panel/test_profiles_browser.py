@@ -5,28 +5,13 @@ test-artifacts/screenshots/ (``admin-profiles*``, ``admin-preview*``)."""
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
 
-from backend.globals import runtime_of
-from sync import jobs
-from sync.job_queue import session_queue, worker_options
 from tests.admin_panel.conftest import ADMIN, VIEWER
-from tests.admin_panel.test_browser import log_in, nav
+from tests.admin_panel.test_browser import log_in, nav, run_queued_jobs
 from tests.browser import screenshot
 from tests.e2e.actors import at
 
 pytestmark = pytest.mark.slow
-
-
-def _run_jobs(served_panel) -> None:
-    """What `calsync worker` does with the queued preview jobs, in this process."""
-    panel_runtime = runtime_of(served_panel.app)
-    jobs.install(panel_runtime.worker_context())
-    try:
-        queue = session_queue(panel_runtime.settings.sync_queue, panel_runtime.redis)
-        SimpleWorker([queue], connection=panel_runtime.redis, **worker_options()).work(burst=True, with_scheduler=False)
-    finally:
-        jobs.install(None)
 
 
 def test_a_profile_previewed_assigned_and_followed_by_the_next_session(served_panel, engine, world, browser_page):
@@ -64,7 +49,7 @@ def test_a_profile_previewed_assigned_and_followed_by_the_next_session(served_pa
     assert "0 of 1 mailbox done" in page.locator("#progress").inner_text()
     screenshot(page, "admin-preview-queued")
 
-    _run_jobs(served_panel)
+    run_queued_jobs(served_panel)
     page.reload()
     page.wait_for_selector("text=1 of 1 mailbox done")
     row = page.locator("#per-mailbox tr", has_text=world.rep.email)

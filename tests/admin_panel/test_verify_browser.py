@@ -5,27 +5,13 @@ a real RQ worker (in-process, burst mode) and the real engine. Screenshot: test-
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
 
-from backend.globals import runtime_of
-from sync import jobs
-from sync.job_queue import session_queue, worker_options
 from tests.admin_panel.conftest import ADMIN
-from tests.admin_panel.test_browser import log_in, nav
+from tests.admin_panel.test_browser import log_in, nav, run_queued_jobs
 from tests.browser import screenshot
 from tests.e2e.actors import at
 
 pytestmark = pytest.mark.slow
-
-
-def _run_jobs(served_panel) -> None:
-    panel_runtime = runtime_of(served_panel.app)
-    jobs.install(panel_runtime.worker_context())
-    try:
-        queue = session_queue(panel_runtime.settings.sync_queue, panel_runtime.redis)
-        SimpleWorker([queue], connection=panel_runtime.redis, **worker_options()).work(burst=True, with_scheduler=False)
-    finally:
-        jobs.install(None)
 
 
 def test_run_verify_and_read_the_findings(served_panel, engine, world, browser_page):
@@ -46,7 +32,7 @@ def test_run_verify_and_read_the_findings(served_panel, engine, world, browser_p
     page.wait_for_selector("text=verify enqueued")
     assert page.locator("#verify-state").inner_text() == "A verify is queued."
 
-    _run_jobs(served_panel)
+    run_queued_jobs(served_panel)
     page.reload()
     summary = page.locator("#verify-summary").inner_text()
     assert "2 findings (exchange_gone 1, fields_differ 1)" in summary and "by admin@calsync.example" in summary
