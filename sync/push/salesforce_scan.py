@@ -137,6 +137,16 @@ class Plan:
     covers: dict[int, held.Cover | None]
 
 
+def _our_echo(redis: Redis, mailbox_id: int, row: dict[str, Any], ours: str | None) -> bool:
+    """Whether a scanned row is our own write. With our user known, ``LastModifiedById`` decides: the time
+    match `is_echo` falls back on for writes whose modstamp we never learn would take a rep's edit made within
+    the clock margin after our write for its echo, and leave it to the safety net."""
+    modified_by = row.get("LastModifiedById")
+    if ours and modified_by:
+        return modified_by == ours
+    return is_echo(redis, mailbox_id, "salesforce", row["Id"], row.get("SystemModstamp"))
+
+
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -288,9 +298,7 @@ class SalesforceScanner:
         for row in new:
             if seen_until is not None and (held.parse_stamp(row.get("SystemModstamp")) or seen_until) < seen_until:
                 continue
-            if (ours and row.get("LastModifiedById") == ours) or is_echo(
-                self.redis, mailbox_id, "salesforce", row["Id"], row.get("SystemModstamp")
-            ):
+            if _our_echo(self.redis, mailbox_id, row, ours):
                 report.echoes += 1
                 continue
             wanted.add(mailbox_id)

@@ -19,6 +19,7 @@ from calsync.settings import Settings
 from sync import mailboxes
 from sync.models import Mailbox
 from sync.push import salesforce_rows
+from sync.push.echo import RecordingSalesforce
 from sync.push.requests import pending_requests
 from sync.push.salesforce_rows import ScannedSalesforce
 from sync.push.salesforce_scan import STATE_KEY, SalesforceScanner, ScanConfig, load_watermarks
@@ -72,13 +73,17 @@ def _mailbox_id(engine: Engine, email: str) -> int:
         return mailboxes.find(db, email).id
 
 
-def _session(engine: Engine, email: str | None = None, *, clock=time.time, healthy: float = 180.0):
-    """A session as a worker runs it: its Salesforce connector wrapped to read the scan's rows."""
+def _session(engine: Engine, email: str | None = None, *, clock=time.time, healthy: float = 180.0,
+             recording: bool = False):  # fmt: skip
+    """A session as a worker runs it: its Salesforce connector wrapped to read the scan's rows (and with
+    ``recording``, to record its writes for the echo check, as `sync.jobs` does)."""
     email = email or engine.email
     connectors = engine.connectors(email)
-    scanned = ScannedSalesforce(connectors["salesforce"], engine.runtime.redis, _mailbox_id(engine, email),
+    mailbox_id = _mailbox_id(engine, email)
+    scanned = ScannedSalesforce(connectors["salesforce"], engine.runtime.redis, mailbox_id,
                                 healthy_seconds=healthy, clock=clock)  # fmt: skip
-    result = run_session(engine.factory, email, salesforce=scanned, exchange=connectors["exchange"])
+    salesforce = RecordingSalesforce(scanned, engine.runtime.redis, mailbox_id) if recording else scanned
+    result = run_session(engine.factory, email, salesforce=salesforce, exchange=connectors["exchange"])
     assert result.status == "ok", result.to_json()
     return result, scanned
 
@@ -152,6 +157,26 @@ def test_an_outlook_triggered_session_makes_exactly_its_write_and_the_echo_reque
     assert pending_requests(engine.runtime.redis) == {}
     quiet, scanned = _session(engine)
     assert quiet.writes == 0 and quiet.api_calls["salesforce"] == 0, (scanned.fallbacks, scanned.usage.by_resource)
+
+
+def test_a_reps_edit_just_after_our_write_is_not_taken_for_its_echo(scan_engine, world):
+    """Our write's modstamp is not known, so an unknown-version echo matches stamps up to the write's end plus a
+    clock margin; a rep's edit inside that margin carries the rep in LastModifiedById and must still sync."""
+    engine, outlook = scan_engine, world.outlook()
+    item_id = outlook.create("Renewal", at(3, 14), at(3, 15))
+    scanner = _ready(engine, world)
+
+    outlook.edit(item_id, subject="Renewal (v2)")
+    result, _ = _session(engine, recording=True)  # as a worker runs it: our writes recorded for the echo check
+    assert result.updated["salesforce"] == 1
+    record = world.salesforce().find_event("Renewal (v2)")
+    world.salesforce().update("Event", record["Id"], Location="Room 4")  # at once: inside the clock margin
+
+    report = scanner.scan()
+    mailbox_id = _mailbox_id(engine, engine.email)
+    assert report.new_rows == 1 and report.echoes == 0 and report.requested == [mailbox_id], report.to_json()
+    result, _ = _session(engine)
+    assert outlook.get(item_id)["location"] == "Room 4", result.to_json()
 
 
 def test_two_owners_changes_in_one_scan_request_both_mailboxes_with_one_query_per_object(scan_engine, world):
