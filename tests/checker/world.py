@@ -130,6 +130,9 @@ class World:
     ever: dict[str, set[Any]] = field(default_factory=dict)  # every value each setting has had
     database_lost: bool = False  # lost (not strict) and no session has linked the pairs again yet
     twins: set[str] = field(default_factory=set)  # meetings given the same edit on both sides since the last session
+    # A policy changed since the last session that finished: its writes (a kind switched off deletes the copies,
+    # a masking policy rewrites) may touch any pair, so a twin edit made meanwhile is not free (#2).
+    policy_switched: bool = False
 
     @classmethod
     def fresh(cls, db: Database, **settings: Any) -> World:
@@ -326,6 +329,7 @@ class World:
         f.clear()
         if result is not None and result.status == "ok":
             self.database_lost = False
+            self.policy_switched = False
         return result, writes
 
     def live_links(self) -> int:
