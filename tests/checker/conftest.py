@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from tests.checker.world import Database
+from tests.checker.world import Backend, Database, MemoryBackend
 
 MINUTES = float(os.environ.get("CALSYNC_CHECK_MINUTES", "0") or 0)
 EXAMPLES = int(os.environ.get("CALSYNC_CHECK_EXAMPLES", "100"))
@@ -32,7 +32,18 @@ PROFILE = settings.get_profile("checker-deep" if MINUTES else "checker-short")
 
 
 @pytest.fixture(scope="session")
-def checker_db() -> Iterator[Database]:
+def memory_backend() -> Iterator[MemoryBackend]:
+    yield MemoryBackend()
+
+
+@pytest.fixture(scope="session")
+def database_backend() -> Iterator[Database]:
     db = Database()
     yield db
-    db.engine.dispose()
+    db.close()
+
+
+@pytest.fixture(params=["memory", "database"])
+def checker_db(request) -> Backend:
+    """Each regression runs on both tiers: the in-memory store and SQLAlchemy on SQLite."""
+    return request.getfixturevalue(f"{request.param}_backend")
