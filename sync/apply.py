@@ -19,14 +19,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from sync import health, links, series
+from sync import links, series
 from sync.attendees import Person, relation_changes
 from sync.connectors.base import ExchangeCalendar, ItemChange, NewItem, RecordResult, SalesforceOrg
 from sync.connectors.errors import AuthError, ConnectorError
 from sync.entry import Side, entry_from_projection
 from sync.mapping.exchange import entry_to_exchange, exchange_update
 from sync.mapping.salesforce import SYNC_KEY_FIELD, event_to_salesforce, salesforce_update
-from sync.models import Link, Mailbox
+from sync.models import Mailbox
 from sync.planner.model import (
     CreateInExchange,
     CreateInSalesforce,
@@ -43,6 +43,7 @@ from sync.planner.model import (
     UpdateLinkBase,
     UpdateSalesforce,
 )
+from sync.store import SessionStore, as_store
 
 BATCH_SIZE = {Side.SALESFORCE: 200, Side.EXCHANGE: 100}  # items per write request (collections, EWS bulk)
 EXCHANGE_REJECTED = "exchange_rejected"
@@ -64,7 +65,7 @@ class ApplyReport:
 
 @dataclass
 class Applier:
-    db: Session
+    db: Session | SessionStore  # a SQLAlchemy session (wrapped in `sync.store.SqlStore`) or a store
     mailbox: Mailbox
     salesforce: SalesforceOrg
     exchange: ExchangeCalendar
@@ -85,11 +86,14 @@ class Applier:
     exchange_created: set[str] = field(default_factory=set)
     _salesforce_ids: dict[str, str] = field(default_factory=dict)  # sync key → Salesforce id, of known links
 
+    def __post_init__(self) -> None:
+        self.store = as_store(self.db)
+
     # -- entry point ---------------------------------------------------------------------------------------
     def apply(self, plan: Plan, previous: Sequence[LinkState]) -> ApplyReport:
         for action in plan.health:
             self._health(action.sync_key, action.side, action.code, action.message, action.item_id, action.item_side)
-        self.db.commit()
+        self.store.commit()
         if plan.guard.tripped:
             return self.report
         by_type: dict[type, list[Any]] = defaultdict(list)
@@ -127,10 +131,9 @@ class Applier:
 
     def _health(self, sync_key, side, code, message, item_id=None, ref_side=None) -> None:
         item_ref = self._item_ref(sync_key, item_id, ref_side or side)
-        health.record(
-            self.db, mailbox_id=self.mailbox.id, item_ref=item_ref,
-            side=str(side), code=code, message=message, now=self.now,
-        )  # fmt: skip
+        self.store.record_health(
+            mailbox_id=self.mailbox.id, item_ref=item_ref, side=str(side), code=code, message=message, now=self.now
+        )
         self._raised.add((item_ref, code))
         self.report.health_recorded += 1
 
@@ -222,7 +225,7 @@ class Applier:
     def _save_pending(self, actions: list[CreateInSalesforce | CreateInExchange]) -> None:
         if not actions:
             return
-        rows = links.rows_by_key(self.db, self.mailbox, [a.sync_key for a in actions])
+        rows = self.store.link_rows(self.mailbox, [a.sync_key for a in actions])
         for action in actions:
             pending = dataclasses.replace(action.link, state=LinkStatus.PENDING)
             if isinstance(action, CreateInSalesforce):
@@ -230,8 +233,8 @@ class Applier:
             else:
                 pending = dataclasses.replace(pending, exchange_id=None, exchange_change_key=None)
             row = rows.get(action.sync_key)
-            rows[action.sync_key] = links.save(self.db, self.mailbox, pending, row, lookup=False)
-        self.db.commit()
+            rows[action.sync_key] = self.store.save_link(self.mailbox, pending, row)
+        self.store.commit()
         self.checkpoint("pending_saved")
 
     def _create_salesforce(self, actions: list[CreateInSalesforce]) -> None:
@@ -571,7 +574,7 @@ class Applier:
 
     # -- links ---------------------------------------------------------------------------------------------
     def _finish_links(self, plan: Plan) -> None:
-        rows = links.rows_by_key(self.db, self.mailbox, {a.sync_key for a in plan.actions if a.sync_key})
+        rows = self.store.link_rows(self.mailbox, {a.sync_key for a in plan.actions if a.sync_key})
         for action in plan.actions:
             key = action.sync_key
             if key is None or key in self.report.failed_keys:
@@ -597,7 +600,7 @@ class Applier:
                     state = dataclasses.replace(state, exchange_change_key=self._change_keys[key])
                 self._save_link(rows, state)
             elif isinstance(action, Unlink):
-                row: Link | None = rows.get(key)
+                row = rows.get(key)
                 if row is not None:
                     links.unlink(row, exchange_deleted=action.exchange_deleted,
                                  salesforce_deleted=action.salesforce_deleted)  # fmt: skip
@@ -607,17 +610,17 @@ class Applier:
             if row is not None and row.state == LinkStatus.ACTIVE:
                 row.state = str(LinkStatus.FAILED)
         self._resolve_health(plan, rows)
-        self.db.commit()
+        self.store.commit()
         self.checkpoint("links_saved")
 
-    def _save_link(self, rows: dict[str, Link], state: LinkState) -> None:
+    def _save_link(self, rows: dict[str, Any], state: LinkState) -> None:
         """Save a link row as planned, but *pending* while the saved cursor may not cover its Exchange item."""
         row = rows.get(state.sync_key)
         if links.stays_pending(row, state):
             state = dataclasses.replace(state, state=LinkStatus.PENDING)
-        rows[state.sync_key] = links.save(self.db, self.mailbox, state, row, lookup=False)
+        rows[state.sync_key] = self.store.save_link(self.mailbox, state, row)
 
-    def _resolve_health(self, plan: Plan, rows: dict[str, Link]) -> None:
+    def _resolve_health(self, plan: Plan, rows: dict[str, Any]) -> None:
         """Items that synced in this session close their open health entries (`sync.health`: an entry closes
         only when the item it is about has actually synced). A pair synced when every write of it landed and its
         link was saved active or ended (unlinked); a link saved *failed* (its change refused again, or planned
@@ -638,4 +641,4 @@ class Applier:
             if row is not None:
                 refs.update(f"{s}:{i}" for s, i in (("exchange", row.exchange_item_id),
                                                     ("salesforce", row.salesforce_id)) if i)  # fmt: skip
-        health.resolve_items(self.db, mailbox_id=self.mailbox.id, item_refs=refs, keep=self._raised)
+        self.store.resolve_health_items(mailbox_id=self.mailbox.id, item_refs=refs, keep=self._raised)

@@ -45,6 +45,12 @@ def record(
         )  # fmt: skip
         db.add(entry)
         return entry
+    return seen_again(entry, side=side, message=message, now=now)
+
+
+def seen_again(entry: HealthEntry, *, side: str, message: str, now: dt.datetime) -> HealthEntry:
+    """The problem of an existing entry (a ``HealthEntry`` or any object with its attributes) seen again:
+    re-opened and bumped, unless an admin ignores it."""
     if entry.status == "ignored":
         entry.last_seen = now  # an admin chose to ignore it: keep it quiet
         return entry

@@ -9,6 +9,10 @@ into nothing, so a link whose item the saved cursor does not cover would never h
 Exchange feed checks such links directly (`sync.feeds`). Hence: an active or failed link's item is one the saved
 cursor covers (found by the simulation: a session crashed after saving its links, before moving the cursor; the
 user deleted the new item; the Event lived on).
+
+A session reaches these functions through its store (`sync.store.SqlStore`); `to_state`, `fill`, `unlink`,
+`stays_pending` and `confirms` work on any row with the ``Link`` attributes, so the checker's in-memory store
+(tests/checker/memory_store.py) shares them.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync.entry import Side
+from sync.entry import EVENT, Side
 from sync.models import Link, Mailbox
-from sync.planner.model import LinkState, LinkStatus
+from sync.planner.model import LinkState, LinkStatus, MeetingEvent
 
 
 def to_state(row: Link, mailbox_email: str) -> LinkState:
@@ -46,7 +50,8 @@ def to_state(row: Link, mailbox_email: str) -> LinkState:
     )
 
 
-def _fill(row: Link, state: LinkState) -> None:
+def fill(row: Link, state: LinkState) -> None:
+    """Copy ``state`` onto ``row`` (a ``Link`` or any object with its attributes)."""
     row.kind = state.kind
     row.origin = str(state.origin)
     row.state = str(state.state)
@@ -92,7 +97,7 @@ def save(db: Session, mailbox: Mailbox, state: LinkState, row: Link | None = Non
     if row is None:
         row = Link(mailbox_id=mailbox.id, sync_key=state.sync_key)
         db.add(row)
-    _fill(row, state)
+    fill(row, state)
     return row
 
 
@@ -119,7 +124,6 @@ def confirm(db: Session, mailbox: Mailbox, *, except_keys: Iterable[str] = ()) -
     """Pending links with both sides' ids become active: the Exchange cursor saved in the same commit covers
     their items (``except_keys``: items created after the feed was read that the cursor did not move past).
     The caller commits."""
-    skip = set(except_keys)
     rows = db.scalars(
         select(Link).where(
             Link.mailbox_id == mailbox.id,
@@ -128,9 +132,42 @@ def confirm(db: Session, mailbox: Mailbox, *, except_keys: Iterable[str] = ()) -
             Link.salesforce_id.is_not(None),
         )
     )
+    return confirms(rows, except_keys)
+
+
+def confirms(rows: Iterable[Link], except_keys: Iterable[str] = ()) -> int:
+    """`confirm` on rows already read: those pending with both ids, but ``except_keys``, become active."""
+    skip = set(except_keys)
     confirmed = 0
     for row in rows:
-        if row.sync_key not in skip:
-            row.state = str(LinkStatus.ACTIVE)
-            confirmed += 1
+        if row.state == str(LinkStatus.PENDING) and row.exchange_item_id is not None and row.salesforce_id is not None:
+            if row.sync_key not in skip:
+                row.state = str(LinkStatus.ACTIVE)
+                confirmed += 1
     return confirmed
+
+
+LIVE_STATES = (str(LinkStatus.PENDING), str(LinkStatus.ACTIVE), str(LinkStatus.FAILED))
+
+
+def meeting_events(db: Session, mailbox: Mailbox, uids: set[str]) -> dict[str, MeetingEvent]:
+    """iCalUId → the Event another mailbox's link made for that meeting (one meeting, one Event)."""
+    if not uids:
+        return {}
+    rows = db.execute(
+        select(Link.exchange_uid, Link.salesforce_id, Mailbox.salesforce_user_id)
+        .join(Mailbox, Link.mailbox_id == Mailbox.id)
+        .where(
+            Link.exchange_uid.in_(sorted(uids)),
+            Link.mailbox_id != mailbox.id,
+            Link.kind == EVENT,
+            Link.joined_event.is_(False),
+            Link.state.in_(LIVE_STATES),
+            Link.salesforce_id.is_not(None),
+        )
+        .order_by(Link.created_at, Link.id)
+    )
+    found: dict[str, MeetingEvent] = {}
+    for uid, salesforce_id, owner in rows:
+        found.setdefault(uid, MeetingEvent(salesforce_id=salesforce_id, owner_user_id=owner))
+    return found

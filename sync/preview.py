@@ -32,10 +32,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync import links, policy_store, scope_entry, shares
+from sync import links, policy_store, scope_entry
 from sync.attendees import Person
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.entry import EVENT, Entry
@@ -49,7 +48,7 @@ from sync.feeds import (
 )
 from sync.mapping.exchange import exchange_update
 from sync.mapping.salesforce import salesforce_update
-from sync.models import Link, Mailbox
+from sync.models import Mailbox
 from sync.planner import plan as make_plan
 from sync.planner.model import (
     ChangeType,
@@ -60,7 +59,6 @@ from sync.planner.model import (
     ExchangeChange,
     JoinSalesforceEvent,
     LinkState,
-    LinkStatus,
     MeetingEvent,
     Plan,
     RecordHealth,
@@ -71,6 +69,7 @@ from sync.planner.model import (
     UpdateSalesforce,
 )
 from sync.policies import Direction, MassDeletionGuard, PolicySet
+from sync.store import SessionStore, as_store
 
 SIDES = ("salesforce", "exchange")
 # The per-side buckets of a preview, as `sync.session.SessionResult` has them.
@@ -108,7 +107,7 @@ class SessionInputs:
 
 
 def read_inputs(
-    db: Session,
+    db: Session | SessionStore,
     mailbox: Mailbox,
     salesforce: SalesforceOrg,
     exchange: ExchangeCalendar,
@@ -126,9 +125,10 @@ def read_inputs(
     owner_id = owner_id or mailbox.salesforce_user_id
     if not owner_id:
         raise PreviewError(f"{mailbox.email} has no Salesforce user yet")
+    store = as_store(db)
     kinds = policy_store.kinds(policies)
-    previous = links.load(db, mailbox)
-    share_requests = shares.pending(db, mailbox)  # Who/What chosen in the add-in since the last session
+    previous = store.links(mailbox)
+    share_requests = store.pending_shares(mailbox)  # Who/What chosen in the add-in since the last session
     ex_feed = read_exchange(
         exchange, sync_state=None if full else mailbox.exchange_sync_state, links=previous, policies=policies,
         kinds=kinds, mailbox_email=mailbox.email, time_zone=mailbox.time_zone, shared=share_requests,
@@ -145,7 +145,7 @@ def read_inputs(
         exchange, salesforce, links=previous, exchange_feed=ex_feed, salesforce_feed=sf_feed, policies=policies,
         time_zone=mailbox.time_zone, mailbox_email=mailbox.email, shared=share_requests,
     )  # fmt: skip
-    entered = scope_entry.entered(db, mailbox, policies, now)  # items the scope took in since they were read
+    entered = store.scope_entered(mailbox, policies, now)  # items the scope took in since they were read
     if entered:
         scope_entry.read_entered(
             entered, exchange, salesforce, exchange_feed=ex_feed, salesforce_feed=sf_feed, links=previous,
@@ -155,7 +155,7 @@ def read_inputs(
     emails = sorted({a.email for c in meeting_changes for a in c.entry.attendees if a.email})  # type: ignore[union-attr]
     people = salesforce.people_by_email(emails) if emails else {}
     known = {link.exchange_id for link in previous if link.exchange_id}
-    meetings = meeting_events(db, mailbox, {c.uid for c in meeting_changes if c.uid and c.exchange_id not in known})
+    meetings = store.meeting_events(mailbox, {c.uid for c in meeting_changes if c.uid and c.exchange_id not in known})
     return SessionInputs(
         mailbox=mailbox.email, owner_id=owner_id, time_zone=mailbox.time_zone, policies=policies, links=previous,
         exchange_feed=ex_feed, salesforce_feed=sf_feed, share_requests=share_requests, entered=entered,
@@ -184,27 +184,7 @@ def meetings_going_up(changes: list[ExchangeChange], policies: PolicySet) -> lis
     ]
 
 
-def meeting_events(db: Session, mailbox: Mailbox, uids: set[str]) -> dict[str, MeetingEvent]:
-    """iCalUId → the Event another mailbox's link made for that meeting (one meeting, one Event)."""
-    if not uids:
-        return {}
-    rows = db.execute(
-        select(Link.exchange_uid, Link.salesforce_id, Mailbox.salesforce_user_id)
-        .join(Mailbox, Link.mailbox_id == Mailbox.id)
-        .where(
-            Link.exchange_uid.in_(sorted(uids)),
-            Link.mailbox_id != mailbox.id,
-            Link.kind == EVENT,
-            Link.joined_event.is_(False),
-            Link.state.in_([str(LinkStatus.PENDING), str(LinkStatus.ACTIVE), str(LinkStatus.FAILED)]),
-            Link.salesforce_id.is_not(None),
-        )
-        .order_by(Link.created_at, Link.id)
-    )
-    found: dict[str, MeetingEvent] = {}
-    for uid, salesforce_id, owner in rows:
-        found.setdefault(uid, MeetingEvent(salesforce_id=salesforce_id, owner_user_id=owner))
-    return found
+meeting_events = links.meeting_events  # kept here for callers of this module
 
 
 # -- what a plan would do ---------------------------------------------------------------------------------

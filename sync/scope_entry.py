@@ -69,10 +69,20 @@ def entered(db: Session, mailbox: Mailbox, policies: PolicySet, now: dt.datetime
         )
         .order_by(OutOfScopeItem.side, OutOfScopeItem.item_id)
     )
+    return entered_among(rows, policies, now)
+
+
+def entered_among(rows: Iterable[OutOfScopeItem], policies: PolicySet, now: dt.datetime) -> Entered:
+    """`entered` on remembered rows already read (any objects with the ``OutOfScopeItem`` attributes, in the
+    order side, item id)."""
+    windows: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     ex: list[tuple[str, str]] = []
     sf: list[tuple[str, str]] = []
     for row in rows:
-        window = windows.get(row.kind)
+        if row.kind not in windows:
+            off = policies.for_kind(row.kind).direction is Direction.OFF
+            windows[row.kind] = None if off else _window(policies, row.kind, now)  # type: ignore[assignment]
+        window = windows[row.kind]
         if window is not None and overlaps((row.starts_at, row.ends_at), window):
             (ex if row.side == str(Side.EXCHANGE) else sf).append((row.item_id, row.kind))
     return Entered(tuple(ex), tuple(sf))
@@ -150,6 +160,27 @@ def remember(
 ) -> None:
     """Update the memory after a session applied its plan (the caller commits). ``finished``: every write
     landed (else entered items stay remembered, to be read again)."""
+    keep, forget = to_remember(
+        exchange_changes=exchange_changes, salesforce_changes=salesforce_changes, links=links, policies=policies,
+        now=now, found=found, finished=finished,
+    )  # fmt: skip
+    write_memory(db, mailbox, keep, forget, now)
+
+
+Spans = dict[tuple[str, str], tuple[str, tuple[dt.datetime, dt.datetime]]]
+
+
+def to_remember(
+    *,
+    exchange_changes: Iterable[ExchangeChange],
+    salesforce_changes: Iterable[SalesforceChange],
+    links: Sequence[LinkState],
+    policies: PolicySet,
+    now: dt.datetime,
+    found: Entered,
+    finished: bool,
+) -> tuple[Spans, set[tuple[str, str]]]:
+    """What `remember` writes: (side, item id) → (kind, span) to keep remembered, and the refs to forget."""
     ex_changes, sf_changes = list(exchange_changes), list(salesforce_changes)
     by_ex = {link.exchange_id: link for link in links if link.exchange_id}
     by_sf = {link.salesforce_id: link for link in links if link.salesforce_id}
@@ -157,7 +188,7 @@ def remember(
     ex_by_link = {by_ex[c.exchange_id].sync_key: c for c in ex_changes if c.exchange_id in by_ex}
     sf_by_link = {by_sf[c.salesforce_id].sync_key: c for c in sf_changes if c.salesforce_id in by_sf}
 
-    keep: dict[tuple[str, str], tuple[str, tuple[dt.datetime, dt.datetime]]] = {}
+    keep: Spans = {}
     forget: set[tuple[str, str]] = set()
     for change in ex_changes:
         link = by_ex.get(change.exchange_id) or by_key.get(change.sync_key or "")
@@ -180,9 +211,13 @@ def remember(
     if not finished:
         forget -= {(str(Side.EXCHANGE), i) for i, _ in found.exchange}
         forget -= {(str(Side.SALESFORCE), i) for i, _ in found.salesforce}
+    return keep, forget
+
+
+def write_memory(db: Session, mailbox: Mailbox, keep: Spans, forget: set[tuple[str, str]], now: dt.datetime) -> None:
+    """Store `to_remember`'s answer (the caller commits)."""
     if not keep and not forget:
         return
-
     refs = sorted(set(keep) | forget)
     existing: dict[tuple[str, str], OutOfScopeItem] = {}
     for start in range(0, len(refs), 500):

@@ -18,13 +18,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync import health, links, mailboxes, policy_store, preview, profiles, scope_entry, shares
+from sync import health, policy_store, preview, scope_entry
 from sync.apply import Applier
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
-from sync.models import Mailbox, SyncSession, utcnow
+from sync.models import Mailbox, utcnow
 from sync.policies import PolicySet
 from sync.push import latency
+from sync.store import SessionStore, as_store
 
 log = logging.getLogger("calsync.session")
 
@@ -95,7 +96,7 @@ def _categories_due(mailbox: Mailbox, wanted: dict[str, int], now: dt.datetime) 
 
 
 def run_session(
-    db_factory: sessionmaker[Session],
+    db_factory: sessionmaker[Session] | Callable[[], Any],
     mailbox_email: str,
     *,
     salesforce: SalesforceOrg,
@@ -115,15 +116,18 @@ def run_session(
     ``full_exchange``: a push source lost notifications (Graph ``missed``, a lost EWS subscription): the
     Exchange feed is read from scratch, the cursor forgotten first (committed, so that a session that fails
     leaves the next one reading from scratch too). ``trigger`` (``push``, ``schedule``, ``now``) labels the
-    session (``SyncSession.trigger``) and its latency samples (`sync.push.latency`)."""
+    session (``SyncSession.trigger``) and its latency samples (`sync.push.latency`).
+
+    ``db_factory`` makes a SQLAlchemy session (the production case) or, for the planner-level checker, a
+    `sync.store.SessionStore` context with the same semantics (tests/checker/memory_store.py)."""
     started = time.monotonic()
     now = now or utcnow()
-    with db_factory() as db:
-        mailbox = mailboxes.find(db, mailbox_email)
+    with db_factory() as opened:
+        db = as_store(opened)
+        mailbox = db.mailbox(mailbox_email)
         if mailbox is None:
             raise SessionError(f"{mailbox_email} is not a synced mailbox (add it with `calsync mailboxes add`)")
-        record = SyncSession(mailbox_id=mailbox.id, started_at=now, status="running", trigger=trigger)
-        db.add(record)
+        record = db.start_session(mailbox, now, trigger)
         db.commit()
         result = SessionResult(mailbox=mailbox.email, status="running", session_id=record.id)
         if full_exchange and mailbox.exchange_sync_state is not None:
@@ -132,7 +136,7 @@ def run_session(
         try:
             _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, force_category_check,
                  progress or (lambda _phase, _done, _total: None), trigger)  # fmt: skip
-            health.resolve(db, mailbox_id=mailbox.id, item_ref=health.MAILBOX_REF, codes=set(SESSION_FAILURE_CODES))
+            db.resolve_health(mailbox_id=mailbox.id, item_ref=health.MAILBOX_REF, codes=set(SESSION_FAILURE_CODES))
         except BudgetExhausted as exc:
             db.rollback()
             result.status, result.error = "failed", f"Salesforce API budget exhausted: {exc}"
@@ -181,9 +185,9 @@ def run_session(
     return result
 
 
-def _mailbox_health(db: Session, mailbox: Mailbox, side: str, code: str, message: str, now: dt.datetime) -> None:
-    health.record(db, mailbox_id=mailbox.id, item_ref=health.MAILBOX_REF, side=side, code=code, message=message,
-                  now=now)  # fmt: skip
+def _mailbox_health(db: SessionStore, mailbox: Mailbox, side: str, code: str, message: str, now: dt.datetime) -> None:
+    db.record_health(mailbox_id=mailbox.id, item_ref=health.MAILBOX_REF, side=side, code=code, message=message,
+                     now=now)  # fmt: skip
     db.commit()
 
 
@@ -197,7 +201,7 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         mailbox.salesforce_user_id = user_id
         db.commit()
     # The mailbox's policy profile (issue 19: explicit, by a rule on the rep's user, or the org default).
-    policies = policies or profiles.session_policies(db, mailbox, salesforce, now)
+    policies = policies or db.session_policies(mailbox, salesforce, now)
 
     wanted = policy_store.categories(policies)
     due, digest = _categories_due(mailbox, wanted, now)
@@ -226,13 +230,14 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         written_at = utcnow()
         samples = latency.samples_from_session(plan.actions, report.failed_keys, ex_feed.changes, sf_feed.changes,
                                                written_at, previous)  # fmt: skip
-        latency.record_samples(db, mailbox.id, samples, written_at=written_at, trigger=trigger)
+        db.record_latency(mailbox.id, samples, written_at=written_at, trigger=trigger)
 
     if not plan.guard.tripped:
-        scope_entry.remember(
-            db, mailbox, exchange_changes=ex_feed.changes, salesforce_changes=sf_feed.changes, links=previous,
+        keep, forget = scope_entry.to_remember(
+            exchange_changes=ex_feed.changes, salesforce_changes=sf_feed.changes, links=previous,
             policies=policies, now=now, found=entered, finished=not report.failed_keys,
         )  # fmt: skip
+        db.remember_scope(mailbox, keep, forget, now)
     # Move the cursors only when every write landed: a failed item must come back in the next feeds.
     if not report.failed_keys and not plan.guard.tripped:
         cursor = _past_own_writes(exchange, ex_feed.sync_state, applier.exchange_writes)
@@ -242,10 +247,10 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         # the feed could see, and this session's creates if the cursor moved past them (or no cursor is kept:
         # then the next session lists everything).
         past_own = cursor is None or cursor != ex_feed.sync_state
-        links.confirm(db, mailbox, except_keys=() if past_own else applier.exchange_created)
+        db.confirm_links(mailbox, except_keys=() if past_own else applier.exchange_created)
         # The feed moved past these items: their share requests have been sent (or refused with a health note).
         seen = {change.exchange_id for change in ex_feed.changes}
-        shares.settle(db, mailbox, seen & set(share_requests), before=now)
+        db.settle_shares(mailbox, seen & set(share_requests), before=now)
     db.commit()
 
     for (action, side), n in report.counts.items():

@@ -70,7 +70,8 @@ def apply_step(world: World, step: Step) -> None:
                 value = world.value(m, "", step[2], step[3])
                 world.edit(m, "exchange", step[2], value)
                 world.edit(m, "salesforce", step[2], value)
-                world.twins.add(m.token)
+                if not world.policy_switched:
+                    world.twins.add(m.token)
     elif what == "delete":
         m = _meeting(world, step[2])
         if m is not None:
@@ -96,6 +97,7 @@ def apply_step(world: World, step: Step) -> None:
             world.set_bad(m, False)
     elif what == "policy":
         world.set_policy(step[1], step[2])
+        world.policy_switched, world.twins = True, set()
         for m in world.meetings:
             m.free |= set(m.pending)  # edits made under another policy: the model no longer says which wins
             if not invariants.sendable(world, m):

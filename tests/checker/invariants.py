@@ -27,10 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 from sync import preview
-from sync.mailboxes import find as find_mailbox
 from sync.mapping.exchange import SYNC_KEY_ATTR
 from sync.mapping.salesforce import SYNC_KEY_FIELD
 from sync.planner.model import canonical_order
+from sync.store import as_store
 from tests.checker.world import SIDES, Meeting, World
 
 SYMMETRIC = ("subject", "when", "location", "is_private", "show_as")
@@ -248,11 +248,12 @@ def check_converged(world: World) -> None:
 
 def check_order(world: World) -> None:
     """#13: the session's inputs planned as read and in reverse order give the same plan (reads only)."""
-    with world.db.factory() as db:
-        mailbox = find_mailbox(db, "rep@example.com")
+    with world.db.factory() as opened:
+        store = as_store(opened)
+        mailbox = store.mailbox("rep@example.com")
         assert mailbox is not None
-        inputs = preview.read_inputs(db, mailbox, world.org, world.calendar, world.policies, world.now)
-        db.rollback()
+        inputs = preview.read_inputs(store, mailbox, world.org, world.calendar, world.policies, world.now)
+        store.rollback()
     forward = preview.plan_inputs(inputs, world.now)
     inputs.exchange_feed.changes = list(reversed(inputs.exchange_feed.changes))
     inputs.salesforce_feed.changes = list(reversed(inputs.salesforce_feed.changes))

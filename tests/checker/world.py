@@ -1,7 +1,11 @@
-"""The checker's world: the real session (planner, apply, link store) on in-memory sides and in-memory SQLite.
+"""The checker's world: the real session (planner, apply, link store) on in-memory sides, in one of two tiers.
 
-One `Database` per process: an in-memory SQLite database whose schema is made once; every scenario starts from
-a snapshot of it (the SQLite backup API copies a few pages, ~0.2 ms, instead of creating the schema again).
+- the fast tier, `MemoryBackend`: the session's database is `tests.checker.memory_store` (the `sync.store`
+  interface in memory, with `SqlStore`'s semantics; tests/checker/test_store_contract.py);
+- the database tier, `Database`: an in-memory SQLite database behind `sync.store.SqlStore` (SQLAlchemy), its
+  schema made once per process; every scenario starts from a snapshot of it (the SQLite backup API, ~0.2 ms).
+
+Both run `sync.session.run_session` itself: the same session, planner, apply and link-store code.
 One `World` per scenario: a `FaultyCalendar` and a `FaultyOrg` (`tests.checker.faults`) sharing a fault plan,
 the policies in force, and the user's meetings. ``run_session`` is `sync.session.run_session` itself, with the
 policies passed in (a profile switch is a switch of the `PolicySet` the session gets).
@@ -31,6 +35,7 @@ from sync.planner import new_sync_key
 from sync.policies import MassDeletionGuard, Policy, PolicySet
 from sync.session import SessionResult, run_session
 from tests.checker.faults import Faults, FaultSession, FaultyCalendar, FaultyOrg
+from tests.checker.memory_store import MemoryDatabase
 from tests.connectors.memory import CALENDAR, MemoryCalendar, MemoryOrg
 
 EMAIL, OWNER = "rep@example.com", "005000000000000001"
@@ -45,7 +50,10 @@ BAD_LOCATION = "L" * 300  # Salesforce holds 255 characters: a health entry, nev
 
 
 class Database:
-    """The process's in-memory SQLite database, its schema made once, and a snapshot to start each scenario."""
+    """The database tier: the process's in-memory SQLite database, its schema made once, and a snapshot to
+    start each scenario."""
+
+    tier = "database"
 
     def __init__(self) -> None:
         self.faults = Faults()
@@ -78,6 +86,67 @@ class Database:
         with self.engine.begin() as conn:
             for statement in sql:
                 conn.execute(text(statement))
+
+    def lose(self, what: str) -> None:
+        """Lost cursors (``cursor``) or the whole database but the mailbox row (``database``)."""
+        if what == "cursor":
+            self.execute("UPDATE mailboxes SET exchange_sync_state = NULL, salesforce_watermarks = '{}'")
+            return
+        self.execute(
+            "DELETE FROM links", "DELETE FROM health_entries", "DELETE FROM sync_sessions",
+            "DELETE FROM out_of_scope_items", "DELETE FROM share_requests",
+            "UPDATE mailboxes SET exchange_sync_state = NULL, salesforce_watermarks = '{}', category_state = '{}'",
+        )  # fmt: skip
+
+    def live_links(self) -> int:
+        return int(self.scalar("SELECT count(*) FROM links WHERE state IN ('pending', 'active', 'failed')") or 0)
+
+    def open_health(self) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT code, item_ref FROM health_entries WHERE status = 'open'")).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class MemoryBackend:
+    """The fast tier: a fresh `MemoryDatabase` per scenario (a few dict entries), its commits write points
+    while a session runs."""
+
+    tier = "memory"
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.reset()
+
+    def reset(self) -> None:
+        self.factory = MemoryDatabase()
+        self.factory.add_mailbox(EMAIL, OWNER, time_zone="UTC")
+        self.faults.clear()
+
+    def arm(self, on: bool) -> None:
+        self.factory.before_commit = self.faults.db_commit if on else None
+        self.factory.after_commit = self.faults.db_committed if on else None
+
+    def lose(self, what: str) -> None:
+        [mailbox] = self.factory.tables["mailboxes"].values()
+        mailbox.exchange_sync_state, mailbox.salesforce_watermarks = None, {}
+        if what != "cursor":
+            mailbox.category_state = {}
+            self.factory.clear("links", "health_entries", "sync_sessions", "out_of_scope_items", "share_requests")
+
+    def live_links(self) -> int:
+        return sum(1 for r in self.factory.tables["links"].values() if r.state in ("pending", "active", "failed"))
+
+    def open_health(self) -> list[tuple[str, str]]:
+        return [(r.code, r.item_ref) for r in self.factory.tables["health_entries"].values() if r.status == "open"]
+
+    def close(self) -> None:
+        pass
+
+
+Backend = Database | MemoryBackend
 
 
 @dataclass
@@ -119,7 +188,7 @@ POLICY_CHOICES: dict[str, tuple[Any, ...]] = {
 
 @dataclass
 class World:
-    db: Database
+    db: Backend
     calendar: FaultyCalendar
     org: FaultyOrg
     settings: dict[str, Any] = field(default_factory=dict)
@@ -130,9 +199,12 @@ class World:
     ever: dict[str, set[Any]] = field(default_factory=dict)  # every value each setting has had
     database_lost: bool = False  # lost (not strict) and no session has linked the pairs again yet
     twins: set[str] = field(default_factory=set)  # meetings given the same edit on both sides since the last session
+    # A policy changed since the last session that finished: its writes (a kind switched off deletes the copies,
+    # a masking policy rewrites) may touch any pair, so a twin edit made meanwhile is not free (#2).
+    policy_switched: bool = False
 
     @classmethod
-    def fresh(cls, db: Database, **settings: Any) -> World:
+    def fresh(cls, db: Backend, **settings: Any) -> World:
         db.reset()
         chosen = {"direction": "two_way", "conflict_winner": "exchange", "exchange_deletion": "delete",
                   "salesforce_deletion": "keep", "on_unshare": "keep_salesforce", "private_items": "full",
@@ -284,9 +356,7 @@ class World:
     def lose(self, what: str, strict: bool = False) -> None:
         """``strict``: expect the same end state as a normal run, where test_regressions.py knows it differs
         (LOST_DATABASE_AFTER_DELETION, EDIT_WHILE_DATABASE_LOST); random histories forgive those two."""
-        if what == "cursor":
-            self.db.execute("UPDATE mailboxes SET exchange_sync_state = NULL, salesforce_watermarks = '{}'")
-        else:  # the whole database but the mailbox row (restored from nothing, registered again)
+        if what != "cursor":  # the whole database but the mailbox row (restored from nothing, registered again)
             for m in self.meetings:
                 m.lost_tombstone = m.lost_tombstone or ("exchange" in m.deleted and not strict)
                 # With no base, the pair is adopted and every differing field is a conflict for the conflict
@@ -294,11 +364,7 @@ class World:
                 if not strict:
                     m.free |= set(m.pending)
             self.database_lost = not strict
-            self.db.execute(
-                "DELETE FROM links", "DELETE FROM health_entries", "DELETE FROM sync_sessions",
-                "DELETE FROM out_of_scope_items", "DELETE FROM share_requests",
-                "UPDATE mailboxes SET exchange_sync_state = NULL, salesforce_watermarks = '{}', category_state = '{}'",
-            )  # fmt: skip
+        self.db.lose(what)
 
     # -- sessions -------------------------------------------------------------------------------------------
     def session(self, **faults: Any) -> tuple[SessionResult | None, list[tuple[str, str, tuple[str, ...]]]]:
@@ -326,12 +392,11 @@ class World:
         f.clear()
         if result is not None and result.status == "ok":
             self.database_lost = False
+            self.policy_switched = False
         return result, writes
 
     def live_links(self) -> int:
-        return int(self.db.scalar("SELECT count(*) FROM links WHERE state IN ('pending', 'active', 'failed')") or 0)
+        return self.db.live_links()
 
     def open_health(self) -> list[tuple[str, str]]:
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(text("SELECT code, item_ref FROM health_entries WHERE status = 'open'")).all()
-        return [(r[0], r[1]) for r in rows]
+        return self.db.open_health()
