@@ -41,6 +41,8 @@ def _mailboxes(factory, count=3, **fields):
 
 
 def _scheduler(redis, factory, epoch, **push):
+    """Without the batching window unless asked (its own tests below): the coalescing rule alone."""
+    push.setdefault("batch_seconds", 0)
     config = ScheduleConfig(push=PushConfig(coalesce_seconds=5, **push))
     return Scheduler(redis, factory, config, interval=30, clock=lambda: NOW, epoch=epoch)
 
