@@ -545,7 +545,7 @@ class Scheduler:
                 pipe.hmget(Job.key_for(group_id), ["status", "started_at"])
                 pipe.exists(lock_key(mailbox_id))
             answers = pipe.execute()
-        busy = set()
+        busy, wall = set(), time.time()  # RQ's own clock (started_at), not the requests' epoch
         for index, mailbox_id in enumerate(claims):
             (status, started), locked = answers[2 * index], answers[2 * index + 1]
             status = status.decode() if isinstance(status, bytes) else status
@@ -553,7 +553,7 @@ class Scheduler:
                 busy.add(mailbox_id)
             elif status == JobStatus.STARTED.value:
                 started_at = _timestamp(started)
-                if locked or started_at is None or self.epoch() - started_at < self.config.lock_ttl:
+                if locked or started_at is None or wall - started_at < self.config.lock_ttl:
                     busy.add(mailbox_id)
         return busy
 
