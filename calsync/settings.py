@@ -368,8 +368,9 @@ class Settings:
     )
     push_batch_mailboxes: int = _setting(
         "CALSYNC_PUSH_BATCH_MAILBOXES",
-        20,
-        "Most mailboxes in one group job (sessions run in threads of one worker, one database connection each).",
+        10,
+        "Most mailboxes in one group job (sessions run in threads of one worker, a database connection each: "
+        "keep it under the connection pool's 15).",
     )
     push_batch_wait_seconds: float = _setting(
         "CALSYNC_PUSH_BATCH_WAIT_SECONDS",

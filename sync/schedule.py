@@ -232,6 +232,22 @@ def pulled_back(next_sync_at: dt.datetime | None, interval: int, push_state: str
     return push.fallback_interval_minutes, min(next_sync_at, earlier)
 
 
+def batch_groups(outlook: dict[int, float], now: float, push: PushConfig) -> list[list[int]] | None:
+    """The batching window (docs/push.md, "Batched writes"): ``outlook`` maps the mailboxes ready for a session
+    whose request came from Outlook (EWS, Graph) to their first request's time. ``None`` while the oldest is
+    less than CALSYNC_PUSH_BATCH_SECONDS old (more may join); then all of them, oldest first, in groups of at
+    most CALSYNC_PUSH_BATCH_MAILBOXES (a group of one is an ordinary session). The window runs from the oldest
+    request, not from each: per-mailbox windows closing one by one would make groups of the few requests of one
+    push pass."""
+    if not outlook:
+        return []
+    if min(outlook.values()) > now - push.batch_seconds:
+        return None
+    members = sorted(outlook, key=lambda m: (outlook[m], m))
+    size = max(1, push.batch_mailboxes)
+    return [members[i : i + size] for i in range(0, len(members), size)]
+
+
 # -- enqueueing -------------------------------------------------------------------------------------------
 def enqueue_session(queue: Queue, mailbox_id: int, config: ScheduleConfig, *, reason: str = "schedule") -> str:
     """Enqueue the session of a mailbox unless one is already queued, scheduled or running.
@@ -514,14 +530,10 @@ class Scheduler:
         if push.batch_seconds <= 0 or not ready:
             return set(), []
         outlook = outlook_requests(self.redis, ready)
-        if not outlook:
-            return set(), []
-        if min(outlook.values()) > self.epoch() - push.batch_seconds:
+        groups = batch_groups(outlook, self.epoch(), push)
+        if groups is None:
             return set(outlook), []  # the window is open: more mailboxes may join
-        members = sorted(outlook, key=outlook.__getitem__)
-        groups = [members[i : i + push.batch_mailboxes] for i in range(0, len(members), push.batch_mailboxes)]
-        if len(groups[-1]) == 1:
-            groups.pop()  # one alone: the caller enqueues its own session
+        groups = [group for group in groups if len(group) > 1]  # one alone: the caller enqueues its own session
         grouped = [m for group in groups for m in group]
         for group in groups:
             enqueue_group(self.queue, group, self.config)

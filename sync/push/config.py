@@ -18,7 +18,7 @@ class PushConfig:
     pass_seconds: float = 2.0  # CALSYNC_PUSH_PASS_SECONDS
     echo_wait_seconds: float = 5.0  # CALSYNC_PUSH_ECHO_WAIT_SECONDS
     batch_seconds: float = 15.0  # CALSYNC_PUSH_BATCH_SECONDS (0: no group jobs)
-    batch_mailboxes: int = 20  # CALSYNC_PUSH_BATCH_MAILBOXES
+    batch_mailboxes: int = 10  # CALSYNC_PUSH_BATCH_MAILBOXES
     batch_wait_seconds: float = 2.0  # CALSYNC_PUSH_BATCH_WAIT_SECONDS
     # A Salesforce write whose SystemModstamp we do not know (the REST write answers carry none) covers any
     # modstamp up to our write's end plus this margin (the two clocks' skew; SystemModstamp has whole seconds).
