@@ -239,8 +239,8 @@ class GraphSubscriptionKeeper:
                 report.healthy += 1
                 self._up(mailbox, row, now)
                 continue
-            if problem is not None:
-                self._down(mailbox, problem, report, now)
+            if problem is not None:  # push not configured: no subscription can exist, nothing failed
+                self._off(mailbox, problem, report, now)
                 continue
             waiting = self.redis.get(RETRY_KEY.format(mailbox_id=mailbox_id))
             if waiting is not None:  # refused lately: the channel stays down until the retry
@@ -465,6 +465,13 @@ class GraphSubscriptionKeeper:
         report.failed[mailbox.email] = reason.split(":", 1)[0]
         self._beats.pop(mailbox.id, None)
         record_channel(self.redis, mailbox.id, CHANNEL, "down", reason, now=now)
+
+    def _off(self, mailbox: Mailbox, reason: str, report: KeeperReport, now: float) -> None:
+        """Push is not configured for this mailbox (no https CALSYNC_PUBLIC_URL): channel ``off``, so that its
+        periodic sessions keep the adaptive interval rather than the 30-minute fallback of a push that failed."""
+        report.failed[mailbox.email] = reason.split(":", 1)[0]
+        self._beats.pop(mailbox.id, None)
+        record_channel(self.redis, mailbox.id, CHANNEL, "off", reason, now=now)
 
     def _report_status(self, now: float, report: KeeperReport) -> None:
         with self._db()() as db:

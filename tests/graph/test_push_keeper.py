@@ -177,8 +177,21 @@ def test_mailboxes_moved_to_ews_disabled_or_removed_lose_their_subscription(worl
             engine.runtime.close()
 
 
-def test_without_an_https_public_url_nothing_is_asked_and_the_channel_is_down(gengine, world, push_runtime,
-                                                                              graph_admin, redis):  # fmt: skip
+def test_without_an_https_public_url_nothing_is_asked_and_push_is_off_with_the_adaptive_interval(
+    gengine, world, push_runtime, graph_admin, redis, sandbox_info_file
+):
+    """No usable CALSYNC_PUBLIC_URL: push is not configured (channel ``off``), which is no failure: a real
+    worker's session keeps the mailbox's adaptive interval instead of the 30-minute fallback of a push that is
+    down."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sync.job_queue import session_queue
+    from sync.push.health import exchange_push_state
+    from sync.schedule import ScheduleConfig, enqueue_session, next_interval
+
     mailbox = _mailbox(gengine, world.rep.email)
     for url, code in (("", "public_url_missing"), ("http://calsync.example", "public_url_not_https")):
         made = GraphSubscriptionKeeper.from_runtime(push_runtime)
@@ -186,9 +199,29 @@ def test_without_an_https_public_url_nothing_is_asked_and_the_channel_is_down(ge
         report = made.tick()
         made.close()
         assert report.failed == {world.rep.email: code} and report.requests == 0, report.as_dict()
-        assert _channel(redis, mailbox.id)["state"] == "down"
+        assert _channel(redis, mailbox.id)["state"] == "off"
         assert code in _channel(redis, mailbox.id)["detail"]
+        assert exchange_push_state(redis, mailbox.id) == "off"
     assert _graph_requests(graph_admin) == {}
+
+    gengine.sync()  # the first (full) session: the next one is quiet
+    with gengine.factory() as db:
+        db.get(Mailbox, mailbox.id).sync_interval_minutes = 60
+        db.commit()
+    assert enqueue_session(session_queue("sync", redis), mailbox.id, ScheduleConfig()) == "enqueued"
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=gengine.settings.database_url,
+               REDIS_URL=gengine.settings.redis_url, PYTHONPATH=str(root))  # fmt: skip
+    env.pop("CALSYNC_PUBLIC_URL", None)
+    command = [str(Path(sys.executable).with_name("calsync")), "worker", "--burst", "--name", "graph-push-off"]
+    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "Successfully completed" in done.stdout + done.stderr, done.stderr[-3000:]
+    with gengine.factory() as db:
+        after = db.get(Mailbox, mailbox.id)
+        interval, next_at = after.sync_interval_minutes, after.next_sync_at
+    adaptive = next_interval(60, False, ScheduleConfig().intervals)
+    assert adaptive != 30 and interval == adaptive  # not the fallback's 30 minutes, not the safety net's 6 hours
+    assert abs((next_at - dt.datetime.now(dt.UTC)).total_seconds() - adaptive * 60) < 120
 
 
 def test_a_mailbox_graph_refuses_is_down_and_tried_again_later(gengine, world, keeper, graph_info, graph_control,
