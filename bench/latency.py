@@ -1,15 +1,21 @@
 """Edit → other side latency and API requests, push against 30-minute polling, real processes (issue 18, Measure).
 
     nice .venv/bin/python bench/latency.py [--mailboxes 200] [--minutes 10] [--edits N] [--outlook-share 0.5]
-        [--items 3] [--workers 1] [--redis-url redis://127.0.0.1:6381/10] [--database-url URL] [--json]
+        [--items 3] [--workers 1] [--graph-share 0.5] [--redis-url redis://127.0.0.1:6381/10] [--database-url URL]
+        [--json]
 
-Two groups of ``--mailboxes`` / 2 EWS reps each, **push** and **poll**, each with its own sandboxes (started in
-this process, seed "empty", the sandbox clock real; their own request counters), PostgreSQL schema and Redis
-database (``--redis-url`` and the next number), so nothing of one group's traffic is in the other's figures:
+Two groups of ``--mailboxes`` / 2 reps each, **push** and **poll**, in each a ``--graph-share`` of the mailboxes
+(every other one at 0.5) on Microsoft Graph (``mailboxes.backend = "graph"``), the rest on EWS; each group with
+its own sandboxes (started in this process, seed "empty", the sandbox clock real; their own request counters),
+PostgreSQL schema and Redis database (``--redis-url`` and the next number), so nothing of one group's traffic is
+in the other's figures:
 
 - push: ``calsync scheduler`` (push pass every 2 s), ``--workers`` × ``calsync worker``, ``calsync listener``
-  (EWS streaming subscriptions) and ``calsync salesforce-scan`` (CALSYNC_SALESFORCE_SCAN_SECONDS, default 60);
-  the periodic safety net staggered over its 6 hours;
+  (EWS streaming subscriptions, and the Graph subscription keeper: one subscription per Graph mailbox) and
+  ``calsync salesforce-scan`` (CALSYNC_SALESFORCE_SCAN_SECONDS); the web app served over HTTPS in this process
+  with the sandboxes' certificate (CALSYNC_PUBLIC_URL), which the Graph sandbox validates and notifies as Graph
+  would (the webhook's path as tests/graph/test_push_end_to_end.py runs it); the periodic safety net staggered
+  over its 6 hours;
 - poll: ``calsync scheduler`` and one ``calsync worker``, no listener and no scan: every mailbox has a session
   every 30 minutes (CALSYNC_SYNC_INTERVALS=30), staggered over the half hour.
 
@@ -30,7 +36,10 @@ minus the reps' own edits; for push, ``composite`` is the scan), Exchange reques
 sessions and the listener; the reps' own logins are left out). Per hour = counted × 60 / minutes. Salesforce
 calls per day for 1,000 and 10,000 reps: session calls per mailbox scale with the reps, the scan costs its
 passes per day × ⌈objects × ⌈reps / owner chunk⌉ / 5⌉ calls; once at the measured edit rate, once at 20 edits a
-rep a day (from the measured per-session and per-edit costs). Results: a table, ``bench/results/latency.json``,
+rep a day (from the measured per-session and per-edit costs). Latencies, sessions and Exchange requests are also
+given per protocol (``by_protocol``: ``ews``, ``graph``; Exchange requests are EWS by the service account, and
+every Graph request, all of them calsync's app's: the reps edit through EWS with their own logins on the store
+both protocols serve). Results: a table, ``bench/results/latency.json``,
 and with ``--json`` the JSON on stdout too.
 
 ``--mailboxes 20 --minutes 3`` takes about 6 minutes on a loaded 2-core machine; the defaults about 25.
@@ -80,7 +89,8 @@ PASSWORD = "bench-password"
 class Group:
     """One deployment: its sandboxes, schema, Redis database, mailboxes, actors and processes."""
 
-    def __init__(self, name: str, n: int, items: int, work: Path, database_url: str, redis_url: str) -> None:
+    def __init__(self, name: str, n: int, items: int, work: Path, database_url: str, redis_url: str,
+                 graph_share: float = 0.0) -> None:  # fmt: skip
         from redis import Redis
 
         from calsync.database import make_engine, make_session_factory, upgrade
@@ -111,13 +121,18 @@ class Group:
         upgrade(self.url)
         self.engine = make_engine(self.url)
         self.factory = make_session_factory(self.engine)
+        # Spread evenly (every other one at 0.5), so that the random edits fall on both protocols alike.
+        graph = {i for i in range(n) if int((i + 1) * graph_share) > int(i * graph_share)}
         with self.factory() as db:
-            self.ids = []
+            self.ids, self.backend = [], {}
             for i in range(n):
-                mailbox = mailboxes.add(db, rep_email(name, i), rep_user(name, i))
+                backend = "graph" if i in graph else "ews"
+                mailbox = mailboxes.add(db, rep_email(name, i), rep_user(name, i), backend=backend)
                 db.flush()
                 self.ids.append(mailbox.id)
+                self.backend[mailbox.id] = backend
             db.commit()
+        self.n_graph = len(graph)
         self.redis_url = redis_url
         self.redis = Redis.from_url(redis_url)
         self.redis.flushdb()
@@ -125,6 +140,7 @@ class Group:
                         REDIS_URL=redis_url, CALSYNC_ENV="development", SALESFORCE_AUTH="client_credentials",
                         CALSYNC_SYNC_INTERVALS=str(POLL_MINUTES), PYTHONPATH=str(ROOT))  # fmt: skip
         self.procs = Processes(work / f"logs-{name}")
+        self.webhook: Any = None
         self._outlook: dict[int, Any] = {}
         self._salesforce: dict[int, Any] = {}
         self.edits: list[dict[str, Any]] = []  # i, side, at (epoch seconds)
@@ -156,6 +172,7 @@ class Group:
             self.running.salesforce.requests.clear()
             self.running.salesforce.composite_subrequests = 0
         self.running.exchange.reset_log()
+        self.running.graph.wsgi_app.reset_log()
 
     def counters(self) -> dict[str, Any]:
         from sandbox.seed import SERVICE_ACCOUNT
@@ -163,11 +180,38 @@ class Group:
         with self.running.salesforce.lock:
             sf = dict(self.running.salesforce.requests)
         log = self.running.exchange.log_snapshot()
+        graph = self.running.graph.wsgi_app.log_snapshot()
         return {"salesforce": sf, "exchange": log["requests"],
-                "exchange_service_account": log["requests_by_login"].get(SERVICE_ACCOUNT[0], 0)}  # fmt: skip
+                "exchange_service_account": log["requests_by_login"].get(SERVICE_ACCOUNT[0], 0),
+                "graph": graph["requests"]}  # fmt: skip
+
+    def serve_webhook(self) -> str:
+        """The web app over HTTPS (the sandboxes' certificate, which the Graph sandbox trusts): Graph's webhook.
+        Its URL becomes the group's CALSYNC_PUBLIC_URL (the keeper's notificationUrl)."""
+        from calsync.settings import Settings
+        from calsync.web import create_app
+        from sandbox.server import ServerThread
+
+        app = create_app(Settings.from_env(self.env))
+        self.webhook = (ServerThread(app, ssl_context=self.running.tls.server_context()), app)
+        self.env["CALSYNC_PUBLIC_URL"] = self.webhook[0].url
+        return self.webhook[0].url
+
+    def graph_subscriptions(self) -> int:
+        from sqlalchemy import func, select
+
+        from sync.models import GraphSubscription
+
+        with self.factory() as db:
+            return db.scalar(select(func.count()).select_from(GraphSubscription)) or 0
 
     def close(self) -> None:
         self.procs.stop()
+        if self.webhook is not None:
+            from backend.globals import runtime_of
+
+            self.webhook[0].stop()
+            runtime_of(self.webhook[1]).close()
         for user in [*self._outlook.values(), *self._salesforce.values()]:
             if hasattr(user, "close"):
                 user.close()
@@ -216,33 +260,40 @@ def queue_idle(group: Group) -> bool:
 
 
 def wait_push_settled(push: Group, timeout: float) -> float:
-    """Until the listener streams every mailbox, the scan has passed, and the catch-up sessions of the first
-    subscriptions have run (the queue and the push requests quiet for 10 s)."""
+    """Until the listener streams every EWS mailbox, every Graph mailbox has its subscription, the scan has
+    passed, and the catch-up sessions of the first subscriptions have run (the queue and the push requests quiet
+    for 10 s)."""
     began = time.time()
     quiet_since = None
     while time.time() - began < timeout:
         raw = push.redis.get("calsync:push:status:listener:bench")
         streaming = json.loads(raw).get("streaming", 0) if raw else 0
         scanned = push.redis.exists(f"calsync:sfscan:cover:{push.ids[-1]}")
-        if streaming >= push.n and scanned and queue_idle(push):
+        subscribed = push.graph_subscriptions()
+        if streaming >= push.n - push.n_graph and subscribed >= push.n_graph and scanned and queue_idle(push):
             quiet_since = quiet_since or time.time()
             if time.time() - quiet_since >= 10:
                 return time.time() - began
         else:
             quiet_since = None
         time.sleep(1)
-    raise SystemExit(f"push group not settled after {timeout:.0f} s (streaming {streaming}/{push.n})")
+    raise SystemExit(f"push group not settled after {timeout:.0f} s (streaming {streaming}/"
+                     f"{push.n - push.n_graph}, Graph subscriptions {subscribed}/{push.n_graph})")  # fmt: skip
 
 
-def samples(group: Group, since: dt.datetime) -> list[tuple[str, float, str | None, dt.datetime]]:
+def samples(group: Group, since: dt.datetime, backend: str | None = None) -> list[tuple[str, float, str | None,
+                                                                                       dt.datetime]]:  # fmt: skip
+    """Latency samples written since ``since``, of the mailboxes on ``backend`` only when given."""
     from sqlalchemy import select
 
     from sync.models import LatencySample
 
     with group.factory() as db:
         return [(r.direction, r.seconds, r.trigger, r.written_at) for r in db.execute(
-            select(LatencySample.direction, LatencySample.seconds, LatencySample.trigger, LatencySample.written_at)
-            .where(LatencySample.written_at >= since))]  # fmt: skip
+            select(LatencySample.direction, LatencySample.seconds, LatencySample.trigger, LatencySample.written_at,
+                   LatencySample.mailbox_id)
+            .where(LatencySample.written_at >= since))
+            if backend is None or group.backend.get(r.mailbox_id) == backend]  # fmt: skip
 
 
 def sessions(group: Group, since: dt.datetime, until: dt.datetime) -> list[Any]:
@@ -316,7 +367,27 @@ def summarize(group: Group, counted: dict[str, Any], minutes: float, since: dt.d
         "exchange_requests_per_hour": round(counted["exchange_service_account"] * per_hour, 1),
         "exchange_requests_per_mailbox_hour": round(counted["exchange_service_account"] * per_hour / group.n, 3),
         "exchange_by_operation_all_logins": counted["exchange"],
+        "graph_requests": sum(counted["graph"].values()),
+        "graph_by_operation": counted["graph"],
     }  # fmt: skip
+    out["by_protocol"] = {}
+    for backend in ("ews", "graph"):
+        ids = {m for m, b in group.backend.items() if b == backend}
+        if not ids:
+            continue
+        mine = samples(group, since, backend)
+        edits = [e for e in group.edits if group.backend[group.ids[e["i"]]] == backend]
+        requests = counted["exchange_service_account"] if backend == "ews" else out["graph_requests"]
+        out["by_protocol"][backend] = {
+            "mailboxes": len(ids),
+            "edits": {"outlook": sum(e["side"] == "outlook" for e in edits),
+                      "salesforce": sum(e["side"] == "salesforce" for e in edits)},
+            "sessions": sum(r.mailbox_id in ids for r in rows),
+            "outlook_to_salesforce_s": percentiles([s for d, s, _, _ in mine if d == TO_SALESFORCE]),
+            "salesforce_to_outlook_s": percentiles([s for d, s, _, _ in mine if d == TO_OUTLOOK]),
+            "exchange_requests": requests,
+            "exchange_requests_per_mailbox_hour": round(requests * per_hour / len(ids), 3),
+        }  # fmt: skip
     return out
 
 
@@ -377,9 +448,27 @@ def table(result: dict[str, Any]) -> str:
         ("Salesforce requests / hour",
          f"{push['salesforce_requests_per_hour']:g} (scan: {push['salesforce_scan_calls']} in the window)",
          f"{poll['salesforce_requests_per_hour']:g}"),
-        ("Exchange requests / hour", f"{push['exchange_requests_per_hour']:g}",
+        ("Exchange requests / hour (EWS, service account)", f"{push['exchange_requests_per_hour']:g}",
          f"{poll['exchange_requests_per_hour']:g}"),
+        ("Graph requests / hour", f"{push['graph_requests'] * 60 / result['minutes']:g}",
+         f"{poll['graph_requests'] * 60 / result['minutes']:g}"),
     ]  # fmt: skip
+    for backend in ("ews", "graph"):
+        if backend not in push["by_protocol"]:
+            continue
+        a, b = push["by_protocol"][backend], poll["by_protocol"].get(backend)
+        rows += [
+            (f"[{backend}] mailboxes, edits (Outlook / Salesforce)",
+             f"{a['mailboxes']}, {a['edits']['outlook']} / {a['edits']['salesforce']}",
+             f"{b['mailboxes']}, {b['edits']['outlook']} / {b['edits']['salesforce']}" if b else ""),
+            (f"[{backend}] Outlook→Salesforce", lat(a["outlook_to_salesforce_s"]),
+             lat(b["outlook_to_salesforce_s"]) if b else ""),
+            (f"[{backend}] Salesforce→Outlook", lat(a["salesforce_to_outlook_s"]),
+             lat(b["salesforce_to_outlook_s"]) if b else ""),
+            (f"[{backend}] sessions, Exchange requests / mailbox-hour",
+             f"{a['sessions']}, {a['exchange_requests_per_mailbox_hour']:g}",
+             f"{b['sessions']}, {b['exchange_requests_per_mailbox_hour']:g}" if b else ""),
+        ]  # fmt: skip
     width = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     lines += [f"{a:<{width}}  {b:<{w1}}  {c}" for a, b, c in rows]
@@ -400,6 +489,8 @@ def main() -> None:
     parser.add_argument("--outlook-share", type=float, default=0.5)
     parser.add_argument("--items", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="workers of the push group")
+    parser.add_argument("--graph-share", type=float, default=0.5,
+                        help="share of each group's mailboxes on Microsoft Graph (0: EWS only)")  # fmt: skip
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6381/10")
     parser.add_argument("--database-url", default=POSTGRES_URL)
     parser.add_argument("--seed", type=int, default=18)
@@ -417,13 +508,15 @@ def main() -> None:
     groups: list[Group] = []
     try:
         # One after the other: alembic's upgrade is not thread-safe.
-        push = Group("push", n, args.items, work, args.database_url, args.redis_url)
+        push = Group("push", n, args.items, work, args.database_url, args.redis_url, args.graph_share)
         groups.append(push)
-        poll = Group("poll", n, args.items, work, args.database_url, f"{base}/{int(db_number) + 1}")
+        poll = Group("poll", n, args.items, work, args.database_url, f"{base}/{int(db_number) + 1}", args.graph_share)
         groups.append(poll)
         initial_sync(groups)
         print(f"set-up and initial sync: {time.monotonic() - began:.0f} s", flush=True)
         stagger(push, utcnow(), dt.timedelta(hours=SAFETY_HOURS))
+        if push.n_graph:
+            push.serve_webhook()  # before the listener: its keeper subscribes with this URL
         push.procs.start("scheduler", push.env, "scheduler")
         for w in range(args.workers):
             push.procs.start(f"worker-{w}", push.env, "worker", "--name", f"bench-latency-push-{w}")
@@ -467,6 +560,7 @@ def main() -> None:
         result: dict[str, Any] = {
             "measured_at": utcnow().isoformat(), "mailboxes": 2 * n, "minutes": args.minutes,
             "outlook_share": args.outlook_share, "items": args.items, "workers": args.workers,
+            "graph_share": args.graph_share,
             "scan_seconds": settings.salesforce_scan_seconds, "setup_s": round(time.monotonic() - began, 1),
             "arrival": "latency samples (push_latency_samples), written_at >= window start",
         }  # fmt: skip

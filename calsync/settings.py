@@ -204,6 +204,12 @@ class Settings:
         300,
         "Seconds before the keeper tries again to subscribe a mailbox whose subscription Graph refused.",
     )
+    graph_orphan_sweep_minutes: int = _setting(
+        "CALSYNC_GRAPH_ORPHAN_SWEEP_MINUTES",
+        60,
+        "How often the keeper lists the app's Graph subscriptions (GET /subscriptions) and deletes those of ours "
+        "(our notification URL) that no graph_subscriptions row knows: made just before a crash, say.",
+    )
     graph_subscription_batch: int = _setting(
         "CALSYNC_GRAPH_SUBSCRIPTION_BATCH",
         100,
@@ -667,6 +673,7 @@ class Settings:
             "CALSYNC_GRAPH_SUBSCRIPTION_BATCH": self.graph_subscription_batch,
             "CALSYNC_GRAPH_CHANNEL_TTL": self.graph_channel_ttl,
             "CALSYNC_GRAPH_SUBSCRIPTION_RETRY_SECONDS": self.graph_subscription_retry_seconds,
+            "CALSYNC_GRAPH_ORPHAN_SWEEP_MINUTES": self.graph_orphan_sweep_minutes,
         }
         for env, value in positive.items():
             if value < 1:

@@ -207,11 +207,12 @@ def with_push(decision: Decision, push_state: str, *, status: str, now: dt.datet
 
     ``push_state`` is the mailbox's Exchange channel (`sync.push.health.exchange_push_state`): ``up`` → the
     next periodic session after the safety interval (default 6 h); ``down`` (it was up: reported down or its
-    heartbeat expired) → the fallback interval (default 30 minutes); ``none`` (never had push) → the adaptive
-    decision as it is. A budget back-off is kept as it is. A failed or partial session (its failed items come
-    back at the next session) runs again within the fallback interval: a session push asked for may have
-    taken the only request, and must not leave its change waiting six hours."""
-    if decision.backoff_until is not None or push_state == "none":
+    heartbeat expired) → the fallback interval (default 30 minutes); ``none`` (never had push) and ``off``
+    (push not configured, e.g. no https CALSYNC_PUBLIC_URL for Graph) → the adaptive decision as it is. A
+    budget back-off is kept as it is. A failed or partial session (its failed items come back at the next
+    session) runs again within the fallback interval: a session push asked for may have taken the only
+    request, and must not leave its change waiting six hours."""
+    if decision.backoff_until is not None or push_state in ("none", "off"):
         return decision
     if status in ("failed", "partial"):
         soon = now + dt.timedelta(minutes=push.fallback_interval_minutes)
@@ -226,7 +227,7 @@ def pulled_back(next_sync_at: dt.datetime | None, interval: int, push_state: str
     fallback interval after its last one (``next_sync_at - interval``); None when nothing changes."""
     if push_state == "up" or next_sync_at is None or interval <= push.fallback_interval_minutes:
         return None
-    if push_state == "none" and interval != push.safety_interval_minutes:
+    if push_state in ("none", "off") and interval != push.safety_interval_minutes:
         return None  # the adaptive interval of a mailbox without push (30/60/120) stays
     earlier = next_sync_at - dt.timedelta(minutes=interval - push.fallback_interval_minutes)
     return push.fallback_interval_minutes, min(next_sync_at, earlier)

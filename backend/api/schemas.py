@@ -185,10 +185,11 @@ class SessionSummary(Strict):
 class PushState(Strict):
     state = fields.String(
         required=True,
-        validate=validate.OneOf(["up", "down", "none"]),
+        validate=validate.OneOf(["up", "down", "off", "none"]),
         metadata={
             "description": "`up`: Outlook changes of this mailbox are notified, so they sync within about a "
-            "minute; `down`: notifications stopped, the mailbox is polled until they are back; `none`: polled."
+            "minute; `down`: notifications stopped, the mailbox is polled until they are back; `off`: push is not "
+            "configured for it (polled); `none`: polled."
         },
     )
     pending = fields.Boolean(

@@ -30,7 +30,9 @@ def salesforce_scan(once: bool, interval: float | None, log_level: str) -> None:
     """
     import dataclasses
 
+    from sync.job_queue import session_queue
     from sync.push.salesforce_scan import SalesforceScanner, scan_config
+    from sync.schedule import schedule_config
 
     settings = load_settings()
     runtime = queue_runtime(settings)
@@ -38,7 +40,10 @@ def salesforce_scan(once: bool, interval: float | None, log_level: str) -> None:
     config = scan_config(settings)
     if interval:
         config = dataclasses.replace(config, interval=interval)
-    scanner = SalesforceScanner(runtime.redis, runtime.session_factory, runtime.salesforce, config)
+    schedule = schedule_config(settings)
+    # The pass enqueues the sessions it requests itself: no wait for the scheduler's next push pass.
+    scanner = SalesforceScanner(runtime.redis, runtime.session_factory, runtime.salesforce, config,
+                                queue=session_queue(schedule.queue, runtime.redis), schedule=schedule)  # fmt: skip
     if once:
         try:
             report = scanner.tick()

@@ -87,7 +87,8 @@ Control endpoints under ``/__sandbox__`` (no token): ``GET /`` (info), ``GET|PUT
 (``{client_id: [emails] | null}``, null = every mailbox), ``GET|PUT /on_premises`` (``{"mailboxes": [...]}``),
 ``GET /log`` (request counters per operation and per app+mailbox, statuses, calls), ``GET /messages`` (the meeting-
 message log of both protocols), ``GET /notifications`` (webhook deliveries), ``PUT /notifications``
-(``{"paused": bool}``: hold change notifications back), ``POST /subscriptions/{id}/lifecycle``
+(``{"paused": bool, "list_page_size": n}``: hold change notifications back; subscriptions per page of
+``GET /subscriptions``, default 100), ``POST /subscriptions/{id}/lifecycle``
 (``{"event"}``: send a lifecycle notification), ``POST /reset`` (log, faults, limits), ``POST /delta/expire``
 (forget every delta token), ``GET|PUT /clock`` (``{"offset_seconds"}``: moves the clock tokens are checked against,
 the identity provider's included).
@@ -302,11 +303,15 @@ class GraphSandbox:
             if path == "/notifications" and method == "GET":
                 return js({"deliveries": list(self.subscriptions.deliveries), "paused": self.subscriptions.paused})
             if path == "/notifications" and method == "PUT":
-                paused = body.get("paused")
+                paused, size = body.get("paused", self.subscriptions.paused), body.get("list_page_size")
                 if not isinstance(paused, bool):
                     raise ValueError("paused must be true or false")
+                if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+                    raise ValueError("list_page_size must be a positive integer")
                 self.subscriptions.paused = paused
-                return js({"paused": paused})
+                if size is not None:
+                    self.subscriptions.list_page_size = size
+                return js({"paused": paused, "list_page_size": self.subscriptions.list_page_size})
             if path.startswith("/subscriptions/") and path.endswith("/lifecycle") and method == "POST":
                 sub_id = path[len("/subscriptions/") : -len("/lifecycle")]
                 return js(self.subscriptions.lifecycle(sub_id, str(body.get("event"))))

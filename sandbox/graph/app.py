@@ -175,6 +175,7 @@ class GraphApp:
                         "time": time.time(),
                         "method": call.method,
                         "path": call.path,
+                        "query": sorted(call.query.keys()),  # names only: a delta round's kind, say
                         "operation": operation,
                         "status": status,
                         "app": call.caller.client_id,

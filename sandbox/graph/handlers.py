@@ -720,7 +720,15 @@ def _subscription_context(call: Call, entity: bool = True) -> dict:
 
 
 def list_subscriptions(sb: GraphSandbox, call: Call) -> Reply:
-    return _reply(200, {**_subscription_context(call, False), "value": sb.subscriptions.list(call.caller)})
+    # Paged like Graph's collections: @odata.nextLink carries an opaque $skiptoken (here the next offset).
+    token = _q(call, "$skiptoken") or "0"
+    if not token.isdigit():
+        raise GraphError(400, "BadRequest", "The $skiptoken is not valid.")
+    page, following = sb.subscriptions.list(call.caller, int(token))
+    body = {**_subscription_context(call, False), "value": page}
+    if following is not None:
+        body["@odata.nextLink"] = f"{call.base_url}/v1.0/subscriptions?$skiptoken={following}"
+    return _reply(200, body)
 
 
 def create_subscription(sb: GraphSandbox, call: Call) -> Reply:

@@ -93,6 +93,7 @@ class Subscriptions:
         self.deliveries: list[dict] = []
         # Held back while paused (a test's control): changes are kept and notified at the first look after.
         self.paused = False
+        self.list_page_size = 100  # GET /subscriptions per page (PUT /__sandbox__/notifications to change)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -205,9 +206,14 @@ class Subscriptions:
             raise GraphError(404, "ResourceNotFound", f"The object was not found: subscription '{sub_id}'.")
         return sub
 
-    def list(self, caller) -> list[dict]:
+    def list(self, caller, skip: int = 0) -> tuple[list[dict], int | None]:
+        """One page of the caller app's subscriptions (app-only: those it made for any user) from ``skip``, and
+        the offset of the next page (None on the last). As Graph's, the listing never shows ``clientState``
+        ("not returned for security purposes", GET /subscriptions in the Graph reference)."""
         with self._lock:
-            return [s.json() for s in self.items.values() if s.app.lower() == caller.client_id.lower()]
+            mine = [s.json() for s in self.items.values() if s.app.lower() == caller.client_id.lower()]
+        page = [{**s, "clientState": None} for s in mine[skip : skip + self.list_page_size]]
+        return page, (skip + self.list_page_size if skip + self.list_page_size < len(mine) else None)
 
     def get(self, caller, sub_id: str) -> dict:
         return self._own(caller, sub_id).json()

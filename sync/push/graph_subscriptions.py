@@ -12,7 +12,12 @@
 - marked by a ``reauthorizationRequired`` lifecycle notification → ``POST /subscriptions/{id}/reauthorize``;
 - marked by ``subscriptionRemoved``, expired, or answered 404 by a renewal or reauthorization → recreated in
   place (new id, new secret) and a catch-up `request_sync` (notifications of the gap are lost);
-- a row whose mailbox was removed, disabled or moved to EWS → ``DELETE /subscriptions/{id}`` (404 is fine).
+- a row whose mailbox was removed, disabled or moved to EWS → ``DELETE /subscriptions/{id}`` (404 is fine);
+- every CALSYNC_GRAPH_ORPHAN_SWEEP_MINUTES (and at a keeper's first pass) ``GET /subscriptions`` (the app's own,
+  all pages) → ``DELETE`` each one of ours that no row knows (an *orphan*: created just before a crash, before
+  its row was saved). Ours means its ``notificationUrl`` is this deployment's (CALSYNC_PUBLIC_URL + the
+  notifications path): the listing never returns ``clientState`` ("not returned for security purposes"), so the
+  URL is all there is to tell our subscriptions from another deployment's of the same app registration.
 
 Each pass reports every Graph mailbox's ``graph-webhook`` channel (`record_channel`): ``up`` while its
 subscription is live (a heartbeat of CALSYNC_GRAPH_CHANNEL_TTL seconds), ``down`` with the reason when Graph
@@ -69,6 +74,7 @@ REQUESTS_KEY = "calsync:push:graph:requests"  # hash: operation -> Graph request
 GONE = 404
 SETTINGS_REFRESH_SECONDS = 300  # how often a long-lived keeper (the listener's) reads the stored connection again
 STATUS_COMPONENT = "graph-subscriptions"  # record_status: this process's last pass, for the panel
+SWEEP_KEY = "calsync:push:graph:orphan-sweep"  # set (with its period as expiry) by the last orphan sweep
 
 
 def client_state_hash(client_state: str) -> str:
@@ -100,6 +106,7 @@ class KeeperReport:
     reauthorized: int = 0
     recreated: int = 0
     deleted: int = 0
+    orphans: int = 0  # subscriptions of ours without a row, deleted by the sweep
     healthy: int = 0
     deferred: int = 0  # operations left for the next pass (CALSYNC_GRAPH_SUBSCRIPTION_BATCH)
     requests: int = 0  # Graph HTTP requests of the pass
@@ -109,7 +116,7 @@ class KeeperReport:
     def as_dict(self) -> dict:
         return {
             "created": self.created, "renewed": self.renewed, "reauthorized": self.reauthorized,
-            "recreated": self.recreated, "deleted": self.deleted, "healthy": self.healthy,
+            "recreated": self.recreated, "deleted": self.deleted, "orphans": self.orphans, "healthy": self.healthy,
             "deferred": self.deferred, "requests": self.requests, "failed": dict(self.failed), "locked": self.locked,
         }  # fmt: skip
 
@@ -154,6 +161,7 @@ class GraphSubscriptionKeeper:
         self._beats: dict[int, tuple[str, float]] = {}
         self._refresh: Callable[[], None] | None = None
         self._refreshed = time.monotonic()
+        self._swept = False  # a keeper's first pass sweeps whatever the last sweep's time: it may follow a crash
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> GraphSubscriptionKeeper:
@@ -213,6 +221,7 @@ class GraphSubscriptionKeeper:
             db.expunge_all()
         by_mailbox = {row.mailbox_id: row for row in rows if row.mailbox_id in wanted}
 
+        self._sweep(rows, budget, report, now)
         # Subscriptions nobody needs any more first: they cost Graph's resources and notify for nothing.
         for row in rows:
             if row.mailbox_id in wanted:
@@ -230,8 +239,8 @@ class GraphSubscriptionKeeper:
                 report.healthy += 1
                 self._up(mailbox, row, now)
                 continue
-            if problem is not None:
-                self._down(mailbox, problem, report, now)
+            if problem is not None:  # push not configured: no subscription can exist, nothing failed
+                self._off(mailbox, problem, report, now)
                 continue
             waiting = self.redis.get(RETRY_KEY.format(mailbox_id=mailbox_id))
             if waiting is not None:  # refused lately: the channel stays down until the retry
@@ -354,6 +363,41 @@ class GraphSubscriptionKeeper:
             self._beats.pop(row.mailbox_id, None)
             record_channel(self.redis, row.mailbox_id, CHANNEL, "down", "not a Graph mailbox any more", now=now)
 
+    def _sweep(self, rows: list[GraphSubscription], budget: _Budget, report: KeeperReport, now: float) -> None:
+        """Delete our subscriptions that no row knows (see the module docstring). Runs inside the pass's lock,
+        so no subscription of ours is between its creation and its row's commit meanwhile. A failed listing or
+        deletion is tried again at the next pass."""
+        if self._url_problem() is not None:
+            return  # without our URL nothing can be told ours (and we made none)
+        if self._swept and self.redis.exists(SWEEP_KEY):
+            return
+        ours = self.settings.public_url.strip().rstrip("/") + NOTIFICATIONS_PATH
+        known = {row.subscription_id for row in rows}
+        listed: list[dict] = []
+        path: str | None = "/subscriptions"
+        try:
+            while path:
+                answer = self._call("GET", path, "", report, "list")
+                body = answer.json() if answer.content else {}
+                listed += body.get("value") or []
+                path = body.get("@odata.nextLink")
+            for sub in listed:
+                if str(sub.get("id")) in known or (sub.get("notificationUrl") or "").rstrip("/") != ours:
+                    continue
+                if not budget.take():
+                    report.deferred += 1
+                    return  # the rest at the next pass (no sweep mark yet)
+                resource = str(sub.get("resource") or "")
+                self._call("DELETE", f"/subscriptions/{quote(str(sub['id']))}", resource, report, "delete")
+                log.info("deleted orphaned Graph subscription %s (%s): no row knew it", sub["id"], resource)
+                report.orphans += 1
+        except ConnectorError as exc:
+            log.warning("Graph orphan sweep: %s", exc)
+            report.failed["(orphan sweep)"] = exc.code or type(exc).__name__
+            return
+        self._swept = True
+        self.redis.set(SWEEP_KEY, str(now), ex=max(60, 60 * self.settings.graph_orphan_sweep_minutes))
+
     def _subscribe(self, mailbox: Mailbox, when: dt.datetime, report: KeeperReport) -> GraphSubscription:
         """``POST /subscriptions`` for the mailbox; Graph validates both URLs (our webhook answers) first."""
         base = self.settings.public_url.rstrip("/")
@@ -421,6 +465,13 @@ class GraphSubscriptionKeeper:
         report.failed[mailbox.email] = reason.split(":", 1)[0]
         self._beats.pop(mailbox.id, None)
         record_channel(self.redis, mailbox.id, CHANNEL, "down", reason, now=now)
+
+    def _off(self, mailbox: Mailbox, reason: str, report: KeeperReport, now: float) -> None:
+        """Push is not configured for this mailbox (no https CALSYNC_PUBLIC_URL): channel ``off``, so that its
+        periodic sessions keep the adaptive interval rather than the 30-minute fallback of a push that failed."""
+        report.failed[mailbox.email] = reason.split(":", 1)[0]
+        self._beats.pop(mailbox.id, None)
+        record_channel(self.redis, mailbox.id, CHANNEL, "off", reason, now=now)
 
     def _report_status(self, now: float, report: KeeperReport) -> None:
         with self._db()() as db:

@@ -6,7 +6,8 @@ notifications) — the mailbox's *Exchange* channels — and ``salesforce-scan``
 One hash per mailbox and channel, ``calsync:push:channel:<mailbox>:<channel>``:
 
 ==================  ==========================================================================================
-``state``           ``up`` or ``down`` as last reported
+``state``           ``up``, ``down`` or ``off`` as last reported (``off``: push is not configured for it, say
+                    a Graph keeper without an https CALSYNC_PUBLIC_URL: nothing is wrong, there is no push)
 ``detail``          free text for people (an error, a subscription id)
 ``since``           when the state last changed (epoch seconds)
 ``updated``         the last report
@@ -17,6 +18,7 @@ One hash per mailbox and channel, ``calsync:push:channel:<mailbox>:<channel>``:
 
 The hash itself lives a week after its last update (`PushConfig.record_ttl`), so that "was up, heartbeat
 expired" (poll every 30 minutes) stays distinct from "never had push" (the adaptive interval as before push).
+``off`` is "no push here by configuration": like never having had push, the adaptive interval.
 The set ``calsync:push:channels`` indexes the hashes (members ``<mailbox>:<channel>``) for the panel.
 
 `channel_state` is the pure rule; `exchange_push_state` is what the scheduler asks.
@@ -64,10 +66,11 @@ def _decoded(raw: Mapping) -> dict[str, str]:
 def record_channel(redis: Redis, mailbox_id: int, channel: str, state: str, detail: str = "", ttl: int | None = None,
                    *, now: float | None = None, config: PushConfig = DEFAULT) -> None:  # fmt: skip
     """Report a mailbox's channel ``up`` (a heartbeat: call it again before ``ttl`` seconds, default
-    CALSYNC_PUSH_HEARTBEAT_TTL, or it counts as down) or ``down`` (with the reason in ``detail``)."""
+    CALSYNC_PUSH_HEARTBEAT_TTL, or it counts as down), ``down`` (with the reason in ``detail``) or ``off``
+    (push is not configured for it, the reason in ``detail``: the mailbox keeps its adaptive interval)."""
     _check(channel)
-    if state not in ("up", "down"):
-        raise ValueError(f"push channel state must be up or down, not {state!r}")
+    if state not in ("up", "down", "off"):
+        raise ValueError(f"push channel state must be up, down or off, not {state!r}")
     now = time.time() if now is None else now
     ttl = config.heartbeat_ttl if ttl is None else ttl
     key = channel_key(mailbox_id, channel)
@@ -125,10 +128,12 @@ def record_status(redis: Redis, component: str, name: str, status: Mapping[str, 
 
 # -- reading ------------------------------------------------------------------------------------------------
 def channel_state(fields: Mapping[str, str | None], now: float) -> str:
-    """``up`` (reported up and the heartbeat not expired), ``down`` (reported down, or up but expired) or
-    ``none`` (never reported)."""
+    """``up`` (reported up and the heartbeat not expired), ``down`` (reported down, or up but expired),
+    ``off`` (reported not configured) or ``none`` (never reported)."""
     if not fields or not fields.get("state"):
         return "none"
+    if fields["state"] == "off":
+        return "off"
     if fields["state"] == "up" and float(fields.get("expires") or 0) > now:
         return "up"
     return "down"
@@ -145,15 +150,17 @@ def channels_of(redis: Redis, mailbox_id: int, channels: Iterable[str] = CHANNEL
 
 
 def combined_state(states: Iterable[str]) -> str:
-    """Several channels as one: ``up`` if any is up, else ``down`` if any was ever reported, else ``none``."""
+    """Several channels as one: ``up`` if any is up, else ``down`` if any is down (was up, or failed), else
+    ``off`` if any is not configured, else ``none``."""
     states = set(states)
-    if "up" in states:
-        return "up"
-    return "down" if "down" in states else "none"
+    for state in ("up", "down", "off"):
+        if state in states:
+            return state
+    return "none"
 
 
 def exchange_push_state(redis: Redis, mailbox_id: int, *, now: float | None = None) -> str:
-    """``up`` / ``down`` / ``none`` for the mailbox's Exchange side (any of ews-streaming, ews-pull,
+    """``up`` / ``down`` / ``off`` / ``none`` for the mailbox's Exchange side (any of ews-streaming, ews-pull,
     graph-webhook): what decides its periodic safety interval."""
     now = time.time() if now is None else now
     found = channels_of(redis, mailbox_id, EXCHANGE_CHANNELS)

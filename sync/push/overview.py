@@ -27,9 +27,11 @@ def push_overview(redis: Redis, db: Session, *, now: float | None = None, fallba
           "now": float,                       # epoch seconds the figures were taken at
           "mailboxes": int,                   # enabled mailboxes
           "on_push": int,                     # of them: Exchange channel up
-          "on_fallback": int,                 # of them: Exchange channel down or never reported (polled)
-          "fallback": [{"id", "email", "state": "down" | "none", "detail"}],   # at most fallback_limit, down first
-          "channels": {channel: {"up": int, "down": int}},                     # per channel, over all mailboxes
+          "on_fallback": int,                 # of them: Exchange channel down, off or never reported (polled)
+          "push_off": int,                    # of those: push not configured (channel off: adaptive interval)
+          "fallback": [{"id", "email", "state": "down" | "off" | "none", "detail"}],   # at most fallback_limit,
+                                              # down first, then off
+          "channels": {channel: {"up": int, "down": int, "off": int}},         # per channel, over all mailboxes
           "last_notification": {"at", "mailbox_id", "email", "channel"} | None,
           "notifications": {channel: int},    # notifications recorded (over the kept records, a week at most)
           "pending": int,                     # mailboxes with a push request not yet taken by a session
@@ -52,7 +54,7 @@ def push_overview(redis: Redis, db: Session, *, now: float | None = None, fallba
             for channel in channels:
                 pipe.hgetall(health.channel_key(mailbox_id, channel))
         answers = pipe.execute()
-    per_channel = {channel: {"up": 0, "down": 0} for channel in channels}
+    per_channel = {channel: {"up": 0, "down": 0, "off": 0} for channel in channels}
     notifications = dict.fromkeys(channels, 0)
     fallback: list[dict[str, Any]] = []
     on_push = 0
@@ -79,7 +81,8 @@ def push_overview(redis: Redis, db: Session, *, now: float | None = None, fallba
         else:
             fallback.append({"id": mailbox_id, "email": emails[mailbox_id], "state": combined,
                              "detail": "; ".join(details)})  # fmt: skip
-    fallback.sort(key=lambda row: (row["state"] != "down", row["id"]))
+    rank = {"down": 0, "off": 1}
+    fallback.sort(key=lambda row: (rank.get(row["state"], 2), row["id"]))
     statuses = health.statuses(redis)
     events = health.events(redis, now=now)
     return {
@@ -87,6 +90,7 @@ def push_overview(redis: Redis, db: Session, *, now: float | None = None, fallba
         "mailboxes": len(ids),
         "on_push": on_push,
         "on_fallback": len(ids) - on_push,
+        "push_off": sum(row["state"] == "off" for row in fallback),
         "fallback": fallback[:fallback_limit],
         "channels": per_channel,
         "last_notification": last,

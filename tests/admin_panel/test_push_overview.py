@@ -26,10 +26,11 @@ def _seed(app, redis_db) -> dict[str, int]:
     now = time.time()
     with _db(app) as db:
         rows = [Mailbox(email="alice@calsync.example"), Mailbox(email="bob@calsync.example"),
-                Mailbox(email="carol@calsync.example")]  # fmt: skip
+                Mailbox(email="carol@calsync.example"),
+                Mailbox(email="dave@calsync.example", backend="graph")]  # fmt: skip
         db.add_all(rows)
         db.flush()
-        alice, bob, carol = (row.id for row in rows)
+        alice, bob, carol, dave = (row.id for row in rows)
         today = utcnow()
         yesterday = today - dt.timedelta(days=1)
         # Yesterday 10 writes each way (p50 of 1..10 s is 5 s, p95 10 s); today 3 Outlook → Salesforce.
@@ -41,12 +42,13 @@ def _seed(app, redis_db) -> dict[str, int]:
         db.commit()
     record_channel(redis_db, alice, "ews-streaming", "up", ttl=300, now=now)
     record_channel(redis_db, bob, "graph-webhook", "down", "subscriptionRemoved", now=now)
+    record_channel(redis_db, dave, "graph-webhook", "off", "public_url_missing: set CALSYNC_PUBLIC_URL", now=now)
     record_notification(redis_db, alice, "ews-streaming", now=now - 120)
     request_sync(redis_db, alice, source="ews", now=now)
     record_status(redis_db, "listener", "host-1", {"shard": "0/1", "subscriptions": 1}, ttl=60)
     record_status(redis_db, "graph-subscriptions", "keeper-1", {"active": 0, "next_expiry": "none"}, ttl=60)
     record_event(redis_db, "renewal", mailbox_id=bob, channel="graph-webhook", now=now - 30)
-    return {"alice": alice, "bob": bob, "carol": carol}
+    return {"alice": alice, "bob": bob, "carol": carol, "dave": dave}
 
 
 def _text(html: str) -> str:
@@ -57,17 +59,20 @@ def test_overview_shows_push_health_and_the_latency_per_day(admin_client, app, r
     ids = _seed(app, redis_db)
     html = admin_client.get("/admin/").get_data(as_text=True)
     text = _text(html)
-    assert "1 of 3 mailboxes on push" in text and "2 on fallback polling" in text
+    assert "1 of 4 mailboxes on push" in text
+    assert "3 on fallback polling ( 1 push not configured: polled at the adaptive interval)" in text
     assert "1 waiting for a session" in text
     assert re.search(r"last notification 2 min ago \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\) \(ews-streaming, "
                      r"alice@calsync\.example\)", text), text  # fmt: skip
     assert "renewals today 1 (last 30 s ago" in text
-    assert "ews-streaming 1 0 1" in text and "graph-webhook 0 1 0" in text
+    assert "ews-streaming 1 0 0 1" in text and "graph-webhook 0 1 1 0" in text
     assert "listener host-1" in text and "shard: 0/1, subscriptions: 1" in text
     assert "Graph subscriptions keeper-1" in text and "active: 0, next expiry: none" in text
-    # Fallback: bob (reported down, with Graph's reason) before carol (never reported), each linked.
+    # Fallback: bob (reported down, with Graph's reason), dave (push not configured), carol (never reported).
     fallback = html[html.index('id="push-fallback"') :]
-    assert fallback.index("bob@calsync.example") < fallback.index("carol@calsync.example")
+    order = [fallback.index(f"{name}@calsync.example") for name in ("bob", "dave", "carol")]
+    assert order == sorted(order)
+    assert "dave@calsync.example not configured graph-webhook: public_url_missing" in _text(fallback)
     assert f'/admin/mailboxes/{ids["bob"]}"' in fallback and "subscriptionRemoved" in fallback
     assert "never reported" in fallback
 

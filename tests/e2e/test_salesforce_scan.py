@@ -426,3 +426,79 @@ def test_the_safety_net_comes_back_to_30_minutes_while_the_scan_is_down(scan_eng
     assert state == {mailbox_id: "down", never: "up"}
     assert with_push(plain, state[mailbox_id], status="ok", now=now, push=PushConfig()).interval == 30
     assert with_scan(redis, {mailbox_id: "down"}) == {mailbox_id: "down"}
+
+
+def test_the_scan_enqueues_the_sessions_it_requests_itself_but_not_while_backing_off_or_twice(scan_engine, world):
+    """With the session queue the pass enqueues the session at once (no wait for the scheduler's push pass),
+    through `enqueue_session`'s dedupe; the request stays pending for the session to take."""
+    from sync.job_queue import session_queue
+    from sync.schedule import ScheduleConfig, job_id
+
+    engine, sf = scan_engine, world.salesforce()
+    event_id = sf.create_event(Subject="Direct", StartDateTime=at(4, 9), EndDateTime=at(4, 10))
+    _ready(engine, world)
+    mailbox_id = _mailbox_id(engine, engine.email)
+    redis = engine.runtime.redis
+    queue = session_queue("sync", redis)
+    queue.empty()
+    scanner = SalesforceScanner(redis, engine.factory, lambda: engine.runtime.salesforce(engine.settings),
+                                ScanConfig(), queue=queue, schedule=ScheduleConfig())  # fmt: skip
+    try:
+        with engine.factory() as db:
+            db.get(Mailbox, mailbox_id).backoff_until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+            db.commit()
+        sf.update("Event", event_id, Subject="Direct (backing off)")
+        report = scanner.scan()
+        assert report.requested == [mailbox_id] and report.enqueued == [] and len(queue) == 0
+        assert mailbox_id in pending_requests(redis)  # the push pass serves it once the back-off ends
+
+        with engine.factory() as db:
+            db.get(Mailbox, mailbox_id).backoff_until = None
+            db.commit()
+        sf.update("Event", event_id, Subject="Direct (now)")
+        report = scanner.scan()
+        assert report.requested == [mailbox_id] and report.enqueued == [mailbox_id], report.to_json()
+        job = queue.fetch_job(job_id(mailbox_id))
+        assert list(job.args) == [mailbox_id, "push"] and queue.job_ids == [job.id]
+        assert report.seconds >= report.query_seconds > 0
+
+        sf.update("Event", event_id, Subject="Direct (again)")
+        again = scanner.scan()  # the job still waits: a duplicate, one job
+        assert again.requested == [mailbox_id] and again.enqueued == [] and queue.job_ids == [job.id]
+    finally:
+        queue.empty()
+
+
+def test_a_salesforce_edit_reaches_outlook_with_the_scan_and_a_worker_only(scan_engine, world, sandbox_info_file,
+                                                                          tmp_path):  # fmt: skip
+    """No scheduler running: `calsync salesforce-scan` enqueues the session itself and a real `calsync worker`
+    runs it."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from tests.push.test_push_processes import Processes
+
+    engine, sf, outlook = scan_engine, world.salesforce(), world.outlook()
+    event_id = sf.create_event(Subject="Scan only", StartDateTime=at(2, 17), EndDateTime=at(2, 18))
+    _ready(engine, world)
+    with engine.factory() as db:
+        db.get(Mailbox, _mailbox_id(engine, engine.email)).next_sync_at = dt.datetime.now(dt.UTC) + dt.timedelta(
+            hours=12
+        )
+        db.commit()
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=engine.settings.database_url,
+               REDIS_URL=REDIS_URL, PYTHONPATH=str(root), SALESFORCE_AUTH="client_credentials")  # fmt: skip
+    procs = Processes(env, tmp_path)
+    assert Path(sys.executable).with_name("calsync").exists()
+    try:
+        procs.start("scan", "salesforce-scan", "--interval", "2")
+        procs.start("worker", "worker", "--name", "sfscan-direct")
+        sf.update("Event", event_id, Subject="Scan only (moved in Salesforce)")
+        deadline = time.monotonic() + 60
+        while outlook.find("Scan only (moved in Salesforce)") is None:
+            assert time.monotonic() < deadline, procs.log("scan") + procs.log("worker")
+            time.sleep(0.5)
+    finally:
+        procs.stop()

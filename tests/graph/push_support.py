@@ -72,7 +72,7 @@ def webhook(graph_settings, sandboxes, graph_info) -> Iterator[Webhook]:
         server.stop()
         runtime_of(app).close()
         _delete_subscriptions(graph_info)
-        with requests.put(graph_info["admin_url"] + "/notifications", json={"paused": False},
+        with requests.put(graph_info["admin_url"] + "/notifications", json={"paused": False, "list_page_size": 100},
                           verify=graph_info["ca_file"], timeout=30):  # fmt: skip
             pass
 
@@ -103,20 +103,30 @@ def _delete_subscriptions(info: dict[str, Any]) -> None:
         http.trust_env = False
         http.verify = info["ca_file"]
         http.headers["Authorization"] = f"Bearer {tokens.token()}"
-        for sub in http.get(info["base_url"] + "/subscriptions", timeout=30).json().get("value", []):
+        for sub in _all_pages(http, info["base_url"] + "/subscriptions"):
             http.delete(f"{info['base_url']}/subscriptions/{sub['id']}", timeout=30)
 
 
+def _all_pages(http: requests.Session, url: str | None) -> list[dict]:
+    """Every item of a Graph collection, following ``@odata.nextLink``."""
+    items: list[dict] = []
+    while url:
+        answer = http.get(url, timeout=30)
+        answer.raise_for_status()
+        body = answer.json()
+        items += body.get("value", [])
+        url = body.get("@odata.nextLink")
+    return items
+
+
 def graph_subscriptions(info: dict[str, Any]) -> list[dict]:
-    """The subscriptions the Graph sandbox holds for calsync's app (GET /subscriptions, through msal)."""
+    """The subscriptions the Graph sandbox holds for calsync's app (GET /subscriptions, every page, through msal)."""
     tokens = MsalTokens(info)
     with requests.Session() as http:
         http.trust_env = False
         http.verify = info["ca_file"]
-        answer = http.get(info["base_url"] + "/subscriptions", headers={"Authorization": f"Bearer {tokens.token()}"},
-                          timeout=30)  # fmt: skip
-    answer.raise_for_status()
-    return answer.json()["value"]
+        http.headers["Authorization"] = f"Bearer {tokens.token()}"
+        return _all_pages(http, info["base_url"] + "/subscriptions")
 
 
 def pending(redis: Redis) -> dict[int, float]:

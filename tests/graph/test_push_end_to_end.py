@@ -107,3 +107,88 @@ def test_an_outlook_edit_reaches_salesforce_through_the_webhook_without_a_period
     counters = {k.decode(): int(v) for k, v in redis.hgetall("calsync:push:graph:webhook").items()}
     assert counters.get("echoes", 0) >= 1 and counters.get("client_state_mismatch", 0) == 0, counters
     print(f"edit → Salesforce through the Graph webhook: {latency:.1f} s; webhook counters {counters}")
+
+
+def _delta_rounds(graph_admin, mailbox: str, since: int) -> list[str]:
+    """The kind of each calendarView/delta request for ``mailbox`` from call ``since`` on: ``full`` (a new round
+    from startDateTime: no cursor trusted), ``incremental`` ($deltatoken) or ``page`` ($skiptoken)."""
+    kinds = []
+    for call in graph_admin.calls()[since:]:
+        if call["operation"] != "calendarView.delta" or (call["mailbox"] or "").lower() != mailbox.lower():
+            continue
+        query = set(call["query"])
+        kinds.append("incremental" if "$deltatoken" in query else "page" if "$skiptoken" in query else "full")
+    return kinds
+
+
+def test_a_missed_lifecycle_notification_makes_the_next_session_read_graph_from_scratch(
+    gengine, world, keeper, webhook, redis, graph_admin, graph_info, sandbox_info_file, tmp_path
+):
+    """Graph says it `missed` notifications: through the real lifecycle webhook, the real scheduler's push pass
+    and a real worker, the next session forgets its delta cursor and lists the calendar again (a full round), and
+    the change nobody was notified of reaches Salesforce. An ordinary notified change before it is incremental."""
+    from .push_support import full_requested, graph_subscriptions
+
+    gengine.sync()
+    assert keeper.tick().created == 1
+    redis.delete(PENDING_KEY)
+    with gengine.factory() as db:
+        mailbox = mailboxes.find(db, gengine.email)
+        mailbox.next_sync_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)
+        db.commit()
+        mailbox_id = mailbox.id
+    before = len(_sessions(gengine))
+    env = dict(os.environ)
+    env.update(
+        CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=gengine.settings.database_url,
+        REDIS_URL=gengine.settings.redis_url, CALSYNC_PUSH_PASS_SECONDS="0.5", CALSYNC_PUSH_COALESCE_SECONDS="1",
+        CALSYNC_PUBLIC_URL=webhook.url, PYTHONPATH=str(ROOT),
+    )  # fmt: skip
+    worker_log, scheduler_log = tmp_path / "worker.log", tmp_path / "scheduler.log"
+    worker = _process(["worker", "--name", "graph-missed"], env, worker_log)
+    scheduler = _process(["scheduler", "--interval", "60"], env, scheduler_log)
+    http = webhook.http()
+    try:
+        wait_until(lambda: "Listening on" in worker_log.read_text(), timeout=120, what="the worker")
+        wait_until(lambda: "is the leader" in scheduler_log.read_text(), timeout=120, what="the scheduler")
+
+        # A notified change: an incremental round.
+        mark = len(graph_admin.calls())
+        world.outlook().create("Notified change", at(2, 9), at(2, 10))
+        wait_until(lambda: world.salesforce().find_event("Notified change"), timeout=60, what="the notified change")
+        wait_until(lambda: len(_sessions(gengine)) == before + 1 and _sessions(gengine)[-1].status != "running",
+                   what="the first session's end")  # fmt: skip
+        assert "full" not in _delta_rounds(graph_admin, gengine.email, mark)
+        assert "incremental" in _delta_rounds(graph_admin, gengine.email, mark)
+        cursor = _cursor(gengine)
+
+        # Graph misses the next change (notifications held back) and says so with a `missed` lifecycle event.
+        http.put(graph_info["admin_url"] + "/notifications", json={"paused": True}, timeout=30).raise_for_status()
+        world.outlook().create("Missed change", at(3, 9), at(3, 10))
+        time.sleep(2)  # more than the coalescing window and a push pass: no session without the lifecycle event
+        assert pending(redis) == {} and len(_sessions(gengine)) == before + 1
+        mark = len(graph_admin.calls())
+        [sub] = graph_subscriptions(graph_info)
+        sent = http.post(f"{graph_info['admin_url']}/subscriptions/{sub['id']}/lifecycle", json={"event": "missed"},
+                         timeout=30).json()  # fmt: skip
+        assert sent["status"] == 202
+        wait_until(lambda: world.salesforce().find_event("Missed change"), timeout=60, what="the missed change")
+        wait_until(lambda: len(_sessions(gengine)) == before + 2 and _sessions(gengine)[-1].status != "running",
+                   what="the full session's end")  # fmt: skip
+        rounds = _delta_rounds(graph_admin, gengine.email, mark)
+        assert rounds and rounds[0] == "full" and "incremental" not in rounds, rounds
+        assert _cursor(gengine) not in (None, cursor)  # the full round's new cursor
+        assert not full_requested(redis, mailbox_id)
+        sessions = _sessions(gengine)[before:]
+        assert [(s.status, s.trigger) for s in sessions] == [("ok", "push"), ("ok", "push")]
+    finally:
+        http.close()
+        _stop(scheduler)
+        _stop(worker)
+    counters = {k.decode(): int(v) for k, v in redis.hgetall("calsync:push:graph:webhook").items()}
+    assert counters.get("lifecycle:missed") == 1, counters
+
+
+def _cursor(engine) -> str | None:
+    with engine.factory() as db:
+        return mailboxes.find(db, engine.email).exchange_sync_state

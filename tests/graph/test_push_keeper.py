@@ -44,6 +44,20 @@ def _channel(redis, mailbox_id: int) -> dict:
     return channels_of(redis, mailbox_id, ["graph-webhook"]).get("graph-webhook", {})
 
 
+def _graph_get(info: dict, path: str) -> dict:
+    """A Graph GET as calsync's app (msal token)."""
+    import requests
+
+    from tests.e2e.graph_support import MsalTokens
+
+    with requests.Session() as http:
+        http.trust_env = False
+        answer = http.get(info["base_url"] + path, headers={"Authorization": f"Bearer {MsalTokens(info).token()}"},
+                          verify=info["ca_file"], timeout=30)  # fmt: skip
+    answer.raise_for_status()
+    return answer.json()
+
+
 def _graph_requests(graph_admin) -> dict[str, int]:
     return {k: v for k, v in graph_admin.requests().items() if k.startswith("subscriptions.")}
 
@@ -57,8 +71,9 @@ def test_each_graph_mailbox_gets_one_validated_subscription(gengine, world, keep
 
     report = keeper.tick()
 
-    assert (report.created, report.failed, report.requests) == (1, {}, 1), report.as_dict()
-    assert _graph_requests(graph_admin) == {"subscriptions.create": 1}
+    # A keeper's first pass also lists the app's subscriptions (the orphan sweep: none here).
+    assert (report.created, report.failed, report.requests, report.orphans) == (1, {}, 2, 0), report.as_dict()
+    assert _graph_requests(graph_admin) == {"subscriptions.list": 1, "subscriptions.create": 1}
     [sub] = graph_subscriptions(graph_info)
     assert sub["resource"] == f"/users/{world.rep.email}/events"
     assert sub["changeType"] == "created,updated,deleted"
@@ -70,8 +85,10 @@ def test_each_graph_mailbox_gets_one_validated_subscription(gengine, world, keep
     assert all(v["ok"] for v in validations)
     [row] = _rows(gengine)
     assert (row.subscription_id, row.mailbox_id) == (sub["id"], mailbox.id)
-    assert row.client_state_hash == hashlib.sha256(sub["clientState"].encode()).hexdigest()
-    assert sub["clientState"] not in {row.client_state_hash, row.resource}  # the secret itself is not stored
+    assert sub["clientState"] is None  # never in a listing ("not returned for security purposes")
+    secret = _graph_get(graph_info, f"/subscriptions/{sub['id']}")["clientState"]
+    assert row.client_state_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in {row.client_state_hash, row.resource}  # the secret itself is not stored
     assert abs(row.expires_at - (dt.datetime.now(dt.UTC) + LIFETIME)) < dt.timedelta(minutes=2)
     assert _channel(redis, mailbox.id)["state"] == "up"
     assert mailbox.id in pending(redis)  # the catch-up session for what changed before the subscription
@@ -160,8 +177,21 @@ def test_mailboxes_moved_to_ews_disabled_or_removed_lose_their_subscription(worl
             engine.runtime.close()
 
 
-def test_without_an_https_public_url_nothing_is_asked_and_the_channel_is_down(gengine, world, push_runtime,
-                                                                              graph_admin, redis):  # fmt: skip
+def test_without_an_https_public_url_nothing_is_asked_and_push_is_off_with_the_adaptive_interval(
+    gengine, world, push_runtime, graph_admin, redis, sandbox_info_file
+):
+    """No usable CALSYNC_PUBLIC_URL: push is not configured (channel ``off``), which is no failure: a real
+    worker's session keeps the mailbox's adaptive interval instead of the 30-minute fallback of a push that is
+    down."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sync.job_queue import session_queue
+    from sync.push.health import exchange_push_state
+    from sync.schedule import ScheduleConfig, enqueue_session, next_interval
+
     mailbox = _mailbox(gengine, world.rep.email)
     for url, code in (("", "public_url_missing"), ("http://calsync.example", "public_url_not_https")):
         made = GraphSubscriptionKeeper.from_runtime(push_runtime)
@@ -169,9 +199,29 @@ def test_without_an_https_public_url_nothing_is_asked_and_the_channel_is_down(ge
         report = made.tick()
         made.close()
         assert report.failed == {world.rep.email: code} and report.requests == 0, report.as_dict()
-        assert _channel(redis, mailbox.id)["state"] == "down"
+        assert _channel(redis, mailbox.id)["state"] == "off"
         assert code in _channel(redis, mailbox.id)["detail"]
+        assert exchange_push_state(redis, mailbox.id) == "off"
     assert _graph_requests(graph_admin) == {}
+
+    gengine.sync()  # the first (full) session: the next one is quiet
+    with gengine.factory() as db:
+        db.get(Mailbox, mailbox.id).sync_interval_minutes = 60
+        db.commit()
+    assert enqueue_session(session_queue("sync", redis), mailbox.id, ScheduleConfig()) == "enqueued"
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=gengine.settings.database_url,
+               REDIS_URL=gengine.settings.redis_url, PYTHONPATH=str(root))  # fmt: skip
+    env.pop("CALSYNC_PUBLIC_URL", None)
+    command = [str(Path(sys.executable).with_name("calsync")), "worker", "--burst", "--name", "graph-push-off"]
+    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "Successfully completed" in done.stdout + done.stderr, done.stderr[-3000:]
+    with gengine.factory() as db:
+        after = db.get(Mailbox, mailbox.id)
+        interval, next_at = after.sync_interval_minutes, after.next_sync_at
+    adaptive = next_interval(60, False, ScheduleConfig().intervals)
+    assert adaptive != 30 and interval == adaptive  # not the fallback's 30 minutes, not the safety net's 6 hours
+    assert abs((next_at - dt.datetime.now(dt.UTC)).total_seconds() - adaptive * 60) < 120
 
 
 def test_a_mailbox_graph_refuses_is_down_and_tried_again_later(gengine, world, keeper, graph_info, graph_control,
@@ -223,7 +273,7 @@ def test_the_cli_runs_one_pass_and_lists_the_subscriptions(gengine, world, webho
     )
     assert done.exit_code == 0, done.output
     report = json.loads(done.output)
-    assert (report["created"], report["requests"], report["failed"]) == (1, 1, {})
+    assert (report["created"], report["requests"], report["failed"]) == (1, 2, {})  # the list, the creation
     [sub] = graph_subscriptions(graph_info)
     listed = runner.invoke(main, ["graph-subscriptions", "list"], env=env)
     assert listed.exit_code == 0 and world.rep.email in listed.output and sub["id"] in listed.output
@@ -240,3 +290,65 @@ def test_the_listener_runs_the_keeper_each_pass(gengine, world, webhook, graph_s
     [row] = _rows(gengine)
     assert row.subscription_id == sub["id"]
     assert _channel(redis, row.mailbox_id)["state"] == "up"
+
+
+def test_an_orphaned_subscription_is_found_by_listing_and_deleted_another_deployments_kept(
+    gengine, world, push_runtime, keeper, webhook, graph_info, graph_admin, redis
+):
+    """A keeper that crashed between Graph's 201 and saving the row left a subscription no row knows: the next
+    keeper's first pass lists the app's subscriptions (GET /subscriptions, page by page) and deletes it. The
+    subscription of the row, and one of the same app for another deployment (another notificationUrl), stay."""
+    import requests
+
+    from sync.push.graph_subscriptions import SWEEP_KEY, KeeperReport
+    from tests.e2e.graph_support import MsalTokens
+
+    mailbox = _mailbox(gengine, world.rep.email)
+    assert keeper.tick().created == 1
+    [kept] = _rows(gengine)
+    # The crash: the keeper's own subscribe call went through, its row was never saved.
+    crashed = GraphSubscriptionKeeper.from_runtime(push_runtime)
+    try:
+        orphan = crashed._subscribe(mailbox, dt.datetime.now(dt.UTC), KeeperReport())
+    finally:
+        crashed.close()
+    # Another deployment of the same app registration: its own notification URL (validated by the same server).
+    with requests.Session() as http:
+        http.trust_env = False
+        answer = http.post(graph_info["base_url"] + "/subscriptions", verify=graph_info["ca_file"], timeout=30,
+                           headers={"Authorization": f"Bearer {MsalTokens(graph_info).token()}"}, json={
+                               "changeType": "updated", "resource": f"/users/{world.rep.email}/events",
+                               "notificationUrl": webhook.url + NOTIFICATIONS_PATH + "?deployment=staging",
+                               "expirationDateTime": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat(),
+                               "clientState": "staging"})  # fmt: skip
+    answer.raise_for_status()
+    foreign = answer.json()["id"]
+    ids = {kept.subscription_id, orphan.subscription_id, foreign}
+    assert {s["id"] for s in graph_subscriptions(graph_info)} == ids and len(ids) == 3
+
+    # The same keeper swept at its first pass and waits CALSYNC_GRAPH_ORPHAN_SWEEP_MINUTES for the next sweep.
+    assert redis.ttl(SWEEP_KEY) > 3000
+    before = graph_admin.requests()["subscriptions.list"]
+    assert keeper.tick().orphans == 0 and graph_admin.requests()["subscriptions.list"] == before
+
+    # The restarted keeper sweeps at once, one subscription per page here: it follows @odata.nextLink.
+    with webhook.http() as http:
+        http.put(graph_info["admin_url"] + "/notifications", json={"list_page_size": 1}, timeout=30).raise_for_status()
+    restarted = GraphSubscriptionKeeper.from_runtime(push_runtime)
+    try:
+        report = restarted.tick()
+    finally:
+        restarted.close()
+    assert (report.orphans, report.created, report.failed) == (1, 0, {}), report.as_dict()
+    assert graph_admin.requests()["subscriptions.list"] == before + 3
+    left = graph_subscriptions(graph_info)
+    assert {s["id"] for s in left} == {kept.subscription_id, foreign}
+    assert all(s["clientState"] is None for s in left)  # a listing never shows the secret
+    assert [r.subscription_id for r in _rows(gengine)] == [kept.subscription_id]
+    assert _channel(redis, mailbox.id)["state"] == "up"
+
+    # After the sweep period (its mark expired) the long-lived keeper sweeps again: nothing left to delete.
+    redis.delete(SWEEP_KEY)
+    before = graph_admin.requests()["subscriptions.list"]
+    again = keeper.tick()
+    assert again.orphans == 0 and graph_admin.requests()["subscriptions.list"] == before + 2  # two pages of one

@@ -77,7 +77,7 @@ def test_notifications_are_counted(redis):
 def test_bad_channel_or_state(redis):
     with pytest.raises(ValueError, match="unknown push channel"):
         record_channel(redis, 5, "smoke-signals", "up")
-    with pytest.raises(ValueError, match="up or down"):
+    with pytest.raises(ValueError, match="up, down or off"):
         record_channel(redis, 5, "ews-pull", "sideways")
 
 

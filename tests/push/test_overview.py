@@ -33,9 +33,9 @@ def test_overview_counts_push_fallback_and_notifications(redis, db_session):
     assert (view["mailboxes"], view["on_push"], view["on_fallback"]) == (4, 1, 3)
     assert [(row["id"], row["state"]) for row in view["fallback"]] == [(b, "down"), (c, "down"), (d, "none")]
     assert "ErrorImpersonateUserDenied" in view["fallback"][1]["detail"]
-    assert view["channels"]["ews-streaming"] == {"up": 1, "down": 1}
-    assert view["channels"]["graph-webhook"] == {"up": 0, "down": 1}
-    assert view["channels"]["salesforce-scan"] == {"up": 1, "down": 0}
+    assert view["channels"]["ews-streaming"] == {"up": 1, "down": 1, "off": 0}
+    assert view["channels"]["graph-webhook"] == {"up": 0, "down": 1, "off": 0}
+    assert view["channels"]["salesforce-scan"] == {"up": 1, "down": 0, "off": 0}
     assert view["last_notification"] == {"at": 995.0, "mailbox_id": a, "email": "rep0@example.com",
                                          "channel": "ews-streaming"}  # fmt: skip
     assert view["notifications"]["ews-streaming"] == 1 and view["notifications"]["graph-webhook"] == 1

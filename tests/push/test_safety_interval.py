@@ -22,6 +22,7 @@ BACKOFF = Decision(60, NOW + dt.timedelta(hours=2.5), NOW + dt.timedelta(hours=2
         (ADAPTIVE, "down", "ok", 30),  # push down: every 30 minutes, whatever the adaptive step
         (Decision(120, NOW + dt.timedelta(minutes=120), None, None), "down", "ok", 30),
         (ADAPTIVE, "none", "ok", 60),  # never had push: the adaptive interval as before
+        (ADAPTIVE, "off", "ok", 60),  # push not configured (no https public URL for Graph): likewise
         (BACKOFF, "up", "failed", None),  # an API budget back-off is kept
         (BACKOFF, "down", "failed", None),
     ],
@@ -57,6 +58,8 @@ LAST = NOW - dt.timedelta(minutes=50)  # the last session ended 50 minutes ago
         (360, "down", (30, LAST + dt.timedelta(minutes=30))),  # heartbeat expired: 30 min after the last session
         (360, "none", (30, LAST + dt.timedelta(minutes=30))),  # its record is gone too (a week later)
         (120, "none", None),  # an adaptive step of a mailbox without push stays
+        (120, "off", None),  # push not configured: likewise
+        (360, "off", (30, LAST + dt.timedelta(minutes=30))),  # was on push, now not configured: not 6 h
         (120, "down", (30, LAST + dt.timedelta(minutes=30))),
         (30, "down", None),  # already polled every 30 minutes
     ],

@@ -182,3 +182,26 @@ def test_paused_notifications_are_held_back_and_delivered_after(graph, receiver,
         graph.control("PUT", "/notifications", {"paused": False})
     receiver.wait_for(lambda n: n["resourceData"]["id"] == event["id"])
     assert graph.delete(f"/subscriptions/{created.json()['id']}").status_code == 204
+
+
+def test_the_listing_pages_with_next_links_and_never_shows_the_client_state(graph, receiver, mailboxes):
+    """GET /subscriptions as Graph's reference describes it: the app's own subscriptions, ``clientState`` null
+    ("not returned for security purposes"), further pages behind ``@odata.nextLink``."""
+    made = [graph.post("/subscriptions", json={
+        "changeType": "updated", "notificationUrl": receiver.url, "resource": f"/users/{mailboxes[k]}/events",
+        "expirationDateTime": _expiry(), "clientState": f"secret-{k}"}).json()["id"] for k in range(3)]  # fmt: skip
+    try:
+        graph.control("PUT", "/notifications", {"list_page_size": 2})
+        first = graph.get("/subscriptions").json()
+        assert len(first["value"]) == 2 and first["@odata.context"].endswith("$metadata#subscriptions")
+        second = graph.get(first["@odata.nextLink"]).json()
+        assert "@odata.nextLink" not in second
+        listed = first["value"] + second["value"]
+        assert [s["id"] for s in listed] == made
+        assert all(s["clientState"] is None for s in listed)
+        assert graph.get(f"/subscriptions/{made[0]}").json()["clientState"] == "secret-0"
+        assert graph.get("/subscriptions", params={"$skiptoken": "x"}).status_code == 400
+    finally:
+        graph.control("PUT", "/notifications", {"list_page_size": 100})
+        for sub_id in made:
+            graph.delete(f"/subscriptions/{sub_id}")
