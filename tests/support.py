@@ -1,11 +1,16 @@
 """Helpers that several test folders share (fixtures stay in the conftest files): the real Redis server the
-tests use and a clean database on it, and a free loopback port."""
+tests use and a clean database on it, a free loopback port, and ``calsync`` commands run as real processes."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -33,3 +38,55 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# -- calsync as real processes (the worker process tests, the chaos soak) ------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+CALSYNC = str(Path(sys.executable).with_name("calsync"))  # the console script of this virtualenv
+
+
+def start_calsync(args: list[str], env: dict[str, str], log: Path, *, append: bool = False,
+                  new_session: bool = False) -> subprocess.Popen:  # fmt: skip
+    """``calsync <args>`` from the checkout's root, its output (both streams) to ``log``. ``new_session``: its
+    own process group, so that a Ctrl-C of the caller does not reach it (the soak stops its processes itself)."""
+    out = log.open("a" if append else "w")
+    try:
+        return subprocess.Popen([CALSYNC, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=new_session)  # fmt: skip
+    finally:
+        out.close()  # the child holds its own copy
+
+
+def children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (a worker's work horse), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def sigkill_tree(process: subprocess.Popen) -> list[int]:
+    """SIGKILL a process and its children at once (a machine that died: no warm shutdown); the pids killed."""
+    pids = [*children(process.pid), process.pid]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(10)
+    return pids
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> None:
+    """Poll ``predicate`` until it is true; TimeoutError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)

@@ -43,6 +43,9 @@ log = logging.getLogger("calsync.push")
 
 SIDES = ("exchange", "salesforce")
 UNKNOWN = "*"
+# The field that keeps when the last write of the item began (not a version): a version stamped before it is
+# one that write superseded (`sync.push.salesforce_rows` leaves such held rows out).
+STARTED = "started"
 
 
 def echo_key(mailbox_id: int, side: str, item_id: str) -> str:
@@ -82,9 +85,10 @@ def _modstamp_epoch(version: str) -> float | None:
 
 
 def record_writes(redis: Redis, mailbox_id: int, side: str, writes: Iterable[tuple[str, str | None]], *,
-                  now: float | None = None, config: PushConfig = DEFAULT) -> int:  # fmt: skip
+                  now: float | None = None, config: PushConfig = DEFAULT,
+                  started: float | None = None) -> int:  # fmt: skip
     """Remember the (item id, version) pairs a session just wrote (version None: not known, see the module
-    docstring). Returns how many were recorded."""
+    docstring), and with ``started`` when the write began (field `STARTED`). Returns how many were recorded."""
     _check(side)
     now = time.time() if now is None else now
     count = 0
@@ -94,6 +98,8 @@ def record_writes(redis: Redis, mailbox_id: int, side: str, writes: Iterable[tup
                 continue
             key = echo_key(mailbox_id, side, item_id)
             pipe.hset(key, normalize_version(side, version), now)
+            if started is not None:
+                pipe.hset(key, STARTED, started)
             pipe.expire(key, config.echo_ttl)
             count += 1
         if count:
@@ -159,10 +165,12 @@ class _Recording:
         # may make one more session (docs/push.md, "Echo suppression").
         key = writing_key(self._mailbox_id, self.side)
         marked = self._best_effort("not marked in flight", self._redis.set, key, 1, ex=self._config.in_flight_ttl)
+        started = time.time()
         try:
             results = call()
             recorded = self._best_effort("not recorded as echoes", record_writes, self._redis, self._mailbox_id,
-                                         self.side, pairs_of(results), config=self._config)  # fmt: skip
+                                         self.side, pairs_of(results), config=self._config,
+                                         started=started)  # fmt: skip
             self.recorded += recorded or 0
         finally:
             if marked:

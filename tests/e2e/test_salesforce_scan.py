@@ -19,7 +19,7 @@ from calsync.settings import Settings
 from sync import mailboxes
 from sync.models import Mailbox
 from sync.push import salesforce_rows
-from sync.push.echo import RecordingSalesforce
+from sync.push.echo import RecordingExchange, RecordingSalesforce
 from sync.push.requests import pending_requests
 from sync.push.salesforce_rows import ScannedSalesforce
 from sync.push.salesforce_scan import STATE_KEY, SalesforceScanner, ScanConfig, load_watermarks
@@ -73,17 +73,13 @@ def _mailbox_id(engine: Engine, email: str) -> int:
         return mailboxes.find(db, email).id
 
 
-def _session(engine: Engine, email: str | None = None, *, clock=time.time, healthy: float = 180.0,
-             recording: bool = False):  # fmt: skip
-    """A session as a worker runs it: its Salesforce connector wrapped to read the scan's rows (and with
-    ``recording``, to record its writes for the echo check, as `sync.jobs` does)."""
+def _session(engine: Engine, email: str | None = None, *, clock=time.time, healthy: float = 180.0):
+    """A session as a worker runs it: its Salesforce connector wrapped to read the scan's rows."""
     email = email or engine.email
     connectors = engine.connectors(email)
-    mailbox_id = _mailbox_id(engine, email)
-    scanned = ScannedSalesforce(connectors["salesforce"], engine.runtime.redis, mailbox_id,
+    scanned = ScannedSalesforce(connectors["salesforce"], engine.runtime.redis, _mailbox_id(engine, email),
                                 healthy_seconds=healthy, clock=clock)  # fmt: skip
-    salesforce = RecordingSalesforce(scanned, engine.runtime.redis, mailbox_id) if recording else scanned
-    result = run_session(engine.factory, email, salesforce=salesforce, exchange=connectors["exchange"])
+    result = run_session(engine.factory, email, salesforce=scanned, exchange=connectors["exchange"])
     assert result.status == "ok", result.to_json()
     return result, scanned
 
@@ -167,7 +163,7 @@ def test_a_reps_edit_just_after_our_write_is_not_taken_for_its_echo(scan_engine,
     scanner = _ready(engine, world)
 
     outlook.edit(item_id, subject="Renewal (v2)")
-    result, _ = _session(engine, recording=True)  # as a worker runs it: our writes recorded for the echo check
+    result, _ = _recorded_session(engine)  # our writes recorded for the echo check
     assert result.updated["salesforce"] == 1
     record = world.salesforce().find_event("Renewal (v2)")
     world.salesforce().update("Event", record["Id"], Location="Room 4")  # at once: inside the clock margin
@@ -502,3 +498,39 @@ def test_a_salesforce_edit_reaches_outlook_with_the_scan_and_a_worker_only(scan_
             time.sleep(0.5)
     finally:
         procs.stop()
+
+
+def _recorded_session(engine: Engine, *, healthy: float = 180.0):
+    """A session wired as the worker wires it (`sync.jobs`): the scan's rows under the recording of its own writes."""
+    connectors = engine.connectors(engine.email)
+    mailbox_id = _mailbox_id(engine, engine.email)
+    scanned = ScannedSalesforce(connectors["salesforce"], engine.runtime.redis, mailbox_id, healthy_seconds=healthy)
+    salesforce = RecordingSalesforce(scanned, engine.runtime.redis, mailbox_id)
+    exchange = RecordingExchange(connectors["exchange"], engine.runtime.redis, mailbox_id)
+    result = run_session(engine.factory, engine.email, salesforce=salesforce, exchange=exchange)
+    assert result.status == "ok", result.to_json()
+    return result, scanned
+
+
+def test_a_session_before_the_next_scan_never_replays_the_rows_its_own_writes_superseded(scan_engine, world):
+    """Found by the chaos soak (docs/soak.md): the scan holds a record's version from before our session wrote it
+    until its next pass; a session meanwhile read that stale version in its watermark overlap as a Salesforce
+    change: a pair deleted in Outlook came back as a new Outlook item, an Outlook edit written to Salesforce was
+    reverted in Outlook."""
+    engine, sf, outlook = scan_engine, world.salesforce(), world.outlook()
+    doomed = sf.create_event(Subject="Doomed", StartDateTime=at(2, 10), EndDateTime=at(2, 11))
+    sf.create_event(Subject="Kept", StartDateTime=at(3, 10), EndDateTime=at(3, 11))
+    _ready(engine, world)  # held: both Events as created
+    time.sleep(3)  # our writes below begin later than the held versions' SystemModstamp (whole seconds)
+    outlook.delete(outlook.find("Doomed")["id"])
+    outlook.edit(outlook.find("Kept")["id"], subject="Kept (renamed in Outlook)")
+    first, _ = _recorded_session(engine)
+    assert first.deleted["salesforce"] == 1 and first.updated["salesforce"] == 1, first.to_json()
+    assert [e for e in sf.events() if e["Id"] == doomed] == []
+
+    # No scan in between: the scan still holds both Events as they were before that session's writes.
+    again, scanned = _recorded_session(engine)
+    assert scanned.scan_reads == OBJECTS and scanned.fallbacks == []
+    assert again.writes == 0, again.to_json()
+    assert outlook.find("Doomed") is None
+    assert outlook.find("Kept (renamed in Outlook)") is not None and outlook.find("Kept") is None

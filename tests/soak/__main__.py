@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 from tests.soak.runner import Options, run
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +34,15 @@ def main(argv: list[str] | None = None) -> int:
         help="default: PostgreSQL when CALSYNC_TEST_POSTGRES_URL is set, else SQLite",
     )
     parser.add_argument("--no-graph", action="store_true", help="every mailbox on EWS")
+    parser.add_argument(
+        "--no-push", action="store_true", help="no webhook server (Graph change notifications) and no Salesforce scan"
+    )
+    parser.add_argument(
+        "--safety-minutes", type=int, default=2, help="the periodic session under a mailbox whose push is up"
+    )
+    parser.add_argument(
+        "--redis-port", type=int, default=None, help="the soak's own redis-server (default: a free port)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="default: instance/soak/<UTC time>-<seed>")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else secrets.randbelow(10**6)
@@ -63,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             ops_per_second=args.ops_per_second,
             fault_every=args.fault_every,
             graph=not args.no_graph,
+            push=not args.no_push,
+            redis_port=args.redis_port,
+            safety_minutes=args.safety_minutes,
         )
     )
     summary = {
@@ -77,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             "quiesce",
             "sessions",
             "queue",
+            "push",
             "problems",
             "verify",
         )

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.soak.sandbox_admin import SandboxAdmin
-from tests.soak.services import Database, Managed, RedisServer, children
+from tests.soak.services import Database, Managed, RedisServer
+from tests.support import children
 
 log = logging.getLogger("soak.chaos")
 
@@ -29,8 +30,9 @@ KINDS = {
     "worker_sigkill": 22, "scheduler_sigkill": 5, "listener_sigkill": 5, "redis_restart": 12, "postgres_kill": 12,
     "salesforce_503_burst": 10, "salesforce_unavailable_window": 5, "salesforce_lock_row_burst": 5,
     "ews_503_burst": 8, "ews_server_busy_burst": 8, "graph_429_burst": 8, "graph_503_burst": 6,
-    "slow_sandboxes_window": 6,
+    "slow_sandboxes_window": 6, "webhook_restart": 6, "salesforce_scan_sigkill": 4,
 }  # fmt: skip
+NEEDS = {"listener_sigkill": "listener", "webhook_restart": "webhook", "salesforce_scan_sigkill": "scanner"}
 
 
 @dataclass
@@ -94,20 +96,23 @@ def now_iso() -> str:
 class Chaos:
     def __init__(self, rng: random.Random, *, mean_interval: float, supervisor: Supervisor, workers: list[Managed],
                  scheduler: Managed, listener: Managed | None, redis: RedisServer, database: Database,
-                 admin: SandboxAdmin, journal: Path) -> None:  # fmt: skip
+                 admin: SandboxAdmin, journal: Path, webhook: Managed | None = None,
+                 scanner: Managed | None = None) -> None:  # fmt: skip
         self.rng = rng
         self.mean_interval = mean_interval
         self.supervisor = supervisor
         self.workers = workers
         self.scheduler = scheduler
         self.listener = listener
+        self.webhook = webhook  # calsync serve: the Graph webhook
+        self.scanner = scanner  # calsync salesforce-scan
         self.redis = redis
         self.database = database
         self.admin = admin
         self.journal = journal
         self.kinds = {k: w for k, w in KINDS.items()
                       if not (k == "postgres_kill" and not database.postgres)
-                      and not (k == "listener_sigkill" and listener is None)}  # fmt: skip
+                      and not (k in NEEDS and getattr(self, NEEDS[k]) is None)}  # fmt: skip
         self.counts: Counter[str] = Counter()
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -138,8 +143,8 @@ class Chaos:
                 out.write(json.dumps(entry, default=str) + "\n")
 
     # -- process faults -------------------------------------------------------------------------------------------
-    def _sigkill(self, process: Managed) -> dict[str, Any]:
-        down = round(self.rng.uniform(0.5, 8.0), 1)
+    def _sigkill(self, process: Managed, longest: float = 8.0) -> dict[str, Any]:
+        down = round(self.rng.uniform(0.5, longest), 1)
         with self.supervisor.lock:  # killed and given its restart time at once: never taken for a crash
             pids = process.sigkill()
             self.supervisor.restart_at[process.name] = time.monotonic() + down
@@ -164,6 +169,18 @@ class Chaos:
         if not self.listener.alive():
             raise Skipped("the listener is down")
         return self._sigkill(self.listener)
+
+    def webhook_restart(self) -> dict[str, Any]:
+        """The backend serving Graph's webhook dies and comes back: Graph's deliveries meanwhile fail and are not
+        retried (as Graph drops them after its retries), so only the periodic safety net covers those changes."""
+        if not self.webhook.alive():
+            raise Skipped("the webhook server is down")
+        return self._sigkill(self.webhook, longest=10.0)
+
+    def salesforce_scan_sigkill(self) -> dict[str, Any]:
+        if not self.scanner.alive():
+            raise Skipped("the Salesforce scan is down")
+        return self._sigkill(self.scanner)
 
     def redis_restart(self) -> dict[str, Any]:
         down = round(self.rng.uniform(0.5, 6.0), 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import statistics
 import subprocess
 import time
 from collections import Counter, defaultdict
@@ -20,12 +21,12 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.api.graph_notifications import COUNTERS_KEY as GRAPH_WEBHOOK_COUNTERS
 from sync.job_queue import session_queue
-from sync.models import HealthEntry, Link, Mailbox, SyncSession
+from sync.models import GraphSubscription, HealthEntry, LatencySample, Link, Mailbox, SyncSession
 from sync.schedule import ScheduleConfig, enqueue_session
 from tests.e2e.actors import SALESFORCE_CATEGORY
 from tests.soak.ledger import DELETED_EXCHANGE, DELETED_SALESFORCE, LIVE, UNCERTAIN, UNSHARED, Ledger
-from tests.soak.services import CALSYNC, ROOT
 from tests.soak.workload import (
     Workload,
     exchange_fields,
@@ -34,6 +35,7 @@ from tests.soak.workload import (
     salesforce_fields,
     token_of,
 )
+from tests.support import CALSYNC, ROOT
 
 log = logging.getLogger("soak.checks")
 
@@ -239,3 +241,35 @@ def verify_problems(report: dict[str, Any]) -> list[str]:
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def check_push(redis: Redis, factory: sessionmaker[Session], graph_push: bool) -> tuple[list[str], dict[str, Any]]:
+    """What push did: the Graph webhook's counters, the sessions by trigger and backend, and the writes a session
+    started by push made (`LatencySample`, by direction and backend, with their median delay after the edit).
+    With Graph push on, Graph edits must have reached Salesforce by push: a run in which no Graph notification led
+    to a session writing an Outlook edit to Salesforce is a problem (the safety net alone converged it)."""
+    with factory() as db:
+        backends = {m.id: m.backend for m in db.scalars(select(Mailbox))}
+        triggers = Counter(f"{backends.get(mailbox_id)}:{trigger}" for mailbox_id, trigger in
+                           db.execute(select(SyncSession.mailbox_id, SyncSession.trigger)))  # fmt: skip
+        samples: dict[str, list[float]] = defaultdict(list)
+        for mailbox_id, direction, seconds, trigger in db.execute(
+            select(LatencySample.mailbox_id, LatencySample.direction, LatencySample.seconds, LatencySample.trigger)
+        ):
+            samples[f"{backends.get(mailbox_id)}:{direction}:{trigger}"].append(seconds)
+        subscriptions = db.scalar(select(func.count()).select_from(GraphSubscription)) or 0
+    webhook = {k.decode(): int(v) for k, v in redis.hgetall(GRAPH_WEBHOOK_COUNTERS).items()}
+    latency = {key: {"writes": len(values), "median_s": round(statistics.median(values), 1)}
+               for key, values in sorted(samples.items())}  # fmt: skip
+    problems = []
+    if graph_push:
+        if not webhook.get("enqueued"):
+            problems.append(f"the Graph webhook enqueued no session (its counters: {webhook})")
+        if not samples.get("graph:outlook_to_salesforce:push"):
+            problems.append("no Outlook edit of a Graph mailbox reached Salesforce in a session started by push")
+    return problems, {
+        "graph_webhook": webhook,
+        "graph_subscriptions_at_end": subscriptions,
+        "sessions_by_backend_trigger": dict(sorted(triggers.items())),
+        "writes_by_trigger": latency,
+    }

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 from redis import Redis
 
 from calsync.database import make_engine, make_session_factory, upgrade
@@ -26,8 +27,9 @@ from tests.soak import checks
 from tests.soak.chaos import Chaos, Supervisor
 from tests.soak.ledger import Ledger
 from tests.soak.sandbox_admin import SandboxAdmin
-from tests.soak.services import CALSYNC, ROOT, Database, Managed, RedisServer, SandboxProcess
+from tests.soak.services import Database, Managed, RedisServer, SandboxProcess
 from tests.soak.workload import Workload
+from tests.support import CALSYNC, ROOT, free_port, wait_for
 
 log = logging.getLogger("soak")
 
@@ -43,11 +45,16 @@ class Options:
     fault_every: float = 30.0  # mean seconds between two faults
     populate: int = 4  # items per mailbox before the processes start
     graph: bool = True  # Exchange Online mailboxes alternate between Graph and EWS
+    push: bool = True  # the webhook (calsync serve over https) and calsync salesforce-scan run too
+    redis_port: int | None = None  # the soak's own redis-server; None: a free port
+    safety_minutes: int = 2  # CALSYNC_PUSH_SAFETY_INTERVAL_MINUTES: the poll under a mailbox whose push is up
 
 
-def process_env(options: Options, info_path: Path, database_url: str, redis_url: str) -> dict[str, str]:
-    """The environment of every calsync process: the sandboxes, the soak's database and Redis, and a fast
-    schedule (every mailbox due each minute, short locks so a killed worker's session is handed back soon)."""
+def process_env(options: Options, info_path: Path, database_url: str, redis_url: str,
+                public_url: str = "") -> dict[str, str]:  # fmt: skip
+    """The environment of every calsync process: the sandboxes, the soak's database and Redis, the backend's
+    https address (Graph's webhook), and a fast schedule (every mailbox due each minute, short locks so a killed
+    worker's session is handed back soon)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALSYNC_", "SALESFORCE_", "EXCHANGE_", "GRAPH_"))}
     env.update(
         CALSYNC_ENV="test", CALSYNC_SANDBOX_INFO=str(info_path), DATABASE_URL=database_url, REDIS_URL=redis_url,
@@ -55,10 +62,13 @@ def process_env(options: Options, info_path: Path, database_url: str, redis_url:
         CALSYNC_LOCK_TTL="9", CALSYNC_JOB_RETRIES="3", CALSYNC_JOB_RETRY_INTERVALS="2,5,10",
         CALSYNC_JOB_TIMEOUT="300", CALSYNC_HTTP_TIMEOUT="20", PYTHONUNBUFFERED="1",
         CALSYNC_SANDBOX_REPS=str(options.mailboxes),
-        # Push (the listener, Graph subscriptions) stretches a mailbox's periodic sessions to a 6 h safety net;
-        # the soak serves no webhook for Graph notifications, so the net stays at the one-minute schedule.
-        CALSYNC_PUSH_SAFETY_INTERVAL_MINUTES="1", CALSYNC_PUSH_FALLBACK_INTERVAL_MINUTES="1",
+        # Push (the listener, Graph subscriptions, the Salesforce scan) stretches a mailbox's periodic sessions to
+        # a safety net (6 h by default) while its channel is up: here a couple of minutes, so that sessions are
+        # mostly push-driven and a change whose notification was lost (the webhook down) still syncs in the run.
+        CALSYNC_PUSH_SAFETY_INTERVAL_MINUTES=str(options.safety_minutes), CALSYNC_PUSH_FALLBACK_INTERVAL_MINUTES="1",
     )  # fmt: skip
+    if public_url:
+        env["CALSYNC_PUBLIC_URL"] = public_url
     return env
 
 
@@ -73,7 +83,7 @@ def run(options: Options) -> dict[str, Any]:
     log.info("soak: seed %d, %g minutes, %d mailboxes, work directory %s", options.seed, options.minutes,
              options.mailboxes, workdir)  # fmt: skip
     rng = random.Random(options.seed)
-    redis_server = RedisServer(workdir)
+    redis_server = RedisServer(workdir, options.redis_port)
     database = Database(workdir, options.postgres_admin_url)
     sandbox = SandboxProcess(workdir, options.mailboxes, process_env(options, workdir / "sandbox.json", "", ""))
     processes: list[Managed] = []
@@ -87,7 +97,9 @@ def run(options: Options) -> dict[str, Any]:
         database.create()
         upgrade(database.url)  # once, before any process: two workers must not migrate a fresh database at once
         info = sandbox.start()
-        env = process_env(options, sandbox.info_path, database.url, redis_server.url)
+        webhook_port = free_port()
+        public_url = f"https://localhost:{webhook_port}" if options.push else ""
+        env = process_env(options, sandbox.info_path, database.url, redis_server.url, public_url)
         settings = Settings.from_env(env)
         engine = make_engine(database.url)
         factory = make_session_factory(engine)
@@ -105,16 +117,29 @@ def run(options: Options) -> dict[str, Any]:
         listener = None
         if has_command("listener", env):
             listener = Managed("listener", ["listener"], env, workdir / "listener.log")
-        processes = [*workers, scheduler, *([listener] if listener else [])]
+        webhook = scanner = None
+        if options.push:
+            # The backend as an operator serves it to Graph: https on a certificate from a CA that Graph trusts
+            # (the sandboxes' own, which the Graph sandbox validates notification URLs against).
+            tls = workdir / "sandbox" / "tls"
+            webhook = Managed("webhook", ["serve", "--host", "127.0.0.1", "--port", str(webhook_port), "--cert-file",
+                                          str(tls / "server.pem"), "--key-file", str(tls / "server-key.pem")],
+                              env, workdir / "webhook.log")  # fmt: skip
+            if has_command("salesforce-scan", env):
+                scanner = Managed("salesforce-scan", ["salesforce-scan"], env, workdir / "salesforce-scan.log")
+        processes = [*workers, scheduler, *(p for p in (webhook, listener, scanner) if p is not None)]
         report["processes"] = [p.name for p in processes]
         for process in processes:
             process.start()
+            if process is webhook:
+                wait_for(lambda: webhook_up(public_url, info), 60, "the webhook server")
         supervisor = Supervisor(processes)
         supervisor.start()
         admin = SandboxAdmin(info)
         chaos = Chaos(random.Random(rng.random()), mean_interval=options.fault_every, supervisor=supervisor,
                       workers=workers, scheduler=scheduler, listener=listener, redis=redis_server,
-                      database=database, admin=admin, journal=workdir / "faults.jsonl")  # fmt: skip
+                      database=database, admin=admin, journal=workdir / "faults.jsonl", webhook=webhook,
+                      scanner=scanner)  # fmt: skip
 
         started = dt.datetime.now(dt.UTC)
         chaos.start()
@@ -162,6 +187,7 @@ def run(options: Options) -> dict[str, Any]:
             factory, started, ended, max_gap=dt.timedelta(minutes=4)
         )
         problems["queue"], report["queue"] = checks.check_queue(redis, config, factory)
+        problems["push"], report["push"] = checks.check_push(redis, factory, options.push and options.graph)
         redis.close()
         problems["processes"] = [f"{f['process']} exited by itself at {f['at']} (rc {f['returncode']})"
                                  for f in supervisor.findings]  # fmt: skip
@@ -186,6 +212,15 @@ def run(options: Options) -> dict[str, Any]:
         redis_server.stop()
         database.drop()
         (workdir / "report.json").write_text(json.dumps(report, indent=2, default=str))
+
+
+def webhook_up(public_url: str, info: dict[str, Any]) -> bool:
+    try:
+        answer = requests.get(public_url + "/api/v1/health", verify=info["graph"]["ca_file"], timeout=5)
+    except requests.RequestException:
+        return False
+    answer.close()
+    return True  # any answer over https: it serves
 
 
 def add_mailboxes(factory, info: dict[str, Any], options: Options) -> list[str]:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,19 +21,9 @@ from redis import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.support import free_port
+from tests.support import free_port, sigkill_tree, start_calsync, wait_for
 
 log = logging.getLogger("soak")
-CALSYNC = str(Path(sys.executable).with_name("calsync"))  # the console script of this virtualenv
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 # -- Redis -------------------------------------------------------------------------------------------------------
@@ -153,13 +140,9 @@ class Managed:
     unexpected_exits: list[dict] = field(default_factory=list)
 
     def start(self) -> None:
-        out = self.log_path.open("a")
-        out.write(f"\n=== start {self.starts + 1} at {time.strftime('%H:%M:%S')} ===\n")
-        out.flush()
-        self.process = subprocess.Popen(
-            [CALSYNC, *self.args], env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        with self.log_path.open("a") as out:
+            out.write(f"\n=== start {self.starts + 1} at {time.strftime('%H:%M:%S')} ===\n")
+        self.process = start_calsync(self.args, self.env, self.log_path, append=True, new_session=True)
         self.starts += 1
         self.killed_by_soak = False
 
@@ -170,15 +153,8 @@ class Managed:
         """SIGKILL the process and its children (a worker's work horse): a machine that died."""
         if not self.alive():
             return []
-        pids = [*children(self.process.pid), self.process.pid]
         self.killed_by_soak = True
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.process.wait(10)
-        return pids
+        return sigkill_tree(self.process)
 
     def stop(self, timeout: float = 30) -> int | None:
         """SIGTERM (a worker finishes its session: warm shutdown), SIGKILL after ``timeout``."""
@@ -198,19 +174,6 @@ class Managed:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 class SandboxProcess:

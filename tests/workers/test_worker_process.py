@@ -8,9 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,10 +24,8 @@ from sync.models import SyncSession
 from sync.schedule import Scheduler, enqueue_session, job_id, lock_key, schedule_config
 from sync.worker_names import holder
 from tests.e2e.actors import at
+from tests.support import CALSYNC, ROOT, sigkill_tree, start_calsync, wait_for
 from tests.workers.conftest import REDIS_URL
-
-ROOT = Path(__file__).resolve().parents[2]
-CALSYNC = str(Path(sys.executable).with_name("calsync"))  # the console script of this virtualenv
 
 
 def _env(sandbox_info_file: Path, database_url: str) -> dict[str, str]:
@@ -42,30 +38,7 @@ def _env(sandbox_info_file: Path, database_url: str) -> dict[str, str]:
 
 
 def _start_worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [CALSYNC, "worker", "--burst", "--name", name],
-        env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return start_calsync(["worker", "--burst", "--name", name], env, log)
 
 
 def test_sigkilled_worker_session_runs_again_and_converges(world, engine, redis, sandbox_info_file, tmp_path):
@@ -91,11 +64,9 @@ def test_sigkilled_worker_session_runs_again_and_converges(world, engine, redis,
     writes_before = sandbox.writes
     first = _start_worker(env, tmp_path / "worker1.log", "doomed")
     try:
-        _wait(lambda: sandbox.writes > writes_before or first.poll() is not None, 60, "the Salesforce creates")
+        wait_for(lambda: sandbox.writes > writes_before or first.poll() is not None, 60, "the Salesforce creates")
         assert first.poll() is None, (tmp_path / "worker1.log").read_text()
-        for pid in [*_children(first.pid), first.pid]:  # the work horse and the worker: a dead machine
-            os.kill(pid, signal.SIGKILL)
-        first.wait(10)
+        sigkill_tree(first)  # the work horse and the worker: a dead machine
     finally:
         if first.poll() is None:
             first.kill()
@@ -107,7 +78,7 @@ def test_sigkilled_worker_session_runs_again_and_converges(world, engine, redis,
 
     scheduler = Scheduler(redis, engine.factory, config, interval=1)
     assert scheduler.tick().abandoned == []  # the lock still stands: the session might be alive
-    _wait(lambda: not redis.exists(lock_key(mailbox_id)), config.lock_ttl + 2, "the lock to expire")
+    wait_for(lambda: not redis.exists(lock_key(mailbox_id)), config.lock_ttl + 2, "the lock to expire")
     time.sleep(0.1)
     report = scheduler.tick()
     scheduler.close()
@@ -135,8 +106,7 @@ def test_sigkilled_worker_session_runs_again_and_converges(world, engine, redis,
 
 
 def _scheduler(env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([CALSYNC, "scheduler", "--interval", "0.2"], env=env, cwd=ROOT, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)  # fmt: skip
+    return start_calsync(["scheduler", "--interval", "0.2"], env, log)
 
 
 def _enqueued(log: Path) -> int:
@@ -156,7 +126,7 @@ def test_two_scheduler_processes_enqueue_each_session_once_and_fail_over(redis, 
     logs = [tmp_path / "scheduler-a.log", tmp_path / "scheduler-b.log"]
     procs = [_scheduler(env, log) for log in logs]
     try:
-        _wait(lambda: queue.count >= 20, 60, "the first pass")
+        wait_for(lambda: queue.count >= 20, 60, "the first pass")
         time.sleep(2)  # ten more passes of each: nothing more is due, and the follower never acts
         assert sorted(queue.job_ids) == sorted(job_id(i) for i in ids)
         leaders = [i for i, log in enumerate(logs) if "this scheduler is the leader" in log.read_text()]
@@ -171,7 +141,7 @@ def test_two_scheduler_processes_enqueue_each_session_once_and_fail_over(redis, 
             newcomer = mailboxes.add(db, "newcomer@calsync.example", "005000000000000099")
             db.commit()
             new_id = newcomer.id
-        _wait(lambda: job_id(new_id) in queue.job_ids, 30, "the follower to take over")
+        wait_for(lambda: job_id(new_id) in queue.job_ids, 30, "the follower to take over")
         assert "this scheduler is the leader" in logs[1 - leaders[0]].read_text()
         assert _enqueued(logs[1 - leaders[0]]) == 1 and queue.count == 21
         assert follower.poll() is None
@@ -192,11 +162,10 @@ def test_a_named_worker_restarts_after_a_sigkill_and_a_live_name_is_refused(redi
     """Found by the chaos soak (docs/soak.md): a ``--name``d worker killed outright left its name "active" in Redis,
     so its restart exited with RQ's traceback until the name's key expired (up to 7 minutes)."""
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, PYTHONPATH=str(ROOT))
-    first = subprocess.Popen([CALSYNC, "worker", "--name", "steady"], env=env, cwd=ROOT,
-                             stdout=(tmp_path / "first.log").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+    first = start_calsync(["worker", "--name", "steady"], env, tmp_path / "first.log")
     second = None
     try:
-        _wait(lambda: _holder_pid(redis, "steady") == str(first.pid), 60, "the first worker's birth")
+        wait_for(lambda: _holder_pid(redis, "steady") == str(first.pid), 60, "the first worker's birth")
         # A second worker under the same name while the first lives: one clear line, no traceback.
         twin = subprocess.run([CALSYNC, "worker", "--name", "steady"], env=env, cwd=ROOT, capture_output=True,
                               text=True, timeout=60)  # fmt: skip
@@ -205,9 +174,8 @@ def test_a_named_worker_restarts_after_a_sigkill_and_a_live_name_is_refused(redi
         first.kill()  # no clean shutdown: its name stays registered as active
         first.wait(10)
         assert _holder_pid(redis, "steady") == str(first.pid)
-        second = subprocess.Popen([CALSYNC, "worker", "--name", "steady"], env=env, cwd=ROOT,
-                                  stdout=(tmp_path / "second.log").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
-        _wait(lambda: _holder_pid(redis, "steady") == str(second.pid) or second.poll() is not None, 60,
+        second = start_calsync(["worker", "--name", "steady"], env, tmp_path / "second.log")
+        wait_for(lambda: _holder_pid(redis, "steady") == str(second.pid) or second.poll() is not None, 60,
               "the second worker's birth")  # fmt: skip
         assert second.poll() is None, (tmp_path / "second.log").read_text()
         assert "held by a dead worker: taken over" in (tmp_path / "second.log").read_text()
