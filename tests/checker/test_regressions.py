@@ -99,3 +99,20 @@ def test_a_bad_location_replaced_by_an_edit_syncs(checker_db) -> None:
     """A checker bug found by bench/checker.py (#11): an edit of the bad location fixes the item like ``fix``."""
     history.run(checker_db, [("create", "exchange", True), ("sync", None), ("bad", 0),
                              ("edit", "exchange", 0, "location", 0)])  # fmt: skip
+
+
+def test_the_same_edit_on_both_sides_after_a_policy_switch_is_not_taken_for_an_echo(checker_db) -> None:
+    """A checker bug found by the fast tier (#2): under a kind switched off, the next session deletes the Outlook
+    copy of a Salesforce meeting; a twin edit made between the switch and that session is not what it writes."""
+    history.run(checker_db, [("create", "salesforce", True), ("sync", None), ("policy", "direction", "off"),
+                             ("twin", 0, "location", 2)])  # fmt: skip
+
+
+def test_an_edit_back_to_the_synced_value_leaves_the_other_sides_edit_to_win(checker_db) -> None:
+    """A checker bug found by the fast tier (#1): Outlook's subject edited away from the synced value and back
+    is no change since the base, so Salesforce's edit of it is the one that syncs (not a conflict Outlook wins)."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", None),
+                                     ("edit", "exchange", 0, "subject", 1), ("sync", None), ("twin", 0, "subject", 0),
+                                     ("edit", "exchange", 0, "subject", 1)])  # fmt: skip
+    [m] = world.meetings
+    assert world.projection("exchange", world.items_of(m)["exchange"][0])["subject"] == "T1 s0"

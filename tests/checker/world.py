@@ -202,6 +202,7 @@ class World:
     # A policy changed since the last session that finished: its writes (a kind switched off deletes the copies,
     # a masking policy rewrites) may touch any pair, so a twin edit made meanwhile is not free (#2).
     policy_switched: bool = False
+    _policies: tuple[dict[str, Any], PolicySet] | None = field(default=None, repr=False)
 
     @classmethod
     def fresh(cls, db: Backend, **settings: Any) -> World:
@@ -216,9 +217,16 @@ class World:
     # -- policies -------------------------------------------------------------------------------------------
     @property
     def policies(self) -> PolicySet:
+        """The `PolicySet` of the current settings (made again only after a switch)."""
         s = self.settings
-        event_policy = Policy(**{k: v for k, v in s.items() if k != "guard"})
-        return PolicySet({"event": event_policy}, guard=MassDeletionGuard(min_count=s["guard"]))
+        made = self._policies
+        if made is None or made[0] != s:
+            event_policy = Policy(**{k: v for k, v in s.items() if k != "guard"})
+            made = self._policies = (
+                dict(s),
+                PolicySet({"event": event_policy}, guard=MassDeletionGuard(min_count=s["guard"])),
+            )
+        return made[1]
 
     def set_policy(self, name: str, value: Any) -> None:
         self.settings[name] = value
@@ -316,7 +324,15 @@ class World:
         name = FIELD_OF[what]
         now = self.projection(side, item_id)
         if now is not None:
-            m.pending.setdefault(name, {})[side] = now[name]
+            edits = m.pending.setdefault(name, {})
+            if name in m.agreed and now[name] == m.agreed[name] and not self.database_lost:
+                # Back to the value both sides last agreed on (the base): no change since the base on this side
+                # (docs/invariants.md #1), so the other side's edit, if any, is the one to sync.
+                edits.pop(side, None)
+                if not edits:
+                    del m.pending[name]
+            else:
+                edits[side] = now[name]
             if self.database_lost:
                 m.free.add(name)
         return True
