@@ -116,3 +116,16 @@ def test_an_edit_back_to_the_synced_value_leaves_the_other_sides_edit_to_win(che
                                      ("edit", "exchange", 0, "subject", 1)])  # fmt: skip
     [m] = world.meetings
     assert world.projection("exchange", world.items_of(m)["exchange"][0])["subject"] == "T1 s0"
+
+
+def test_a_create_cut_short_is_not_retried_in_salesforce_under_downsync_only(checker_db) -> None:
+    """Found by the fast tier (#8), fixed in `sync.planner.rules._missing_side`: an Outlook item's upsert failed
+    (Salesforce busy), the kind switched to downsync_only, and the next session retried the create in Salesforce,
+    a side the direction makes read-only. The pending create now waits; back under two_way it goes up."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", ("busy", 1)),
+                                     ("policy", "direction", "downsync_only"), ("sync", None)])  # fmt: skip
+    [m] = world.meetings
+    assert world.items_of(m)["salesforce"] == []
+    history.apply_step(world, ("policy", "direction", "two_way"))
+    history.apply_step(world, ("converge",))
+    assert len(world.items_of(m)["salesforce"]) == 1
