@@ -129,3 +129,12 @@ def test_a_create_cut_short_is_not_retried_in_salesforce_under_downsync_only(che
     history.apply_step(world, ("policy", "direction", "two_way"))
     history.apply_step(world, ("converge",))
     assert len(world.items_of(m)["salesforce"]) == 1
+
+
+def test_a_bad_location_set_while_the_database_was_lost_may_be_replaced_by_the_conflict_winner(checker_db) -> None:
+    """A checker bug found by the fast tier (#11): with no base, Salesforce's location wins the adopted pair's
+    conflict (EDIT_WHILE_DATABASE_LOST) and replaces the value it cannot hold: the item is fixed, not stuck."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("lose", "database"),
+                                     ("bad", 0), ("policy", "conflict_winner", "salesforce")])  # fmt: skip
+    [m] = world.meetings
+    assert not m.bad and world.open_health() == []

@@ -165,6 +165,9 @@ class Meeting:
     unshared: bool = False
     reshared_after_loss: bool = False  # shared again after its Salesforce record went
     bad: bool = False  # holds a value Salesforce cannot (a 300-character location)
+    # Made bad while the database was lost: the adopted pair has no base, so the conflict winner may replace the
+    # bad value (EDIT_WHILE_DATABASE_LOST in test_regressions.py), which fixes the item.
+    bad_while_lost: bool = False
     # Deleted on one side before a lost database: the known bug of test_regressions.py
     # (LOST_DATABASE_AFTER_DELETION) brings it back; #3 is not checked on it until that is fixed.
     lost_tombstone: bool = False
@@ -364,6 +367,7 @@ class World:
         value = BAD_LOCATION if bad else f"{m.token} fixed"
         MemoryCalendar.update(self.calendar, [ItemChange(ids[0], None, {"location": value})])
         m.bad = bad
+        m.bad_while_lost = bad and self.database_lost
         if not bad:
             m.pending.setdefault("location", {})["exchange"] = value
         return True
