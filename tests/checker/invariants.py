@@ -215,7 +215,7 @@ def check_converged(world: World) -> None:
     for m in world.meetings:
         ids = world.items_of(m)
         goes_up = s["direction"] in ("two_way", "upsync_only") and s["private_items"] == "full"
-        if m.bad and m.bad_while_lost and ids["exchange"]:
+        if m.bad and m.bad_contested and ids["exchange"]:
             m.bad = world.ex_items()[ids["exchange"][0]].get("location") == BAD_LOCATION
         if m.bad:
             if m.unshared or m.deleted or not goes_up:

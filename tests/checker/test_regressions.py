@@ -138,3 +138,12 @@ def test_a_bad_location_set_while_the_database_was_lost_may_be_replaced_by_the_c
                                      ("bad", 0), ("policy", "conflict_winner", "salesforce")])  # fmt: skip
     [m] = world.meetings
     assert not m.bad and world.open_health() == []
+
+
+def test_a_bad_location_against_a_salesforce_edit_may_lose_the_conflict(checker_db) -> None:
+    """A checker bug found by the fast tier (#11): both sides changed the location since the base (the same edit,
+    then a value Salesforce cannot hold in Outlook); Salesforce wins the conflict, which replaces the bad value."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("twin", 0, "location", 0),
+                                     ("bad", 0), ("policy", "conflict_winner", "salesforce")])  # fmt: skip
+    [m] = world.meetings
+    assert not m.bad and world.open_health() == []

@@ -165,9 +165,10 @@ class Meeting:
     unshared: bool = False
     reshared_after_loss: bool = False  # shared again after its Salesforce record went
     bad: bool = False  # holds a value Salesforce cannot (a 300-character location)
-    # Made bad while the database was lost: the adopted pair has no base, so the conflict winner may replace the
-    # bad value (EDIT_WHILE_DATABASE_LOST in test_regressions.py), which fixes the item.
-    bad_while_lost: bool = False
+    # Made bad against a Salesforce edit of the location since the base, or while the database was lost (no base:
+    # EDIT_WHILE_DATABASE_LOST in test_regressions.py): the conflict winner may replace the bad value, which fixes
+    # the item.
+    bad_contested: bool = False
     # Deleted on one side before a lost database: the known bug of test_regressions.py
     # (LOST_DATABASE_AFTER_DELETION) brings it back; #3 is not checked on it until that is fixed.
     lost_tombstone: bool = False
@@ -324,6 +325,8 @@ class World:
             MemoryOrg.update(self.org, "Event", [{"Id": item_id, **record}])
         if what == "location" and side == "exchange":
             m.bad = False  # a new location replaces the one Salesforce could not hold
+        if what == "location" and side == "salesforce" and m.bad:
+            m.bad_contested = True
         name = FIELD_OF[what]
         now = self.projection(side, item_id)
         if now is not None:
@@ -367,7 +370,7 @@ class World:
         value = BAD_LOCATION if bad else f"{m.token} fixed"
         MemoryCalendar.update(self.calendar, [ItemChange(ids[0], None, {"location": value})])
         m.bad = bad
-        m.bad_while_lost = bad and self.database_lost
+        m.bad_contested = bad and (self.database_lost or "salesforce" in m.pending.get("location", {}))
         if not bad:
             m.pending.setdefault("location", {})["exchange"] = value
         return True
