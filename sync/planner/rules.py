@@ -730,6 +730,11 @@ def _missing_side(
         return [Unlink(sync_key=key, reason="exchange_deleted", exchange_deleted=True)]
     if ex is not None and ex.type is ChangeType.UNSHARED:
         return [Unlink(sync_key=key, reason="unshared")]
+    if policy.direction is Direction.DOWNSYNC_ONLY:
+        # The create was cut short, then the kind became downsync_only: Salesforce is read-only now
+        # (docs/invariants.md #8), so the create waits, pending, for a direction that sends items up (found by the
+        # checker: a busy upsert, a switch to downsync_only, then the retry).
+        return []
     return _recreate(ctx, link, policy, Side.SALESFORCE, ex, ex_cur, revert=False)
 
 

@@ -31,7 +31,7 @@ from sync.mapping.exchange import SYNC_KEY_ATTR
 from sync.mapping.salesforce import SYNC_KEY_FIELD
 from sync.planner.model import canonical_order
 from sync.store import as_store
-from tests.checker.world import SIDES, Meeting, World
+from tests.checker.world import BAD_LOCATION, SIDES, Meeting, World
 
 SYMMETRIC = ("subject", "when", "location", "is_private", "show_as")
 
@@ -215,6 +215,8 @@ def check_converged(world: World) -> None:
     for m in world.meetings:
         ids = world.items_of(m)
         goes_up = s["direction"] in ("two_way", "upsync_only") and s["private_items"] == "full"
+        if m.bad and m.bad_contested and ids["exchange"]:
+            m.bad = world.ex_items()[ids["exchange"][0]].get("location") == BAD_LOCATION
         if m.bad:
             if m.unshared or m.deleted or not goes_up:
                 continue

@@ -99,3 +99,51 @@ def test_a_bad_location_replaced_by_an_edit_syncs(checker_db) -> None:
     """A checker bug found by bench/checker.py (#11): an edit of the bad location fixes the item like ``fix``."""
     history.run(checker_db, [("create", "exchange", True), ("sync", None), ("bad", 0),
                              ("edit", "exchange", 0, "location", 0)])  # fmt: skip
+
+
+def test_the_same_edit_on_both_sides_after_a_policy_switch_is_not_taken_for_an_echo(checker_db) -> None:
+    """A checker bug found by the fast tier (#2): under a kind switched off, the next session deletes the Outlook
+    copy of a Salesforce meeting; a twin edit made between the switch and that session is not what it writes."""
+    history.run(checker_db, [("create", "salesforce", True), ("sync", None), ("policy", "direction", "off"),
+                             ("twin", 0, "location", 2)])  # fmt: skip
+
+
+def test_an_edit_back_to_the_synced_value_leaves_the_other_sides_edit_to_win(checker_db) -> None:
+    """A checker bug found by the fast tier (#1): Outlook's subject edited away from the synced value and back
+    is no change since the base, so Salesforce's edit of it is the one that syncs (not a conflict Outlook wins)."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", None),
+                                     ("edit", "exchange", 0, "subject", 1), ("sync", None), ("twin", 0, "subject", 0),
+                                     ("edit", "exchange", 0, "subject", 1)])  # fmt: skip
+    [m] = world.meetings
+    assert world.projection("exchange", world.items_of(m)["exchange"][0])["subject"] == "T1 s0"
+
+
+def test_a_create_cut_short_is_not_retried_in_salesforce_under_downsync_only(checker_db) -> None:
+    """Found by the fast tier (#8), fixed in `sync.planner.rules._missing_side`: an Outlook item's upsert failed
+    (Salesforce busy), the kind switched to downsync_only, and the next session retried the create in Salesforce,
+    a side the direction makes read-only. The pending create now waits; back under two_way it goes up."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", ("busy", 1)),
+                                     ("policy", "direction", "downsync_only"), ("sync", None)])  # fmt: skip
+    [m] = world.meetings
+    assert world.items_of(m)["salesforce"] == []
+    history.apply_step(world, ("policy", "direction", "two_way"))
+    history.apply_step(world, ("converge",))
+    assert len(world.items_of(m)["salesforce"]) == 1
+
+
+def test_a_bad_location_set_while_the_database_was_lost_may_be_replaced_by_the_conflict_winner(checker_db) -> None:
+    """A checker bug found by the fast tier (#11): with no base, Salesforce's location wins the adopted pair's
+    conflict (EDIT_WHILE_DATABASE_LOST) and replaces the value it cannot hold: the item is fixed, not stuck."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("lose", "database"),
+                                     ("bad", 0), ("policy", "conflict_winner", "salesforce")])  # fmt: skip
+    [m] = world.meetings
+    assert not m.bad and world.open_health() == []
+
+
+def test_a_bad_location_against_a_salesforce_edit_may_lose_the_conflict(checker_db) -> None:
+    """A checker bug found by the fast tier (#11): both sides changed the location since the base (the same edit,
+    then a value Salesforce cannot hold in Outlook); Salesforce wins the conflict, which replaces the bad value."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("twin", 0, "location", 0),
+                                     ("bad", 0), ("policy", "conflict_winner", "salesforce")])  # fmt: skip
+    [m] = world.meetings
+    assert not m.bad and world.open_health() == []

@@ -165,6 +165,10 @@ class Meeting:
     unshared: bool = False
     reshared_after_loss: bool = False  # shared again after its Salesforce record went
     bad: bool = False  # holds a value Salesforce cannot (a 300-character location)
+    # Made bad against a Salesforce edit of the location since the base, or while the database was lost (no base:
+    # EDIT_WHILE_DATABASE_LOST in test_regressions.py): the conflict winner may replace the bad value, which fixes
+    # the item.
+    bad_contested: bool = False
     # Deleted on one side before a lost database: the known bug of test_regressions.py
     # (LOST_DATABASE_AFTER_DELETION) brings it back; #3 is not checked on it until that is fixed.
     lost_tombstone: bool = False
@@ -202,6 +206,7 @@ class World:
     # A policy changed since the last session that finished: its writes (a kind switched off deletes the copies,
     # a masking policy rewrites) may touch any pair, so a twin edit made meanwhile is not free (#2).
     policy_switched: bool = False
+    _policies: tuple[dict[str, Any], PolicySet] | None = field(default=None, repr=False)
 
     @classmethod
     def fresh(cls, db: Backend, **settings: Any) -> World:
@@ -216,9 +221,16 @@ class World:
     # -- policies -------------------------------------------------------------------------------------------
     @property
     def policies(self) -> PolicySet:
+        """The `PolicySet` of the current settings (made again only after a switch)."""
         s = self.settings
-        event_policy = Policy(**{k: v for k, v in s.items() if k != "guard"})
-        return PolicySet({"event": event_policy}, guard=MassDeletionGuard(min_count=s["guard"]))
+        made = self._policies
+        if made is None or made[0] != s:
+            event_policy = Policy(**{k: v for k, v in s.items() if k != "guard"})
+            made = self._policies = (
+                dict(s),
+                PolicySet({"event": event_policy}, guard=MassDeletionGuard(min_count=s["guard"])),
+            )
+        return made[1]
 
     def set_policy(self, name: str, value: Any) -> None:
         self.settings[name] = value
@@ -313,10 +325,20 @@ class World:
             MemoryOrg.update(self.org, "Event", [{"Id": item_id, **record}])
         if what == "location" and side == "exchange":
             m.bad = False  # a new location replaces the one Salesforce could not hold
+        if what == "location" and side == "salesforce" and m.bad:
+            m.bad_contested = True
         name = FIELD_OF[what]
         now = self.projection(side, item_id)
         if now is not None:
-            m.pending.setdefault(name, {})[side] = now[name]
+            edits = m.pending.setdefault(name, {})
+            if name in m.agreed and now[name] == m.agreed[name] and not self.database_lost:
+                # Back to the value both sides last agreed on (the base): no change since the base on this side
+                # (docs/invariants.md #1), so the other side's edit, if any, is the one to sync.
+                edits.pop(side, None)
+                if not edits:
+                    del m.pending[name]
+            else:
+                edits[side] = now[name]
             if self.database_lost:
                 m.free.add(name)
         return True
@@ -348,6 +370,7 @@ class World:
         value = BAD_LOCATION if bad else f"{m.token} fixed"
         MemoryCalendar.update(self.calendar, [ItemChange(ids[0], None, {"location": value})])
         m.bad = bad
+        m.bad_contested = bad and (self.database_lost or "salesforce" in m.pending.get("location", {}))
         if not bad:
             m.pending.setdefault("location", {})["exchange"] = value
         return True
