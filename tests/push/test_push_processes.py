@@ -35,6 +35,7 @@ from tests.push.conftest import REDIS_URL
 ROOT = Path(__file__).resolve().parents[2]
 CALSYNC = str(Path(sys.executable).with_name("calsync"))  # the console script of this virtualenv
 COALESCE = 5.0  # CALSYNC_PUSH_COALESCE_SECONDS, its default
+BATCH = 15.0  # CALSYNC_PUSH_BATCH_SECONDS, its default: an Outlook-sourced request waits this long (batched writes)
 
 
 class Processes:
@@ -202,7 +203,7 @@ def test_own_writes_enqueue_nothing_and_a_user_edit_after_them_does(engine, worl
     outlook.edit(meeting["id"], subject="Outlook meeting 0 (moved)")
     edited = _notifications(outlook.calendar, subscription, watermark)  # a queue: only what came since
     assert edited and not any(is_echo(redis, mailbox_id, "exchange", i, ck) for i, ck in edited)
-    request_sync(redis, mailbox_id, source="ews", now=time.time() - COALESCE)
+    request_sync(redis, mailbox_id, source="ews", now=time.time() - BATCH)
     assert "enqueued for push requests 1" in procs.run("scheduler", "scheduler", "--once")
 
 
@@ -273,8 +274,14 @@ def test_outlook_edits_of_several_mailboxes_in_one_window_share_one_salesforce_w
     # The records' counters add up to what Salesforce counted: the shared call once, on one session.
     assert sum(s.api_calls["salesforce"] for s in pushed) == sum(counted.values()), dict(counted)
     assert "4 mailboxes in 1 group jobs" in procs.log("scheduler")
-    for n, email in enumerate(emails):
-        assert world.salesforce(email).find_event(f"Grouped {n}") is not None
+    for n, (email, mailbox_id) in enumerate(zip(emails, ids, strict=True)):
+        event = world.salesforce(email).find_event(f"Grouped {n}")
+        assert event is not None
+        # Each mailbox recorded its own write of the shared call: the scan's row for it is an echo of that mailbox.
+        stamp = event["SystemModstamp"]
+        stamp = sf_datetime(stamp) if isinstance(stamp, dt.datetime) else stamp
+        assert is_echo(redis, mailbox_id, "salesforce", event["Id"], stamp)
+        assert not is_echo(redis, ids[(n + 1) % 4], "salesforce", event["Id"], stamp)
     time.sleep(COALESCE + 3)
     assert pending_requests(redis) == {}
     assert all(len(_sessions(engine, m)) == 2 for m in ids)  # no second session of any of them
