@@ -1,7 +1,7 @@
 """The org-wide Salesforce change scan (``calsync salesforce-scan``; docs/push.md, Salesforce scan).
 
 Instead of one query per object kind per mailbox per session, one query per synced object for the whole org
-every CALSYNC_SALESFORCE_SCAN_SECONDS (60): the rows of every synced owner (``OwnerId IN`` the mailboxes'
+every CALSYNC_SALESFORCE_SCAN_SECONDS (45): the rows of every synced owner (``OwnerId IN`` the mailboxes'
 Salesforce users, CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK owners a query) changed since the scan's watermark minus
 the overlap the per-mailbox feed uses (`sync.feeds.WATERMARK_OVERLAP`), deleted rows included. Each row is
 kept for its mailbox (`sync.push.salesforce_rows`), where that mailbox's sessions read it instead of querying;
@@ -61,7 +61,7 @@ GET_OWNER_CHUNK = 400
 
 @dataclass(frozen=True)
 class ScanConfig:
-    interval: float = 60.0  # CALSYNC_SALESFORCE_SCAN_SECONDS
+    interval: float = 45.0  # CALSYNC_SALESFORCE_SCAN_SECONDS (docs/push.md, Measured: why 45)
     owner_chunk: int = 2000  # CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK
     org_wide: bool = False  # CALSYNC_SALESFORCE_SCAN_ORG_WIDE
     composite: bool = True  # CALSYNC_SALESFORCE_SCAN_COMPOSITE
