@@ -1,7 +1,7 @@
 """The org-wide Salesforce change scan (``calsync salesforce-scan``; docs/push.md, Salesforce scan).
 
 Instead of one query per object kind per mailbox per session, one query per synced object for the whole org
-every CALSYNC_SALESFORCE_SCAN_SECONDS (60): the rows of every synced owner (``OwnerId IN`` the mailboxes'
+every CALSYNC_SALESFORCE_SCAN_SECONDS (45): the rows of every synced owner (``OwnerId IN`` the mailboxes'
 Salesforce users, CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK owners a query) changed since the scan's watermark minus
 the overlap the per-mailbox feed uses (`sync.feeds.WATERMARK_OVERLAP`), deleted rows included. Each row is
 kept for its mailbox (`sync.push.salesforce_rows`), where that mailbox's sessions read it instead of querying;
@@ -61,7 +61,7 @@ GET_OWNER_CHUNK = 400
 
 @dataclass(frozen=True)
 class ScanConfig:
-    interval: float = 60.0  # CALSYNC_SALESFORCE_SCAN_SECONDS
+    interval: float = 45.0  # CALSYNC_SALESFORCE_SCAN_SECONDS (docs/push.md, Measured: why 45)
     owner_chunk: int = 2000  # CALSYNC_SALESFORCE_SCAN_OWNER_CHUNK
     org_wide: bool = False  # CALSYNC_SALESFORCE_SCAN_ORG_WIDE
     composite: bool = True  # CALSYNC_SALESFORCE_SCAN_COMPOSITE
@@ -232,7 +232,7 @@ class SalesforceScanner:
         report.query_seconds = time.monotonic() - asked
         answered = connector.usage.server_time or dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         ours = self._integration_user(connector, found)
-        wanted: set[int] = set()
+        wanted: dict[int, float] = {}  # mailbox → stamp of its oldest new row (the edit waiting longest)
         for plan, rows in zip(plans, answers, strict=True):
             report.queries += 1
             by_owner: dict[str, list[dict[str, Any]]] = {}
@@ -252,7 +252,9 @@ class SalesforceScanner:
         for mailbox_id in sorted(wanted):
             request_sync(self.redis, mailbox_id, source="salesforce", now=now)
         report.requested = sorted(wanted)
-        report.enqueued = self._enqueue(report.requested)
+        # Oldest edit first: with fewer workers than requests, the sessions of a pass run one after the other,
+        # and the edit that has waited longest for the scan should not also wait for the others' sessions.
+        report.enqueued = self._enqueue(sorted(wanted, key=lambda m: (wanted[m], m)))
         for mailbox_id in everyone:
             record_channel(self.redis, mailbox_id, CHANNEL, "up", ttl=int(self.config.healthy), now=now)
         report.mailboxes = len(everyone)
@@ -320,7 +322,7 @@ class SalesforceScanner:
 
     def _hold(self, mailbox_id: int, owner: str, sobject: str, fields: list[str], rows: list[dict[str, Any]],
               since: dt.datetime, answered: dt.datetime, cover: held.Cover | None, own_mark: str | None,
-              ours: str | None, wanted: set[int], report: ScanReport) -> None:  # fmt: skip
+              ours: str | None, wanted: dict[int, float], report: ScanReport) -> None:  # fmt: skip
         """Keep one mailbox's rows of one object and its new cover; request a session if any row is new and
         not an echo. On a first cover, rows stamped before the mailbox's own watermark were read by its last
         session already: held (its next session reads them in its overlap), but no request."""
@@ -338,7 +340,8 @@ class SalesforceScanner:
             if _our_echo(self.redis, mailbox_id, row, ours):
                 report.echoes += 1
                 continue
-            wanted.add(mailbox_id)
+            stamp = held.stamp_score(row.get("SystemModstamp"))
+            wanted[mailbox_id] = min(stamp, wanted.get(mailbox_id, stamp))
         start = since if fresh or cover is None else min(cover.since, since)
         held.hold(self.redis, mailbox_id, sobject, new,
                   held.Cover(start, answered, self.clock(), owner, frozenset(fields)))  # fmt: skip

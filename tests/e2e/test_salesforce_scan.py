@@ -534,3 +534,35 @@ def test_a_session_before_the_next_scan_never_replays_the_rows_its_own_writes_su
     assert again.writes == 0, again.to_json()
     assert outlook.find("Doomed") is None
     assert outlook.find("Kept (renamed in Outlook)") is not None and outlook.find("Kept") is None
+
+
+def test_the_scan_enqueues_the_oldest_edit_first(scan_engine, world):
+    """One worker runs a pass's sessions one after the other: the mailbox whose edit waited longest goes first,
+    whatever the mailbox ids."""
+    from sync.job_queue import session_queue
+    from sync.schedule import ScheduleConfig, job_id
+
+    engine = scan_engine
+    engine.add_mailbox(BOB)
+    alice_event = world.salesforce().create_event(Subject="Alice's", StartDateTime=at(1, 9), EndDateTime=at(1, 10))
+    bob_event = world.salesforce(BOB).create_event(Subject="Bob's", StartDateTime=at(1, 11), EndDateTime=at(1, 12))
+    _ready(engine, world, engine.email, BOB)
+    alice, bob = _mailbox_id(engine, engine.email), _mailbox_id(engine, BOB)
+    redis = engine.runtime.redis
+    queue = session_queue("sync", redis)
+    queue.empty()
+    scanner = SalesforceScanner(redis, engine.factory, lambda: engine.runtime.salesforce(engine.settings),
+                                ScanConfig(), queue=queue, schedule=ScheduleConfig())  # fmt: skip
+    try:
+        for first, second, order in ((bob_event, alice_event, [bob, alice]), (alice_event, bob_event, [alice, bob])):
+            sf_first = world.salesforce(BOB if first == bob_event else None)
+            sf_second = world.salesforce(BOB if second == bob_event else None)
+            sf_first.update("Event", first, Subject="edited first")
+            time.sleep(1.1)  # SystemModstamp has whole seconds
+            sf_second.update("Event", second, Subject="edited second")
+            report = scanner.scan()
+            assert report.requested == sorted([alice, bob]) and report.enqueued == order, report.to_json()
+            assert queue.job_ids == [job_id(m) for m in order]
+            queue.empty()
+    finally:
+        queue.empty()
