@@ -134,10 +134,12 @@ def test_a_create_cut_short_is_not_retried_in_salesforce_under_downsync_only(che
 def test_a_bad_location_set_while_the_database_was_lost_may_be_replaced_by_the_conflict_winner(checker_db) -> None:
     """A checker bug found by the fast tier (#11): with no base, Salesforce's location wins the adopted pair's
     conflict (EDIT_WHILE_DATABASE_LOST) and replaces the value it cannot hold: the item is fixed, not stuck."""
-    world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("lose", "database"),
-                                     ("bad", 0), ("policy", "conflict_winner", "salesforce")])  # fmt: skip
-    [m] = world.meetings
-    assert not m.bad and world.open_health() == []
+    for loss_first in (True, False):
+        bad_and_loss = [("lose", "database"), ("bad", 0)] if loss_first else [("bad", 0), ("lose", "database")]
+        world = history.run(checker_db, [("create", "exchange", False), ("sync", None), *bad_and_loss,
+                                         ("policy", "conflict_winner", "salesforce")])  # fmt: skip
+        [m] = world.meetings
+        assert not m.bad and world.open_health() == []
 
 
 def test_a_bad_location_against_a_salesforce_edit_may_lose_the_conflict(checker_db) -> None:

@@ -386,6 +386,7 @@ class World:
                 # winner (test_regressions.py, EDIT_WHILE_DATABASE_LOST): the model no longer says which wins.
                 if not strict:
                     m.free |= set(m.pending)
+                    m.bad_contested = m.bad_contested or m.bad
             self.database_lost = not strict
         self.db.lose(what)
 
