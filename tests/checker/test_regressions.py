@@ -154,7 +154,8 @@ def test_a_bad_location_against_a_salesforce_edit_may_lose_the_conflict(checker_
 def test_an_edit_before_the_first_sync_is_the_items_content_not_a_change_to_revert(checker_db) -> None:
     """A checker bug found by the fast tier (#1): a Salesforce meeting edited before any session, under
     upsync_only, is copied down as it is; with no pair yet there is no base, so nothing is reverted."""
-    world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("create", "salesforce", False),
-                                     ("policy", "direction", "upsync_only"), ("edit", "salesforce", 1, "subject", 0)])  # fmt: skip
+    steps = [("create", "exchange", False), ("sync", None), ("create", "salesforce", False),
+             ("policy", "direction", "upsync_only"), ("edit", "salesforce", 1, "subject", 0)]  # fmt: skip
+    world = history.run(checker_db, steps)
     m = world.meetings[1]
     assert world.projection("exchange", world.items_of(m)["exchange"][0])["subject"] == "T2 s0s"
