@@ -463,7 +463,7 @@ def _plan_pair(
         return _held(ctx, link, policy, ex, _off(link)) if link.is_live else []
 
     if link.state is LinkStatus.UNLINKED:
-        return _reshare(ctx, link, ex, policy)
+        return _reshare(ctx, link, ex, policy, sf)
     if link.joined:
         return _plan_joined(link, ex, sf)
 
@@ -738,13 +738,18 @@ def _missing_side(
     return _recreate(ctx, link, policy, Side.SALESFORCE, ex, ex_cur, revert=False)
 
 
-def _reshare(ctx: Context, link: LinkState, ex: ExchangeChange | None, policy: Policy) -> list[Action]:
-    """An unlinked item shared again in Outlook: link it back (or create anew if its record was deleted)."""
+def _reshare(
+    ctx: Context, link: LinkState, ex: ExchangeChange | None, policy: Policy, sf: SalesforceChange | None = None
+) -> list[Action]:
+    """An unlinked item shared again in Outlook: link it back (or create anew if its record was deleted, before
+    or in this session's feed: found by the checker, the revived pair's update of the deleted record was
+    refused at every session)."""
     if ex is None or ex.type is not ChangeType.CHANGED or ex.entry is None or ex.is_cancelled:
         return []
     if policy.kind != EVENT or policy.direction not in (Direction.TWO_WAY, Direction.UPSYNC_ONLY):
         return []
-    if link.salesforce_id is None or link.salesforce_base is None:
+    record_gone = sf is not None and sf.type in DELETION_TYPES
+    if link.salesforce_id is None or link.salesforce_base is None or record_gone:
         return _new_exchange(ctx, ex, link.sync_key)
     revived = dataclasses.replace(link, state=LinkStatus.ACTIVE, exchange_id=ex.exchange_id)
     return _plan_pair(ctx, link.sync_key, revived, ex, None)

@@ -134,10 +134,12 @@ def test_a_create_cut_short_is_not_retried_in_salesforce_under_downsync_only(che
 def test_a_bad_location_set_while_the_database_was_lost_may_be_replaced_by_the_conflict_winner(checker_db) -> None:
     """A checker bug found by the fast tier (#11): with no base, Salesforce's location wins the adopted pair's
     conflict (EDIT_WHILE_DATABASE_LOST) and replaces the value it cannot hold: the item is fixed, not stuck."""
-    world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("lose", "database"),
-                                     ("bad", 0), ("policy", "conflict_winner", "salesforce")])  # fmt: skip
-    [m] = world.meetings
-    assert not m.bad and world.open_health() == []
+    for loss_first in (True, False):
+        bad_and_loss = [("lose", "database"), ("bad", 0)] if loss_first else [("bad", 0), ("lose", "database")]
+        world = history.run(checker_db, [("create", "exchange", False), ("sync", None), *bad_and_loss,
+                                         ("policy", "conflict_winner", "salesforce")])  # fmt: skip
+        [m] = world.meetings
+        assert not m.bad and world.open_health() == []
 
 
 def test_a_bad_location_against_a_salesforce_edit_may_lose_the_conflict(checker_db) -> None:
@@ -147,3 +149,25 @@ def test_a_bad_location_against_a_salesforce_edit_may_lose_the_conflict(checker_
                                      ("bad", 0), ("policy", "conflict_winner", "salesforce")])  # fmt: skip
     [m] = world.meetings
     assert not m.bad and world.open_health() == []
+
+
+def test_an_edit_before_the_first_sync_is_the_items_content_not_a_change_to_revert(checker_db) -> None:
+    """A checker bug found by the fast tier (#1): a Salesforce meeting edited before any session, under
+    upsync_only, is copied down as it is; with no pair yet there is no base, so nothing is reverted."""
+    steps = [("create", "exchange", False), ("sync", None), ("create", "salesforce", False),
+             ("policy", "direction", "upsync_only"), ("edit", "salesforce", 1, "subject", 0)]  # fmt: skip
+    world = history.run(checker_db, steps)
+    m = world.meetings[1]
+    assert world.projection("exchange", world.items_of(m)["exchange"][0])["subject"] == "T2 s0s"
+
+
+def test_an_item_shared_again_after_its_event_was_deleted_gets_a_new_event(checker_db) -> None:
+    """Found by the fast tier (#9, #11), fixed in `sync.planner.rules._reshare`: an Outlook item edited and
+    unshared (its link kept as a tombstone), its Event deleted in Salesforce, then the item shared again: the
+    deletion and the reshare came in one session, the revived pair updated the deleted record, which was refused
+    at every session. The record known gone, the item gets a new Event."""
+    steps = [("create", "exchange", False), ("sync", None), ("twin", 0, "subject", 0), ("unshare", 0),
+             ("sync", None), ("delete", "salesforce", 0), ("reshare", 0)]  # fmt: skip
+    world = history.run(checker_db, steps)
+    [m] = world.meetings
+    assert len(world.items_of(m)["salesforce"]) == 1 and world.open_health() == []

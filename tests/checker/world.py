@@ -329,7 +329,10 @@ class World:
             m.bad_contested = True
         name = FIELD_OF[what]
         now = self.projection(side, item_id)
-        if now is not None:
+        other_side = "salesforce" if side == "exchange" else "exchange"
+        if now is not None and side == m.origin and not m.seen[other_side] and name not in m.pending:
+            m.agreed[name] = now[name]  # never synced across yet: no base, this is just the item's content
+        elif now is not None:
             edits = m.pending.setdefault(name, {})
             if name in m.agreed and now[name] == m.agreed[name] and not self.database_lost:
                 # Back to the value both sides last agreed on (the base): no change since the base on this side
@@ -386,6 +389,7 @@ class World:
                 # winner (test_regressions.py, EDIT_WHILE_DATABASE_LOST): the model no longer says which wins.
                 if not strict:
                     m.free |= set(m.pending)
+                    m.bad_contested = m.bad_contested or m.bad
             self.database_lost = not strict
         self.db.lose(what)
 
