@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.api.graph_notifications import COUNTERS_KEY as GRAPH_WEBHOOK_COUNTERS
 from sync.job_queue import session_queue
 from sync.models import GraphSubscription, HealthEntry, LatencySample, Link, Mailbox, SyncSession
+from sync.push import salesforce_rows
 from sync.schedule import ScheduleConfig, enqueue_session
 from tests.e2e.actors import SALESFORCE_CATEGORY
 from tests.soak.ledger import DELETED_EXCHANGE, DELETED_SALESFORCE, LIVE, UNCERTAIN, UNSHARED, Ledger
@@ -42,12 +43,18 @@ log = logging.getLogger("soak.checks")
 
 # -- quiescence ----------------------------------------------------------------------------------------------------
 def quiesce(factory: sessionmaker[Session], redis: Redis, config: ScheduleConfig, *, rounds: int = 6,
-            timeout: float = 600) -> dict[str, Any]:  # fmt: skip
+            timeout: float = 600, scan: bool = False) -> dict[str, Any]:  # fmt: skip
     """Rounds of one fresh session per mailbox (started after the round began), through the queue and the real
-    workers, until a round in which every session was ``ok`` with zero writes and zero failed items."""
+    workers, until a round in which every session was ``ok`` with zero writes and zero failed items.
+
+    ``scan``: `calsync salesforce-scan` runs, and sessions read its rows instead of querying Salesforce, so a
+    session sees Salesforce as of the scan's last pass (up to its interval late, by design). Each round then
+    first waits for a pass that finished after the round began: a quiet round must have read every edit."""
     queue = session_queue(config.queue, redis)
     history = []
     for number in range(1, rounds + 1):
+        if scan:
+            wait_for_scan(factory, redis, time.time())
         with factory() as db:
             mailboxes = {m.id: m.email for m in db.scalars(select(Mailbox))}
             baseline = db.scalar(select(func.max(SyncSession.id))) or 0
@@ -84,6 +91,33 @@ def quiesce(factory: sessionmaker[Session], redis: Redis, config: ScheduleConfig
 
 
 # -- both sides against the ledger -----------------------------------------------------------------------------------
+def wait_for_scan(factory: sessionmaker[Session], redis: Redis, since: float, timeout: float = 300) -> None:
+    """Until the Salesforce scan holds every mailbox's rows of every object as a pass finished after ``since``
+    (epoch) read them (each cover's ``at``; docs/push.md, Salesforce scan)."""
+    with factory() as db:
+        mailbox_ids = list(db.scalars(select(Mailbox.id)))
+    deadline = time.monotonic() + timeout
+
+    def behind() -> list[int]:
+        late = []
+        for mailbox_id in mailbox_ids:
+            covers = redis.hgetall(salesforce_rows.cover_key(mailbox_id)).values()
+            if not covers or any(salesforce_rows.Cover.parse(raw).at <= since for raw in covers):
+                late.append(mailbox_id)
+        return late
+
+    while True:
+        try:
+            late = behind()
+        except Exception as exc:  # noqa: BLE001 - Redis restarting: look again
+            late = [f"unreadable: {exc!r}"]
+        if not late:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the Salesforce scan did not cover mailboxes {late} within {timeout:g} s")
+        time.sleep(2)
+
+
 def check_ledger(ledger: Ledger, workload: Workload) -> tuple[list[str], dict[str, Any]]:
     problems: list[str] = []
     stats: Counter[str] = Counter()

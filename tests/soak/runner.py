@@ -172,7 +172,7 @@ def run(options: Options) -> dict[str, Any]:
 
         redis = Redis.from_url(redis_server.url)
         config = schedule_config(settings)
-        quiet = checks.quiesce(factory, redis, config)
+        quiet = checks.quiesce(factory, redis, config, scan=scanner is not None)
         report["quiesce"] = quiet
         problems: dict[str, list[str]] = {}
         if not quiet["converged"]:
