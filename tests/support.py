@@ -1,11 +1,14 @@
 """Helpers that several test folders share (fixtures stay in the conftest files): the real Redis server the
-tests use and a clean database on it, and a free loopback port."""
+tests use and a clean database on it, a free loopback port, and stopping the `calsync` processes a test started
+(bench/push_bench.py stops its own with it too)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Iterable, Iterator
 
 import pytest
 from redis import Redis
@@ -33,3 +36,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stop_processes(processes: Iterable[subprocess.Popen], grace: float = 15.0) -> None:
+    """SIGTERM to every process still running, then up to ``grace`` seconds each to exit before a SIGKILL: all
+    are told at once, so that they shut down side by side."""
+    processes = list(processes)
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
