@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import signal
 import subprocess
 import sys
 import uuid
@@ -124,14 +123,9 @@ class Processes:
         return proc
 
     def stop(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        from tests.support import stop_processes
+
+        stop_processes(self.running, grace=20)
         self.running.clear()
 
 

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -147,13 +146,9 @@ def run(pass_seconds: float, edits: int, seconds: float, database_url: str, redi
             "edit_to_salesforce_write_s": percentiles(samples),
         }
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        from tests.support import stop_processes
+
+        stop_processes(procs)
         running.stop()
         drop_schema(database_url, schema)
 

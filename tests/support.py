@@ -1,5 +1,6 @@
 """Helpers that several test folders share (fixtures stay in the conftest files): the real Redis server the
-tests use and a clean database on it, a free loopback port, and ``calsync`` commands run as real processes."""
+tests use and a clean database on it, a free loopback port, ``calsync`` commands run as real processes, and
+stopping the processes a test started (bench/push_bench.py stops its own with it too)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,18 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(every)
+
+
+def stop_processes(processes: Iterable[subprocess.Popen], grace: float = 15.0) -> None:
+    """SIGTERM to every process still running, then up to ``grace`` seconds each to exit before a SIGKILL: all
+    are told at once, so that they shut down side by side."""
+    processes = list(processes)
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

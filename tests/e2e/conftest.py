@@ -10,6 +10,8 @@ every test, and a `World` (actors, logs, counters, faults) per test.
 - ``sandbox_settings``: ``Settings.from_env`` on that file, the test database (``database_url``) and Redis db 15.
 - ``engine`` (`tests.e2e.engine`): the sync engine on the rep's mailbox, once per Exchange protocol
   (``exchange_protocol``, tests/conftest.py).
+
+A test on both protocols runs its Graph half on SQLite only (tests/conftest.py, `pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations

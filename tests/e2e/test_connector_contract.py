@@ -7,6 +7,14 @@ import pytest
 
 from tests.connectors.contract import ExchangeCalendarContract, SalesforceOrgContract
 
+# The contract reads and writes the sandboxes only, never the database: one database is enough. The EWS calendar
+# runs on EWS (the Graph calendar's contract is tests/e2e/test_graph_connector_contract.py), and the Salesforce
+# connector does not depend on the mailbox's protocol.
+pytestmark = [
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+    pytest.mark.parametrize("exchange_protocol", ["ews"], indirect=True),
+]
+
 
 class TestEwsCalendar(ExchangeCalendarContract):
     @pytest.fixture

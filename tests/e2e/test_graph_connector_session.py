@@ -13,6 +13,8 @@ from tests.e2e.actors import at
 from tests.e2e.graph_support import make_calendar
 
 UTC = dt.UTC
+# The sessions here take the Graph calendar themselves (`graph_sync`): the mailbox is a Graph one, never EWS.
+pytestmark = pytest.mark.parametrize("exchange_protocol", ["graph"], indirect=True)
 
 
 @pytest.fixture

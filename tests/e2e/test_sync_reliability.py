@@ -6,6 +6,10 @@ from sync import settings_store
 from sync.session import run_session
 from tests.e2e.actors import at
 
+# Crashes between a remote write and the link's commit, locked rows, a lost database: the link store's
+# transactions, so the Graph run stays on PostgreSQL as well (tests/e2e/conftest.py).
+pytestmark = pytest.mark.graph_on_postgresql
+
 
 class Crash(Exception):
     """Stands in for a worker killed at a checkpoint."""

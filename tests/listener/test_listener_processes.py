@@ -119,6 +119,19 @@ def _sessions(engine) -> int:
         return db.scalar(select(func.count()).select_from(SyncSession))
 
 
+def _listening(engine, redis, processes, listener: str) -> int:
+    """The rep's mailbox converged with no periodic session due, a worker, a scheduler and the listener
+    ``listener`` running, and its streaming channel up; returns the mailbox's id."""
+    engine.converge()
+    _no_periodic_sessions(engine)
+    mid = _mailbox_id(engine)
+    processes.start("worker", "worker", "--name", "push-worker")
+    processes.start("scheduler", "scheduler", "--interval", "1")
+    processes.listener(listener)
+    _wait(lambda: exchange_push_state(redis, mid) == "up", STARTUP, "the streaming channel to be up", processes)
+    return mid
+
+
 def _status(redis, name: str) -> dict:
     raw = redis.get(status_key("listener", name))
     return json.loads(raw) if raw else {}
@@ -128,13 +141,7 @@ def test_an_outlook_edit_reaches_salesforce_through_the_listener_and_our_writes_
     world, engine, redis, processes
 ):
     outlook, salesforce = world.outlook(), world.salesforce()
-    engine.converge()
-    _no_periodic_sessions(engine)
-    mid = _mailbox_id(engine)
-    processes.start("worker", "worker", "--name", "push-worker")
-    processes.start("scheduler", "scheduler", "--interval", "1")
-    processes.listener("listener")
-    _wait(lambda: exchange_push_state(redis, mid) == "up", STARTUP, "the streaming channel to be up", processes)
+    mid = _listening(engine, redis, processes, "listener")
     # The new subscription's catch-up session runs and finds nothing.
     _wait(lambda: _sessions(engine) >= 2 and mid not in pending_requests(redis), 60, "the catch-up session",
           processes)  # fmt: skip
@@ -171,13 +178,7 @@ def test_a_sigkilled_listener_misses_nothing_after_a_restart_even_if_the_subscri
     world, engine, redis, processes
 ):
     outlook, salesforce = world.outlook(), world.salesforce()
-    engine.converge()
-    _no_periodic_sessions(engine)
-    mid = _mailbox_id(engine)
-    processes.start("worker", "worker", "--name", "push-worker")
-    processes.start("scheduler", "scheduler", "--interval", "1")
-    processes.listener("first")
-    _wait(lambda: exchange_push_state(redis, mid) == "up", STARTUP, "the streaming channel", processes)
+    mid = _listening(engine, redis, processes, "first")
     subscription = load_subscription(redis, mid)["id"]
     outlook.create("Heard mid-stream", at(1, 9), at(1, 10))
     _wait(lambda: salesforce.find_event("Heard mid-stream") is not None, 60, "the first edit", processes)

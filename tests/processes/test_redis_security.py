@@ -31,6 +31,9 @@ from tests.processes.conftest import free_port
 ROOT = Path(__file__).resolve().parents[2]
 CALSYNC = str(Path(sys.executable).with_name("calsync"))
 PASSWORD = "redis-pass-13"
+# Redis's AUTH, TLS and job serialisation: nothing here depends on the database, so SQLite only (the processes'
+# PostgreSQL runs are tests/processes/test_services.py).
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 class SecuredRedis:

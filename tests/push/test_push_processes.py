@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from sync.push.requests import pending_requests
 from sync.schedule import ScheduleConfig, enqueue_session
 from tests.e2e.actors import at, sf_datetime
 from tests.push.conftest import REDIS_URL
+from tests.support import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 CALSYNC = str(Path(sys.executable).with_name("calsync"))  # the console script of this virtualenv
@@ -57,15 +57,7 @@ class Processes:
         return (self.logs / f"{name}.log").read_text()
 
     def stop(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_processes(self.running)
 
 
 @pytest.fixture
