@@ -19,7 +19,7 @@ from calsync.settings import Settings
 from sync import mailboxes
 from sync.job_queue import session_queue
 from sync.models import SyncSession
-from sync.schedule import schedule_config
+from sync.schedule import enqueue_session, schedule_config
 from sync.session import run_session
 from tests.e2e.actors import at
 from tests.e2e.engine import Engine
@@ -59,25 +59,32 @@ def _worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def test_redis_restarted_mid_session_the_session_runs_again_and_converges(
-    world, engine, own_redis, sandbox_info_file, tmp_path
-):
+def _session_enqueued(world, engine, own_redis, sandbox_info_file, **env_overrides: str):
+    """The Redis-restart tests' start: items on both sides, the workers' environment on ``own_redis`` (2-second
+    locks), one session of the rep's mailbox enqueued, and Exchange slowed so that the restart lands after the
+    Salesforce creates and before the Exchange writes. Returns the environment, the schedule's config, the
+    mailbox's id and a Redis client."""
     _make_items(world)
     env = dict(os.environ)
     env.update(
         CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=engine.settings.database_url,
-        REDIS_URL=own_redis.url, CALSYNC_LOCK_TTL="2", CALSYNC_JOB_RETRIES="2", CALSYNC_JOB_RETRY_INTERVALS="0",
-        PYTHONPATH=str(ROOT),
+        REDIS_URL=own_redis.url, CALSYNC_LOCK_TTL="2", PYTHONPATH=str(ROOT), **env_overrides,
     )  # fmt: skip
     config = schedule_config(Settings.from_env(env))
     with engine.factory() as db:
         mailbox_id = mailboxes.find(db, engine.email).id
     redis = Redis.from_url(own_redis.url)
-    from sync.schedule import enqueue_session
-
     assert enqueue_session(session_queue(config.queue, redis), mailbox_id, config) == "enqueued"
-    # Slow Exchange so that the restart lands after the Salesforce creates and before the Exchange writes.
     world.set_exchange_faults(latency_ms=400)
+    return env, config, mailbox_id, redis
+
+
+def test_redis_restarted_mid_session_the_session_runs_again_and_converges(
+    world, engine, own_redis, sandbox_info_file, tmp_path
+):
+    env, config, mailbox_id, redis = _session_enqueued(
+        world, engine, own_redis, sandbox_info_file, CALSYNC_JOB_RETRIES="2", CALSYNC_JOB_RETRY_INTERVALS="0"
+    )
     sandbox = world.sandboxes.salesforce
     writes_before = sandbox.writes
     first = _worker(env, tmp_path / "worker1.log", "before-restart")
@@ -165,20 +172,9 @@ def test_a_worker_rides_out_a_redis_restart_and_runs_the_next_session(
 ):
     """RQ's loop quits on the first ConnectionError after a job; calsync's worker waits for Redis and carries on
     (found by the chaos soak, docs/soak.md): the same process runs the session enqueued after the restart."""
-    _make_items(world)
-    env = dict(os.environ)
-    env.update(
-        CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=engine.settings.database_url,
-        REDIS_URL=own_redis.url, CALSYNC_LOCK_TTL="2", CALSYNC_JOB_RETRIES="0", PYTHONPATH=str(ROOT),
-    )  # fmt: skip
-    config = schedule_config(Settings.from_env(env))
-    with engine.factory() as db:
-        mailbox_id = mailboxes.find(db, engine.email).id
-    redis = Redis.from_url(own_redis.url)
-    from sync.schedule import enqueue_session
-
-    assert enqueue_session(session_queue(config.queue, redis), mailbox_id, config) == "enqueued"
-    world.set_exchange_faults(latency_ms=400)
+    env, config, mailbox_id, redis = _session_enqueued(
+        world, engine, own_redis, sandbox_info_file, CALSYNC_JOB_RETRIES="0"
+    )
     sandbox = world.sandboxes.salesforce
     writes_before = sandbox.writes
     log = tmp_path / "worker.log"
