@@ -244,13 +244,20 @@ class World:
     def sf_events(self) -> dict[str, dict[str, Any]]:
         return {i: r for i, r in MemoryOrg.records(self.org, "Event").items() if not r["IsDeleted"]}
 
-    def items_of(self, m: Meeting) -> dict[str, list[str]]:
-        """The live ids of the meeting on each side: its origin item and every item carrying its sync key."""
+    def items_of(
+        self, m: Meeting, sides: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None = None
+    ) -> dict[str, list[str]]:
+        """The live ids of the meeting on each side: its origin item and every item carrying its sync key.
+        ``sides``: `ex_items` and `sf_events` read once for a loop over the meetings (nothing changed since)."""
+        ex_now, sf_now = sides or (self.ex_items(), self.sf_events())
         ex_origin = m.origin_id if m.origin == "exchange" else None
         sf_origin = m.origin_id if m.origin == "salesforce" else None
-        ex = [i for i, f in self.ex_items().items() if f.get(SYNC_KEY_ATTR) == m.key or i == ex_origin]
-        sf = [i for i, r in self.sf_events().items() if r.get(SYNC_KEY_FIELD) == m.key or i == sf_origin]
+        ex = [i for i, f in ex_now.items() if f.get(SYNC_KEY_ATTR) == m.key or i == ex_origin]
+        sf = [i for i, r in sf_now.items() if r.get(SYNC_KEY_FIELD) == m.key or i == sf_origin]
         return {"exchange": sorted(ex), "salesforce": sorted(sf)}
+
+    def sides(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        return self.ex_items(), self.sf_events()
 
     @staticmethod
     def ex_projection(fields: dict[str, Any]) -> dict[str, Any] | None:
