@@ -161,16 +161,19 @@ def test_an_edit_before_the_first_sync_is_the_items_content_not_a_change_to_reve
     assert world.projection("exchange", world.items_of(m)["exchange"][0])["subject"] == "T2 s0s"
 
 
-def test_an_item_shared_again_after_its_event_was_deleted_gets_a_new_event(checker_db) -> None:
-    """Found by the fast tier (#9, #11), fixed in `sync.planner.rules._reshare`: an Outlook item edited and
-    unshared (its link kept as a tombstone), its Event deleted in Salesforce, then the item shared again: the
-    deletion and the reshare came in one session, the revived pair updated the deleted record, which was refused
-    at every session. The record known gone, the item gets a new Event."""
+@pytest.mark.parametrize("delete_first", [True, False])
+def test_an_item_shared_again_as_its_event_is_deleted_is_not_stuck(checker_db, delete_first) -> None:
+    """Found by the fast tier (#9, #11; then #3), fixed in `sync.planner.rules._reshare`: an Outlook item edited
+    and unshared (its link kept as a tombstone), its Event deleted in Salesforce and the item shared again, both
+    read by one session: the revived pair updated the deleted record, which was refused at every session. The
+    deletion is now planned with the revived pair, as a Salesforce deletion (a new Event would bring back one the
+    user deleted after the reshare: #3)."""
+    both = [("delete", "salesforce", 0), ("reshare", 0)]
     steps = [("create", "exchange", False), ("sync", None), ("twin", 0, "subject", 0), ("unshare", 0),
-             ("sync", None), ("delete", "salesforce", 0), ("reshare", 0)]  # fmt: skip
-    world = history.run(checker_db, steps)
+             ("sync", None), *(both if delete_first else both[::-1])]  # fmt: skip
+    world = history.run(checker_db, steps)  # converges (#9) with no resurrection (#3)
     [m] = world.meetings
-    assert len(world.items_of(m)["salesforce"]) == 1 and world.open_health() == []
+    assert world.items_of(m)["salesforce"] == [] and world.open_health() == []
 
 
 EDITS_WHILE_OFF = (
