@@ -195,3 +195,11 @@ def test_an_edit_made_before_the_kind_was_switched_off_syncs_when_it_is_on_again
     ex = world.projection("exchange", ids["exchange"][0])
     sf = world.projection("salesforce", ids["salesforce"][0])
     assert ex["subject"] == sf["subject"] == "T1 s0e"
+
+
+def test_an_item_made_private_before_its_first_sync_under_skip_is_not_sent(checker_db) -> None:
+    """A checker bug found by the fast tier (#1 model): made private before any session, under
+    ``private_items = skip``, the item is rightly never sent; the model expected its counterpart."""
+    world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("policy", "private_items", "skip"),
+                                     ("create", "exchange", False), ("edit", "exchange", 1, "private", 1)])  # fmt: skip
+    assert world.items_of(world.meetings[1])["salesforce"] == []
