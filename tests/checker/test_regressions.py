@@ -203,3 +203,10 @@ def test_an_item_made_private_before_its_first_sync_under_skip_is_not_sent(check
     world = history.run(checker_db, [("create", "exchange", False), ("sync", None), ("policy", "private_items", "skip"),
                                      ("create", "exchange", False), ("edit", "exchange", 1, "private", 1)])  # fmt: skip
     assert world.items_of(world.meetings[1])["salesforce"] == []
+
+
+def test_the_same_edit_on_both_sides_then_a_lost_database_may_cost_a_write(checker_db) -> None:
+    """A checker bug found by the fast tier (#2 check): after a lost database the pair is adopted without a base,
+    and a masked private item's Salesforce side is written again; that is no echo of the twin edit."""
+    history.run(checker_db, [("create", "exchange", True), ("sync", None), ("policy", "private_items", "masked"),
+                             ("sync", None), ("twin", 0, "subject", 0), ("lose", "database")])  # fmt: skip

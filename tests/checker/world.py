@@ -401,6 +401,7 @@ class World:
                     m.free |= set(m.pending)
                     m.bad_contested = m.bad_contested or m.bad
             self.database_lost = not strict
+            self.twins.clear()  # the adopted pairs have no base: what the next session writes is no echo (#2)
         self.db.lose(what)
 
     # -- sessions -------------------------------------------------------------------------------------------
