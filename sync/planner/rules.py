@@ -741,18 +741,20 @@ def _missing_side(
 def _reshare(
     ctx: Context, link: LinkState, ex: ExchangeChange | None, policy: Policy, sf: SalesforceChange | None = None
 ) -> list[Action]:
-    """An unlinked item shared again in Outlook: link it back (or create anew if its record was deleted, before
-    or in this session's feed: found by the checker, the revived pair's update of the deleted record was
-    refused at every session)."""
+    """An unlinked item shared again in Outlook: link it back (or create anew if its record was deleted before).
+
+    A deletion of the record in this session's feed is planned with the revived pair, as the Salesforce deletion
+    it is (the feeds cannot tell whether it came before or after the reshare): left out, the pair's update of
+    the deleted record was refused at every session (found by the checker)."""
     if ex is None or ex.type is not ChangeType.CHANGED or ex.entry is None or ex.is_cancelled:
         return []
     if policy.kind != EVENT or policy.direction not in (Direction.TWO_WAY, Direction.UPSYNC_ONLY):
         return []
-    record_gone = sf is not None and sf.type in DELETION_TYPES
-    if link.salesforce_id is None or link.salesforce_base is None or record_gone:
+    if link.salesforce_id is None or link.salesforce_base is None:
         return _new_exchange(ctx, ex, link.sync_key)
     revived = dataclasses.replace(link, state=LinkStatus.ACTIVE, exchange_id=ex.exchange_id)
-    return _plan_pair(ctx, link.sync_key, revived, ex, None)
+    gone = sf if sf is not None and sf.type in DELETION_TYPES and sf.salesforce_id == link.salesforce_id else None
+    return _plan_pair(ctx, link.sync_key, revived, ex, gone)
 
 
 __all__ = ["NOT_SENT_UP", "PRIVATE_ITEM_SKIPPED", "in_scope", "new_sync_key", "plan"]

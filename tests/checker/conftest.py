@@ -1,6 +1,6 @@
 """The checker's Hypothesis profiles and its process-wide backends (the two tiers of `tests.checker.world`).
 
-- short (the default, in ``make test``): ``CALSYNC_CHECK_EXAMPLES`` histories on the fast tier (3,000 by default)
+- short (the default, in ``make test``): ``CALSYNC_CHECK_EXAMPLES`` histories on the fast tier (2,500 by default)
   and ``CALSYNC_CHECK_DATABASE_EXAMPLES`` on the database tier (150), derandomized, so a normal run is
   reproducible and the folder takes well under a minute;
 - deep (``CALSYNC_CHECK_MINUTES=N``, or ``make check MINUTES=N``): random histories for N minutes on the fast tier
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from tests.checker.world import Backend, Database, MemoryBackend
 
 MINUTES = float(os.environ.get("CALSYNC_CHECK_MINUTES", "0") or 0)
-EXAMPLES = int(os.environ.get("CALSYNC_CHECK_EXAMPLES", "3000"))
+EXAMPLES = int(os.environ.get("CALSYNC_CHECK_EXAMPLES", "2500"))
 DATABASE_EXAMPLES = int(os.environ.get("CALSYNC_CHECK_DATABASE_EXAMPLES", "150"))
 
 

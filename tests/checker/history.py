@@ -62,6 +62,8 @@ def apply_step(world: World, step: Step) -> None:
         m = _meeting(world, step[2])
         if m is not None:
             world.edit(m, step[1], step[3], world.value(m, step[1], step[3], step[4]))
+            if not invariants.sendable(world, m):
+                m.maybe_unsent = True  # made private before its first sync, under a policy that skips those
     elif what == "twin":
         m = _meeting(world, step[1])
         if m is not None and not m.pending and not m.deleted and not m.unshared:
@@ -123,6 +125,9 @@ def session(world: World, fault: Any = None) -> Any:
     elif isinstance(fault, str):
         faults = {"feed": fault}
     links_before = world.live_links()
+    if world.settings["direction"] == "off":
+        for m in world.meetings:
+            m.edited_while_off = m.edited_while_off or bool(m.pending)
     twins, world.twins = world.twins, set()
     result, writes = world.session(**faults)
     if result is not None and result.status == "failed" and not fault:

@@ -54,15 +54,16 @@ def check_counterparts(world: World) -> None:
     """#6: at most one counterpart per item; every item belongs to a meeting the user made."""
     keys = {m.key for m in world.meetings}
     origins = {m.origin_id for m in world.meetings}
+    sides = world.sides()
     for m in world.meetings:
-        for side, ids in world.items_of(m).items():
+        for side, ids in world.items_of(m, sides).items():
             if len(ids) > 1:
                 fail(6, "at most one counterpart per item", f"{m.token} has {len(ids)} items in {side}: {ids}", world)
-    for item_id, fields in world.ex_items().items():
+    for item_id, fields in sides[0].items():
         if item_id not in origins and fields.get(SYNC_KEY_ATTR) not in keys:
             fail(6, "at most one counterpart per item", f"Outlook item {item_id} {fields.get('subject')!r} "
                  f"belongs to no meeting (key {fields.get(SYNC_KEY_ATTR)})", world)  # fmt: skip
-    for record_id, record in world.sf_events().items():
+    for record_id, record in sides[1].items():
         if record_id not in origins and record.get(SYNC_KEY_FIELD) not in keys:
             fail(6, "at most one counterpart per item", f"Salesforce Event {record_id} {record.get('Subject')!r} "
                  f"belongs to no meeting", world)  # fmt: skip
@@ -103,8 +104,9 @@ def check_session(world: World, result: Any, writes: list, links_before: int, tw
 def check_deletions(world: World) -> None:
     """#3 no resurrection and #4 no deletion from absence, item by item."""
     ever = world.ever
+    sides = world.sides()
     for m in world.meetings:
-        now = world.items_of(m)
+        now = world.items_of(m, sides)
         for side in SIDES:
             live = set(now[side])
             vanished = m.seen[side] - live
@@ -172,14 +174,15 @@ def expected(world: World, m: Meeting, name: str) -> tuple[bool, Any]:
 
 def settle(world: World) -> None:
     """Fold the edits both sides now agree on into the model, checking the agreed value (#1, #2)."""
+    sides = world.sides()
     for m in world.meetings:
         if m.unshared or m.deleted or m.bad:
             continue
-        ids = world.items_of(m)
+        ids = world.items_of(m, sides)
         if not (ids["exchange"] and ids["salesforce"]):
             continue
-        ex = world.projection("exchange", ids["exchange"][0])
-        sf = world.projection("salesforce", ids["salesforce"][0])
+        ex = world.ex_projection(sides[0][ids["exchange"][0]])
+        sf = world.sf_projection(sides[1][ids["salesforce"][0]])
         if ex is None or sf is None:
             continue
         for name in list(m.pending):
@@ -211,12 +214,13 @@ def check_converged(world: World) -> None:
     s = world.settings
     if s["direction"] == "off":
         return
+    sides = world.sides()
     open_refs = {ref for _, ref in world.open_health()}
     for m in world.meetings:
-        ids = world.items_of(m)
+        ids = world.items_of(m, sides)
         goes_up = s["direction"] in ("two_way", "upsync_only") and s["private_items"] == "full"
         if m.bad and m.bad_contested and ids["exchange"]:
-            m.bad = world.ex_items()[ids["exchange"][0]].get("location") == BAD_LOCATION
+            m.bad = sides[0][ids["exchange"][0]].get("location") == BAD_LOCATION
         if m.bad:
             if m.unshared or m.deleted or not goes_up:
                 continue
@@ -225,14 +229,14 @@ def check_converged(world: World) -> None:
                 fail(11, "per-item isolation", f"{m.token} cannot sync (location of 300 characters) but no health "
                      f"entry is open: {sorted(open_refs)}", world)  # fmt: skip
             continue
-        if m.unshared or m.deleted:
+        if m.unshared or m.deleted or m.edited_while_off:
             continue
         ex_ids, sf_ids = ids["exchange"], ids["salesforce"]
         if not ex_ids or not sf_ids:
             if not m.maybe_unsent and (ex_ids or sf_ids):
                 fail(1, "no lost update", f"{m.token} (made in {m.origin}) never reached the other side", world)
             continue
-        ex, sf = world.projection("exchange", ex_ids[0]), world.projection("salesforce", sf_ids[0])
+        ex, sf = world.ex_projection(sides[0][ex_ids[0]]), world.sf_projection(sides[1][sf_ids[0]])
         if ex is None or sf is None:
             continue
         if s["private_items"] != "full" and (ex["is_private"] or sf["is_private"]):

@@ -18,9 +18,8 @@ faults = st.one_of(
     st.sampled_from(FEED_FAULTS),
 )
 
-policy_step = st.sampled_from(sorted(POLICY_CHOICES)).flatmap(
-    lambda name: st.tuples(st.just("policy"), st.just(name), st.sampled_from(POLICY_CHOICES[name]))
-)
+# Every (setting, value) pair, drawn from one list: cheaper to draw than a flatmap over the setting.
+policy_step = st.sampled_from([("policy", name, v) for name in sorted(POLICY_CHOICES) for v in POLICY_CHOICES[name]])
 
 step = st.one_of(
     st.tuples(st.just("create"), sides, st.booleans()),
