@@ -323,6 +323,36 @@ def release_group_claim(redis: Redis, mailbox_id: int, group_id: str) -> None:
                1, group_key(mailbox_id), group_id)  # fmt: skip
 
 
+def recover_stranded(queue: Queue, config: ScheduleConfig, *, now: float | None = None) -> list[str]:
+    """Put back on the queue the sessions a worker took off it and died before starting (found by the chaos soak).
+
+    RQ moves a job from the queue to its intermediate list when a worker dequeues it, then to the started
+    registry when the job starts; a worker killed in between leaves it in neither, while its status stays
+    ``queued`` (so `enqueue_session` answers ``duplicate`` for the mailbox), until RQ's own worker maintenance
+    (every 10 minutes) sees it twice. Here a session job in the intermediate list and not started, first seen
+    more than ``lock_ttl`` ago (a live worker starts it within milliseconds), goes back to the front of the queue."""
+    now = time.time() if now is None else now
+    redis = queue.connection
+    intermediate = queue.intermediate_queue
+    started = set(StartedJobRegistry(queue=queue).get_job_ids(cleanup=False))
+    stranded = []
+    for jid in intermediate.get_job_ids():
+        if mailbox_id_of(jid) is None or jid in started:
+            continue
+        if intermediate.set_first_seen(jid):  # RQ's own first-seen mark: our passes and its maintenance agree
+            continue
+        first = intermediate.get_first_seen(jid)
+        if first is None or now - first.timestamp() < config.lock_ttl:
+            continue
+        if redis.lrem(intermediate.key, 1, jid):  # one scheduler (the leader) wins it
+            redis.delete(intermediate.get_first_seen_key(jid))
+            queue.push_job_id(jid, at_front=True)
+            stranded.append(jid)
+    if stranded:
+        log.warning("sessions a dead worker had taken off the queue put back: %s", ", ".join(stranded))
+    return stranded
+
+
 def recover_abandoned(queue: Queue, config: ScheduleConfig, *, now: float | None = None) -> list[str]:
     """Hand sessions of dead workers back to RQ without waiting for RQ's own detection.
 
@@ -455,6 +485,7 @@ class Scheduler:
             return TickReport(leader=False)
         report = TickReport(leader=True)
         report.abandoned = recover_abandoned(self.queue, self.config)
+        report.abandoned += recover_stranded(self.queue, self.config)
         self._move_scheduled_retries()
         now = self.clock()
         with self.db_factory() as db:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
+from rq import Queue
 from rq.job import JobStatus
-from rq.registry import FailedJobRegistry
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from calsync.database import make_engine, make_session_factory
 from sync import mailboxes
@@ -26,6 +28,7 @@ from sync.schedule import (
     job_id,
     next_interval,
     over_budget,
+    recover_stranded,
     sync_now,
 )
 from tests.workers.conftest import Clock
@@ -148,6 +151,31 @@ def test_enqueue_dedupes_until_the_job_is_gone(redis):
     # Once the job is deleted (success with result_ttl=0), the id is free again.
     fetch_job(job_id(7), redis).delete()
     assert sync_now(queue, 7, config) == "enqueued"
+
+
+def test_a_session_a_dead_worker_took_off_the_queue_goes_back_on_it(redis):
+    """Found by the chaos soak (docs/soak.md): a worker SIGKILLed between taking a job off the queue (RQ's move to
+    its intermediate list) and starting it left the job in neither the queue nor the started registry, still
+    ``queued``: every later request of the mailbox was a ``duplicate``, and it had no session for minutes."""
+    queue = session_queue("sync", redis)
+    config = ScheduleConfig()
+    assert enqueue_session(queue, 7, config) == "enqueued"
+    assert Queue.lmove(redis, queue.key, None) is not None  # a worker's dequeue; the worker dies right after
+    assert queue.job_ids == [] and queue.intermediate_queue.get_job_ids() == [job_id(7)]
+    assert enqueue_session(queue, 7, config) == "duplicate"
+    assert recover_stranded(queue, config) == []  # first seen now: a live worker may be about to start it
+    assert recover_stranded(queue, config, now=time.time() + 1) == []
+    assert recover_stranded(queue, config, now=time.time() + config.lock_ttl + 1) == [job_id(7)]
+    assert queue.job_ids == [job_id(7)] and queue.intermediate_queue.get_job_ids() == []
+    assert fetch_job(job_id(7), redis).get_status() == JobStatus.QUEUED
+    assert enqueue_session(queue, 7, config) == "duplicate"  # queued once, not twice
+    # A job that started is the started registry's business (recover_abandoned), never put back from here.
+    fetch_job(job_id(7), redis).delete()
+    assert enqueue_session(queue, 8, config) == "enqueued"
+    Queue.lmove(redis, queue.key, None)
+    redis.zadd(StartedJobRegistry(queue=queue).key, {f"{job_id(8)}:execution": time.time() + 60})  # it started
+    recover_stranded(queue, config)
+    assert recover_stranded(queue, config, now=time.time() + config.lock_ttl + 1) == []
 
 
 def test_leader_lock_is_exclusive_renewed_and_expires(redis):
