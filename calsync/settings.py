@@ -364,6 +364,25 @@ class Settings:
         "Seconds between two short passes of `calsync scheduler` that enqueue the sessions push notifications "
         "asked for (between its CALSYNC_SCHEDULER_INTERVAL passes over the schedule).",
     )
+    push_batch_seconds: float = _setting(
+        "CALSYNC_PUSH_BATCH_SECONDS",
+        15.0,
+        "Change-driven sync: Outlook changes (EWS, Graph) are held this many seconds from the oldest one waiting, "
+        "then the mailboxes due together run as group jobs whose Salesforce writes share sObject Collections "
+        'calls (docs/push.md, "Batched writes"). 0: each mailbox\'s session on its own, after the coalescing '
+        "window.",
+    )
+    push_batch_mailboxes: int = _setting(
+        "CALSYNC_PUSH_BATCH_MAILBOXES",
+        10,
+        "Most mailboxes in one group job (sessions run in threads of one worker, a database connection each: "
+        "keep it under the connection pool's 15).",
+    )
+    push_batch_wait_seconds: float = _setting(
+        "CALSYNC_PUSH_BATCH_WAIT_SECONDS",
+        2.0,
+        "Longest a session of a group job waits for the others' Salesforce writes before its own are sent.",
+    )
     # -- the EWS listener (`calsync listener`; sync/push/listener.py, docs/push.md "EWS listener") --------------
     listener_mode: str = _setting(
         "CALSYNC_LISTENER_MODE",
@@ -618,6 +637,10 @@ class Settings:
             raise ConfigError(
                 f"CALSYNC_PUSH_ECHO_WAIT_SECONDS must be 0 or more seconds, not {self.push_echo_wait_seconds}"
             )
+        if self.push_batch_seconds < 0 or self.push_batch_wait_seconds < 0:
+            raise ConfigError("CALSYNC_PUSH_BATCH_SECONDS and CALSYNC_PUSH_BATCH_WAIT_SECONDS must be 0 or more")
+        if self.push_batch_mailboxes < 1:
+            raise ConfigError(f"CALSYNC_PUSH_BATCH_MAILBOXES must be at least 1, not {self.push_batch_mailboxes}")
         if self.push_pass_seconds < 0.1:
             raise ConfigError(f"CALSYNC_PUSH_PASS_SECONDS must be at least 0.1 seconds, not {self.push_pass_seconds}")
         if len(_numbers("CALSYNC_API_BUDGET_BACKOFF_HOURS", self.api_budget_backoff_hours, minimum=0)) != 3:

@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     from redis import Redis
 
 SERIALIZER = JSONSerializer
-# The only functions a calsync worker runs (sync.schedule.JOB_FUNCTION; previews: sync.preview_jobs.JOB_FUNCTION;
-# verify: sync.verify_jobs.JOB_FUNCTION).
-JOB_FUNCTIONS = frozenset({"sync.jobs.sync_mailbox", "sync.preview_jobs.preview_job", "sync.verify_jobs.verify_job"})
+# The only functions a calsync worker runs (sync.schedule.JOB_FUNCTION and GROUP_JOB_FUNCTION; previews:
+# sync.preview_jobs.JOB_FUNCTION; verify: sync.verify_jobs.JOB_FUNCTION).
+JOB_FUNCTIONS = frozenset({"sync.jobs.sync_mailbox", "sync.jobs.sync_group", "sync.preview_jobs.preview_job",
+                           "sync.verify_jobs.verify_job"})  # fmt: skip
 
 
 class NotACalsyncJob(Exception):

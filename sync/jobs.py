@@ -9,6 +9,10 @@ What a session job guarantees:
   renewed by a thread while the session runs; a dead worker's lock expires after ``lock_ttl`` seconds. A job
   that finds the lock taken raises `MailboxBusy` and RQ retries it later (``Retry`` with back-off).
 - **deduped requests**: the job id is ``sync-<mailbox id>`` (see `sync.schedule.enqueue_session`).
+- **group jobs** (`sync_group`, docs/push.md "Batched writes"): the sessions of several mailboxes with Outlook
+  changes, each exactly as `sync_mailbox` runs it (its lock, its database session, its connectors), in threads,
+  their Salesforce writes merged by one `sync.push.batching.SharedWriter`. A mailbox whose lock is taken is
+  skipped (its request stays pending).
 - **progress** in ``job.meta["progress"]``: ``{"phase", "done", "total"}`` (writes done of planned).
 - **the API budget guard**: before the session (with the org usage the last session saw) and between
   committed batches (with the usage Salesforce just reported), usage above the configured count or
@@ -45,11 +49,20 @@ from sync import health, settings_store
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import BudgetExhausted
 from sync.models import HealthEntry, Mailbox, SyncSession, utcnow
+from sync.push.batching import SharedWriter, run_group
 from sync.push.echo import RecordingExchange, RecordingSalesforce
 from sync.push.health import exchange_push_state
 from sync.push.requests import take_request
 from sync.push.salesforce_rows import ScannedSalesforce, with_scan
-from sync.schedule import BUDGET_HEALTH_CODE, ScheduleConfig, after_session, lock_key, over_budget, with_push
+from sync.schedule import (
+    BUDGET_HEALTH_CODE,
+    ScheduleConfig,
+    after_session,
+    lock_key,
+    over_budget,
+    release_group_claim,
+    with_push,
+)
 from sync.session import SessionResult, run_session
 
 log = logging.getLogger("calsync.jobs")
@@ -205,7 +218,39 @@ def sync_mailbox(mailbox_id: int, reason: str = "schedule") -> dict[str, Any]:
         return _session(context, mailbox_id, reason)
 
 
-def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, Any]:
+def sync_group(mailbox_ids: list[int], reason: str = "push", group_id: str = "") -> dict[str, Any]:
+    """RQ job: the sessions of ``mailbox_ids`` at once, in threads, sharing their Salesforce writes (see the
+    module docstring). Each result is that mailbox's own; one mailbox's failure is not the others'."""
+    context = current_context()
+
+    def one(mailbox_id: int) -> Callable[[SharedWriter], dict[str, Any]]:
+        def run(writer: SharedWriter) -> dict[str, Any]:
+            try:
+                with MailboxLock(context.redis, mailbox_id, context.config.lock_ttl) as lock:
+                    if not lock.held:  # its own session runs: the request stays pending for one after it
+                        return {"mailbox_id": mailbox_id, "status": "skipped", "reason": "syncing elsewhere"}
+                    return _session(context, mailbox_id, reason, writer=writer)
+            finally:
+                if group_id:
+                    try:
+                        release_group_claim(context.redis, mailbox_id, group_id)
+                    except RedisError:  # the claim expires with the job's timeout
+                        log.warning("could not release the group claim of mailbox %s", mailbox_id)
+
+        return run
+
+    outcomes, stats = run_group([one(m) for m in mailbox_ids], wait_seconds=context.config.push.batch_wait_seconds)
+    sessions = {}
+    for mailbox_id, outcome in zip(mailbox_ids, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            log.error("group session of mailbox %s raised", mailbox_id, exc_info=outcome)
+            outcome = {"mailbox_id": mailbox_id, "status": "failed", "error": repr(outcome)}
+        sessions[str(mailbox_id)] = outcome
+    return {"sessions": sessions, "salesforce_write_calls": stats.calls, "write_callers": stats.callers}
+
+
+def _session(context: WorkerContext, mailbox_id: int, reason: str,
+             writer: SharedWriter | None = None) -> dict[str, Any]:  # fmt: skip
     factory = context.db()
     config = context.config
     with factory() as db:
@@ -229,13 +274,17 @@ def _session(context: WorkerContext, mailbox_id: int, reason: str) -> dict[str, 
         log.info("session %s", json.dumps(skipped, sort_keys=True))  # the same one line a session logs
         return skipped
 
-    job = get_current_job()
+    # A group job's sessions share one RQ job: its progress meta is not any one mailbox's.
+    job = get_current_job() if writer is None else None
     # Before anything is read: the push requests made until now are this session's (later ones make one more).
     taken = take_request(context.redis, mailbox_id)
     # While the org scan is healthy its rows answer the session's change queries (zero Salesforce calls).
     scanned = ScannedSalesforce(context.salesforce(), context.redis, mailbox_id,
                                 healthy_seconds=context.scan_healthy_seconds)  # fmt: skip
-    salesforce = RecordingSalesforce(scanned, context.redis, mailbox_id, config.push)
+    # In a group job the writes go through the shared writer, under the echo recording (each mailbox records its
+    # own results); reads and the usage counters stay this session's connector's.
+    shared = writer.client(scanned) if writer is not None else scanned
+    salesforce = RecordingSalesforce(shared, context.redis, mailbox_id, config.push)
     exchange = RecordingExchange(context.exchange(email), context.redis, mailbox_id, config.push)
     progress = Progress(job, salesforce, config)
     result = run_session(factory, email, salesforce=salesforce, exchange=exchange, progress=progress,

@@ -46,12 +46,14 @@ from sync.job_queue import session_queue
 from sync.models import Mailbox, utcnow
 from sync.push.config import PushConfig, push_config
 from sync.push.health import exchange_push_states
-from sync.push.requests import drop_request, due_requests
+from sync.push.requests import drop_request, due_requests, outlook_requests
 from sync.push.salesforce_rows import with_scan
 
 log = logging.getLogger("calsync.schedule")
 
 JOB_FUNCTION = "sync.jobs.sync_mailbox"
+GROUP_JOB_FUNCTION = "sync.jobs.sync_group"
+GROUP_PREFIX = "calsync:push:group:"  # mailbox id → the id of the group job that will run its session
 LEADER_KEY = "calsync:scheduler:leader"
 LOCK_PREFIX = "calsync:lock:mailbox:"
 BUDGET_HEALTH_CODE = "api_budget_exhausted"  # the code run_session records on REQUEST_LIMIT_EXCEEDED
@@ -231,6 +233,22 @@ def pulled_back(next_sync_at: dt.datetime | None, interval: int, push_state: str
     return push.fallback_interval_minutes, min(next_sync_at, earlier)
 
 
+def batch_groups(outlook: dict[int, float], now: float, push: PushConfig) -> list[list[int]] | None:
+    """The batching window (docs/push.md, "Batched writes"): ``outlook`` maps the mailboxes ready for a session
+    whose request came from Outlook (EWS, Graph) to their first request's time. ``None`` while the oldest is
+    less than CALSYNC_PUSH_BATCH_SECONDS old (more may join); then all of them, oldest first, in groups of at
+    most CALSYNC_PUSH_BATCH_MAILBOXES (a group of one is an ordinary session). The window runs from the oldest
+    request, not from each: per-mailbox windows closing one by one would make groups of the few requests of one
+    push pass."""
+    if not outlook:
+        return []
+    if min(outlook.values()) > now - push.batch_seconds:
+        return None
+    members = sorted(outlook, key=lambda m: (outlook[m], m))
+    size = max(1, push.batch_mailboxes)
+    return [members[i : i + size] for i in range(0, len(members), size)]
+
+
 # -- enqueueing -------------------------------------------------------------------------------------------
 def enqueue_session(queue: Queue, mailbox_id: int, config: ScheduleConfig, *, reason: str = "schedule") -> str:
     """Enqueue the session of a mailbox unless one is already queued, scheduled or running.
@@ -274,6 +292,35 @@ def enqueue_session(queue: Queue, mailbox_id: int, config: ScheduleConfig, *, re
 def sync_now(queue: Queue, mailbox_id: int, config: ScheduleConfig) -> str:
     """ "Sync now" from the API or the admin panel: enqueue at once (``duplicate`` if one is queued or running)."""
     return enqueue_session(queue, mailbox_id, config, reason="now")
+
+
+def group_key(mailbox_id: int) -> str:
+    return f"{GROUP_PREFIX}{int(mailbox_id)}"
+
+
+def enqueue_group(queue: Queue, mailbox_ids: list[int], config: ScheduleConfig, *, reason: str = "push") -> str:
+    """Enqueue one group job for ``mailbox_ids`` (`sync.jobs.sync_group`: their sessions in threads, sharing
+    their Salesforce writes; docs/push.md "Batched writes"). Each mailbox is claimed for the job
+    (``calsync:push:group:<id>``, until the job's timeout) so that the push pass leaves it to that job; the
+    job drops each claim when that session ends. No RQ retry: a lost or failed group job leaves the requests
+    pending, and the next pass enqueues them again. Returns the job id."""
+    group_id = f"group-{uuid.uuid4().hex}"
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for mailbox_id in mailbox_ids:
+            pipe.set(group_key(mailbox_id), group_id, ex=config.job_timeout + 60)
+        pipe.execute()
+    queue.enqueue(
+        GROUP_JOB_FUNCTION, list(mailbox_ids), reason, group_id, job_id=group_id, job_timeout=config.job_timeout,
+        result_ttl=0, failure_ttl=config.failure_ttl,
+        description=f"sync mailboxes {', '.join(str(m) for m in mailbox_ids)} ({reason}, shared writes)",
+    )  # fmt: skip
+    return group_id
+
+
+def release_group_claim(redis: Redis, mailbox_id: int, group_id: str) -> None:
+    """The group job's session of this mailbox is over: the push pass may enqueue it again (only our claim)."""
+    redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+               1, group_key(mailbox_id), group_id)  # fmt: skip
 
 
 def recover_abandoned(queue: Queue, config: ScheduleConfig, *, now: float | None = None) -> list[str]:
@@ -454,7 +501,8 @@ class Scheduler:
                 pipe.hget(Job.key_for(job_id(mailbox_id)), "status")
             statuses = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
         busy = {m for m, status in zip(ids, statuses, strict=True) if status in _WAITING}
-        enqueued = []
+        busy |= self._grouped(ids)
+        ready = []
         for mailbox_id in ids:
             row = rows.get(mailbox_id)
             if row is None or not row.enabled:
@@ -462,11 +510,65 @@ class Scheduler:
                 continue
             if mailbox_id in busy or (row.backoff_until is not None and row.backoff_until > now):
                 continue
+            ready.append(mailbox_id)
+        held, grouped = self._batched(ready)
+        enqueued = list(grouped)
+        for mailbox_id in ready:
+            if mailbox_id in held:
+                continue
             if enqueue_session(self.queue, mailbox_id, self.config, reason="push") != "duplicate":
                 enqueued.append(mailbox_id)
         if enqueued:
             log.info("push pass: %d sessions enqueued", len(enqueued))
         return enqueued
+
+    def _batched(self, ready: list[int]) -> tuple[set[int], list[int]]:
+        """Batched writes (docs/push.md): of the ``ready`` mailboxes, those with an Outlook-sourced request are
+        held until the oldest of them is CALSYNC_PUSH_BATCH_SECONDS old; then all of them go, in group jobs of
+        up to CALSYNC_PUSH_BATCH_MAILBOXES (one alone is an ordinary session). Returns the mailboxes held or
+        given to a group job, which the caller leaves alone, and those given to a group job."""
+        push = self.config.push
+        if push.batch_seconds <= 0 or not ready:
+            return set(), []
+        outlook = outlook_requests(self.redis, ready)
+        groups = batch_groups(outlook, self.epoch(), push)
+        if groups is None:
+            return set(outlook), []  # the window is open: more mailboxes may join
+        groups = [group for group in groups if len(group) > 1]  # one alone: the caller enqueues its own session
+        grouped = [m for group in groups for m in group]
+        for group in groups:
+            enqueue_group(self.queue, group, self.config)
+        if groups:
+            log.info("push pass: %d mailboxes in %d group jobs (shared Salesforce writes)", len(grouped), len(groups))
+        return set(grouped), grouped
+
+    def _grouped(self, ids: list[int]) -> set[int]:
+        """The mailboxes claimed by a group job that will still run their session: queued, or started and
+        either just started or holding the mailbox's lock. A lost group job (its worker died) lets go once the
+        lock has expired, so its requests, still pending, are enqueued again."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for mailbox_id in ids:
+                pipe.get(group_key(mailbox_id))
+            claims = {m: g.decode() if isinstance(g, bytes) else g for m, g in zip(ids, pipe.execute(), strict=True)
+                      if g}  # fmt: skip
+        if not claims:
+            return set()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for mailbox_id, group_id in claims.items():
+                pipe.hmget(Job.key_for(group_id), ["status", "started_at"])
+                pipe.exists(lock_key(mailbox_id))
+            answers = pipe.execute()
+        busy, wall = set(), time.time()  # RQ's own clock (started_at), not the requests' epoch
+        for index, mailbox_id in enumerate(claims):
+            (status, started), locked = answers[2 * index], answers[2 * index + 1]
+            status = status.decode() if isinstance(status, bytes) else status
+            if status in _WAITING and status != JobStatus.STARTED.value:
+                busy.add(mailbox_id)
+            elif status == JobStatus.STARTED.value:
+                started_at = _timestamp(started)
+                if locked or started_at is None or wall - started_at < self.config.lock_ttl:
+                    busy.add(mailbox_id)
+        return busy
 
     def _pull_back(self, now: dt.datetime) -> list[int]:
         """Mailboxes waiting out a stretched safety interval whose push went down get the fallback interval

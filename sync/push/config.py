@@ -17,6 +17,9 @@ class PushConfig:
     heartbeat_ttl: int = 180  # CALSYNC_PUSH_HEARTBEAT_TTL (seconds)
     pass_seconds: float = 2.0  # CALSYNC_PUSH_PASS_SECONDS
     echo_wait_seconds: float = 5.0  # CALSYNC_PUSH_ECHO_WAIT_SECONDS
+    batch_seconds: float = 15.0  # CALSYNC_PUSH_BATCH_SECONDS (0: no group jobs)
+    batch_mailboxes: int = 10  # CALSYNC_PUSH_BATCH_MAILBOXES
+    batch_wait_seconds: float = 2.0  # CALSYNC_PUSH_BATCH_WAIT_SECONDS
     # A Salesforce write whose SystemModstamp we do not know (the REST write answers carry none) covers any
     # modstamp up to our write's end plus this margin (the two clocks' skew; SystemModstamp has whole seconds).
     clock_margin_seconds: float = 1.0
@@ -40,4 +43,7 @@ def push_config(settings: Settings) -> PushConfig:
         heartbeat_ttl=settings.push_heartbeat_ttl,
         pass_seconds=settings.push_pass_seconds,
         echo_wait_seconds=settings.push_echo_wait_seconds,
+        batch_seconds=settings.push_batch_seconds,
+        batch_mailboxes=settings.push_batch_mailboxes,
+        batch_wait_seconds=settings.push_batch_wait_seconds,
     )

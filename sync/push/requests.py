@@ -13,6 +13,9 @@ Keys (all under ``calsync:push:``):
 - ``full`` — hash mailbox id → time of the latest request with ``full=True`` (the session re-reads without
   trusting its cursor).
 - ``sources:<id>`` — hash source → time of that source's latest request (the panel and the latency figures).
+- ``outlook`` — sorted set, mailbox id → time of the first Outlook-sourced (``ews``, ``graph``) request not
+  yet taken: the push pass holds these for the batching window and runs them as group jobs whose Salesforce
+  writes share calls (`sync.push.batching`, docs/push.md "Batched writes"). Taken and dropped with ``pending``.
 
 Who removes a request: the session itself, when it starts (`take_request`), and only a request whose first
 time is at or before the session's start. A request that arrives while a session runs therefore stays pending
@@ -34,6 +37,8 @@ from sync.push.config import DEFAULT, PushConfig
 PREFIX = "calsync:push:"
 PENDING_KEY = PREFIX + "pending"
 FULL_KEY = PREFIX + "full"
+OUTLOOK_KEY = PREFIX + "outlook"
+OUTLOOK_SOURCES = ("graph", "ews")
 SOURCES = ("graph", "ews", "salesforce")
 
 
@@ -57,6 +62,8 @@ def request_sync(redis: Redis, mailbox_id: int, *, source: str, full: bool = Fal
     score = now - config.coalesce_seconds if source == "salesforce" else now
     with redis.pipeline(transaction=True) as pipe:
         pipe.zadd(PENDING_KEY, {member: score}, lt=True)
+        if source in OUTLOOK_SOURCES:
+            pipe.zadd(OUTLOOK_KEY, {member: now}, lt=True)
         if full:
             pipe.hset(FULL_KEY, member, now)
         pipe.hset(sources_key(mailbox_id), source, now)
@@ -72,19 +79,31 @@ def due_requests(redis: Redis, *, now: float | None = None, config: PushConfig =
     return [int(m) for m in members]
 
 
+def outlook_requests(redis: Redis, mailbox_ids: list[int]) -> dict[int, float]:
+    """Of ``mailbox_ids``, those with a pending Outlook-sourced request: mailbox id → its first time."""
+    if not mailbox_ids:
+        return {}
+    scores = redis.zmscore(OUTLOOK_KEY, [str(int(m)) for m in mailbox_ids])
+    return {int(m): float(s) for m, s in zip(mailbox_ids, scores, strict=True) if s is not None}
+
+
 def pending_requests(redis: Redis) -> dict[int, float]:
     """Every pending request: mailbox id → time of its first request (the panel, the tests)."""
     return {int(m): float(s) for m, s in redis.zrange(PENDING_KEY, 0, -1, withscores=True)}
 
 
 # Atomically: remove the mailbox's pending request if it was first made at or before the session's start, and
-# its full flag likewise. Returns {taken, full}.
+# its full flag and its Outlook entry likewise. Returns {taken, full}.
 _TAKE = """
 local taken, full = 0, 0
 local first = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if first and tonumber(first) <= tonumber(ARGV[2]) then
   redis.call('ZREM', KEYS[1], ARGV[1])
   taken = 1
+end
+local outlook = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if outlook and tonumber(outlook) <= tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[3], ARGV[1])
 end
 local asked = redis.call('HGET', KEYS[2], ARGV[1])
 if asked and tonumber(asked) <= tonumber(ARGV[2]) then
@@ -108,7 +127,7 @@ def take_request(redis: Redis, mailbox_id: int, *, started: float | None = None)
     """Called by the session when it starts, before it reads anything: the requests made up to ``started`` are
     served by this session. Requests made later stay pending and make one more session."""
     started = time.time() if started is None else started
-    taken, full = redis.eval(_TAKE, 2, PENDING_KEY, FULL_KEY, str(int(mailbox_id)), repr(float(started)))
+    taken, full = redis.eval(_TAKE, 3, PENDING_KEY, FULL_KEY, OUTLOOK_KEY, str(int(mailbox_id)), repr(float(started)))
     return Taken(requested=bool(taken), full=bool(full))
 
 
@@ -118,6 +137,7 @@ def drop_request(redis: Redis, mailbox_id: int) -> None:
     with redis.pipeline(transaction=True) as pipe:
         pipe.zrem(PENDING_KEY, member)
         pipe.hdel(FULL_KEY, member)
+        pipe.zrem(OUTLOOK_KEY, member)
         pipe.execute()
 
 

@@ -12,7 +12,7 @@ from calsync.database import make_session_factory
 from sync.job_queue import session_queue
 from sync.models import Mailbox
 from sync.push import PushConfig, record_channel, request_sync, take_request
-from sync.push.requests import pending_requests
+from sync.push.requests import outlook_requests, pending_requests
 from sync.schedule import ScheduleConfig, Scheduler, job_id
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
@@ -41,6 +41,8 @@ def _mailboxes(factory, count=3, **fields):
 
 
 def _scheduler(redis, factory, epoch, **push):
+    """Without the batching window unless asked (its own tests below): the coalescing rule alone."""
+    push.setdefault("batch_seconds", 0)
     config = ScheduleConfig(push=PushConfig(coalesce_seconds=5, **push))
     return Scheduler(redis, factory, config, interval=30, clock=lambda: NOW, epoch=epoch)
 
@@ -134,4 +136,81 @@ def test_the_full_pass_pulls_stretched_mailboxes_back_when_push_goes_down(redis,
     assert rows[up] == (360, last + dt.timedelta(minutes=360))
     assert rows[never] == (120, last + dt.timedelta(minutes=120))
     assert scheduler.tick().pulled_back == []  # once
+    scheduler.close()
+
+
+# -- batched writes: Outlook requests wait for the batching window, then go as group jobs (docs/push.md) -----------
+def _group_jobs(redis) -> list[Job]:
+    queue = session_queue("sync", redis)
+    jobs = [Job.fetch(i, connection=redis, serializer=queue.serializer) for i in queue.job_ids]
+    return [job for job in jobs if job.func_name == "sync.jobs.sync_group"]
+
+
+def test_outlook_requests_are_held_for_the_batching_window_then_share_one_group_job(redis, factory):
+    a, b, c, d = _mailboxes(factory, 4)
+    epoch = Epoch(1010.0)
+    scheduler = _scheduler(redis, factory, epoch, batch_seconds=15)
+    request_sync(redis, a, source="ews", now=1000)
+    request_sync(redis, b, source="graph", now=1008)
+    request_sync(redis, c, source="ews", now=1013)
+    request_sync(redis, d, source="salesforce", now=1009)
+    assert scheduler.push_tick().pushed == [d]  # Salesforce-sourced: its own session, at once
+    epoch.at = 1014.9
+    assert scheduler.push_tick().pushed == []  # the window counts from a's request (1000)
+    epoch.at = 1015.0
+    assert sorted(scheduler.push_tick().pushed) == sorted([a, b])  # c is inside its coalescing window still
+    (group,) = _group_jobs(redis)
+    assert group.args[0] == [a, b] and group.args[1] == "push" and group.id == group.args[2]
+    assert group.retries_left is None  # no RQ retry: a failed group leaves the requests pending
+    assert session_queue("sync", redis).job_ids == [job_id(d), group.id]
+    epoch.at = 1027.9
+    assert scheduler.push_tick().pushed == []  # a and b wait for their group job; c's window runs from 1013
+    epoch.at = 1028.0
+    assert scheduler.push_tick().pushed == [c]  # alone: an ordinary session of its own
+    assert len(_group_jobs(redis)) == 1 and job_id(c) in session_queue("sync", redis).job_ids
+    assert set(pending_requests(redis)) == {a, b, c, d}  # until their sessions start and take them
+    take_request(redis, c, started=1029)
+    assert outlook_requests(redis, [a, b, c]) == {a: 1000.0, b: 1008.0}
+    scheduler.close()
+
+
+def test_a_lost_group_job_leaves_its_requests_to_the_next_pass(redis, factory):
+    a, b = _mailboxes(factory, 2)
+    epoch = Epoch(1020.0)
+    scheduler = _scheduler(redis, factory, epoch, batch_seconds=15)
+    request_sync(redis, a, source="ews", now=1000)
+    request_sync(redis, b, source="ews", now=1001)
+    assert sorted(scheduler.push_tick().pushed) == [a, b]
+    (group,) = _group_jobs(redis)
+    epoch.at = 1022
+    assert scheduler.push_tick().pushed == []  # queued: left to it
+    # A worker took it and died: started long ago, no mailbox lock held any more.
+    session_queue("sync", redis).remove(group.id)
+    redis.hset(group.key, mapping={"status": "started", "started_at": "2001-01-01T00:00:00Z"})
+    assert sorted(scheduler.push_tick().pushed) == [a, b]
+    second = [job for job in _group_jobs(redis) if job.id != group.id]
+    assert len(second) == 1 and second[0].args[0] == [a, b]
+    # A group job that is running and holds a's lock keeps a; b's session in it is over (claim released).
+    from sync.schedule import lock_key, release_group_claim
+
+    session_queue("sync", redis).remove(second[0].id)
+    redis.hset(second[0].key, mapping={"status": "started", "started_at": "2001-01-01T00:00:00Z"})
+    redis.set(lock_key(a), "token", ex=60)
+    release_group_claim(redis, b, second[0].id)
+    assert scheduler.push_tick().pushed == [b]  # alone now: its own session
+    # The job itself vanished (deleted, expired): the claim no longer counts.
+    redis.delete(lock_key(a), second[0].key)
+    epoch.at = 1030
+    assert scheduler.push_tick().pushed == [a]
+    scheduler.close()
+
+
+def test_groups_hold_at_most_the_configured_number_of_mailboxes(redis, factory):
+    ids = _mailboxes(factory, 5)
+    scheduler = _scheduler(redis, factory, Epoch(1020.0), batch_seconds=15, batch_mailboxes=2)
+    for n, mailbox_id in enumerate(ids):
+        request_sync(redis, mailbox_id, source="graph", now=1000 + n)
+    assert sorted(scheduler.push_tick().pushed) == sorted(ids)
+    assert [job.args[0] for job in _group_jobs(redis)] == [ids[0:2], ids[2:4]]
+    assert job_id(ids[4]) in session_queue("sync", redis).job_ids  # the fifth alone: its own session
     scheduler.close()

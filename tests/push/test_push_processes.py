@@ -35,6 +35,7 @@ from tests.push.conftest import REDIS_URL
 ROOT = Path(__file__).resolve().parents[2]
 CALSYNC = str(Path(sys.executable).with_name("calsync"))  # the console script of this virtualenv
 COALESCE = 5.0  # CALSYNC_PUSH_COALESCE_SECONDS, its default
+BATCH = 15.0  # CALSYNC_PUSH_BATCH_SECONDS, its default: an Outlook-sourced request waits this long (batched writes)
 
 
 class Processes:
@@ -202,7 +203,7 @@ def test_own_writes_enqueue_nothing_and_a_user_edit_after_them_does(engine, worl
     outlook.edit(meeting["id"], subject="Outlook meeting 0 (moved)")
     edited = _notifications(outlook.calendar, subscription, watermark)  # a queue: only what came since
     assert edited and not any(is_echo(redis, mailbox_id, "exchange", i, ck) for i, ck in edited)
-    request_sync(redis, mailbox_id, source="ews", now=time.time() - COALESCE)
+    request_sync(redis, mailbox_id, source="ews", now=time.time() - BATCH)
     assert "enqueued for push requests 1" in procs.run("scheduler", "scheduler", "--once")
 
 
@@ -236,3 +237,52 @@ def test_the_safety_interval_follows_push_health(engine, redis, procs, mailbox_i
         mailbox = db.get(Mailbox, mailbox_id)
         assert mailbox.sync_interval_minutes == 30
         assert abs((mailbox.next_sync_at - second.finished_at).total_seconds() - 30 * 60) < 60
+
+
+def test_outlook_edits_of_several_mailboxes_in_one_window_share_one_salesforce_write(engine, world, redis, procs):
+    """Batched writes (docs/push.md): four mailboxes' Outlook changes within the batching window run as one group
+    job in the worker; their four creates are one sObject Collections call, each session's record is its own."""
+    from sandbox.seed import REPS
+    from sync.session import run_session
+
+    emails = [rep.email for rep in REPS]
+    ids = []
+    for email in emails[1:]:
+        engine.add_mailbox(email)
+    for email in emails:
+        assert run_session(engine.factory, email, **engine.connectors(email)).status == "ok"
+        with engine.factory() as db:
+            mailbox = mailboxes.find(db, email)
+            mailbox.next_sync_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
+            db.commit()
+            ids.append(mailbox.id)
+    procs.env.update(CALSYNC_PUSH_BATCH_SECONDS="4")
+    procs.start("worker", "worker", "--name", "push-group")
+    procs.start("scheduler", "scheduler")
+    before = world.salesforce_requests()
+    first = time.time()
+    for n, (email, mailbox_id) in enumerate(zip(emails, ids, strict=True)):
+        world.outlook(email).create(f"Grouped {n}", at(2, 9 + n), at(2, 10 + n))
+        request_sync(redis, mailbox_id, source="ews" if n % 2 else "graph")  # as the listener / webhook would
+    _wait(lambda: all(_finished(engine, m, 2)() for m in ids), 120, "the four push sessions")
+    counted = world.salesforce_requests() - before
+    pushed = [_sessions(engine, m)[-1] for m in ids]
+    assert [s.status for s in pushed] == ["ok"] * 4, procs.log("worker")
+    assert all(s.trigger == "push" and s.counts["created"]["salesforce"] == 1 for s in pushed)
+    assert min(s.started_at.timestamp() for s in pushed) >= first + 4  # they waited out the batching window
+    assert counted["collection_upsert"] == 1, dict(counted)  # one call for the four mailboxes' creates
+    # The records' counters add up to what Salesforce counted: the shared call once, on one session.
+    assert sum(s.api_calls["salesforce"] for s in pushed) == sum(counted.values()), dict(counted)
+    assert "4 mailboxes in 1 group jobs" in procs.log("scheduler")
+    for n, (email, mailbox_id) in enumerate(zip(emails, ids, strict=True)):
+        event = world.salesforce(email).find_event(f"Grouped {n}")
+        assert event is not None
+        # Each mailbox recorded its own write of the shared call: the scan's row for it is an echo of that mailbox.
+        stamp = event["SystemModstamp"]
+        stamp = sf_datetime(stamp) if isinstance(stamp, dt.datetime) else stamp
+        assert is_echo(redis, mailbox_id, "salesforce", event["Id"], stamp)
+        assert not is_echo(redis, ids[(n + 1) % 4], "salesforce", event["Id"], stamp)
+    time.sleep(COALESCE + 3)
+    assert pending_requests(redis) == {}
+    assert all(len(_sessions(engine, m)) == 2 for m in ids)  # no second session of any of them
+    assert session_queue("sync", redis).count == 0
