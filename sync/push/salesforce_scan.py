@@ -46,8 +46,8 @@ from sync.policies import Direction
 from sync.push import salesforce_rows as held
 from sync.push.echo import is_echo
 from sync.push.health import record_channel
-from sync.push.requests import request_sync
-from sync.schedule import LeaderLock, ScheduleConfig, enqueue_session
+from sync.push.requests import outlook_requests, request_sync
+from sync.schedule import LeaderLock, ScheduleConfig, enqueue_session, group_key
 
 log = logging.getLogger("calsync.salesforce_scan")
 
@@ -267,9 +267,17 @@ class SalesforceScanner:
     def _enqueue(self, ids: list[int]) -> list[int]:
         """Enqueue the sessions of the requested mailboxes now (the push pass's rules: not while backing off
         from the API budget; a queued or running session makes it a duplicate, its request stays pending for
-        the push pass). A Redis or database failure here loses nothing: the requests are recorded."""
+        the push pass; a mailbox with an Outlook change waiting for the batching window, or claimed by a group
+        job, is left to the push pass: it waits with the Outlook ones, docs/push.md "Batched writes"). A Redis
+        or database failure here loses nothing: the requests are recorded."""
         if self.queue is None or not ids:
             return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for mailbox_id in ids:
+                pipe.exists(group_key(mailbox_id))
+            claimed = {m for m, found in zip(ids, pipe.execute(), strict=True) if found}
+        batched = set(outlook_requests(self.redis, ids)) if self.schedule.push.batch_seconds > 0 else set()
+        ids = [m for m in ids if m not in claimed and m not in batched]
         now = utcnow()
         with self.db_factory() as db:
             waiting = {row.id for row in db.execute(select(Mailbox.id, Mailbox.backoff_until).where(

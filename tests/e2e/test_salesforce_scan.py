@@ -566,3 +566,41 @@ def test_the_scan_enqueues_the_oldest_edit_first(scan_engine, world):
             queue.empty()
     finally:
         queue.empty()
+
+
+def test_the_scan_leaves_a_mailbox_with_a_batched_outlook_change_or_a_group_claim_to_the_push_pass(scan_engine,
+                                                                                                   world):  # fmt: skip
+    """Batched writes (docs/push.md): a mailbox whose Outlook change waits for the batching window, or whose
+    session a group job will run, is not enqueued by the scan on its own; its request stays for the push pass."""
+    from sync.job_queue import session_queue
+    from sync.push.requests import request_sync
+    from sync.schedule import ScheduleConfig, group_key
+
+    engine, sf = scan_engine, world.salesforce()
+    event_id = sf.create_event(Subject="Batched", StartDateTime=at(5, 9), EndDateTime=at(5, 10))
+    _ready(engine, world)
+    mailbox_id = _mailbox_id(engine, engine.email)
+    redis = engine.runtime.redis
+    queue = session_queue("sync", redis)
+    queue.empty()
+    scanner = SalesforceScanner(redis, engine.factory, lambda: engine.runtime.salesforce(engine.settings),
+                                ScanConfig(), queue=queue, schedule=ScheduleConfig())  # fmt: skip
+    try:
+        request_sync(redis, mailbox_id, source="ews")  # an Outlook change in the batching window
+        sf.update("Event", event_id, Subject="Batched (Salesforce)")
+        report = scanner.scan()
+        assert report.requested == [mailbox_id] and report.enqueued == [] and len(queue) == 0, report.to_json()
+        assert mailbox_id in pending_requests(redis)
+
+        redis.delete("calsync:push:outlook", "calsync:push:pending")
+        redis.set(group_key(mailbox_id), "group-test", ex=60)  # a group job will run its session
+        sf.update("Event", event_id, Subject="Batched (again)")
+        report = scanner.scan()
+        assert report.requested == [mailbox_id] and report.enqueued == [] and len(queue) == 0, report.to_json()
+
+        redis.delete(group_key(mailbox_id))
+        sf.update("Event", event_id, Subject="Batched (alone)")
+        assert scanner.scan().enqueued == [mailbox_id]
+    finally:
+        redis.delete(group_key(mailbox_id))
+        queue.empty()
