@@ -53,6 +53,7 @@ log = logging.getLogger("calsync.schedule")
 
 JOB_FUNCTION = "sync.jobs.sync_mailbox"
 GROUP_JOB_FUNCTION = "sync.jobs.sync_group"
+GROUP_JOB_PREFIX = "group-"  # the job ids of group jobs
 GROUP_PREFIX = "calsync:push:group:"  # mailbox id → the id of the group job that will run its session
 LEADER_KEY = "calsync:scheduler:leader"
 LOCK_PREFIX = "calsync:lock:mailbox:"
@@ -304,7 +305,7 @@ def enqueue_group(queue: Queue, mailbox_ids: list[int], config: ScheduleConfig, 
     (``calsync:push:group:<id>``, until the job's timeout) so that the push pass leaves it to that job; the
     job drops each claim when that session ends. No RQ retry: a lost or failed group job leaves the requests
     pending, and the next pass enqueues them again. Returns the job id."""
-    group_id = f"group-{uuid.uuid4().hex}"
+    group_id = f"{GROUP_JOB_PREFIX}{uuid.uuid4().hex}"
     with queue.connection.pipeline(transaction=False) as pipe:
         for mailbox_id in mailbox_ids:
             pipe.set(group_key(mailbox_id), group_id, ex=config.job_timeout + 60)
@@ -324,7 +325,8 @@ def release_group_claim(redis: Redis, mailbox_id: int, group_id: str) -> None:
 
 
 def recover_stranded(queue: Queue, config: ScheduleConfig, *, now: float | None = None) -> list[str]:
-    """Put back on the queue the sessions a worker took off it and died before starting (found by the chaos soak).
+    """Put back on the queue the sessions (and group jobs) a worker took off it and died before starting (found
+    by the chaos soak).
 
     RQ moves a job from the queue to its intermediate list when a worker dequeues it, then to the started
     registry when the job starts; a worker killed in between leaves it in neither, while its status stays
@@ -337,7 +339,7 @@ def recover_stranded(queue: Queue, config: ScheduleConfig, *, now: float | None 
     started = set(StartedJobRegistry(queue=queue).get_job_ids(cleanup=False))
     stranded = []
     for jid in intermediate.get_job_ids():
-        if mailbox_id_of(jid) is None or jid in started:
+        if (mailbox_id_of(jid) is None and not jid.startswith(GROUP_JOB_PREFIX)) or jid in started:
             continue
         if intermediate.set_first_seen(jid):  # RQ's own first-seen mark: our passes and its maintenance agree
             continue

@@ -23,6 +23,7 @@ from sync.schedule import (
     after_session,
     budget_backoff,
     due_mailboxes,
+    enqueue_group,
     enqueue_session,
     is_due,
     job_id,
@@ -176,6 +177,18 @@ def test_a_session_a_dead_worker_took_off_the_queue_goes_back_on_it(redis):
     redis.zadd(StartedJobRegistry(queue=queue).key, {f"{job_id(8)}:execution": time.time() + 60})  # it started
     recover_stranded(queue, config)
     assert recover_stranded(queue, config, now=time.time() + config.lock_ttl + 1) == []
+
+
+def test_a_group_job_a_dead_worker_took_off_the_queue_goes_back_on_it(redis):
+    """A stranded group job stays ``queued``, so the push pass leaves its mailboxes to it (their claims last the
+    job timeout): without this its mailboxes would wait some 16 minutes for a session."""
+    queue = session_queue("sync", redis)
+    config = ScheduleConfig()
+    group_id = enqueue_group(queue, [7, 8], config)
+    assert Queue.lmove(redis, queue.key, None) is not None  # a worker's dequeue; the worker dies right after
+    assert recover_stranded(queue, config) == []
+    assert recover_stranded(queue, config, now=time.time() + config.lock_ttl + 1) == [group_id]
+    assert queue.job_ids == [group_id] and fetch_job(group_id, redis).get_status() == JobStatus.QUEUED
 
 
 def test_leader_lock_is_exclusive_renewed_and_expires(redis):
