@@ -72,7 +72,7 @@ def apply_step(world: World, step: Step) -> None:
                 value = world.value(m, "", step[2], step[3])
                 world.edit(m, "exchange", step[2], value)
                 world.edit(m, "salesforce", step[2], value)
-                if not world.policy_switched:
+                if not world.policy_switched and m.token not in world.reshared:
                     world.twins.add(m.token)
     elif what == "delete":
         m = _meeting(world, step[2])
@@ -86,6 +86,7 @@ def apply_step(world: World, step: Step) -> None:
         m = _meeting(world, step[1])
         if m is not None and m.unshared and world.set_category(m, shared=True):
             m.unshared = False
+            world.reshared.add(m.token)
             m.free |= set(m.pending) | set(m.agreed)  # pairs again with whatever each side holds now
             if not world.items_of(m)["salesforce"]:
                 m.reshared_after_loss = True

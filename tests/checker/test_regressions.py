@@ -210,3 +210,24 @@ def test_the_same_edit_on_both_sides_then_a_lost_database_may_cost_a_write(check
     and a masked private item's Salesforce side is written again; that is no echo of the twin edit."""
     history.run(checker_db, [("create", "exchange", True), ("sync", None), ("policy", "private_items", "masked"),
                              ("sync", None), ("twin", 0, "subject", 0), ("lose", "database")])  # fmt: skip
+
+
+RESHARE_THEN_TWIN = (
+    "an item shared again is revived from its tombstone and planned against the Salesforce base the tombstone "
+    "kept, not the record's current content: the same edit made on both sides since then is taken for an "
+    "Outlook change and written to Salesforce again, one redundant write (docs/invariants.md #2); the planner "
+    "would need the record read with the reshare"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=RESHARE_THEN_TWIN)
+def test_the_same_edit_on_both_sides_after_a_reshare_costs_nothing(checker_db) -> None:
+    """Found by the fast tier; random histories forgive it (`World.reshared`), this test does not."""
+    world = history.World.fresh(checker_db)
+    for step in [("create", "exchange", False), ("sync", None), ("unshare", 0), ("sync", None), ("reshare", 0)]:
+        history.apply_step(world, step)
+    value = world.value(world.meetings[0], "", "subject", 0)
+    world.edit(world.meetings[0], "exchange", "subject", value)
+    world.edit(world.meetings[0], "salesforce", "subject", value)
+    result, writes = world.session()
+    assert result is not None and writes == []

@@ -209,6 +209,9 @@ class World:
     # A policy changed since the last session that finished: its writes (a kind switched off deletes the copies,
     # a masking policy rewrites) may touch any pair, so a twin edit made meanwhile is not free (#2).
     policy_switched: bool = False
+    # Shared again since the last session that finished: the revived pair is planned from its old Salesforce base,
+    # so a twin edit costs one redundant write (RESHARE_THEN_TWIN in test_regressions.py, open).
+    reshared: set[str] = field(default_factory=set)
     _policies: tuple[dict[str, Any], PolicySet] | None = field(default=None, repr=False)
 
     @classmethod
@@ -431,6 +434,7 @@ class World:
         if result is not None and result.status == "ok":
             self.database_lost = False
             self.policy_switched = False
+            self.reshared = set()
         return result, writes
 
     def live_links(self) -> int:
