@@ -37,7 +37,8 @@ test: test-prerequisites
 	@$(MAKE) --no-print-directory lint
 	CALSYNC_ENV=test $(BIN)/pytest
 
-# The planner-level checker's deep profile (docs/checker.md): random histories for MINUTES minutes (default 10).
+# The planner-level checker's deep profile (docs/checker.md): random histories for MINUTES minutes (default 10) on
+# the fast tier (in-memory session store), then MINUTES/10 on the database tier (SQLite).
 MINUTES ?= 10
 check: install
 	CALSYNC_ENV=test CALSYNC_CHECK_MINUTES=$(MINUTES) $(BIN)/pytest tests/checker/test_checker.py -x -q -s
