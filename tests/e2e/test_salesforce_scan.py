@@ -68,6 +68,19 @@ def _scanner(engine: Engine, **config) -> SalesforceScanner:
                              ScanConfig(**config))  # fmt: skip
 
 
+def _enqueueing_scanner(engine: Engine):
+    """An empty session queue and a scanner that enqueues the sessions it requests on it."""
+    from sync.job_queue import session_queue
+    from sync.schedule import ScheduleConfig
+
+    redis = engine.runtime.redis
+    queue = session_queue("sync", redis)
+    queue.empty()
+    scanner = SalesforceScanner(redis, engine.factory, lambda: engine.runtime.salesforce(engine.settings),
+                                ScanConfig(), queue=queue, schedule=ScheduleConfig())  # fmt: skip
+    return queue, scanner
+
+
 def _mailbox_id(engine: Engine, email: str) -> int:
     with engine.factory() as db:
         return mailboxes.find(db, email).id
@@ -427,18 +440,14 @@ def test_the_safety_net_comes_back_to_30_minutes_while_the_scan_is_down(scan_eng
 def test_the_scan_enqueues_the_sessions_it_requests_itself_but_not_while_backing_off_or_twice(scan_engine, world):
     """With the session queue the pass enqueues the session at once (no wait for the scheduler's push pass),
     through `enqueue_session`'s dedupe; the request stays pending for the session to take."""
-    from sync.job_queue import session_queue
-    from sync.schedule import ScheduleConfig, job_id
+    from sync.schedule import job_id
 
     engine, sf = scan_engine, world.salesforce()
     event_id = sf.create_event(Subject="Direct", StartDateTime=at(4, 9), EndDateTime=at(4, 10))
     _ready(engine, world)
     mailbox_id = _mailbox_id(engine, engine.email)
     redis = engine.runtime.redis
-    queue = session_queue("sync", redis)
-    queue.empty()
-    scanner = SalesforceScanner(redis, engine.factory, lambda: engine.runtime.salesforce(engine.settings),
-                                ScanConfig(), queue=queue, schedule=ScheduleConfig())  # fmt: skip
+    queue, scanner = _enqueueing_scanner(engine)
     try:
         with engine.factory() as db:
             db.get(Mailbox, mailbox_id).backoff_until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
@@ -539,8 +548,7 @@ def test_a_session_before_the_next_scan_never_replays_the_rows_its_own_writes_su
 def test_the_scan_enqueues_the_oldest_edit_first(scan_engine, world):
     """One worker runs a pass's sessions one after the other: the mailbox whose edit waited longest goes first,
     whatever the mailbox ids."""
-    from sync.job_queue import session_queue
-    from sync.schedule import ScheduleConfig, job_id
+    from sync.schedule import job_id
 
     engine = scan_engine
     engine.add_mailbox(BOB)
@@ -548,11 +556,7 @@ def test_the_scan_enqueues_the_oldest_edit_first(scan_engine, world):
     bob_event = world.salesforce(BOB).create_event(Subject="Bob's", StartDateTime=at(1, 11), EndDateTime=at(1, 12))
     _ready(engine, world, engine.email, BOB)
     alice, bob = _mailbox_id(engine, engine.email), _mailbox_id(engine, BOB)
-    redis = engine.runtime.redis
-    queue = session_queue("sync", redis)
-    queue.empty()
-    scanner = SalesforceScanner(redis, engine.factory, lambda: engine.runtime.salesforce(engine.settings),
-                                ScanConfig(), queue=queue, schedule=ScheduleConfig())  # fmt: skip
+    queue, scanner = _enqueueing_scanner(engine)
     try:
         for first, second, order in ((bob_event, alice_event, [bob, alice]), (alice_event, bob_event, [alice, bob])):
             sf_first = world.salesforce(BOB if first == bob_event else None)
@@ -572,19 +576,15 @@ def test_the_scan_leaves_a_mailbox_with_a_batched_outlook_change_or_a_group_clai
                                                                                                    world):  # fmt: skip
     """Batched writes (docs/push.md): a mailbox whose Outlook change waits for the batching window, or whose
     session a group job will run, is not enqueued by the scan on its own; its request stays for the push pass."""
-    from sync.job_queue import session_queue
     from sync.push.requests import request_sync
-    from sync.schedule import ScheduleConfig, group_key
+    from sync.schedule import group_key
 
     engine, sf = scan_engine, world.salesforce()
     event_id = sf.create_event(Subject="Batched", StartDateTime=at(5, 9), EndDateTime=at(5, 10))
     _ready(engine, world)
     mailbox_id = _mailbox_id(engine, engine.email)
     redis = engine.runtime.redis
-    queue = session_queue("sync", redis)
-    queue.empty()
-    scanner = SalesforceScanner(redis, engine.factory, lambda: engine.runtime.salesforce(engine.settings),
-                                ScanConfig(), queue=queue, schedule=ScheduleConfig())  # fmt: skip
+    queue, scanner = _enqueueing_scanner(engine)
     try:
         request_sync(redis, mailbox_id, source="ews")  # an Outlook change in the batching window
         sf.update("Event", event_id, Subject="Batched (Salesforce)")
