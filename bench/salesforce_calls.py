@@ -58,6 +58,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +162,26 @@ class Group:
         return result
 
 
+@contextmanager
+def _two_groups(args: argparse.Namespace, n: int) -> Iterator[tuple[Any, Any, Group, Group]]:
+    """The sandboxes with ``n`` reps in each group seeded, and the polling and push groups on their own Redis
+    databases; the sandboxes stop on the way out."""
+    from sandbox.runner import SandboxOptions, start_sandboxes
+
+    base_url, _, db_number = args.redis_url.rpartition("/")
+    work = Path(tempfile.mkdtemp(prefix="bench-sf-calls-"))
+    running = start_sandboxes(SandboxOptions(state_dir=work / "sandboxes", seed="empty",
+                                             salesforce_daily_budget=10**9))  # fmt: skip
+    try:
+        items = seed(running, ["poll", "push"], n, args.items)
+        info_file = work / "sandbox.json"
+        running.write_info(info_file)
+        yield (running, items, Group("poll", work, info_file, args.redis_url, n),
+               Group("push", work, info_file, f"{base_url}/{int(db_number) + 1}", n))  # fmt: skip
+    finally:
+        running.stop()
+
+
 def _arrivals(rng: random.Random, n: int, steps: int, per_mailbox: float, outlook_share: float,
               step_seconds: int) -> dict[int, list[tuple[int, str, float]]]:  # fmt: skip
     """step → [(rep, side, offset seconds in the step)]: ``per_mailbox`` changes per rep over the window."""
@@ -177,7 +199,6 @@ def _arrivals(rng: random.Random, n: int, steps: int, per_mailbox: float, outloo
 def main_arrival(args: argparse.Namespace) -> None:
     """``--arrival-reps R``: the push group's changes arrive at the rate of R reps (see the module docstring,
     "Arrival rate"); the window's simulated clock runs the scheduler's push pass every 2 s."""
-    from sandbox.runner import SandboxOptions, start_sandboxes
     from sync.push import PushConfig
     from sync.push.batching import run_group
     from sync.push.requests import pending_requests, take_request
@@ -188,17 +209,8 @@ def main_arrival(args: argparse.Namespace) -> None:
     n, steps = args.mailboxes, int(args.hours * 60)
     day = 24 / args.hours  # windows per day at this rate: per-day figures are per edit, below
     busy = 24 / args.active_hours  # the day's changes within the active hours: this much faster meanwhile
-    base_url, _, db_number = args.redis_url.rpartition("/")
-    work = Path(tempfile.mkdtemp(prefix="bench-sf-calls-"))
     started = time.monotonic()
-    running = start_sandboxes(SandboxOptions(state_dir=work / "sandboxes", seed="empty",
-                                             salesforce_daily_budget=10**9))  # fmt: skip
-    try:
-        items = seed(running, ["poll", "push"], n, args.items)
-        info_file = work / "sandbox.json"
-        running.write_info(info_file)
-        poll = Group("poll", work, info_file, args.redis_url, n)
-        push = Group("push", work, info_file, f"{base_url}/{int(db_number) + 1}", n)
+    with _two_groups(args, n) as (running, items, poll, push):
         config = PushConfig(coalesce_seconds=push.settings.push_coalesce_seconds, batch_seconds=args.batch_seconds,
                             batch_mailboxes=push.settings.push_batch_mailboxes)  # fmt: skip
         for group in (poll, push):
@@ -299,8 +311,6 @@ def main_arrival(args: argparse.Namespace) -> None:
         measured_s = time.monotonic() - measured
         with running.salesforce.lock:
             sandbox_counted = dict(running.salesforce.requests)
-    finally:
-        running.stop()
 
     objects, chunk = 2, push.settings.salesforce_scan_owner_chunk
     passes_per_day = 24 * 3600 / SCAN_SECONDS
@@ -378,22 +388,12 @@ def main() -> None:
         main_arrival(args)
         return
     quiet_logs()
-    from sandbox.runner import SandboxOptions, start_sandboxes
     from sync.push.requests import pending_requests, take_request
     from sync.push.salesforce_scan import SalesforceScanner, scan_config
 
     n, steps = args.mailboxes, int(args.hours * 60)
-    base_url, _, db_number = args.redis_url.rpartition("/")
-    work = Path(tempfile.mkdtemp(prefix="bench-sf-calls-"))
     started = time.monotonic()
-    running = start_sandboxes(SandboxOptions(state_dir=work / "sandboxes", seed="empty",
-                                             salesforce_daily_budget=10**9))  # fmt: skip
-    try:
-        items = seed(running, ["poll", "push"], n, args.items)
-        info_file = work / "sandbox.json"
-        running.write_info(info_file)
-        poll = Group("poll", work, info_file, args.redis_url, n)
-        push = Group("push", work, info_file, f"{base_url}/{int(db_number) + 1}", n)
+    with _two_groups(args, n) as (running, items, poll, push):
         for group in (poll, push):  # initial sync (not counted), then a quiet session each
             for mailbox_id in group.ids:
                 group.session(mailbox_id, scanned=False, count=False)
@@ -463,8 +463,6 @@ def main() -> None:
         measured_s = time.monotonic() - measured
         with running.salesforce.lock:
             sandbox_counted = dict(running.salesforce.requests)
-    finally:
-        running.stop()
 
     day = 24 / args.hours
     objects = 2  # Event two-way, Task down (the default policies)
