@@ -23,7 +23,7 @@ from sync.apply import Applier
 from sync.connectors.base import ExchangeCalendar, SalesforceOrg
 from sync.connectors.errors import AuthError, BudgetExhausted, ConnectorError
 from sync.models import Mailbox, utcnow
-from sync.policies import Direction, PolicySet
+from sync.policies import PolicySet
 from sync.push import latency
 from sync.store import SessionStore, as_store
 
@@ -203,12 +203,14 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     # The mailbox's policy profile (issue 19: explicit, by a rule on the rep's user, or the org default).
     policies = policies or db.session_policies(mailbox, salesforce, now)
 
-    off, back_on = kinds_off(policies), switched_on(mailbox, policies)
+    off, back_on = policy_store.kinds_off(policies), policy_store.switched_on(mailbox, policies)
     if back_on and mailbox.exchange_sync_state is not None:
         # The calendar cursor is shared by every kind: sessions with a kind off moved it past that kind's edits,
         # which would never be read again. Read Exchange from scratch (planned against the links' bases, so
         # only real edits are written); forgotten in its own commit, so a session that fails leaves the next one
-        # reading from scratch too. Salesforce needs nothing: a kind off is not queried and its watermark stays.
+        # reading from scratch too (`preview.read_inputs` reads from scratch as long as the kinds say so: a preview
+        # or a dry run is what this session does). Salesforce needs nothing: a kind off is not queried and its
+        # watermark stays.
         log.info("%s: %s switched on again, full Exchange read", mailbox.email, ", ".join(sorted(back_on)))
         mailbox.exchange_sync_state = None
         db.commit()
@@ -275,17 +277,6 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     if plan.guard.tripped:
         result.error = f"mass-deletion guard: {plan.guard.reason}"
     progress("done", total, total)
-
-
-def kinds_off(policies: PolicySet) -> list[str]:
-    """The object kinds whose direction is ``off`` under ``policies`` (sorted)."""
-    return sorted(k for k in policy_store.kinds(policies) if policies.for_kind(k).direction is Direction.OFF)
-
-
-def switched_on(mailbox: Mailbox, policies: PolicySet) -> set[str]:
-    """Kinds that were off when the cursors last moved and sync now: whatever the way their policy changed (the
-    panel, a profile, its rules, the CLI), the session itself sees it here."""
-    return (set(mailbox.kinds_off or ()) & set(policy_store.kinds(policies))) - set(kinds_off(policies))
 
 
 # Kept under their old names for callers of this module (they live in sync.preview now).

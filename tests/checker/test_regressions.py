@@ -178,10 +178,11 @@ def test_an_item_shared_again_as_its_event_is_deleted_is_not_stuck(checker_db, d
 
 @pytest.mark.parametrize("side", ["exchange", "salesforce"])
 def test_an_edit_made_before_the_kind_was_switched_off_syncs_when_it_is_on_again(checker_db, side) -> None:
-    """Found by the fast tier (#1, #10), fixed in `sync.session` (`switched_on`): a session with the kind off read
-    the feeds and moved the shared Exchange cursor past an edit it did not sync; switched on again, the kind never
-    heard of it. The mailbox now remembers which kinds were off when its cursors moved, and the first session
-    with one of them on again reads Exchange from scratch."""
+    """Found by the fast tier (#1, #10), fixed in `sync.session` (`sync.policy_store.switched_on`) and
+    `sync.planner.rules._reshare`: a session with the kind off moved the shared Exchange cursor past an edit it did
+    not sync, and the tombstones the switch left ignored a Salesforce edit; switched on again, the pair stayed
+    different. The mailbox now remembers which kinds were off when its cursors moved, the first session with one
+    of them on again reads Exchange from scratch, and a revived pair is planned with its record's change."""
     world = history.run(checker_db, [("create", "exchange", False), ("sync", None),
                                      ("edit", side, 0, "subject", 0), ("policy", "direction", "off"),
                                      ("sync", None), ("policy", "direction", "two_way")])  # fmt: skip

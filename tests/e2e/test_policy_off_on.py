@@ -3,14 +3,18 @@ through the real engine, clients and sandboxes.
 
 While the kind is off, its sessions do not query it in Salesforce (its watermark stays) but the calendar cursor,
 shared by every kind, moves past its Outlook edits; the first session with the kind on again reads Exchange from
-scratch and plans against the links' bases, so an Outlook edit and a Salesforce edit made meanwhile both sync.
+scratch and plans against the links' bases, so an Outlook edit and a Salesforce edit made meanwhile both sync
+(and the panel's preview of the switch says so, reading from scratch too).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
+from sync import preview, preview_jobs, profiles
 from sync.mailboxes import find
+from sync.models import utcnow
+from sync.policies import Direction, Policy
 from tests.e2e.actors import at
 
 QUERIES = ("query", "queryAll", "query_more")
@@ -45,9 +49,21 @@ def test_edits_made_while_the_kind_was_off_sync_when_it_is_on_again(engine, worl
         mailbox = find(db, engine.email)
         assert mailbox.kinds_off == ["event"] and "event" in mailbox.salesforce_watermarks
 
+    # The panel's preview of switching Events on again reads as the session will: from scratch.
+    with engine.factory() as db:
+        mailbox = find(db, engine.email)
+        change = preview_jobs.Change("policy", profiles.default_profile(db).id,
+                                     policy=Policy(kind="event", direction=Direction.TWO_WAY).to_dict())  # fmt: skip
+        policies, _ = preview_jobs.proposed_policies(db, mailbox, change)
+        connectors = engine.connectors()
+        planned = preview.preview_mailbox(db, mailbox, connectors["salesforce"], connectors["exchange"], policies,
+                                          utcnow())  # fmt: skip
+    assert planned.counts["updated"] == {"salesforce": 1, "exchange": 1}, planned.to_json()
+
     engine.set_policy(direction="two_way")
     result = engine.sync()
     assert (result.updated["salesforce"], result.updated["exchange"]) == (1, 1), result.to_json()
+    assert planned.counts["created"] == result.created and planned.counts["deleted"] == result.deleted
     assert sf.get("Event", sf.find_event("Edited in Outlook (while off)")["Id"]) is not None
     assert sf.find_event("Edited in Outlook") is None
     assert outlook.get(edited_in_salesforce)["subject"] == "Edited in Salesforce (while off)"
