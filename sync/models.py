@@ -88,6 +88,10 @@ class Mailbox(Base):
     exchange_sync_state: Mapped[str | None] = mapped_column(Text)
     # Per object kind: the SystemModstamp watermark of the last complete Salesforce read.
     salesforce_watermarks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The object kinds that were off (direction ``off``) in the session that last moved the cursors: a kind off
+    # then and on now had its Exchange changes skipped by the shared calendar cursor, so the next session reads
+    # Exchange from scratch (sync.session; docs/policies.md "Switching a kind off and on again").
+    kinds_off: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     next_sync_at: Mapped[dt.datetime | None]
     sync_interval_minutes: Mapped[int] = mapped_column(Integer, default=30)
     backoff_until: Mapped[dt.datetime | None]

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from sync import settings_store
 from sync.entry import EVENT, TASK
+from sync.models import Mailbox
 from sync.models import Policy as PolicyRow
 from sync.policies import (
     SALESFORCE_CATEGORY,
@@ -58,6 +59,19 @@ def save(db: Session, policy: Policy) -> PolicyRow:
 def kinds(policies: PolicySet) -> list[str]:
     """Every kind a session looks at: events, tasks, and each mapped custom object."""
     return sorted({EVENT, TASK, *policies.policies})
+
+
+def kinds_off(policies: PolicySet) -> list[str]:
+    """The kinds whose direction is ``off`` under ``policies`` (sorted): what a session saves as
+    ``Mailbox.kinds_off`` with its cursors."""
+    return sorted(k for k in kinds(policies) if policies.for_kind(k).direction is Direction.OFF)
+
+
+def switched_on(mailbox: Mailbox, policies: PolicySet) -> set[str]:
+    """Kinds that were off when the mailbox's cursors last moved and sync under ``policies``: whatever way their
+    policy changed (the panel, a profile or its rules, the CLI), the session sees it here and reads Exchange from
+    scratch (the calendar cursor, shared by every kind, moved past their edits; docs/policies.md)."""
+    return (set(mailbox.kinds_off or ()) & set(kinds(policies))) - set(kinds_off(policies))
 
 
 def categories(policies: PolicySet) -> dict[str, int]:

@@ -129,8 +129,11 @@ def read_inputs(
     kinds = policy_store.kinds(policies)
     previous = store.links(mailbox)
     share_requests = store.pending_shares(mailbox)  # Who/What chosen in the add-in since the last session
+    # A kind on again after `off` is read from scratch: the shared calendar cursor moved past its edits (the
+    # session forgets the cursor too; docs/policies.md).
+    from_scratch = full or bool(policy_store.switched_on(mailbox, policies))
     ex_feed = read_exchange(
-        exchange, sync_state=None if full else mailbox.exchange_sync_state, links=previous, policies=policies,
+        exchange, sync_state=None if from_scratch else mailbox.exchange_sync_state, links=previous, policies=policies,
         kinds=kinds, mailbox_email=mailbox.email, time_zone=mailbox.time_zone, shared=share_requests,
     )  # fmt: skip
     sf_links = [dataclasses.replace(link, salesforce_modstamp=None) for link in previous] if full else previous

@@ -203,6 +203,18 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
     # The mailbox's policy profile (issue 19: explicit, by a rule on the rep's user, or the org default).
     policies = policies or db.session_policies(mailbox, salesforce, now)
 
+    off, back_on = policy_store.kinds_off(policies), policy_store.switched_on(mailbox, policies)
+    if back_on and mailbox.exchange_sync_state is not None:
+        # The calendar cursor is shared by every kind: sessions with a kind off moved it past that kind's edits,
+        # which would never be read again. Read Exchange from scratch (planned against the links' bases, so
+        # only real edits are written); forgotten in its own commit, so a session that fails leaves the next one
+        # reading from scratch too (`preview.read_inputs` reads from scratch as long as the kinds say so: a preview
+        # or a dry run is what this session does). Salesforce needs nothing: a kind off is not queried and its
+        # watermark stays.
+        log.info("%s: %s switched on again, full Exchange read", mailbox.email, ", ".join(sorted(back_on)))
+        mailbox.exchange_sync_state = None
+        db.commit()
+
     wanted = policy_store.categories(policies)
     due, digest = _categories_due(mailbox, wanted, now)
     if due or force_category_check:
@@ -243,6 +255,7 @@ def _run(db, mailbox, result, salesforce, exchange, policies, now, checkpoint, f
         cursor = _past_own_writes(exchange, ex_feed.sync_state, applier.exchange_writes)
         mailbox.exchange_sync_state = cursor
         mailbox.salesforce_watermarks = sf_feed.watermarks
+        mailbox.kinds_off = off  # with the cursor it explains (a new list: stores copy rows shallowly)
         # In the same commit, the links whose Exchange items this cursor covers stop being pending: every item
         # the feed could see, and this session's creates if the cursor moved past them (or no cursor is kept:
         # then the next session lists everything).

@@ -753,8 +753,15 @@ def _reshare(
     if link.salesforce_id is None or link.salesforce_base is None:
         return _new_exchange(ctx, ex, link.sync_key)
     revived = dataclasses.replace(link, state=LinkStatus.ACTIVE, exchange_id=ex.exchange_id)
-    gone = sf if sf is not None and sf.type in DELETION_TYPES and sf.salesforce_id == link.salesforce_id else None
-    return _plan_pair(ctx, link.sync_key, revived, ex, gone)
+    # The record's own change in this feed (an edit made while the kind was off: its watermark stayed, so the
+    # first session with the kind on again reads it) is planned with the pair, against the base, like any edit.
+    mine = sf if sf is not None and sf.salesforce_id == link.salesforce_id else None
+    actions = _plan_pair(ctx, link.sync_key, revived, ex, mine)
+    if not actions:
+        # Nothing to write: the pair is linked again all the same, so that its later changes sync (a kind switched
+        # on again reads every tagged item in a full listing; docs/policies.md).
+        actions = [UpdateLinkBase(sync_key=link.sync_key, link=revived)]
+    return actions
 
 
 __all__ = ["NOT_SENT_UP", "PRIVATE_ITEM_SKIPPED", "in_scope", "new_sync_key", "plan"]

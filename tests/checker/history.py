@@ -126,9 +126,6 @@ def session(world: World, fault: Any = None) -> Any:
     elif isinstance(fault, str):
         faults = {"feed": fault}
     links_before = world.live_links()
-    if world.settings["direction"] == "off":
-        for m in world.meetings:
-            m.edited_while_off = m.edited_while_off or bool(m.pending)
     twins, world.twins = world.twins, set()
     result, writes = world.session(**faults)
     if result is not None and result.status == "failed" and not fault:

@@ -229,7 +229,7 @@ def check_converged(world: World) -> None:
                 fail(11, "per-item isolation", f"{m.token} cannot sync (location of 300 characters) but no health "
                      f"entry is open: {sorted(open_refs)}", world)  # fmt: skip
             continue
-        if m.unshared or m.deleted or m.edited_while_off:
+        if m.unshared or m.deleted:
             continue
         ex_ids, sf_ids = ids["exchange"], ids["salesforce"]
         if not ex_ids or not sf_ids:

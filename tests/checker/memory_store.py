@@ -45,6 +45,7 @@ class MailboxRow:
     backend: str = "ews"
     exchange_sync_state: str | None = None
     salesforce_watermarks: dict[str, Any] = field(default_factory=dict)
+    kinds_off: list[str] = field(default_factory=list)
     next_sync_at: dt.datetime | None = None
     sync_interval_minutes: int = 30
     backoff_until: dt.datetime | None = None

@@ -176,25 +176,21 @@ def test_an_item_shared_again_as_its_event_is_deleted_is_not_stuck(checker_db, d
     assert world.items_of(m)["salesforce"] == [] and world.open_health() == []
 
 
-EDITS_WHILE_OFF = (
-    "a session with the kind off reads the feeds and moves the cursors past an edit it does not sync; switched on "
-    "again, the kind never hears of that edit and the pair stays different (docs/invariants.md #1, #10): the "
-    "engine could keep the kind's changes (or read it from scratch) when it is switched on again, a design choice "
-    "for the lead"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=EDITS_WHILE_OFF)
-def test_an_edit_made_before_the_kind_was_switched_off_syncs_when_it_is_on_again(checker_db) -> None:
-    """Found by the fast tier; random histories forgive it (`Meeting.edited_while_off`), this test does not."""
+@pytest.mark.parametrize("side", ["exchange", "salesforce"])
+def test_an_edit_made_before_the_kind_was_switched_off_syncs_when_it_is_on_again(checker_db, side) -> None:
+    """Found by the fast tier (#1, #10), fixed in `sync.session` (`sync.policy_store.switched_on`) and
+    `sync.planner.rules._reshare`: a session with the kind off moved the shared Exchange cursor past an edit it did
+    not sync, and the tombstones the switch left ignored a Salesforce edit; switched on again, the pair stayed
+    different. The mailbox now remembers which kinds were off when its cursors moved, the first session with one
+    of them on again reads Exchange from scratch, and a revived pair is planned with its record's change."""
     world = history.run(checker_db, [("create", "exchange", False), ("sync", None),
-                                     ("edit", "exchange", 0, "subject", 0), ("policy", "direction", "off"),
+                                     ("edit", side, 0, "subject", 0), ("policy", "direction", "off"),
                                      ("sync", None), ("policy", "direction", "two_way")])  # fmt: skip
     [m] = world.meetings
     ids = world.items_of(m)
     ex = world.projection("exchange", ids["exchange"][0])
     sf = world.projection("salesforce", ids["salesforce"][0])
-    assert ex["subject"] == sf["subject"] == "T1 s0e"
+    assert ex["subject"] == sf["subject"] == f"T1 s0{side[0]}"
 
 
 def test_an_item_made_private_before_its_first_sync_under_skip_is_not_sent(checker_db) -> None:
@@ -212,17 +208,12 @@ def test_the_same_edit_on_both_sides_then_a_lost_database_may_cost_a_write(check
                              ("sync", None), ("twin", 0, "subject", 0), ("lose", "database")])  # fmt: skip
 
 
-RESHARE_THEN_TWIN = (
-    "an item shared again is revived from its tombstone and planned against the Salesforce base the tombstone "
-    "kept, not the record's current content: the same edit made on both sides since then is taken for an "
-    "Outlook change and written to Salesforce again, one redundant write (docs/invariants.md #2); the planner "
-    "would need the record read with the reshare"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=RESHARE_THEN_TWIN)
 def test_the_same_edit_on_both_sides_after_a_reshare_costs_nothing(checker_db) -> None:
-    """Found by the fast tier; random histories forgive it (`World.reshared`), this test does not."""
+    """Found by the fast tier (#2), fixed in `sync.planner.rules._reshare` with EDITS_WHILE_OFF: an item shared
+    again was planned against the Salesforce base its tombstone kept, so the same edit on both sides since then
+    cost a redundant Salesforce write; the record's change in the same feed is now planned with the revived pair.
+    Random histories still forgive a twin edit around a reshare (`World.reshared`): a Salesforce edit made while
+    the item was unshared is behind the watermark, so it is not in the feed that revives the pair."""
     world = history.World.fresh(checker_db)
     for step in [("create", "exchange", False), ("sync", None), ("unshare", 0), ("sync", None), ("reshare", 0)]:
         history.apply_step(world, step)

@@ -169,9 +169,6 @@ class Meeting:
     # EDIT_WHILE_DATABASE_LOST in test_regressions.py): the conflict winner may replace the bad value, which fixes
     # the item.
     bad_contested: bool = False
-    # Edited, then a session ran with the kind off: the feed moved past the edit, which does not sync when the
-    # kind is switched on again (EDITS_WHILE_OFF in test_regressions.py, open); #10 is not checked on it.
-    edited_while_off: bool = False
     # Deleted on one side before a lost database: the known bug of test_regressions.py
     # (LOST_DATABASE_AFTER_DELETION) brings it back; #3 is not checked on it until that is fixed.
     lost_tombstone: bool = False
