@@ -98,7 +98,9 @@ def check_session(world: World, result: Any, writes: list, links_before: int, tw
                 fail(2, "equal changes cost nothing", f"{m.token} was written after the same edit on both sides",
                      world)  # fmt: skip
     check_deletions(world)
-    settle(world)
+    # A killed or failed session may have stopped before committing the new bases: what both sides agree on is
+    # not known to be the engine's base, so a later edit on one side may meet the other's as a conflict.
+    settle(world, based=result is not None and result.status != "failed")
 
 
 def check_deletions(world: World) -> None:
@@ -172,8 +174,10 @@ def expected(world: World, m: Meeting, name: str) -> tuple[bool, Any]:
     return True, edits[s["conflict_winner"]]
 
 
-def settle(world: World) -> None:
-    """Fold the edits both sides now agree on into the model, checking the agreed value (#1, #2)."""
+def settle(world: World, *, based: bool = True) -> None:
+    """Fold the edits both sides now agree on into the model, checking the agreed value (#1, #2). ``based``:
+    the session that made them agree committed its bases; when not, which value a later edit meets as the base
+    is unknown, so the field stays free until a session confirms it."""
     sides = world.sides()
     for m in world.meetings:
         if m.unshared or m.deleted or m.bad:
@@ -194,7 +198,10 @@ def settle(world: World) -> None:
                      f"(edits {m.pending[name]}, policy {world.settings})", world)  # fmt: skip
             m.agreed[name] = ex[name]
             del m.pending[name]
-            m.free.discard(name)
+            if based:
+                m.free.discard(name)
+            else:
+                m.free.add(name)
 
 
 # -- at quiescence ------------------------------------------------------------------------------------------

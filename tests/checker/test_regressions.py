@@ -201,6 +201,20 @@ def test_an_item_made_private_before_its_first_sync_under_skip_is_not_sent(check
     assert world.items_of(world.meetings[1])["salesforce"] == []
 
 
+def test_an_edit_after_a_twin_edit_and_a_killed_session_may_meet_the_other_side_as_a_conflict(checker_db) -> None:
+    """A checker bug found by the deep profile (#1 model): the same edit on both sides, then a session killed
+    before it committed the new base, then an edit in Salesforce. The engine's base is still the value before the
+    twin edit, so both sides changed since it: a conflict the conflict winner (Exchange) decides. The model took the
+    killed session's agreement for the base and expected the Salesforce edit."""
+    steps = [("create", "exchange", False), ("sync", None), ("twin", 0, "subject", 0), ("sync", ("kill", 1, False)),
+             ("edit", "salesforce", 0, "subject", 0)]  # fmt: skip
+    world = history.run(checker_db, steps)
+    [m] = world.meetings
+    ids = world.items_of(m)
+    assert world.projection("exchange", ids["exchange"][0])["subject"] == "T1 s0"  # the conflict winner's value
+    assert world.projection("salesforce", ids["salesforce"][0])["subject"] == "T1 s0"
+
+
 def test_the_same_edit_on_both_sides_then_a_lost_database_may_cost_a_write(checker_db) -> None:
     """A checker bug found by the fast tier (#2 check): after a lost database the pair is adopted without a base,
     and a masked private item's Salesforce side is written again; that is no echo of the twin edit."""
