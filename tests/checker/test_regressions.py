@@ -215,6 +215,19 @@ def test_an_edit_after_a_twin_edit_and_a_killed_session_may_meet_the_other_side_
     assert world.projection("salesforce", ids["salesforce"][0])["subject"] == "T1 s0"
 
 
+def test_a_bad_value_fixed_after_a_lost_database_goes_to_the_conflict_winner(checker_db) -> None:
+    """A checker bug found by the deep profile (#1 model): a location Salesforce cannot hold, the conflict winner
+    switched to Salesforce, the database lost, then the location fixed in Outlook. With no base the adopted pair's
+    differing location is a conflict (EDIT_WHILE_DATABASE_LOST): Salesforce's value wins, as after any edit made
+    while the database is lost; the model expected the fix."""
+    steps = [("create", "exchange", False), ("sync", None), ("bad", 0), ("policy", "conflict_winner", "salesforce"),
+             ("lose", "database"), ("fix", 0)]  # fmt: skip
+    world = history.run(checker_db, steps)
+    [m] = world.meetings
+    ids = world.items_of(m)
+    assert world.projection("exchange", ids["exchange"][0])["location"] == "T1 room"
+
+
 def test_the_same_edit_on_both_sides_then_a_lost_database_may_cost_a_write(checker_db) -> None:
     """A checker bug found by the fast tier (#2 check): after a lost database the pair is adopted without a base,
     and a masked private item's Salesforce side is written again; that is no echo of the twin edit."""

@@ -386,6 +386,8 @@ class World:
         m.bad_contested = bad and (self.database_lost or "salesforce" in m.pending.get("location", {}))
         if not bad:
             m.pending.setdefault("location", {})["exchange"] = value
+            if self.database_lost:  # as `edit`: with no base the adopted pair's conflict winner decides
+                m.free.add("location")
         return True
 
     # -- lost state -----------------------------------------------------------------------------------------
