@@ -10,6 +10,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -47,9 +50,18 @@ def _sessions(engine) -> list[SyncSession]:
                                .order_by(SyncSession.id)))  # fmt: skip
 
 
-def test_an_outlook_edit_reaches_salesforce_through_the_webhook_without_a_periodic_session(
-    gengine, world, keeper, webhook, redis, sandbox_info_file, tmp_path
-):
+@dataclass(frozen=True)
+class _Running:
+    mailbox_id: int
+    before: int  # the mailbox's sessions before the processes started
+    worker_log: Path
+
+
+@contextmanager
+def _push_processes(gengine, keeper, webhook, redis, sandbox_info_file: Path, tmp_path: Path,
+                    worker_name: str) -> Iterator[_Running]:  # fmt: skip
+    """The mailbox synced once and subscribed, its next periodic session hours away, then a real worker and
+    scheduler (a fast push pass) until the block ends."""
     gengine.sync()  # the mailbox's first (full) session: links and the delta cursor exist
     assert keeper.tick().created == 1
     redis.delete(PENDING_KEY)  # the catch-up request: nothing changed since that session
@@ -59,7 +71,6 @@ def test_an_outlook_edit_reaches_salesforce_through_the_webhook_without_a_period
         db.commit()
         mailbox_id = mailbox.id
     before = len(_sessions(gengine))
-
     env = dict(os.environ)
     env.update(
         CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=gengine.settings.database_url,
@@ -67,12 +78,23 @@ def test_an_outlook_edit_reaches_salesforce_through_the_webhook_without_a_period
         CALSYNC_PUBLIC_URL=webhook.url, PYTHONPATH=str(ROOT),
     )  # fmt: skip
     worker_log, scheduler_log = tmp_path / "worker.log", tmp_path / "scheduler.log"
-    worker = _process(["worker", "--name", "graph-push"], env, worker_log)
+    worker = _process(["worker", "--name", worker_name], env, worker_log)
     scheduler = _process(["scheduler", "--interval", "60"], env, scheduler_log)
     try:
         # Both processes up (their imports take seconds on a busy machine): the latency is the path's only.
         wait_until(lambda: "Listening on" in worker_log.read_text(), timeout=120, what="the worker")
         wait_until(lambda: "is the leader" in scheduler_log.read_text(), timeout=120, what="the scheduler")
+        yield _Running(mailbox_id, before, worker_log)
+    finally:
+        _stop(scheduler)
+        _stop(worker)
+
+
+def test_an_outlook_edit_reaches_salesforce_through_the_webhook_without_a_periodic_session(
+    gengine, world, keeper, webhook, redis, sandbox_info_file, tmp_path
+):
+    with _push_processes(gengine, keeper, webhook, redis, sandbox_info_file, tmp_path, "graph-push") as run:
+        mailbox_id, before = run.mailbox_id, run.before
         edited = time.time()
         world.outlook().create("Pushed from Outlook", at(2, 10), at(2, 11))
         event = wait_until(lambda: world.salesforce().find_event("Pushed from Outlook"), timeout=60,
@@ -99,11 +121,9 @@ def test_an_outlook_edit_reaches_salesforce_through_the_webhook_without_a_period
         assert pending(redis) == {}
         sessions = _sessions(gengine)[before:]
         assert [s.status for s in sessions] == ["ok", "ok"], [(s.status, s.error) for s in sessions]
-    finally:
-        _stop(scheduler)
-        _stop(worker)
-    jobs = [line for line in worker_log.read_text().splitlines() if "Successfully completed sync mailbox" in line]
-    assert len(jobs) == 2 and all("(push)" in line for line in jobs), worker_log.read_text()[-3000:]
+    log = run.worker_log.read_text()
+    jobs = [line for line in log.splitlines() if "Successfully completed sync mailbox" in line]
+    assert len(jobs) == 2 and all("(push)" in line for line in jobs), log[-3000:]
     counters = {k.decode(): int(v) for k, v in redis.hgetall("calsync:push:graph:webhook").items()}
     assert counters.get("echoes", 0) >= 1 and counters.get("client_state_mismatch", 0) == 0, counters
     print(f"edit → Salesforce through the Graph webhook: {latency:.1f} s; webhook counters {counters}")
@@ -129,29 +149,9 @@ def test_a_missed_lifecycle_notification_makes_the_next_session_read_graph_from_
     the change nobody was notified of reaches Salesforce. An ordinary notified change before it is incremental."""
     from .push_support import full_requested, graph_subscriptions
 
-    gengine.sync()
-    assert keeper.tick().created == 1
-    redis.delete(PENDING_KEY)
-    with gengine.factory() as db:
-        mailbox = mailboxes.find(db, gengine.email)
-        mailbox.next_sync_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)
-        db.commit()
-        mailbox_id = mailbox.id
-    before = len(_sessions(gengine))
-    env = dict(os.environ)
-    env.update(
-        CALSYNC_SANDBOX_INFO=str(sandbox_info_file), DATABASE_URL=gengine.settings.database_url,
-        REDIS_URL=gengine.settings.redis_url, CALSYNC_PUSH_PASS_SECONDS="0.5", CALSYNC_PUSH_COALESCE_SECONDS="1",
-        CALSYNC_PUBLIC_URL=webhook.url, PYTHONPATH=str(ROOT),
-    )  # fmt: skip
-    worker_log, scheduler_log = tmp_path / "worker.log", tmp_path / "scheduler.log"
-    worker = _process(["worker", "--name", "graph-missed"], env, worker_log)
-    scheduler = _process(["scheduler", "--interval", "60"], env, scheduler_log)
-    http = webhook.http()
-    try:
-        wait_until(lambda: "Listening on" in worker_log.read_text(), timeout=120, what="the worker")
-        wait_until(lambda: "is the leader" in scheduler_log.read_text(), timeout=120, what="the scheduler")
-
+    with _push_processes(gengine, keeper, webhook, redis, sandbox_info_file, tmp_path, "graph-missed") as run, \
+            closing(webhook.http()) as http:  # fmt: skip
+        mailbox_id, before = run.mailbox_id, run.before
         # A notified change: an incremental round.
         mark = len(graph_admin.calls())
         world.outlook().create("Notified change", at(2, 9), at(2, 10))
@@ -181,10 +181,6 @@ def test_a_missed_lifecycle_notification_makes_the_next_session_read_graph_from_
         assert not full_requested(redis, mailbox_id)
         sessions = _sessions(gengine)[before:]
         assert [(s.status, s.trigger) for s in sessions] == [("ok", "push"), ("ok", "push")]
-    finally:
-        http.close()
-        _stop(scheduler)
-        _stop(worker)
     counters = {k.decode(): int(v) for k, v in redis.hgetall("calsync:push:graph:webhook").items()}
     assert counters.get("lifecycle:missed") == 1, counters
 
