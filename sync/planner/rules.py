@@ -748,10 +748,14 @@ def _reshare(
     the deleted record was refused at every session (found by the checker)."""
     if ex is None or ex.type is not ChangeType.CHANGED or ex.entry is None or ex.is_cancelled:
         return []
-    if policy.kind != EVENT or policy.direction not in (Direction.TWO_WAY, Direction.UPSYNC_ONLY):
+    if policy.kind != EVENT or policy.direction is Direction.OFF:
         return []
     if link.salesforce_id is None or link.salesforce_base is None:
+        if policy.direction is Direction.DOWNSYNC_ONLY:
+            return []  # no record to link back to, and none may be made in Salesforce
         return _new_exchange(ctx, ex, link.sync_key)
+    # Under downsync_only too: the pair is linked back and Salesforce's values win, as for any linked pair
+    # (found by the checker: left unlinked, the reshared item kept its Outlook edit for good, #10).
     revived = dataclasses.replace(link, state=LinkStatus.ACTIVE, exchange_id=ex.exchange_id)
     # The record's own change in this feed (an edit made while the kind was off: its watermark stayed, so the
     # first session with the kind on again reads it) is planned with the pair, against the base, like any edit.

@@ -228,6 +228,19 @@ def test_a_bad_value_fixed_after_a_lost_database_goes_to_the_conflict_winner(che
     assert world.projection("exchange", ids["exchange"][0])["location"] == "T1 room"
 
 
+def test_an_item_shared_again_under_downsync_only_is_linked_back_and_takes_salesforces_values(checker_db) -> None:
+    """Fixed in `sync.planner.rules._reshare` (found by the deep profile, #10): an item unshared, edited in
+    Outlook, the kind switched to `downsync_only` and the item shared again stayed unlinked, its Outlook edit kept
+    against its Event for good. It is linked back now, and Salesforce's values win, as for every linked pair."""
+    steps = [("create", "exchange", False), ("sync", None), ("unshare", 0), ("edit", "exchange", 0, "subject", 0),
+             ("policy", "direction", "downsync_only"), ("sync", None), ("reshare", 0)]  # fmt: skip
+    world = history.run(checker_db, steps)
+    [m] = world.meetings
+    ids = world.items_of(m)
+    ex = world.projection("exchange", ids["exchange"][0])
+    assert ex["subject"] == world.projection("salesforce", ids["salesforce"][0])["subject"] == "T1 new"
+
+
 def test_the_same_edit_on_both_sides_then_a_lost_database_may_cost_a_write(checker_db) -> None:
     """A checker bug found by the fast tier (#2 check): after a lost database the pair is adopted without a base,
     and a masked private item's Salesforce side is written again; that is no echo of the twin edit."""
