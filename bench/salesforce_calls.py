@@ -182,6 +182,27 @@ def _two_groups(args: argparse.Namespace, n: int) -> Iterator[tuple[Any, Any, Gr
         running.stop()
 
 
+def _warm_up(running: Any, poll: Group, push: Group) -> Any:
+    """Both groups synced (not counted), the clock moved past the set-up rows, a quiet session each, and a first
+    scan that covers every push mailbox; returns the push group's scanner."""
+    from sync.push.requests import take_request
+    from sync.push.salesforce_scan import SalesforceScanner, scan_config
+
+    for group in (poll, push):
+        for mailbox_id in group.ids:
+            group.session(mailbox_id, scanned=False, count=False)
+    running.salesforce.clock_offset += dt.timedelta(minutes=10)  # no set-up row in any overlap
+    scanner = SalesforceScanner(push.redis, push.runtime.session_factory,
+                                lambda: push.runtime.salesforce(push.settings), scan_config(push.settings))  # fmt: skip
+    for group in (poll, push):
+        for mailbox_id in group.ids:
+            group.session(mailbox_id, scanned=False, count=False)
+    for mailbox_id in scanner.scan().requested:
+        take_request(push.redis, mailbox_id)
+        push.session(mailbox_id, scanned=True, count=False)
+    return scanner
+
+
 def _arrivals(rng: random.Random, n: int, steps: int, per_mailbox: float, outlook_share: float,
               step_seconds: int) -> dict[int, list[tuple[int, str, float]]]:  # fmt: skip
     """step → [(rep, side, offset seconds in the step)]: ``per_mailbox`` changes per rep over the window."""
@@ -202,7 +223,6 @@ def main_arrival(args: argparse.Namespace) -> None:
     from sync.push import PushConfig
     from sync.push.batching import run_group
     from sync.push.requests import pending_requests, take_request
-    from sync.push.salesforce_scan import SalesforceScanner, scan_config
     from sync.schedule import batch_groups
 
     quiet_logs()
@@ -213,19 +233,7 @@ def main_arrival(args: argparse.Namespace) -> None:
     with _two_groups(args, n) as (running, items, poll, push):
         config = PushConfig(coalesce_seconds=push.settings.push_coalesce_seconds, batch_seconds=args.batch_seconds,
                             batch_mailboxes=push.settings.push_batch_mailboxes)  # fmt: skip
-        for group in (poll, push):
-            for mailbox_id in group.ids:
-                group.session(mailbox_id, scanned=False, count=False)
-        running.salesforce.clock_offset += dt.timedelta(minutes=10)
-        scanner = SalesforceScanner(push.redis, push.runtime.session_factory,
-                                    lambda: push.runtime.salesforce(push.settings),
-                                    scan_config(push.settings))  # fmt: skip
-        for group in (poll, push):
-            for mailbox_id in group.ids:
-                group.session(mailbox_id, scanned=False, count=False)
-        for mailbox_id in scanner.scan().requested:
-            take_request(push.redis, mailbox_id)
-            push.session(mailbox_id, scanned=True, count=False)
+        scanner = _warm_up(running, poll, push)
         setup_s = time.monotonic() - started
 
         rng = random.Random(args.seed)
@@ -389,25 +397,11 @@ def main() -> None:
         return
     quiet_logs()
     from sync.push.requests import pending_requests, take_request
-    from sync.push.salesforce_scan import SalesforceScanner, scan_config
 
     n, steps = args.mailboxes, int(args.hours * 60)
     started = time.monotonic()
     with _two_groups(args, n) as (running, items, poll, push):
-        for group in (poll, push):  # initial sync (not counted), then a quiet session each
-            for mailbox_id in group.ids:
-                group.session(mailbox_id, scanned=False, count=False)
-        running.salesforce.clock_offset += dt.timedelta(minutes=10)  # no set-up row in any overlap
-        scanner = SalesforceScanner(push.redis, push.runtime.session_factory,
-                                    lambda: push.runtime.salesforce(push.settings),
-                                    scan_config(push.settings))  # fmt: skip
-        for group in (poll, push):
-            for mailbox_id in group.ids:
-                group.session(mailbox_id, scanned=False, count=False)
-        first = scanner.scan()  # covers every mailbox (not counted)
-        for mailbox_id in first.requested:
-            take_request(push.redis, mailbox_id)
-            push.session(mailbox_id, scanned=True, count=False)
+        scanner = _warm_up(running, poll, push)
         setup_s = time.monotonic() - started
 
         rng = random.Random(args.seed)
